@@ -1,0 +1,102 @@
+/*
+ * libroom: Engine.IO v4 sessions carrying Socket.IO v5, websocket transport
+ * only. Pure: no sockets and no clock; the host hands in complete WebSocket
+ * messages and the current time, and gets frames back through callbacks.
+ *
+ * One room_eio serves any number of sessions (one per WebSocket). Each
+ * Socket.IO namespace is a room_hub of its own (rooms and socket ids are per
+ * namespace, as in Socket.IO); a session CONNECTed to a namespace is a
+ * room_conn of that namespace's hub, with the session as its transport.
+ * Namespace "/" always exists.
+ *
+ * Same threading rules as the hub: one thread, no locks.
+ */
+#ifndef ROOM_EIO_H
+#define ROOM_EIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "room/codec.h"
+#include "room/room.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct room_eio room_eio;
+typedef struct room_eio_session room_eio_session;
+
+typedef struct room_eio_config {
+    size_t size; /* sizeof(room_eio_config), set by room_eio_config_init() */
+
+    /* Write one WebSocket message (frame->kind: text or binary; a frame
+     * chain is several messages, in order). Borrowed for the call; ref it
+     * to keep it. Return 0 or a negative code (the session is then closed).
+     * Must not call back into the room_eio. */
+    int (*send)(void *transport, room_frame *frame, void *user_data);
+    /* Close the WebSocket with `code` (RFC 6455) and `reason`; the host
+     * later calls room_eio_close(). Must not call back into the room_eio. */
+    void (*close)(void *transport, int code, const char *reason, void *user_data);
+    void (*log)(int level, const char *message, void *user_data);
+    void *user_data;
+
+    /* Copied into every namespace hub (see room_config). */
+    size_t (*seal)(const room_frame *frame, uint8_t *header, void *user_data);
+    size_t seal_headroom;
+    room_allocator allocator;
+
+    uint32_t ping_interval_ms; /* default 25000 */
+    uint32_t ping_timeout_ms;  /* default 20000 */
+    uint32_t max_payload;      /* default 1000000; announced in the open packet */
+    uint32_t connect_timeout_ms; /* no CONNECT within this: close; default 45000 */
+} room_eio_config;
+
+ROOM_API void room_eio_config_init(room_eio_config *config);
+
+/* Errors: ROOM_EINVAL (no send/close callback), ROOM_ENOMEM. The namespace
+ * "/" hub is created with `root_config` (its send, close, codec and seal
+ * fields are set by the room_eio; NULL means room_config_init() defaults). */
+ROOM_API int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_config *root_config);
+/* Closes every session without events and frees all hubs. NULL-safe. */
+ROOM_API void room_eio_free(room_eio *eio);
+
+/* Adds namespace `nsp` ("/admin") with its own hub, configured like
+ * root_config above. The hub is owned by the room_eio. Errors: ROOM_EINVAL
+ * (name does not start with '/'), ROOM_EALREADY, ROOM_ENOMEM. */
+ROOM_API int room_eio_namespace(room_eio *eio, const char *nsp, const room_config *config,
+                                room_hub **hub_out);
+/* The hub of namespace `nsp`, or NULL. */
+ROOM_API room_hub *room_eio_hub(room_eio *eio, const char *nsp);
+
+/* A WebSocket was accepted: creates the session and sends the open packet.
+ * `now_ms` is the host's monotonic clock. Errors: ROOM_ENOMEM, ROOM_ETRANSPORT. */
+ROOM_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out);
+/* One complete WebSocket message. A message that breaks the protocol makes
+ * the room_eio ask the host to close this session (close callback) and
+ * returns ROOM_EPROTO; it never affects other sessions. */
+ROOM_API int room_eio_recv(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
+                           size_t len, uint64_t now_ms);
+/* The WebSocket is gone: disconnects every namespace (their "disconnect"
+ * handlers run), frees the session. NULL session is a no-op. */
+ROOM_API void room_eio_close(room_eio *eio, room_eio_session *session, const char *reason);
+/* Sends due pings, closes sessions whose pong or CONNECT is overdue, and
+ * runs the hubs' timers. Returns milliseconds until the next deadline, or
+ * -1 when nothing is pending. */
+ROOM_API int64_t room_eio_tick(room_eio *eio, uint64_t now_ms);
+
+ROOM_API const char *room_eio_session_id(const room_eio_session *session);
+ROOM_API void *room_eio_session_transport(const room_eio_session *session);
+ROOM_API size_t room_eio_session_count(const room_eio *eio);
+
+/* The Socket.IO v5 codec for namespace `nsp`, encoding Engine.IO message
+ * packets ("42[...]", "42/nsp,[...]", "43<id>[...]", "451-[...]").
+ * Errors: ROOM_EINVAL, ROOM_ENOMEM. Free with room_codec_socketio_free(). */
+ROOM_API int room_codec_socketio_new(room_codec **codec_out, const char *nsp);
+ROOM_API void room_codec_socketio_free(room_codec *codec);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * libroom: embeddable room-based realtime messaging.
+ *
+ * Threading: a hub and everything reached through it (connections, frames,
+ * handlers) belongs to one thread. No call here locks. A multi-core host runs
+ * one hub per thread (SO_REUSEPORT listeners, one event loop each) and joins
+ * the hubs with a cluster adapter (room/adapter.h), exactly as it would join
+ * hubs on separate machines.
+ *
+ * Ownership: a `const char *` argument is borrowed for the duration of the
+ * call. A `json_t *` argument is borrowed unless the function name ends in
+ * `_new`, in which case the reference is stolen (jansson's convention), even
+ * when the call fails. Returned `const char *` stay valid while their owner
+ * (connection, hub) lives.
+ *
+ * Errors: functions returning int return 0 or a negative ROOM_E* code;
+ * room_strerror() describes it, room_error_name() gives the token sent to
+ * clients in `data.code`.
+ */
+#ifndef ROOM_ROOM_H
+#define ROOM_ROOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "room/export.h"
+#include "room/frame.h"
+#include "room/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct room_hub room_hub;
+typedef struct room_conn room_conn;
+typedef struct room_codec room_codec;
+typedef struct room_adapter room_adapter;
+
+/* A borrowed run of bytes (binary attachments). */
+typedef struct room_bytes {
+    const uint8_t *data;
+    size_t len;
+} room_bytes;
+
+/* ---- errors ---------------------------------------------------------- */
+
+enum {
+    ROOM_OK = 0,
+    ROOM_ENOMEM = -1,        /* an allocation failed; state is unchanged */
+    ROOM_EINVAL = -2,        /* bad argument from the host */
+    ROOM_EJSON = -3,         /* inbound message is not valid JSON */
+    ROOM_EPROTO = -4,        /* inbound message has wrong shape or types */
+    ROOM_ETOOBIG = -5,       /* inbound message exceeds max_message_bytes */
+    ROOM_ENAME = -6,         /* room name empty, too long or not UTF-8 */
+    ROOM_ELIMIT = -7,        /* a configured limit would be exceeded */
+    ROOM_ENOTMEMBER = -8,    /* connection is not in that room */
+    ROOM_EALREADY = -9,      /* connection is already in that room */
+    ROOM_ENOTFOUND = -10,    /* no such connection or room */
+    ROOM_EUNKNOWN = -11,     /* no handler for that event */
+    ROOM_ECLOSED = -12,      /* connection is closing */
+    ROOM_ETRANSPORT = -13,   /* the host's send callback failed */
+    ROOM_EDENIED = -14,      /* refused by the protocol (identity, role) */
+    ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
+    ROOM_ERROR_MIN = -15
+};
+
+/* Never returns NULL, also for unknown codes. */
+ROOM_API const char *room_strerror(int code);
+/* Short machine-readable token ("not_member", ...); never NULL. */
+ROOM_API const char *room_error_name(int code);
+
+/* ---- version --------------------------------------------------------- */
+
+/* The version of the library actually linked, as "major.minor.patch". */
+ROOM_API const char *room_version(void);
+ROOM_API unsigned room_version_num(void);
+
+/* ---- configuration --------------------------------------------------- */
+
+/* Used for every allocation the library makes (jansson's own allocations
+ * follow json_set_alloc_funcs(), which belongs to the host). realloc may be
+ * NULL; then malloc+copy+free is used. */
+typedef struct room_allocator {
+    void *(*malloc)(size_t size, void *ud);
+    void *(*realloc)(void *ptr, size_t size, void *ud);
+    void (*free)(void *ptr, void *ud);
+    void *ud;
+} room_allocator;
+
+enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG = 3 };
+
+/*
+ * Host callbacks. None of them may call back into the hub (they run in the
+ * middle of hub operations); queue work for later instead.
+ *
+ * send:  deliver `frame` to `transport`. The frame is borrowed for the call;
+ *        room_frame_ref() it to keep it (asynchronous writes). Return 0, or a
+ *        negative code if the connection cannot take it (the hub counts it as
+ *        a failed delivery and asks the host to close the connection).
+ * close: the hub wants the connection closed (protocol violation, refused
+ *        handshake, slow consumer). `code` is a WebSocket close code,
+ *        `reason` a short text. The host closes the socket and later calls
+ *        room_conn_close().
+ * log:   optional diagnostics.
+ * random: optional source of unpredictable bytes for connection ids; the
+ *        default is getrandom(2). Return 0 on success.
+ * seal:  optional; lets the transport prepend its own frame header to each
+ *        encoded frame once, in the frame's headroom, so that every
+ *        recipient shares header and payload (see room/frame.h).
+ */
+typedef struct room_config {
+    size_t size; /* sizeof(room_config), set by room_config_init() */
+
+    int (*send)(room_conn *conn, void *transport, room_frame *frame, void *user_data);
+    void (*close)(room_conn *conn, void *transport, int code, const char *reason, void *user_data);
+    void (*log)(int level, const char *message, void *user_data);
+    int (*random)(void *buf, size_t len, void *user_data);
+    size_t (*seal)(const room_frame *frame, uint8_t *header, void *user_data);
+    void *user_data;
+
+    room_allocator allocator; /* all NULL: the C library's malloc/realloc/free */
+
+    /* Limits; room_config_init() sets the documented defaults. 0 means the
+     * default, not "unlimited". */
+    size_t max_message_bytes;    /* default 65536 */
+    size_t max_room_name_bytes;  /* default 128 */
+    size_t max_rooms_per_conn;   /* default 128 */
+    size_t max_members_per_room; /* default 1000000 */
+    size_t max_rooms;            /* default 1000000 */
+    size_t seal_headroom;        /* bytes reserved for seal(); max 32, default 0 */
+
+    /* The wire format; NULL means room_codec_json(). Borrowed; must outlive
+     * the hub. */
+    const room_codec *codec;
+    /* The cluster adapter; NULL means the local adapter. Owned by the hub
+     * after a successful room_hub_new() (destroyed by room_hub_free()). */
+    room_adapter *adapter;
+    /* Register the library's own protocol (join, leave, send, broadcast,
+     * direct); see docs/protocol-rooms.md. */
+    int builtin_protocol;
+} room_config;
+
+/* Fills `config` with defaults and sets config->size. */
+ROOM_API void room_config_init(room_config *config);
+
+/* ---- hub ------------------------------------------------------------- */
+
+/* Creates a hub. Returns 0 and sets *hub_out, or ROOM_EINVAL (missing send
+ * callback, size too small, impossible limits) or ROOM_ENOMEM. The config is
+ * copied; the codec and adapter pointers are kept. */
+ROOM_API int room_hub_new(room_hub **hub_out, const room_config *config);
+/* Closes every connection without emitting events, frees everything.
+ * NULL-safe. Frames still referenced by the host must be released first. */
+ROOM_API void room_hub_free(room_hub *hub);
+
+/* Library memory currently allocated through the hub allocator, in bytes
+ * (the hub tracks it; used by benchmarks and leak tests). */
+ROOM_API size_t room_hub_memory(const room_hub *hub);
+
+/* Timers: the hub owns no clock. room_hub_tick() tells it the time (any
+ * monotonic milliseconds); it expires acknowledgement timeouts. It returns
+ * the milliseconds until the next deadline, or -1 if none is pending. */
+ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
+
+/* ---- connections ------------------------------------------------------ */
+
+/* Registers an accepted connection. `transport` is the host's handle, given
+ * back in callbacks. Runs the "connect" handler if one is registered (with
+ * no auth payload). Errors: ROOM_ENOMEM, ROOM_EINVAL, ROOM_EDENIED (the
+ * connect handler refused; the connection is not created). */
+ROOM_API int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out);
+/* Like room_conn_open(), passing `auth` (borrowed) to the connect handler,
+ * as Socket.IO's CONNECT packet does. On ROOM_EDENIED, *refusal_out (if
+ * non-NULL) receives a new reference to the refusal SocketResponse. */
+ROOM_API int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth,
+                                 room_conn **conn_out, json_t **refusal_out);
+/* Hands the hub one complete inbound message. Errors in the message are
+ * answered to the client with an `error` event and also returned; the
+ * connection stays usable. Returns ROOM_ECLOSED if the connection is
+ * closing. Event handlers run inside this call. */
+ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len);
+/* The same for a message that announced binary attachments (Socket.IO's
+ * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */
+ROOM_API int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, size_t len,
+                                   const room_bytes *attachments, size_t attachment_count);
+/* The connection is gone: runs the "disconnect" handler, leaves every room,
+ * frees the connection. `reason` may be NULL. This is the host's call, made
+ * outside hub callbacks; a handler that wants a connection gone uses
+ * room_conn_kick(), and room_conn_close() from inside a handler behaves like
+ * room_conn_kick(hub, conn, 1000, reason). NULL conn is a no-op. */
+ROOM_API void room_conn_close(room_hub *hub, room_conn *conn, const char *reason);
+/* Asks the host to close the connection (the close callback, once), and
+ * stops sending to it. The connection stays valid until the host calls
+ * room_conn_close(). */
+ROOM_API void room_conn_kick(room_hub *hub, room_conn *conn, int code, const char *reason);
+
+/* Finds a connection by id; NULL if none (or it is closing). */
+ROOM_API room_conn *room_conn_find(room_hub *hub, const char *id);
+/* The connection's id: 20 URL-safe characters carrying 120 random bits. */
+ROOM_API const char *room_conn_id(const room_conn *conn);
+ROOM_API void *room_conn_transport(const room_conn *conn);
+/* One pointer of protocol state per connection, owned by whoever sets it. */
+ROOM_API void room_conn_set_data(room_conn *conn, void *data);
+ROOM_API void *room_conn_data(const room_conn *conn);
+ROOM_API size_t room_conn_count(const room_hub *hub);
+
+/* ---- rooms ------------------------------------------------------------ */
+
+/* Joins `conn` to `room` (created on first join). Errors: ROOM_ENAME,
+ * ROOM_EALREADY, ROOM_ELIMIT, ROOM_ENOMEM, ROOM_ECLOSED. */
+ROOM_API int room_join(room_hub *hub, room_conn *conn, const char *room);
+/* Leaves; the room is freed when its last member leaves. Errors: ROOM_ENAME,
+ * ROOM_ENOTMEMBER. */
+ROOM_API int room_leave(room_hub *hub, room_conn *conn, const char *room);
+/* Leaves every room; returns how many were left. */
+ROOM_API int room_leave_all(room_hub *hub, room_conn *conn);
+ROOM_API int room_is_member(room_hub *hub, const room_conn *conn, const char *room);
+/* Members of a room; 0 for a room that does not exist. */
+ROOM_API size_t room_member_count(room_hub *hub, const char *room);
+ROOM_API size_t room_count(const room_hub *hub);
+
+/* Iteration. The callback returns 0 to go on, non-zero to stop (that value
+ * is returned). It must not join, leave or close. */
+typedef int (*room_conn_visit_fn)(room_conn *conn, void *ud);
+typedef int (*room_name_visit_fn)(const char *room, void *ud);
+ROOM_API int room_members_foreach(room_hub *hub, const char *room, room_conn_visit_fn fn, void *ud);
+ROOM_API int room_conn_rooms_foreach(room_hub *hub, const room_conn *conn, room_name_visit_fn fn, void *ud);
+ROOM_API size_t room_conn_room_count(const room_conn *conn);
+
+/* By connection id, on whichever node holds it (Sails' sockets.join/leave).
+ * `done` (optional) runs once when the operation is complete on this node,
+ * with 0 or a negative code; with the local adapter that happens before the
+ * call returns. The return value reports argument errors only. */
+typedef void (*room_done_fn)(room_hub *hub, int status, void *ud);
+ROOM_API int room_join_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud);
+ROOM_API int room_leave_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud);
+
+/* ---- sending ------------------------------------------------------------ */
+
+/* Every send encodes the event once into one frame shared by all
+ * recipients. `payload` is the event body (borrowed; _new variants steal).
+ * Use room_response_new() to build the {"msg","data"} envelope.
+ * The return value is the number of deliveries made (>= 0) or a negative
+ * code: ROOM_ENOMEM, ROOM_EINVAL, ROOM_ENAME. A room that does not exist has
+ * no members: 0 deliveries. */
+ROOM_API int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
+                       const room_conn *except);
+ROOM_API int room_send_new(room_hub *hub, const char *room, const char *event, json_t *payload,
+                           const room_conn *except);
+/* To every connection of the hub. */
+ROOM_API int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room_conn *except);
+ROOM_API int room_broadcast_new(room_hub *hub, const char *event, json_t *payload,
+                                const room_conn *except);
+/* To one connection. Returns 0 or a negative code. */
+ROOM_API int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
+ROOM_API int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
+/* To one connection, asking for an acknowledgement. `done` runs exactly
+ * once: with status 0 and the client's reply arguments (a borrowed array),
+ * or with ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
+ * Timeouts are measured against the time last given to room_hub_tick(). */
+typedef void (*room_ack_fn)(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud);
+ROOM_API int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
+                           uint32_t timeout_ms, room_ack_fn done, void *ud);
+/* Binary variants: `payload` holds {"_placeholder":true,"num":i} objects
+ * where attachment i belongs (docs/protocol-socketio.md); the attachments
+ * are copied into the shared frame chain. Needs a codec with binary support
+ * (ROOM_EINVAL otherwise). */
+ROOM_API int room_send_binary(room_hub *hub, const char *room, const char *event, json_t *payload,
+                              const room_bytes *attachments, size_t attachment_count,
+                              const room_conn *except);
+ROOM_API int room_emit_binary(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
+                              const room_bytes *attachments, size_t attachment_count);
+/* Sends an already encoded frame to a connection (the host's own frames). */
+ROOM_API int room_send_frame(room_hub *hub, room_conn *conn, room_frame *frame);
+
+/* {"msg": msg, "data": data}; `data` is stolen (NULL means JSON null).
+ * Returns NULL when out of memory. */
+ROOM_API json_t *room_response_new(const char *msg, json_t *data);
+
+/* ---- event dispatch ------------------------------------------------------ */
+
+/* An inbound event as the handler sees it. Everything is borrowed for the
+ * duration of the handler. */
+typedef struct room_event {
+    const char *name;
+    json_t *args;     /* JSON array of the arguments, never NULL */
+    int64_t ack_id;   /* >= 0 when the client asked for an acknowledgement */
+    const room_bytes *attachments; /* binary attachments, in placeholder order */
+    size_t attachment_count;
+} room_event;
+
+/* A handler returns 0, or a negative code: when it has not replied itself,
+ * the hub then answers with an error response built from that code.
+ * Handlers may call any hub function except room_hub_free() and
+ * room_conn_close() (use room_conn_kick()).
+ *
+ * Reserved names: "connect" runs inside room_conn_open*() with args [auth]
+ * and may refuse with room_refuse(); "disconnect" runs inside
+ * room_conn_close() with args [reason] while the connection is still in its
+ * rooms. Clients cannot send reserved events. */
+typedef int (*room_handler_fn)(room_hub *hub, room_conn *conn, const room_event *ev, void *ud);
+
+/* Registers (or replaces, when `fn` is non-NULL, or removes, when NULL) the
+ * handler for `event`. The name is copied. Errors: ROOM_EINVAL, ROOM_ENOMEM. */
+ROOM_API int room_on(room_hub *hub, const char *event, room_handler_fn fn, void *ud);
+/* The handler for events with no handler of their own; the default answers
+ * ROOM_EUNKNOWN. */
+ROOM_API int room_on_any(room_hub *hub, room_handler_fn fn, void *ud);
+
+/* Answers `ev`: with the acknowledgement when the client asked for one,
+ * otherwise with an event named `reply_event` (NULL means "result").
+ * `payload` is stolen. At most one answer per event; later calls return
+ * ROOM_EALREADY. */
+ROOM_API int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev,
+                            const char *reply_event, json_t *payload);
+/* room_reply_new() with binary attachments (payload stolen). */
+ROOM_API int room_reply_binary_new(room_hub *hub, room_conn *conn, const room_event *ev,
+                                   const char *reply_event, json_t *payload,
+                                   const room_bytes *attachments, size_t attachment_count);
+/* Answers `ev` with an error SocketResponse {"msg": message, "data":
+ * {"code": room_error_name(code), "event": ev->name}}: as the ack when one
+ * was asked for, otherwise as an `error` event. `message` NULL means
+ * room_strerror(code). Returns `code`, so handlers can `return room_fail(..)`. */
+ROOM_API int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int code, const char *message);
+/* From a "connect" handler: refuse the connection with `message` and
+ * optional `data` (stolen). The handler should then return ROOM_EDENIED. */
+ROOM_API int room_refuse(room_hub *hub, room_conn *conn, const char *message, json_t *data);
+
+/* Registers the library's own protocol on a hub (what builtin_protocol
+ * does). */
+ROOM_API int room_protocol_rooms_register(room_hub *hub);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,24 @@
+/* The single-node adapter: there is no other node to reach. */
+#include "internal.h"
+
+static int not_here(room_adapter *adapter, room_hub *hub, const char *conn_id, const char *room,
+                    room_done_fn done, void *ud)
+{
+    (void)adapter;
+    (void)conn_id;
+    (void)room;
+    if (done)
+        done(hub, ROOM_ENOTFOUND, ud);
+    return 0;
+}
+
+static room_adapter local = {
+    sizeof(room_adapter), "local", NULL,
+    NULL, /* publish: no other node; the hub skips encoding for empty rooms */
+    not_here, not_here, NULL,
+};
+
+room_adapter *room_adapter_local(void)
+{
+    return &local;
+}

@@ -1,0 +1,104 @@
+/* Growing output buffer used by codecs to encode into. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+void rm_buf_init(room_buf *buf, rm_alloc *alloc)
+{
+    buf->alloc = alloc;
+    buf->data = NULL;
+    buf->len = 0;
+    buf->cap = 0;
+}
+
+void rm_buf_release(room_buf *buf)
+{
+    rm_free(buf->alloc, buf->data, buf->cap);
+    buf->data = NULL;
+    buf->len = buf->cap = 0;
+}
+
+int room_buf_append(room_buf *buf, const void *bytes, size_t len)
+{
+    if (!buf || (!bytes && len))
+        return ROOM_EINVAL;
+    if (len > buf->cap - buf->len) {
+        size_t ncap = buf->cap ? buf->cap : 256;
+        uint8_t *p;
+        if (len > SIZE_MAX / 2 - buf->len)
+            return ROOM_ENOMEM;
+        while (ncap - buf->len < len)
+            ncap *= 2;
+        p = rm_realloc(buf->alloc, buf->data, buf->cap, ncap);
+        if (!p)
+            return ROOM_ENOMEM;
+        buf->data = p;
+        buf->cap = ncap;
+    }
+    if (len)
+        memcpy(buf->data + buf->len, bytes, len);
+    buf->len += len;
+    return 0;
+}
+
+static int dump_cb(const char *chunk, size_t size, void *data)
+{
+    return room_buf_append(data, chunk, size) == 0 ? 0 : -1;
+}
+
+int room_buf_append_json(room_buf *buf, const json_t *json)
+{
+    size_t before;
+    if (!buf || !json)
+        return ROOM_EINVAL;
+    before = buf->len;
+    if (json_dump_callback(json, dump_cb, buf, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+        buf->len = before;
+        return ROOM_ENOMEM;
+    }
+    return 0;
+}
+
+size_t room_buf_len(const room_buf *buf)
+{
+    return buf ? buf->len : 0;
+}
+
+/* Event names are short; escaping them here avoids a json_t per encode. */
+int rm_buf_append_json_string(room_buf *buf, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t before = buf->len;
+    const unsigned char *p = (const unsigned char *)s;
+    int rc = room_buf_append(buf, "\"", 1);
+    while (rc == 0 && *p) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run)
+            rc = room_buf_append(buf, run, (size_t)(p - run));
+        if (rc == 0 && *p) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            if (*p == '"' || *p == '\\') {
+                esc[1] = (char)*p;
+                rc = room_buf_append(buf, esc, 2);
+            } else {
+                rc = room_buf_append(buf, esc, 6);
+            }
+            p++;
+        }
+    }
+    if (rc == 0)
+        rc = room_buf_append(buf, "\"", 1);
+    if (rc)
+        buf->len = before;
+    return rc;
+}
+
+int rm_buf_append_int(room_buf *buf, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    return room_buf_append(buf, tmp, (size_t)n);
+}

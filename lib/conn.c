@@ -1,0 +1,149 @@
+/* Connections: identity, registration, lookup and teardown. */
+#include <string.h>
+
+#include "internal.h"
+
+static void make_id(char id[RM_ID_LEN + 1], const uint8_t raw[15])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int i, o = 0;
+    for (i = 0; i < 15; i += 3) {
+        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+        id[o++] = alphabet[v >> 18 & 63];
+        id[o++] = alphabet[v >> 12 & 63];
+        id[o++] = alphabet[v >> 6 & 63];
+        id[o++] = alphabet[v & 63];
+    }
+    id[o] = '\0';
+}
+
+int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn **conn_out,
+                        json_t **refusal_out)
+{
+    room_conn *conn;
+    uint8_t raw[15];
+    int rc;
+
+    if (refusal_out)
+        *refusal_out = NULL;
+    if (!hub || !conn_out)
+        return ROOM_EINVAL;
+    *conn_out = NULL;
+    conn = rm_calloc(&hub->alloc, sizeof *conn);
+    if (!conn)
+        return ROOM_ENOMEM;
+    conn->transport = transport;
+    do {
+        if (hub->cfg.random(raw, sizeof raw, hub->cfg.user_data) != 0) {
+            rm_free(&hub->alloc, conn, sizeof *conn);
+            return ROOM_EINVAL;
+        }
+        make_id(conn->id, raw);
+        conn->id_hash = rm_hash(hub->seed, conn->id, RM_ID_LEN);
+    } while (rm_table_get(&hub->conns_by_id, conn->id_hash, conn->id));
+
+    if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0 ||
+        (rc = rm_grow(&hub->alloc, (void **)&hub->conns, &hub->capconns, hub->nconns + 1,
+                      sizeof *hub->conns)) != 0) {
+        rm_free(&hub->alloc, conn, sizeof *conn);
+        return rc;
+    }
+    rm_table_put(&hub->conns_by_id, conn->id_hash, conn);
+    conn->hub_index = hub->nconns;
+    hub->conns[hub->nconns++] = conn;
+
+    rc = rm_dispatch_reserved(hub, conn, "connect", auth, refusal_out);
+    if (rc < 0) {
+        rm_conn_free(hub, conn);
+        return rc;
+    }
+    *conn_out = conn;
+    return 0;
+}
+
+int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out)
+{
+    return room_conn_open_auth(hub, transport, NULL, conn_out, NULL);
+}
+
+/* Unregisters and frees without running handlers (room_hub_free, refused
+ * connects, and the end of room_conn_close). */
+void rm_conn_free(room_hub *hub, room_conn *conn)
+{
+    room_conn *last;
+    if (!(conn->flags & RM_CONN_CLOSING))
+        rm_table_del(&hub->conns_by_id, conn->id_hash, conn);
+    room_leave_all(hub, conn);
+    rm_acks_fail_conn(hub, conn);
+    last = hub->conns[--hub->nconns];
+    hub->conns[conn->hub_index] = last;
+    last->hub_index = conn->hub_index;
+    rm_free(&hub->alloc, conn->rooms, (size_t)conn->caprooms * sizeof *conn->rooms);
+    rm_free(&hub->alloc, conn, sizeof *conn);
+}
+
+void room_conn_kick(room_hub *hub, room_conn *conn, int code, const char *reason)
+{
+    if (!hub || !conn || (conn->flags & RM_CONN_KICKED))
+        return;
+    conn->flags |= RM_CONN_KICKED;
+    if (hub->cfg.close)
+        hub->cfg.close(conn, conn->transport, code, reason ? reason : "", hub->cfg.user_data);
+}
+
+void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
+{
+    json_t *why;
+    if (!hub || !conn || (conn->flags & RM_CONN_CLOSING))
+        return;
+    if (conn->depth) {
+        room_conn_kick(hub, conn, 1000, reason);
+        return;
+    }
+    /* Unfindable from here on, but still in its rooms while the disconnect
+     * handler tells them. */
+    conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
+    rm_table_del(&hub->conns_by_id, conn->id_hash, conn);
+    why = json_string(reason ? reason : "transport close");
+    rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
+    json_decref(why);
+    rm_conn_free(hub, conn);
+}
+
+room_conn *room_conn_find(room_hub *hub, const char *id)
+{
+    size_t len;
+    if (!hub || !id)
+        return NULL;
+    len = strlen(id);
+    if (len != RM_ID_LEN)
+        return NULL;
+    return rm_table_get(&hub->conns_by_id, rm_hash(hub->seed, id, len), id);
+}
+
+const char *room_conn_id(const room_conn *conn)
+{
+    return conn ? conn->id : "";
+}
+
+void *room_conn_transport(const room_conn *conn)
+{
+    return conn ? conn->transport : NULL;
+}
+
+void room_conn_set_data(room_conn *conn, void *data)
+{
+    if (conn)
+        conn->data = data;
+}
+
+void *room_conn_data(const room_conn *conn)
+{
+    return conn ? conn->data : NULL;
+}
+
+size_t room_conn_room_count(const room_conn *conn)
+{
+    return conn ? conn->nrooms : 0;
+}

@@ -1,0 +1,268 @@
+/* Event dispatch: inbound message -> codec -> handler, and the answers a
+ * handler gives. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static rm_handler *find_handler(room_hub *hub, const char *name)
+{
+    uint32_t i;
+    for (i = 0; i < hub->nhandlers; i++) {
+        if (strcmp(hub->handlers[i].name, name) == 0)
+            return &hub->handlers[i];
+    }
+    return NULL;
+}
+
+int room_on(room_hub *hub, const char *event, room_handler_fn fn, void *ud)
+{
+    rm_handler *h;
+    size_t size;
+    int rc;
+    if (!hub || !event || !*event)
+        return ROOM_EINVAL;
+    h = find_handler(hub, event);
+    if (h && fn) {
+        h->fn = fn;
+        h->ud = ud;
+        return 0;
+    }
+    if (h) {
+        rm_free(&hub->alloc, h->name, h->name_size);
+        *h = hub->handlers[--hub->nhandlers];
+        return 0;
+    }
+    if (!fn)
+        return 0;
+    rc = rm_grow(&hub->alloc, (void **)&hub->handlers, &hub->caphandlers, hub->nhandlers + 1,
+                 sizeof *hub->handlers);
+    if (rc)
+        return rc;
+    size = strlen(event) + 1;
+    h = &hub->handlers[hub->nhandlers];
+    h->name = rm_malloc(&hub->alloc, size);
+    if (!h->name)
+        return ROOM_ENOMEM;
+    memcpy(h->name, event, size);
+    h->name_size = size;
+    h->fn = fn;
+    h->ud = ud;
+    hub->nhandlers++;
+    return 0;
+}
+
+int room_on_any(room_hub *hub, room_handler_fn fn, void *ud)
+{
+    if (!hub)
+        return ROOM_EINVAL;
+    hub->any_fn = fn;
+    hub->any_ud = ud;
+    return 0;
+}
+
+void rm_handlers_free(room_hub *hub)
+{
+    uint32_t i;
+    for (i = 0; i < hub->nhandlers; i++)
+        rm_free(&hub->alloc, hub->handlers[i].name, hub->handlers[i].name_size);
+    rm_free(&hub->alloc, hub->handlers, (size_t)hub->caphandlers * sizeof *hub->handlers);
+    hub->handlers = NULL;
+    hub->nhandlers = hub->caphandlers = 0;
+}
+
+static rm_dispatch *find_dispatch(room_hub *hub, const room_event *ev)
+{
+    rm_dispatch *d;
+    for (d = hub->dispatch; d; d = d->prev) {
+        if (d->ev == ev)
+            return d;
+    }
+    return NULL;
+}
+
+static int run_handler(room_hub *hub, room_conn *conn, const room_event *ev, room_handler_fn fn,
+                       void *ud, rm_dispatch *d)
+{
+    int rc;
+    d->ev = ev;
+    d->conn = conn;
+    d->replied = false;
+    d->refusal = NULL;
+    d->prev = hub->dispatch;
+    hub->dispatch = d;
+    conn->depth++;
+    rc = fn(hub, conn, ev, ud);
+    conn->depth--;
+    hub->dispatch = d->prev;
+    return rc;
+}
+
+int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
+{
+    rm_handler *h = find_handler(hub, ev->name);
+    rm_dispatch d;
+    int rc;
+
+    if (h)
+        rc = run_handler(hub, conn, ev, h->fn, h->ud, &d);
+    else if (hub->any_fn)
+        rc = run_handler(hub, conn, ev, hub->any_fn, hub->any_ud, &d);
+    else
+        return room_fail(hub, conn, ev, ROOM_EUNKNOWN, NULL);
+    if (rc < 0 && !d.replied)
+        room_fail(hub, conn, ev, rc, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *arg,
+                         json_t **refusal_out)
+{
+    rm_handler *h = find_handler(hub, name);
+    room_event ev = {name, NULL, -1, NULL, 0};
+    rm_dispatch d;
+    int rc;
+
+    if (!h)
+        return 0;
+    ev.args = json_array();
+    if (!ev.args || (arg && json_array_append(ev.args, arg) != 0)) {
+        json_decref(ev.args);
+        return ROOM_ENOMEM;
+    }
+    rc = run_handler(hub, conn, &ev, h->fn, h->ud, &d);
+    json_decref(ev.args);
+    if (rc >= 0 && !d.refusal)
+        return 0;
+    if (refusal_out) {
+        *refusal_out = d.refusal;
+        if (!*refusal_out)
+            *refusal_out = room_response_new(room_strerror(rc), json_pack("{ss}", "code",
+                                                                          room_error_name(rc)));
+    } else {
+        json_decref(d.refusal);
+    }
+    return ROOM_EDENIED;
+}
+
+static int is_reserved(const char *name)
+{
+    return strcmp(name, "connect") == 0 || strcmp(name, "disconnect") == 0;
+}
+
+int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, size_t len,
+                          const room_bytes *attachments, size_t attachment_count)
+{
+    room_message msg = {0, NULL, NULL, NULL, -1, 0};
+    room_event ev;
+    int rc;
+
+    if (!hub || !conn || (!bytes && len) || (!attachments && attachment_count))
+        return ROOM_EINVAL;
+    if (conn->flags & (RM_CONN_CLOSING | RM_CONN_KICKED))
+        return ROOM_ECLOSED;
+    if (len > hub->cfg.max_message_bytes)
+        return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
+    rc = hub->codec->decode(hub->codec, bytes, len, &msg);
+    if (rc)
+        return room_fail(hub, conn, NULL, rc, NULL);
+    if (msg.attachments != attachment_count) {
+        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "attachment count does not match the message");
+    } else if (msg.type == ROOM_MSG_ACK) {
+        rc = rm_ack_resolve(hub, conn, msg.id, msg.args);
+    } else if (is_reserved(msg.event)) {
+        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "reserved event name");
+    } else {
+        ev = (room_event){msg.event, msg.args, msg.id, attachments, attachment_count};
+        rc = rm_dispatch_event(hub, conn, &ev);
+    }
+    json_decref(msg.args);
+    json_decref(msg.owner);
+    return rc;
+}
+
+int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len)
+{
+    return room_conn_recv_binary(hub, conn, bytes, len, NULL, 0);
+}
+
+static int answer(room_hub *hub, room_conn *conn, const room_event *ev, const char *event,
+                  json_t *payload, const room_bytes *att, size_t natt)
+{
+    rm_dispatch *d = ev ? find_dispatch(hub, ev) : NULL;
+    json_t *args;
+    int rc;
+
+    if (!payload)
+        return ROOM_ENOMEM;
+    if (d && d->replied) {
+        json_decref(payload);
+        return ROOM_EALREADY;
+    }
+    if (ev && ev->ack_id >= 0) {
+        args = json_array();
+        if (!args || json_array_append_new(args, payload) != 0) {
+            json_decref(args);
+            return ROOM_ENOMEM;
+        }
+        rc = rm_emit_ack(hub, conn, ev->ack_id, args, att, natt);
+        json_decref(args);
+    } else {
+        rc = rm_emit_frame(hub, conn, event, payload, -1, att, natt);
+        json_decref(payload);
+    }
+    if (d && rc == 0)
+        d->replied = true;
+    return rc;
+}
+
+int room_reply_binary_new(room_hub *hub, room_conn *conn, const room_event *ev,
+                          const char *reply_event, json_t *payload, const room_bytes *attachments,
+                          size_t attachment_count)
+{
+    if (!hub || !conn || !ev) {
+        json_decref(payload);
+        return ROOM_EINVAL;
+    }
+    return answer(hub, conn, ev, reply_event ? reply_event : "result", payload, attachments,
+                  attachment_count);
+}
+
+int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev, const char *reply_event,
+                   json_t *payload)
+{
+    return room_reply_binary_new(hub, conn, ev, reply_event, payload, NULL, 0);
+}
+
+int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int code, const char *message)
+{
+    json_t *data, *payload;
+    if (!hub || !conn)
+        return code;
+    data = json_pack("{ss}", "code", room_error_name(code));
+    if (data && ev)
+        json_object_set_new(data, "event", json_string(ev->name));
+    payload = room_response_new(message ? message : room_strerror(code), data);
+    answer(hub, conn, ev, "error", payload, NULL, 0);
+    return code;
+}
+
+int room_refuse(room_hub *hub, room_conn *conn, const char *message, json_t *data)
+{
+    rm_dispatch *d;
+    if (!hub || !conn || !message) {
+        json_decref(data);
+        return ROOM_EINVAL;
+    }
+    for (d = hub->dispatch; d; d = d->prev) {
+        if (d->conn == conn && strcmp(d->ev->name, "connect") == 0)
+            break;
+    }
+    if (!d) {
+        json_decref(data);
+        return ROOM_EINVAL;
+    }
+    json_decref(d->refusal);
+    d->refusal = room_response_new(message, data);
+    return d->refusal ? 0 : ROOM_ENOMEM;
+}

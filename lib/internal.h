@@ -1,0 +1,210 @@
+/* libroom internals shared by the core's files. Not installed. */
+#ifndef ROOM_INTERNAL_H
+#define ROOM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "room/adapter.h"
+#include "room/codec.h"
+#include "room/frame.h"
+#include "room/room.h"
+
+/* ---- allocation (alloc.c) ---------------------------------------------
+ * Frees are sized so that the hub can account every byte without a header
+ * per allocation (room_hub_memory() is exact). */
+typedef struct rm_alloc {
+    room_allocator fn;
+    size_t bytes;
+} rm_alloc;
+
+void rm_alloc_init(rm_alloc *a, const room_allocator *fn);
+void *rm_malloc(rm_alloc *a, size_t size);
+void *rm_calloc(rm_alloc *a, size_t size);
+void *rm_realloc(rm_alloc *a, void *ptr, size_t old_size, size_t new_size);
+void rm_free(rm_alloc *a, void *ptr, size_t size);
+/* Grows an array to hold at least `need` elements (doubling). */
+int rm_grow(rm_alloc *a, void **items, uint32_t *cap, uint32_t need, size_t elem_size);
+
+/* ---- output buffer (buf.c) ---------------------------------------------- */
+struct room_buf {
+    rm_alloc *alloc;
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+void rm_buf_init(room_buf *buf, rm_alloc *alloc);
+void rm_buf_release(room_buf *buf);
+int rm_buf_append_json_string(room_buf *buf, const char *s);
+int rm_buf_append_int(room_buf *buf, int64_t v);
+
+/* ---- frames (frame.c) ------------------------------------------------------ */
+#define RM_SEAL_MAX 32
+struct room_frame {
+    uint32_t refs;    /* the chain's count lives in its head */
+    uint32_t len;     /* payload bytes */
+    uint8_t kind;
+    uint8_t header_len;
+    uint8_t headroom;
+    rm_alloc *alloc;
+    room_frame *head; /* the chain's first frame (itself for the head) */
+    room_frame *next;
+    uint8_t bytes[];  /* headroom, then payload */
+};
+/* Builds one frame from bytes, sealed with the hub's seal callback. */
+room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
+/* Encodes an event (or an ack when event is NULL) once; attachments become
+ * the chain's binary frames. */
+int rm_frame_encode(room_hub *hub, const char *event, json_t *payload, int64_t ack_id,
+                    const room_bytes *att, size_t natt, room_frame **out);
+
+/* ---- string table (table.c) -------------------------------------------------
+ * Open addressing with linear probing and backward-shift deletion, keyed by
+ * a string each item carries. */
+typedef const char *(*rm_key_fn)(const void *item);
+typedef struct rm_slot {
+    uint32_t hash;
+    void *item;
+} rm_slot;
+typedef struct rm_table {
+    rm_slot *slots;
+    uint32_t cap; /* 0 or a power of two */
+    uint32_t count;
+    rm_key_fn key;
+} rm_table;
+
+uint32_t rm_hash(uint64_t seed, const char *s, size_t len);
+void rm_table_init(rm_table *t, rm_key_fn key);
+void rm_table_release(rm_table *t, rm_alloc *a);
+void *rm_table_get(const rm_table *t, uint32_t hash, const char *key);
+/* Makes room for one more item; call before rm_table_put so that the put
+ * cannot fail. */
+int rm_table_reserve(rm_table *t, rm_alloc *a);
+void rm_table_put(rm_table *t, uint32_t hash, void *item);
+void rm_table_del(rm_table *t, uint32_t hash, const void *item);
+
+/* ---- rooms and membership (rooms.c) ----------------------------------------
+ * Both sides hold the other's index, so leave is O(1) swap-remove on both. */
+typedef struct rm_room rm_room;
+typedef struct rm_member {
+    room_conn *conn;
+    uint32_t slot; /* index in conn->rooms */
+} rm_member;
+typedef struct rm_membership {
+    rm_room *room;
+    uint32_t index; /* index in room->members */
+} rm_membership;
+struct rm_room {
+    rm_member *members;
+    uint32_t count;
+    uint32_t cap;
+    uint32_t hash;
+    uint32_t name_len;
+    char name[];
+};
+rm_room *rm_room_find(room_hub *hub, const char *name, size_t *len_out, int *err);
+void rm_rooms_free_all(room_hub *hub);
+/* ROOM_ENAME unless `name` is 1..max bytes of valid UTF-8. */
+int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out);
+
+/* ---- connections (conn.c) ------------------------------------------------- */
+#define RM_ID_LEN 20
+enum {
+    RM_CONN_CLOSING = 1u << 0, /* room_conn_close() in progress */
+    RM_CONN_KICKED = 1u << 1,  /* host asked to close; sends dropped */
+};
+struct room_conn {
+    void *transport;
+    void *data;
+    rm_membership *rooms;
+    uint32_t nrooms;
+    uint32_t caprooms;
+    uint32_t hub_index; /* in hub->conns */
+    uint32_t flags;
+    uint32_t depth;     /* handlers running for this connection */
+    uint32_t next_ack;
+    uint32_t id_hash;
+    char id[RM_ID_LEN + 1];
+};
+void rm_conn_free(room_hub *hub, room_conn *conn);
+
+/* ---- dispatch (dispatch.c) ------------------------------------------------ */
+typedef struct rm_handler {
+    char *name;
+    size_t name_size;
+    room_handler_fn fn;
+    void *ud;
+} rm_handler;
+/* One per event being handled, linked while handlers run, to know whether
+ * the handler has answered. */
+typedef struct rm_dispatch {
+    const room_event *ev;
+    room_conn *conn;
+    bool replied;
+    json_t *refusal; /* connect: room_refuse() result */
+    struct rm_dispatch *prev;
+} rm_dispatch;
+int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev);
+/* Runs a reserved-name handler (connect/disconnect) if registered. */
+int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *arg,
+                         json_t **refusal_out);
+void rm_handlers_free(room_hub *hub);
+void rm_acks_fail_conn(room_hub *hub, room_conn *conn);
+int rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args);
+void rm_acks_free(room_hub *hub);
+
+typedef struct rm_pending_ack {
+    room_conn *conn;
+    uint32_t id;
+    uint64_t deadline;
+    room_ack_fn fn;
+    void *ud;
+    struct rm_pending_ack *next;
+} rm_pending_ack;
+
+/* ---- sending (send.c) ------------------------------------------------------ */
+/* Hands `frame` to one connection; counts failures and asks the host to
+ * close connections whose send callback fails. */
+int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame);
+/* Fans `frame` out to a room's members except `except`. */
+int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_conn *except);
+int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except);
+int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *payload, int64_t ack_id,
+                  const room_bytes *att, size_t natt);
+int rm_emit_ack(room_hub *hub, room_conn *conn, int64_t ack_id, json_t *args, const room_bytes *att,
+                size_t natt);
+void rm_log(room_hub *hub, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- the hub (hub.c) ------------------------------------------------------- */
+struct room_hub {
+    room_config cfg;
+    rm_alloc alloc;
+    uint64_t seed;
+    const room_codec *codec;
+    room_adapter *adapter;
+
+    rm_table rooms;
+    rm_table conns_by_id;
+    room_conn **conns; /* dense, for hub-wide broadcast */
+    uint32_t nconns;
+    uint32_t capconns;
+
+    rm_handler *handlers;
+    uint32_t nhandlers;
+    uint32_t caphandlers;
+    room_handler_fn any_fn;
+    void *any_ud;
+    rm_dispatch *dispatch;
+
+    rm_pending_ack *acks;
+    uint64_t now_ms;
+
+    room_buf scratch; /* reused encoding buffer */
+};
+
+#endif

@@ -1,0 +1,161 @@
+/* The library's own protocol (docs/protocol-rooms.md), built only on the
+ * public API: a set of room_on() handlers. Each request takes its
+ * arguments positionally (Socket.IO style: emit('send', room, data)) or as
+ * one object (JSON codec style: {"room": .., "data": ..}). */
+#include <string.h>
+
+#include "internal.h"
+
+/* The i-th positional argument, or member `key` of a lone object argument. */
+static json_t *arg(const room_event *ev, size_t i, const char *key)
+{
+    json_t *first = json_array_get(ev->args, 0);
+    if (json_is_object(first) && json_array_size(ev->args) == 1)
+        return json_object_get(first, key);
+    return json_array_get(ev->args, i);
+}
+
+static const char *room_arg(const room_event *ev)
+{
+    return json_string_value(arg(ev, 0, "room"));
+}
+
+static int ok(room_hub *hub, room_conn *conn, const room_event *ev, const char *msg, json_t *data)
+{
+    if (data)
+        json_object_set_new(data, "event", json_string(ev->name));
+    return room_reply_new(hub, conn, ev, NULL, room_response_new(msg, data));
+}
+
+static json_t *member_event(const char *room, const room_conn *who)
+{
+    return json_pack("{ssss}", "room", room, "id", room_conn_id(who));
+}
+
+static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *room = room_arg(ev);
+    int rc;
+    (void)ud;
+    if (!room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "join needs a room name");
+    if ((rc = room_join(hub, conn, room)) != 0)
+        return rc;
+    room_send_new(hub, room, "member-joined", room_response_new("Member joined", member_event(room, conn)),
+                  conn);
+    return ok(hub, conn, ev, "Joined room",
+              json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room)));
+}
+
+static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *room = room_arg(ev);
+    int rc;
+    (void)ud;
+    if (!room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "leave needs a room name");
+    if ((rc = room_leave(hub, conn, room)) != 0)
+        return rc;
+    room_send_new(hub, room, "member-left", room_response_new("Member left", member_event(room, conn)),
+                  NULL);
+    return ok(hub, conn, ev, "Left room", json_pack("{ss}", "room", room));
+}
+
+/* {"msg": "Message", "data": {"room": .., "from": .., "data": ..}} */
+static json_t *message(const char *room, const room_conn *from, json_t *data)
+{
+    json_t *d = json_pack("{s:s?,s:s,s:O?}", "room", room, "from", room_conn_id(from), "data", data);
+    return d ? room_response_new("Message", d) : NULL;
+}
+
+static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *room = room_arg(ev);
+    int n;
+    (void)ud;
+    if (!room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "send needs a room name");
+    if (!room_is_member(hub, conn, room))
+        return ROOM_ENOTMEMBER;
+    n = ev->attachment_count
+            ? room_send_binary(hub, room, "message", message(room, conn, arg(ev, 1, "data")),
+                               ev->attachments, ev->attachment_count, NULL)
+            : room_send_new(hub, room, "message", message(room, conn, arg(ev, 1, "data")), NULL);
+    if (n < 0)
+        return n;
+    return ok(hub, conn, ev, "Sent", json_pack("{sssi}", "room", room, "delivered", n));
+}
+
+static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_t *room_v = arg(ev, 0, "room");
+    const char *room = json_string_value(room_v);
+    int n;
+    (void)ud;
+    if (room_v && !json_is_null(room_v) && !room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "room must be a string or null");
+    if (room && !room_is_member(hub, conn, room))
+        return ROOM_ENOTMEMBER;
+    n = room ? room_send_new(hub, room, "message", message(room, conn, arg(ev, 1, "data")), conn)
+             : room_broadcast_new(hub, "message", message(NULL, conn, arg(ev, 1, "data")), conn);
+    if (n < 0)
+        return n;
+    return ok(hub, conn, ev, "Broadcast", json_pack("{s:s?,s:i}", "room", room, "delivered", n));
+}
+
+static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *to = json_string_value(arg(ev, 0, "to"));
+    room_conn *target;
+    int rc;
+    (void)ud;
+    if (!to)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection id in \"to\"");
+    target = room_conn_find(hub, to);
+    if (!target)
+        return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection with that id");
+    rc = room_emit_new(hub, target, "message", message(NULL, conn, arg(ev, 1, "data")));
+    if (rc)
+        return rc;
+    return ok(hub, conn, ev, "Sent", json_pack("{ss}", "to", to));
+}
+
+static int tell_left(const char *room, void *ud)
+{
+    struct {
+        room_hub *hub;
+        room_conn *conn;
+    } *ctx = ud;
+    room_send_new(ctx->hub, room, "member-left",
+                  room_response_new("Member left", member_event(room, ctx->conn)), ctx->conn);
+    return 0;
+}
+
+static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    struct {
+        room_hub *hub;
+        room_conn *conn;
+    } ctx = {hub, conn};
+    (void)ev;
+    (void)ud;
+    return room_conn_rooms_foreach(hub, conn, tell_left, &ctx);
+}
+
+int room_protocol_rooms_register(room_hub *hub)
+{
+    static const struct {
+        const char *name;
+        room_handler_fn fn;
+    } handlers[] = {
+        {"join", on_join},         {"leave", on_leave},   {"send", on_send},
+        {"broadcast", on_broadcast}, {"direct", on_direct}, {"disconnect", on_disconnect},
+    };
+    size_t i;
+    int rc;
+    for (i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+        if ((rc = room_on(hub, handlers[i].name, handlers[i].fn, NULL)) != 0)
+            return rc;
+    }
+    return 0;
+}

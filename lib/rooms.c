@@ -1,0 +1,285 @@
+/* The room table and membership: who is in which room. */
+#include <string.h>
+
+#include "internal.h"
+
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF. */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out)
+{
+    size_t len;
+    if (!name)
+        return ROOM_ENAME;
+    len = strnlen(name, hub->cfg.max_room_name_bytes + 1);
+    if (len == 0 || len > hub->cfg.max_room_name_bytes ||
+        !utf8_valid((const unsigned char *)name, len))
+        return ROOM_ENAME;
+    *len_out = len;
+    return 0;
+}
+
+rm_room *rm_room_find(room_hub *hub, const char *name, size_t *len_out, int *err)
+{
+    size_t len;
+    int rc = rm_check_room_name(hub, name, &len);
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    *err = 0;
+    if (len_out)
+        *len_out = len;
+    return rm_table_get(&hub->rooms, rm_hash(hub->seed, name, len), name);
+}
+
+static void room_free(room_hub *hub, rm_room *room)
+{
+    rm_free(&hub->alloc, room->members, (size_t)room->cap * sizeof *room->members);
+    rm_free(&hub->alloc, room, sizeof *room + room->name_len + 1);
+}
+
+static int find_membership(const room_conn *conn, const rm_room *room)
+{
+    uint32_t i;
+    for (i = 0; i < conn->nrooms; i++) {
+        if (conn->rooms[i].room == room)
+            return (int)i;
+    }
+    return -1;
+}
+
+int room_join(room_hub *hub, room_conn *conn, const char *name)
+{
+    rm_room *room;
+    size_t len;
+    int rc;
+    bool created = false;
+
+    if (!hub || !conn)
+        return ROOM_EINVAL;
+    if (conn->flags & RM_CONN_CLOSING)
+        return ROOM_ECLOSED;
+    room = rm_room_find(hub, name, &len, &rc);
+    if (rc)
+        return rc;
+    if (room && find_membership(conn, room) >= 0)
+        return ROOM_EALREADY;
+    if (conn->nrooms >= hub->cfg.max_rooms_per_conn)
+        return ROOM_ELIMIT;
+    if (room && room->count >= hub->cfg.max_members_per_room)
+        return ROOM_ELIMIT;
+    if (!room && hub->rooms.count >= hub->cfg.max_rooms)
+        return ROOM_ELIMIT;
+
+    /* Allocate everything first so that a failure changes nothing. */
+    rc = rm_grow(&hub->alloc, (void **)&conn->rooms, &conn->caprooms, conn->nrooms + 1,
+                 sizeof *conn->rooms);
+    if (rc)
+        return rc;
+    if (!room) {
+        if ((rc = rm_table_reserve(&hub->rooms, &hub->alloc)) != 0)
+            return rc;
+        room = rm_calloc(&hub->alloc, sizeof *room + len + 1);
+        if (!room)
+            return ROOM_ENOMEM;
+        memcpy(room->name, name, len + 1);
+        room->name_len = (uint32_t)len;
+        room->hash = rm_hash(hub->seed, name, len);
+        created = true;
+    }
+    rc = rm_grow(&hub->alloc, (void **)&room->members, &room->cap, room->count + 1,
+                 sizeof *room->members);
+    if (rc) {
+        if (created)
+            room_free(hub, room);
+        return rc;
+    }
+    if (created)
+        rm_table_put(&hub->rooms, room->hash, room);
+
+    room->members[room->count] = (rm_member){conn, conn->nrooms};
+    conn->rooms[conn->nrooms] = (rm_membership){room, room->count};
+    room->count++;
+    conn->nrooms++;
+    return 0;
+}
+
+/* Removes membership `slot` of `conn`: swap-remove on both sides. */
+static void unlink_membership(room_hub *hub, room_conn *conn, uint32_t slot)
+{
+    rm_membership m = conn->rooms[slot];
+    rm_room *room = m.room;
+    rm_member moved_member = room->members[--room->count];
+    rm_membership moved_ship = conn->rooms[--conn->nrooms];
+
+    if (m.index != room->count) {
+        room->members[m.index] = moved_member;
+        moved_member.conn->rooms[moved_member.slot].index = m.index;
+    }
+    if (slot != conn->nrooms) {
+        conn->rooms[slot] = moved_ship;
+        moved_ship.room->members[moved_ship.index].slot = slot;
+    }
+    if (room->count == 0) {
+        rm_table_del(&hub->rooms, room->hash, room);
+        room_free(hub, room);
+    }
+}
+
+int room_leave(room_hub *hub, room_conn *conn, const char *name)
+{
+    rm_room *room;
+    int rc, slot;
+    if (!hub || !conn)
+        return ROOM_EINVAL;
+    room = rm_room_find(hub, name, NULL, &rc);
+    if (rc)
+        return rc;
+    slot = room ? find_membership(conn, room) : -1;
+    if (slot < 0)
+        return ROOM_ENOTMEMBER;
+    unlink_membership(hub, conn, (uint32_t)slot);
+    return 0;
+}
+
+int room_leave_all(room_hub *hub, room_conn *conn)
+{
+    int n = 0;
+    if (!hub || !conn)
+        return ROOM_EINVAL;
+    while (conn->nrooms) {
+        unlink_membership(hub, conn, conn->nrooms - 1);
+        n++;
+    }
+    return n;
+}
+
+int room_is_member(room_hub *hub, const room_conn *conn, const char *name)
+{
+    rm_room *room;
+    int rc;
+    if (!hub || !conn)
+        return 0;
+    room = rm_room_find(hub, name, NULL, &rc);
+    return room && find_membership(conn, room) >= 0;
+}
+
+size_t room_member_count(room_hub *hub, const char *name)
+{
+    rm_room *room;
+    int rc;
+    if (!hub)
+        return 0;
+    room = rm_room_find(hub, name, NULL, &rc);
+    return room ? room->count : 0;
+}
+
+int room_members_foreach(room_hub *hub, const char *name, room_conn_visit_fn fn, void *ud)
+{
+    rm_room *room;
+    int rc;
+    uint32_t i;
+    if (!hub || !fn)
+        return ROOM_EINVAL;
+    room = rm_room_find(hub, name, NULL, &rc);
+    if (rc)
+        return rc;
+    for (i = 0; room && i < room->count; i++) {
+        if ((rc = fn(room->members[i].conn, ud)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int room_conn_rooms_foreach(room_hub *hub, const room_conn *conn, room_name_visit_fn fn, void *ud)
+{
+    uint32_t i;
+    int rc;
+    if (!hub || !conn || !fn)
+        return ROOM_EINVAL;
+    for (i = 0; i < conn->nrooms; i++) {
+        if ((rc = fn(conn->rooms[i].room->name, ud)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void rm_rooms_free_all(room_hub *hub)
+{
+    uint32_t i;
+    for (i = 0; i < hub->rooms.cap; i++) {
+        if (hub->rooms.slots[i].item)
+            room_free(hub, hub->rooms.slots[i].item);
+    }
+    hub->rooms.count = 0;
+}
+
+static int by_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud,
+                 bool join)
+{
+    room_conn *conn;
+    size_t len;
+    int rc;
+    if (!hub || !conn_id)
+        return ROOM_EINVAL;
+    if ((rc = rm_check_room_name(hub, room, &len)) != 0)
+        return rc;
+    conn = room_conn_find(hub, conn_id);
+    if (!conn) {
+        room_adapter *a = hub->adapter;
+        int (*remote)(room_adapter *, room_hub *, const char *, const char *, room_done_fn, void *) =
+            join ? a->remote_join : a->remote_leave;
+        return remote(a, hub, conn_id, room, done, ud);
+    }
+    rc = join ? room_join(hub, conn, room) : room_leave(hub, conn, room);
+    if (done)
+        done(hub, rc, ud);
+    return 0;
+}
+
+int room_join_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud)
+{
+    return by_id(hub, conn_id, room, done, ud, true);
+}
+
+int room_leave_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud)
+{
+    return by_id(hub, conn_id, room, done, ud, false);
+}

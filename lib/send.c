@@ -1,0 +1,198 @@
+/* Outbound: encode once, fan the same frame out to every recipient. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+void rm_log(room_hub *hub, int level, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    if (!hub->cfg.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    hub->cfg.log(level, line, hub->cfg.user_data);
+}
+
+int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
+{
+    if (conn->flags & RM_CONN_KICKED)
+        return ROOM_ECLOSED;
+    if (hub->cfg.send(conn, conn->transport, frame, hub->cfg.user_data) < 0) {
+        rm_log(hub, ROOM_LOG_WARN, "send to %s failed; closing it", conn->id);
+        room_conn_kick(hub, conn, 1011, "send failed");
+        return ROOM_ETRANSPORT;
+    }
+    return 0;
+}
+
+int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_conn *except)
+{
+    const rm_member *m = room->members, *end = m + room->count;
+    int n = 0;
+    for (; m < end; m++) {
+        if (m->conn != except && rm_deliver(hub, m->conn, frame) == 0)
+            n++;
+    }
+    return n;
+}
+
+int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except)
+{
+    uint32_t i;
+    int n = 0;
+    for (i = 0; i < hub->nconns; i++) {
+        if (hub->conns[i] != except && rm_deliver(hub, hub->conns[i], frame) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* Shared by room_send* and room_broadcast*: `name` NULL means the hub. */
+static int send_to(room_hub *hub, const char *name, const char *event, json_t *payload,
+                   const room_bytes *att, size_t natt, const room_conn *except)
+{
+    rm_room *room = NULL;
+    room_frame *frame;
+    int rc, n;
+
+    if (!hub || !event || (!att && natt))
+        return ROOM_EINVAL;
+    if (name) {
+        room = rm_room_find(hub, name, NULL, &rc);
+        if (rc)
+            return rc;
+        /* Nobody here and nobody to publish to: skip the encoding. */
+        if (!room && !hub->adapter->publish)
+            return 0;
+    }
+    rc = rm_frame_encode(hub, event, payload, -1, att, natt, &frame);
+    if (rc)
+        return rc;
+    if (name)
+        n = room ? rm_fanout_room(hub, room, frame, except) : 0;
+    else
+        n = rm_fanout_all(hub, frame, except);
+    if (hub->adapter->publish) {
+        rc = hub->adapter->publish(hub->adapter, hub, name, frame, except ? except->id : NULL);
+        if (rc)
+            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter->name,
+                   room_strerror(rc));
+    }
+    room_frame_unref(frame);
+    return n;
+}
+
+int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
+              const room_conn *except)
+{
+    if (!room)
+        return ROOM_ENAME;
+    return send_to(hub, room, event, payload, NULL, 0, except);
+}
+
+int room_send_new(room_hub *hub, const char *room, const char *event, json_t *payload,
+                  const room_conn *except)
+{
+    int rc = payload ? room_send(hub, room, event, payload, except) : ROOM_ENOMEM;
+    json_decref(payload);
+    return rc;
+}
+
+int room_send_binary(room_hub *hub, const char *room, const char *event, json_t *payload,
+                     const room_bytes *attachments, size_t attachment_count, const room_conn *except)
+{
+    if (!room)
+        return ROOM_ENAME;
+    return send_to(hub, room, event, payload, attachments, attachment_count, except);
+}
+
+int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room_conn *except)
+{
+    return send_to(hub, NULL, event, payload, NULL, 0, except);
+}
+
+int room_broadcast_new(room_hub *hub, const char *event, json_t *payload, const room_conn *except)
+{
+    int rc = payload ? room_broadcast(hub, event, payload, except) : ROOM_ENOMEM;
+    json_decref(payload);
+    return rc;
+}
+
+int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *payload, int64_t ack_id,
+                  const room_bytes *att, size_t natt)
+{
+    room_frame *frame;
+    int rc;
+    if (conn->flags & RM_CONN_KICKED)
+        return ROOM_ECLOSED;
+    rc = rm_frame_encode(hub, event, payload, ack_id, att, natt, &frame);
+    if (rc)
+        return rc;
+    rc = rm_deliver(hub, conn, frame);
+    room_frame_unref(frame);
+    return rc;
+}
+
+int rm_emit_ack(room_hub *hub, room_conn *conn, int64_t ack_id, json_t *args, const room_bytes *att,
+                size_t natt)
+{
+    return rm_emit_frame(hub, conn, NULL, args, ack_id, att, natt);
+}
+
+int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload)
+{
+    if (!hub || !conn || !event)
+        return ROOM_EINVAL;
+    return rm_emit_frame(hub, conn, event, payload, -1, NULL, 0);
+}
+
+int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload)
+{
+    int rc = payload ? room_emit(hub, conn, event, payload) : ROOM_ENOMEM;
+    json_decref(payload);
+    return rc;
+}
+
+int room_emit_binary(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
+                     const room_bytes *attachments, size_t attachment_count)
+{
+    if (!hub || !conn || !event || (!attachments && attachment_count))
+        return ROOM_EINVAL;
+    return rm_emit_frame(hub, conn, event, payload, -1, attachments, attachment_count);
+}
+
+int room_send_frame(room_hub *hub, room_conn *conn, room_frame *frame)
+{
+    if (!hub || !conn || !frame)
+        return ROOM_EINVAL;
+    return rm_deliver(hub, conn, frame);
+}
+
+int room_hub_deliver_remote(room_hub *hub, const char *room, int kind, const void *bytes, size_t len,
+                            const char *except_id)
+{
+    room_frame *frame;
+    rm_room *r = NULL;
+    const room_conn *except;
+    int rc, n;
+
+    if (!hub || (!bytes && len) || (kind != ROOM_FRAME_TEXT && kind != ROOM_FRAME_BINARY))
+        return ROOM_EINVAL;
+    if (room) {
+        r = rm_room_find(hub, room, NULL, &rc);
+        if (rc)
+            return rc;
+        if (!r)
+            return 0;
+    }
+    frame = rm_frame_make(hub, kind, bytes, len);
+    if (!frame)
+        return ROOM_ENOMEM;
+    except = except_id ? room_conn_find(hub, except_id) : NULL;
+    n = r ? rm_fanout_room(hub, r, frame, except) : rm_fanout_all(hub, frame, except);
+    room_frame_unref(frame);
+    return n;
+}
