@@ -77,9 +77,13 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
     int rc;
     (void)codec;
 
+    /* Some of jansson's allocation failures record no error at all; a
+     * failure without a recorded parse error is one of those. */
+    memset(&err, 0, sizeof err);
     root = json_loadb((const char *)bytes, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
-        return json_error_code(&err) == json_error_out_of_memory ? ROOM_ENOMEM : ROOM_EJSON;
+        return json_error_code(&err) == json_error_out_of_memory || !err.text[0] ? ROOM_ENOMEM
+                                                                                 : ROOM_EJSON;
     event = json_object_get(root, "event");
     ack = json_object_get(root, "ack");
     data = json_object_get(root, "data");
@@ -90,10 +94,8 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
         rc = ROOM_EPROTO;
     } else if (event) {
         msg->type = ROOM_MSG_EVENT;
-        rc = json_is_string(event) && json_string_length(event) > 0 &&
-                     strlen(json_string_value(event)) == json_string_length(event)
-                 ? 0
-                 : ROOM_EPROTO;
+        /* jansson already refuses \u0000, so the name is a plain C string. */
+        rc = json_is_string(event) && json_string_length(event) > 0 ? 0 : ROOM_EPROTO;
         if (!rc && id)
             rc = read_id(id, &msg->id);
         msg->event = json_string_value(event);

@@ -201,7 +201,11 @@ static int answer(room_hub *hub, room_conn *conn, const room_event *ev, const ch
     }
     if (ev && ev->ack_id >= 0) {
         args = json_array();
-        if (!args || json_array_append_new(args, payload) != 0) {
+        if (!args) {
+            json_decref(payload);
+            return ROOM_ENOMEM;
+        }
+        if (json_array_append_new(args, payload) != 0) {
             json_decref(args);
             return ROOM_ENOMEM;
         }

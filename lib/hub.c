@@ -45,9 +45,11 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     rm_alloc alloc;
     room_hub *hub;
 
-    if (!hub_out || !config || config->size < sizeof(room_config) || !config->send)
+    if (!hub_out)
         return ROOM_EINVAL;
     *hub_out = NULL;
+    if (!config || config->size < sizeof(room_config) || !config->send)
+        return ROOM_EINVAL;
     cfg = *config;
     if (!cfg.max_message_bytes)
         cfg.max_message_bytes = 65536;

@@ -1,0 +1,101 @@
+/* codec_json.c and buf.c: the plain JSON envelope, both directions. */
+#include <string.h>
+
+#include "test_util.h"
+
+static void decodes_events_and_acks(void **state)
+{
+    const room_codec *codec = room_codec_json();
+    room_message m;
+    const char *ev = "{\"event\":\"join\",\"data\":{\"room\":\"r\"},\"id\":7}";
+    const char *ack = "{\"ack\":3,\"data\":[1,2]}";
+    (void)state;
+    assert_string_equal(codec->name, "json");
+    assert_int_equal(codec->decode(codec, (const uint8_t *)ev, strlen(ev), &m), 0);
+    assert_int_equal(m.type, ROOM_MSG_EVENT);
+    assert_string_equal(m.event, "join");
+    assert_int_equal(m.id, 7);
+    assert_int_equal(json_array_size(m.args), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m.args, 0), "room")), "r");
+    json_decref(m.args);
+    json_decref(m.owner);
+
+    assert_int_equal(codec->decode(codec, (const uint8_t *)ack, strlen(ack), &m), 0);
+    assert_int_equal(m.type, ROOM_MSG_ACK);
+    assert_int_equal(m.id, 3);
+    assert_true(json_is_array(json_array_get(m.args, 0)));
+    json_decref(m.args);
+    json_decref(m.owner);
+}
+
+static void rejects_malformed(void **state)
+{
+    static const struct {
+        const char *in;
+        int code;
+    } cases[] = {
+        {"", ROOM_EJSON},
+        {"{", ROOM_EJSON},
+        {"{\"event\":\"x\"} trailing", ROOM_EJSON},
+        {"{\"event\":\"x\",\"event\":\"y\"}", ROOM_EJSON},
+        {"[1,2]", ROOM_EPROTO},
+        {"{}", ROOM_EPROTO},
+        {"{\"event\":5}", ROOM_EPROTO},
+        {"{\"event\":\"\"}", ROOM_EPROTO},
+        {"{\"event\":\"a\\u0000b\"}", ROOM_EJSON},
+        {"{\"event\":\"x\",\"id\":-1}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"id\":1.5}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"id\":\"1\"}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"id\":9007199254740993}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"ack\":1}", ROOM_EPROTO},
+        {"{\"ack\":\"1\"}", ROOM_EPROTO},
+        {"{\"ack\":1,\"id\":2}", ROOM_EPROTO},
+    };
+    const room_codec *codec = room_codec_json();
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        room_message m = {0, NULL, NULL, NULL, -1, 0};
+        int rc = codec->decode(codec, (const uint8_t *)cases[i].in, strlen(cases[i].in), &m);
+        if (rc != cases[i].code)
+            fail_msg("case %zu (%s): got %d want %d", i, cases[i].in, rc, cases[i].code);
+        assert_null(m.args);
+        assert_null(m.owner);
+    }
+}
+
+static int echo(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    (void)ud;
+    return room_reply_new(hub, conn, ev, "echo", json_incref(ev->args));
+}
+
+/* Encoding goes through a real hub (it owns the buffer). */
+static void encodes_events_and_acks(void **state)
+{
+    fake_net net = {0};
+    fake_peer *p;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_on(net.hub, "e", echo, NULL);
+    p = fake_open(&net);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"e\",\"data\":\"x\"}"), 0);
+    assert_string_equal(p->frames[0], "{\"event\":\"echo\",\"data\":[\"x\"]}");
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"e\",\"data\":\"x\",\"id\":42}"), 0);
+    assert_string_equal(p->frames[1], "{\"ack\":42,\"data\":[\"x\"]}");
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"e\",\"id\":0}"), 0);
+    assert_string_equal(p->frames[2], "{\"ack\":0,\"data\":[]}");
+    assert_int_equal(room_emit_binary(net.hub, p->conn, "b", NULL, &(room_bytes){(const uint8_t *)"x", 1}, 1),
+                     ROOM_EINVAL);
+    fake_close(&net, p);
+    room_hub_free(net.hub);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(decodes_events_and_acks),
+        cmocka_unit_test(rejects_malformed),
+        cmocka_unit_test(encodes_events_and_acks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,119 @@
+/* hub.c, error.c, version.c: lifecycle, configuration, errors. */
+#include <string.h>
+
+#include "test_util.h"
+
+static int null_send(room_conn *c, void *t, room_frame *f, void *ud)
+{
+    (void)c, (void)t, (void)f, (void)ud;
+    return 0;
+}
+
+static void hub_new_validates_config(void **state)
+{
+    room_config cfg;
+    room_hub *hub = (room_hub *)1;
+    (void)state;
+    room_config_init(&cfg);
+    assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL); /* no send callback */
+    assert_null(hub);
+    cfg.send = null_send;
+    cfg.size = sizeof cfg - 1;
+    assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL);
+    cfg.size = sizeof cfg;
+    cfg.seal_headroom = 33;
+    assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL);
+    cfg.seal_headroom = 0;
+    assert_int_equal(room_hub_new(NULL, &cfg), ROOM_EINVAL);
+    assert_int_equal(room_hub_new(&hub, NULL), ROOM_EINVAL);
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    assert_non_null(hub);
+    assert_int_equal(room_conn_count(hub), 0);
+    assert_int_equal(room_count(hub), 0);
+    room_hub_free(hub);
+    room_hub_free(NULL);
+}
+
+static void defaults_are_documented_values(void **state)
+{
+    room_config cfg;
+    (void)state;
+    room_config_init(&cfg);
+    assert_int_equal(cfg.size, sizeof cfg);
+    assert_int_equal(cfg.max_message_bytes, 65536);
+    assert_int_equal(cfg.max_room_name_bytes, 128);
+    assert_int_equal(cfg.max_rooms_per_conn, 128);
+    assert_int_equal(cfg.max_members_per_room, 1000000);
+    assert_int_equal(cfg.max_rooms, 1000000);
+}
+
+static void strerror_never_null(void **state)
+{
+    (void)state;
+    for (int code = 5; code >= ROOM_ERROR_MIN - 5; code--) {
+        assert_non_null(room_strerror(code));
+        assert_non_null(room_error_name(code));
+        assert_true(strlen(room_strerror(code)) > 0);
+    }
+    assert_string_equal(room_error_name(ROOM_ENOTMEMBER), "not_member");
+    assert_string_equal(room_error_name(ROOM_EJSON), "bad_json");
+    assert_string_equal(room_strerror(1234), "unknown error");
+}
+
+static void version_matches_macros(void **state)
+{
+    char expect[32];
+    (void)state;
+    snprintf(expect, sizeof expect, "%d.%d.%d", ROOM_VERSION_MAJOR, ROOM_VERSION_MINOR,
+             ROOM_VERSION_PATCH);
+    assert_string_equal(room_version(), expect);
+    assert_string_equal(room_version(), ROOM_VERSION_STRING);
+    assert_int_equal(room_version_num(), ROOM_VERSION_NUM);
+}
+
+static void memory_returns_to_zero(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    size_t base;
+    (void)state;
+    assert_non_null(fake_hub(&net, 1));
+    base = room_hub_memory(net.hub);
+    assert_true(base > 0);
+    a = fake_open(&net);
+    b = fake_open(&net);
+    assert_int_equal(room_join(net.hub, a->conn, "r1"), 0);
+    assert_int_equal(room_join(net.hub, b->conn, "r1"), 0);
+    assert_true(room_hub_memory(net.hub) > base);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    assert_int_equal(room_count(net.hub), 0);
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
+static void free_with_live_connections(void **state)
+{
+    fake_net net = {0};
+    fake_peer *p[3];
+    (void)state;
+    assert_non_null(fake_hub(&net, 1));
+    for (int i = 0; i < 3; i++) {
+        p[i] = fake_open(&net);
+        assert_int_equal(room_join(net.hub, p[i]->conn, "r"), 0);
+    }
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+    for (int i = 0; i < 3; i++)
+        fake_peer_free(p[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hub_new_validates_config), cmocka_unit_test(defaults_are_documented_values),
+        cmocka_unit_test(strerror_never_null),      cmocka_unit_test(version_matches_macros),
+        cmocka_unit_test(memory_returns_to_zero),   cmocka_unit_test(free_with_live_connections),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,145 @@
+/* send.c: fan-out encodes once and shares one frame among recipients. */
+#include <string.h>
+
+#include "test_util.h"
+
+static room_frame *seen[16];
+static int nseen;
+
+static int capture_send(room_conn *c, void *t, room_frame *f, void *ud)
+{
+    (void)c, (void)t, (void)ud;
+    seen[nseen++] = room_frame_ref(f);
+    return 0;
+}
+
+static void broadcast_shares_one_frame(void **state)
+{
+    room_config cfg;
+    room_hub *hub;
+    room_conn *c[4];
+    size_t len;
+    (void)state;
+    room_config_init(&cfg);
+    cfg.send = capture_send;
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(room_conn_open(hub, NULL, &c[i]), 0);
+        assert_int_equal(room_join(hub, c[i], "r"), 0);
+    }
+    nseen = 0;
+    assert_int_equal(room_send_new(hub, "r", "news", json_pack("{si}", "n", 1), NULL), 4);
+    assert_int_equal(nseen, 4);
+    for (int i = 1; i < 4; i++)
+        assert_ptr_equal(seen[i], seen[0]); /* one frame, not four copies */
+    {
+        const uint8_t *bytes = room_frame_payload(seen[0], &len);
+        assert_int_equal(len, strlen("{\"event\":\"news\",\"data\":{\"n\":1}}"));
+        assert_memory_equal(bytes, "{\"event\":\"news\",\"data\":{\"n\":1}}", len);
+    }
+    for (int i = 0; i < 4; i++)
+        room_frame_unref(seen[i]);
+
+    nseen = 0;
+    assert_int_equal(room_send_new(hub, "r", "news", json_true(), c[2]), 3);
+    assert_int_equal(nseen, 3);
+    for (int i = 0; i < 3; i++)
+        room_frame_unref(seen[i]);
+    nseen = 0;
+    assert_int_equal(room_broadcast_new(hub, "all", json_null(), c[0]), 3);
+    for (int i = 0; i < 3; i++)
+        room_frame_unref(seen[i]);
+    nseen = 0;
+    assert_int_equal(room_send_new(hub, "empty-room", "x", json_true(), NULL), 0);
+    assert_int_equal(nseen, 0);
+    assert_int_equal(room_send_new(hub, "", "x", json_true(), NULL), ROOM_ENAME);
+    assert_int_equal(room_send_new(hub, "r", "x", NULL, NULL), ROOM_ENOMEM);
+    assert_int_equal(room_send(hub, NULL, "x", NULL, NULL), ROOM_ENAME);
+    assert_int_equal(room_send(hub, "r", NULL, NULL, NULL), ROOM_EINVAL);
+    for (int i = 0; i < 4; i++)
+        room_conn_close(hub, c[i], NULL);
+    room_hub_free(hub);
+}
+
+static void emit_reaches_one(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    json_t *d;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    a = fake_open(&net);
+    b = fake_open(&net);
+    assert_int_equal(room_emit_new(net.hub, a->conn, "hello", room_response_new("Hi", json_integer(5))), 0);
+    assert_int_equal(a->nframes, 1);
+    assert_int_equal(b->nframes, 0);
+    d = fake_event_data(a, "hello");
+    assert_string_equal(json_string_value(json_object_get(d, "msg")), "Hi");
+    assert_int_equal(json_integer_value(json_object_get(d, "data")), 5);
+    json_decref(d);
+    /* An event name that needs escaping stays valid JSON. */
+    assert_int_equal(room_emit(net.hub, a->conn, "quote\"back\\slash\n", NULL), 0);
+    d = fake_json(a, 1);
+    assert_string_equal(json_string_value(json_object_get(d, "event")), "quote\"back\\slash\n");
+    assert_null(json_object_get(d, "data"));
+    json_decref(d);
+    assert_int_equal(room_emit(net.hub, NULL, "x", NULL), ROOM_EINVAL);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
+static void failed_send_kicks_connection(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    a = fake_open(&net);
+    b = fake_open(&net);
+    room_join(net.hub, a->conn, "r");
+    room_join(net.hub, b->conn, "r");
+    a->fail_sends = 1;
+    assert_int_equal(room_send_new(net.hub, "r", "x", json_true(), NULL), 1);
+    assert_int_equal(a->kicked, 1);
+    assert_int_equal(a->close_code, 1011);
+    assert_int_equal(b->nframes, 1);
+    /* Kicked connections are skipped from then on. */
+    assert_int_equal(room_send_new(net.hub, "r", "x", json_true(), NULL), 1);
+    assert_int_equal(a->kicked, 1);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
+static void remote_frames_are_delivered_raw(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    a = fake_open(&net);
+    b = fake_open(&net);
+    room_join(net.hub, a->conn, "r");
+    room_join(net.hub, b->conn, "r");
+    assert_int_equal(room_hub_deliver_remote(net.hub, "r", ROOM_FRAME_TEXT, "raw", 3, room_conn_id(a->conn)), 1);
+    assert_int_equal(a->nframes, 0);
+    assert_string_equal(b->frames[0], "raw");
+    assert_int_equal(room_hub_deliver_remote(net.hub, NULL, ROOM_FRAME_TEXT, "all", 3, NULL), 2);
+    assert_int_equal(room_hub_deliver_remote(net.hub, "nobody", ROOM_FRAME_TEXT, "x", 1, NULL), 0);
+    assert_int_equal(room_hub_deliver_remote(net.hub, "r", 9, "x", 1, NULL), ROOM_EINVAL);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(broadcast_shares_one_frame),
+        cmocka_unit_test(emit_reaches_one),
+        cmocka_unit_test(failed_send_kicks_connection),
+        cmocka_unit_test(remote_frames_are_delivered_raw),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
