@@ -91,7 +91,9 @@ ROOM_API size_t room_eio_session_count(const room_eio *eio);
 
 /* The Socket.IO v5 codec for namespace `nsp`, encoding Engine.IO message
  * packets ("42[...]", "42/nsp,[...]", "43<id>[...]", "451-[...]").
- * Errors: ROOM_EINVAL, ROOM_ENOMEM. Free with room_codec_socketio_free(). */
+ * A codec exists before any hub, so it comes from the C library's malloc,
+ * not from a room_allocator. Errors: ROOM_EINVAL (nsp does not start with
+ * '/' or contains ','), ROOM_ENOMEM. Free with room_codec_socketio_free(). */
 ROOM_API int room_codec_socketio_new(room_codec **codec_out, const char *nsp);
 ROOM_API void room_codec_socketio_free(room_codec *codec);
 

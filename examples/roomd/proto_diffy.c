@@ -1,0 +1,212 @@
+/* roomd --protocol diffy: one room per pull request, "pr:<id>"
+ * (docs/protocol-diffy.md). Events go out raw, without the SocketResponse
+ * envelope, as Diffy's clients expect; only errors use it (room_fail).
+ *
+ * The connection's data is its username (a malloc'd string): set by its
+ * first successful join, kept until it disconnects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+/* Usernames travel in every active-users list: keep them bounded. */
+#define USERNAME_MAX 128
+
+/* A checked {pullRequestId, username, ...} payload. */
+typedef struct request {
+    json_t *body;
+    json_int_t id;
+    const char *username;
+    char room[32]; /* "pr:" and at most 19 digits */
+} request;
+
+static int parse(room_hub *hub, room_conn *conn, const room_event *ev, request *req)
+{
+    json_t *id;
+    const char *self = room_conn_data(conn);
+
+    req->body = json_array_get(ev->args, 0);
+    if (!json_is_object(req->body))
+        return room_fail(hub, conn, ev, ROOM_EPROTO,
+                         "payload must be an object {pullRequestId, username}");
+    id = json_object_get(req->body, "pullRequestId");
+    if (!json_is_integer(id) || json_integer_value(id) < 0)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "pullRequestId must be a non-negative integer");
+    req->username = json_string_value(json_object_get(req->body, "username"));
+    if (!req->username || !req->username[0] || strlen(req->username) > USERNAME_MAX)
+        return room_fail(hub, conn, ev, ROOM_EPROTO,
+                         "username must be a non-empty string of at most 128 bytes");
+    if (self && strcmp(self, req->username) != 0)
+        return room_fail(hub, conn, ev, ROOM_EDENIED,
+                         "username differs from the one this connection joined with");
+    req->id = json_integer_value(id);
+    snprintf(req->room, sizeof req->room, "pr:%" JSON_INTEGER_FORMAT, req->id);
+    return 0;
+}
+
+static int not_joined(room_hub *hub, room_conn *conn, const room_event *ev, const request *req)
+{
+    char msg[64];
+    snprintf(msg, sizeof msg, "not in PR room %" JSON_INTEGER_FORMAT ": join-pr-room first", req->id);
+    return room_fail(hub, conn, ev, ROOM_ENOTMEMBER, msg);
+}
+
+typedef struct roster {
+    json_t *users;
+    const room_conn *gone;
+} roster;
+
+static int add_user(room_conn *conn, void *ud)
+{
+    roster *r = ud;
+    if (conn != r->gone)
+        json_array_append_new(r->users, json_string(room_conn_data(conn)));
+    return 0;
+}
+
+/* Tells the members of `room` who came or went (`event` "joined" or "left"
+ * with `text`), how many they are now and who. `gone` is a member that is
+ * disconnecting: still in the room, but no longer counted or told. */
+static void announce(room_hub *hub, const char *room, const char *event, const char *text,
+                     const room_conn *gone)
+{
+    roster r = {json_array(), gone};
+    if (!r.users)
+        return;
+    room_members_foreach(hub, room, add_user, &r);
+    room_send_new(hub, room, event, json_string(text), gone);
+    room_send_new(hub, room, "user-count",
+                  json_pack("{sI}", "userCount", (json_int_t)json_array_size(r.users)), gone);
+    room_send_new(hub, room, "active-users", r.users, gone);
+}
+
+static void announce_left(room_hub *hub, const char *room, const char *username,
+                          const room_conn *gone)
+{
+    char text[USERNAME_MAX + 40];
+    /* room is "pr:<id>" */
+    snprintf(text, sizeof text, "%s left PR %s", username, room + 3);
+    announce(hub, room, "left", text, gone);
+}
+
+static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    char text[USERNAME_MAX + 40], *name = NULL;
+    request req;
+    int rc;
+    (void)ud;
+    if ((rc = parse(hub, conn, ev, &req)) != 0)
+        return rc;
+    if (!room_conn_data(conn)) {
+        name = strdup(req.username);
+        if (!name)
+            return ROOM_ENOMEM;
+        /* Before joining, so that the roster finds it. */
+        room_conn_set_data(conn, name);
+    }
+    if ((rc = room_join(hub, conn, req.room)) != 0) {
+        if (name) {
+            room_conn_set_data(conn, NULL);
+            free(name);
+        }
+        return rc;
+    }
+    snprintf(text, sizeof text, "%s joined PR %" JSON_INTEGER_FORMAT, req.username, req.id);
+    announce(hub, req.room, "joined", text, NULL);
+    return 0;
+}
+
+static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    request req;
+    int rc;
+    (void)ud;
+    if ((rc = parse(hub, conn, ev, &req)) != 0)
+        return rc;
+    if (room_leave(hub, conn, req.room) != 0)
+        return not_joined(hub, conn, ev, &req);
+    announce_left(hub, req.room, req.username, NULL);
+    return 0;
+}
+
+static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_t *message;
+    request req;
+    int rc;
+    (void)ud;
+    if ((rc = parse(hub, conn, ev, &req)) != 0)
+        return rc;
+    message = json_object_get(req.body, "message");
+    if (!json_is_string(message))
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "message must be a string");
+    if (!room_is_member(hub, conn, req.room))
+        return not_joined(hub, conn, ev, &req);
+    rc = room_send_new(hub, req.room, "pr-room-message",
+                       json_pack("{s:s,s:O}", "username", req.username, "message", message), NULL);
+    return rc < 0 ? rc : 0;
+}
+
+/* typing and stop-typing: relayed under their own name to the others. */
+static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    request req;
+    int rc;
+    (void)ud;
+    if ((rc = parse(hub, conn, ev, &req)) != 0)
+        return rc;
+    if (!room_is_member(hub, conn, req.room))
+        return not_joined(hub, conn, ev, &req);
+    rc = room_send_new(hub, req.room, ev->name, json_pack("{ss}", "username", req.username), conn);
+    return rc < 0 ? rc : 0;
+}
+
+typedef struct leaving {
+    room_hub *hub;
+    room_conn *conn;
+} leaving;
+
+static int tell_left(const char *room, void *ud)
+{
+    leaving *l = ud;
+    announce_left(l->hub, room, room_conn_data(l->conn), l->conn);
+    return 0;
+}
+
+static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    char *name = room_conn_data(conn);
+    leaving l = {hub, conn};
+    (void)ev;
+    (void)ud;
+    /* No username: it never joined a room. */
+    if (!name)
+        return 0;
+    room_conn_rooms_foreach(hub, conn, tell_left, &l);
+    room_conn_set_data(conn, NULL);
+    free(name);
+    return 0;
+}
+
+int proto_diffy_register(room_hub *hub)
+{
+    static const struct {
+        const char *name;
+        room_handler_fn fn;
+    } handlers[] = {
+        {"join-pr-room", on_join},
+        {"leave-pr-room", on_leave},
+        {"send-message-to-pr-room", on_send},
+        {"typing", on_typing},
+        {"stop-typing", on_typing},
+        {"disconnect", on_disconnect},
+    };
+    size_t i;
+    int rc;
+    for (i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+        if ((rc = room_on(hub, handlers[i].name, handlers[i].fn, NULL)) != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,271 @@
+/* roomd: the reference server. Socket.IO v5 at /socket.io/ (namespace "/"
+ * speaks the chosen protocol, "/admin" the library's own) and, for the
+ * protocols that need no handshake identity, the same protocol over the
+ * plain JSON codec at /ws. One thread, one libuv loop.
+ *
+ *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "proto.h"
+#include "room/eio.h"
+#include "room/ws.h"
+
+typedef struct protocol {
+    const char *name;
+    int (*register_fn)(room_hub *hub);
+    bool json; /* also served at /ws */
+} protocol;
+
+static const protocol protocols[] = {
+    {"rooms", room_protocol_rooms_register, true},
+    {"diffy", proto_diffy_register, true},
+    /* Identity comes with the Socket.IO CONNECT packet, which /ws lacks. */
+    {"classroom", proto_classroom_register, false},
+    {"bench", proto_bench_register, false},
+};
+
+typedef struct options {
+    const char *host;
+    int port;
+    const protocol *proto;
+    uint32_t ping_interval_ms; /* 0: the library's default */
+    uint32_t ping_timeout_ms;
+    int log_level;
+} options;
+
+typedef struct roomd {
+    uv_loop_t *loop;
+    uv_signal_t sigint, sigterm;
+    room_ws_server *srv;
+    room_eio *eio;
+    room_hub *json_hub;
+    int log_level;
+} roomd;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static void log_line(int level, const char *message, void *user_data)
+{
+    const roomd *d = user_data;
+    if (level <= d->log_level && level >= 0 && level <= ROOM_LOG_DEBUG)
+        fprintf(stderr, "roomd: %s: %s\n", level_names[level], message);
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: roomd --port PORT [options]\n"
+          "  --port PORT            TCP port; 0 picks a free one (printed when ready)\n"
+          "  --host ADDR            IPv4 or IPv6 address to bind (127.0.0.1)\n"
+          "  --protocol NAME        rooms, diffy, classroom or bench (rooms)\n"
+          "  --ping-interval MS     Engine.IO pingInterval (25000)\n"
+          "  --ping-timeout MS      Engine.IO pingTimeout (20000)\n"
+          "  --verbose              log debug messages too\n"
+          "  --quiet                log errors and warnings only\n"
+          "  --help                 show this and exit\n"
+          "Socket.IO is served at /socket.io/ (namespaces \"/\" and \"/admin\"),\n"
+          "the JSON codec at /ws (rooms and diffy only). SIGINT or SIGTERM stops it.\n",
+          out);
+}
+
+static long parse_number(const char *opt, const char *text, long min, long max)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "roomd: %s wants a number from %ld to %ld, not \"%s\"\n", opt, min, max,
+                text);
+        exit(2);
+    }
+    return v;
+}
+
+static const protocol *find_protocol(const char *name)
+{
+    size_t i;
+    for (i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
+        if (strcmp(protocols[i].name, name) == 0)
+            return &protocols[i];
+    }
+    fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench)\n", name);
+    exit(2);
+}
+
+static void parse_options(int argc, char **argv, options *o)
+{
+    enum { O_PORT = 256, O_HOST, O_PROTOCOL, O_PING_INTERVAL, O_PING_TIMEOUT, O_VERBOSE, O_QUIET, O_HELP };
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, O_PORT},
+        {"host", required_argument, NULL, O_HOST},
+        {"protocol", required_argument, NULL, O_PROTOCOL},
+        {"ping-interval", required_argument, NULL, O_PING_INTERVAL},
+        {"ping-timeout", required_argument, NULL, O_PING_TIMEOUT},
+        {"verbose", no_argument, NULL, O_VERBOSE},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO};
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
+        case O_HOST: o->host = optarg; break;
+        case O_PROTOCOL: o->proto = find_protocol(optarg); break;
+        case O_PING_INTERVAL:
+            o->ping_interval_ms = (uint32_t)parse_number("--ping-interval", optarg, 1, INT_MAX);
+            break;
+        case O_PING_TIMEOUT:
+            o->ping_timeout_ms = (uint32_t)parse_number("--ping-timeout", optarg, 1, INT_MAX);
+            break;
+        case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
+        case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
+        case O_HELP: usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind < argc || o->port < 0) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+static void on_shutdown(room_ws_server *srv, void *user_data)
+{
+    roomd *d = user_data;
+    (void)srv;
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    roomd *d = sig->data;
+    /* Once: the shutdown itself is bounded by the server's close timeout. */
+    uv_signal_stop(&d->sigint);
+    uv_signal_stop(&d->sigterm);
+    fprintf(stderr, "roomd: %s, closing %zu connections\n", signum == SIGINT ? "SIGINT" : "SIGTERM",
+            room_eio_session_count(d->eio) + (d->json_hub ? room_conn_count(d->json_hub) : 0));
+    room_ws_shutdown(d->srv, on_shutdown);
+}
+
+/* Every connection is a descriptor: take as many as the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int fail(const char *what, int rc)
+{
+    fprintf(stderr, "roomd: %s: %s\n", what, room_strerror(rc));
+    return rc;
+}
+
+/* Hubs, protocols and mounts; the server is listening when it returns 0. */
+static int start(roomd *d, const options *o)
+{
+    room_ws_config wcfg;
+    room_eio_config ecfg;
+    room_config rcfg, jcfg;
+    room_hub *admin;
+    bool v6;
+    int rc;
+
+    room_ws_config_init(&wcfg);
+    wcfg.log = log_line;
+    wcfg.user_data = d;
+    if ((rc = room_ws_server_new(&d->srv, d->loop, &wcfg)) != 0)
+        return fail("server", rc);
+
+    room_eio_config_init(&ecfg);
+    room_ws_eio_config(d->srv, &ecfg);
+    ecfg.log = log_line;
+    ecfg.user_data = d;
+    if (o->ping_interval_ms)
+        ecfg.ping_interval_ms = o->ping_interval_ms;
+    if (o->ping_timeout_ms)
+        ecfg.ping_timeout_ms = o->ping_timeout_ms;
+    room_config_init(&rcfg);
+    /* The hubs take what Engine.IO takes: maxPayload is the only limit a
+     * Socket.IO client knows of. */
+    rcfg.max_message_bytes = ecfg.max_payload;
+    if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
+        return fail("engine.io", rc);
+    if ((rc = o->proto->register_fn(room_eio_hub(d->eio, "/"))) != 0)
+        return fail(o->proto->name, rc);
+    if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
+        (rc = room_protocol_rooms_register(admin)) != 0)
+        return fail("namespace /admin", rc);
+    if ((rc = room_ws_mount_socketio(d->srv, d->eio)) != 0)
+        return fail("mount /socket.io/", rc);
+
+    if (o->proto->json) {
+        room_config_init(&jcfg);
+        room_ws_hub_config(d->srv, &jcfg);
+        jcfg.log = log_line;
+        jcfg.user_data = d;
+        jcfg.max_message_bytes = ecfg.max_payload;
+        if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
+            (rc = o->proto->register_fn(d->json_hub)) != 0 ||
+            (rc = room_ws_mount_json(d->srv, "/ws", d->json_hub)) != 0)
+            return fail("mount /ws", rc);
+    }
+
+    /* The server has logged why. */
+    if ((rc = room_ws_listen(d->srv, o->host, o->port)) != 0) {
+        fprintf(stderr, "roomd: cannot listen on %s port %d\n", o->host, o->port);
+        return rc;
+    }
+
+    uv_signal_init(d->loop, &d->sigint);
+    uv_signal_init(d->loop, &d->sigterm);
+    d->sigint.data = d->sigterm.data = d;
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+
+    v6 = strchr(o->host, ':') != NULL;
+    fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
+            room_ws_port(d->srv));
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    roomd d = {0};
+    options o;
+    int rc;
+
+    parse_options(argc, argv, &o);
+    /* A peer that hung up must cost an EPIPE, not the process. */
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    d.loop = uv_default_loop();
+    d.log_level = o.log_level;
+    rc = start(&d, &o);
+    if (rc == 0)
+        uv_run(d.loop, UV_RUN_DEFAULT);
+    /* The server first: its queued frames belong to the hubs. */
+    room_ws_server_free(d.srv);
+    room_hub_free(d.json_hub);
+    room_eio_free(d.eio);
+    uv_loop_close(d.loop);
+    return rc == 0 ? 0 : 1;
+}

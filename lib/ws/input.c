@@ -1,0 +1,230 @@
+/* Inbound: frames parsed by wslay, fed from the server's one read buffer.
+ *
+ * A wslay context embeds a 4 KiB input buffer, too much to keep per idle
+ * connection, so a connection borrows one from a per-server pool only
+ * while a message is unfinished. That requires never handing wslay bytes
+ * beyond the frame it is parsing (they would stay in its buffer), so the
+ * frame header is collected here first (at most 14 bytes, kept in the
+ * connection): it tells the frame's length, and exactly that many bytes
+ * are fed. Once a frame that ends a message is in, the context is clean
+ * and goes back to the pool. wslay does all the checking: masking, opcodes,
+ * fragmentation, control frames, UTF-8, max_payload. */
+#include <string.h>
+
+#include "ws_internal.h"
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud);
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud);
+static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud);
+
+static const struct wslay_event_callbacks callbacks = {
+    recv_cb, send_cb, NULL, NULL, NULL, NULL, msg_cb,
+};
+
+/* Hands wslay the rest of the current frame: the collected header, then
+ * payload from the read buffer, never more. */
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
+{
+    room_ws_server *srv = ud;
+    rm_ws_conn *c = srv->cur;
+    size_t n = 0, m;
+
+    (void)flags;
+    if (c->state == RM_WS_OPEN) { /* not once a message handler closed it */
+        n = c->hdr_len - c->hdr_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, c->hdr + c->hdr_off, n);
+        c->hdr_off += (uint8_t)n;
+        m = len - n;
+        if (m > c->left)
+            m = (size_t)c->left;
+        if (m > srv->in_len)
+            m = srv->in_len;
+        memcpy(buf + n, srv->in, m);
+        srv->in += m;
+        srv->in_len -= m;
+        c->left -= m;
+        n += m;
+    }
+    if (!n) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    return (ssize_t)n;
+}
+
+/* wslay's own frames (pongs, close replies) join the output queue, in order
+ * with everything else. */
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    rm_ws_conn *c = ((room_ws_server *)ud)->cur;
+
+    (void)flags;
+    /* A peer that pings without reading is a slow consumer too. */
+    if (c->pending + len > c->srv->cfg.max_queued_bytes)
+        rm_ws_slow_close(c);
+    else if (rm_ws_queue_bytes(c, data, len) == 0)
+        return (ssize_t)len;
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
+{
+    room_ws_server *srv = ud;
+    rm_ws_conn *c = srv->cur;
+    int kind;
+
+    (void)ctx;
+    /* wslay answers pings and closes itself; pongs need nothing. */
+    if (c->state != RM_WS_OPEN || (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME))
+        return;
+    kind = arg->opcode == WSLAY_TEXT_FRAME ? ROOM_FRAME_TEXT : ROOM_FRAME_BINARY;
+    srv->tick_due = true; /* the message may have moved a deadline */
+    if (c->mount->eio)
+        room_eio_recv(c->mount->eio, c->core.session, kind, arg->msg, arg->msg_length, uv_now(srv->loop));
+    else if (kind == ROOM_FRAME_TEXT)
+        room_conn_recv(c->mount->hub, c->core.conn, arg->msg, arg->msg_length);
+    else
+        rm_ws_close(c, 1003, "binary messages are not supported");
+}
+
+/* Header bytes still missing from c->hdr. */
+static size_t header_missing(const rm_ws_conn *c)
+{
+    size_t want = 2;
+    if (c->hdr_len >= 2) {
+        uint8_t len7 = c->hdr[1] & 0x7f;
+        want += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (c->hdr[1] & 0x80 ? 4 : 0);
+    }
+    return want - c->hdr_len;
+}
+
+static uint64_t header_payload(const uint8_t *h)
+{
+    uint64_t len = h[1] & 0x7f;
+    int i, ext = len == 126 ? 2 : len == 127 ? 8 : 0;
+    if (ext) {
+        len = 0;
+        for (i = 0; i < ext; i++)
+            len = len << 8 | h[2 + i];
+    }
+    return len;
+}
+
+static int parser_get(rm_ws_conn *c)
+{
+    room_ws_server *srv = c->srv;
+    if (srv->npool) {
+        c->parser = srv->pool[--srv->npool];
+    } else {
+        if (wslay_event_context_server_init(&c->parser, &callbacks, srv) != 0)
+            return ROOM_ENOMEM;
+        wslay_event_config_set_max_recv_msg_length(c->parser, srv->cfg.max_payload);
+    }
+    srv->stats.parsers++;
+    return 0;
+}
+
+/* Between messages a context holds no state: reuse it. */
+static void parser_put(rm_ws_conn *c)
+{
+    room_ws_server *srv = c->srv;
+    if (srv->npool < RM_WS_POOL)
+        srv->pool[srv->npool++] = c->parser;
+    else
+        wslay_event_context_free(c->parser);
+    c->parser = NULL;
+    srv->stats.parsers--;
+}
+
+void rm_ws_parser_drop(rm_ws_conn *c)
+{
+    if (!c->parser)
+        return;
+    wslay_event_context_free(c->parser);
+    c->parser = NULL;
+    c->srv->stats.parsers--;
+}
+
+void rm_ws_pool_free(room_ws_server *srv)
+{
+    while (srv->npool)
+        wslay_event_context_free(srv->pool[--srv->npool]);
+}
+
+/* The header is complete: start feeding the frame. */
+static int frame_begin(rm_ws_conn *c)
+{
+    uint8_t opcode = c->hdr[0] & 0x0f;
+    c->left = header_payload(c->hdr);
+    c->hdr_off = 0;
+    c->flags |= RM_WS_IN_FRAME;
+    /* Control frames may come between the fragments of a message. */
+    if (opcode < WSLAY_CONNECTION_CLOSE) {
+        if (c->hdr[0] & 0x80)
+            c->flags &= ~RM_WS_MSG_OPEN;
+        else
+            c->flags |= RM_WS_MSG_OPEN;
+    }
+    return c->parser ? 0 : parser_get(c);
+}
+
+void rm_ws_input(rm_ws_conn *c, const uint8_t *p, size_t n)
+{
+    room_ws_server *srv = c->srv;
+    int r;
+
+    while (n && c->state == RM_WS_OPEN) {
+        if (!(c->flags & RM_WS_IN_FRAME)) {
+            size_t take = header_missing(c);
+            if (take > n)
+                take = n;
+            memcpy(c->hdr + c->hdr_len, p, take);
+            c->hdr_len += (uint8_t)take;
+            p += take;
+            n -= take;
+            if (header_missing(c))
+                continue;
+            if (frame_begin(c) != 0) {
+                rm_ws_abort(c, "out of memory");
+                return;
+            }
+        }
+        srv->cur = c;
+        srv->in = p;
+        srv->in_len = n;
+        r = wslay_event_recv(c->parser);
+        p = srv->in;
+        n = srv->in_len;
+        if (c->state != RM_WS_OPEN) /* a handler closed it */
+            return;
+        if (r == WSLAY_ERR_NOMEM) {
+            rm_ws_abort(c, "out of memory");
+            return;
+        }
+        /* wslay refused the input, or the peer closed: its close frame is
+         * queued in the context. */
+        if (!wslay_event_get_read_enabled(c->parser)) {
+            const char *why = wslay_event_get_close_received(c->parser) ? "transport close"
+                                                                        : "transport error";
+            if (wslay_event_send(c->parser) != 0 && c->state == RM_WS_OPEN)
+                rm_ws_abort(c, "out of memory");
+            rm_ws_closing(c, why);
+            return;
+        }
+        if (wslay_event_want_write(c->parser) && wslay_event_send(c->parser) != 0) {
+            if (c->state == RM_WS_OPEN)
+                rm_ws_abort(c, "out of memory");
+            return;
+        }
+        if (c->hdr_off < c->hdr_len || c->left)
+            return; /* the frame goes on in the next read */
+        c->flags &= ~RM_WS_IN_FRAME;
+        c->hdr_len = 0;
+        if (!(c->flags & RM_WS_MSG_OPEN))
+            parser_put(c);
+    }
+}

@@ -1,0 +1,1194 @@
+/*
+ * loadgen: WebSocket + Socket.IO v4 load generator for the libroom bench.
+ *
+ * One process, one epoll loop, non-blocking sockets, thousands of
+ * connections. It speaks just enough RFC 6455 (client side) and Engine.IO /
+ * Socket.IO v4 to drive the bench protocol that `roomd --protocol bench` and
+ * tests/bench/node/server.js both implement:
+ *
+ *   client -> 42["join","<room>"]
+ *   client -> 42["send","<room>","<payload>"]
+ *   server -> 42["msg","<payload>"]   to every member of <room>, sender too
+ *
+ * A run goes through these phases:
+ *   connect  at most --concurrency handshakes in flight; each client joins
+ *            its room as soon as Socket.IO has accepted it. Join has no ack,
+ *            so each room is then probed (a member sends "p" to it) until
+ *            every member has seen a probe: only then is a client counted
+ *            as joined, and no measured message can miss a late join.
+ *   send     senders keep up to --inflight of their own messages
+ *            outstanding (optionally paced by --rate); ends when every
+ *            expected delivery arrived or nothing happened for STALL_NS.
+ *   idle     (--idle) print READY, hold the connections, answer pings.
+ *   drain    slow clients (--slow) read again, to learn what the server did
+ *            with them while they were not reading.
+ *
+ * Payloads carry "t=<monotonic ns>;s=<sender id>;", padded with 'x', so a
+ * delivery's latency and whether it is a sender's own echo come straight
+ * from the frame without a JSON parser.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_PER_S 1000000000LL
+#define NS_PER_MS 1000000LL
+/* Socket.IO's default maxHttpBufferSize is 1e6: stay well below it. */
+#define MAX_SIZE (512u * 1024u)
+/* The bench never needs more; a larger header means a lost frame boundary. */
+#define MAX_FRAME (16u << 20)
+#define READ_CHUNK (256u * 1024u)
+/* A phase that makes no progress for this long is over. */
+#define STALL_NS (3 * NS_PER_S)
+#define PROBE_EVERY_NS (200 * NS_PER_MS)
+#define MAX_EVENTS 1024
+#define MAX_HTTP_RESPONSE 8192
+#define MAX_LOGGED_ERRORS 5
+
+/* The RFC 6455 sample nonce and its accept value: a server cannot tell a
+ * fixed nonce from a random one, and a known pair lets us check the accept
+ * header exactly without carrying SHA-1 in a test tool. */
+static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
+static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+enum state { S_NEW, S_TCP, S_UPGRADE, S_EIO, S_SIO, S_JOINING, S_READY, S_DEAD, S_COUNT };
+enum phase { P_CONNECT, P_SEND, P_IDLE, P_DRAIN, P_DONE };
+enum how { H_CLOSE_FRAME, H_EOF, H_RESET, H_ERROR, H_EIO_CLOSE, H_SIO_DISCONNECT, H_PROTOCOL };
+static const char *const how_names[] = {"close-frame",    "eof",        "reset",   "error",
+                                        "eio-close",      "sio-disconnect", "protocol"};
+
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+struct client {
+	int fd;
+	uint32_t id, room;
+	uint32_t events; /* what epoll currently watches */
+	uint8_t state;
+	bool sender, slow, paused, fragmented;
+	uint32_t sent, outstanding;
+	int64_t t_start;
+	struct buf in;   /* an incomplete frame left over from the last read */
+	struct buf out;  /* bytes the socket did not take yet */
+	struct buf frag; /* a fragmented text message being assembled */
+};
+
+struct room {
+	uint32_t unjoined, joining;
+	int64_t prober, t_probe;
+};
+
+/* Log-linear histogram of nanoseconds: exact below 64, then 32 buckets per
+ * power of two (about 3% resolution), a fixed 15 KiB whatever the count. */
+#define H_SUB 32
+#define H_BUCKETS (60 * H_SUB)
+struct hist {
+	uint64_t n, max;
+	uint64_t b[H_BUCKETS];
+};
+
+/* How the first client of a class (slow or not) that lost its connection
+ * after joining lost it, and how many did. */
+struct ends {
+	uint64_t n;
+	int how;
+	unsigned code;
+	char reason[64];
+};
+
+struct opts {
+	struct sockaddr_in addr;
+	uint32_t clients, rooms, senders, messages, size, inflight, slow, concurrency;
+	double rate, idle, timeout;
+	bool connect_only;
+};
+
+static struct {
+	struct opts o;
+	int ep;
+	struct client *c;
+	struct room *rooms;
+	char *rbuf, *pkt, *tx;
+	size_t pkt_cap, tx_cap;
+	enum phase phase;
+	uint32_t count[S_COUNT];
+	uint32_t started, rr, xs;
+	int64_t t0, deadline, t_progress, t_scan, t_connected, t_send, t_sent, t_last, t_idle_end;
+	int64_t cpu0, cpu_connected, cpu_send, cpu_sent;
+	uint64_t connect_errors, join_errors, protocol_errors, ready_ever;
+	uint64_t deliveries, expected, slow_deliveries, slow_expected, sent_total;
+	bool timed_out;
+	struct hist lat, handshake;
+	struct ends fast_end, slow_end;
+} g;
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("loadgen: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static int64_t cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NS_PER_S +
+	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* xorshift32: WebSocket mask keys only need to vary, not be secret here. */
+static uint32_t rnd(void)
+{
+	g.xs ^= g.xs << 13;
+	g.xs ^= g.xs >> 17;
+	g.xs ^= g.xs << 5;
+	return g.xs;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+static void buf_append(struct buf *b, const void *d, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->p = xrealloc(b->p, cap);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, d, n);
+	b->len += n;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+	memmove(b->p, b->p + n, b->len - n);
+	b->len -= n;
+	/* Give back what a burst made a buffer grow to: 10k clients add up. */
+	if (b->len == 0 && b->cap > 64 * 1024) {
+		free(b->p);
+		*b = (struct buf){0};
+	}
+}
+
+static size_t hist_bucket(uint64_t v)
+{
+	if (v < 2 * H_SUB)
+		return (size_t)v;
+	unsigned e = 63u - (unsigned)__builtin_clzll(v);
+	return (size_t)(e - 4) * H_SUB + ((v >> (e - 5)) & (H_SUB - 1));
+}
+
+/* The middle of bucket i, in the histogram's unit. */
+static uint64_t hist_value(size_t i)
+{
+	if (i < 2 * H_SUB)
+		return i;
+	unsigned e = (unsigned)(i / H_SUB) + 4;
+	uint64_t lo = (uint64_t)(H_SUB + i % H_SUB) << (e - 5);
+	return lo + ((1ull << (e - 5)) >> 1);
+}
+
+static void hist_add(struct hist *h, int64_t v)
+{
+	uint64_t u = v > 0 ? (uint64_t)v : 0;
+	h->b[hist_bucket(u)]++;
+	h->n++;
+	if (u > h->max)
+		h->max = u;
+}
+
+static uint64_t hist_pct(const struct hist *h, double p)
+{
+	if (h->n == 0)
+		return 0;
+	uint64_t want = (uint64_t)(p * (double)h->n + 0.999999), seen = 0;
+	for (size_t i = 0; i < H_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= want)
+			return hist_value(i) < h->max ? hist_value(i) : h->max;
+	}
+	return h->max;
+}
+
+static void set_state(struct client *c, enum state s)
+{
+	g.count[c->state]--;
+	g.count[s]++;
+	c->state = (uint8_t)s;
+	g.t_progress = now_ns();
+}
+
+static uint32_t handshaking(void)
+{
+	return g.count[S_TCP] + g.count[S_UPGRADE] + g.count[S_EIO] + g.count[S_SIO];
+}
+
+static void watch(struct client *c)
+{
+	uint32_t ev = (c->paused ? 0 : EPOLLIN) | (c->out.len || c->state == S_TCP ? EPOLLOUT : 0);
+	if (ev == c->events)
+		return;
+	struct epoll_event e = {.events = ev, .data.u32 = c->id};
+	if (epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+	c->events = ev;
+}
+
+static void proto_error(struct client *c, const char *what, const char *data, size_t len)
+{
+	if (g.protocol_errors++ < MAX_LOGGED_ERRORS)
+		fprintf(stderr, "loadgen: client %u: %s: %.*s\n", c->id, what, (int)(len > 80 ? 80 : len),
+		        data ? data : "");
+}
+
+/* Keeps a reason printable as one key=value token. */
+static void copy_reason(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t n = 0;
+	for (; n < len && n + 1 < cap; n++) {
+		char ch = src[n];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		          ch == '.' || ch == '-' || ch == '_';
+		dst[n] = ok ? ch : '_';
+	}
+	dst[n] = '\0';
+}
+
+/* Closes a client's connection and records why. Buffers stay allocated until
+ * exit because the caller may still be parsing out of them. */
+static void client_end(struct client *c, enum how how, unsigned code, const char *reason, size_t rlen)
+{
+	if (c->state == S_DEAD)
+		return;
+	if (c->state <= S_UPGRADE) {
+		g.connect_errors++;
+	} else if (c->state < S_READY) {
+		g.join_errors++;
+	} else {
+		struct ends *e = c->slow ? &g.slow_end : &g.fast_end;
+		if (e->n++ == 0) {
+			e->how = how;
+			e->code = code;
+			copy_reason(e->reason, sizeof e->reason, reason ? reason : "", reason ? rlen : 0);
+		}
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	set_state(c, S_DEAD);
+}
+
+static void conn_write(struct client *c, const void *p, size_t n)
+{
+	if (c->state == S_DEAD)
+		return;
+	if (c->out.len == 0) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			client_end(c, errno == ECONNRESET || errno == EPIPE ? H_RESET : H_ERROR, 0, NULL, 0);
+			return;
+		}
+		size_t done = w > 0 ? (size_t)w : 0;
+		if (done == n)
+			return;
+		p = (const char *)p + done;
+		n -= done;
+	}
+	buf_append(&c->out, p, n);
+	watch(c);
+}
+
+static void conn_flush(struct client *c)
+{
+	ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			client_end(c, errno == ECONNRESET || errno == EPIPE ? H_RESET : H_ERROR, 0, NULL, 0);
+		return;
+	}
+	buf_consume(&c->out, (size_t)w);
+	watch(c);
+}
+
+/* Sends one masked client frame (RFC 6455 section 5.2). */
+static void ws_send(struct client *c, unsigned opcode, const char *data, size_t len)
+{
+	uint8_t *f = (uint8_t *)g.tx;
+	size_t h = 0;
+	f[h++] = (uint8_t)(0x80u | opcode);
+	if (len < 126) {
+		f[h++] = (uint8_t)(0x80u | len);
+	} else if (len <= 0xffff) {
+		f[h++] = 0x80u | 126u;
+		f[h++] = (uint8_t)(len >> 8);
+		f[h++] = (uint8_t)len;
+	} else {
+		f[h++] = 0x80u | 127u;
+		for (int i = 7; i >= 0; i--)
+			f[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+	}
+	uint32_t key = rnd();
+	uint8_t m[4] = {(uint8_t)(key >> 24), (uint8_t)(key >> 16), (uint8_t)(key >> 8), (uint8_t)key};
+	memcpy(f + h, m, 4);
+	h += 4;
+	for (size_t i = 0; i < len; i++)
+		f[h + i] = (uint8_t)data[i] ^ m[i & 3];
+	conn_write(c, f, h + len);
+}
+
+static void ws_text(struct client *c, const char *s, size_t len)
+{
+	ws_send(c, 0x1, s, len);
+}
+
+static void emit_join(struct client *c)
+{
+	int n = snprintf(g.pkt, g.pkt_cap, "42[\"join\",\"r%" PRIu32 "\"]", c->room);
+	ws_text(c, g.pkt, (size_t)n);
+}
+
+static void emit_probe(struct client *c)
+{
+	int n = snprintf(g.pkt, g.pkt_cap, "42[\"send\",\"r%" PRIu32 "\",\"p\"]", c->room);
+	ws_text(c, g.pkt, (size_t)n);
+}
+
+static void emit_message(struct client *c)
+{
+	int pre = snprintf(g.pkt, g.pkt_cap, "42[\"send\",\"r%" PRIu32 "\",\"", c->room);
+	int stamp = snprintf(g.pkt + pre, g.pkt_cap - (size_t)pre, "t=%" PRId64 ";s=%" PRIu32 ";", now_ns(), c->id);
+	size_t body = (size_t)stamp;
+	if (body < g.o.size) {
+		memset(g.pkt + pre + stamp, 'x', g.o.size - body);
+		body = g.o.size;
+	}
+	memcpy(g.pkt + (size_t)pre + body, "\"]", 2);
+	ws_text(c, g.pkt, (size_t)pre + body + 2);
+	c->sent++;
+	c->outstanding++;
+	g.sent_total++;
+	g.t_progress = now_ns();
+}
+
+static bool can_send(const struct client *c)
+{
+	return c->state == S_READY && c->sent < g.o.messages && c->outstanding < g.o.inflight;
+}
+
+static void sender_fill(struct client *c)
+{
+	while (can_send(c))
+		emit_message(c);
+}
+
+/* Skips the JSON whitespace a server may put between array elements. */
+static const char *skip_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static const char *parse_u64(const char *p, const char *e, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *start = p;
+	while (p < e && *p >= '0' && *p <= '9' && p - start < 19)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	*out = v;
+	return p > start ? p : NULL;
+}
+
+/* A Socket.IO event, after its "42": expects ["msg","<payload>"...]. */
+static void on_event(struct client *c, const char *s, size_t len, int64_t now)
+{
+	const char *e = s + len, *p = skip_ws(s, e);
+	static const char name[] = "\"msg\"";
+	if (p == e || *p++ != '[')
+		goto bad;
+	p = skip_ws(p, e);
+	if ((size_t)(e - p) < sizeof name - 1 || memcmp(p, name, sizeof name - 1) != 0)
+		goto bad;
+	p = skip_ws(p + sizeof name - 1, e);
+	if (p == e || *p++ != ',')
+		goto bad;
+	p = skip_ws(p, e);
+	if (p == e || *p++ != '"' || p == e)
+		goto bad;
+
+	if (*p == 'p') {
+		if (c->state == S_JOINING) {
+			set_state(c, S_READY);
+			g.ready_ever++;
+		}
+		return;
+	}
+	uint64_t t, sid;
+	if (e - p < 2 || p[0] != 't' || p[1] != '=' || !(p = parse_u64(p + 2, e, &t)) || e - p < 3 ||
+	    memcmp(p, ";s=", 3) != 0 || !parse_u64(p + 3, e, &sid))
+		goto bad;
+
+	if (c->slow) {
+		g.slow_deliveries++;
+	} else {
+		g.deliveries++;
+		hist_add(&g.lat, now - (int64_t)t);
+		g.t_last = now;
+	}
+	g.t_progress = now;
+	if (sid == c->id && c->sender && c->outstanding > 0) {
+		c->outstanding--;
+		if (g.o.rate == 0)
+			sender_fill(c);
+	}
+	return;
+bad:
+	proto_error(c, "unexpected event", s, len);
+}
+
+/* One Engine.IO packet (a whole WebSocket text message). */
+static void on_text(struct client *c, const char *s, size_t len, int64_t now)
+{
+	if (len == 0) {
+		proto_error(c, "empty packet", s, len);
+		return;
+	}
+	switch (s[0]) {
+	case '0': /* Engine.IO open: connect to the default namespace */
+		if (c->state != S_EIO)
+			break;
+		ws_text(c, "40", 2);
+		if (c->state == S_EIO)
+			set_state(c, S_SIO);
+		return;
+	case '2': /* ping: a pong echoes whatever the ping carried */
+		if (len > g.pkt_cap)
+			break;
+		memcpy(g.pkt, s, len);
+		g.pkt[0] = '3';
+		ws_text(c, g.pkt, len);
+		return;
+	case '6': /* noop */
+		return;
+	case '1':
+		client_end(c, H_EIO_CLOSE, 0, NULL, 0);
+		return;
+	case '4':
+		if (len >= 2 && s[1] == '2') {
+			on_event(c, s + 2, len - 2, now);
+			return;
+		}
+		if (len >= 2 && s[1] == '0' && c->state == S_SIO) {
+			hist_add(&g.handshake, now - c->t_start);
+			emit_join(c);
+			if (c->state == S_SIO)
+				set_state(c, S_JOINING);
+			return;
+		}
+		if (len >= 2 && s[1] == '1') {
+			client_end(c, H_SIO_DISCONNECT, 0, NULL, 0);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	proto_error(c, "unexpected packet", s, len);
+	if (c->state < S_READY)
+		client_end(c, H_PROTOCOL, 0, NULL, 0);
+}
+
+static void on_frame(struct client *c, uint8_t b0, const char *d, size_t len, int64_t now)
+{
+	bool fin = b0 & 0x80;
+	unsigned op = b0 & 0x0fu;
+	/* Control frames are short (RFC 6455 5.5); the pong buffer relies on it. */
+	if (op >= 0x8 && (len > 125 || !fin))
+		op = 0xF;
+	switch (op) {
+	case 0x1: /* text */
+		if (c->fragmented)
+			break;
+		if (fin) {
+			on_text(c, d, len, now);
+		} else {
+			c->fragmented = true;
+			c->frag.len = 0;
+			buf_append(&c->frag, d, len);
+		}
+		return;
+	case 0x0: /* continuation */
+		if (!c->fragmented)
+			break;
+		buf_append(&c->frag, d, len);
+		if (fin) {
+			c->fragmented = false;
+			on_text(c, c->frag.p, c->frag.len, now);
+		}
+		return;
+	case 0x8: { /* close: echo the code back, then hang up */
+		unsigned code = len >= 2 ? ((unsigned)(uint8_t)d[0] << 8 | (uint8_t)d[1]) : 1005;
+		ws_send(c, 0x8, d, len >= 2 ? 2 : 0);
+		client_end(c, H_CLOSE_FRAME, code, len > 2 ? d + 2 : NULL, len > 2 ? len - 2 : 0);
+		return;
+	}
+	case 0x9: /* ping */
+		ws_send(c, 0xA, d, len);
+		return;
+	case 0xA: /* pong */
+		return;
+	default:
+		break;
+	}
+	proto_error(c, "unexpected frame", d, len);
+	client_end(c, H_PROTOCOL, 0, NULL, 0);
+}
+
+/* Checks the HTTP upgrade response; returns its length, 0 if incomplete. */
+static size_t on_http(struct client *c, const char *p, size_t n)
+{
+	size_t end = 0;
+	for (size_t i = 0; i + 4 <= n; i++) {
+		if (memcmp(p + i, "\r\n\r\n", 4) == 0) {
+			end = i + 4;
+			break;
+		}
+	}
+	if (end == 0) {
+		if (n > MAX_HTTP_RESPONSE) {
+			proto_error(c, "no end of HTTP response", p, n);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+		}
+		return 0;
+	}
+	if (end < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
+		proto_error(c, "upgrade refused", p, end);
+		client_end(c, H_PROTOCOL, 0, NULL, 0);
+		return 0;
+	}
+	static const char hdr[] = "\r\nsec-websocket-accept:";
+	for (size_t i = 0; i + sizeof hdr - 1 < end; i++) {
+		if (strncasecmp(p + i, hdr, sizeof hdr - 1) != 0)
+			continue;
+		const char *v = skip_ws(p + i + sizeof hdr - 1, p + end);
+		if ((size_t)(p + end - v) < sizeof WS_ACCEPT - 1 || memcmp(v, WS_ACCEPT, sizeof WS_ACCEPT - 1) != 0) {
+			proto_error(c, "bad Sec-WebSocket-Accept", p, end);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+			return 0;
+		}
+	}
+	set_state(c, S_EIO);
+	return end;
+}
+
+/* Parses as many whole frames as `p` holds; returns the bytes used. Servers
+ * may coalesce many frames into one segment or split one across reads. */
+static size_t consume(struct client *c, const char *p, size_t n, int64_t now)
+{
+	size_t off = 0;
+	if (c->state == S_UPGRADE) {
+		off = on_http(c, p, n);
+		if (off == 0)
+			return 0;
+	}
+	while (c->state != S_DEAD && n - off >= 2) {
+		const uint8_t *f = (const uint8_t *)p + off;
+		size_t avail = n - off, hdr = 2;
+		uint64_t len = f[1] & 0x7fu;
+		if (f[1] & 0x80u) {
+			proto_error(c, "masked server frame", NULL, 0);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+			break;
+		}
+		if (len == 126) {
+			if (avail < 4)
+				break;
+			len = (uint64_t)f[2] << 8 | f[3];
+			hdr = 4;
+		} else if (len == 127) {
+			if (avail < 10)
+				break;
+			len = 0;
+			for (int i = 2; i < 10; i++)
+				len = len << 8 | f[i];
+			hdr = 10;
+		}
+		if (len > MAX_FRAME) {
+			proto_error(c, "oversized frame", NULL, 0);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+			break;
+		}
+		if (avail - hdr < len)
+			break;
+		on_frame(c, f[0], (const char *)f + hdr, (size_t)len, now);
+		off += hdr + (size_t)len;
+	}
+	return off;
+}
+
+static void on_readable(struct client *c)
+{
+	/* Bounded so one busy connection cannot starve the others. */
+	for (int round = 0; round < 4 && c->state != S_DEAD; round++) {
+		ssize_t r = recv(c->fd, g.rbuf, READ_CHUNK, 0);
+		if (r == 0) {
+			client_end(c, H_EOF, 0, NULL, 0);
+			return;
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_end(c, errno == ECONNRESET ? H_RESET : H_ERROR, 0, NULL, 0);
+			return;
+		}
+		size_t n = (size_t)r;
+		int64_t now = now_ns();
+		if (c->in.len) {
+			buf_append(&c->in, g.rbuf, n);
+			buf_consume(&c->in, consume(c, c->in.p, c->in.len, now));
+		} else {
+			size_t used = consume(c, g.rbuf, n, now);
+			if (used < n && c->state != S_DEAD)
+				buf_append(&c->in, g.rbuf + used, n - used);
+		}
+		if (n < READ_CHUNK)
+			return;
+	}
+}
+
+static void on_connected(struct client *c)
+{
+	int err = 0;
+	socklen_t len = sizeof err;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+		if (g.connect_errors < MAX_LOGGED_ERRORS)
+			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(err ? err : errno));
+		client_end(c, H_ERROR, 0, NULL, 0);
+		return;
+	}
+	char host[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &g.o.addr.sin_addr, host, sizeof host);
+	int n = snprintf(g.pkt, g.pkt_cap,
+	                 "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+	                 "Host: %s:%u\r\n"
+	                 "Upgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\n"
+	                 "Sec-WebSocket-Key: %s\r\n"
+	                 "Sec-WebSocket-Version: 13\r\n\r\n",
+	                 host, ntohs(g.o.addr.sin_port), WS_KEY);
+	set_state(c, S_UPGRADE);
+	conn_write(c, g.pkt, (size_t)n);
+	if (c->state != S_DEAD)
+		watch(c);
+}
+
+static void start_connect(struct client *c, int64_t now)
+{
+	c->t_start = now;
+	set_state(c, S_TCP);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		client_end(c, H_ERROR, 0, NULL, 0);
+		return;
+	}
+	/* Small frames must leave at once, or Nagle adds its delay to latency. */
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(c->fd, (const struct sockaddr *)&g.o.addr, sizeof g.o.addr) < 0 && errno != EINPROGRESS) {
+		if (g.connect_errors < MAX_LOGGED_ERRORS)
+			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(errno));
+		client_end(c, H_ERROR, 0, NULL, 0);
+		return;
+	}
+	c->events = EPOLLIN | EPOLLOUT;
+	struct epoll_event e = {.events = c->events, .data.u32 = c->id};
+	if (epoll_ctl(g.ep, EPOLL_CTL_ADD, c->fd, &e) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+/* Sends a probe to every room whose members have all sent their join and
+ * some of which have not seen a probe yet; repeats every PROBE_EVERY_NS
+ * because a probe that overtook a join proves nothing for that member. */
+static void probe_rooms(int64_t now)
+{
+	for (uint32_t r = 0; r < g.o.rooms; r++) {
+		g.rooms[r].unjoined = g.rooms[r].joining = 0;
+		g.rooms[r].prober = -1;
+	}
+	for (uint32_t i = 0; i < g.o.clients; i++) {
+		struct client *c = &g.c[i];
+		struct room *r = &g.rooms[c->room];
+		if (c->state < S_JOINING)
+			r->unjoined++;
+		else if (c->state == S_JOINING)
+			r->joining++;
+		if (r->prober < 0 && (c->state == S_JOINING || c->state == S_READY))
+			r->prober = i;
+	}
+	for (uint32_t r = 0; r < g.o.rooms; r++) {
+		struct room *rm = &g.rooms[r];
+		if (rm->unjoined || !rm->joining || rm->prober < 0)
+			continue;
+		if (rm->t_probe && now - rm->t_probe < PROBE_EVERY_NS)
+			continue;
+		emit_probe(&g.c[rm->prober]);
+		rm->t_probe = now;
+	}
+}
+
+static void start_send(int64_t now)
+{
+	for (uint32_t r = 0; r < g.o.rooms; r++)
+		g.rooms[r].unjoined = g.rooms[r].joining = 0;
+	/* Reuses the room counters: unjoined = fast members, joining = slow. */
+	for (uint32_t i = 0; i < g.o.clients; i++) {
+		struct client *c = &g.c[i];
+		if (c->state != S_READY)
+			continue;
+		if (c->slow)
+			g.rooms[c->room].joining++;
+		else
+			g.rooms[c->room].unjoined++;
+	}
+	for (uint32_t i = 0; i < g.o.senders; i++) {
+		struct client *c = &g.c[i];
+		if (c->state != S_READY)
+			continue;
+		g.expected += (uint64_t)g.o.messages * g.rooms[c->room].unjoined;
+		g.slow_expected += (uint64_t)g.o.messages * g.rooms[c->room].joining;
+	}
+	for (uint32_t i = 0; i < g.o.clients; i++) {
+		struct client *c = &g.c[i];
+		if (c->slow && c->state == S_READY) {
+			c->paused = true;
+			watch(c);
+		}
+	}
+	g.phase = P_SEND;
+	g.t_send = g.t_progress = now;
+	g.cpu_send = cpu_ns();
+	if (g.o.rate == 0)
+		for (uint32_t i = 0; i < g.o.senders; i++)
+			sender_fill(&g.c[i]);
+}
+
+/* Sends what the --rate schedule says is due, round robin over senders. */
+static void pace(int64_t now)
+{
+	uint64_t due = (uint64_t)((double)(now - g.t_send) * g.o.rate / (double)NS_PER_S) + 1;
+	for (uint32_t idle = 0; g.sent_total < due && idle < g.o.senders;) {
+		struct client *c = &g.c[g.rr];
+		g.rr = (g.rr + 1) % g.o.senders;
+		if (can_send(c)) {
+			emit_message(c);
+			idle = 0;
+		} else {
+			idle++;
+		}
+	}
+}
+
+static void end_connect(int64_t now)
+{
+	/* Clients still short of joined after the stall count as failures. */
+	for (uint32_t i = 0; i < g.o.clients; i++)
+		if (g.c[i].state != S_READY)
+			client_end(&g.c[i], H_ERROR, 0, NULL, 0);
+	g.t_connected = now;
+	g.cpu_connected = cpu_ns();
+	if (g.o.connect_only || g.count[S_READY] == 0) {
+		g.phase = P_DONE;
+	} else if (g.o.idle > 0) {
+		printf("READY clients=%" PRIu32 "\n", g.count[S_READY]);
+		fflush(stdout);
+		g.t_idle_end = now + (int64_t)(g.o.idle * (double)NS_PER_S);
+		g.phase = P_IDLE;
+	} else {
+		start_send(now);
+	}
+}
+
+static void step(int64_t now)
+{
+	switch (g.phase) {
+	case P_CONNECT:
+		while (g.started < g.o.clients && handshaking() < g.o.concurrency)
+			start_connect(&g.c[g.started++], now);
+		if (now - g.t_scan >= 10 * NS_PER_MS) {
+			probe_rooms(now);
+			g.t_scan = now;
+		}
+		if ((g.started == g.o.clients && g.count[S_READY] + g.count[S_DEAD] == g.o.clients) ||
+		    now - g.t_progress > STALL_NS)
+			end_connect(now);
+		break;
+	case P_SEND:
+		if (g.o.rate > 0)
+			pace(now);
+		if (g.deliveries >= g.expected || now - g.t_progress > STALL_NS) {
+			g.t_sent = now;
+			g.cpu_sent = cpu_ns();
+			g.phase = P_DRAIN;
+			g.t_progress = now;
+			for (uint32_t i = 0; i < g.o.clients; i++) {
+				struct client *c = &g.c[i];
+				if (c->paused && c->state != S_DEAD) {
+					c->paused = false;
+					watch(c);
+				}
+			}
+		}
+		break;
+	case P_DRAIN: {
+		bool slow_live = false;
+		for (uint32_t i = g.o.clients - g.o.slow; i < g.o.clients; i++)
+			slow_live |= g.c[i].state == S_READY;
+		if (!slow_live || g.slow_deliveries >= g.slow_expected || now - g.t_progress > STALL_NS)
+			g.phase = P_DONE;
+		break;
+	}
+	case P_IDLE:
+		if (now >= g.t_idle_end)
+			g.phase = P_DONE;
+		break;
+	case P_DONE:
+		break;
+	}
+}
+
+static void on_event_ready(const struct epoll_event *e)
+{
+	struct client *c = &g.c[e->data.u32];
+	if (c->state == S_DEAD)
+		return;
+	if (c->state == S_TCP) {
+		if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			on_connected(c);
+		return;
+	}
+	if ((e->events & EPOLLOUT) && c->out.len)
+		conn_flush(c);
+	/* Also on ERR/HUP, so that a paused client learns of a reset. */
+	if (c->state != S_DEAD && (e->events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		on_readable(c);
+}
+
+static double secs(int64_t ns)
+{
+	return (double)ns / (double)NS_PER_S;
+}
+
+static double us(uint64_t ns)
+{
+	return (double)ns / 1000.0;
+}
+
+static const char *end_how(const struct ends *e)
+{
+	return e->n ? how_names[e->how] : "-";
+}
+
+static const char *end_reason(const struct ends *e)
+{
+	return e->reason[0] ? e->reason : "-";
+}
+
+static void report(int64_t now, int64_t cpu_end)
+{
+	/* The measured window is the send phase, or the connect phase when no
+	 * message was sent; a run cut short by --timeout ends it now. */
+	int64_t connect_ns = (g.t_connected ? g.t_connected : now) - g.t0;
+	int64_t wall_window = connect_ns, elapsed = 0;
+	int64_t cpu_window = (g.t_connected ? g.cpu_connected : cpu_end) - g.cpu0;
+	if (g.t_send) {
+		elapsed = (g.deliveries ? g.t_last : now) - g.t_send;
+		wall_window = (g.t_sent ? g.t_sent : now) - g.t_send;
+		cpu_window = (g.t_sent ? g.cpu_sent : cpu_end) - g.cpu_send;
+	}
+	double rate = elapsed > 0 ? (double)g.deliveries / secs(elapsed) : 0;
+	double conn_rate = connect_ns > 0 ? (double)g.ready_ever / secs(connect_ns) : 0;
+	double cpu_pct = wall_window > 0 ? 100.0 * (double)cpu_window / (double)wall_window : 0;
+	double cpu_total = now > g.t0 ? 100.0 * (double)(cpu_end - g.cpu0) / (double)(now - g.t0) : 0;
+	uint64_t missing = g.expected > g.deliveries ? g.expected - g.deliveries : 0;
+	const char *mode = g.o.connect_only ? "connect" : g.o.idle > 0 ? "idle" : "send";
+
+	printf("loadgen: %s, %" PRIu32 " clients in %" PRIu32 " rooms", mode, g.o.clients, g.o.rooms);
+	if (!g.o.connect_only && g.o.idle == 0)
+		printf(", %" PRIu32 " senders x %" PRIu32 " messages of %" PRIu32 " B, inflight %" PRIu32 "%s",
+		       g.o.senders, g.o.messages, g.o.size, g.o.inflight, g.o.rate > 0 ? ", paced" : "");
+	printf("\n  joined      %" PRIu64 "/%" PRIu32 " in %.3f s (%.0f conn/s), handshake p50 %.0f us p99 %.0f us\n",
+	       g.ready_ever, g.o.clients, secs(connect_ns), conn_rate, us(hist_pct(&g.handshake, 0.50)),
+	       us(hist_pct(&g.handshake, 0.99)));
+	if (g.t_send) {
+		printf("  deliveries  %" PRIu64 " of %" PRIu64 " expected (%" PRIu64 " missing) in %.3f s = %.0f/s\n",
+		       g.deliveries, g.expected, missing, secs(elapsed), rate);
+		printf("  latency     p50 %.0f us, p99 %.0f us, max %.0f us\n", us(hist_pct(&g.lat, 0.50)),
+		       us(hist_pct(&g.lat, 0.99)), us(g.lat.max));
+	}
+	if (g.o.slow)
+		printf("  slow        %" PRIu32 " clients got %" PRIu64 " of %" PRIu64 " late; %" PRIu64
+		       " lost the connection (first: %s, code %u, reason %s)\n",
+		       g.o.slow, g.slow_deliveries, g.slow_expected, g.slow_end.n, end_how(&g.slow_end),
+		       g.slow_end.code, end_reason(&g.slow_end));
+	printf("  errors      connect %" PRIu64 ", join %" PRIu64 ", protocol %" PRIu64 "\n", g.connect_errors,
+	       g.join_errors, g.protocol_errors);
+	printf("  dropped     %" PRIu64 " clients (not --slow) lost the connection after joining (first: %s, code %u, "
+	       "reason %s)\n",
+	       g.fast_end.n, end_how(&g.fast_end), g.fast_end.code, end_reason(&g.fast_end));
+	printf("  loadgen cpu %.1f%% of one core while measuring, %.1f%% over %.3f s%s\n", cpu_pct, cpu_total,
+	       secs(now - g.t0), g.timed_out ? " (TIMED OUT)" : "");
+
+	printf("RESULT mode=%s clients=%" PRIu32 " rooms=%" PRIu32 " senders=%" PRIu32 " messages=%" PRIu32
+	       " size=%" PRIu32 " inflight=%" PRIu32 " rate=%.0f joined=%" PRIu64 " connect_s=%.3f connect_rate=%.0f"
+	       " handshake_p50_us=%.0f handshake_p99_us=%.0f deliveries=%" PRIu64 " expected=%" PRIu64
+	       " missing=%" PRIu64 " elapsed_s=%.3f deliveries_per_s=%.0f lat_p50_us=%.0f lat_p99_us=%.0f"
+	       " lat_max_us=%.0f connect_errors=%" PRIu64 " join_errors=%" PRIu64 " protocol_errors=%" PRIu64
+	       " dropped=%" PRIu64 " dropped_how=%s dropped_code=%u dropped_reason=%s slow=%" PRIu32 " slow_received=%" PRIu64 " slow_expected=%" PRIu64
+	       " slow_closed=%" PRIu64 " slow_how=%s slow_code=%u slow_reason=%s cpu_pct=%.1f cpu_total_pct=%.1f"
+	       " wall_s=%.3f timed_out=%d\n",
+	       mode, g.o.clients, g.o.rooms, g.o.senders, g.o.messages, g.o.size, g.o.inflight, g.o.rate,
+	       g.ready_ever, secs(connect_ns), conn_rate, us(hist_pct(&g.handshake, 0.50)),
+	       us(hist_pct(&g.handshake, 0.99)), g.deliveries, g.expected, missing, secs(elapsed), rate,
+	       us(hist_pct(&g.lat, 0.50)), us(hist_pct(&g.lat, 0.99)), us(g.lat.max), g.connect_errors,
+	       g.join_errors, g.protocol_errors, g.fast_end.n, end_how(&g.fast_end), g.fast_end.code,
+	       end_reason(&g.fast_end), g.o.slow, g.slow_deliveries, g.slow_expected, g.slow_end.n,
+	       end_how(&g.slow_end), g.slow_end.code, end_reason(&g.slow_end), cpu_pct, cpu_total,
+	       secs(now - g.t0), g.timed_out);
+	fflush(stdout);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: loadgen --port P [options]\n"
+	      "  --host ADDR        server IPv4 loopback address (127.0.0.1)\n"
+	      "  --port P           server port (required)\n"
+	      "  --clients N        connections (100)\n"
+	      "  --rooms R          rooms; client i joins room i %% R (1)\n"
+	      "  --senders S        clients 0..S-1 send (1 with one room, else all)\n"
+	      "  --messages M       messages per sender (100)\n"
+	      "  --size BYTES       payload size (100)\n"
+	      "  --inflight K       own messages a sender may have outstanding (1)\n"
+	      "  --rate MSGS        cap on messages per second, all senders together\n"
+	      "  --concurrency C    handshakes in flight while connecting (200)\n"
+	      "  --connect-only     connect and join, report the rate, exit\n"
+	      "  --idle SECONDS     after joining print READY and hold the connections\n"
+	      "  --slow N           the last N clients stop reading while messages flow\n"
+	      "  --timeout SECONDS  hard bound for the whole run (60)\n"
+	      "A phase with no progress for 3 s ends. Exit status 0 when every client\n"
+	      "joined and every expected delivery arrived, 1 otherwise, 2 on bad usage.\n",
+	      f);
+}
+
+static unsigned long parse_count(const char *opt, const char *s, unsigned long min, unsigned long max)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		die("%s: expected an integer in [%lu, %lu], got '%s'", opt, min, max, s);
+	return v;
+}
+
+static double parse_seconds(const char *opt, const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v >= 0) || v > 86400)
+		die("%s: expected a number of seconds or a rate, got '%s'", opt, s);
+	return v;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { O_HOST = 256, O_PORT, O_CLIENTS, O_ROOMS, O_SENDERS, O_MESSAGES, O_SIZE, O_INFLIGHT,
+	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_HELP };
+	static const struct option longopts[] = {
+		{"host", required_argument, NULL, O_HOST},         {"port", required_argument, NULL, O_PORT},
+		{"clients", required_argument, NULL, O_CLIENTS},   {"rooms", required_argument, NULL, O_ROOMS},
+		{"senders", required_argument, NULL, O_SENDERS},   {"messages", required_argument, NULL, O_MESSAGES},
+		{"size", required_argument, NULL, O_SIZE},         {"inflight", required_argument, NULL, O_INFLIGHT},
+		{"rate", required_argument, NULL, O_RATE},         {"concurrency", required_argument, NULL, O_CONC},
+		{"connect-only", no_argument, NULL, O_CONNECT_ONLY}, {"idle", required_argument, NULL, O_IDLE},
+		{"slow", required_argument, NULL, O_SLOW},         {"timeout", required_argument, NULL, O_TIMEOUT},
+		{"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0},
+	};
+	struct opts *o = &g.o;
+	const char *host = "127.0.0.1";
+	unsigned long port = 0;
+	bool senders_set = false;
+	*o = (struct opts){.clients = 100, .rooms = 1, .messages = 100, .size = 100, .inflight = 1,
+	                   .concurrency = 200, .timeout = 60};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (opt) {
+		case O_HOST: host = optarg; break;
+		case O_PORT: port = parse_count("--port", optarg, 1, 65535); break;
+		case O_CLIENTS: o->clients = (uint32_t)parse_count("--clients", optarg, 1, 1000000); break;
+		case O_ROOMS: o->rooms = (uint32_t)parse_count("--rooms", optarg, 1, 1000000); break;
+		case O_SENDERS:
+			o->senders = (uint32_t)parse_count("--senders", optarg, 0, 1000000);
+			senders_set = true;
+			break;
+		case O_MESSAGES: o->messages = (uint32_t)parse_count("--messages", optarg, 0, 100000000); break;
+		case O_SIZE: o->size = (uint32_t)parse_count("--size", optarg, 1, MAX_SIZE); break;
+		case O_INFLIGHT: o->inflight = (uint32_t)parse_count("--inflight", optarg, 1, 1000000); break;
+		case O_RATE: o->rate = parse_seconds("--rate", optarg); break;
+		case O_CONC: o->concurrency = (uint32_t)parse_count("--concurrency", optarg, 1, 1000000); break;
+		case O_CONNECT_ONLY: o->connect_only = true; break;
+		case O_IDLE: o->idle = parse_seconds("--idle", optarg); break;
+		case O_SLOW: o->slow = (uint32_t)parse_count("--slow", optarg, 0, 1000000); break;
+		case O_TIMEOUT: o->timeout = parse_seconds("--timeout", optarg); break;
+		case O_HELP: usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind != argc || port == 0) {
+		usage(stderr);
+		exit(2);
+	}
+	o->addr.sin_family = AF_INET;
+	o->addr.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &o->addr.sin_addr) != 1)
+		die("--host: not an IPv4 address: %s", host);
+	/* A load generator aimed elsewhere than this machine is a mistake. */
+	if ((ntohl(o->addr.sin_addr.s_addr) >> 24) != 127)
+		die("--host: only loopback addresses (127.0.0.0/8) are allowed");
+	if (o->connect_only || o->idle > 0)
+		o->senders = o->slow = 0; /* nothing is sent */
+	else if (!senders_set)
+		o->senders = o->rooms == 1 ? 1 : o->clients;
+	if (o->rooms > o->clients)
+		die("--rooms (%u) exceeds --clients (%u)", o->rooms, o->clients);
+	if (o->senders + o->slow > o->clients)
+		die("--senders (%u) plus --slow (%u) exceeds --clients (%u)", o->senders, o->slow, o->clients);
+	if (o->timeout <= o->idle)
+		die("--timeout must exceed --idle");
+}
+
+/* Every connection is a descriptor; the default soft limit is often 1024. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)g.o.clients + 32;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		die("getrlimit: %s", strerror(errno));
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+			die("need %lu descriptors, the hard limit allows %lu (raise ulimit -Hn)", (unsigned long)need,
+			    (unsigned long)rl.rlim_cur);
+	}
+}
+
+/* Closes what is still open without TIME_WAIT, which would otherwise pin
+ * thousands of ephemeral ports across back-to-back runs. */
+static void close_all(void)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	for (uint32_t i = 0; i < g.o.clients; i++) {
+		struct client *c = &g.c[i];
+		if (c->fd >= 0) {
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+			close(c->fd);
+		}
+		free(c->in.p);
+		free(c->out.p);
+		free(c->frag.p);
+	}
+	free(g.c);
+	free(g.rooms);
+	free(g.rbuf);
+	free(g.pkt);
+	free(g.tx);
+	close(g.ep);
+}
+
+int main(int argc, char **argv)
+{
+	parse_args(argc, argv);
+	raise_nofile();
+
+	g.c = calloc(g.o.clients, sizeof *g.c);
+	g.rooms = calloc(g.o.rooms, sizeof *g.rooms);
+	g.pkt_cap = MAX_SIZE + 256;
+	g.tx_cap = g.pkt_cap + 14;
+	g.pkt = malloc(g.pkt_cap);
+	g.tx = malloc(g.tx_cap);
+	g.rbuf = malloc(READ_CHUNK);
+	if (!g.c || !g.rooms || !g.pkt || !g.tx || !g.rbuf)
+		die("out of memory");
+	for (uint32_t i = 0; i < g.o.clients; i++) {
+		g.c[i] = (struct client){.fd = -1, .id = i, .room = i % g.o.rooms};
+		g.c[i].sender = i < g.o.senders;
+		g.c[i].slow = i >= g.o.clients - g.o.slow;
+	}
+	g.count[S_NEW] = g.o.clients;
+	g.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (g.ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+
+	g.t0 = g.t_progress = now_ns();
+	g.xs = (uint32_t)g.t0 | 1u;
+	g.cpu0 = cpu_ns();
+	g.deadline = g.t0 + (int64_t)(g.o.timeout * (double)NS_PER_S);
+	struct epoll_event evs[MAX_EVENTS];
+	/* Bounded by the deadline: every iteration waits at most 10 ms. */
+	for (int64_t now = g.t0; g.phase != P_DONE; now = now_ns()) {
+		if (now >= g.deadline) {
+			g.timed_out = true;
+			break;
+		}
+		step(now);
+		if (g.phase == P_DONE)
+			break;
+		int timeout_ms = g.phase == P_SEND && g.o.rate > 0 ? 1 : 10;
+		int n = epoll_wait(g.ep, evs, MAX_EVENTS, timeout_ms);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++)
+			on_event_ready(&evs[i]);
+	}
+	int64_t cpu_end = cpu_ns();
+	report(now_ns(), cpu_end);
+	bool ok = !g.timed_out && g.ready_ever == g.o.clients && g.protocol_errors == 0 && g.fast_end.n == 0 &&
+	          g.deliveries >= g.expected;
+	close_all();
+	return ok ? 0 : 1;
+}

@@ -1,0 +1,397 @@
+#!/bin/bash
+# shellcheck source-path=SCRIPTDIR
+# Benchmarks roomd against the reference Socket.IO 4.8 server (tests/bench/node)
+# with one load generator (tests/bench/loadgen.c) and the same scenarios, then
+# writes docs/bench/results.md (the table) and docs/bench/fanout.png (chart).
+#
+# Usage: tests/bench/run.sh
+#   BENCH_REPEAT=N      runs per scenario and server; the median run is kept (3)
+#   BENCH_SERVERS=LIST  servers to measure, of "roomd socketio" (both)
+# Installs missing packages (needs root or sudo for that only) and builds
+# into build-bench/ (buildtype=release). All traffic stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bench=tests/bench
+# shellcheck source=common.sh
+. "$bench/common.sh"
+
+repeat=${BENCH_REPEAT:-3}
+servers_wanted=${BENCH_SERVERS:-roomd socketio}
+run_started=$(date +%s)
+
+# --- what the run needs ------------------------------------------------------
+# shellcheck source=../deps.sh
+. tests/deps.sh
+if ! command -v gnuplot >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+fi
+if [ ! -d "$bench/node/node_modules" ]; then
+    (cd "$bench/node" && npm ci --no-audit --no-fund)
+fi
+
+if [ -f build-bench/build.ninja ]; then
+    meson configure build-bench -Dbuildtype=release -Dtests=enabled
+else
+    rm -rf build-bench # a setup that failed half-way
+    meson setup build-bench --buildtype=release -Dtests=enabled
+fi
+ninja -C build-bench tests/bench/loadgen
+loadgen=build-bench/tests/bench/loadgen
+roomd=build-bench/examples/roomd/roomd
+roomd_note=""
+targets=$(ninja -C build-bench -t targets all 2>/dev/null || true)
+if grep -q '^examples/roomd/roomd:' <<<"$targets"; then
+    ninja -C build-bench examples/roomd/roomd || roomd_note="roomd failed to build"
+else
+    roomd_note="no roomd target in the build yet"
+fi
+if [ -z "$roomd_note" ] && [ ! -x "$roomd" ]; then
+    roomd_note="$roomd is missing"
+fi
+
+servers=()
+for s in $servers_wanted; do
+    if [ "$s" = roomd ] && [ -n "$roomd_note" ]; then
+        echo "*** skipping roomd: $roomd_note" >&2
+        continue
+    fi
+    servers+=("$s")
+done
+
+# 10k connections in the load generator and as many in the server, each its
+# own process with its own limit.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt 10100 ]; then
+    echo "open-file limit $(ulimit -n) is below the 10100 the scenarios need" >&2
+    exit 1
+fi
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- scenarios ---------------------------------------------------------------
+scenarios=(fanout-1k fanout-5k fanout-100 many-rooms idle storm slow)
+declare -A title args primary
+title[fanout-1k]="fan-out: 1 room, 1000 clients, 1 sender x 300 msgs of 100 B"
+title[fanout-5k]="fan-out: 1 room, 5000 clients, 1 sender x 100 msgs of 100 B"
+title[fanout-100]="fan-out: 1 room, 100 clients, 1 sender x 3000 msgs of 100 B"
+title[many-rooms]="many rooms: 10000 clients in 1000 rooms of 10, all send 3 msgs of 100 B"
+title[idle]="idle: 10000 connections, 1000 rooms of 10"
+title[storm]="connection storm: 10000 connects + joins"
+title[slow]="slow consumer: 100 clients, 1 stops reading, 10000 msgs of 4 KiB"
+# Up to 4 own messages in flight keeps a fan-out server busy without making
+# latency all queueing; many-rooms already has 10000 senders.
+args[fanout-1k]="--clients 1000 --rooms 1 --messages 300 --size 100 --inflight 4"
+args[fanout-5k]="--clients 5000 --rooms 1 --messages 100 --size 100 --inflight 4"
+args[fanout-100]="--clients 100 --rooms 1 --messages 3000 --size 100 --inflight 4"
+args[many-rooms]="--clients 10000 --rooms 1000 --messages 3 --size 100 --inflight 1"
+args[idle]="--clients 10000 --rooms 1000 --idle 3"
+args[storm]="--clients 10000 --rooms 1000 --connect-only"
+# 40 MB for the slow client: well past what the kernel's socket buffers hold.
+args[slow]="--clients 100 --rooms 1 --messages 10000 --size 4096 --inflight 16 --slow 1"
+primary[fanout-1k]=deliveries_per_s
+primary[fanout-5k]=deliveries_per_s
+primary[fanout-100]=deliveries_per_s
+primary[many-rooms]=deliveries_per_s
+primary[idle]=bytes_per_conn
+primary[storm]=connect_rate
+primary[slow]=deliveries_per_s
+
+start_server() { # name -> sets server_pid, port
+    port=$(free_port)
+    case $1 in
+    roomd) "$roomd" --port "$port" --protocol bench >"$work/server.log" 2>&1 & ;;
+    socketio) node "$bench/node/server.js" --port "$port" >"$work/server.log" 2>&1 & ;;
+    esac
+    server_pid=$!
+    if ! wait_listening "$port" "$server_pid"; then
+        echo "$1 did not start listening on port $port:" >&2
+        cat "$work/server.log" >&2
+        exit 1
+    fi
+}
+
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+# One loadgen run against a fresh server; its RESULT line plus a SERVER line
+# of server-side figures end up in $1.
+run_once() { # out server scenario
+    local out=$1 name=$2 scen=$3 lg before after peak r
+    start_server "$name"
+    # shellcheck disable=SC2086 # args are word lists on purpose
+    set -- "$loadgen" --port "$port" ${args[$scen]} --timeout 120
+    before=$(rss_kib "$server_pid")
+    case $scen in
+    idle)
+        "$@" >"$out" 2>&1 &
+        lg=$!
+        for _ in $(seq 1 1200); do
+            grep -q '^READY' "$out" && break
+            kill -0 "$lg" 2>/dev/null || break
+            sleep 0.1
+        done
+        # Let the server finish allocating for the last joins before sampling.
+        sleep 1
+        after=$(rss_kib "$server_pid")
+        grep -q '^READY' "$out" || after=""
+        wait "$lg" || true
+        echo "SERVER rss_before_kib=$before rss_after_kib=${after:--}" >>"$out"
+        ;;
+    slow)
+        "$@" >"$out" 2>&1 &
+        lg=$!
+        peak=$before
+        for _ in $(seq 1 400); do
+            kill -0 "$lg" 2>/dev/null || break
+            r=$(rss_kib "$server_pid")
+            [ "${r:-0}" -gt "$peak" ] && peak=$r
+            sleep 0.5
+        done
+        wait "$lg" || true
+        echo "SERVER rss_before_kib=$before rss_peak_kib=$peak" >>"$out"
+        ;;
+    *)
+        "$@" >"$out" 2>&1 || true
+        ;;
+    esac
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "SERVER alive=1" >>"$out"
+    else
+        echo "SERVER alive=0" >>"$out"
+    fi
+    stop_server
+}
+
+declare -A R
+# Key=value pairs of RESULT and SERVER lines of file $3 into R[$1.$2.key].
+load_result() {
+    local kv
+    # shellcheck disable=SC2013 # the lines are lists of words
+    for kv in $(grep -E '^(RESULT|SERVER) ' "$3" | cut -d' ' -f2-); do
+        R[$1.$2.${kv%%=*}]=${kv#*=}
+    done
+    local b=${R[$1.$2.rss_before_kib]:-} a=${R[$1.$2.rss_after_kib]:--} j=${R[$1.$2.joined]:-0}
+    if [ "${2%%.*}" = idle ] && [ "$a" != - ] && [ "$j" -gt 0 ]; then
+        R[$1.$2.bytes_per_conn]=$(((a - b) * 1024 / j))
+    fi
+}
+
+get() { echo "${R[$1.$2.$3]:-}"; }
+
+for name in "${servers[@]}"; do
+    for scen in "${scenarios[@]}"; do
+        # Keeps the median run by the scenario's primary figure.
+        : >"$work/runs"
+        for i in $(seq 1 "$repeat"); do
+            out="$work/$name.$scen.$i"
+            run_once "$out" "$name" "$scen"
+            load_result "$name" "$scen.$i" "$out"
+            v=$(get "$name" "$scen.$i" "${primary[$scen]}")
+            printf '[%s] %-10s run %d/%d: %s=%s  loadgen cpu %s%%  missing %s  errors %s/%s/%s%s\n' \
+                "$name" "$scen" "$i" "$repeat" "${primary[$scen]}" "${v:--}" \
+                "$(get "$name" "$scen.$i" cpu_pct)" "$(get "$name" "$scen.$i" missing)" \
+                "$(get "$name" "$scen.$i" connect_errors)" "$(get "$name" "$scen.$i" join_errors)" \
+                "$(get "$name" "$scen.$i" protocol_errors)" \
+                "$([ "$(get "$name" "$scen.$i" alive)" = 1 ] || echo '  SERVER DIED')"
+            echo "${v:-0} $out" >>"$work/runs"
+        done
+        median=$(sort -n "$work/runs" | awk '{ f[NR] = $2 } END { print f[int((NR + 1) / 2)] }')
+        load_result "$name" "$scen" "$median"
+    done
+done
+
+# --- report ------------------------------------------------------------------
+ratio() { # a b
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+# A figure from a run that lost deliveries, connections or its server is
+# flagged (!): it is not comparable as is. (L) flags a run whose load
+# generator used most of its core: the server may have had more to give.
+flag() { # server scenario
+    local bad=""
+    [ "$(get "$1" "$2" missing)" = 0 ] || bad=1
+    [ "$(get "$1" "$2" connect_errors)" = 0 ] || bad=1
+    [ "$(get "$1" "$2" join_errors)" = 0 ] || bad=1
+    [ "$(get "$1" "$2" protocol_errors)" = 0 ] || bad=1
+    [ "$(get "$1" "$2" timed_out)" = 0 ] || bad=1
+    [ "$(get "$1" "$2" alive)" = 1 ] || bad=1
+    [ -z "$bad" ] || printf ' (!)'
+    awk -v c="$(get "$1" "$2" cpu_pct)" 'BEGIN { if (c + 0 >= 90) printf " (L)" }'
+}
+
+# A figure as the table shows it; empty when the run did not produce it.
+fig() { # server scenario metric
+    local v
+    case $3 in
+    lat_p99_ms)
+        v=$(get "$1" "$2" lat_p99_us)
+        [ -z "$v" ] || awk -v v="$v" 'BEGIN { printf "%.1f\n", v / 1000 }'
+        ;;
+    rss_peak_mib)
+        v=$(get "$1" "$2" rss_peak_kib)
+        [ -z "$v" ] || awk -v v="$v" 'BEGIN { printf "%.0f\n", v / 1024 }'
+        ;;
+    *) get "$1" "$2" "$3" ;;
+    esac
+}
+
+slow_outcome() { # server
+    local n=$1
+    [ -n "$(get "$n" slow slow_expected)" ] || { echo "-"; return; }
+    if [ "$(get "$n" slow slow_closed)" = 0 ]; then
+        echo "kept; got $(get "$n" slow slow_received)/$(get "$n" slow slow_expected) late"
+    else
+        echo "dropped ($(get "$n" slow slow_how) $(get "$n" slow slow_code) $(get "$n" slow slow_reason)); got $(get "$n" slow slow_received)/$(get "$n" slow slow_expected)"
+    fi
+}
+
+rows=(
+    "fanout-1k|deliveries/s|deliveries_per_s|higher"
+    "fanout-1k|p99 latency, ms|lat_p99_ms|lower"
+    "fanout-5k|deliveries/s|deliveries_per_s|higher"
+    "fanout-5k|p99 latency, ms|lat_p99_ms|lower"
+    "fanout-100|deliveries/s|deliveries_per_s|higher"
+    "fanout-100|p99 latency, ms|lat_p99_ms|lower"
+    "many-rooms|deliveries/s|deliveries_per_s|higher"
+    "many-rooms|p99 latency, ms|lat_p99_ms|lower"
+    "idle|server RSS per connection, bytes|bytes_per_conn|lower"
+    "storm|connects+joins/s|connect_rate|higher"
+    "slow|deliveries/s to the others|deliveries_per_s|higher"
+    "slow|server peak RSS, MiB|rss_peak_mib|lower"
+)
+
+mkdir -p docs/bench
+table="$work/table.md"
+{
+    echo "| scenario | figure | better | roomd | Socket.IO | roomd/Socket.IO |"
+    echo "|---|---|---|--:|--:|--:|"
+    for row in "${rows[@]}"; do
+        IFS='|' read -r scen label key better <<<"$row"
+        a=$(fig roomd "$scen" "$key")
+        b=$(fig socketio "$scen" "$key")
+        fa=""; fb=""
+        [ -z "$a" ] || fa=$(flag roomd "$scen")
+        [ -z "$b" ] || fb=$(flag socketio "$scen")
+        echo "| ${title[$scen]} | $label | $better | ${a:--}$fa | ${b:--}$fb | $(ratio "$a" "$b") |"
+    done
+    echo "| ${title[slow]} | the slow client | | $(slow_outcome roomd) | $(slow_outcome socketio) | |"
+} >"$table"
+
+details="$work/details.md"
+d() { get "$name" "$scen" "$1"; }
+{
+    echo "| server | scenario | deliveries | expected | missing | joined | errors connect/join/protocol | dropped | elapsed, s | loadgen CPU, % of a core |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"
+    for name in "${servers[@]}"; do
+        for scen in "${scenarios[@]}"; do
+            case $scen in
+            idle | storm) el=$(d connect_s) ;;
+            *) el=$(d elapsed_s) ;;
+            esac
+            echo "| $name | $scen | $(d deliveries) | $(d expected) | $(d missing) | $(d joined) |" \
+                "$(d connect_errors)/$(d join_errors)/$(d protocol_errors) | $(d dropped) | $el | $(d cpu_pct) |"
+        done
+    done
+} >"$details"
+
+# Chart: deliveries/s of every scenario that sends.
+chart_dat="$work/chart.dat"
+plot_cols=()
+for scen in fanout-1k fanout-5k fanout-100 many-rooms slow; do
+    a=$(fig roomd "$scen" deliveries_per_s)
+    b=$(fig socketio "$scen" deliveries_per_s)
+    printf '"%s" %s %s\n' "$scen" "${a:-?}" "${b:-?}" >>"$chart_dat"
+done
+for name in "${servers[@]}"; do
+    case $name in
+    roomd) plot_cols+=("'$chart_dat' using 2:xtic(1) title 'roomd' lc rgb '#1f77b4'") ;;
+    socketio) plot_cols+=("'$chart_dat' using 3:xtic(1) title 'Socket.IO 4.8 (Node $(node --version))' lc rgb '#ff7f0e'") ;;
+    esac
+done
+plot=$(IFS=','; echo "${plot_cols[*]}")
+gnuplot <<EOF
+set terminal pngcairo size 1000,560 font "sans,11"
+set output "docs/bench/fanout.png"
+set title "Deliveries per second, 127.0.0.1, $(nproc) cores (higher is better)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set datafile missing "?"
+set yrange [0:*]
+set format y "%.0s%c"
+set grid ytics
+set key top right
+set ylabel "deliveries/s"
+plot $plot
+EOF
+
+sio_version=$(node -p "require('./$bench/node/node_modules/socket.io/package.json').version")
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+elapsed=$(($(date +%s) - run_started))
+{
+    echo "# Benchmark: roomd vs Socket.IO"
+    echo
+    echo "Generated by \`${BENCH_REPEAT:+BENCH_REPEAT=$repeat }${BENCH_SERVERS:+BENCH_SERVERS=\"$servers_wanted\" }tests/bench/run.sh\`"
+    echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $commit, in ${elapsed} s."
+    echo "Machine: $(nproc) cores ($cpu_model), $(free -g | awk '/^Mem:/ { print $2 }') GiB, Linux $(uname -r)."
+    echo "Socket.IO $sio_version on Node $(node --version), perMessageDeflate off, websocket transport only"
+    echo "(tests/bench/node/server.js); roomd as \`roomd --port P --protocol bench\`."
+    echo
+    echo "Every run starts a fresh server on 127.0.0.1 and drives it with \`tests/bench/loadgen\`"
+    echo "(one epoll thread, Socket.IO v4 over WebSocket). Each figure is the median of $repeat runs."
+    [ -z "$roomd_note" ] || { echo; echo "**roomd was not measured: $roomd_note.**"; }
+    echo
+    cat "$table"
+    echo
+    echo "(!) marks a run that lost deliveries, connections or its server: not comparable as is."
+    echo "(L) marks a run whose load generator used 90% or more of its core: the figure may be"
+    echo "the load generator's limit rather than the server's."
+    echo
+    echo "![deliveries per second](fanout.png)"
+    echo
+    echo "## What the figures mean"
+    echo
+    echo "- *deliveries/s*: \`msg\` events received by all clients (sender included), over the time"
+    echo "  from the first send to the last delivery. Senders keep a bounded number of their own"
+    echo "  messages in flight (\`--inflight\`), so a faster server is given more work, never a backlog."
+    echo "- *latency*: receipt time minus the send time stamped in the payload, per delivery."
+    echo "- *RSS per connection*: server VmRSS with all clients joined, minus VmRSS before they connected,"
+    echo "  divided by the connections."
+    echo "- *connects+joins/s*: 10000 clients, at most 200 handshakes in flight, counted once each has"
+    echo "  seen a message sent to its room after joining."
+    echo "- *slow consumer*: the last client stops reading once joined and reads again after the"
+    echo "  others are done; the server's RSS is sampled every 0.5 s."
+    echo
+    echo "## Runs behind the figures"
+    echo
+    cat "$details"
+    echo
+    echo "Load generator arguments per scenario:"
+    echo
+    for scen in "${scenarios[@]}"; do
+        echo "- $scen: \`loadgen --port P ${args[$scen]} --timeout 120\`"
+    done
+} >docs/bench/results.md
+
+echo
+cat "$table"
+echo
+echo "wrote docs/bench/results.md and docs/bench/fanout.png in ${elapsed} s"

@@ -1,0 +1,200 @@
+'use strict';
+// roomd --protocol classroom against the stock socket.io-client
+// (docs/protocol-classroom.md).
+const { describe, it, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { startRoomd, connect, refused, next, names, sleep } = require('./helpers');
+
+const T = { timeout: 15000 };
+const QUIET_MS = 200;
+
+const byID = (a, b) => a.ID - b.ID;
+
+describe('classroom', () => {
+  let roomd;
+  let open = [];
+
+  before(async () => {
+    roomd = await startRoomd(['--protocol', 'classroom']);
+  });
+  after(async () => {
+    const exit = await roomd.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
+  });
+  afterEach(() => {
+    open.forEach((s) => s.close());
+    open = [];
+  });
+
+  // Connects and returns the socket with the users of its initial-response.
+  async function join(room, ID, role, name) {
+    const s = await connect(roomd.url, { auth: { room, ID, role, name } });
+    open.push(s);
+    const [res] = await next(s, 'initial-response');
+    assert.equal(res.msg, 'Connected users');
+    s.initial = [...res.data].sort(byID);
+    return s;
+  }
+
+  it('initial-response to the new user, user-connected to the others', T, async () => {
+    const teacher = await join('math', 1, 'TEACHER', 'Sherley Herminia');
+    assert.deepEqual(teacher.initial, [{ ID: 1, role: 'TEACHER', name: 'Sherley Herminia' }]);
+    const kiki = await join('math', 2, 'STUDENT', 'Kiki Gunþīharjaz');
+    assert.deepEqual(kiki.initial, [
+      { ID: 1, role: 'TEACHER', name: 'Sherley Herminia' },
+      { ID: 2, role: 'STUDENT', name: 'Kiki Gunþīharjaz' },
+    ]);
+    assert.deepEqual(await next(teacher, 'user-connected'), [
+      { msg: 'New user connected', data: { ID: 2, role: 'STUDENT', name: 'Kiki Gunþīharjaz' } },
+    ]);
+    // Another room is another class.
+    const other = await join('art', 3, 'ADMIN', 'Devora Khushi');
+    assert.deepEqual(other.initial, [{ ID: 3, role: 'ADMIN', name: 'Devora Khushi' }]);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(teacher), []);
+    assert.deepEqual(names(kiki), []);
+  });
+
+  it('message goes to that user in the same room only', T, async () => {
+    const teacher = await join('m2', 1, 'TEACHER', 'T');
+    const s2 = await join('m2', 2, 'STUDENT', 'S2');
+    const s3 = await join('m2', 3, 'STUDENT', 'S3');
+    const elsewhere = await join('other', 2, 'STUDENT', 'S2 elsewhere');
+    await sleep(QUIET_MS);
+    teacher.events = [];
+    s2.events = [];
+    const value = { url: 'https://example.invalid/a.png', size: [640, 480], ok: true };
+    teacher.emit('message', { type: 'image', value }, 2);
+    assert.deepEqual(await next(s2, 'message'), [
+      { msg: 'New message', data: { from: 1, message: { type: 'image', value } } },
+    ]);
+    s2.emit('message', { type: 'text', value: 'thanks' }, 1);
+    assert.deepEqual(await next(teacher, 'message'), [
+      { msg: 'New message', data: { from: 2, message: { type: 'text', value: 'thanks' } } },
+    ]);
+    await sleep(QUIET_MS);
+    for (const s of [teacher, s2, s3, elsewhere]) assert.deepEqual(names(s), []);
+  });
+
+  it('broadcast-message goes to everyone in the room but the sender', T, async () => {
+    const a = await join('b1', 1, 'TEACHER', 'A');
+    const b = await join('b1', 2, 'STUDENT', 'B');
+    const c = await join('b1', 3, 'STUDENT', 'C');
+    const d = await join('b2', 4, 'STUDENT', 'D');
+    await sleep(QUIET_MS);
+    for (const s of [a, b, c, d]) s.events = [];
+    b.emit('broadcast-message', { type: 'potato', value: 42 });
+    const expected = [{ msg: 'New message', data: { from: 2, message: { type: 'potato', value: 42 } } }];
+    assert.deepEqual(await next(a, 'message'), expected);
+    assert.deepEqual(await next(c, 'message'), expected);
+    await sleep(QUIET_MS);
+    for (const s of [a, b, c, d]) assert.deepEqual(names(s), []);
+  });
+
+  it('errors to the sender: unknown target, malformed message or userID', T, async () => {
+    const a = await join('e1', 1, 'TEACHER', 'A');
+    const b = await join('e1', 2, 'STUDENT', 'B');
+    await join('e2', 3, 'STUDENT', 'C');
+    await sleep(QUIET_MS);
+    a.events = [];
+    b.events = [];
+    const cases = [
+      [['message', { type: 'text', value: 'x' }, 42], 'not_found', 'no user with ID 42 in this room'],
+      // In another room: as good as unknown.
+      [['message', { type: 'text', value: 'x' }, 3], 'not_found', 'no user with ID 3 in this room'],
+      [['message', { type: 'text', value: 'x' }, '2'], 'bad_message', 'userID must be an integer'],
+      [['message', { type: 'text', value: 'x' }], 'bad_message', 'userID must be an integer'],
+      [['message', { value: 'x' }, 2], 'bad_message', /string type/],
+      [['message', { type: 'text' }, 2], 'bad_message', /\{type, value\}/],
+      [['broadcast-message', 'hello'], 'bad_message', /\{type, value\}/],
+    ];
+    for (const [args, code, msg] of cases) {
+      a.emit(...args);
+      const [err] = await next(a, 'error');
+      assert.deepEqual(err.data, { code, event: args[0] });
+      if (typeof msg === 'string') assert.equal(err.msg, msg);
+      else assert.match(err.msg, msg);
+    }
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(a), []);
+    assert.deepEqual(names(b), []);
+  });
+
+  it('user-disconnected to the remaining users', T, async () => {
+    const a = await join('d1', 1, 'TEACHER', 'A');
+    const b = await join('d1', 2, 'STUDENT', 'B');
+    const c = await join('d1', 3, 'STUDENT', 'C');
+    await sleep(QUIET_MS);
+    c.close();
+    const expected = [{ msg: 'User disconnected', data: { ID: 3, role: 'STUDENT', name: 'C' } }];
+    assert.deepEqual(await next(a, 'user-disconnected'), expected);
+    assert.deepEqual(await next(b, 'user-disconnected'), expected);
+    b.close();
+    assert.deepEqual(await next(a, 'user-disconnected'), [
+      { msg: 'User disconnected', data: { ID: 2, role: 'STUDENT', name: 'B' } },
+    ]);
+  });
+
+  it('two connections of one ID are one user', T, async () => {
+    const a = await join('t1', 1, 'TEACHER', 'A');
+    const tab1 = await join('t1', 5, 'STUDENT', 'E');
+    assert.deepEqual((await next(a, 'user-connected'))[0].data.ID, 5);
+    const tab2 = await join('t1', 5, 'STUDENT', 'E');
+    // Listed once; nobody is told twice.
+    assert.deepEqual(tab2.initial, [
+      { ID: 1, role: 'TEACHER', name: 'A' },
+      { ID: 5, role: 'STUDENT', name: 'E' },
+    ]);
+    // Messages to the ID reach both.
+    a.emit('message', { type: 'text', value: 'hi' }, 5);
+    await next(tab1, 'message');
+    await next(tab2, 'message');
+    // Gone only when the last one is.
+    tab1.close();
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(a), []);
+    tab2.close();
+    assert.deepEqual((await next(a, 'user-disconnected'))[0].data.ID, 5);
+    // The same ID with another role or name is refused.
+    await join('t1', 6, 'STUDENT', 'F');
+    const err = await refused(roomd.url, { auth: { room: 't1', ID: 6, role: 'ADMIN', name: 'F' } });
+    assert.equal(err.message, 'that ID is already connected with another role or name');
+  });
+
+  describe('refuses a connection with CONNECT_ERROR', () => {
+    const good = { room: 'r', ID: 7, role: 'STUDENT', name: 'G' };
+    const cases = [
+      ['no auth payload', undefined, 'auth must be an object {room, ID, role, name}'],
+      ['a missing room', { ...good, room: undefined }, 'room must be a non-empty string'],
+      ['an empty room', { ...good, room: '' }, 'room must be a non-empty string'],
+      ['a room that is not a string', { ...good, room: 5 }, 'room must be a non-empty string'],
+      ['a room name too long', { ...good, room: 'x'.repeat(101) }, 'room must be at most 100 bytes'],
+      ['a missing ID', { ...good, ID: undefined }, 'ID must be an integer'],
+      ['a string ID', { ...good, ID: '7' }, 'ID must be an integer'],
+      ['a non-integer ID', { ...good, ID: 7.5 }, 'ID must be an integer'],
+      ['an unknown role', { ...good, role: 'JANITOR' }, 'role must be one of ADMIN, TEACHER, STUDENT'],
+      ['a lower-case role', { ...good, role: 'student' }, 'role must be one of ADMIN, TEACHER, STUDENT'],
+      ['a missing role', { ...good, role: undefined }, 'role must be one of ADMIN, TEACHER, STUDENT'],
+      ['an empty name', { ...good, name: '' }, 'name must be a non-empty string'],
+      ['a missing name', { ...good, name: undefined }, 'name must be a non-empty string'],
+    ];
+    for (const [what, auth, message] of cases) {
+      it(what, T, async () => {
+        const err = await refused(roomd.url, auth === undefined ? {} : { auth });
+        assert.equal(err.message, message);
+      });
+    }
+
+    it('and the room never hears of it', T, async () => {
+      const a = await join('r', 1, 'TEACHER', 'A');
+      await refused(roomd.url, { auth: { ...good, name: '' } });
+      const b = await join('r', 2, 'STUDENT', 'B');
+      assert.deepEqual(b.initial.map((u) => u.ID), [1, 2]);
+      assert.deepEqual(await next(a, 'user-connected'), [
+        { msg: 'New user connected', data: { ID: 2, role: 'STUDENT', name: 'B' } },
+      ]);
+      await sleep(QUIET_MS);
+      assert.deepEqual(names(a), []);
+    });
+  });
+});

@@ -1,0 +1,272 @@
+'use strict';
+// Shared by the interop tests: start and stop roomd, connect clients, and
+// wait for things, every wait bounded in time.
+const { spawn } = require('node:child_process');
+const { io } = require('socket.io-client');
+const WebSocket = require('ws');
+
+const ROOMD = process.env.ROOMD;
+if (!ROOMD) throw new Error('set ROOMD to the roomd executable (tests/interop/run.sh does)');
+
+const WAIT_MS = 3000;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Starts roomd on 127.0.0.1 with --port 0 and reads the port it prints.
+async function startRoomd(args = []) {
+  const proc = spawn(ROOMD, ['--port', '0', '--host', '127.0.0.1', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const port = await withTimeout(
+    new Promise((resolve, reject) => {
+      proc.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        const m = /roomd listening on \S+:(\d+)\n/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      exited.then(({ code, signal }) => reject(new Error(`roomd exited (${code ?? signal}): ${stderr}`)));
+    }),
+    5000,
+    'roomd to listen',
+  ).catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  let exit = null;
+  exited.then((e) => {
+    exit = e;
+  });
+  return {
+    proc,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    running: () => exit === null,
+    // SIGTERM (or `signal`), then the exit status; SIGKILL if it hangs.
+    async stop(signal = 'SIGTERM', ms = 8000) {
+      if (exit) return exit;
+      proc.kill(signal);
+      try {
+        return await withTimeout(exited, ms, 'roomd to exit');
+      } catch (err) {
+        proc.kill('SIGKILL');
+        throw err;
+      }
+    },
+  };
+}
+
+// A stock socket.io-client socket that records every event it receives.
+function client(url, opts = {}) {
+  const socket = io(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    timeout: WAIT_MS,
+    ...opts,
+  });
+  socket.events = [];
+  socket.onAny((event, ...args) => socket.events.push({ event, args }));
+  return socket;
+}
+
+// Resolves with the connected socket; rejects with the connect_error.
+function connect(url, opts = {}) {
+  const socket = client(url, opts);
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(socket));
+      socket.once('connect_error', (err) => {
+        socket.close();
+        reject(err);
+      });
+    }),
+    WAIT_MS,
+    'connect',
+  );
+}
+
+// The connect_error of a connection that must be refused.
+function refused(url, opts = {}) {
+  const socket = client(url, opts);
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      socket.once('connect', () => {
+        socket.close();
+        reject(new Error('connected, but should have been refused'));
+      });
+      socket.once('connect_error', (err) => {
+        socket.close();
+        resolve(err);
+      });
+    }),
+    WAIT_MS,
+    'connect_error',
+  );
+}
+
+// Waits until `socket` has received `count` events named `event` (counting
+// those already recorded) and returns their argument lists.
+function received(socket, event, count = 1, ms = WAIT_MS) {
+  const matching = () => socket.events.filter((e) => e.event === event).map((e) => e.args);
+  let check;
+  return withTimeout(
+    new Promise((resolve) => {
+      check = () => {
+        const found = matching();
+        if (found.length >= count) resolve(found.slice(0, count));
+      };
+      // onAny listeners run in order: the recorder has already pushed.
+      socket.onAny(check);
+      check();
+    }),
+    ms,
+    `${count} "${event}" event(s)`,
+  ).finally(() => socket.offAny(check));
+}
+
+// Takes the next unseen `event` (consuming it from the record).
+async function next(socket, event, ms = WAIT_MS) {
+  const [args] = await received(socket, event, 1, ms);
+  socket.events.splice(
+    socket.events.findIndex((e) => e.args === args),
+    1,
+  );
+  return args;
+}
+
+function names(socket) {
+  return socket.events.map((e) => e.event);
+}
+
+function ack(socket, ...args) {
+  return socket.timeout(WAIT_MS).emitWithAck(...args);
+}
+
+function disconnected(socket, ms = WAIT_MS) {
+  if (!socket.connected) return Promise.resolve();
+  return withTimeout(new Promise((resolve) => socket.once('disconnect', resolve)), ms, 'disconnect');
+}
+
+// A raw WebSocket client with a queue of the messages it received. It
+// answers Engine.IO pings itself (without queueing them) unless told not to.
+class Raw {
+  static open(port, { path = '/socket.io/?EIO=4&transport=websocket', autoPong = true, ws = {} } = {}) {
+    const raw = new Raw(new WebSocket(`ws://127.0.0.1:${port}${path}`, ws), autoPong);
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        raw.ws.once('open', () => resolve(raw));
+        raw.ws.once('error', reject);
+        raw.ws.once('unexpected-response', (req, res) => {
+          const err = new Error(`HTTP ${res.statusCode}`);
+          err.status = res.statusCode;
+          reject(err);
+        });
+      }),
+      WAIT_MS,
+      'WebSocket open',
+    );
+  }
+
+  constructor(ws, autoPong) {
+    this.ws = ws;
+    this.queue = [];
+    this.waiters = [];
+    this.closeInfo = null;
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary && autoPong && data.length === 1 && data[0] === 0x32) {
+        ws.send('3');
+        return;
+      }
+      this.queue.push(isBinary ? Buffer.from(data) : data.toString());
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closeInfo = { code, reason: reason.toString() };
+      this.wake();
+    });
+    ws.on('error', () => {});
+  }
+
+  wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
+  }
+
+  // The next message: a string for text, a Buffer for binary.
+  next(ms = WAIT_MS) {
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (this.queue.length) resolve(this.queue.shift());
+          else if (this.closeInfo) reject(new Error(`closed (${this.closeInfo.code}) while waiting`));
+          else this.waiters.push(check);
+        };
+        check();
+      }),
+      ms,
+      'a WebSocket message',
+    );
+  }
+
+  send(data) {
+    this.ws.send(data);
+  }
+
+  // Resolves with {code, reason} once the server has closed the connection.
+  closed(ms = WAIT_MS) {
+    return withTimeout(
+      new Promise((resolve) => {
+        const check = () => (this.closeInfo ? resolve(this.closeInfo) : this.waiters.push(check));
+        check();
+      }),
+      ms,
+      'the WebSocket to close',
+    );
+  }
+
+  close() {
+    this.ws.terminate();
+  }
+}
+
+// Opens an Engine.IO session, reads the open packet, CONNECTs namespace "/".
+async function rawSession(port, opts) {
+  const raw = await Raw.open(port, opts);
+  const open = await raw.next();
+  if (open[0] !== '0') throw new Error(`expected an open packet, got ${open}`);
+  raw.handshake = JSON.parse(open.slice(1));
+  raw.send('40');
+  const connected = await raw.next();
+  if (!connected.startsWith('40{')) throw new Error(`expected CONNECT, got ${connected}`);
+  raw.sid = JSON.parse(connected.slice(2)).sid;
+  return raw;
+}
+
+module.exports = {
+  WAIT_MS,
+  withTimeout,
+  sleep,
+  startRoomd,
+  client,
+  connect,
+  refused,
+  received,
+  next,
+  names,
+  ack,
+  disconnected,
+  Raw,
+  rawSession,
+};

@@ -1,0 +1,231 @@
+'use strict';
+// roomd --protocol rooms (the library's own, docs/protocol-rooms.md) against
+// the stock socket.io-client, and over the JSON codec at /ws.
+const { describe, it, before, after, afterEach } = require('node:test');
+const assert = require('node:assert/strict');
+const { startRoomd, connect, next, names, ack, sleep, Raw } = require('./helpers');
+
+const T = { timeout: 15000 };
+const QUIET_MS = 200;
+
+describe('rooms', () => {
+  let roomd;
+  let open = [];
+
+  before(async () => {
+    roomd = await startRoomd(['--protocol', 'rooms']);
+  });
+  after(async () => {
+    const exit = await roomd.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
+  });
+  afterEach(() => {
+    open.forEach((s) => s.close());
+    open = [];
+  });
+
+  async function user(nsp = '') {
+    const s = await connect(roomd.url + nsp);
+    open.push(s);
+    return s;
+  }
+
+  it('join and leave answer in the ack and tell the other members', T, async () => {
+    const a = await user();
+    const b = await user();
+    assert.deepEqual(await ack(a, 'join', 'lobby'), {
+      msg: 'Joined room',
+      data: { room: 'lobby', members: 1, event: 'join' },
+    });
+    assert.deepEqual(await ack(b, 'join', 'lobby'), {
+      msg: 'Joined room',
+      data: { room: 'lobby', members: 2, event: 'join' },
+    });
+    assert.deepEqual(await next(a, 'member-joined'), [
+      { msg: 'Member joined', data: { room: 'lobby', id: b.id } },
+    ]);
+    assert.deepEqual(await ack(b, 'leave', 'lobby'), {
+      msg: 'Left room',
+      data: { room: 'lobby', event: 'leave' },
+    });
+    assert.deepEqual(await next(a, 'member-left'), [
+      { msg: 'Member left', data: { room: 'lobby', id: b.id } },
+    ]);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(a), []);
+    assert.deepEqual(names(b), []);
+  });
+
+  it('send reaches every member, the sender included', T, async () => {
+    const a = await user();
+    const b = await user();
+    const c = await user();
+    await ack(a, 'join', 'r1');
+    await ack(b, 'join', 'r1');
+    await ack(c, 'join', 'r2');
+    await sleep(QUIET_MS);
+    a.events = [];
+    const data = { text: 'hi', n: [1, 2, 3] };
+    assert.deepEqual(await ack(a, 'send', 'r1', data), {
+      msg: 'Sent',
+      data: { room: 'r1', delivered: 2, event: 'send' },
+    });
+    const expected = [{ msg: 'Message', data: { room: 'r1', from: a.id, data } }];
+    assert.deepEqual(await next(a, 'message'), expected);
+    assert.deepEqual(await next(b, 'message'), expected);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(c), []);
+  });
+
+  it('takes its arguments as one object too', T, async () => {
+    const a = await user();
+    assert.equal((await ack(a, 'join', { room: 'obj' })).data.members, 1);
+    assert.deepEqual(await ack(a, 'send', { room: 'obj', data: 7 }), {
+      msg: 'Sent',
+      data: { room: 'obj', delivered: 1, event: 'send' },
+    });
+    assert.deepEqual(await next(a, 'message'), [{ msg: 'Message', data: { room: 'obj', from: a.id, data: 7 } }]);
+  });
+
+  it('broadcast to a room or to everyone, the sender left out', T, async () => {
+    const a = await user();
+    const b = await user();
+    const c = await user();
+    await ack(a, 'join', 'b1');
+    await ack(b, 'join', 'b1');
+    await sleep(QUIET_MS);
+    for (const s of [a, b, c]) s.events = [];
+    assert.deepEqual(await ack(a, 'broadcast', 'b1', 'to the room'), {
+      msg: 'Broadcast',
+      data: { room: 'b1', delivered: 1, event: 'broadcast' },
+    });
+    assert.deepEqual(await next(b, 'message'), [
+      { msg: 'Message', data: { room: 'b1', from: a.id, data: 'to the room' } },
+    ]);
+    const everyone = await ack(a, 'broadcast', null, 'to all');
+    assert.equal(everyone.msg, 'Broadcast');
+    assert.equal(everyone.data.room, null);
+    // Other tests' connections may still be open: at least b and c.
+    assert.ok(everyone.data.delivered >= 2);
+    for (const s of [b, c])
+      assert.deepEqual(await next(s, 'message'), [{ msg: 'Message', data: { room: null, from: a.id, data: 'to all' } }]);
+    await sleep(QUIET_MS);
+    for (const s of [a, b, c]) assert.deepEqual(names(s), []);
+  });
+
+  it('direct reaches one connection by id', T, async () => {
+    const a = await user();
+    const b = await user();
+    const c = await user();
+    assert.deepEqual(await ack(a, 'direct', b.id, { secret: 1 }), {
+      msg: 'Sent',
+      data: { to: b.id, event: 'direct' },
+    });
+    assert.deepEqual(await next(b, 'message'), [
+      { msg: 'Message', data: { room: null, from: a.id, data: { secret: 1 } } },
+    ]);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(a), []);
+    assert.deepEqual(names(c), []);
+  });
+
+  it('errors come back in the ack', T, async () => {
+    const a = await user();
+    const cases = [
+      [['send', 'nowhere', 1], 'not_member'],
+      [['leave', 'nowhere'], 'not_member'],
+      [['join'], 'bad_message'],
+      [['join', ''], 'bad_room_name'],
+      [['join', 'x'.repeat(129)], 'bad_room_name'],
+      [['broadcast', 5, 1], 'bad_message'],
+      [['broadcast', 'nowhere', 1], 'not_member'],
+      [['direct', 'AAAAAAAAAAAAAAAAAAAA', 1], 'not_found'],
+      [['direct'], 'bad_message'],
+      [['no-such-event'], 'unknown_event'],
+    ];
+    for (const [args, code] of cases) {
+      const res = await ack(a, ...args);
+      assert.deepEqual(res.data, { code, event: args[0] }, `${args[0]}: ${JSON.stringify(res)}`);
+      assert.equal(typeof res.msg, 'string');
+    }
+    await ack(a, 'join', 'twice');
+    assert.equal((await ack(a, 'join', 'twice')).data.code, 'already_member');
+  });
+
+  it('without an ack, results come as `result` and errors as `error` events', T, async () => {
+    const a = await user();
+    a.emit('join', 'noack');
+    assert.deepEqual(await next(a, 'result'), [
+      { msg: 'Joined room', data: { room: 'noack', members: 1, event: 'join' } },
+    ]);
+    a.emit('send', 'elsewhere', 1);
+    assert.deepEqual(await next(a, 'error'), [
+      { msg: 'not a member of that room', data: { code: 'not_member', event: 'send' } },
+    ]);
+  });
+
+  it('binary payloads reach members as binary', T, async () => {
+    const a = await user();
+    const b = await user();
+    await ack(a, 'join', 'bin');
+    await ack(b, 'join', 'bin');
+    const bytes = Buffer.from([0, 1, 2, 253, 254, 255]);
+    assert.deepEqual((await ack(a, 'send', 'bin', bytes)).data.delivered, 2);
+    const [msg] = await next(b, 'message');
+    assert.equal(msg.data.from, a.id);
+    assert.ok(Buffer.isBuffer(msg.data.data), `got ${typeof msg.data.data}`);
+    assert.deepEqual(msg.data.data, bytes);
+  });
+
+  it('disconnecting tells every room it was in', T, async () => {
+    const a = await user();
+    const b = await user();
+    for (const room of ['d1', 'd2']) {
+      await ack(a, 'join', room);
+      await ack(b, 'join', room);
+    }
+    await sleep(QUIET_MS);
+    a.events = [];
+    b.close();
+    const left = [await next(a, 'member-left'), await next(a, 'member-left')].map(([e]) => e.data.room);
+    assert.deepEqual(left.sort(), ['d1', 'd2']);
+  });
+
+  it('the /admin namespace speaks it too, apart from "/"', T, async () => {
+    const a = await user('/admin');
+    const b = await user();
+    assert.deepEqual((await ack(a, 'join', 'ops')).data, { room: 'ops', members: 1, event: 'join' });
+    // The same room name in "/" is another room.
+    assert.deepEqual((await ack(b, 'join', 'ops')).data, { room: 'ops', members: 1, event: 'join' });
+  });
+
+  it('speaks it over the JSON codec at /ws', T, async () => {
+    const a = await Raw.open(roomd.port, { path: '/ws' });
+    const b = await Raw.open(roomd.port, { path: '/ws' });
+    try {
+      a.send(JSON.stringify({ event: 'join', data: 'lobby', id: 1 }));
+      assert.deepEqual(JSON.parse(await a.next()), {
+        ack: 1,
+        data: { msg: 'Joined room', data: { room: 'lobby', members: 1, event: 'join' } },
+      });
+      b.send(JSON.stringify({ event: 'join', data: { room: 'lobby' }, id: 9 }));
+      const joined = JSON.parse(await a.next());
+      assert.equal(joined.event, 'member-joined');
+      const bid = joined.data.data.id;
+      assert.equal(JSON.parse(await b.next()).data.data.members, 2);
+      b.send(JSON.stringify({ event: 'send', data: { room: 'lobby', data: 'hi' } }));
+      const expected = { event: 'message', data: { msg: 'Message', data: { room: 'lobby', from: bid, data: 'hi' } } };
+      assert.deepEqual(JSON.parse(await a.next()), expected);
+      assert.deepEqual(JSON.parse(await b.next()), expected);
+      assert.deepEqual(JSON.parse(await b.next()), {
+        event: 'result',
+        data: { msg: 'Sent', data: { room: 'lobby', delivered: 2, event: 'send' } },
+      });
+      b.send('{"event":');
+      assert.equal(JSON.parse(await b.next()).data.data.code, 'bad_json');
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
