@@ -52,6 +52,11 @@ int room_buf_append_json(room_buf *buf, const json_t *json)
     size_t before;
     if (!buf || !json)
         return ROOM_EINVAL;
+    /* Strings are the most common broadcast payload; jansson escapes them a
+     * code point at a time, this copies unescaped runs whole. Same output:
+     * neither escapes '/' or non-ASCII. */
+    if (json_is_string(json))
+        return rm_buf_append_json_stringn(buf, json_string_value(json), json_string_length(json));
     before = buf->len;
     if (json_dump_callback(json, dump_cb, buf, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
         buf->len = before;
@@ -65,27 +70,47 @@ size_t room_buf_len(const room_buf *buf)
     return buf ? buf->len : 0;
 }
 
-/* Event names are short; escaping them here avoids a json_t per encode. */
-int rm_buf_append_json_string(room_buf *buf, const char *s)
+/* jansson's spelling of the escapes JSON has a short form for; 0 for the
+ * other control characters, which become \u00XX. */
+static char short_escape(unsigned char c)
 {
-    static const char hex[] = "0123456789abcdef";
+    switch (c) {
+    case '"':
+        return '"';
+    case '\\':
+        return '\\';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
+    }
+}
+
+/* Escapes `len` bytes of UTF-8 (which may hold NUL) as a JSON string. */
+int rm_buf_append_json_stringn(room_buf *buf, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
     size_t before = buf->len;
-    const unsigned char *p = (const unsigned char *)s;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
     int rc = room_buf_append(buf, "\"", 1);
-    while (rc == 0 && *p) {
+    while (rc == 0 && p < end) {
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p != '"' && *p != '\\')
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
             p++;
         if (p > run)
             rc = room_buf_append(buf, run, (size_t)(p - run));
-        if (rc == 0 && *p) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            if (*p == '"' || *p == '\\') {
-                esc[1] = (char)*p;
-                rc = room_buf_append(buf, esc, 2);
-            } else {
-                rc = room_buf_append(buf, esc, 6);
-            }
+        if (rc == 0 && p < end) {
+            char letter = short_escape(*p);
+            char esc[6] = {'\\', letter ? letter : 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            rc = room_buf_append(buf, esc, letter ? 2 : 6);
             p++;
         }
     }
@@ -94,6 +119,11 @@ int rm_buf_append_json_string(room_buf *buf, const char *s)
     if (rc)
         buf->len = before;
     return rc;
+}
+
+int rm_buf_append_json_string(room_buf *buf, const char *s)
+{
+    return rm_buf_append_json_stringn(buf, s, strlen(s));
 }
 
 int rm_buf_append_int(room_buf *buf, int64_t v)

@@ -37,6 +37,7 @@ struct room_buf {
 void rm_buf_init(room_buf *buf, rm_alloc *alloc);
 void rm_buf_release(room_buf *buf);
 int rm_buf_append_json_string(room_buf *buf, const char *s);
+int rm_buf_append_json_stringn(room_buf *buf, const char *s, size_t len);
 int rm_buf_append_int(room_buf *buf, int64_t v);
 
 /* ---- frames (frame.c) ------------------------------------------------------ */

@@ -58,15 +58,21 @@ int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out)
 rm_room *rm_room_find(room_hub *hub, const char *name, size_t *len_out, int *err)
 {
     size_t len;
-    int rc = rm_check_room_name(hub, name, &len);
-    if (rc) {
-        *err = rc;
+    rm_room *room;
+    if (!name) {
+        *err = ROOM_ENAME;
         return NULL;
     }
-    *err = 0;
+    len = strnlen(name, hub->cfg.max_room_name_bytes + 1);
+    room = len <= hub->cfg.max_room_name_bytes
+               ? rm_table_get(&hub->rooms, rm_hash(hub->seed, name, len), name)
+               : NULL;
+    /* Only validated names enter the table, so a hit needs no UTF-8 check
+     * (this is the per-send path); a miss tells why. */
+    *err = room ? 0 : rm_check_room_name(hub, name, &len);
     if (len_out)
         *len_out = len;
-    return rm_table_get(&hub->rooms, rm_hash(hub->seed, name, len), name);
+    return room;
 }
 
 static void room_free(room_hub *hub, rm_room *room)

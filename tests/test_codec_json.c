@@ -1,4 +1,5 @@
 /* codec_json.c and buf.c: the plain JSON envelope, both directions. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "test_util.h"
@@ -90,12 +91,47 @@ static void encodes_events_and_acks(void **state)
     room_hub_free(net.hub);
 }
 
+/* String payloads take the codec's own escaper; it must write exactly what
+ * jansson writes for the same string. */
+static void string_payloads_match_jansson(void **state)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+    } cases[] = {
+        {"plain", 5},
+        {"", 0},
+        {"quote\" back\\slash /slash", 24},
+        {"\b\f\n\r\t\x01\x1f\x7f", 8},
+        {"nul\0inside", 10},
+        {"caf\xc3\xa9 \xf0\x9f\x8e\x89 \xe2\x80\xa8", 15},
+    };
+    fake_net net = {0};
+    fake_peer *p;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    p = fake_open(&net);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *str = json_stringn(cases[i].s, cases[i].len);
+        char *dumped = json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT);
+        char expect[256];
+        snprintf(expect, sizeof expect, "{\"event\":\"e\",\"data\":%s}", dumped);
+        assert_int_equal(room_emit(net.hub, p->conn, "e", str), 0);
+        assert_string_equal(p->frames[p->nframes - 1], expect);
+        free(dumped);
+        json_decref(str);
+    }
+    fake_close(&net, p);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decodes_events_and_acks),
         cmocka_unit_test(rejects_malformed),
         cmocka_unit_test(encodes_events_and_acks),
+        cmocka_unit_test(string_payloads_match_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

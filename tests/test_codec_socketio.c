@@ -221,7 +221,7 @@ static void encodes_through_a_hub(const char *nsp, const char *p)
     assert_string_equal(peer->frames[n++], want);
 
     assert_int_equal(room_emit(net.hub, peer->conn, "q\"\n", NULL), 0);
-    snprintf(want, sizeof want, "42%s[\"q\\\"\\u000a\"]", p);
+    snprintf(want, sizeof want, "42%s[\"q\\\"\\n\"]", p);
     assert_string_equal(peer->frames[n++], want);
 
     /* Server-side acks: ids count from 0 per connection. */
