@@ -97,7 +97,9 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
     json_t *why;
     if (!hub || !conn || (conn->flags & RM_CONN_CLOSING))
         return;
-    if (conn->depth) {
+    /* From inside a handler the host still holds this connection (or is in
+     * the middle of it), so freeing it here would leave it dangling. */
+    if (conn->depth || hub->dispatch) {
         room_conn_kick(hub, conn, 1000, reason);
         return;
     }

@@ -61,7 +61,7 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         cfg.max_members_per_room = 1000000;
     if (!cfg.max_rooms)
         cfg.max_rooms = 1000000;
-    if (cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
+    if ((cfg.adapter && cfg.adapter->size < sizeof(room_adapter)) || cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
         cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2)
         return ROOM_EINVAL;
     if (!cfg.random)
@@ -101,10 +101,11 @@ void room_hub_free(room_hub *hub)
     rm_alloc alloc;
     if (!hub)
         return;
+    /* Teardown calls back into nothing: pending acks are dropped first. */
+    rm_acks_free(hub);
     while (hub->nconns)
         rm_conn_free(hub, hub->conns[hub->nconns - 1]);
     rm_rooms_free_all(hub);
-    rm_acks_free(hub);
     rm_handlers_free(hub);
     rm_table_release(&hub->rooms, &hub->alloc);
     rm_table_release(&hub->conns_by_id, &hub->alloc);

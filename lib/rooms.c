@@ -272,9 +272,12 @@ static int by_id(room_hub *hub, const char *conn_id, const char *room, room_done
         room_adapter *a = hub->adapter;
         int (*remote)(room_adapter *, room_hub *, const char *, const char *, room_done_fn, void *) =
             join ? a->remote_join : a->remote_leave;
-        return remote(a, hub, conn_id, room, done, ud);
+        if (remote)
+            return remote(a, hub, conn_id, room, done, ud);
+        rc = ROOM_ENOTFOUND; /* an adapter without remote operations has no other node */
+    } else {
+        rc = join ? room_join(hub, conn, room) : room_leave(hub, conn, room);
     }
-    rc = join ? room_join(hub, conn, room) : room_leave(hub, conn, room);
     if (done)
         done(hub, rc, ud);
     return 0;

@@ -72,11 +72,27 @@ static void ack_times_out_or_closes(void **state)
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }
 
+static void hub_free_drops_pending_acks_silently(void **state)
+{
+    fake_net net = {0};
+    fake_peer *p;
+    struct result r = {0};
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    p = fake_open(&net);
+    assert_int_equal(room_emit_ack(net.hub, p->conn, "a", NULL, 100, on_ack, &r), 0);
+    room_hub_free(net.hub);
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+    fake_peer_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ack_resolves_once),
         cmocka_unit_test(ack_times_out_or_closes),
+        cmocka_unit_test(hub_free_drops_pending_acks_silently),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,6 +120,34 @@ static void close_inside_handler_becomes_kick(void **state)
     room_hub_free(net.hub);
 }
 
+static room_conn *victim;
+static int close_other(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    (void)conn, (void)ev, (void)ud;
+    room_conn_close(hub, victim, "closed by another");
+    return 0;
+}
+
+/* The host still holds the other connection: it is kicked, not freed. */
+static void close_of_another_inside_handler_becomes_kick(void **state)
+{
+    fake_net net = {0};
+    fake_peer *p, *q;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    assert_int_equal(room_on(net.hub, "bye", close_other, NULL), 0);
+    p = fake_open(&net);
+    q = fake_open(&net);
+    victim = q->conn;
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"bye\"}"), 0);
+    assert_int_equal(q->kicked, 1);
+    assert_string_equal(q->close_reason, "closed by another");
+    assert_int_equal(room_conn_count(net.hub), 2);
+    fake_close(&net, q);
+    fake_close(&net, p);
+    room_hub_free(net.hub);
+}
+
 static int refuse_guests(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     json_t *auth = json_array_get(ev->args, 0);
@@ -163,6 +191,7 @@ int main(void)
         cmocka_unit_test(user_data_round_trips),
         cmocka_unit_test(kick_asks_host_once_and_stops_sends),
         cmocka_unit_test(close_inside_handler_becomes_kick),
+        cmocka_unit_test(close_of_another_inside_handler_becomes_kick),
         cmocka_unit_test(connect_handler_can_refuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

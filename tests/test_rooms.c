@@ -220,12 +220,34 @@ static void join_and_leave_by_id(void **state)
     room_hub_free(net.hub);
 }
 
+static void adapter_without_remote_ops(void **state)
+{
+    room_adapter bare = {sizeof(room_adapter), "bare", NULL, NULL, NULL, NULL, NULL};
+    room_adapter small = bare;
+    fake_net net = {0};
+    room_config cfg;
+    int calls = 0;
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    small.size = 8;
+    cfg.adapter = &small;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), ROOM_EINVAL);
+    cfg.adapter = &bare;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    assert_int_equal(room_join_id(net.hub, "AAAAAAAAAAAAAAAAAAAA", "r", record_done, &calls), 0);
+    assert_int_equal(calls, 1);
+    assert_int_equal(done_status, ROOM_ENOTFOUND);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(join_leave_and_edges),      cmocka_unit_test(names_are_validated),
         cmocka_unit_test(limits_are_enforced),       cmocka_unit_test(swap_remove_keeps_indices),
         cmocka_unit_test(close_in_many_rooms),       cmocka_unit_test(join_and_leave_by_id),
+        cmocka_unit_test(adapter_without_remote_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

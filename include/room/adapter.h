@@ -29,7 +29,8 @@ struct room_adapter {
     int (*publish)(room_adapter *adapter, room_hub *hub, const char *room, const room_frame *frame,
                    const char *except_id);
     /* Join/leave for a connection id not on this node. Must call `done`
-     * exactly once (possibly later) if it returns 0. */
+     * exactly once (possibly later) if it returns 0. NULL: there is no other
+     * node, and `done` gets ROOM_ENOTFOUND. */
     int (*remote_join)(room_adapter *adapter, room_hub *hub, const char *conn_id, const char *room,
                        room_done_fn done, void *ud);
     int (*remote_leave)(room_adapter *adapter, room_hub *hub, const char *conn_id, const char *room,

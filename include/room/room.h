@@ -79,8 +79,10 @@ ROOM_API unsigned room_version_num(void);
 
 /* ---- configuration --------------------------------------------------- */
 
-/* Used for every allocation the library makes (jansson's own allocations
- * follow json_set_alloc_funcs(), which belongs to the host). realloc may be
+/* Used for every allocation a hub makes: connections, rooms, frames,
+ * handlers, buffers. (Codec objects, created before any hub, and the
+ * libroom-ws binding use the C library's malloc; jansson's own allocations
+ * follow json_set_alloc_funcs(), which belongs to the host.) realloc may be
  * NULL; then malloc+copy+free is used. */
 typedef struct room_allocator {
     void *(*malloc)(size_t size, void *ud);
@@ -148,11 +150,12 @@ ROOM_API void room_config_init(room_config *config);
 /* ---- hub ------------------------------------------------------------- */
 
 /* Creates a hub. Returns 0 and sets *hub_out, or ROOM_EINVAL (missing send
- * callback, size too small, impossible limits) or ROOM_ENOMEM. The config is
+ * callback, size too small, impossible limits, an adapter whose size is too
+ * small, a random callback that failed) or ROOM_ENOMEM. The config is
  * copied; the codec and adapter pointers are kept. */
 ROOM_API int room_hub_new(room_hub **hub_out, const room_config *config);
-/* Closes every connection without emitting events, frees everything.
- * NULL-safe. Frames still referenced by the host must be released first. */
+/* Frees every connection and everything else without running handlers or
+ * callbacks (pending acknowledgements are dropped unanswered). NULL-safe. Frames still referenced by the host must be released first. */
 ROOM_API void room_hub_free(room_hub *hub);
 
 /* Library memory currently allocated through the hub allocator, in bytes
@@ -179,7 +182,8 @@ ROOM_API int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth,
 /* Hands the hub one complete inbound message. Errors in the message are
  * answered to the client with an `error` event and also returned; the
  * connection stays usable. Returns ROOM_ECLOSED if the connection is
- * closing. Event handlers run inside this call. */
+ * closing or kicked, ROOM_EINVAL for NULL arguments. Event handlers run
+ * inside this call; a handler's own negative result is returned too. */
 ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len);
 /* The same for a message that announced binary attachments (Socket.IO's
  * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */
@@ -188,8 +192,9 @@ ROOM_API int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *b
 /* The connection is gone: runs the "disconnect" handler, leaves every room,
  * frees the connection. `reason` may be NULL. This is the host's call, made
  * outside hub callbacks; a handler that wants a connection gone uses
- * room_conn_kick(), and room_conn_close() from inside a handler behaves like
- * room_conn_kick(hub, conn, 1000, reason). NULL conn is a no-op. */
+ * room_conn_kick(), and room_conn_close() called while any handler of the
+ * hub is running behaves like room_conn_kick(hub, conn, 1000, reason).
+ * NULL conn is a no-op. */
 ROOM_API void room_conn_close(room_hub *hub, room_conn *conn, const char *reason);
 /* Asks the host to close the connection (the close callback, once), and
  * stops sending to it. The connection stays valid until the host calls
@@ -240,7 +245,8 @@ ROOM_API int room_leave_id(room_hub *hub, const char *conn_id, const char *room,
 /* ---- sending ------------------------------------------------------------ */
 
 /* Every send encodes the event once into one frame shared by all
- * recipients. `payload` is the event body (borrowed; _new variants steal).
+ * recipients. `payload` is the event body (borrowed; _new variants steal);
+ * NULL sends the event with no argument.
  * Use room_response_new() to build the {"msg","data"} envelope.
  * The return value is the number of deliveries made (>= 0) or a negative
  * code: ROOM_ENOMEM, ROOM_EINVAL, ROOM_ENAME. A room that does not exist has
@@ -256,10 +262,11 @@ ROOM_API int room_broadcast_new(room_hub *hub, const char *event, json_t *payloa
 /* To one connection. Returns 0 or a negative code. */
 ROOM_API int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
 ROOM_API int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
-/* To one connection, asking for an acknowledgement. `done` runs exactly
- * once: with status 0 and the client's reply arguments (a borrowed array),
+/* To one connection, asking for an acknowledgement. When this returns 0,
+ * `done` runs exactly once: with status 0 and the client's reply arguments (a borrowed array),
  * or with ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
- * Timeouts are measured against the time last given to room_hub_tick(). */
+ * Timeouts are measured against the time last given to room_hub_tick().
+ * Errors (then `done` never runs): ROOM_EINVAL, ROOM_ECLOSED, ROOM_ENOMEM. */
 typedef void (*room_ack_fn)(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud);
 ROOM_API int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
                            uint32_t timeout_ms, room_ack_fn done, void *ud);
@@ -276,7 +283,7 @@ ROOM_API int room_emit_binary(room_hub *hub, room_conn *conn, const char *event,
 ROOM_API int room_send_frame(room_hub *hub, room_conn *conn, room_frame *frame);
 
 /* {"msg": msg, "data": data}; `data` is stolen (NULL means JSON null).
- * Returns NULL when out of memory. */
+ * Returns NULL when out of memory, or when `msg` is NULL or not UTF-8. */
 ROOM_API json_t *room_response_new(const char *msg, json_t *data);
 
 /* ---- event dispatch ------------------------------------------------------ */
@@ -325,7 +332,11 @@ ROOM_API int room_reply_binary_new(room_hub *hub, room_conn *conn, const room_ev
  * room_strerror(code). Returns `code`, so handlers can `return room_fail(..)`. */
 ROOM_API int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int code, const char *message);
 /* From a "connect" handler: refuse the connection with `message` and
- * optional `data` (stolen). The handler should then return ROOM_EDENIED. */
+ * optional `data` (stolen). The connection is refused once this succeeds,
+ * whatever the handler returns; it should return ROOM_EDENIED. (Any
+ * negative return from a connect handler refuses too, with a response built
+ * from that code.) Errors: ROOM_EINVAL (not inside a connect handler for
+ * `conn`, NULL message), ROOM_ENOMEM. */
 ROOM_API int room_refuse(room_hub *hub, room_conn *conn, const char *message, json_t *data);
 
 /* Registers the library's own protocol on a hub (what builtin_protocol
