@@ -14,7 +14,8 @@
  * callbacks), create them, mount them, listen. On exit, room_ws_shutdown(),
  * then, from its callback on, free the server before the eio and hubs.
  *
- * Same threading rules as the hub: the loop's thread only, no locks.
+ * Same threading rules as the hub: the loop's thread only, no locks. As in
+ * any libuv server, the process should ignore SIGPIPE.
  */
 #ifndef ROOM_WS_H
 #define ROOM_WS_H
