@@ -970,6 +970,73 @@ static void test_slow_consumer_drop(void **state)
 
 /* ---- timers ------------------------------------------------------------------------ */
 
+/* Past max_connections a connection is accepted and closed at once, and the
+ * listener keeps accepting: once a slot frees, the next one is served. */
+static void test_max_connections(void **state)
+{
+    room_ws_config cfg;
+    fixture *f;
+    client *a, *b, *extra, *late;
+    (void)state;
+    room_ws_config_init(&cfg);
+    cfg.max_connections = 2;
+    f = fx_new(&cfg);
+    a = sio_client(f);
+    b = sio_client(f);
+    extra = cl_new(f, 0);
+    assert_true(cl_wait(f, extra, got_eof, NULL));
+    assert_int_equal(stats(f).refused, 1);
+    cl_free(extra);
+    cl_free(b);
+    /* Wait until the server has let go of b before the next one. */
+    for (int i = 0; i < 200 && stats(f).connections > 1; i++) {
+        pump(f);
+        usleep(1000);
+    }
+    late = sio_client(f);
+    assert_int_equal(stats(f).refused, 1);
+    cl_free(late);
+    cl_free(a);
+    fx_free(f);
+}
+
+static void on_second_done(room_ws_server *srv, void *ud)
+{
+    (void)srv;
+    *(int *)ud = 1;
+}
+
+/* With reuse_port, a second server can listen on the same port; without,
+ * it cannot. */
+static void test_reuse_port(void **state)
+{
+    room_ws_config cfg;
+    room_ws_server *second;
+    fixture *f;
+    int done = 0;
+    (void)state;
+    room_ws_config_init(&cfg);
+    cfg.reuse_port = 1;
+    f = fx_new(&cfg);
+
+    cfg.reuse_port = 0;
+    assert_int_equal(room_ws_server_new(&second, &f->loop, &cfg), 0);
+    assert_int_equal(room_ws_listen(second, "127.0.0.1", f->port), ROOM_ETRANSPORT);
+    room_ws_server_free(second);
+
+    cfg.reuse_port = 1;
+    cfg.user_data = &done;
+    assert_int_equal(room_ws_server_new(&second, &f->loop, &cfg), 0);
+    assert_int_equal(room_ws_listen(second, "127.0.0.1", f->port), 0);
+    assert_int_equal(room_ws_port(second), f->port);
+    assert_int_equal(room_ws_shutdown(second, on_second_done), 0);
+    for (int i = 0; i < 1000 && !done; i++)
+        pump(f);
+    assert_int_equal(done, 1);
+    room_ws_server_free(second);
+    fx_free(f);
+}
+
 static void on_ack(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud)
 {
     (void)hub;
@@ -1207,6 +1274,8 @@ int main(void)
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_slow_consumer_close),
         cmocka_unit_test(test_slow_consumer_drop),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_reuse_port),
         cmocka_unit_test(test_json_hub),
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_unused_server),

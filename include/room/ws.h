@@ -59,6 +59,13 @@ typedef struct room_ws_config {
 
     void (*log)(int level, const char *message, void *user_data);
     void *user_data; /* given to log and to the shutdown callback */
+
+    /* Accepted TCP connections at most (handshaking or open); more are
+     * accepted and closed at once. 0: no limit (the default). */
+    size_t max_connections;
+    /* Set SO_REUSEPORT, so that one server per thread and loop can listen on
+     * the same port (the kernel spreads connections). Default 0. */
+    int reuse_port;
 } room_ws_config;
 
 typedef struct room_ws_stats {
@@ -68,6 +75,7 @@ typedef struct room_ws_stats {
     uint64_t writes;         /* writev calls; one per connection per flush */
     uint64_t frames_dropped; /* messages dropped by ROOM_WS_SLOW_DROP */
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
+    uint64_t refused;        /* accepted and closed: max_connections or no memory */
     uint64_t parsers;        /* wslay contexts held by connections mid-message */
 } room_ws_stats;
 

@@ -417,6 +417,37 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static void refuse_pending(room_ws_server *srv);
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    room_ws_server *srv = h->data;
+    srv->refusing = false;
+    srv->nconns--;
+    if (srv->refuse_again && !srv->stopping) {
+        srv->refuse_again = false;
+        refuse_pending(srv);
+    }
+    settle(srv);
+}
+
+/* Accepts the pending connection only to close it. One refusal is in
+ * flight at a time (the handle is reused); a second waits for the first. */
+static void refuse_pending(room_ws_server *srv)
+{
+    if (srv->refusing) {
+        srv->refuse_again = true;
+        return;
+    }
+    srv->refusing = true;
+    srv->nconns++;
+    srv->stats.refused++;
+    uv_tcp_init(srv->loop, &srv->refused);
+    srv->refused.data = srv;
+    uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&srv->refused);
+    uv_close((uv_handle_t *)&srv->refused, on_refused_closed);
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     room_ws_server *srv = listener->data;
@@ -426,8 +457,15 @@ static void on_connection(uv_stream_t *listener, int status)
         rm_ws_log(srv, ROOM_LOG_WARN, "accept: %s", uv_strerror(status));
         return;
     }
+    if (srv->cfg.max_connections && srv->nconns - srv->refusing >= srv->cfg.max_connections) {
+        rm_ws_log(srv, ROOM_LOG_WARN, "accept: %zu connections, the limit; refusing one",
+                  srv->nconns);
+        refuse_pending(srv);
+        return;
+    }
     if (!(c = calloc(1, sizeof *c))) {
-        rm_ws_log(srv, ROOM_LOG_ERROR, "accept: out of memory");
+        rm_ws_log(srv, ROOM_LOG_ERROR, "accept: out of memory; refusing a connection");
+        refuse_pending(srv);
         return;
     }
     c->srv = srv;
@@ -621,6 +659,7 @@ int room_ws_listen(room_ws_server *srv, const char *host, int port)
      * nothing open, and the server can be freed at once. */
     fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        (srv->cfg.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
         bind(fd, (struct sockaddr *)&sa, salen) != 0 || listen(fd, srv->cfg.backlog) != 0) {
         err = errno;
         if (fd >= 0)

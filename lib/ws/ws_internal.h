@@ -93,7 +93,11 @@ struct room_ws_server {
     uv_prepare_t prepare;  /* run the work list before the loop blocks */
     uv_check_t check;      /* ... and right after I/O */
     unsigned handles;      /* of the five above, not yet closed */
-    size_t nconns;         /* accepted, not yet freed */
+    size_t nconns;         /* accepted, not yet freed (a refusal counts) */
+    /* A connection we cannot serve is accepted into this handle and closed:
+     * libuv watches the listener again only after an accept. */
+    uv_tcp_t refused;
+    bool refusing, refuse_again;
     bool listening, stopping; /* listening: from listen until shutdown is done */
     room_ws_done_fn done;
 
