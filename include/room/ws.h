@@ -72,7 +72,8 @@ typedef struct room_ws_stats {
     uint64_t connections;    /* WebSocket connections open now */
     uint64_t bytes_queued;   /* bytes ever queued for writing */
     uint64_t bytes_pending;  /* queued or being written now */
-    uint64_t writes;         /* writev calls; one per connection per flush */
+    uint64_t writes;         /* uv_try_write calls, one per connection per flush, plus a
+                              * uv_write when the socket did not take everything */
     uint64_t frames_dropped; /* messages dropped by ROOM_WS_SLOW_DROP */
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
     uint64_t refused;        /* accepted and closed: max_connections or no memory */
