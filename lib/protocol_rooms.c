@@ -68,6 +68,23 @@ static json_t *message(const char *room, const room_conn *from, json_t *data)
     return d ? room_response_new("Message", d) : NULL;
 }
 
+/* Relays a message (with the request's binary attachments, if any) to
+ * `room` (NULL: the whole hub) except `except`. */
+static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
+                 const room_conn *except)
+{
+    json_t *msg = message(room, conn, arg(ev, 1, "data"));
+    int n;
+    if (!msg)
+        return ROOM_ENOMEM;
+    if (room)
+        n = room_send_binary(hub, room, "message", msg, ev->attachments, ev->attachment_count, except);
+    else
+        n = room_broadcast_binary(hub, "message", msg, ev->attachments, ev->attachment_count, except);
+    json_decref(msg);
+    return n;
+}
+
 static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -77,10 +94,7 @@ static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *u
         return room_fail(hub, conn, ev, ROOM_EPROTO, "send needs a room name");
     if (!room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
-    n = ev->attachment_count
-            ? room_send_binary(hub, room, "message", message(room, conn, arg(ev, 1, "data")),
-                               ev->attachments, ev->attachment_count, NULL)
-            : room_send_new(hub, room, "message", message(room, conn, arg(ev, 1, "data")), NULL);
+    n = relay(hub, conn, ev, room, NULL);
     if (n < 0)
         return n;
     return ok(hub, conn, ev, "Sent", json_pack("{sssi}", "room", room, "delivered", n));
@@ -96,8 +110,7 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
         return room_fail(hub, conn, ev, ROOM_EPROTO, "room must be a string or null");
     if (room && !room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
-    n = room ? room_send_new(hub, room, "message", message(room, conn, arg(ev, 1, "data")), conn)
-             : room_broadcast_new(hub, "message", message(NULL, conn, arg(ev, 1, "data")), conn);
+    n = relay(hub, conn, ev, room, conn);
     if (n < 0)
         return n;
     return ok(hub, conn, ev, "Broadcast", json_pack("{s:s?,s:i}", "room", room, "delivered", n));
@@ -107,6 +120,7 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
 {
     const char *to = json_string_value(arg(ev, 0, "to"));
     room_conn *target;
+    json_t *msg;
     int rc;
     (void)ud;
     if (!to)
@@ -114,7 +128,11 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
     target = room_conn_find(hub, to);
     if (!target)
         return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection with that id");
-    rc = room_emit_new(hub, target, "message", message(NULL, conn, arg(ev, 1, "data")));
+    msg = message(NULL, conn, arg(ev, 1, "data"));
+    if (!msg)
+        return ROOM_ENOMEM;
+    rc = room_emit_binary(hub, target, "message", msg, ev->attachments, ev->attachment_count);
+    json_decref(msg);
     if (rc)
         return rc;
     return ok(hub, conn, ev, "Sent", json_pack("{ss}", "to", to));

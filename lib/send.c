@@ -114,6 +114,13 @@ int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room
     return send_to(hub, NULL, event, payload, NULL, 0, except);
 }
 
+int room_broadcast_binary(room_hub *hub, const char *event, json_t *payload,
+                          const room_bytes *attachments, size_t attachment_count,
+                          const room_conn *except)
+{
+    return send_to(hub, NULL, event, payload, attachments, attachment_count, except);
+}
+
 int room_broadcast_new(room_hub *hub, const char *event, json_t *payload, const room_conn *except)
 {
     int rc = payload ? room_broadcast(hub, event, payload, except) : ROOM_ENOMEM;

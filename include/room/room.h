@@ -279,6 +279,9 @@ ROOM_API int room_send_binary(room_hub *hub, const char *room, const char *event
                               const room_conn *except);
 ROOM_API int room_emit_binary(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
                               const room_bytes *attachments, size_t attachment_count);
+ROOM_API int room_broadcast_binary(room_hub *hub, const char *event, json_t *payload,
+                                   const room_bytes *attachments, size_t attachment_count,
+                                   const room_conn *except);
 /* Sends an already encoded frame to a connection (the host's own frames). */
 ROOM_API int room_send_frame(room_hub *hub, room_conn *conn, room_frame *frame);
 

@@ -56,6 +56,28 @@ describe('rooms', () => {
     assert.deepEqual(names(b), []);
   });
 
+  it('binary data travels with send, broadcast and direct', T, async () => {
+    const a = await user();
+    const b = await user();
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await ack(a, 'join', 'bin');
+    await ack(b, 'join', 'bin');
+    await next(a, 'member-joined');
+    for (const [event, args] of [
+      ['send', ['bin', { blob: bytes }]],
+      ['broadcast', [{ room: 'bin', data: { blob: bytes } }]],
+      ['broadcast', [{ data: { blob: bytes } }]],
+      ['direct', [{ to: b.id, data: { blob: bytes } }]],
+    ]) {
+      const reply = await ack(a, event, ...args);
+      assert.equal(reply.data.event, event, JSON.stringify(reply));
+      const [got] = await next(b, 'message');
+      assert.ok(Buffer.isBuffer(got.data.data.blob), `${event}: ${JSON.stringify(got)}`);
+      assert.deepEqual(got.data.data.blob, bytes);
+      assert.equal(got.data.from, a.id);
+    }
+  });
+
   it('send reaches every member, the sender included', T, async () => {
     const a = await user();
     const b = await user();
