@@ -18,11 +18,12 @@ static void make_id(char id[RM_ID_LEN + 1], const uint8_t raw[15])
     id[o] = '\0';
 }
 
-int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn **conn_out,
-                        json_t **refusal_out)
+int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
+                             room_conn **conn_out, json_t **refusal_out)
 {
     room_conn *conn;
     uint8_t raw[15];
+    json_t *args;
     int rc;
 
     if (refusal_out)
@@ -53,7 +54,9 @@ int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn 
     conn->hub_index = hub->nconns;
     hub->conns[hub->nconns++] = conn;
 
-    rc = rm_dispatch_reserved(hub, conn, "connect", auth, refusal_out);
+    args = json_pack("[OO]", auth ? auth : json_null(), query ? query : json_null());
+    rc = args ? rm_dispatch_reserved(hub, conn, "connect", args, refusal_out) : ROOM_ENOMEM;
+    json_decref(args);
     if (rc < 0) {
         rm_conn_free(hub, conn);
         return rc;
@@ -62,9 +65,15 @@ int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn 
     return 0;
 }
 
+int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn **conn_out,
+                        json_t **refusal_out)
+{
+    return room_conn_open_handshake(hub, transport, auth, NULL, conn_out, refusal_out);
+}
+
 int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out)
 {
-    return room_conn_open_auth(hub, transport, NULL, conn_out, NULL);
+    return room_conn_open_handshake(hub, transport, NULL, NULL, conn_out, NULL);
 }
 
 /* Unregisters and frees without running handlers (room_hub_free, refused
@@ -107,8 +116,9 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
      * handler tells them. */
     conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
     rm_table_del(&hub->conns_by_id, conn->id_hash, conn);
-    why = json_string(reason ? reason : "transport close");
-    rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
+    why = json_pack("[s]", reason ? reason : "transport close");
+    if (why)
+        rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
     json_decref(why);
     rm_conn_free(hub, conn);
 }

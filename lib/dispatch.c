@@ -115,23 +115,17 @@ int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
     return rc < 0 ? rc : 0;
 }
 
-int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *arg,
+int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *args,
                          json_t **refusal_out)
 {
     rm_handler *h = find_handler(hub, name);
-    room_event ev = {name, NULL, -1, NULL, 0};
+    room_event ev = {name, args, -1, NULL, 0};
     rm_dispatch d;
     int rc;
 
     if (!h)
         return 0;
-    ev.args = json_array();
-    if (!ev.args || (arg && json_array_append(ev.args, arg) != 0)) {
-        json_decref(ev.args);
-        return ROOM_ENOMEM;
-    }
     rc = run_handler(hub, conn, &ev, h->fn, h->ud, &d);
-    json_decref(ev.args);
     if (rc >= 0 && !d.refusal)
         return 0;
     if (refusal_out) {

@@ -57,6 +57,7 @@ struct room_eio_session {
     void *transport;
     room_conn *root;        /* connection in namespace "/" */
     room_conn **extra;      /* connection in namespace i >= 1 at extra[i - 1] */
+    json_t *query;          /* the host's query parameters, NULL when none */
     eio_binary *binary;
     uint16_t nextra;
     uint16_t connecting;    /* namespace index + 1 while its CONNECT reply is due */
@@ -420,6 +421,7 @@ static void free_session(room_eio *eio, room_eio_session *s)
     list_unlink(&s->hb);
     list_unlink(&s->cn);
     rm_free(&eio->alloc, s->extra, (size_t)s->nextra * sizeof *s->extra);
+    json_decref(s->query);
     rm_free(&eio->alloc, s, sizeof *s);
     eio->nsessions--;
 }
@@ -516,7 +518,35 @@ static int make_sid(room_eio *eio, char sid[RM_ID_LEN + 1])
     return 0;
 }
 
+/* The application's part of the query: without the Engine.IO transport's
+ * own parameters, and NULL when nothing is left. */
+static int app_query(json_t *query, json_t **app_out)
+{
+    static const char *const engine[] = {"EIO", "transport", "sid", "t", "j", "b64"};
+    json_t *app;
+    size_t i;
+    *app_out = NULL;
+    if (!query)
+        return 0;
+    app = json_copy(query);
+    if (!app)
+        return ROOM_ENOMEM;
+    for (i = 0; i < sizeof engine / sizeof engine[0]; i++)
+        json_object_del(app, engine[i]);
+    if (json_object_size(app))
+        *app_out = app;
+    else
+        json_decref(app);
+    return 0;
+}
+
 int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out)
+{
+    return room_eio_open_query(eio, transport, NULL, now_ms, session_out);
+}
+
+int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
+                        room_eio_session **session_out)
 {
     room_eio_session *s;
     room_frame *frame;
@@ -537,6 +567,12 @@ int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_sess
         return rc;
     }
     s->transport = transport;
+    /* Kept only when the application has parameters of its own, so an idle
+     * session of a client without any costs nothing. */
+    if (app_query(query, &s->query) != 0) {
+        rm_free(&eio->alloc, s, sizeof *s);
+        return ROOM_ENOMEM;
+    }
     n = snprintf(open, sizeof open,
                  "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":%lu,\"pingTimeout\":%lu,"
                  "\"maxPayload\":%lu}",
@@ -544,12 +580,14 @@ int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_sess
                  (unsigned long)eio->cfg.ping_timeout_ms, (unsigned long)eio->cfg.max_payload);
     frame = room_frame_new(eio->nsps[0]->hub, ROOM_FRAME_TEXT, open, (size_t)n);
     if (!frame) {
+        json_decref(s->query);
         rm_free(&eio->alloc, s, sizeof *s);
         return ROOM_ENOMEM;
     }
     rc = eio->cfg.send(transport, frame, eio->cfg.user_data);
     room_frame_unref(frame);
     if (rc < 0) {
+        json_decref(s->query);
         rm_free(&eio->alloc, s, sizeof *s);
         return ROOM_ETRANSPORT;
     }
@@ -653,7 +691,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const rm_sio_header 
         return violation(eio, s, "already connected to that namespace");
     }
     s->connecting = (uint16_t)(index + 1);
-    rc = room_conn_open_auth(ns->hub, s, auth, &conn, &refusal);
+    rc = room_conn_open_handshake(ns->hub, s, auth, s->query, &conn, &refusal);
     replied = s->connecting == 0;
     s->connecting = 0;
     json_decref(auth);

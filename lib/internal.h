@@ -106,6 +106,7 @@ struct rm_room {
 };
 rm_room *rm_room_find(room_hub *hub, const char *name, size_t *len_out, int *err);
 void rm_rooms_free_all(room_hub *hub);
+bool rm_utf8_valid(const unsigned char *s, size_t len);
 /* ROOM_ENAME unless `name` is 1..max bytes of valid UTF-8. */
 int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out);
 
@@ -147,8 +148,9 @@ typedef struct rm_dispatch {
     struct rm_dispatch *prev;
 } rm_dispatch;
 int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev);
-/* Runs a reserved-name handler (connect/disconnect) if registered. */
-int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *arg,
+/* Runs a reserved-name handler (connect/disconnect) if registered, with
+ * `args` (a borrowed array). */
+int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *args,
                          json_t **refusal_out);
 void rm_handlers_free(room_hub *hub);
 void rm_acks_fail_conn(room_hub *hub, room_conn *conn);

@@ -91,6 +91,7 @@ static void world_config(world *w)
 static struct {
     char log[4096]; /* "nsp:event args;" for every event handled */
     char auth[256];
+    char query[256];
     char disconnect[256];
     size_t attachments;
     char att[2][16];
@@ -138,6 +139,9 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     char *text = auth ? json_dumps(auth, JSON_COMPACT) : NULL;
     (void)ud;
     snprintf(seen.auth, sizeof seen.auth, "%s", text ? text : "none");
+    free(text);
+    text = json_dumps(json_array_get(ev->args, 1), JSON_COMPACT | JSON_ENCODE_ANY);
+    snprintf(seen.query, sizeof seen.query, "%s", text ? text : "none");
     free(text);
     if (token && strcmp(token, "bad") == 0) {
         room_refuse(hub, conn, "bad token", json_pack("{ss}", "why", "x"));
@@ -404,6 +408,39 @@ static void passes_auth_and_refuses(void **state)
     assert_int_equal(p->n, 3);
     assert_true(strncmp(p->frames[1], "40/admin,{\"sid\":\"", 17) == 0);
     assert_string_equal(p->frames[2], "42/admin,[\"welcome\"]");
+    peer_close(&w, p);
+    world_stop(&w);
+}
+
+/* Every namespace's connect handler gets the application's query
+ * parameters, without Engine.IO's own. */
+static void passes_query_parameters(void **state)
+{
+    static const char qs[] = "EIO=4&transport=websocket&t=x&room=math&ID=3";
+    world w;
+    peer *p;
+    json_t *q;
+    (void)state;
+
+    world_config(&w);
+    world_start(&w, NULL);
+    assert_int_equal(room_query_parse(qs, sizeof qs - 1, &q), 0);
+    p = calloc(1, sizeof *p);
+    assert_int_equal(room_eio_open_query(w.eio, p, q, w.now, &p->s), 0);
+    json_decref(q); /* the session keeps what it needs */
+    join(&w, p, "/");
+    assert_string_equal(seen.query, "{\"room\":\"math\",\"ID\":\"3\"}");
+    join(&w, p, "/admin");
+    assert_string_equal(seen.query, "{\"room\":\"math\",\"ID\":\"3\"}");
+    peer_close(&w, p);
+
+    /* Only Engine.IO's parameters: the handler sees none. */
+    assert_int_equal(room_query_parse(qs, 25, &q), 0);
+    p = calloc(1, sizeof *p);
+    assert_int_equal(room_eio_open_query(w.eio, p, q, w.now, &p->s), 0);
+    json_decref(q);
+    join(&w, p, "/");
+    assert_string_equal(seen.query, "null");
     peer_close(&w, p);
     world_stop(&w);
 }
@@ -1038,6 +1075,7 @@ int main(void)
         cmocka_unit_test(sends_the_open_packet),
         cmocka_unit_test(connects_to_namespaces),
         cmocka_unit_test(passes_auth_and_refuses),
+        cmocka_unit_test(passes_query_parameters),
         cmocka_unit_test(pings_and_times_out),
         cmocka_unit_test(closes_sessions_that_never_connect),
         cmocka_unit_test(delivers_events_and_answers_acks),

@@ -513,6 +513,8 @@ static void test_refused_requests(void **state)
     expect_400(f, request_with("/socket.io/?EIO=4&transport=polling", WS_HEADERS),
                "unsupported transport\n");
     expect_400(f, request_with(SIO "&sid=abc", WS_HEADERS), "session ID unknown\n");
+    expect_400(f, request_with(SIO "&name=%E9", WS_HEADERS), "malformed query\n");
+    expect_400(f, request_with("/ws?x=%zz", WS_HEADERS), "malformed query\n");
     expect_400(f,
                "POST " SIO " HTTP/1.1\r\n" WS_HEADERS "\r\n", "only GET can upgrade\n");
     expect_400(f, "GET " SIO " HTTP/1.0\r\n" WS_HEADERS "\r\n", "HTTP/1.1 required\n");

@@ -1,6 +1,7 @@
 /* roomd --protocol classroom (docs/protocol-classroom.md). Identity and
- * room come with the Socket.IO CONNECT auth payload {room, ID, role, name};
- * every server event is a SocketResponse {msg, data}.
+ * room come with the Socket.IO CONNECT auth payload {room, ID, role, name},
+ * or, key by key, from the query parameters of the connection; every server
+ * event is a SocketResponse {msg, data}.
  *
  * Each connection is in two rooms: "c:<room>", the class, and
  * "u:<ID>:<room>", its user's own, which turns a message to an ID into one
@@ -13,6 +14,7 @@
  * user-disconnected after the last one, messages to the ID reach all of
  * them, and initial-response lists the ID once. They must agree on role and
  * name; a connection claiming the ID with different ones is refused. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,20 +49,52 @@ static int valid_role(const char *role)
                     strcmp(role, "STUDENT") == 0);
 }
 
-static const char *check_auth(json_t *auth)
+/* A query parameter is a string: ID=42 becomes the integer 42 when it is
+ * one whole decimal number, and stays a string (refused) otherwise. */
+static json_t *query_value(json_t *v, int integer)
 {
-    const char *room = json_string_value(json_object_get(auth, "room"));
-    const char *name = json_string_value(json_object_get(auth, "name"));
+    const char *s = json_string_value(v);
+    char *end;
+    long long n;
+    if (!integer || !s || !*s)
+        return json_incref(v);
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    return *end || errno ? json_incref(v) : json_integer(n);
+}
 
-    if (!json_is_object(auth))
+/* {room, ID, role, name}: each key from the auth payload, or else from the
+ * query. A new object, or NULL when out of memory. */
+static json_t *identity(json_t *auth, json_t *query)
+{
+    static const char *const keys[] = {"room", "ID", "role", "name"};
+    json_t *id = json_object();
+    size_t i;
+    for (i = 0; id && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(auth, keys[i]);
+        v = v ? json_incref(v) : query_value(json_object_get(query, keys[i]), i == 1);
+        if (v && json_object_set_new(id, keys[i], v) != 0) {
+            json_decref(id);
+            id = NULL;
+        }
+    }
+    return id;
+}
+
+static const char *check_auth(json_t *auth, json_t *id)
+{
+    const char *room = json_string_value(json_object_get(id, "room"));
+    const char *name = json_string_value(json_object_get(id, "name"));
+
+    if (auth && !json_is_null(auth) && !json_is_object(auth))
         return "auth must be an object {room, ID, role, name}";
     if (!room || !room[0])
         return "room must be a non-empty string";
     if (strlen(room) > CLASS_NAME_MAX)
         return "room must be at most 100 bytes";
-    if (!json_is_integer(json_object_get(auth, "ID")))
+    if (!json_is_integer(json_object_get(id, "ID")))
         return "ID must be an integer";
-    if (!valid_role(json_string_value(json_object_get(auth, "role"))))
+    if (!valid_role(json_string_value(json_object_get(id, "role"))))
         return "role must be one of ADMIN, TEACHER, STUDENT";
     if (!name || !name[0])
         return "name must be a non-empty string";
@@ -130,15 +164,20 @@ static void greet(room_hub *hub, room_conn *conn, const member *m)
 static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     json_t *auth = json_array_get(ev->args, 0);
+    json_t *id = identity(auth, json_array_get(ev->args, 1));
     const member *peer = NULL;
-    const char *why = check_auth(auth);
+    const char *why;
     member *m;
     int rc;
     (void)ud;
 
+    if (!id)
+        return ROOM_ENOMEM;
+    why = check_auth(auth, id);
+    m = why ? NULL : member_new(id);
+    json_decref(id);
     if (why)
         return refuse(hub, conn, why);
-    m = member_new(auth);
     if (!m)
         return ROOM_ENOMEM;
     room_members_foreach(hub, m->user, first_member, &peer);

@@ -70,8 +70,15 @@ ROOM_API int room_eio_namespace(room_eio *eio, const char *nsp, const room_confi
 ROOM_API room_hub *room_eio_hub(room_eio *eio, const char *nsp);
 
 /* A WebSocket was accepted: creates the session and sends the open packet.
- * `now_ms` is the host's monotonic clock. Errors: ROOM_ENOMEM, ROOM_ETRANSPORT. */
+ * `now_ms` is the host's monotonic clock. Errors: ROOM_EINVAL, ROOM_ENOMEM,
+ * ROOM_ETRANSPORT. */
 ROOM_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out);
+/* The same, with the upgrade request's query parameters (a borrowed object
+ * from room_query_parse(), or NULL). Every namespace's "connect" handler
+ * gets them, without Engine.IO's own (EIO, transport, sid, t, j, b64), as
+ * its second argument. */
+ROOM_API int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
+                                 room_eio_session **session_out);
 /* One complete WebSocket message. A message that breaks the protocol makes
  * the room_eio ask the host to close this session (close callback) and
  * returns ROOM_EPROTO; it never affects other sessions. */

@@ -179,6 +179,16 @@ ROOM_API int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out
  * non-NULL) receives a new reference to the refusal SocketResponse. */
 ROOM_API int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth,
                                  room_conn **conn_out, json_t **refusal_out);
+/* The same, also passing the upgrade request's query parameters (`query`,
+ * borrowed, a JSON object from room_query_parse(), or NULL). */
+ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
+                                      room_conn **conn_out, json_t **refusal_out);
+/* Parses a URL query string ("a=1&b=x%20y", without the '?') into a new
+ * JSON object of strings, percent- and '+'-decoded; a name given twice keeps
+ * its last value. Returns 0 and sets *out, ROOM_EPROTO (a broken escape, an
+ * empty name, or a name or value that is not UTF-8), ROOM_ENOMEM or
+ * ROOM_EINVAL. Uses the C library's malloc (there is no hub yet). */
+ROOM_API int room_query_parse(const char *query, size_t len, json_t **out);
 /* Hands the hub one complete inbound message. Errors in the message are
  * answered to the client with an `error` event and also returned; the
  * connection stays usable. Returns ROOM_ECLOSED if the connection is
@@ -306,8 +316,8 @@ typedef struct room_event {
  * Handlers may call any hub function except room_hub_free() and
  * room_conn_close() (use room_conn_kick()).
  *
- * Reserved names: "connect" runs inside room_conn_open*() with args [auth]
- * and may refuse with room_refuse(); "disconnect" runs inside
+ * Reserved names: "connect" runs inside room_conn_open*() with args
+ * [auth, query] (each an object or null) and may refuse with room_refuse(); "disconnect" runs inside
  * room_conn_close() with args [reason] while the connection is still in its
  * rooms. Clients cannot send reserved events. */
 typedef int (*room_handler_fn)(room_hub *hub, room_conn *conn, const room_event *ev, void *ud);

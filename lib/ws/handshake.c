@@ -160,7 +160,8 @@ static void accept_key(span key, char out[RM_WS_ACCEPT_LEN + 1])
 }
 
 const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size_t len,
-                            const rm_ws_mount **mount_out, char accept[RM_WS_ACCEPT_LEN + 1])
+                            const rm_ws_mount **mount_out, char accept[RM_WS_ACCEPT_LEN + 1],
+                            json_t **query_out)
 {
     request r;
     span query, path;
@@ -195,6 +196,14 @@ const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size
         return "unsupported websocket version\n";
     if (r.keys != 1 || !key_valid(r.key))
         return "bad websocket key\n";
+    switch (room_query_parse(query.p, query.len, query_out)) {
+    case 0:
+        break;
+    case ROOM_ENOMEM:
+        return "out of memory\n";
+    default:
+        return "malformed query\n";
+    }
     accept_key(r.key, accept);
     *mount_out = m;
     return NULL;

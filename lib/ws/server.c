@@ -302,7 +302,7 @@ static void on_reap(uv_timer_t *t)
 
 /* ---- the opening handshake ------------------------------------------------ */
 
-static void conn_upgrade(rm_ws_conn *c, const rm_ws_mount *m, const char *accept)
+static void conn_upgrade(rm_ws_conn *c, const rm_ws_mount *m, const char *accept, json_t *query)
 {
     json_t *refusal = NULL;
     int rc;
@@ -316,9 +316,9 @@ static void conn_upgrade(rm_ws_conn *c, const rm_ws_mount *m, const char *accept
     /* The open packet and whatever the connect handler sends follow the
      * 101 in the queue. */
     if (m->eio)
-        rc = room_eio_open(m->eio, c, uv_now(c->srv->loop), &c->core.session);
+        rc = room_eio_open_query(m->eio, c, query, uv_now(c->srv->loop), &c->core.session);
     else
-        rc = room_conn_open_auth(m->hub, c, NULL, &c->core.conn, &refusal);
+        rc = room_conn_open_handshake(m->hub, c, NULL, query, &c->core.conn, &refusal);
     if (rc == 0) {
         c->flags |= RM_WS_CORE;
     } else if (rc == ROOM_EDENIED) {
@@ -334,6 +334,7 @@ static void conn_request(rm_ws_conn *c, const uint8_t *p, size_t n)
 {
     const rm_ws_mount *m = NULL;
     char accept[RM_WS_ACCEPT_LEN + 1];
+    json_t *query = NULL;
     const char *why;
     size_t end;
 
@@ -365,9 +366,10 @@ static void conn_request(rm_ws_conn *c, const uint8_t *p, size_t n)
     if (!end || end > RM_WS_MAX_REQUEST)
         why = "request too large\n";
     else
-        why = rm_ws_handshake(c->srv, p, end, &m, accept);
+        why = rm_ws_handshake(c->srv, p, end, &m, accept, &query);
     if (!why) {
-        conn_upgrade(c, m, accept);
+        conn_upgrade(c, m, accept, query);
+        json_decref(query);
         /* A client may send frames right behind the request. */
         if (n > end)
             rm_ws_input(c, p + end, n - end);

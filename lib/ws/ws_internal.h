@@ -137,10 +137,12 @@ void rm_ws_abort(rm_ws_conn *c, const char *why);
 /* Length of the request head up to and including its blank line; 0 while
  * incomplete. */
 size_t rm_ws_request_end(const uint8_t *p, size_t len);
-/* Checks a complete request head. Returns NULL and sets the mount and the
- * Sec-WebSocket-Accept value, or the reason (one line) to refuse it. */
+/* Checks a complete request head. Returns NULL and sets the mount, the
+ * Sec-WebSocket-Accept value and the query parameters (a new object), or
+ * the reason (one line) to refuse it. */
 const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size_t len,
-                            const rm_ws_mount **mount_out, char accept[RM_WS_ACCEPT_LEN + 1]);
+                            const rm_ws_mount **mount_out, char accept[RM_WS_ACCEPT_LEN + 1],
+                            json_t **query_out);
 int rm_ws_respond_101(rm_ws_conn *c, const char *accept);
 int rm_ws_respond_400(rm_ws_conn *c, const char *reason);
 

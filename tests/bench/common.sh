@@ -31,7 +31,8 @@ wait_listening() {
     return 1
 }
 
-# Resident set of process $1 in KiB, from /proc/<pid>/status.
-rss_kib() {
-    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+# Field $2 (VmRSS, VmHWM: peak resident set) of process $1 in KiB, from
+# /proc/<pid>/status.
+status_kib() {
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
 }

@@ -91,7 +91,8 @@ struct client {
 };
 
 struct room {
-	uint32_t unjoined, joining;
+	uint32_t unjoined, joining; /* while connecting */
+	uint32_t fast, slow;        /* joined members, when sending starts */
 	int64_t prober, t_probe;
 };
 
@@ -775,24 +776,21 @@ static void probe_rooms(int64_t now)
 
 static void start_send(int64_t now)
 {
-	for (uint32_t r = 0; r < g.o.rooms; r++)
-		g.rooms[r].unjoined = g.rooms[r].joining = 0;
-	/* Reuses the room counters: unjoined = fast members, joining = slow. */
 	for (uint32_t i = 0; i < g.o.clients; i++) {
 		struct client *c = &g.c[i];
 		if (c->state != S_READY)
 			continue;
 		if (c->slow)
-			g.rooms[c->room].joining++;
+			g.rooms[c->room].slow++;
 		else
-			g.rooms[c->room].unjoined++;
+			g.rooms[c->room].fast++;
 	}
 	for (uint32_t i = 0; i < g.o.senders; i++) {
 		struct client *c = &g.c[i];
 		if (c->state != S_READY)
 			continue;
-		g.expected += (uint64_t)g.o.messages * g.rooms[c->room].unjoined;
-		g.slow_expected += (uint64_t)g.o.messages * g.rooms[c->room].joining;
+		g.expected += (uint64_t)g.o.messages * g.rooms[c->room].fast;
+		g.slow_expected += (uint64_t)g.o.messages * g.rooms[c->room].slow;
 	}
 	for (uint32_t i = 0; i < g.o.clients; i++) {
 		struct client *c = &g.c[i];
@@ -1000,7 +998,7 @@ static void usage(FILE *f)
 	      "  --host ADDR        server IPv4 loopback address (127.0.0.1)\n"
 	      "  --port P           server port (required)\n"
 	      "  --clients N        connections (100)\n"
-	      "  --rooms R          rooms; client i joins room i %% R (1)\n"
+	      "  --rooms R          rooms; client i joins room i % R (1)\n"
 	      "  --senders S        clients 0..S-1 send (1 with one room, else all)\n"
 	      "  --messages M       messages per sender (100)\n"
 	      "  --size BYTES       payload size (100)\n"
@@ -1026,12 +1024,12 @@ static unsigned long parse_count(const char *opt, const char *s, unsigned long m
 	return v;
 }
 
-static double parse_seconds(const char *opt, const char *s)
+static double parse_number(const char *opt, const char *s, double max)
 {
 	char *end;
 	double v = strtod(s, &end);
-	if (end == s || *end || !(v >= 0) || v > 86400)
-		die("%s: expected a number of seconds or a rate, got '%s'", opt, s);
+	if (end == s || *end || !(v >= 0) || v > max)
+		die("%s: expected a number in [0, %.0f], got '%s'", opt, max, s);
 	return v;
 }
 
@@ -1069,12 +1067,12 @@ static void parse_args(int argc, char **argv)
 		case O_MESSAGES: o->messages = (uint32_t)parse_count("--messages", optarg, 0, 100000000); break;
 		case O_SIZE: o->size = (uint32_t)parse_count("--size", optarg, 1, MAX_SIZE); break;
 		case O_INFLIGHT: o->inflight = (uint32_t)parse_count("--inflight", optarg, 1, 1000000); break;
-		case O_RATE: o->rate = parse_seconds("--rate", optarg); break;
+		case O_RATE: o->rate = parse_number("--rate", optarg, 1e9); break;
 		case O_CONC: o->concurrency = (uint32_t)parse_count("--concurrency", optarg, 1, 1000000); break;
 		case O_CONNECT_ONLY: o->connect_only = true; break;
-		case O_IDLE: o->idle = parse_seconds("--idle", optarg); break;
+		case O_IDLE: o->idle = parse_number("--idle", optarg, 86400); break;
 		case O_SLOW: o->slow = (uint32_t)parse_count("--slow", optarg, 0, 1000000); break;
-		case O_TIMEOUT: o->timeout = parse_seconds("--timeout", optarg); break;
+		case O_TIMEOUT: o->timeout = parse_number("--timeout", optarg, 86400); break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1091,7 +1089,7 @@ static void parse_args(int argc, char **argv)
 	if ((ntohl(o->addr.sin_addr.s_addr) >> 24) != 127)
 		die("--host: only loopback addresses (127.0.0.0/8) are allowed");
 	if (o->connect_only || o->idle > 0)
-		o->senders = o->slow = 0; /* nothing is sent */
+		o->senders = o->messages = o->slow = 0; /* nothing is sent */
 	else if (!senders_set)
 		o->senders = o->rooms == 1 ? 1 : o->clients;
 	if (o->rooms > o->clients)

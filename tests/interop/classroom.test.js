@@ -36,6 +36,19 @@ describe('classroom', () => {
     return s;
   }
 
+  it('takes the identity from query parameters when the auth payload lacks it', T, async () => {
+    const q = await connect(roomd.url, { query: { room: 'query', ID: '41', role: 'TEACHER', name: 'Q Ünïcode' } });
+    open.push(q);
+    const [res] = await next(q, 'initial-response');
+    assert.deepEqual(res.data, [{ ID: 41, role: 'TEACHER', name: 'Q Ünïcode' }]);
+    // Key by key: auth first, the query for what auth leaves out.
+    const mixed = await connect(roomd.url, { auth: { ID: 42, name: 'Mixed' }, query: { room: 'query', ID: '9', role: 'STUDENT' } });
+    open.push(mixed);
+    assert.deepEqual(await next(q, 'user-connected'), [
+      { msg: 'New user connected', data: { ID: 42, role: 'STUDENT', name: 'Mixed' } },
+    ]);
+  });
+
   it('initial-response to the new user, user-connected to the others', T, async () => {
     const teacher = await join('math', 1, 'TEACHER', 'Sherley Herminia');
     assert.deepEqual(teacher.initial, [{ ID: 1, role: 'TEACHER', name: 'Sherley Herminia' }]);
@@ -164,7 +177,7 @@ describe('classroom', () => {
   describe('refuses a connection with CONNECT_ERROR', () => {
     const good = { room: 'r', ID: 7, role: 'STUDENT', name: 'G' };
     const cases = [
-      ['no auth payload', undefined, 'auth must be an object {room, ID, role, name}'],
+      ['no auth payload and no query', undefined, 'room must be a non-empty string'],
       ['a missing room', { ...good, room: undefined }, 'room must be a non-empty string'],
       ['an empty room', { ...good, room: '' }, 'room must be a non-empty string'],
       ['a room that is not a string', { ...good, room: 5 }, 'room must be a non-empty string'],
@@ -184,6 +197,11 @@ describe('classroom', () => {
         assert.equal(err.message, message);
       });
     }
+
+    it('a query ID that is not a whole number', T, async () => {
+      const err = await refused(roomd.url, { query: { ...good, ID: '7x' } });
+      assert.equal(err.message, 'ID must be an integer');
+    });
 
     it('and the room never hears of it', T, async () => {
       const a = await join('r', 1, 'TEACHER', 'A');

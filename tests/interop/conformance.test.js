@@ -274,7 +274,7 @@ describe('Engine.IO v4 / Socket.IO v5 conformance', () => {
       raw.send('40{"room":"r","ID":"1","role":"STUDENT","name":"n"}');
       assert.equal(await raw.next(), '44{"message":"ID must be an integer"}');
       raw.send('40');
-      assert.equal(await raw.next(), '44{"message":"auth must be an object {room, ID, role, name}"}');
+      assert.equal(await raw.next(), '44{"message":"room must be a non-empty string"}');
       // Refused is not connected: events are a violation.
       raw.send('42["message",{"type":"t","value":1},1]');
       await raw.closed();
