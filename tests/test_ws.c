@@ -826,6 +826,36 @@ static void test_closes(void **state)
 
 /* ---- output ------------------------------------------------------------------ */
 
+/* With write helpers, a broadcast to many connections is written by the
+ * loop thread and the helpers together; every client still gets every
+ * frame, in order, once. */
+static void test_shared_flush(void **state)
+{
+    enum { N = 80 }; /* above the sharing threshold (64) */
+    room_ws_config cfg;
+    fixture *f;
+    client *c[N];
+    (void)state;
+    room_ws_config_init(&cfg);
+    cfg.write_threads = 2;
+    f = fx_new(&cfg);
+    for (int i = 0; i < N; i++)
+        c[i] = json_client(f);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(room_broadcast_new(f->json, "tick", json_integer(k), NULL), N);
+    for (int k = 0; k < 3; k++) {
+        char want[64];
+        snprintf(want, sizeof want, "{\"event\":\"tick\",\"data\":%d}", k);
+        for (int i = 0; i < N; i++)
+            expect_text(f, c[i], want);
+    }
+    assert_true(stats(f).shared_flushes >= 1);
+    assert_int_equal(stats(f).bytes_pending, 0);
+    for (int i = 0; i < N; i++)
+        cl_free(c[i]);
+    fx_free(f);
+}
+
 static void test_coalesced_writes(void **state)
 {
     fixture *f = fx_new(NULL);
@@ -1277,6 +1307,7 @@ int main(void)
         cmocka_unit_test(test_slow_consumer_close),
         cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_shared_flush),
         cmocka_unit_test(test_reuse_port),
         cmocka_unit_test(test_json_hub),
         cmocka_unit_test(test_shutdown),

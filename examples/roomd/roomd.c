@@ -42,6 +42,7 @@ typedef struct options {
     uint32_t ping_interval_ms; /* 0: the library's default */
     uint32_t ping_timeout_ms;
     int log_level;
+    int write_threads; /* -1: one fewer than the CPUs, at most 3 */
 } options;
 
 typedef struct roomd {
@@ -70,6 +71,7 @@ static void usage(FILE *out)
           "  --protocol NAME        rooms, diffy, classroom or bench (rooms)\n"
           "  --ping-interval MS     Engine.IO pingInterval (25000)\n"
           "  --ping-timeout MS      Engine.IO pingTimeout (20000)\n"
+          "  --write-threads N      helper threads for socket writes (CPUs - 1, at most 3)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -105,13 +107,24 @@ static const protocol *find_protocol(const char *name)
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { O_PORT = 256, O_HOST, O_PROTOCOL, O_PING_INTERVAL, O_PING_TIMEOUT, O_VERBOSE, O_QUIET, O_HELP };
+    enum {
+        O_PORT = 256,
+        O_HOST,
+        O_PROTOCOL,
+        O_PING_INTERVAL,
+        O_PING_TIMEOUT,
+        O_WRITE_THREADS,
+        O_VERBOSE,
+        O_QUIET,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"port", required_argument, NULL, O_PORT},
         {"host", required_argument, NULL, O_HOST},
         {"protocol", required_argument, NULL, O_PROTOCOL},
         {"ping-interval", required_argument, NULL, O_PING_INTERVAL},
         {"ping-timeout", required_argument, NULL, O_PING_TIMEOUT},
+        {"write-threads", required_argument, NULL, O_WRITE_THREADS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -119,7 +132,7 @@ static void parse_options(int argc, char **argv, options *o)
     };
     int c;
 
-    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO};
+    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO, -1};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -130,6 +143,9 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case O_PING_TIMEOUT:
             o->ping_timeout_ms = (uint32_t)parse_number("--ping-timeout", optarg, 1, INT_MAX);
+            break;
+        case O_WRITE_THREADS:
+            o->write_threads = (int)parse_number("--write-threads", optarg, 0, 64);
             break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
@@ -191,6 +207,14 @@ static int start(roomd *d, const options *o)
     room_ws_config_init(&wcfg);
     wcfg.log = log_line;
     wcfg.user_data = d;
+    /* The loop thread plus helpers for the write system calls of big
+     * broadcasts; beyond a few, they only contend for the sockets' locks. */
+    if (o->write_threads >= 0) {
+        wcfg.write_threads = (unsigned)o->write_threads;
+    } else {
+        unsigned cpus = uv_available_parallelism();
+        wcfg.write_threads = cpus > 4 ? 3 : cpus - 1;
+    }
     if ((rc = room_ws_server_new(&d->srv, d->loop, &wcfg)) != 0)
         return fail("server", rc);
 

@@ -66,6 +66,12 @@ typedef struct room_ws_config {
     /* Set SO_REUSEPORT, so that one server per thread and loop can listen on
      * the same port (the kernel spreads connections). Default 0. */
     int reuse_port;
+    /* Helper threads for socket writes. When a loop iteration has many
+     * connections to flush (a broadcast to a big room), the loop thread and
+     * these threads share the write system calls, which are most of a
+     * broadcast's cost. Only the calls move: hubs, frames and every other
+     * piece of state stay on the loop's thread. Default 0. */
+    unsigned write_threads;
 } room_ws_config;
 
 typedef struct room_ws_stats {
@@ -77,6 +83,7 @@ typedef struct room_ws_stats {
     uint64_t frames_dropped; /* messages dropped by ROOM_WS_SLOW_DROP */
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
     uint64_t refused;        /* accepted and closed: max_connections or no memory */
+    uint64_t shared_flushes; /* flushes whose writes the helper threads shared */
     uint64_t parsers;        /* wslay contexts held by connections mid-message */
 } room_ws_stats;
 

@@ -1,7 +1,9 @@
 /* Outbound: frames sealed once with their WebSocket header, queued per
  * connection by reference, and written with one writev per flush. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "ws_internal.h"
 
@@ -235,44 +237,32 @@ static void on_write(uv_write_t *req, int status)
         rm_ws_work(c);
 }
 
-void rm_ws_flush(rm_ws_conn *c)
+/* The socket took `r` bytes of `bufs` (or failed with `r` < 0, UV_EAGAIN
+ * meaning nothing was taken): release what left, and hand the rest to
+ * libuv, which owns it until on_write(). */
+static void flush_finish(rm_ws_conn *c, uv_buf_t *bufs, size_t nbufs, ssize_t r)
 {
-    uv_buf_t stack[FLUSH_IOV], *bufs = stack;
-    size_t nbufs = 0, k = 0, done;
+    size_t done, k = 0;
     rm_ws_write *w;
     uint32_t i;
-    int r;
 
-    if (!c->qlen || (c->flags & RM_WS_WRITING))
-        return;
-    for (i = 0; i < c->qlen; i++)
-        nbufs += item_bufs(&c->q[i], NULL);
-    if (nbufs > FLUSH_IOV && !(bufs = malloc(nbufs * sizeof *bufs))) {
-        rm_ws_abort(c, "out of memory");
-        return;
-    }
-    for (i = 0; i < c->qlen; i++)
-        k += item_bufs(&c->q[i], bufs + k);
-
-    /* Most flushes fit in the socket buffer: then no request is needed. */
-    c->srv->stats.writes++;
-    r = uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)nbufs);
     if (r < 0 && r != UV_EAGAIN) {
         rm_ws_abort(c, "transport error");
-        goto out;
+        return;
     }
     done = r > 0 ? (size_t)r : 0;
-    for (i = 0, k = 0; i < c->qlen && done >= item_bytes(&c->q[i]); i++) {
+    for (i = 0; i < c->qlen && done >= item_bytes(&c->q[i]); i++) {
         done -= item_bytes(&c->q[i]);
         k += item_bufs(&c->q[i], NULL);
         item_release(c, &c->q[i]);
     }
     c->qlen -= i;
     if (!c->qlen) {
+        /* Idle connections keep no queue: that is most of them. */
         free(c->q);
         c->q = NULL;
         c->qcap = 0;
-        goto out;
+        return;
     }
     memmove(c->q, c->q + i, c->qlen * sizeof *c->q);
     while (done >= bufs[k].len)
@@ -280,27 +270,151 @@ void rm_ws_flush(rm_ws_conn *c)
     bufs[k].base += done;
     bufs[k].len -= done;
 
-    /* The rest goes to libuv, which now owns it until on_write(). */
     if (!(w = malloc(sizeof *w))) {
         rm_ws_abort(c, "out of memory");
-        goto out;
+        return;
     }
     w->items = c->q;
     w->n = c->qlen;
     c->q = NULL;
     c->qlen = c->qcap = 0;
     c->srv->stats.writes++;
-    r = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs + k, (unsigned)(nbufs - k), on_write);
-    if (r < 0) {
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs + k, (unsigned)(nbufs - k), on_write) < 0) {
         for (i = 0; i < w->n; i++)
             item_release(c, &w->items[i]);
         free(w->items);
         free(w);
         rm_ws_abort(c, "transport error");
-        goto out;
+        return;
     }
     c->flags |= RM_WS_WRITING;
-out:
+}
+
+static size_t queued_bufs(const rm_ws_conn *c)
+{
+    size_t n = 0;
+    uint32_t i;
+    for (i = 0; i < c->qlen; i++)
+        n += item_bufs(&c->q[i], NULL);
+    return n;
+}
+
+static void fill_bufs(const rm_ws_conn *c, uv_buf_t *bufs)
+{
+    size_t k = 0;
+    uint32_t i;
+    for (i = 0; i < c->qlen; i++)
+        k += item_bufs(&c->q[i], bufs + k);
+}
+
+void rm_ws_flush(rm_ws_conn *c)
+{
+    uv_buf_t stack[FLUSH_IOV], *bufs = stack;
+    size_t nbufs;
+
+    if (!c->qlen || (c->flags & RM_WS_WRITING))
+        return;
+    nbufs = queued_bufs(c);
+    if (nbufs > FLUSH_IOV && !(bufs = malloc(nbufs * sizeof *bufs))) {
+        rm_ws_abort(c, "out of memory");
+        return;
+    }
+    fill_bufs(c, bufs);
+    /* Most flushes fit in the socket buffer: then no request is needed. */
+    c->srv->stats.writes++;
+    flush_finish(c, bufs, nbufs, uv_try_write((uv_stream_t *)&c->tcp, bufs, (unsigned)nbufs));
     if (bufs != stack)
         free(bufs);
+}
+
+/* ---- shared flushes ------------------------------------------------------------ */
+
+/* Below this many connections, waking the helpers costs more than it saves. */
+#define SHARED_FLUSH_MIN 64
+/* Buffers per sendmsg(): Linux's IOV_MAX; the rest goes as a partial write. */
+#define SHARED_IOV_MAX 1024
+
+/* Takes jobs until none is left. Runs on the loop thread and on helpers:
+ * it only reads the prepared buffers (immutable frame bytes) and writes its
+ * job's result, so it touches no libroom state. */
+void rm_ws_run_jobs(room_ws_server *srv)
+{
+    size_t i;
+    while ((i = atomic_fetch_add_explicit(&srv->next_job, 1, memory_order_relaxed)) < srv->njobs) {
+        rm_ws_job *j = &srv->jobs[i];
+        /* uv_buf_t is laid out as struct iovec on Unix (libuv's promise). */
+        struct msghdr m = {.msg_iov = (struct iovec *)(srv->iov + j->first),
+                           .msg_iovlen = j->n < SHARED_IOV_MAX ? j->n : SHARED_IOV_MAX};
+        ssize_t r;
+        do
+            r = sendmsg(j->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        while (r < 0 && errno == EINTR);
+        j->result = r >= 0 ? r : (errno == EAGAIN || errno == EWOULDBLOCK) ? UV_EAGAIN : -errno;
+    }
+}
+
+static bool shareable(const rm_ws_conn *c)
+{
+    return c->state == RM_WS_OPEN && c->qlen && !(c->flags & RM_WS_WRITING);
+}
+
+/* Writes every connection of the work list that has output, the loop
+ * thread and the helpers sharing the system calls; what is left to do
+ * (partial writes, closes) the normal flush then does on the loop thread.
+ * Returns false (and writes nothing) when the list is too short to share
+ * or memory for the jobs is short. */
+bool rm_ws_flush_shared(room_ws_server *srv, rm_ws_conn *list)
+{
+    size_t njobs = 0, nbufs = 0, i;
+    rm_ws_conn *c;
+
+    if (!srv->nthreads)
+        return false;
+    for (c = list; c; c = c->work_next) {
+        if (shareable(c)) {
+            njobs++;
+            nbufs += queued_bufs(c);
+        }
+    }
+    if (njobs < SHARED_FLUSH_MIN)
+        return false;
+    if (njobs > srv->capjobs) {
+        rm_ws_job *p = realloc(srv->jobs, njobs * sizeof *p);
+        if (!p)
+            return false;
+        srv->jobs = p;
+        srv->capjobs = njobs;
+    }
+    if (nbufs > srv->capiov) {
+        uv_buf_t *p = realloc(srv->iov, nbufs * sizeof *p);
+        if (!p)
+            return false;
+        srv->iov = p;
+        srv->capiov = nbufs;
+    }
+    srv->njobs = 0;
+    nbufs = 0;
+    for (c = list; c; c = c->work_next) {
+        uv_os_fd_t fd;
+        if (!shareable(c) || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+            continue;
+        srv->jobs[srv->njobs++] = (rm_ws_job){c, fd, nbufs, queued_bufs(c), 0};
+        fill_bufs(c, srv->iov + nbufs);
+        nbufs += srv->jobs[srv->njobs - 1].n;
+    }
+    /* The semaphores order the jobs before the helpers and the results
+     * before us. */
+    atomic_store_explicit(&srv->next_job, 0, memory_order_relaxed);
+    for (i = 0; i < srv->nthreads; i++)
+        uv_sem_post(&srv->go);
+    rm_ws_run_jobs(srv);
+    for (i = 0; i < srv->nthreads; i++)
+        uv_sem_wait(&srv->finished);
+    srv->stats.shared_flushes++;
+    for (i = 0; i < srv->njobs; i++) {
+        rm_ws_job *j = &srv->jobs[i];
+        srv->stats.writes++;
+        flush_finish(j->c, srv->iov + j->first, j->n, j->result);
+    }
+    return true;
 }

@@ -270,6 +270,7 @@ static void srv_run(room_ws_server *srv)
         }
         c = srv->work;
         srv->work = srv->work_tail = NULL;
+        rm_ws_flush_shared(srv, c);
         for (; c; c = next) {
             next = c->work_next;
             c->flags &= ~RM_WS_WORK;
@@ -535,8 +536,61 @@ void room_ws_hub_config(const room_ws_server *srv, room_config *config)
 
 /* ---- server ------------------------------------------------------------------- */
 
+static void helper_main(void *arg)
+{
+    room_ws_server *srv = arg;
+    for (;;) {
+        uv_sem_wait(&srv->go);
+        if (srv->quit)
+            return;
+        rm_ws_run_jobs(srv);
+        uv_sem_post(&srv->finished);
+    }
+}
+
+static void helpers_stop(room_ws_server *srv)
+{
+    unsigned i;
+    srv->quit = true;
+    for (i = 0; i < srv->nthreads; i++)
+        uv_sem_post(&srv->go);
+    for (i = 0; i < srv->nthreads; i++)
+        uv_thread_join(&srv->threads[i]);
+    if (srv->threads) {
+        uv_sem_destroy(&srv->go);
+        uv_sem_destroy(&srv->finished);
+    }
+    free(srv->threads);
+    srv->threads = NULL;
+    srv->nthreads = 0;
+}
+
+static int helpers_start(room_ws_server *srv, unsigned n)
+{
+    if (!n)
+        return 0;
+    if (n > 64)
+        return ROOM_EINVAL;
+    if (!(srv->threads = calloc(n, sizeof *srv->threads)))
+        return ROOM_ENOMEM;
+    if (uv_sem_init(&srv->go, 0) != 0 || uv_sem_init(&srv->finished, 0) != 0) {
+        free(srv->threads);
+        srv->threads = NULL;
+        return ROOM_ENOMEM;
+    }
+    while (srv->nthreads < n) {
+        if (uv_thread_create(&srv->threads[srv->nthreads], helper_main, srv) != 0) {
+            helpers_stop(srv);
+            return ROOM_ENOMEM;
+        }
+        srv->nthreads++;
+    }
+    return 0;
+}
+
 int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, const room_ws_config *config)
 {
+    int rc;
     room_ws_config cfg;
     room_ws_server *srv;
 
@@ -565,6 +619,10 @@ int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, const room_ws_
         return ROOM_ENOMEM;
     srv->loop = loop;
     srv->cfg = cfg;
+    if ((rc = helpers_start(srv, cfg.write_threads)) != 0) {
+        free(srv);
+        return rc;
+    }
     *srv_out = srv;
     return 0;
 }
@@ -584,6 +642,9 @@ void room_ws_server_free(room_ws_server *srv)
         free(m);
     }
     rm_ws_pool_free(srv);
+    helpers_stop(srv);
+    free(srv->jobs);
+    free(srv->iov);
     free(srv);
 }
 

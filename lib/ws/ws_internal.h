@@ -2,6 +2,7 @@
 #ifndef ROOM_WS_INTERNAL_H
 #define ROOM_WS_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,14 @@ struct rm_ws_conn {
     uint8_t hdr[14];
 };
 
+/* One connection's writes in a shared flush. */
+typedef struct rm_ws_job {
+    rm_ws_conn *c;
+    int fd;
+    size_t first, n; /* its buffers: iov[first .. first + n) */
+    ssize_t result;  /* bytes taken, or a negative libuv error */
+} rm_ws_job;
+
 struct room_ws_server {
     uv_loop_t *loop;
     room_ws_config cfg;
@@ -110,6 +119,18 @@ struct room_ws_server {
     rm_ws_conn *cur;
     const uint8_t *in;
     size_t in_len;
+
+    /* Shared flushes (write_threads): one job per connection, whose buffers
+     * lie in iov; helpers and the loop thread take jobs by next_job. */
+    rm_ws_job *jobs;
+    size_t njobs, capjobs;
+    uv_buf_t *iov;
+    size_t capiov;
+    atomic_size_t next_job;
+    uv_thread_t *threads;
+    unsigned nthreads;
+    uv_sem_t go, finished;
+    bool quit;
 
     wslay_event_context_ptr pool[RM_WS_POOL];
     unsigned npool;
@@ -150,6 +171,10 @@ int rm_ws_respond_400(rm_ws_conn *c, const char *reason);
 size_t rm_ws_seal(const room_frame *frame, uint8_t *header, void *user_data);
 /* A hub or eio frame for the connection, subject to max_queued_bytes. */
 int rm_ws_send(rm_ws_conn *c, room_frame *frame);
+/* Flushes the work list's connections with the write helpers; false when it
+ * did not (too few, or no helpers). */
+bool rm_ws_flush_shared(room_ws_server *srv, rm_ws_conn *list);
+void rm_ws_run_jobs(room_ws_server *srv);
 /* Appends bytes of our own (not subject to the limit). */
 int rm_ws_queue_bytes(rm_ws_conn *c, const void *bytes, size_t len);
 int rm_ws_queue_close(rm_ws_conn *c, int code, const char *reason);
