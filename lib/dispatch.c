@@ -52,6 +52,19 @@ int room_on(room_hub *hub, const char *event, room_handler_fn fn, void *ud)
     return 0;
 }
 
+int room_on_many(room_hub *hub, const room_handler_entry *entries, size_t count, void *ud)
+{
+    size_t i;
+    int rc;
+    if (!entries && count)
+        return ROOM_EINVAL;
+    for (i = 0; i < count; i++) {
+        if ((rc = room_on(hub, entries[i].event, entries[i].fn, ud)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int room_on_any(room_hub *hub, room_handler_fn fn, void *ud)
 {
     if (!hub)

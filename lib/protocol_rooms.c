@@ -162,18 +162,9 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
 
 int room_protocol_rooms_register(room_hub *hub)
 {
-    static const struct {
-        const char *name;
-        room_handler_fn fn;
-    } handlers[] = {
+    static const room_handler_entry handlers[] = {
         {"join", on_join},         {"leave", on_leave},   {"send", on_send},
         {"broadcast", on_broadcast}, {"direct", on_direct}, {"disconnect", on_disconnect},
     };
-    size_t i;
-    int rc;
-    for (i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
-        if ((rc = room_on(hub, handlers[i].name, handlers[i].fn, NULL)) != 0)
-            return rc;
-    }
-    return 0;
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
 }

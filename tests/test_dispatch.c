@@ -54,6 +54,28 @@ static void register_replace_remove(void **state)
     room_hub_free(net.hub);
 }
 
+static void register_many(void **state)
+{
+    static const room_handler_entry good[] = {{"a", counting}, {"b", counting}};
+    static const room_handler_entry bad[] = {{"c", counting}, {"", counting}, {"d", counting}};
+    fake_net net = {0};
+    fake_peer *p;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    p = fake_open(&net);
+    assert_int_equal(room_on_many(net.hub, good, 2, NULL), 0);
+    assert_int_equal(room_on_many(net.hub, bad, 3, NULL), ROOM_EINVAL);
+    assert_int_equal(room_on_many(net.hub, NULL, 1, NULL), ROOM_EINVAL);
+    calls = 0;
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"a\"}"), 0);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"b\"}"), 0);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"c\"}"), 0); /* before the bad entry */
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"d\"}"), ROOM_EUNKNOWN);
+    assert_int_equal(calls, 3);
+    fake_close(&net, p);
+    room_hub_free(net.hub);
+}
+
 static void bad_input_gets_error_events(void **state)
 {
     fake_net net = {0};
@@ -143,6 +165,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_replace_remove),
+        cmocka_unit_test(register_many),
         cmocka_unit_test(bad_input_gets_error_events),
         cmocka_unit_test(errors_go_to_the_ack_when_asked),
         cmocka_unit_test(disconnect_handler_runs_in_rooms),

@@ -42,6 +42,6 @@ static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *u
 
 int proto_bench_register(room_hub *hub)
 {
-    int rc = room_on(hub, "join", on_join, NULL);
-    return rc ? rc : room_on(hub, "send", on_send, NULL);
+    static const room_handler_entry handlers[] = {{"join", on_join}, {"send", on_send}};
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
 }

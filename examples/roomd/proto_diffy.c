@@ -191,10 +191,7 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
 
 int proto_diffy_register(room_hub *hub)
 {
-    static const struct {
-        const char *name;
-        room_handler_fn fn;
-    } handlers[] = {
+    static const room_handler_entry handlers[] = {
         {"join-pr-room", on_join},
         {"leave-pr-room", on_leave},
         {"send-message-to-pr-room", on_send},
@@ -202,11 +199,5 @@ int proto_diffy_register(room_hub *hub)
         {"stop-typing", on_typing},
         {"disconnect", on_disconnect},
     };
-    size_t i;
-    int rc;
-    for (i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
-        if ((rc = room_on(hub, handlers[i].name, handlers[i].fn, NULL)) != 0)
-            return rc;
-    }
-    return 0;
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
 }

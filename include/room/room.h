@@ -325,6 +325,15 @@ typedef int (*room_handler_fn)(room_hub *hub, room_conn *conn, const room_event 
 /* Registers (or replaces, when `fn` is non-NULL, or removes, when NULL) the
  * handler for `event`. The name is copied. Errors: ROOM_EINVAL, ROOM_ENOMEM. */
 ROOM_API int room_on(room_hub *hub, const char *event, room_handler_fn fn, void *ud);
+/* A protocol's handlers, for room_on_many(). */
+typedef struct room_handler_entry {
+    const char *event;
+    room_handler_fn fn;
+} room_handler_entry;
+/* room_on() for each of `count` entries, all with `ud`. Returns 0, or the
+ * first error (the entries before it stay registered). */
+ROOM_API int room_on_many(room_hub *hub, const room_handler_entry *entries, size_t count, void *ud);
+
 /* The handler for events with no handler of their own; the default answers
  * ROOM_EUNKNOWN. */
 ROOM_API int room_on_any(room_hub *hub, room_handler_fn fn, void *ud);
