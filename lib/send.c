@@ -18,9 +18,13 @@ void rm_log(room_hub *hub, int level, const char *fmt, ...)
 
 int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
 {
+    int rc;
     if (conn->flags & RM_CONN_KICKED)
         return ROOM_ECLOSED;
-    if (hub->cfg.send(conn, conn->transport, frame, hub->cfg.user_data) < 0) {
+    rc = hub->cfg.send(conn, conn->transport, frame, hub->cfg.user_data);
+    if (rc == ROOM_ECLOSED)
+        return rc; /* already on its way out: nothing to report or close */
+    if (rc < 0) {
         rm_log(hub, ROOM_LOG_WARN, "send to %s failed; closing it", conn->id);
         room_conn_kick(hub, conn, 1011, "send failed");
         return ROOM_ETRANSPORT;

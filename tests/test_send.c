@@ -112,6 +112,32 @@ static void failed_send_kicks_connection(void **state)
     room_hub_free(net.hub);
 }
 
+static int closing_send(room_conn *c, void *t, room_frame *f, void *ud)
+{
+    (void)c, (void)t, (void)f, (void)ud;
+    return ROOM_ECLOSED;
+}
+
+/* A transport whose connection is already closing says ROOM_ECLOSED: not a
+ * delivery, and no reason to ask for a close. */
+static void closing_transport_is_not_kicked(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    fake_peer *a;
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.send = closing_send;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    a = fake_open(&net);
+    room_join(net.hub, a->conn, "r");
+    assert_int_equal(room_send_new(net.hub, "r", "x", json_true(), NULL), 0);
+    assert_int_equal(a->kicked, 0);
+    fake_close(&net, a);
+    room_hub_free(net.hub);
+}
+
 static void remote_frames_are_delivered_raw(void **state)
 {
     fake_net net = {0};
@@ -139,6 +165,7 @@ int main(void)
         cmocka_unit_test(broadcast_shares_one_frame),
         cmocka_unit_test(emit_reaches_one),
         cmocka_unit_test(failed_send_kicks_connection),
+        cmocka_unit_test(closing_transport_is_not_kicked),
         cmocka_unit_test(remote_frames_are_delivered_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

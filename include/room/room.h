@@ -98,9 +98,11 @@ enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG 
  * middle of hub operations); queue work for later instead.
  *
  * send:  deliver `frame` to `transport`. The frame is borrowed for the call;
- *        room_frame_ref() it to keep it (asynchronous writes). Return 0, or a
- *        negative code if the connection cannot take it (the hub counts it as
- *        a failed delivery and asks the host to close the connection).
+ *        room_frame_ref() it to keep it (asynchronous writes). Return 0;
+ *        ROOM_ECLOSED if the connection is already closing (not counted as
+ *        delivered, nothing else happens); or another negative code if the
+ *        connection cannot take it (not counted, and the hub asks the host
+ *        to close the connection).
  * close: the hub wants the connection closed (protocol violation, refused
  *        handshake, slow consumer). `code` is a WebSocket close code,
  *        `reason` a short text. The host closes the socket and later calls
