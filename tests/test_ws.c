@@ -764,13 +764,39 @@ static void test_max_payload(void **state)
     f = fx_new(&cfg);
     c = json_client(f);
     memset(payload, 'a', sizeof payload);
-    /* The header and the start of the payload are enough. */
-    cl_write(f, c, buf, client_frame(buf, OP_TEXT, 1, payload, sizeof payload) - 1500);
+    /* The header alone is enough: no payload byte is needed. */
+    cl_write(f, c, buf, client_frame(buf, OP_TEXT, 1, payload, sizeof payload) - sizeof payload);
     expect_close(f, c, 1009);
     assert_true(cl_wait(f, c, got_eof, NULL));
     assert_int_equal(f->disconnects, 1);
     assert_int_equal(room_conn_count(f->json), 0);
     cl_free(c);
+    fx_free(f);
+}
+
+/* Control frames that break RFC 6455 get 1002 from their header on. */
+static void test_bad_control_frames(void **state)
+{
+    uint8_t buf[300], payload[200] = {0};
+    fixture *f = fx_new(NULL);
+    struct {
+        int opcode, fin;
+        size_t len;
+    } bad[] = {
+        {OP_PING, 1, 126}, /* over 125 bytes */
+        {OP_PING, 0, 4},   /* fragmented */
+        {OP_CLOSE, 1, 1},  /* a one-byte close body */
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        client *c = json_client(f);
+        size_t n = client_frame(buf, bad[i].opcode, bad[i].fin, payload, bad[i].len);
+        cl_write(f, c, buf, n - bad[i].len); /* the header only */
+        expect_close(f, c, 1002);
+        assert_true(cl_wait(f, c, got_eof, NULL));
+        cl_free(c);
+    }
+    expect_json_conns(f, 0);
     fx_free(f);
 }
 
@@ -1307,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_slow_consumer_close),
         cmocka_unit_test(test_slow_consumer_drop),
         cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_bad_control_frames),
         cmocka_unit_test(test_shared_flush),
         cmocka_unit_test(test_reuse_port),
         cmocka_unit_test(test_json_hub),

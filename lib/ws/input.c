@@ -155,11 +155,37 @@ void rm_ws_pool_free(room_ws_server *srv)
         wslay_event_context_free(srv->pool[--srv->npool]);
 }
 
-/* The header is complete: start feeding the frame. */
+/* What the header alone shows to be wrong (RFC 6455 5.4, 5.5, 7.4.1), so
+ * the close comes now rather than after the payload; NULL if nothing. */
+static const char *header_refusal(const rm_ws_conn *c, uint8_t opcode, uint64_t len, int *code)
+{
+    *code = 1002;
+    if (opcode >= WSLAY_CONNECTION_CLOSE) {
+        if (!(c->hdr[0] & 0x80))
+            return "fragmented control frame";
+        if (len > 125)
+            return "control frame over 125 bytes";
+        if (opcode == WSLAY_CONNECTION_CLOSE && len == 1)
+            return "close frame with a one-byte body";
+        return NULL;
+    }
+    *code = 1009;
+    return len > c->srv->cfg.max_payload ? "message too big" : NULL;
+}
+
+/* The header is complete: start feeding the frame. Returns 0, or -1 when
+ * the connection was closed (refused header) or memory is short (still
+ * open). */
 static int frame_begin(rm_ws_conn *c)
 {
     uint8_t opcode = c->hdr[0] & 0x0f;
+    const char *why;
+    int code;
     c->left = header_payload(c->hdr);
+    if ((why = header_refusal(c, opcode, c->left, &code)) != NULL) {
+        rm_ws_close(c, code, why);
+        return -1;
+    }
     c->hdr_off = 0;
     c->flags |= RM_WS_IN_FRAME;
     /* Control frames may come between the fragments of a message. */
@@ -189,7 +215,8 @@ void rm_ws_input(rm_ws_conn *c, const uint8_t *p, size_t n)
             if (header_missing(c))
                 continue;
             if (frame_begin(c) != 0) {
-                rm_ws_abort(c, "out of memory");
+                if (c->state == RM_WS_OPEN)
+                    rm_ws_abort(c, "out of memory");
                 return;
             }
         }
