@@ -94,28 +94,49 @@ static char short_escape(unsigned char c)
     }
 }
 
+/* Whether any of the 8 bytes of `w` needs escaping: a control character,
+ * '"' or '\\'. The usual word-at-a-time tests; each is exact for "is there
+ * any such byte", and bytes of 0x80 and up never match. */
+static bool word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t any = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                   ((w - ones * 0x20) & ~w);
+    return (any & high) != 0;
+}
+
 /* Escapes `len` bytes of UTF-8 (which may hold NUL) as a JSON string. */
 int rm_buf_append_json_stringn(room_buf *buf, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t before = buf->len;
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    int rc = room_buf_append(buf, "\"", 1);
+    int rc = rm_buf_put(buf, "\"", 1);
     while (rc == 0 && p < end) {
         const unsigned char *run = p;
+        for (;;) {
+            uint64_t w;
+            if (end - p < 8)
+                break;
+            memcpy(&w, p, 8);
+            if (word_needs_escape(w))
+                break;
+            p += 8;
+        }
         while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
             p++;
         if (p > run)
-            rc = room_buf_append(buf, run, (size_t)(p - run));
+            rc = rm_buf_put(buf, run, (size_t)(p - run));
         if (rc == 0 && p < end) {
             char letter = short_escape(*p);
             char esc[6] = {'\\', letter ? letter : 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
-            rc = room_buf_append(buf, esc, letter ? 2 : 6);
+            rc = rm_buf_put(buf, esc, letter ? 2 : 6);
             p++;
         }
     }
     if (rc == 0)
-        rc = room_buf_append(buf, "\"", 1);
+        rc = rm_buf_put(buf, "\"", 1);
     if (rc)
         buf->len = before;
     return rc;
@@ -130,5 +151,5 @@ int rm_buf_append_int(room_buf *buf, int64_t v)
 {
     char tmp[24];
     int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    return room_buf_append(buf, tmp, (size_t)n);
+    return rm_buf_put(buf, tmp, (size_t)n);
 }

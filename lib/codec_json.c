@@ -18,20 +18,20 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     (void)codec;
     if (attachments)
         return ROOM_EINVAL; /* no binary frames in this codec */
-    rc = room_buf_append(out, "{\"event\":", 9);
+    rc = rm_buf_put(out, "{\"event\":", 9);
     if (!rc)
         rc = rm_buf_append_json_string(out, event);
     if (!rc && payload) {
-        rc = room_buf_append(out, ",\"data\":", 8);
+        rc = rm_buf_put(out, ",\"data\":", 8);
         if (!rc)
             rc = room_buf_append_json(out, payload);
     }
     if (!rc && ack_id >= 0) {
-        rc = room_buf_append(out, ",\"id\":", 6);
+        rc = rm_buf_put(out, ",\"id\":", 6);
         if (!rc)
             rc = rm_buf_append_int(out, ack_id);
     }
-    return rc ? rc : room_buf_append(out, "}", 1);
+    return rc ? rc : rm_buf_put(out, "}", 1);
 }
 
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
@@ -42,20 +42,20 @@ static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, js
     (void)codec;
     if (attachments)
         return ROOM_EINVAL;
-    rc = room_buf_append(out, "{\"ack\":", 7);
+    rc = rm_buf_put(out, "{\"ack\":", 7);
     if (!rc)
         rc = rm_buf_append_int(out, ack_id);
     if (!rc)
-        rc = room_buf_append(out, ",\"data\":", 8);
+        rc = rm_buf_put(out, ",\"data\":", 8);
     if (!rc)
-        rc = n ? room_buf_append_json(out, json_array_get(args, 0)) : room_buf_append(out, "null", 4);
+        rc = n ? room_buf_append_json(out, json_array_get(args, 0)) : rm_buf_put(out, "null", 4);
     /* More than one argument: all of them, in order, as well. */
     if (!rc && n > 1) {
-        rc = room_buf_append(out, ",\"args\":", 8);
+        rc = rm_buf_put(out, ",\"args\":", 8);
         if (!rc)
             rc = room_buf_append_json(out, args);
     }
-    return rc ? rc : room_buf_append(out, "}", 1);
+    return rc ? rc : rm_buf_put(out, "}", 1);
 }
 
 static int read_id(json_t *v, int64_t *id)

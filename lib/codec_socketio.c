@@ -84,11 +84,11 @@ static int append_header(const sio_codec *c, room_buf *out, int type, size_t att
         n = snprintf(head, sizeof head, "4%d%zu-", type + 3, attachments);
     else
         n = snprintf(head, sizeof head, "4%d", type);
-    rc = room_buf_append(out, head, (size_t)n);
+    rc = rm_buf_put(out, head, (size_t)n);
     if (!rc && c->nsp_len > 1) {
-        rc = room_buf_append(out, c->nsp, c->nsp_len);
+        rc = rm_buf_put(out, c->nsp, c->nsp_len);
         if (!rc)
-            rc = room_buf_append(out, ",", 1);
+            rc = rm_buf_put(out, ",", 1);
     }
     if (!rc && id >= 0)
         rc = rm_buf_append_int(out, id);
@@ -101,15 +101,15 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     const sio_codec *c = codec->state;
     int rc = append_header(c, out, RM_SIO_EVENT, attachments, ack_id);
     if (!rc)
-        rc = room_buf_append(out, "[", 1);
+        rc = rm_buf_put(out, "[", 1);
     if (!rc)
         rc = rm_buf_append_json_string(out, event);
     if (!rc && payload) {
-        rc = room_buf_append(out, ",", 1);
+        rc = rm_buf_put(out, ",", 1);
         if (!rc)
             rc = room_buf_append_json(out, payload);
     }
-    return rc ? rc : room_buf_append(out, "]", 1);
+    return rc ? rc : rm_buf_put(out, "]", 1);
 }
 
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
@@ -122,7 +122,7 @@ static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, js
     rc = append_header(c, out, RM_SIO_ACK, attachments, ack_id);
     if (rc)
         return rc;
-    return args ? room_buf_append_json(out, args) : room_buf_append(out, "[]", 2);
+    return args ? room_buf_append_json(out, args) : rm_buf_put(out, "[]", 2);
 }
 
 /* Placeholders must name one of the packet's attachments (a text packet

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "room/adapter.h"
 #include "room/codec.h"
@@ -34,6 +35,17 @@ struct room_buf {
     size_t len;
     size_t cap;
 };
+/* room_buf_append() for the encoders' hot path: small appends of known
+ * size become plain stores when the buffer has room. */
+static inline int rm_buf_put(room_buf *buf, const void *bytes, size_t len)
+{
+    if (len && len <= buf->cap - buf->len) {
+        memcpy(buf->data + buf->len, bytes, len);
+        buf->len += len;
+        return 0;
+    }
+    return len ? room_buf_append(buf, bytes, len) : 0;
+}
 void rm_buf_init(room_buf *buf, rm_alloc *alloc);
 void rm_buf_release(room_buf *buf);
 int rm_buf_append_json_string(room_buf *buf, const char *s);

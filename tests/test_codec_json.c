@@ -105,6 +105,10 @@ static void string_payloads_match_jansson(void **state)
         {"\b\f\n\r\t\x01\x1f\x7f", 8},
         {"nul\0inside", 10},
         {"caf\xc3\xa9 \xf0\x9f\x8e\x89 \xe2\x80\xa8", 15},
+        /* Long enough for the word-at-a-time scan, escapes at every offset in a word. */
+        {"0123456789abcdef\"123456789abcdef\\23456789abcdef\x1f", 48},
+        {"aaaaaaa\x7f" "\xc3\xa9" "\xe2\x82\xac" "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n", 56},
+        {"\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10 !#$%&'()*+,-./", 31},
     };
     fake_net net = {0};
     fake_peer *p;
