@@ -1,9 +1,9 @@
 'use strict';
 // roomd --protocol classroom against the stock socket.io-client
 // (docs/protocol-classroom.md).
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startRoomd, connect, refused, next, names, sleep } = require('./helpers');
+const { roomdSuite, connect, refused, next, names, sleep } = require('./helpers');
 
 const T = { timeout: 15000 };
 const QUIET_MS = 200;
@@ -11,25 +11,12 @@ const QUIET_MS = 200;
 const byID = (a, b) => a.ID - b.ID;
 
 describe('classroom', () => {
-  let roomd;
-  let open = [];
-
-  before(async () => {
-    roomd = await startRoomd(['--protocol', 'classroom']);
-  });
-  after(async () => {
-    const exit = await roomd.stop();
-    assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
-  });
-  afterEach(() => {
-    open.forEach((s) => s.close());
-    open = [];
-  });
+  const suite = roomdSuite(['--protocol', 'classroom']);
 
   // Connects and returns the socket with the users of its initial-response.
   async function join(room, ID, role, name) {
-    const s = await connect(roomd.url, { auth: { room, ID, role, name } });
-    open.push(s);
+    const s = await connect(suite.roomd.url, { auth: { room, ID, role, name } });
+    suite.track(s);
     const [res] = await next(s, 'initial-response');
     assert.equal(res.msg, 'Connected users');
     s.initial = [...res.data].sort(byID);
@@ -37,13 +24,13 @@ describe('classroom', () => {
   }
 
   it('takes the identity from query parameters when the auth payload lacks it', T, async () => {
-    const q = await connect(roomd.url, { query: { room: 'query', ID: '41', role: 'TEACHER', name: 'Q Ünïcode' } });
-    open.push(q);
+    const q = await connect(suite.roomd.url, { query: { room: 'query', ID: '41', role: 'TEACHER', name: 'Q Ünïcode' } });
+    suite.track(q);
     const [res] = await next(q, 'initial-response');
     assert.deepEqual(res.data, [{ ID: 41, role: 'TEACHER', name: 'Q Ünïcode' }]);
     // Key by key: auth first, the query for what auth leaves out.
-    const mixed = await connect(roomd.url, { auth: { ID: 42, name: 'Mixed' }, query: { room: 'query', ID: '9', role: 'STUDENT' } });
-    open.push(mixed);
+    const mixed = await connect(suite.roomd.url, { auth: { ID: 42, name: 'Mixed' }, query: { room: 'query', ID: '9', role: 'STUDENT' } });
+    suite.track(mixed);
     assert.deepEqual(await next(q, 'user-connected'), [
       { msg: 'New user connected', data: { ID: 42, role: 'STUDENT', name: 'Mixed' } },
     ]);
@@ -170,7 +157,7 @@ describe('classroom', () => {
     assert.deepEqual((await next(a, 'user-disconnected'))[0].data.ID, 5);
     // The same ID with another role or name is refused.
     await join('t1', 6, 'STUDENT', 'F');
-    const err = await refused(roomd.url, { auth: { room: 't1', ID: 6, role: 'ADMIN', name: 'F' } });
+    const err = await refused(suite.roomd.url, { auth: { room: 't1', ID: 6, role: 'ADMIN', name: 'F' } });
     assert.equal(err.message, 'that ID is already connected with another role or name');
   });
 
@@ -193,19 +180,19 @@ describe('classroom', () => {
     ];
     for (const [what, auth, message] of cases) {
       it(what, T, async () => {
-        const err = await refused(roomd.url, auth === undefined ? {} : { auth });
+        const err = await refused(suite.roomd.url, auth === undefined ? {} : { auth });
         assert.equal(err.message, message);
       });
     }
 
     it('a query ID that is not a whole number', T, async () => {
-      const err = await refused(roomd.url, { query: { ...good, ID: '7x' } });
+      const err = await refused(suite.roomd.url, { query: { ...good, ID: '7x' } });
       assert.equal(err.message, 'ID must be an integer');
     });
 
     it('and the room never hears of it', T, async () => {
       const a = await join('r', 1, 'TEACHER', 'A');
-      await refused(roomd.url, { auth: { ...good, name: '' } });
+      await refused(suite.roomd.url, { auth: { ...good, name: '' } });
       const b = await join('r', 2, 'STUDENT', 'B');
       assert.deepEqual(b.initial.map((u) => u.ID), [1, 2]);
       assert.deepEqual(await next(a, 'user-connected'), [

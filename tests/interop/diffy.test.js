@@ -1,33 +1,20 @@
 'use strict';
 // roomd --protocol diffy against the stock socket.io-client
 // (docs/protocol-diffy.md).
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startRoomd, connect, received, next, names, sleep, Raw } = require('./helpers');
+const { roomdSuite, connect, received, next, names, sleep, Raw } = require('./helpers');
 
 const T = { timeout: 15000 };
 // Long enough for an event that should not come to have arrived.
 const QUIET_MS = 200;
 
 describe('diffy', () => {
-  let roomd;
-  let open = [];
-
-  before(async () => {
-    roomd = await startRoomd(['--protocol', 'diffy']);
-  });
-  after(async () => {
-    const exit = await roomd.stop();
-    assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
-  });
-  afterEach(() => {
-    open.forEach((s) => s.close());
-    open = [];
-  });
+  const suite = roomdSuite(['--protocol', 'diffy']);
 
   async function user() {
-    const s = await connect(roomd.url);
-    open.push(s);
+    const s = await connect(suite.roomd.url);
+    suite.track(s);
     return s;
   }
 
@@ -188,8 +175,8 @@ describe('diffy', () => {
     let alice;
     let bob;
     before(async () => {
-      alice = await connect(roomd.url);
-      bob = await connect(roomd.url);
+      alice = await connect(suite.roomd.url);
+      bob = await connect(suite.roomd.url);
       await join(alice, 50, 'alice');
       await join(bob, 50, 'bob');
       await presence(alice, 'joined');
@@ -244,8 +231,8 @@ describe('diffy', () => {
   });
 
   it('speaks the same protocol over the JSON codec at /ws', T, async () => {
-    const alice = await Raw.open(roomd.port, { path: '/ws' });
-    const bob = await Raw.open(roomd.port, { path: '/ws' });
+    const alice = await Raw.open(suite.roomd.port, { path: '/ws' });
+    const bob = await Raw.open(suite.roomd.port, { path: '/ws' });
     try {
       alice.send(JSON.stringify({ event: 'join-pr-room', data: { pullRequestId: 60, username: 'alice' } }));
       assert.deepEqual(JSON.parse(await alice.next()), { event: 'joined', data: 'alice joined PR 60' });

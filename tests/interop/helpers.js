@@ -149,6 +149,33 @@ function names(socket) {
   return socket.events.map((e) => e.event);
 }
 
+// One roomd for a describe() block: started before its tests, checked to
+// exit cleanly after them. Sockets passed to track() close after each test.
+function roomdSuite(args) {
+  const { before, after, afterEach } = require('node:test');
+  const assert = require('node:assert/strict');
+  const suite = {
+    roomd: null,
+    open: [],
+    track(socket) {
+      suite.open.push(socket);
+      return socket;
+    },
+  };
+  before(async () => {
+    suite.roomd = await startRoomd(args);
+  });
+  after(async () => {
+    const exit = await suite.roomd.stop();
+    assert.deepEqual(exit, { code: 0, signal: null }, suite.roomd.stderr());
+  });
+  afterEach(() => {
+    suite.open.forEach((s) => s.close());
+    suite.open = [];
+  });
+  return suite;
+}
+
 function ack(socket, ...args) {
   return socket.timeout(WAIT_MS).emitWithAck(...args);
 }
@@ -259,6 +286,7 @@ module.exports = {
   withTimeout,
   sleep,
   startRoomd,
+  roomdSuite,
   client,
   connect,
   refused,

@@ -1,32 +1,19 @@
 'use strict';
 // roomd --protocol rooms (the library's own, docs/protocol-rooms.md) against
 // the stock socket.io-client, and over the JSON codec at /ws.
-const { describe, it, before, after, afterEach } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startRoomd, connect, next, names, ack, sleep, Raw } = require('./helpers');
+const { roomdSuite, connect, next, names, ack, sleep, Raw } = require('./helpers');
 
 const T = { timeout: 15000 };
 const QUIET_MS = 200;
 
 describe('rooms', () => {
-  let roomd;
-  let open = [];
-
-  before(async () => {
-    roomd = await startRoomd(['--protocol', 'rooms']);
-  });
-  after(async () => {
-    const exit = await roomd.stop();
-    assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
-  });
-  afterEach(() => {
-    open.forEach((s) => s.close());
-    open = [];
-  });
+  const suite = roomdSuite(['--protocol', 'rooms']);
 
   async function user(nsp = '') {
-    const s = await connect(roomd.url + nsp);
-    open.push(s);
+    const s = await connect(suite.roomd.url + nsp);
+    suite.track(s);
     return s;
   }
 
@@ -222,8 +209,8 @@ describe('rooms', () => {
   });
 
   it('speaks it over the JSON codec at /ws', T, async () => {
-    const a = await Raw.open(roomd.port, { path: '/ws' });
-    const b = await Raw.open(roomd.port, { path: '/ws' });
+    const a = await Raw.open(suite.roomd.port, { path: '/ws' });
+    const b = await Raw.open(suite.roomd.port, { path: '/ws' });
     try {
       a.send(JSON.stringify({ event: 'join', data: 'lobby', id: 1 }));
       assert.deepEqual(JSON.parse(await a.next()), {
