@@ -4,12 +4,8 @@
  *   server -> client  {"event": "result", "data": <any>, "id": 3}
  *                     {"ack": 7, "data": <any>}
  */
-#include <string.h>
 
 #include "internal.h"
-
-/* Ack ids must survive a round trip through JavaScript numbers. */
-#define MAX_ACK_ID ((json_int_t)1 << 53)
 
 static int encode_event(const room_codec *codec, room_buf *out, const char *event, json_t *payload,
                         int64_t ack_id, size_t attachments)
@@ -64,7 +60,7 @@ static int read_id(json_t *v, int64_t *id)
     if (!json_is_integer(v))
         return ROOM_EPROTO;
     n = json_integer_value(v);
-    if (n < 0 || n > MAX_ACK_ID)
+    if (n < 0 || n > RM_MAX_ACK_ID)
         return ROOM_EPROTO;
     *id = n;
     return 0;
@@ -73,17 +69,11 @@ static int read_id(json_t *v, int64_t *id)
 static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg)
 {
     json_t *root, *event, *ack, *data, *id, *args;
-    json_error_t err;
     int rc;
     (void)codec;
 
-    /* Some of jansson's allocation failures record no error at all; a
-     * failure without a recorded parse error is one of those. */
-    memset(&err, 0, sizeof err);
-    root = json_loadb((const char *)bytes, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return json_error_code(&err) == json_error_out_of_memory || !err.text[0] ? ROOM_ENOMEM
-                                                                                 : ROOM_EJSON;
+    if ((rc = rm_json_load(bytes, len, JSON_REJECT_DUPLICATES, &root)) != 0)
+        return rc;
     event = json_object_get(root, "event");
     ack = json_object_get(root, "ack");
     data = json_object_get(root, "data");

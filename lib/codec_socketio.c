@@ -9,9 +9,6 @@
 #include "room/eio.h"
 #include "socketio.h"
 
-/* Ack ids must survive a round trip through JavaScript numbers. */
-#define MAX_ACK_ID ((int64_t)1 << 53)
-
 typedef struct sio_codec {
     room_codec codec;
     size_t nsp_len;
@@ -63,7 +60,7 @@ int rm_sio_parse(const uint8_t *p, size_t len, rm_sio_header *h)
             int64_t id = 0;
             for (; i < len && is_digit(p[i]); i++) {
                 id = id * 10 + (p[i] - '0');
-                if (id > MAX_ACK_ID)
+                if (id > RM_MAX_ACK_ID)
                     return ROOM_EPROTO;
             }
             h->id = id;
@@ -159,7 +156,6 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
 {
     const sio_codec *c = codec->state;
     rm_sio_header h;
-    json_error_t err;
     json_t *root, *name;
     bool event;
     int rc;
@@ -174,10 +170,9 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
         return ROOM_EPROTO;
     /* Any JSON value parses, so that a well-formed non-array is a shape
      * error rather than a syntax error; trailing bytes are rejected. */
-    root = json_loadb((const char *)bytes + h.body, len - h.body,
-                      JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return json_error_code(&err) == json_error_out_of_memory ? ROOM_ENOMEM : ROOM_EJSON;
+    rc = rm_json_load(bytes + h.body, len - h.body, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &root);
+    if (rc)
+        return rc;
     rc = json_is_array(root) ? check_placeholders(root, h.attachments) : ROOM_EPROTO;
     name = json_array_get(root, 0);
     if (!rc && event && (!json_is_string(name) || json_string_length(name) == 0))

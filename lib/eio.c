@@ -657,9 +657,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const rm_sio_header 
 
     /* The optional payload is the client's auth object. */
     if (h->body < len) {
-        json_error_t err;
-        auth = json_loadb((const char *)p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &err);
-        if (!auth && json_error_code(&err) == json_error_out_of_memory)
+        if (rm_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &auth) == ROOM_ENOMEM)
             return ROOM_ENOMEM;
         if (!json_is_object(auth)) {
             json_decref(auth);

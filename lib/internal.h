@@ -28,6 +28,12 @@ void rm_free(rm_alloc *a, void *ptr, size_t size);
 /* Grows an array to hold at least `need` elements (doubling). */
 int rm_grow(rm_alloc *a, void **items, uint32_t *cap, uint32_t need, size_t elem_size);
 
+/* ---- inbound JSON (json_load.c) -------------------------------------------- */
+/* Ack ids must survive a round trip through JavaScript numbers. */
+#define RM_MAX_ACK_ID ((int64_t)1 << 53)
+/* json_loadb(); returns 0, ROOM_EJSON or ROOM_ENOMEM. */
+int rm_json_load(const void *bytes, size_t len, size_t flags, json_t **out);
+
 /* ---- output buffer (buf.c) ---------------------------------------------- */
 struct room_buf {
     rm_alloc *alloc;

@@ -1,5 +1,6 @@
 /* codec_socketio.c: Socket.IO v5 packets, both directions, for "/" and a
  * custom namespace. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "room/eio.h"
@@ -278,6 +279,32 @@ static void encodes_custom_namespace(void **state)
     encodes_through_a_hub("/admin", "/admin,");
 }
 
+static void *no_memory(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* When jansson cannot allocate, the packet is not the client's fault: the
+ * answer is ROOM_ENOMEM (so the session is not closed for it), never a
+ * syntax error read from an error jansson did not record. */
+static void out_of_memory_is_not_bad_json(void **state)
+{
+    static const char *packets[] = {"2[\"ev\",{\"a\":[1,2,3]}]", "31[\"x\"]", "21[\"ev\",\"s\"]"};
+    room_codec *codec;
+    (void)state;
+    assert_int_equal(room_codec_socketio_new(&codec, "/"), 0);
+    json_set_alloc_funcs(no_memory, free);
+    for (size_t i = 0; i < sizeof packets / sizeof packets[0]; i++) {
+        room_message m = {0, NULL, NULL, NULL, -1, 0};
+        int rc = codec->decode(codec, (const uint8_t *)packets[i], strlen(packets[i]), &m);
+        if (rc != ROOM_ENOMEM)
+            fail_msg("%s: got %d", packets[i], rc);
+    }
+    json_set_alloc_funcs(malloc, free);
+    room_codec_socketio_free(codec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +313,7 @@ int main(void)
         cmocka_unit_test(rejects_malformed),
         cmocka_unit_test(encodes_root_namespace),
         cmocka_unit_test(encodes_custom_namespace),
+        cmocka_unit_test(out_of_memory_is_not_bad_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
