@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "room/room.h"
+#include "room/protocol.h"
 
 #define MAX_CLIENTS 1024
 #define LINE_MAX_BYTES 65536
@@ -114,9 +115,8 @@ int main(int argc, char **argv)
     room_config_init(&cfg);
     cfg.send = on_send;
     cfg.close = on_close;
-    cfg.builtin_protocol = 1; /* join, leave, send, broadcast, direct */
-    if (room_hub_new(&hub, &cfg) != 0)
-        return 1;
+    if (room_hub_new(&hub, &cfg) != 0 || room_protocol_rooms_register(hub) != 0)
+        return 1; /* join, leave, send, broadcast, direct */
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);

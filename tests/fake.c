@@ -1,4 +1,5 @@
 #include "fake.h"
+#include "room/protocol.h"
 
 #include <stdlib.h>
 #include <stdio.h>
@@ -87,14 +88,17 @@ void fake_config(room_config *cfg, fake_net *net)
     cfg->allocator = fake_allocator(&net->alloc);
 }
 
-room_hub *fake_hub(fake_net *net, int builtin_protocol)
+room_hub *fake_hub(fake_net *net, int with_rooms_protocol)
 {
     room_config cfg;
     room_config_init(&cfg);
     fake_config(&cfg, net);
-    cfg.builtin_protocol = builtin_protocol;
     if (room_hub_new(&net->hub, &cfg) != 0)
         return NULL;
+    if (with_rooms_protocol && room_protocol_rooms_register(net->hub) != 0) {
+        room_hub_free(net->hub);
+        return net->hub = NULL;
+    }
     return net->hub;
 }
 

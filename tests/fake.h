@@ -38,7 +38,7 @@ typedef struct fake_net {
 /* Fills the transport callbacks and the counting allocator. */
 void fake_config(room_config *cfg, fake_net *net);
 /* room_hub_new() with a config from room_config_init() + fake_config(). */
-room_hub *fake_hub(fake_net *net, int builtin_protocol);
+room_hub *fake_hub(fake_net *net, int with_rooms_protocol);
 fake_peer *fake_open(fake_net *net);
 /* room_conn_close() and free the peer. */
 void fake_close(fake_net *net, fake_peer *peer);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/protocol.h"
 #include "test_util.h"
 
 /* jansson belongs to the host; a test is a host, so it may count it too. */
@@ -51,9 +52,11 @@ static size_t run_session(size_t fail_at)
     room_config_init(&cfg);
     fake_config(&cfg, &net);
     cfg.allocator = fake_allocator(&a);
-    cfg.builtin_protocol = 1;
     if (room_hub_new(&hub, &cfg) == 0) {
         net.hub = hub;
+        /* A registration cut short leaves part of the protocol: the script
+         * must run against that too. */
+        (void)room_protocol_rooms_register(hub);
         for (int i = 0; i < 3; i++) {
             p[i] = calloc(1, sizeof *p[i]);
             if (room_conn_open(hub, p[i], &p[i]->conn) != 0) {

@@ -1,6 +1,7 @@
 /* dispatch.c: handlers, replies, errors for bad input. */
 #include <string.h>
 
+#include "room/protocol.h"
 #include "test_util.h"
 
 static int calls;
@@ -85,9 +86,9 @@ static void bad_input_gets_error_events(void **state)
     (void)state;
     room_config_init(&cfg);
     fake_config(&cfg, &net);
-    cfg.builtin_protocol = 1;
     cfg.max_message_bytes = 100;
     assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    assert_int_equal(room_protocol_rooms_register(net.hub), 0);
     p = fake_open(&net);
     assert_int_equal(fake_recv(&net, p, "not json"), ROOM_EJSON);
     assert_error_code(p, "bad_json");

@@ -1,6 +1,7 @@
 /* protocol_rooms.c: the library's own protocol over the JSON codec. */
 #include <string.h>
 
+#include "room/protocol.h"
 #include "test_util.h"
 
 static json_t *last_data(const fake_peer *p, const char *event)

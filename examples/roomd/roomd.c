@@ -19,6 +19,7 @@
 
 #include "proto.h"
 #include "room/eio.h"
+#include "room/protocol.h"
 #include "room/ws.h"
 
 typedef struct protocol {

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "room/codec.h"
+#include "room/sio_export.h"
 #include "room/room.h"
 
 #ifdef __cplusplus
@@ -52,57 +53,57 @@ typedef struct room_eio_config {
     uint32_t connect_timeout_ms; /* no CONNECT within this: close; default 45000 */
 } room_eio_config;
 
-ROOM_API void room_eio_config_init(room_eio_config *config);
+ROOM_SIO_API void room_eio_config_init(room_eio_config *config);
 
 /* Errors: ROOM_EINVAL (no send/close callback), ROOM_ENOMEM. The namespace
  * "/" hub is created with `root_config` (its send, close, codec and seal
  * fields are set by the room_eio; NULL means room_config_init() defaults). */
-ROOM_API int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_config *root_config);
+ROOM_SIO_API int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_config *root_config);
 /* Closes every session without events and frees all hubs. NULL-safe. */
-ROOM_API void room_eio_free(room_eio *eio);
+ROOM_SIO_API void room_eio_free(room_eio *eio);
 
 /* Adds namespace `nsp` ("/admin") with its own hub, configured like
  * root_config above. The hub is owned by the room_eio. Errors: ROOM_EINVAL
  * (name does not start with '/'), ROOM_EALREADY, ROOM_ENOMEM. */
-ROOM_API int room_eio_namespace(room_eio *eio, const char *nsp, const room_config *config,
+ROOM_SIO_API int room_eio_namespace(room_eio *eio, const char *nsp, const room_config *config,
                                 room_hub **hub_out);
 /* The hub of namespace `nsp`, or NULL. */
-ROOM_API room_hub *room_eio_hub(room_eio *eio, const char *nsp);
+ROOM_SIO_API room_hub *room_eio_hub(room_eio *eio, const char *nsp);
 
 /* A WebSocket was accepted: creates the session and sends the open packet.
  * `now_ms` is the host's monotonic clock. Errors: ROOM_EINVAL, ROOM_ENOMEM,
  * ROOM_ETRANSPORT. */
-ROOM_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out);
+ROOM_SIO_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out);
 /* The same, with the upgrade request's query parameters (a borrowed object
  * from room_query_parse(), or NULL). Every namespace's "connect" handler
  * gets them, without Engine.IO's own (EIO, transport, sid, t, j, b64), as
  * its second argument. */
-ROOM_API int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
+ROOM_SIO_API int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
                                  room_eio_session **session_out);
 /* One complete WebSocket message. A message that breaks the protocol makes
  * the room_eio ask the host to close this session (close callback) and
  * returns ROOM_EPROTO; it never affects other sessions. */
-ROOM_API int room_eio_recv(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
+ROOM_SIO_API int room_eio_recv(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
                            size_t len, uint64_t now_ms);
 /* The WebSocket is gone: disconnects every namespace (their "disconnect"
  * handlers run), frees the session. NULL session is a no-op. */
-ROOM_API void room_eio_close(room_eio *eio, room_eio_session *session, const char *reason);
+ROOM_SIO_API void room_eio_close(room_eio *eio, room_eio_session *session, const char *reason);
 /* Sends due pings, closes sessions whose pong or CONNECT is overdue, and
  * runs the hubs' timers. Returns milliseconds until the next deadline, or
  * -1 when nothing is pending. */
-ROOM_API int64_t room_eio_tick(room_eio *eio, uint64_t now_ms);
+ROOM_SIO_API int64_t room_eio_tick(room_eio *eio, uint64_t now_ms);
 
-ROOM_API const char *room_eio_session_id(const room_eio_session *session);
-ROOM_API void *room_eio_session_transport(const room_eio_session *session);
-ROOM_API size_t room_eio_session_count(const room_eio *eio);
+ROOM_SIO_API const char *room_eio_session_id(const room_eio_session *session);
+ROOM_SIO_API void *room_eio_session_transport(const room_eio_session *session);
+ROOM_SIO_API size_t room_eio_session_count(const room_eio *eio);
 
 /* The Socket.IO v5 codec for namespace `nsp`, encoding Engine.IO message
  * packets ("42[...]", "42/nsp,[...]", "43<id>[...]", "451-[...]").
  * A codec exists before any hub, so it comes from the C library's malloc,
  * not from a room_allocator. Errors: ROOM_EINVAL (nsp does not start with
  * '/' or contains ','), ROOM_ENOMEM. Free with room_codec_socketio_free(). */
-ROOM_API int room_codec_socketio_new(room_codec **codec_out, const char *nsp);
-ROOM_API void room_codec_socketio_free(room_codec *codec);
+ROOM_SIO_API int room_codec_socketio_new(room_codec **codec_out, const char *nsp);
+ROOM_SIO_API void room_codec_socketio_free(room_codec *codec);
 
 #ifdef __cplusplus
 }

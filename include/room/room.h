@@ -66,6 +66,17 @@ enum {
     ROOM_ERROR_MIN = -15
 };
 
+/* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)
+ * that libroom's layers send, and that the host's close callback receives. */
+typedef enum room_close_code {
+    ROOM_CLOSE_NORMAL = 1000,
+    ROOM_CLOSE_GOING_AWAY = 1001,       /* server shutting down */
+    ROOM_CLOSE_PROTOCOL_ERROR = 1002,
+    ROOM_CLOSE_POLICY_VIOLATION = 1008, /* refused, slow consumer, idle */
+    ROOM_CLOSE_MESSAGE_TOO_BIG = 1009,
+    ROOM_CLOSE_INTERNAL_ERROR = 1011
+} room_close_code;
+
 /* Never returns NULL, also for unknown codes. */
 ROOM_API const char *room_strerror(int code);
 /* Short machine-readable token ("not_member", ...); never NULL. */
@@ -141,9 +152,6 @@ typedef struct room_config {
     /* The cluster adapter; NULL means the local adapter. Owned by the hub
      * after a successful room_hub_new() (destroyed by room_hub_free()). */
     room_adapter *adapter;
-    /* Register the library's own protocol (join, leave, send, broadcast,
-     * direct); see docs/protocol-rooms.md. */
-    int builtin_protocol;
 } room_config;
 
 /* Fills `config` with defaults and sets config->size. */
@@ -362,10 +370,6 @@ ROOM_API int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int
  * from that code.) Errors: ROOM_EINVAL (not inside a connect handler for
  * `conn`, NULL message), ROOM_ENOMEM. */
 ROOM_API int room_refuse(room_hub *hub, room_conn *conn, const char *message, json_t *data);
-
-/* Registers the library's own protocol on a hub (what builtin_protocol
- * does). */
-ROOM_API int room_protocol_rooms_register(room_hub *hub);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "room/eio.h"
+#include "room/ws_export.h"
 #include "room/room.h"
 
 #ifdef __cplusplus
@@ -87,37 +88,37 @@ typedef struct room_ws_stats {
     uint64_t parsers;        /* wslay contexts held by connections mid-message */
 } room_ws_stats;
 
-ROOM_API void room_ws_config_init(room_ws_config *config);
+ROOM_WS_API void room_ws_config_init(room_ws_config *config);
 
 /* Errors: ROOM_EINVAL (no loop, size too small, bad policy), ROOM_ENOMEM.
  * The config is copied; NULL means room_ws_config_init() defaults. */
-ROOM_API int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, const room_ws_config *config);
+ROOM_WS_API int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, const room_ws_config *config);
 /* NULL-safe. A server that listened must have been shut down first (its
  * callback has run): freeing a running one aborts. Free it before the
  * room_eio and hubs it serves: queued frames belong to them. */
-ROOM_API void room_ws_server_free(room_ws_server *srv);
+ROOM_WS_API void room_ws_server_free(room_ws_server *srv);
 
 /* Fills send, close, seal, seal_headroom and max_payload of a room_eio
  * config (call after room_eio_config_init()). */
-ROOM_API void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config);
+ROOM_WS_API void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config);
 /* Fills send, close, seal and seal_headroom of a JSON hub's config. */
-ROOM_API void room_ws_hub_config(const room_ws_server *srv, room_config *config);
+ROOM_WS_API void room_ws_hub_config(const room_ws_server *srv, room_config *config);
 
 /* Serves Socket.IO at /socket.io/ (?EIO=4&transport=websocket). The eio
  * must be configured with room_ws_eio_config(). Errors: ROOM_EINVAL (one
  * is already mounted), ROOM_ENOMEM. */
-ROOM_API int room_ws_mount_socketio(room_ws_server *srv, room_eio *eio);
+ROOM_WS_API int room_ws_mount_socketio(room_ws_server *srv, room_eio *eio);
 /* Serves the JSON codec hub `hub` at `path` ("/ws", copied). Errors:
  * ROOM_EINVAL (path empty, not starting with '/', or taken), ROOM_ENOMEM. */
-ROOM_API int room_ws_mount_json(room_ws_server *srv, const char *path, room_hub *hub);
+ROOM_WS_API int room_ws_mount_json(room_ws_server *srv, const char *path, room_hub *hub);
 
 /* Binds `host` (an IPv4 or IPv6 literal; NULL means 0.0.0.0) and `port`
  * (0: any free port, see room_ws_port()) and starts accepting. Errors:
  * ROOM_EINVAL (bad address, already listening), ROOM_ETRANSPORT (bind or
  * listen failed; the reason is logged, nothing is left open). */
-ROOM_API int room_ws_listen(room_ws_server *srv, const char *host, int port);
+ROOM_WS_API int room_ws_listen(room_ws_server *srv, const char *host, int port);
 /* The bound port, or 0 when not listening. */
-ROOM_API int room_ws_port(const room_ws_server *srv);
+ROOM_WS_API int room_ws_port(const room_ws_server *srv);
 
 /* Stops accepting, closes every WebSocket with 1001 "server shutting down"
  * (their sessions end with that reason), waits for them to hang up (at most
@@ -125,9 +126,9 @@ ROOM_API int room_ws_port(const room_ws_server *srv);
  * call from handlers: the work happens on the next loop iteration. Errors:
  * ROOM_EINVAL (not listening, or already shutting down). */
 typedef void (*room_ws_done_fn)(room_ws_server *srv, void *user_data);
-ROOM_API int room_ws_shutdown(room_ws_server *srv, room_ws_done_fn done);
+ROOM_WS_API int room_ws_shutdown(room_ws_server *srv, room_ws_done_fn done);
 
-ROOM_API void room_ws_stats_get(const room_ws_server *srv, room_ws_stats *stats);
+ROOM_WS_API void room_ws_stats_get(const room_ws_server *srv, room_ws_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  * one object (JSON codec style: {"room": .., "data": ..}). */
 #include <string.h>
 
-#include "internal.h"
+#include "room/protocol.h"
 
 /* The i-th positional argument, or member `key` of a lone object argument. */
 static json_t *arg(const room_event *ev, size_t i, const char *key)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 #include "room/eio.h"
 #include "socketio.h"
 

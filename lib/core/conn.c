@@ -109,7 +109,7 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
     /* From inside a handler the host still holds this connection (or is in
      * the middle of it), so freeing it here would leave it dangling. */
     if (conn->depth || hub->dispatch) {
-        room_conn_kick(hub, conn, 1000, reason);
+        room_conn_kick(hub, conn, ROOM_CLOSE_NORMAL, reason);
         return;
     }
     /* Unfindable from here on, but still in its rooms while the disconnect

@@ -82,16 +82,6 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         rm_free(&hub->alloc, hub, sizeof *hub);
         return ROOM_EINVAL;
     }
-    if (cfg.builtin_protocol) {
-        int rc = room_protocol_rooms_register(hub);
-        if (rc) {
-            /* Only the adapter the host passed in is ours to destroy on
-             * success, so detach it before freeing. */
-            hub->adapter = room_adapter_local();
-            room_hub_free(hub);
-            return rc;
-        }
-    }
     *hub_out = hub;
     return 0;
 }

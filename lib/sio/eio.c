@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "internal.h"
+#include "../core/internal.h"
 #include "room/eio.h"
 #include "socketio.h"
 
@@ -141,7 +141,7 @@ static void shut(room_eio *eio, room_eio_session *s, int code, const char *reaso
 
 static int violation(room_eio *eio, room_eio_session *s, const char *reason)
 {
-    shut(eio, s, 1002, reason);
+    shut(eio, s, ROOM_CLOSE_PROTOCOL_ERROR, reason);
     return ROOM_EPROTO;
 }
 
@@ -161,13 +161,13 @@ static int send_text(room_eio *eio, room_eio_session *s, const void *bytes, size
         return 0;
     frame = room_frame_new(eio->nsps[0]->hub, ROOM_FRAME_TEXT, bytes, len);
     if (!frame) {
-        shut(eio, s, 1011, "out of memory");
+        shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "out of memory");
         return ROOM_ENOMEM;
     }
     rc = eio->cfg.send(s->transport, frame, eio->cfg.user_data);
     room_frame_unref(frame);
     if (rc < 0) {
-        shut(eio, s, 1011, "send failed");
+        shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
         return ROOM_ETRANSPORT;
     }
     return 0;
@@ -192,7 +192,7 @@ static int begin_packet(room_eio *eio, char type, const char *nsp, size_t nsp_le
 static int finish_packet(room_eio *eio, room_eio_session *s, int rc)
 {
     if (rc) {
-        shut(eio, s, 1011, "out of memory");
+        shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "out of memory");
         return rc;
     }
     return send_text(eio, s, eio->scratch.data, eio->scratch.len);
@@ -251,7 +251,7 @@ static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *u
     }
     rc = eio->cfg.send(s->transport, frame, eio->cfg.user_data);
     if (rc < 0)
-        shut(eio, s, 1011, "send failed");
+        shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
     return rc;
 }
 
@@ -737,7 +737,7 @@ static int recv_attachment(room_eio *eio, room_eio_session *s, const uint8_t *p,
 
     /* maxPayload bounds the packet and its attachments together. */
     if (len > eio->cfg.max_payload - b->len) {
-        shut(eio, s, 1009, "attachments exceed maxPayload");
+        shut(eio, s, ROOM_CLOSE_MESSAGE_TOO_BIG, "attachments exceed maxPayload");
         return ROOM_EPROTO;
     }
     buf = rm_realloc(&eio->alloc, b->buf, b->len, b->len + len);
@@ -806,7 +806,7 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
     if (s->closing)
         return ROOM_ECLOSED;
     if (len > eio->cfg.max_payload) {
-        shut(eio, s, 1009, "message exceeds maxPayload");
+        shut(eio, s, ROOM_CLOSE_MESSAGE_TOO_BIG, "message exceeds maxPayload");
         return ROOM_EPROTO;
     }
     /* Binary messages only ever carry announced attachments, and nothing
@@ -822,7 +822,7 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
     case '1': /* close */
         if (len != 1)
             break;
-        shut(eio, s, 1000, "client close");
+        shut(eio, s, ROOM_CLOSE_NORMAL, "client close");
         return 0;
     case '3': /* pong */
         if (len != 1)
@@ -872,13 +872,13 @@ int64_t room_eio_tick(room_eio *eio, uint64_t now_ms)
         s->hb_deadline = now_ms + eio->cfg.ping_timeout_ms;
         list_append(&eio->pong, &s->hb);
         if (eio->cfg.send(s->transport, eio->ping_frame, eio->cfg.user_data) < 0)
-            shut(eio, s, 1011, "send failed");
+            shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
     }
     while (eio->pong.next != &eio->pong && hb_session(eio->pong.next)->hb_deadline <= now_ms)
-        shut(eio, hb_session(eio->pong.next), 1000, "ping timeout");
+        shut(eio, hb_session(eio->pong.next), ROOM_CLOSE_NORMAL, "ping timeout");
     while (eio->connect.next != &eio->connect &&
            cn_session(eio->connect.next)->cn_deadline <= now_ms)
-        shut(eio, cn_session(eio->connect.next), 1000, "connect timeout");
+        shut(eio, cn_session(eio->connect.next), ROOM_CLOSE_NORMAL, "connect timeout");
 
     if (eio->ping.next != &eio->ping)
         fold(&next, (int64_t)(hb_session(eio->ping.next)->hb_deadline - now_ms));

@@ -26,7 +26,7 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
         return rc; /* already on its way out: nothing to report or close */
     if (rc < 0) {
         rm_log(hub, ROOM_LOG_WARN, "send to %s failed; closing it", conn->id);
-        room_conn_kick(hub, conn, 1011, "send failed");
+        room_conn_kick(hub, conn, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
         return ROOM_ETRANSPORT;
     }
     return 0;
