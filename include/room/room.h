@@ -91,6 +91,17 @@ typedef struct room_allocator {
     void *ud;
 } room_allocator;
 
+/* WebSocket close codes (RFC 6455 7.4.1) that the hub, the Engine.IO layer
+ * and the transports use. */
+enum room_close_code {
+    ROOM_CLOSE_NORMAL = 1000,
+    ROOM_CLOSE_GOING_AWAY = 1001,
+    ROOM_CLOSE_PROTOCOL_ERROR = 1002,
+    ROOM_CLOSE_POLICY_VIOLATION = 1008,
+    ROOM_CLOSE_MESSAGE_TOO_BIG = 1009,
+    ROOM_CLOSE_INTERNAL_ERROR = 1011
+};
+
 enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG = 3 };
 
 /*

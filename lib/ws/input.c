@@ -159,7 +159,7 @@ void rm_ws_pool_free(room_ws_server *srv)
  * the close comes now rather than after the payload; NULL if nothing. */
 static const char *header_refusal(const rm_ws_conn *c, uint8_t opcode, uint64_t len, int *code)
 {
-    *code = 1002;
+    *code = ROOM_CLOSE_PROTOCOL_ERROR;
     if (opcode >= WSLAY_CONNECTION_CLOSE) {
         if (!(c->hdr[0] & 0x80))
             return "fragmented control frame";
@@ -169,7 +169,7 @@ static const char *header_refusal(const rm_ws_conn *c, uint8_t opcode, uint64_t 
             return "close frame with a one-byte body";
         return NULL;
     }
-    *code = 1009;
+    *code = ROOM_CLOSE_MESSAGE_TOO_BIG;
     return len > c->srv->cfg.max_payload ? "message too big" : NULL;
 }
 

@@ -184,7 +184,7 @@ int rm_ws_queue_close(rm_ws_conn *c, int code, const char *reason)
 
     /* Only codes that peers accept on the wire (RFC 6455 7.4.1). */
     if (code < 1000 || code > 4999 || (code > 1003 && code < 1007) || (code > 1011 && code < 3000))
-        code = 1000;
+        code = ROOM_CLOSE_NORMAL;
     /* A control payload is at most 125 bytes; cut at a UTF-8 boundary. */
     if (n > 123) {
         n = 123;
@@ -205,7 +205,7 @@ void rm_ws_slow_close(rm_ws_conn *c)
     /* What has not reached the socket is moot now; the close frame goes
      * right after what has. */
     rm_ws_queue_release(c);
-    rm_ws_close(c, 1008, "slow consumer");
+    rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, "slow consumer");
 }
 
 void rm_ws_queue_release(rm_ws_conn *c)

@@ -324,9 +324,9 @@ static void conn_upgrade(rm_ws_conn *c, const rm_ws_mount *m, const char *accept
         c->flags |= RM_WS_CORE;
     } else if (rc == ROOM_EDENIED) {
         const char *msg = json_string_value(json_object_get(refusal, "msg"));
-        rm_ws_close(c, 1008, msg ? msg : "connection refused");
+        rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, msg ? msg : "connection refused");
     } else {
-        rm_ws_close(c, 1011, room_strerror(rc));
+        rm_ws_close(c, ROOM_CLOSE_INTERNAL_ERROR, room_strerror(rc));
     }
     json_decref(refusal);
 }
@@ -791,7 +791,7 @@ int room_ws_shutdown(room_ws_server *srv, room_ws_done_fn done)
         conn_destroy(c);
     for (c = srv->lists[RM_WS_OPEN].head; c; c = next) {
         next = c->next;
-        rm_ws_close(c, 1001, "server shutting down");
+        rm_ws_close(c, ROOM_CLOSE_GOING_AWAY, "server shutting down");
     }
     return 0;
 }
