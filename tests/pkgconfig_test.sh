@@ -43,4 +43,55 @@ if nm -D --defined-only "$libdir"/libroom.so | grep -v ' room_' | grep -q ' T ';
     echo "non-room_ symbols exported:"; nm -D --defined-only "$libdir"/libroom.so | grep ' T ' | grep -v ' room_'
     exit 1
 fi
-echo "1 passed, 0 failed"
+n=1
+# The WebSocket engine and its libuv binding, when built: each header
+# compiles with exactly -std=c11 plus its .pc's cflags, links, runs, and
+# each library exports its own prefix only.
+if pkg-config --exists room-ws room-uv; then
+    cat > "$tmp/ws.c" <<'C'
+#include <room/ws.h>
+int main(void)
+{
+    room_ws_config cfg;
+    room_ws *ws;
+    room_ws_config_init(&cfg);
+    if (room_ws_new(&ws, &cfg) != 0)
+        return 1;
+    room_ws_free(ws);
+    return 0;
+}
+C
+    cat > "$tmp/uv.c" <<'C'
+#include <room/ws_uv.h>
+int main(void)
+{
+    uv_loop_t loop;
+    room_uv_config cfg;
+    room_uv_server *srv;
+    room_ws *ws;
+    room_uv_config_init(&cfg);
+    if (uv_loop_init(&loop) || room_ws_new(&ws, NULL) || room_uv_server_new(&srv, &loop, ws, &cfg))
+        return 1;
+    room_uv_server_free(srv);
+    room_ws_free(ws);
+    return uv_loop_close(&loop);
+}
+C
+    for lib in ws uv; do
+        cc -std=c11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags room-$lib) "$tmp/$lib.c" \
+           -o "$tmp/$lib" $(pkg-config --libs room-$lib)
+        LD_LIBRARY_PATH=$libdir "$tmp/$lib"
+        if nm -D --defined-only "$libdir/libroom-$lib.so" | grep ' T ' | grep -qv " room_${lib}_"; then
+            echo "libroom-$lib exports more than room_${lib}_*:"
+            nm -D --defined-only "$libdir/libroom-$lib.so" | grep ' T ' | grep -v " room_${lib}_"
+            exit 1
+        fi
+    done
+    # The engine needs no event loop.
+    if pkg-config --print-requires room-ws | grep -q libuv; then
+        echo "room-ws.pc requires libuv"
+        exit 1
+    fi
+    n=3
+fi
+echo "$n passed, 0 failed"

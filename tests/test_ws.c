@@ -1,5 +1,6 @@
-/* libroom-ws end to end: a server on 127.0.0.1, port 0, in the test's own
- * uv loop, and raw TCP clients in the same process. The loop runs in
+/* libroom-ws and its libuv binding end to end: a server on 127.0.0.1,
+ * port 0, in the test's own uv loop, and raw TCP clients in the same
+ * process. The loop runs in
  * UV_RUN_NOWAIT steps; every wait is bounded in steps and in time. */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <cmocka.h>
 
 #include "room/ws.h"
+#include "room/ws_uv.h"
 
 #define WAIT_MS 10000
 #define WAIT_STEPS 1000000
@@ -35,7 +37,8 @@ enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PO
 
 typedef struct fixture {
     uv_loop_t loop;
-    room_ws_server *srv;
+    room_ws *ws;
+    room_uv_server *srv;
     room_eio *eio;
     room_hub *json;
     room_conn *json_conn; /* the last JSON connection opened */
@@ -103,7 +106,7 @@ static int on_up(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
                                  ev->attachments, ev->attachment_count);
 }
 
-static void on_done(room_ws_server *srv, void *ud)
+static void on_done(room_uv_server *srv, void *ud)
 {
     (void)srv;
     ((fixture *)ud)->done++;
@@ -111,10 +114,11 @@ static void on_done(room_ws_server *srv, void *ud)
 
 static uint32_t ping_ms; /* Engine.IO ping interval and timeout for fx_new(); 0: defaults */
 
-static fixture *fx_new(const room_ws_config *wcfg)
+static fixture *fx_new(const room_ws_config *wcfg, const room_uv_config *ucfg)
 {
     fixture *f = calloc(1, sizeof *f);
     room_ws_config cfg;
+    room_uv_config ucf;
     room_eio_config ecfg;
     room_config jcfg;
 
@@ -124,11 +128,16 @@ static fixture *fx_new(const room_ws_config *wcfg)
         cfg = *wcfg;
     else
         room_ws_config_init(&cfg);
-    cfg.user_data = f;
-    assert_int_equal(room_ws_server_new(&f->srv, &f->loop, &cfg), 0);
+    if (ucfg)
+        ucf = *ucfg;
+    else
+        room_uv_config_init(&ucf);
+    ucf.user_data = f;
+    assert_int_equal(room_ws_new(&f->ws, &cfg), 0);
+    assert_int_equal(room_uv_server_new(&f->srv, &f->loop, f->ws, &ucf), 0);
 
     room_eio_config_init(&ecfg);
-    room_ws_eio_config(f->srv, &ecfg);
+    room_ws_eio_config(f->ws, &ecfg);
     if (ping_ms)
         ecfg.ping_interval_ms = ecfg.ping_timeout_ms = ping_ms;
     assert_int_equal(room_eio_new(&f->eio, &ecfg, NULL), 0);
@@ -136,22 +145,22 @@ static fixture *fx_new(const room_ws_config *wcfg)
     assert_int_equal(room_on(room_eio_hub(f->eio, "/"), "up", on_up, f), 0);
 
     room_config_init(&jcfg);
-    room_ws_hub_config(f->srv, &jcfg);
+    room_ws_hub_config(f->ws, &jcfg);
     jcfg.user_data = f; /* the binding's callbacks do not use it */
     assert_int_equal(room_hub_new(&f->json, &jcfg), 0);
     assert_int_equal(room_on(f->json, "connect", on_connect, f), 0);
     assert_int_equal(room_on(f->json, "disconnect", on_disconnect, f), 0);
     assert_int_equal(room_on(f->json, "echo", on_echo, f), 0);
 
-    assert_int_equal(room_ws_mount_socketio(f->srv, f->eio), 0);
-    assert_int_equal(room_ws_mount_socketio(f->srv, f->eio), ROOM_EINVAL);
-    assert_int_equal(room_ws_mount_json(f->srv, "/ws", f->json), 0);
-    assert_int_equal(room_ws_mount_json(f->srv, "/ws", f->json), ROOM_EINVAL);
-    assert_int_equal(room_ws_mount_json(f->srv, "ws", f->json), ROOM_EINVAL);
-    assert_int_equal(room_ws_port(f->srv), 0);
-    assert_int_equal(room_ws_listen(f->srv, "127.0.0.1", 0), 0);
-    assert_int_equal(room_ws_listen(f->srv, "127.0.0.1", 0), ROOM_EINVAL);
-    f->port = room_ws_port(f->srv);
+    assert_int_equal(room_ws_mount_socketio(f->ws, f->eio), 0);
+    assert_int_equal(room_ws_mount_socketio(f->ws, f->eio), ROOM_EINVAL);
+    assert_int_equal(room_ws_mount_json(f->ws, "/ws", f->json), 0);
+    assert_int_equal(room_ws_mount_json(f->ws, "/ws", f->json), ROOM_EINVAL);
+    assert_int_equal(room_ws_mount_json(f->ws, "ws", f->json), ROOM_EINVAL);
+    assert_int_equal(room_uv_port(f->srv), 0);
+    assert_int_equal(room_uv_listen(f->srv, "127.0.0.1", 0), 0);
+    assert_int_equal(room_uv_listen(f->srv, "127.0.0.1", 0), ROOM_EINVAL);
+    f->port = room_uv_port(f->srv);
     assert_true(f->port > 0);
     return f;
 }
@@ -194,11 +203,12 @@ static void expect_json_conns(fixture *f, size_t n)
 
 static void fx_free(fixture *f)
 {
-    assert_int_equal(room_ws_shutdown(f->srv, on_done), 0);
-    assert_int_equal(room_ws_shutdown(f->srv, on_done), ROOM_EINVAL);
+    assert_int_equal(room_uv_shutdown(f->srv, on_done), 0);
+    assert_int_equal(room_uv_shutdown(f->srv, on_done), ROOM_EINVAL);
     assert_true(run_until(f, is_done, NULL));
     assert_int_equal(f->done, 1);
-    room_ws_server_free(f->srv);
+    room_uv_server_free(f->srv);
+    room_ws_free(f->ws);
     room_hub_free(f->json);
     room_eio_free(f->eio);
     /* Every handle the server opened is closed. */
@@ -206,11 +216,20 @@ static void fx_free(fixture *f)
     free(f);
 }
 
-static room_ws_stats stats(fixture *f)
+/* The engine's and the binding's figures side by side. */
+typedef struct stats_t {
+    uint64_t connections, bytes_queued, bytes_pending, frames_dropped, slow_closes, parsers;
+    uint64_t writes, refused, shared_flushes;
+} stats_t;
+
+static stats_t stats(fixture *f)
 {
-    room_ws_stats s;
-    room_ws_stats_get(f->srv, &s);
-    return s;
+    room_ws_stats w;
+    room_uv_stats u;
+    room_ws_stats_get(f->ws, &w);
+    room_uv_stats_get(f->srv, &u);
+    return (stats_t){w.connections, w.bytes_queued, w.bytes_pending, w.frames_dropped, w.slow_closes,
+                     w.parsers, u.writes, u.refused, u.shared_flushes};
 }
 
 /* ---- raw clients ------------------------------------------------------------ */
@@ -497,7 +516,7 @@ static char *request_with(const char *target, const char *headers)
 
 static void test_refused_requests(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     char big[9000];
     (void)state;
 
@@ -544,7 +563,7 @@ static void test_refused_requests(void **state)
 
 static void test_upgrade(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     const char *req = "GET /socket.io/?transport=websocket&foo=bar&EIO=4 HTTP/1.1\r\n"
                       "sec-websocket-version: 13\r\n"
                       "SEC-WEBSOCKET-KEY:   " RFC_KEY "  \r\n"
@@ -596,7 +615,7 @@ static void test_upgrade(void **state)
  * (a frame chain on the way out). */
 static void test_socketio_binary(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *c = cl_new(f, 0);
     const char *req = upgrade_request(SIO);
     uint8_t buf[600];
@@ -632,7 +651,7 @@ static void test_handshake_timeout(void **state)
 
     room_ws_config_init(&cfg);
     cfg.handshake_timeout_ms = 50;
-    f = fx_new(&cfg);
+    f = fx_new(&cfg, NULL);
     c = cl_new(f, 0);
     cl_puts(f, c, "GET /ws HTTP/1.1\r\n");
     assert_true(cl_wait(f, c, got_eof, NULL));
@@ -664,7 +683,7 @@ static void expect_parsers(fixture *f, uint64_t n)
 
 static void test_frames_bytewise(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *c = json_client(f);
     uint8_t buf[80000];
     char text[72000];
@@ -733,7 +752,7 @@ static void test_frames_bytewise(void **state)
 
 static void test_ping_pong(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *c = sio_client(f);
     frame fr;
     (void)state;
@@ -761,7 +780,7 @@ static void test_max_payload(void **state)
 
     room_ws_config_init(&cfg);
     cfg.max_payload = 1000;
-    f = fx_new(&cfg);
+    f = fx_new(&cfg, NULL);
     c = json_client(f);
     memset(payload, 'a', sizeof payload);
     /* The header alone is enough: no payload byte is needed. */
@@ -778,7 +797,7 @@ static void test_max_payload(void **state)
 static void test_bad_control_frames(void **state)
 {
     uint8_t buf[300], payload[200] = {0};
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     struct {
         int opcode, fin;
         size_t len;
@@ -808,7 +827,7 @@ static int all_gone(fixture *f, void *arg)
 
 static void test_closes(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     uint8_t buf[64];
     client *c;
     frame fr;
@@ -858,20 +877,27 @@ static void test_closes(void **state)
 static void test_shared_flush(void **state)
 {
     enum { N = 80 }; /* above the sharing threshold (64) */
-    room_ws_config cfg;
+    room_uv_config cfg;
     fixture *f;
     client *c[N];
     (void)state;
-    room_ws_config_init(&cfg);
+    room_uv_config_init(&cfg);
     cfg.write_threads = 2;
-    f = fx_new(&cfg);
+    f = fx_new(NULL, &cfg);
     for (int i = 0; i < N; i++)
         c[i] = json_client(f);
-    for (int k = 0; k < 3; k++)
-        assert_int_equal(room_broadcast_new(f->json, "tick", json_integer(k), NULL), N);
+    /* 80 connections x 1 KiB: over the 64 KiB a flush needs to be shared. */
     for (int k = 0; k < 3; k++) {
-        char want[64];
-        snprintf(want, sizeof want, "{\"event\":\"tick\",\"data\":%d}", k);
+        char data[1024];
+        memset(data, 'a' + k, sizeof data - 1);
+        data[sizeof data - 1] = '\0';
+        assert_int_equal(room_broadcast_new(f->json, "tick", json_string(data), NULL), N);
+    }
+    for (int k = 0; k < 3; k++) {
+        char want[1100];
+        int len = snprintf(want, sizeof want, "{\"event\":\"tick\",\"data\":\"");
+        memset(want + len, 'a' + k, 1023);
+        snprintf(want + len + 1023, sizeof want - (size_t)len - 1023, "\"}");
         for (int i = 0; i < N; i++)
             expect_text(f, c[i], want);
     }
@@ -884,7 +910,7 @@ static void test_shared_flush(void **state)
 
 static void test_coalesced_writes(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *a = json_client(f), *b = json_client(f);
     uint64_t writes, queued, bytes;
     int i;
@@ -929,7 +955,7 @@ static void test_slow_consumer_close(void **state)
     room_ws_config_init(&cfg);
     cfg.max_queued_bytes = 256 * 1024;
     cfg.close_timeout_ms = 60000;
-    f = fx_new(&cfg);
+    f = fx_new(&cfg, NULL);
     c = cl_new(f, 4096); /* never reads until the end */
     cl_puts(f, c, upgrade_request("/ws"));
     expect_json_conns(f, 1);
@@ -992,7 +1018,7 @@ static void test_slow_consumer_drop(void **state)
     room_ws_config_init(&cfg);
     cfg.max_queued_bytes = 64 * 1024;
     cfg.slow_policy = ROOM_WS_SLOW_DROP;
-    f = fx_new(&cfg);
+    f = fx_new(&cfg, NULL);
     c = cl_new(f, 4096);
     cl_puts(f, c, upgrade_request("/ws"));
     expect_json_conns(f, 1);
@@ -1032,13 +1058,13 @@ static void test_slow_consumer_drop(void **state)
  * listener keeps accepting: once a slot frees, the next one is served. */
 static void test_max_connections(void **state)
 {
-    room_ws_config cfg;
+    room_uv_config cfg;
     fixture *f;
     client *a, *b, *extra, *late;
     (void)state;
-    room_ws_config_init(&cfg);
+    room_uv_config_init(&cfg);
     cfg.max_connections = 2;
-    f = fx_new(&cfg);
+    f = fx_new(NULL, &cfg);
     a = sio_client(f);
     b = sio_client(f);
     extra = cl_new(f, 0);
@@ -1058,7 +1084,7 @@ static void test_max_connections(void **state)
     fx_free(f);
 }
 
-static void on_second_done(room_ws_server *srv, void *ud)
+static void on_second_done(room_uv_server *srv, void *ud)
 {
     (void)srv;
     *(int *)ud = 1;
@@ -1068,30 +1094,33 @@ static void on_second_done(room_ws_server *srv, void *ud)
  * it cannot. */
 static void test_reuse_port(void **state)
 {
-    room_ws_config cfg;
-    room_ws_server *second;
+    room_uv_config cfg;
+    room_ws *ws2;
+    room_uv_server *second;
     fixture *f;
     int done = 0;
     (void)state;
-    room_ws_config_init(&cfg);
+    room_uv_config_init(&cfg);
     cfg.reuse_port = 1;
-    f = fx_new(&cfg);
+    f = fx_new(NULL, &cfg);
 
+    assert_int_equal(room_ws_new(&ws2, NULL), 0);
     cfg.reuse_port = 0;
-    assert_int_equal(room_ws_server_new(&second, &f->loop, &cfg), 0);
-    assert_int_equal(room_ws_listen(second, "127.0.0.1", f->port), ROOM_ETRANSPORT);
-    room_ws_server_free(second);
+    assert_int_equal(room_uv_server_new(&second, &f->loop, ws2, &cfg), 0);
+    assert_int_equal(room_uv_listen(second, "127.0.0.1", f->port), ROOM_ETRANSPORT);
+    room_uv_server_free(second);
 
     cfg.reuse_port = 1;
     cfg.user_data = &done;
-    assert_int_equal(room_ws_server_new(&second, &f->loop, &cfg), 0);
-    assert_int_equal(room_ws_listen(second, "127.0.0.1", f->port), 0);
-    assert_int_equal(room_ws_port(second), f->port);
-    assert_int_equal(room_ws_shutdown(second, on_second_done), 0);
+    assert_int_equal(room_uv_server_new(&second, &f->loop, ws2, &cfg), 0);
+    assert_int_equal(room_uv_listen(second, "127.0.0.1", f->port), 0);
+    assert_int_equal(room_uv_port(second), f->port);
+    assert_int_equal(room_uv_shutdown(second, on_second_done), 0);
     for (int i = 0; i < 1000 && !done; i++)
         pump(f);
     assert_int_equal(done, 1);
-    room_ws_server_free(second);
+    room_uv_server_free(second);
+    room_ws_free(ws2);
     fx_free(f);
 }
 
@@ -1120,7 +1149,7 @@ static void test_timers(void **state)
     (void)state;
 
     ping_ms = 100;
-    f = fx_new(NULL);
+    f = fx_new(NULL, NULL);
     ping_ms = 0;
     c = sio_client(f);
     cl_send_text(f, c, "40");
@@ -1151,7 +1180,7 @@ static void test_timers(void **state)
 
 static void test_json_hub(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *c = json_client(f);
     (void)state;
 
@@ -1168,14 +1197,14 @@ static void test_json_hub(void **state)
 
 static void test_shutdown(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     client *a = sio_client(f), *b = json_client(f);
     uint8_t buf[16];
     (void)state;
 
     cl_send_text(f, a, "40");
     expect_text(f, a, "40{");
-    assert_int_equal(room_ws_shutdown(f->srv, on_done), 0);
+    assert_int_equal(room_uv_shutdown(f->srv, on_done), 0);
     expect_close(f, a, 1001);
     expect_close(f, b, 1001);
     assert_int_equal(f->disconnects, 2);
@@ -1187,7 +1216,8 @@ static void test_shutdown(void **state)
     cl_free(b);
     assert_true(run_until(f, is_done, NULL));
     assert_int_equal(stats(f).connections, 0);
-    room_ws_server_free(f->srv);
+    room_uv_server_free(f->srv);
+    room_ws_free(f->ws);
     room_hub_free(f->json);
     room_eio_free(f->eio);
     assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -1197,24 +1227,35 @@ static void test_shutdown(void **state)
 static void test_unused_server(void **state)
 {
     uv_loop_t loop;
-    room_ws_server *srv;
+    room_ws *ws;
+    room_uv_server *srv;
     room_ws_config cfg;
+    room_uv_config ucfg;
     (void)state;
 
     assert_int_equal(uv_loop_init(&loop), 0);
     room_ws_config_init(&cfg);
     cfg.slow_policy = 7;
-    assert_int_equal(room_ws_server_new(&srv, &loop, &cfg), ROOM_EINVAL);
+    assert_int_equal(room_ws_new(&ws, &cfg), ROOM_EINVAL);
     cfg.slow_policy = ROOM_WS_SLOW_CLOSE;
-    assert_int_equal(room_ws_server_new(&srv, NULL, &cfg), ROOM_EINVAL);
-    assert_int_equal(room_ws_server_new(&srv, &loop, NULL), 0);
-    assert_int_equal(room_ws_listen(srv, "not an address", 0), ROOM_EINVAL);
-    assert_int_equal(room_ws_listen(srv, "127.0.0.1", 70000), ROOM_EINVAL);
+    cfg.size = ROOM_WS_CONFIG_MIN_SIZE - 1;
+    assert_int_equal(room_ws_new(&ws, &cfg), ROOM_EINVAL);
+    assert_int_equal(room_ws_new(&ws, NULL), 0);
+    room_uv_config_init(&ucfg);
+    ucfg.write_threads = 65;
+    assert_int_equal(room_uv_server_new(&srv, &loop, ws, &ucfg), ROOM_EINVAL);
+    assert_int_equal(room_uv_server_new(&srv, NULL, ws, NULL), ROOM_EINVAL);
+    assert_int_equal(room_uv_server_new(&srv, &loop, NULL, NULL), ROOM_EINVAL);
+    assert_int_equal(room_uv_server_new(&srv, &loop, ws, NULL), 0);
+    assert_int_equal(room_uv_listen(srv, "not an address", 0), ROOM_EINVAL);
+    assert_int_equal(room_uv_listen(srv, "127.0.0.1", 70000), ROOM_EINVAL);
     /* A failed listen leaves nothing open. */
-    assert_int_equal(room_ws_listen(srv, "192.0.2.1", 1), ROOM_ETRANSPORT);
-    assert_int_equal(room_ws_shutdown(srv, on_done), ROOM_EINVAL);
-    room_ws_server_free(srv);
-    room_ws_server_free(NULL);
+    assert_int_equal(room_uv_listen(srv, "192.0.2.1", 1), ROOM_ETRANSPORT);
+    assert_int_equal(room_uv_shutdown(srv, on_done), ROOM_EINVAL);
+    room_uv_server_free(srv);
+    room_uv_server_free(NULL);
+    room_ws_free(ws);
+    room_ws_free(NULL);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -1260,7 +1301,7 @@ static int crowd_has(fixture *f, void *arg)
  * measuring and their sockets cost no heap. */
 static void test_idle_memory(void **state)
 {
-    fixture *f = fx_new(NULL);
+    fixture *f = fx_new(NULL, NULL);
     const char *env = getenv("ROOM_WS_TEST_CONNS");
     size_t n = env ? (size_t)atoi(env) : 1000, i, before, after;
     uint8_t connect[16];

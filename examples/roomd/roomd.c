@@ -21,6 +21,7 @@
 #include "room/eio.h"
 #include "room/protocol.h"
 #include "room/ws.h"
+#include "room/ws_uv.h"
 
 typedef struct protocol {
     const char *name;
@@ -49,7 +50,8 @@ typedef struct options {
 typedef struct roomd {
     uv_loop_t *loop;
     uv_signal_t sigint, sigterm;
-    room_ws_server *srv;
+    room_ws *ws;
+    room_uv_server *srv;
     room_eio *eio;
     room_hub *json_hub;
     int log_level;
@@ -160,7 +162,7 @@ static void parse_options(int argc, char **argv, options *o)
     }
 }
 
-static void on_shutdown(room_ws_server *srv, void *user_data)
+static void on_shutdown(room_uv_server *srv, void *user_data)
 {
     roomd *d = user_data;
     (void)srv;
@@ -176,7 +178,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_signal_stop(&d->sigterm);
     fprintf(stderr, "roomd: %s, closing %zu connections\n", signum == SIGINT ? "SIGINT" : "SIGTERM",
             room_eio_session_count(d->eio) + (d->json_hub ? room_conn_count(d->json_hub) : 0));
-    room_ws_shutdown(d->srv, on_shutdown);
+    room_uv_shutdown(d->srv, on_shutdown);
 }
 
 /* Every connection is a descriptor: take as many as the hard limit allows. */
@@ -199,6 +201,7 @@ static int fail(const char *what, int rc)
 static int start(roomd *d, const options *o)
 {
     room_ws_config wcfg;
+    room_uv_config ucfg;
     room_eio_config ecfg;
     room_config rcfg, jcfg;
     room_hub *admin;
@@ -208,19 +211,22 @@ static int start(roomd *d, const options *o)
     room_ws_config_init(&wcfg);
     wcfg.log = log_line;
     wcfg.user_data = d;
+    room_uv_config_init(&ucfg);
+    ucfg.user_data = d;
     /* The loop thread plus helpers for the write system calls of big
      * broadcasts; beyond a few, they only contend for the sockets' locks. */
     if (o->write_threads >= 0) {
-        wcfg.write_threads = (unsigned)o->write_threads;
+        ucfg.write_threads = (unsigned)o->write_threads;
     } else {
         unsigned cpus = uv_available_parallelism();
-        wcfg.write_threads = cpus > 4 ? 3 : cpus - 1;
+        ucfg.write_threads = cpus > 4 ? 3 : cpus - 1;
     }
-    if ((rc = room_ws_server_new(&d->srv, d->loop, &wcfg)) != 0)
+    if ((rc = room_ws_new(&d->ws, &wcfg)) != 0 ||
+        (rc = room_uv_server_new(&d->srv, d->loop, d->ws, &ucfg)) != 0)
         return fail("server", rc);
 
     room_eio_config_init(&ecfg);
-    room_ws_eio_config(d->srv, &ecfg);
+    room_ws_eio_config(d->ws, &ecfg);
     ecfg.log = log_line;
     ecfg.user_data = d;
     if (o->ping_interval_ms)
@@ -238,23 +244,23 @@ static int start(roomd *d, const options *o)
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
         (rc = room_protocol_rooms_register(admin)) != 0)
         return fail("namespace /admin", rc);
-    if ((rc = room_ws_mount_socketio(d->srv, d->eio)) != 0)
+    if ((rc = room_ws_mount_socketio(d->ws, d->eio)) != 0)
         return fail("mount /socket.io/", rc);
 
     if (o->proto->json) {
         room_config_init(&jcfg);
-        room_ws_hub_config(d->srv, &jcfg);
+        room_ws_hub_config(d->ws, &jcfg);
         jcfg.log = log_line;
         jcfg.user_data = d;
         jcfg.max_message_bytes = ecfg.max_payload;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d->json_hub)) != 0 ||
-            (rc = room_ws_mount_json(d->srv, "/ws", d->json_hub)) != 0)
+            (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)
             return fail("mount /ws", rc);
     }
 
     /* The server has logged why. */
-    if ((rc = room_ws_listen(d->srv, o->host, o->port)) != 0) {
+    if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
         fprintf(stderr, "roomd: cannot listen on %s port %d\n", o->host, o->port);
         return rc;
     }
@@ -267,7 +273,7 @@ static int start(roomd *d, const options *o)
 
     v6 = strchr(o->host, ':') != NULL;
     fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
-            room_ws_port(d->srv));
+            room_uv_port(d->srv));
     return 0;
 }
 
@@ -286,8 +292,9 @@ int main(int argc, char **argv)
     rc = start(&d, &o);
     if (rc == 0)
         uv_run(d.loop, UV_RUN_DEFAULT);
-    /* The server first: its queued frames belong to the hubs. */
-    room_ws_server_free(d.srv);
+    /* The server and engine first: queued frames belong to the hubs. */
+    room_uv_server_free(d.srv);
+    room_ws_free(d.ws);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     uv_loop_close(d.loop);

@@ -1,39 +1,57 @@
 /*
- * libroom-ws: a ready-made WebSocket transport for libroom on libuv, for
- * hosts that want WebSocket without writing it (docs/writing-a-transport.md
- * explains how it is built, for hosts that bind their own sockets).
+ * libroom-ws: a WebSocket engine for libroom, with no event loop of its own.
  *
- * One room_ws_server listens on one address of one uv loop and serves
- * Socket.IO v5 (a room_eio) at /socket.io/ and/or plain JSON hubs at paths
- * of their own ("/ws"). Outbound frames are sealed with their WebSocket
- * header once and shared by every recipient; each connection's queued
- * frames leave in one writev per loop iteration.
+ * It serves Socket.IO v5 (a room_eio) at /socket.io/ and plain JSON hubs at
+ * paths of their own ("/ws") over connections that the host owns: the host
+ * accepts sockets, hands the engine the bytes it reads and the time, and
+ * writes what the engine gives it as iovecs. Inside are the HTTP upgrade,
+ * the frame parser (wslay), the output queue with the slow-consumer policy,
+ * the close handshake and the handshake and close deadlines. Outbound
+ * frames are sealed with their WebSocket header once and the same frame is
+ * queued, by reference, for every recipient.
+ *
+ * A host's loop, per iteration (docs/writing-a-transport.md; a complete one
+ * in examples/epoll_server.c, the libuv one in room/ws_uv.h):
+ *
+ *   readable:  n = read(fd, buf, ...); room_ws_conn_input(c, buf, n, now),
+ *              or room_ws_conn_eof() / room_ws_conn_error()
+ *   then:      timeout = room_ws_run(ws, now);
+ *              while ((c = room_ws_ready(ws)))  serve(c);
+ *   writable:  serve(c)
+ *
+ *   serve(c):  w = room_ws_conn_wants(c);
+ *              WRITE:    n = room_ws_conn_output(c, iov, max);
+ *                        room_ws_conn_written(c, writev(fd, iov, n)), again;
+ *                        while WRITE stays, wait for the socket to be writable
+ *              SHUTDOWN: shutdown(fd, SHUT_WR), keep reading until EOF
+ *              CLOSE:    close(fd); room_ws_conn_free(c)
  *
  * Wiring: configure the room_eio with room_ws_eio_config() and JSON hubs
  * with room_ws_hub_config() (they install the send, close and seal
- * callbacks), create them, mount them, listen. On exit, room_ws_shutdown(),
- * then, from its callback on, free the server before the eio and hubs.
+ * callbacks), create them, mount them. Free the engine before the eio and
+ * hubs: queued frames belong to them.
  *
- * Same threading rules as the hub: the loop's thread only, no locks. As in
- * any libuv server, the process should ignore SIGPIPE.
+ * Same threading rules as the hub: one thread, no locks. None of these
+ * functions may be called from inside a hub or eio handler.
  */
 #ifndef ROOM_WS_H
 #define ROOM_WS_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <uv.h>
+#include <string.h>
+#include <sys/uio.h>
 
 #include "room/eio.h"
-#include "room/ws_export.h"
 #include "room/room.h"
+#include "room/ws_export.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct room_ws_server room_ws_server;
+typedef struct room_ws room_ws;
+typedef struct room_ws_conn room_ws_conn;
 
 /* What to do with a connection whose unwritten output would exceed
  * max_queued_bytes. */
@@ -42,13 +60,21 @@ enum {
     ROOM_WS_SLOW_DROP = 1   /* drop the message for that connection */
 };
 
+/* What a connection wants from its host (room_ws_conn_wants()). */
+enum {
+    ROOM_WS_WANT_WRITE = 1u << 0,    /* output is pending: room_ws_conn_output() */
+    ROOM_WS_WANT_SHUTDOWN = 1u << 1, /* all is written: shutdown(SHUT_WR), read on */
+    ROOM_WS_WANT_CLOSE = 1u << 2     /* close the socket and room_ws_conn_free() */
+};
+
+/* Fields are 0 for "the documented default", so a host built against an
+ * older header keeps working: the library reads only `size` bytes. */
 typedef struct room_ws_config {
     size_t size; /* sizeof(room_ws_config), set by room_ws_config_init() */
 
-    /* Output per connection not yet written (queued or being written),
-     * default 4 MiB. */
+    /* Output per connection not yet written; default 4 MiB. */
     size_t max_queued_bytes;
-    int slow_policy;               /* default ROOM_WS_SLOW_CLOSE */
+    int slow_policy; /* default ROOM_WS_SLOW_CLOSE */
     /* Largest inbound message; larger ones close the connection with 1009.
      * Default 1000000, Engine.IO's maxPayload. */
     uint32_t max_payload;
@@ -56,79 +82,101 @@ typedef struct room_ws_config {
     /* A closing connection gets this long to take its last bytes and hang
      * up before it is cut; default 5000. */
     uint32_t close_timeout_ms;
-    int backlog;                   /* listen(2) backlog; default 511 */
 
+    /* The one logger of the engine and of its bindings. */
     void (*log)(int level, const char *message, void *user_data);
-    void *user_data; /* given to log and to the shutdown callback */
-
-    /* Accepted TCP connections at most (handshaking or open); more are
-     * accepted and closed at once. 0: no limit (the default). */
-    size_t max_connections;
-    /* Set SO_REUSEPORT, so that one server per thread and loop can listen on
-     * the same port (the kernel spreads connections). Default 0. */
-    int reuse_port;
-    /* Helper threads for socket writes. When a loop iteration has many
-     * connections to flush (a broadcast to a big room), the loop thread and
-     * these threads share the write system calls, which are most of a
-     * broadcast's cost. Only the calls move: hubs, frames and every other
-     * piece of state stay on the loop's thread. Default 0. */
-    unsigned write_threads;
+    void *user_data;
 } room_ws_config;
+
+/* The size of the first room_ws_config (libroom-ws 0.2); smaller is refused. */
+#define ROOM_WS_CONFIG_MIN_SIZE (offsetof(room_ws_config, user_data) + sizeof(void *))
+
+static inline void room_ws_config_init(room_ws_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->size = sizeof *config;
+}
 
 typedef struct room_ws_stats {
     uint64_t connections;    /* WebSocket connections open now */
     uint64_t bytes_queued;   /* bytes ever queued for writing */
-    uint64_t bytes_pending;  /* queued or being written now */
-    uint64_t writes;         /* uv_try_write calls, one per connection per flush, plus a
-                              * uv_write when the socket did not take everything */
+    uint64_t bytes_pending;  /* queued, not yet written */
     uint64_t frames_dropped; /* messages dropped by ROOM_WS_SLOW_DROP */
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
-    uint64_t refused;        /* accepted and closed: max_connections or no memory */
-    uint64_t shared_flushes; /* flushes whose writes the helper threads shared */
     uint64_t parsers;        /* wslay contexts held by connections mid-message */
 } room_ws_stats;
 
-ROOM_WS_API void room_ws_config_init(room_ws_config *config);
-
-/* Errors: ROOM_EINVAL (no loop, size too small, bad policy), ROOM_ENOMEM.
- * The config is copied; NULL means room_ws_config_init() defaults. */
-ROOM_WS_API int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, const room_ws_config *config);
-/* NULL-safe. A server that listened must have been shut down first (its
- * callback has run): freeing a running one aborts. Free it before the
- * room_eio and hubs it serves: queued frames belong to them. */
-ROOM_WS_API void room_ws_server_free(room_ws_server *srv);
+/* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config
+ * is copied; NULL means every default. */
+ROOM_WS_API int room_ws_new(room_ws **ws_out, const room_ws_config *config);
+/* Frees the connections still there (their sessions end), then the engine.
+ * NULL-safe. Free it before the room_eio and hubs it serves. */
+ROOM_WS_API void room_ws_free(room_ws *ws);
 
 /* Fills send, close, seal, seal_headroom and max_payload of a room_eio
  * config (call after room_eio_config_init()). */
-ROOM_WS_API void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config);
+ROOM_WS_API void room_ws_eio_config(const room_ws *ws, room_eio_config *config);
 /* Fills send, close, seal and seal_headroom of a JSON hub's config. */
-ROOM_WS_API void room_ws_hub_config(const room_ws_server *srv, room_config *config);
+ROOM_WS_API void room_ws_hub_config(const room_ws *ws, room_config *config);
 
 /* Serves Socket.IO at /socket.io/ (?EIO=4&transport=websocket). The eio
  * must be configured with room_ws_eio_config(). Errors: ROOM_EINVAL (one
  * is already mounted), ROOM_ENOMEM. */
-ROOM_WS_API int room_ws_mount_socketio(room_ws_server *srv, room_eio *eio);
+ROOM_WS_API int room_ws_mount_socketio(room_ws *ws, room_eio *eio);
 /* Serves the JSON codec hub `hub` at `path` ("/ws", copied). Errors:
  * ROOM_EINVAL (path empty, not starting with '/', or taken), ROOM_ENOMEM. */
-ROOM_WS_API int room_ws_mount_json(room_ws_server *srv, const char *path, room_hub *hub);
+ROOM_WS_API int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub);
 
-/* Binds `host` (an IPv4 or IPv6 literal; NULL means 0.0.0.0) and `port`
- * (0: any free port, see room_ws_port()) and starts accepting. Errors:
- * ROOM_EINVAL (bad address, already listening), ROOM_ETRANSPORT (bind or
- * listen failed; the reason is logged, nothing is left open). */
-ROOM_WS_API int room_ws_listen(room_ws_server *srv, const char *host, int port);
-/* The bound port, or 0 when not listening. */
-ROOM_WS_API int room_ws_port(const room_ws_server *srv);
+/* Runs what waits outside the hubs' callbacks (sessions of closing
+ * connections end, their disconnect handlers run), the hubs' and eio's
+ * timers and the handshake and close deadlines, with `now_ms` from the
+ * host's monotonic clock. Returns the milliseconds until it wants to run
+ * again, or -1 when nothing is pending. Call it once per loop iteration
+ * (and whenever that many milliseconds have passed), then serve
+ * room_ws_ready(). */
+ROOM_WS_API int64_t room_ws_run(room_ws *ws, uint64_t now_ms);
+/* The next connection whose wants changed (output queued, closing), taken
+ * off the engine's list, or NULL. */
+ROOM_WS_API room_ws_conn *room_ws_ready(room_ws *ws);
 
-/* Stops accepting, closes every WebSocket with 1001 "server shutting down"
- * (their sessions end with that reason), waits for them to hang up (at most
- * close_timeout_ms), then runs `done` with the config's user_data. Safe to
- * call from handlers: the work happens on the next loop iteration. Errors:
- * ROOM_EINVAL (not listening, or already shutting down). */
-typedef void (*room_ws_done_fn)(room_ws_server *srv, void *user_data);
-ROOM_WS_API int room_ws_shutdown(room_ws_server *srv, room_ws_done_fn done);
+/* Closes every connection: handshaking ones at once, open ones with `code`
+ * and `reason` after what is queued (their sessions end with `reason`).
+ * Then serve room_ws_ready() as usual until the host has freed them all. */
+ROOM_WS_API void room_ws_close_all(room_ws *ws, int code, const char *reason);
+/* Connections not yet freed, in any state. */
+ROOM_WS_API size_t room_ws_conn_count(const room_ws *ws);
 
-ROOM_WS_API void room_ws_stats_get(const room_ws_server *srv, room_ws_stats *stats);
+/* Logs through the config's logger (bindings use it too). */
+ROOM_WS_API void room_ws_log(const room_ws *ws, int level, const char *message);
+ROOM_WS_API void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats);
+
+/* ---- connections --------------------------------------------------------- */
+
+/* A socket was accepted; `host` is the host's own pointer for it
+ * (room_ws_conn_host()). The handshake deadline starts at `now_ms`. Errors:
+ * ROOM_EINVAL, ROOM_ENOMEM. */
+ROOM_WS_API int room_ws_conn_new(room_ws *ws, void *host, uint64_t now_ms, room_ws_conn **conn_out);
+/* Frees the connection, ending its session; the host closes the socket.
+ * Usually after ROOM_WS_WANT_CLOSE, but allowed at any time. NULL-safe. */
+ROOM_WS_API void room_ws_conn_free(room_ws_conn *conn);
+ROOM_WS_API void *room_ws_conn_host(const room_ws_conn *conn);
+
+/* Bytes read from the socket, any amount. Handlers run from here. */
+ROOM_WS_API void room_ws_conn_input(room_ws_conn *conn, const void *bytes, size_t len, uint64_t now_ms);
+/* The peer has finished sending (read returned 0). */
+ROOM_WS_API void room_ws_conn_eof(room_ws_conn *conn);
+/* The socket failed: the connection ends without writing more. */
+ROOM_WS_API void room_ws_conn_error(room_ws_conn *conn);
+
+/* What the host must do for the connection now, ROOM_WS_WANT_* bits (0:
+ * wait for input or a deadline). ROOM_WS_WANT_SHUTDOWN is reported once. */
+ROOM_WS_API unsigned room_ws_conn_wants(room_ws_conn *conn);
+/* Fills up to `max` iovecs with the pending output, in order; returns how
+ * many (0: nothing pending; `iov` NULL only counts). They stay valid until
+ * the next call on this connection other than room_ws_conn_output(). */
+ROOM_WS_API size_t room_ws_conn_output(const room_ws_conn *conn, struct iovec *iov, size_t max);
+/* The socket took `bytes` of that output. */
+ROOM_WS_API void room_ws_conn_written(room_ws_conn *conn, size_t bytes);
 
 #ifdef __cplusplus
 }

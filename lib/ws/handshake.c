@@ -1,6 +1,8 @@
 /* The opening handshake (RFC 6455 section 4.2): one bounded HTTP/1.1
- * request head, parsed by hand, routed to a mount, answered 101 or 400. */
+ * request head, parsed by hand, routed to a mount, answered 101 (and the
+ * session opened) or 400 with a one-line reason. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -82,7 +84,9 @@ static span query_get(span q, const char *name)
     return (span){NULL, 0};
 }
 
-size_t rm_ws_request_end(const uint8_t *p, size_t len)
+/* Length of the request head up to and including its blank line; 0 while
+ * incomplete. */
+static size_t request_end(const uint8_t *p, size_t len)
 {
     size_t i, line = 0;
     for (i = 0; i < len; i++) {
@@ -159,9 +163,11 @@ static void accept_key(span key, char out[RM_WS_ACCEPT_LEN + 1])
     out[RM_WS_ACCEPT_LEN] = '\0';
 }
 
-const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size_t len,
-                            const rm_ws_mount **mount_out, char accept[RM_WS_ACCEPT_LEN + 1],
-                            json_t **query_out)
+/* Checks a complete request head. Returns NULL and sets the mount, the
+ * Sec-WebSocket-Accept value and the query parameters (a new object), or
+ * the reason (one line) to refuse it. */
+static const char *check(const room_ws *ws, const uint8_t *head, size_t len, const rm_ws_mount **mount_out,
+                         char accept[RM_WS_ACCEPT_LEN + 1], json_t **query_out)
 {
     request r;
     span query, path;
@@ -177,9 +183,7 @@ const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size
         return "HTTP/1.1 required\n";
     query = r.target;
     path = split(&query, '?');
-    for (m = srv->mounts; m && !span_is(path, m->path); m = m->next)
-        ;
-    if (!m)
+    if (!(m = rm_ws_mount_find(ws, path.p, path.len)))
         return "unknown path\n";
     if (m->eio) {
         if (!span_is(query_get(query, "EIO"), "4"))
@@ -209,7 +213,7 @@ const char *rm_ws_handshake(const room_ws_server *srv, const uint8_t *head, size
     return NULL;
 }
 
-int rm_ws_respond_101(rm_ws_conn *c, const char *accept)
+static int respond_101(room_ws_conn *c, const char *accept)
 {
     char text[160];
     int n = snprintf(text, sizeof text,
@@ -221,7 +225,7 @@ int rm_ws_respond_101(rm_ws_conn *c, const char *accept)
     return rm_ws_queue_bytes(c, text, (size_t)n);
 }
 
-int rm_ws_respond_400(rm_ws_conn *c, const char *reason)
+static int respond_400(room_ws_conn *c, const char *reason)
 {
     char text[256];
     int n = snprintf(text, sizeof text,
@@ -231,4 +235,88 @@ int rm_ws_respond_400(rm_ws_conn *c, const char *reason)
                      "Connection: close\r\n\r\n%s",
                      strlen(reason), reason);
     return rm_ws_queue_bytes(c, text, (size_t)n);
+}
+
+/* The request is good: answer 101 and open the session, whose open packet
+ * and whatever the connect handler sends follow the 101 in the queue. */
+static void upgrade(room_ws_conn *c, const rm_ws_mount *m, const char *accept, json_t *query)
+{
+    json_t *refusal = NULL;
+    int rc;
+
+    c->mount = m;
+    rm_ws_move(c, RM_WS_OPEN);
+    if (respond_101(c, accept) != 0) {
+        rm_ws_abort(c, NULL);
+        return;
+    }
+    if (m->eio)
+        rc = room_eio_open_query(m->eio, c, query, c->ws->now, &c->core.session);
+    else
+        rc = room_conn_open_handshake(m->hub, c, NULL, query, &c->core.conn, &refusal);
+    if (rc == 0) {
+        c->flags |= RM_WS_CORE;
+    } else if (rc == ROOM_EDENIED) {
+        const char *msg = json_string_value(json_object_get(refusal, "msg"));
+        rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, msg ? msg : "connection refused");
+    } else {
+        rm_ws_close(c, ROOM_CLOSE_INTERNAL_ERROR, room_strerror(rc));
+    }
+    json_decref(refusal);
+}
+
+void rm_ws_request_input(room_ws_conn *c, const uint8_t *p, size_t n)
+{
+    const rm_ws_mount *m = NULL;
+    char accept[RM_WS_ACCEPT_LEN + 1];
+    json_t *query = NULL;
+    uint8_t *own = c->u.request;
+    const char *why;
+    size_t end;
+
+    /* Usually the whole head is in one read; otherwise collect it. */
+    if (own) {
+        uint8_t *b = realloc(own, c->n.request_len + n);
+        if (!b) {
+            rm_ws_abort(c, "out of memory");
+            return;
+        }
+        memcpy(b + c->n.request_len, p, n);
+        c->u.request = own = b;
+        c->n.request_len += (uint32_t)n;
+        p = b;
+        n = c->n.request_len;
+    }
+    end = request_end(p, n);
+    if (!end && n < RM_WS_MAX_REQUEST) {
+        if (!own) {
+            if (!(c->u.request = malloc(n))) {
+                rm_ws_abort(c, "out of memory");
+                return;
+            }
+            memcpy(c->u.request, p, n);
+            c->n.request_len = (uint32_t)n;
+        }
+        return;
+    }
+    /* Ours now: leaving HANDSHAKE would free it under our feet. */
+    c->u.request = NULL;
+    c->n.request_len = 0;
+    if (!end || end > RM_WS_MAX_REQUEST)
+        why = "request too large\n";
+    else
+        why = check(c->ws, p, end, &m, accept, &query);
+    if (!why) {
+        upgrade(c, m, accept, query);
+        json_decref(query);
+        /* A client may send frames right behind the request. */
+        if (n > end && c->state == RM_WS_OPEN)
+            rm_ws_input(c, p + end, n - end);
+    } else if (respond_400(c, why) == 0) {
+        rm_ws_move(c, RM_WS_CLOSING);
+        rm_ws_work(c);
+    } else {
+        rm_ws_abort(c, "out of memory");
+    }
+    free(own);
 }

@@ -1,7 +1,7 @@
-/* Inbound: frames parsed by wslay, fed from the server's one read buffer.
+/* Inbound: frames parsed by wslay, fed from the host's input.
  *
  * A wslay context embeds a 4 KiB input buffer, too much to keep per idle
- * connection, so a connection borrows one from a per-server pool only
+ * connection, so a connection borrows one from a per-engine pool only
  * while a message is unfinished. That requires never handing wslay bytes
  * beyond the frame it is parsing (they would stay in its buffer), so the
  * frame header is collected here first (at most 14 bytes, kept in the
@@ -26,8 +26,8 @@ static const struct wslay_event_callbacks callbacks = {
  * payload from the read buffer, never more. */
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud)
 {
-    room_ws_server *srv = ud;
-    rm_ws_conn *c = srv->cur;
+    room_ws *ws = ud;
+    room_ws_conn *c = ws->cur;
     size_t n = 0, m;
 
     (void)flags;
@@ -38,14 +38,14 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         memcpy(buf, c->hdr + c->hdr_off, n);
         c->hdr_off += (uint8_t)n;
         m = len - n;
-        if (m > c->left)
-            m = (size_t)c->left;
-        if (m > srv->in_len)
-            m = srv->in_len;
-        memcpy(buf + n, srv->in, m);
-        srv->in += m;
-        srv->in_len -= m;
-        c->left -= m;
+        if (m > c->n.left)
+            m = (size_t)c->n.left;
+        if (m > ws->in_len)
+            m = ws->in_len;
+        memcpy(buf + n, ws->in, m);
+        ws->in += m;
+        ws->in_len -= m;
+        c->n.left -= m;
         n += m;
     }
     if (!n) {
@@ -59,11 +59,11 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
  * with everything else. */
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud)
 {
-    rm_ws_conn *c = ((room_ws_server *)ud)->cur;
+    room_ws_conn *c = ((room_ws *)ud)->cur;
 
     (void)flags;
     /* A peer that pings without reading is a slow consumer too. */
-    if (c->pending + len > c->srv->cfg.max_queued_bytes)
+    if (c->pending + len > c->ws->cfg.max_queued_bytes)
         rm_ws_slow_close(c);
     else if (rm_ws_queue_bytes(c, data, len) == 0)
         return (ssize_t)len;
@@ -73,8 +73,8 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
 {
-    room_ws_server *srv = ud;
-    rm_ws_conn *c = srv->cur;
+    room_ws *ws = ud;
+    room_ws_conn *c = ws->cur;
     int kind;
 
     (void)ctx;
@@ -82,17 +82,17 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     if (c->state != RM_WS_OPEN || (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME))
         return;
     kind = arg->opcode == WSLAY_TEXT_FRAME ? ROOM_FRAME_TEXT : ROOM_FRAME_BINARY;
-    srv->tick_due = true; /* the message may have moved a deadline */
+    ws->tick_due = true; /* the message may have moved a deadline */
     if (c->mount->eio)
-        room_eio_recv(c->mount->eio, c->core.session, kind, arg->msg, arg->msg_length, uv_now(srv->loop));
+        room_eio_recv(c->mount->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
     else if (kind == ROOM_FRAME_TEXT)
         room_conn_recv(c->mount->hub, c->core.conn, arg->msg, arg->msg_length);
     else
-        rm_ws_close(c, 1003, "binary messages are not supported");
+        rm_ws_close(c, RM_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
 }
 
 /* Header bytes still missing from c->hdr. */
-static size_t header_missing(const rm_ws_conn *c)
+static size_t header_missing(const room_ws_conn *c)
 {
     size_t want = 2;
     if (c->hdr_len >= 2) {
@@ -114,52 +114,52 @@ static uint64_t header_payload(const uint8_t *h)
     return len;
 }
 
-static int parser_get(rm_ws_conn *c)
+static int parser_get(room_ws_conn *c)
 {
-    room_ws_server *srv = c->srv;
-    if (srv->npool) {
-        c->parser = srv->pool[--srv->npool];
+    room_ws *ws = c->ws;
+    if (ws->npool) {
+        c->u.parser = ws->pool[--ws->npool];
     } else {
-        if (wslay_event_context_server_init(&c->parser, &callbacks, srv) != 0)
+        if (wslay_event_context_server_init(&c->u.parser, &callbacks, ws) != 0)
             return ROOM_ENOMEM;
-        wslay_event_config_set_max_recv_msg_length(c->parser, srv->cfg.max_payload);
+        wslay_event_config_set_max_recv_msg_length(c->u.parser, ws->cfg.max_payload);
     }
-    srv->stats.parsers++;
+    ws->stats.parsers++;
     return 0;
 }
 
 /* Between messages a context holds no state: reuse it. */
-static void parser_put(rm_ws_conn *c)
+static void parser_put(room_ws_conn *c)
 {
-    room_ws_server *srv = c->srv;
-    if (srv->npool < RM_WS_POOL)
-        srv->pool[srv->npool++] = c->parser;
+    room_ws *ws = c->ws;
+    if (ws->npool < RM_WS_POOL)
+        ws->pool[ws->npool++] = c->u.parser;
     else
-        wslay_event_context_free(c->parser);
-    c->parser = NULL;
-    srv->stats.parsers--;
+        wslay_event_context_free(c->u.parser);
+    c->u.parser = NULL;
+    ws->stats.parsers--;
 }
 
-void rm_ws_parser_drop(rm_ws_conn *c)
+void rm_ws_parser_drop(room_ws_conn *c)
 {
-    if (!c->parser)
+    if (!c->u.parser)
         return;
-    wslay_event_context_free(c->parser);
-    c->parser = NULL;
-    c->srv->stats.parsers--;
+    wslay_event_context_free(c->u.parser);
+    c->u.parser = NULL;
+    c->ws->stats.parsers--;
 }
 
-void rm_ws_pool_free(room_ws_server *srv)
+void rm_ws_pool_free(room_ws *ws)
 {
-    while (srv->npool)
-        wslay_event_context_free(srv->pool[--srv->npool]);
+    while (ws->npool)
+        wslay_event_context_free(ws->pool[--ws->npool]);
 }
 
 /* What the header alone shows to be wrong (RFC 6455 5.4, 5.5, 7.4.1), so
  * the close comes now rather than after the payload; NULL if nothing. */
-static const char *header_refusal(const rm_ws_conn *c, uint8_t opcode, uint64_t len, int *code)
+static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_t len, int *code)
 {
-    *code = 1002;
+    *code = ROOM_CLOSE_PROTOCOL_ERROR;
     if (opcode >= WSLAY_CONNECTION_CLOSE) {
         if (!(c->hdr[0] & 0x80))
             return "fragmented control frame";
@@ -169,23 +169,24 @@ static const char *header_refusal(const rm_ws_conn *c, uint8_t opcode, uint64_t 
             return "close frame with a one-byte body";
         return NULL;
     }
-    *code = 1009;
-    return len > c->srv->cfg.max_payload ? "message too big" : NULL;
+    *code = ROOM_CLOSE_MESSAGE_TOO_BIG;
+    return len > c->ws->cfg.max_payload ? "message too big" : NULL;
 }
 
 /* The header is complete: start feeding the frame. Returns 0, or -1 when
  * the connection was closed (refused header) or memory is short (still
  * open). */
-static int frame_begin(rm_ws_conn *c)
+static int frame_begin(room_ws_conn *c)
 {
     uint8_t opcode = c->hdr[0] & 0x0f;
+    uint64_t len = header_payload(c->hdr);
     const char *why;
     int code;
-    c->left = header_payload(c->hdr);
-    if ((why = header_refusal(c, opcode, c->left, &code)) != NULL) {
+    if ((why = header_refusal(c, opcode, len, &code)) != NULL) {
         rm_ws_close(c, code, why);
         return -1;
     }
+    c->n.left = (uint32_t)len; /* at most max_payload, a uint32_t */
     c->hdr_off = 0;
     c->flags |= RM_WS_IN_FRAME;
     /* Control frames may come between the fragments of a message. */
@@ -195,12 +196,12 @@ static int frame_begin(rm_ws_conn *c)
         else
             c->flags |= RM_WS_MSG_OPEN;
     }
-    return c->parser ? 0 : parser_get(c);
+    return c->u.parser ? 0 : parser_get(c);
 }
 
-void rm_ws_input(rm_ws_conn *c, const uint8_t *p, size_t n)
+void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
 {
-    room_ws_server *srv = c->srv;
+    room_ws *ws = c->ws;
     int r;
 
     while (n && c->state == RM_WS_OPEN) {
@@ -220,12 +221,12 @@ void rm_ws_input(rm_ws_conn *c, const uint8_t *p, size_t n)
                 return;
             }
         }
-        srv->cur = c;
-        srv->in = p;
-        srv->in_len = n;
-        r = wslay_event_recv(c->parser);
-        p = srv->in;
-        n = srv->in_len;
+        ws->cur = c;
+        ws->in = p;
+        ws->in_len = n;
+        r = wslay_event_recv(c->u.parser);
+        p = ws->in;
+        n = ws->in_len;
         if (c->state != RM_WS_OPEN) /* a handler closed it */
             return;
         if (r == WSLAY_ERR_NOMEM) {
@@ -234,20 +235,20 @@ void rm_ws_input(rm_ws_conn *c, const uint8_t *p, size_t n)
         }
         /* wslay refused the input, or the peer closed: its close frame is
          * queued in the context. */
-        if (!wslay_event_get_read_enabled(c->parser)) {
-            const char *why = wslay_event_get_close_received(c->parser) ? "transport close"
+        if (!wslay_event_get_read_enabled(c->u.parser)) {
+            const char *why = wslay_event_get_close_received(c->u.parser) ? "transport close"
                                                                         : "transport error";
-            if (wslay_event_send(c->parser) != 0 && c->state == RM_WS_OPEN)
+            if (wslay_event_send(c->u.parser) != 0 && c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             rm_ws_closing(c, why);
             return;
         }
-        if (wslay_event_want_write(c->parser) && wslay_event_send(c->parser) != 0) {
+        if (wslay_event_want_write(c->u.parser) && wslay_event_send(c->u.parser) != 0) {
             if (c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             return;
         }
-        if (c->hdr_off < c->hdr_len || c->left)
+        if (c->hdr_off < c->hdr_len || c->n.left)
             return; /* the frame goes on in the next read */
         c->flags &= ~RM_WS_IN_FRAME;
         c->hdr_len = 0;

@@ -8,6 +8,12 @@ const WebSocket = require('ws');
 const ROOMD = process.env.ROOMD;
 if (!ROOMD) throw new Error('set ROOMD to the roomd executable (tests/interop/run.sh does)');
 
+// The protocols the server under test speaks (--protocol NAME): all of
+// roomd's unless ROOMD_PROTOCOLS lists fewer (examples/epoll_server speaks
+// only "rooms"). Tests of another protocol are skipped, not passed.
+const PROTOCOLS = (process.env.ROOMD_PROTOCOLS || 'rooms diffy classroom bench').split(/\s+/);
+const speaks = (protocol) => PROTOCOLS.includes(protocol);
+
 const WAIT_MS = 3000;
 
 function withTimeout(promise, ms, what) {
@@ -283,6 +289,7 @@ async function rawSession(port, opts) {
 
 module.exports = {
   WAIT_MS,
+  speaks,
   withTimeout,
   sleep,
   startRoomd,

@@ -1,6 +1,8 @@
 #!/bin/sh
-# run.sh ROOMD TEST_FILE: runs one node:test file against the roomd binary,
-# installing the pinned client packages first if needed.
+# run.sh ROOMD TEST_FILE [PROTOCOLS]: runs one node:test file against the
+# roomd binary (or another server that takes roomd's options and prints its
+# "listening" line, speaking only PROTOCOLS, e.g. "rooms"), installing the
+# pinned client packages first if needed.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 roomd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
@@ -10,4 +12,7 @@ flock "$here" sh -c '
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund >&2
   fi' sh "$here"
+if [ -n "${3:-}" ]; then
+    export ROOMD_PROTOCOLS="$3"
+fi
 ROOMD=$roomd exec node --test "$here/$2"

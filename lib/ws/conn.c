@@ -1,0 +1,210 @@
+/* A connection's life: HANDSHAKE (the upgrade request is coming), OPEN
+ * (frames both ways), CLOSING (the close frame is queued; the rest is
+ * written, then FIN, then the peer's FIN or the close deadline), DONE (the
+ * host closes the socket and frees the connection). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws_internal.h"
+
+void rm_ws_move(room_ws_conn *c, int state)
+{
+    room_ws *ws = c->ws;
+    rm_ws_list *l = &ws->lists[c->state];
+
+    *(c->prev ? &c->prev->next : &l->head) = c->next;
+    *(c->next ? &c->next->prev : &l->tail) = c->prev;
+    if (c->state == RM_WS_OPEN)
+        ws->stats.connections--;
+    if (c->state == RM_WS_HANDSHAKE && state != RM_WS_HANDSHAKE) {
+        free(c->u.request);
+        c->u.request = NULL;
+        c->n.request_len = 0;
+    }
+    if (state == RM_WS_OPEN)
+        ws->stats.connections++;
+    c->state = (uint8_t)state;
+    l = &ws->lists[state];
+    c->next = NULL;
+    c->prev = l->tail;
+    *(l->tail ? &l->tail->next : &l->head) = c;
+    l->tail = c;
+    if (state == RM_WS_HANDSHAKE)
+        c->deadline = ws->now + ws->cfg.handshake_timeout_ms;
+    else if (state == RM_WS_CLOSING)
+        c->deadline = ws->now + ws->cfg.close_timeout_ms;
+}
+
+void rm_ws_work(room_ws_conn *c)
+{
+    room_ws *ws = c->ws;
+    if (c->flags & RM_WS_WORK)
+        return;
+    c->flags |= RM_WS_WORK;
+    c->work_next = NULL;
+    *(ws->work_tail ? &ws->work_tail->work_next : &ws->work) = c;
+    ws->work_tail = c;
+}
+
+static void set_reason(room_ws_conn *c, const char *why)
+{
+    free(c->reason);
+    c->reason = why ? strdup(why) : NULL;
+}
+
+void rm_ws_closing(room_ws_conn *c, const char *why)
+{
+    if (c->state != RM_WS_OPEN)
+        return;
+    set_reason(c, why);
+    rm_ws_move(c, RM_WS_CLOSING);
+    rm_ws_work(c);
+}
+
+void rm_ws_close(room_ws_conn *c, int code, const char *reason)
+{
+    if (c->state != RM_WS_OPEN)
+        return;
+    if (rm_ws_queue_close(c, code, reason) != 0) {
+        rm_ws_abort(c, reason);
+        return;
+    }
+    rm_ws_closing(c, reason);
+}
+
+void rm_ws_abort(room_ws_conn *c, const char *why)
+{
+    if (c->state == RM_WS_DONE)
+        return;
+    if (c->state != RM_WS_CLOSING)
+        set_reason(c, why);
+    rm_ws_move(c, RM_WS_DONE);
+    rm_ws_work(c);
+}
+
+static void core_close(room_ws_conn *c)
+{
+    c->flags &= ~RM_WS_CORE;
+    if (c->mount->eio)
+        room_eio_close(c->mount->eio, c->core.session, c->reason);
+    else
+        room_conn_close(c->mount->hub, c->core.conn, c->reason);
+}
+
+void rm_ws_settle(room_ws_conn *c)
+{
+    if (c->state < RM_WS_CLOSING)
+        return;
+    if (c->flags & RM_WS_CORE)
+        core_close(c);
+    rm_ws_parser_drop(c);
+}
+
+int room_ws_conn_new(room_ws *ws, void *host, uint64_t now_ms, room_ws_conn **conn_out)
+{
+    room_ws_conn *c;
+    if (!conn_out)
+        return ROOM_EINVAL;
+    *conn_out = NULL;
+    if (!ws)
+        return ROOM_EINVAL;
+    if (!(c = calloc(1, sizeof *c)))
+        return ROOM_ENOMEM;
+    if (now_ms > ws->now)
+        ws->now = now_ms;
+    c->ws = ws;
+    c->host = host;
+    /* Linked as a DONE connection first, so that rm_ws_move() has a list
+     * to unlink it from. */
+    c->state = RM_WS_DONE;
+    c->next = ws->lists[RM_WS_DONE].head;
+    *(c->next ? &c->next->prev : &ws->lists[RM_WS_DONE].tail) = c;
+    ws->lists[RM_WS_DONE].head = c;
+    rm_ws_move(c, RM_WS_HANDSHAKE);
+    ws->nconns++;
+    *conn_out = c;
+    return 0;
+}
+
+void room_ws_conn_free(room_ws_conn *c)
+{
+    room_ws *ws;
+    room_ws_conn *prev = NULL, *it;
+
+    if (!c)
+        return;
+    ws = c->ws;
+    if (c->flags & RM_WS_CORE)
+        core_close(c);
+    if (c->flags & RM_WS_WORK) {
+        for (it = ws->work; it != c; it = it->work_next)
+            prev = it;
+        *(prev ? &prev->work_next : &ws->work) = c->work_next;
+        if (ws->work_tail == c)
+            ws->work_tail = prev;
+    }
+    /* Unlinks it (and keeps the open count right). */
+    rm_ws_move(c, RM_WS_DONE);
+    rm_ws_parser_drop(c);
+    *(c->prev ? &c->prev->next : &ws->lists[RM_WS_DONE].head) = c->next;
+    *(c->next ? &c->next->prev : &ws->lists[RM_WS_DONE].tail) = c->prev;
+    rm_ws_queue_release(c, false);
+    free(c->reason);
+    free(c);
+    ws->nconns--;
+}
+
+void *room_ws_conn_host(const room_ws_conn *c)
+{
+    return c ? c->host : NULL;
+}
+
+void room_ws_conn_input(room_ws_conn *c, const void *bytes, size_t len, uint64_t now_ms)
+{
+    if (!c || !len)
+        return;
+    if (now_ms > c->ws->now)
+        c->ws->now = now_ms;
+    if (c->state == RM_WS_HANDSHAKE)
+        rm_ws_request_input(c, bytes, len);
+    else if (c->state == RM_WS_OPEN)
+        rm_ws_input(c, bytes, len);
+    /* Closing: what the peer still sends is moot. */
+}
+
+void room_ws_conn_eof(room_ws_conn *c)
+{
+    if (!c)
+        return;
+    if (c->state == RM_WS_CLOSING) {
+        /* Finish writing (the peer may still read), then hang up. */
+        c->flags |= RM_WS_EOF;
+        rm_ws_work(c);
+    } else {
+        rm_ws_abort(c, "transport close");
+    }
+}
+
+void room_ws_conn_error(room_ws_conn *c)
+{
+    if (c)
+        rm_ws_abort(c, "transport error");
+}
+
+unsigned room_ws_conn_wants(room_ws_conn *c)
+{
+    if (!c || c->state == RM_WS_DONE)
+        return ROOM_WS_WANT_CLOSE;
+    if (c->qlen)
+        return ROOM_WS_WANT_WRITE;
+    if (c->state != RM_WS_CLOSING)
+        return 0;
+    if (c->flags & RM_WS_EOF) {
+        rm_ws_move(c, RM_WS_DONE);
+        return ROOM_WS_WANT_CLOSE;
+    }
+    if (c->flags & RM_WS_SHUT)
+        return 0; /* until the peer's FIN or the close deadline */
+    c->flags |= RM_WS_SHUT;
+    return ROOM_WS_WANT_SHUTDOWN;
+}

@@ -1,0 +1,179 @@
+/* The engine: configuration, the work list that runs outside libroom's
+ * callbacks, the hubs' clock and the connections' deadlines.
+ *
+ * Callbacks from the hub or eio (send, close) never call back into them:
+ * they queue bytes, change state and put the connection on the work list.
+ * room_ws_run() ends the sessions of closing connections there
+ * (room_eio_close(), room_conn_close()) before the host takes the list
+ * with room_ws_ready(), so that what their disconnect handlers send leaves
+ * in the same write. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ws_internal.h"
+
+void rm_ws_log(const room_ws *ws, int level, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    if (!ws->cfg.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    ws->cfg.log(level, line, ws->cfg.user_data);
+}
+
+void room_ws_log(const room_ws *ws, int level, const char *message)
+{
+    if (ws && ws->cfg.log && message)
+        ws->cfg.log(level, message, ws->cfg.user_data);
+}
+
+int room_ws_new(room_ws **ws_out, const room_ws_config *config)
+{
+    room_ws_config cfg;
+    room_ws *ws;
+
+    if (!ws_out)
+        return ROOM_EINVAL;
+    *ws_out = NULL;
+    room_ws_config_init(&cfg);
+    if (config) {
+        if (config->size < ROOM_WS_CONFIG_MIN_SIZE)
+            return ROOM_EINVAL;
+        /* A newer host's config may be longer, an older one's shorter. */
+        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
+        cfg.size = sizeof cfg;
+    }
+    if (cfg.slow_policy != ROOM_WS_SLOW_CLOSE && cfg.slow_policy != ROOM_WS_SLOW_DROP)
+        return ROOM_EINVAL;
+    if (!cfg.max_queued_bytes)
+        cfg.max_queued_bytes = RM_WS_DEFAULT_MAX_QUEUED;
+    if (!cfg.max_payload)
+        cfg.max_payload = RM_WS_DEFAULT_MAX_PAYLOAD;
+    if (!cfg.handshake_timeout_ms)
+        cfg.handshake_timeout_ms = RM_WS_DEFAULT_HANDSHAKE_MS;
+    if (!cfg.close_timeout_ms)
+        cfg.close_timeout_ms = RM_WS_DEFAULT_CLOSE_MS;
+    if (!(ws = calloc(1, sizeof *ws)))
+        return ROOM_ENOMEM;
+    ws->cfg = cfg;
+    *ws_out = ws;
+    return 0;
+}
+
+void room_ws_free(room_ws *ws)
+{
+    int s;
+    if (!ws)
+        return;
+    for (s = 0; s < RM_WS_NSTATES; s++) {
+        while (ws->lists[s].head)
+            room_ws_conn_free(ws->lists[s].head);
+    }
+    rm_ws_mounts_free(ws);
+    rm_ws_pool_free(ws);
+    free(ws);
+}
+
+/* Runs the hubs' clocks; remembers their nearest deadline. */
+static void tick(room_ws *ws)
+{
+    int64_t next = -1, t;
+    const rm_ws_mount *m;
+
+    ws->tick_due = false;
+    ws->ticking = true;
+    for (m = ws->mounts; m; m = m->next) {
+        t = m->eio ? room_eio_tick(m->eio, ws->now) : room_hub_tick(m->hub, ws->now);
+        if (t >= 0 && (next < 0 || t < next))
+            next = t;
+    }
+    ws->ticking = false;
+    ws->tick_at = next >= 0 ? ws->now + (uint64_t)next : 0;
+    /* 0 means "none": a deadline due at once is 1 ms from the epoch. */
+    if (next >= 0 && !ws->tick_at)
+        ws->tick_at = 1;
+}
+
+static void expire(room_ws *ws, int state)
+{
+    room_ws_conn *c;
+    while ((c = ws->lists[state].head) && c->deadline <= ws->now)
+        rm_ws_abort(c, state == RM_WS_HANDSHAKE ? "handshake timeout" : "close timeout");
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return !a || (b && b < a) ? b : a;
+}
+
+int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
+{
+    room_ws_conn *c;
+    uint64_t due;
+
+    if (!ws)
+        return -1;
+    if (now_ms > ws->now)
+        ws->now = now_ms;
+    expire(ws, RM_WS_HANDSHAKE);
+    expire(ws, RM_WS_CLOSING);
+    do {
+        if (ws->tick_due || (ws->tick_at && ws->tick_at <= ws->now))
+            tick(ws);
+        /* Their disconnect handlers may queue frames for others (then on
+         * the list too) or send with a new deadline (tick_due again). */
+        for (c = ws->work; c; c = c->work_next)
+            rm_ws_settle(c);
+    } while (ws->tick_due);
+
+    due = ws->tick_at;
+    if (ws->lists[RM_WS_HANDSHAKE].head)
+        due = earliest(due, ws->lists[RM_WS_HANDSHAKE].head->deadline);
+    if (ws->lists[RM_WS_CLOSING].head)
+        due = earliest(due, ws->lists[RM_WS_CLOSING].head->deadline);
+    if (!due)
+        return -1;
+    return due > ws->now ? (int64_t)(due - ws->now) : 0;
+}
+
+room_ws_conn *room_ws_ready(room_ws *ws)
+{
+    room_ws_conn *c = ws ? ws->work : NULL;
+    if (!c)
+        return NULL;
+    ws->work = c->work_next;
+    if (!ws->work)
+        ws->work_tail = NULL;
+    c->flags &= ~RM_WS_WORK;
+    /* Put on the list after room_ws_run() (by a write error, say). */
+    rm_ws_settle(c);
+    return c;
+}
+
+void room_ws_close_all(room_ws *ws, int code, const char *reason)
+{
+    room_ws_conn *c, *next;
+    if (!ws)
+        return;
+    while ((c = ws->lists[RM_WS_HANDSHAKE].head) != NULL)
+        rm_ws_abort(c, reason);
+    for (c = ws->lists[RM_WS_OPEN].head; c; c = next) {
+        next = c->next;
+        rm_ws_close(c, code, reason);
+    }
+}
+
+size_t room_ws_conn_count(const room_ws *ws)
+{
+    return ws ? ws->nconns : 0;
+}
+
+void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats)
+{
+    if (ws && stats)
+        *stats = ws->stats;
+}

@@ -1,0 +1,109 @@
+/* Mounts (what each path serves) and the send and close callbacks that
+ * route a hub's or eio's frames to the connection, its transport. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws_internal.h"
+
+static int mount(room_ws *ws, const char *path, room_eio *eio, room_hub *hub)
+{
+    rm_ws_mount **tail, *m;
+    size_t len = strlen(path);
+
+    for (tail = &ws->mounts; *tail; tail = &(*tail)->next) {
+        if (strcmp((*tail)->path, path) == 0)
+            return ROOM_EINVAL;
+    }
+    if (!(m = malloc(sizeof *m + len + 1)))
+        return ROOM_ENOMEM;
+    m->next = NULL;
+    m->eio = eio;
+    m->hub = hub;
+    memcpy(m->path, path, len + 1);
+    *tail = m;
+    /* Its clock starts with the next room_ws_run(). */
+    ws->tick_due = true;
+    return 0;
+}
+
+int room_ws_mount_socketio(room_ws *ws, room_eio *eio)
+{
+    if (!ws || !eio)
+        return ROOM_EINVAL;
+    return mount(ws, "/socket.io/", eio, NULL);
+}
+
+int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub)
+{
+    if (!ws || !path || path[0] != '/' || !hub)
+        return ROOM_EINVAL;
+    return mount(ws, path, NULL, hub);
+}
+
+const rm_ws_mount *rm_ws_mount_find(const room_ws *ws, const char *path, size_t len)
+{
+    const rm_ws_mount *m;
+    for (m = ws->mounts; m; m = m->next) {
+        if (strlen(m->path) == len && memcmp(m->path, path, len) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+void rm_ws_mounts_free(room_ws *ws)
+{
+    rm_ws_mount *m;
+    while ((m = ws->mounts) != NULL) {
+        ws->mounts = m->next;
+        free(m);
+    }
+}
+
+/* ---- hub and eio callbacks ------------------------------------------------ */
+
+static int eio_send(void *transport, room_frame *frame, void *user_data)
+{
+    (void)user_data;
+    return rm_ws_send(transport, frame);
+}
+
+static void eio_close(void *transport, int code, const char *reason, void *user_data)
+{
+    (void)user_data;
+    rm_ws_close(transport, code, reason);
+}
+
+/* The hub's callbacks also name the room_conn, which the transport does
+ * not need. */
+static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
+{
+    (void)conn;
+    return eio_send(transport, frame, user_data);
+}
+
+static void hub_close(room_conn *conn, void *transport, int code, const char *reason, void *user_data)
+{
+    (void)conn;
+    eio_close(transport, code, reason, user_data);
+}
+
+void room_ws_eio_config(const room_ws *ws, room_eio_config *config)
+{
+    if (!ws || !config)
+        return;
+    config->send = eio_send;
+    config->close = eio_close;
+    config->seal = rm_ws_seal;
+    config->seal_headroom = RM_WS_HEADROOM;
+    config->max_payload = ws->cfg.max_payload;
+}
+
+void room_ws_hub_config(const room_ws *ws, room_config *config)
+{
+    if (!ws || !config)
+        return;
+    config->send = hub_send;
+    config->close = hub_close;
+    config->seal = rm_ws_seal;
+    config->seal_headroom = RM_WS_HEADROOM;
+}

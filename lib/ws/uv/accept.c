@@ -1,0 +1,46 @@
+/* The listener: accepts with accept4() itself, so that a connection it
+ * cannot serve (max_connections, no memory) is simply closed and never
+ * stalls the ones behind it. */
+#define _GNU_SOURCE /* accept4() */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/socket.h>
+
+#include "uv_internal.h"
+
+void rm_uv_on_listener(uv_poll_t *h, int status, int events)
+{
+    room_uv_server *srv = h->data;
+    uv_os_fd_t lfd;
+    int fd, i;
+
+    (void)events;
+    if (status < 0) {
+        rm_uv_log(srv, ROOM_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    if (uv_fileno((uv_handle_t *)h, &lfd) != 0)
+        return;
+    for (i = 0; i < RM_UV_ACCEPTS && !srv->stopping; i++) {
+        fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                rm_uv_log(srv, ROOM_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        if (srv->cfg.max_connections && srv->nconns >= srv->cfg.max_connections) {
+            rm_uv_log(srv, ROOM_LOG_WARN, "accept: %zu connections, the limit; refusing one",
+                      srv->nconns);
+        } else if (rm_uv_conn_open(srv, fd) != 0) {
+            rm_uv_log(srv, ROOM_LOG_ERROR, "accept: out of memory; refusing a connection");
+        } else {
+            continue;
+        }
+        srv->stats.refused++;
+        close(fd);
+    }
+}

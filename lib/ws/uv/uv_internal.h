@@ -1,0 +1,92 @@
+/* libroom-uv internals shared by the files of lib/ws/uv. Not installed. */
+#ifndef ROOM_UV_INTERNAL_H
+#define ROOM_UV_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sys/uio.h>
+
+#include "room/ws_uv.h"
+
+#define RM_UV_READ_BUF (64 * 1024) /* one per server: reads are handled at once */
+#define RM_UV_IOV 64               /* iovecs per write on the loop thread */
+#define RM_UV_ACCEPTS 128          /* per wakeup of the listener, to stay fair */
+
+/* A connection: the engine's, and the poll handle on its socket. */
+typedef struct rm_uv_conn {
+    uv_poll_t poll; /* first: the handle pointer is the connection; data is the room_ws_conn */
+    room_uv_server *srv;
+    bool writable; /* polling for UV_WRITABLE */
+    bool eof;      /* not polling for UV_READABLE: the peer has finished */
+} rm_uv_conn;
+
+/* One connection's writes in a shared flush. */
+typedef struct rm_uv_job {
+    rm_uv_conn *c;
+    int fd;
+    size_t first, n; /* its buffers: iov[first .. first + n) */
+    ssize_t result;  /* bytes taken, or -errno */
+} rm_uv_job;
+
+/* The write helpers, started on the first flush big enough to share. */
+typedef struct rm_uv_threads {
+    rm_uv_job *jobs;
+    size_t njobs, capjobs;
+    struct iovec *iov;
+    size_t capiov;
+    atomic_size_t next_job;
+    uv_thread_t *threads;
+    unsigned nthreads;
+    uv_sem_t go, finished;
+    bool quit;
+} rm_uv_threads;
+
+struct room_uv_server {
+    uv_loop_t *loop;
+    room_ws *ws;
+    room_uv_config cfg;
+
+    uv_poll_t listener;
+    uv_timer_t timer;     /* the engine's next deadline */
+    uv_prepare_t prepare; /* serve the engine before the loop blocks */
+    uv_check_t check;     /* ... and right after I/O */
+    unsigned handles;     /* of the four above, not yet closed */
+    size_t nconns;        /* accepted, not yet closed */
+    bool listening, stopping; /* listening: from listen until shutdown is done */
+    room_uv_done_fn done;
+
+    rm_uv_conn **batch; /* ready connections, when helpers may share them */
+    size_t capbatch;
+    rm_uv_threads helpers;
+    room_uv_stats stats;
+    uint8_t rbuf[RM_UV_READ_BUF];
+};
+
+/* server.c */
+void rm_uv_log(const room_uv_server *srv, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Shutdown's progress: connections gone, then our handles, then done. */
+void rm_uv_settle(room_uv_server *srv);
+
+/* accept.c */
+void rm_uv_on_listener(uv_poll_t *h, int status, int events);
+
+/* io.c */
+int rm_uv_conn_open(room_uv_server *srv, int fd);
+/* Does what the engine wants for the connection: write, shut down, close. */
+void rm_uv_serve(room_uv_server *srv, rm_uv_conn *c);
+
+/* threads.c */
+/* Writes the connections' output, the loop thread and the helpers sharing
+ * the system calls, and tells the engine what was taken. False (nothing
+ * written) when the batch is too small to share or memory is short. */
+bool rm_uv_flush_shared(room_uv_server *srv, rm_uv_conn **batch, size_t n);
+void rm_uv_threads_stop(rm_uv_threads *t);
+
+#endif
