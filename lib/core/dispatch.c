@@ -193,50 +193,44 @@ int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len
     return room_conn_recv_binary(hub, conn, bytes, len, NULL, 0);
 }
 
+/* The one answer an event gets: the ack when the client asked for one,
+ * otherwise `event`. */
 static int answer(room_hub *hub, room_conn *conn, const room_event *ev, const char *event,
-                  json_t *payload, const room_bytes *att, size_t natt)
+                  json_t *const *argv, size_t argc, const room_bytes *att, size_t natt)
 {
     rm_dispatch *d = ev ? find_dispatch(hub, ev) : NULL;
-    json_t *args;
     int rc;
 
-    if (!payload)
-        return ROOM_ENOMEM;
-    if (d && d->replied) {
-        json_decref(payload);
+    if (d && d->replied)
         return ROOM_EALREADY;
-    }
-    if (ev && ev->ack_id >= 0) {
-        args = json_array();
-        if (!args) {
-            json_decref(payload);
-            return ROOM_ENOMEM;
-        }
-        if (json_array_append_new(args, payload) != 0) {
-            json_decref(args);
-            return ROOM_ENOMEM;
-        }
-        rc = rm_emit_ack(hub, conn, ev->ack_id, args, att, natt);
-        json_decref(args);
-    } else {
-        rc = rm_emit_frame(hub, conn, event, payload, -1, att, natt);
-        json_decref(payload);
-    }
+    if (ev && ev->ack_id >= 0)
+        rc = rm_emit_frame(hub, conn, NULL, argv, argc, ev->ack_id, att, natt);
+    else
+        rc = rm_emit_frame(hub, conn, event, argv, argc, -1, att, natt);
     if (d && rc == 0)
         d->replied = true;
     return rc;
+}
+
+int room_reply_args(room_hub *hub, room_conn *conn, const room_event *ev, const char *reply_event,
+                    json_t *const *argv, size_t argc, const room_bytes *attachments,
+                    size_t attachment_count)
+{
+    if (!hub || !conn || !ev || rm_check_args(argv, argc, attachments, attachment_count))
+        return ROOM_EINVAL;
+    return answer(hub, conn, ev, reply_event ? reply_event : "result", argv, argc, attachments,
+                  attachment_count);
 }
 
 int room_reply_binary_new(room_hub *hub, room_conn *conn, const room_event *ev,
                           const char *reply_event, json_t *payload, const room_bytes *attachments,
                           size_t attachment_count)
 {
-    if (!hub || !conn || !ev) {
-        json_decref(payload);
-        return ROOM_EINVAL;
-    }
-    return answer(hub, conn, ev, reply_event ? reply_event : "result", payload, attachments,
-                  attachment_count);
+    int rc = payload ? room_reply_args(hub, conn, ev, reply_event, &payload, 1, attachments,
+                                       attachment_count)
+                     : ROOM_ENOMEM;
+    json_decref(payload);
+    return rc;
 }
 
 int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev, const char *reply_event,
@@ -254,7 +248,9 @@ int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int code, co
     if (data && ev)
         json_object_set_new(data, "event", json_string(ev->name));
     payload = room_response_new(message ? message : room_strerror(code), data);
-    answer(hub, conn, ev, "error", payload, NULL, 0);
+    if (payload)
+        answer(hub, conn, ev, "error", &payload, 1, NULL, 0);
+    json_decref(payload);
     return code;
 }
 
