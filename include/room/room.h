@@ -50,8 +50,8 @@ enum {
     ROOM_OK = 0,
     ROOM_ENOMEM = -1,        /* an allocation failed; state is unchanged */
     ROOM_EINVAL = -2,        /* bad argument from the host */
-    ROOM_EJSON = -3,         /* inbound message is not valid JSON */
-    ROOM_EPROTO = -4,        /* inbound message has wrong shape or types */
+    ROOM_EJSON = -3,         /* the codec: inbound message is not valid JSON */
+    ROOM_EPROTO = -4,        /* the codec: inbound message has wrong shape or types */
     ROOM_ETOOBIG = -5,       /* inbound message exceeds max_message_bytes */
     ROOM_ENAME = -6,         /* room name empty, too long or not UTF-8 */
     ROOM_ELIMIT = -7,        /* a configured limit would be exceeded */
@@ -63,7 +63,8 @@ enum {
     ROOM_ETRANSPORT = -13,   /* the host's send callback failed */
     ROOM_EDENIED = -14,      /* refused by the protocol (identity, role) */
     ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
-    ROOM_ERROR_MIN = -15
+    ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
+    ROOM_ERROR_MIN = -16
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)
@@ -199,11 +200,23 @@ ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *au
  * empty name, or a name or value that is not UTF-8), ROOM_ENOMEM or
  * ROOM_EINVAL. Uses the C library's malloc (there is no hub yet). */
 ROOM_API int room_query_parse(const char *query, size_t len, json_t **out);
-/* Hands the hub one complete inbound message. Errors in the message are
- * answered to the client with an `error` event and also returned; the
- * connection stays usable. Returns ROOM_ECLOSED if the connection is
- * closing or kicked, ROOM_EINVAL for NULL arguments. Event handlers run
- * inside this call; a handler's own negative result is returned too. */
+/* Hands the hub one complete inbound message; event handlers run inside
+ * this call. Each result has one meaning:
+ *   0               the message was handled (a handler's own failure is
+ *                   answered to the client with room_fail() and logged at
+ *                   ROOM_LOG_DEBUG; it never comes back here)
+ *   ROOM_EJSON, ROOM_EPROTO
+ *                   the codec could not decode these bytes, and nothing
+ *                   else; the client got an `error` event
+ *   ROOM_ETOOBIG    longer than max_message_bytes (answered likewise)
+ *   ROOM_ERESERVED  an event named "connect" or "disconnect" (answered)
+ *   ROOM_EUNKNOWN   no handler and no room_on_any() for the event
+ *                   (answered unless unknown_events says to ignore; then 0)
+ *   ROOM_ENOMEM     out of memory decoding it
+ *   ROOM_ECLOSED    the connection is closing or kicked
+ *   ROOM_EINVAL     NULL arguments, or an attachment count that differs
+ *                   from the one the message announced
+ * The connection stays usable after any of them. */
 ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len);
 /* The same for a message that announced binary attachments (Socket.IO's
  * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */

@@ -56,16 +56,12 @@ static void finish(room_hub *hub, rm_pending_ack *p, int status, json_t *args)
     done.fn(hub, done.conn, status, args, done.ud);
 }
 
-int rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args)
+void rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args)
 {
-    rm_pending_ack *p;
-    if (id < 0)
-        return room_fail(hub, conn, NULL, ROOM_EPROTO, "acknowledgement without an id");
-    p = take(hub, conn, id, 0);
+    rm_pending_ack *p = take(hub, conn, id, 0);
     /* An ack that arrives after its timeout is not an error of the client. */
     if (p)
         finish(hub, p, 0, args);
-    return 0;
 }
 
 void rm_acks_fail_conn(room_hub *hub, room_conn *conn)

@@ -111,6 +111,9 @@ static int run_handler(room_hub *hub, room_conn *conn, const room_event *ev, roo
     return rc;
 }
 
+/* A handler's result is the client's answer, not the caller's: it is
+ * answered (unless the handler did) and logged, and the message counts as
+ * handled. */
 int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
 {
     rm_handler *h = find_handler(hub, ev->name);
@@ -123,9 +126,12 @@ int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
         rc = run_handler(hub, conn, ev, hub->any_fn, hub->any_ud, &d);
     else
         return room_fail(hub, conn, ev, ROOM_EUNKNOWN, NULL);
-    if (rc < 0 && !d.replied)
-        room_fail(hub, conn, ev, rc, NULL);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        rm_log(hub, ROOM_LOG_DEBUG, "%s from %s failed: %s", ev->name, conn->id, room_error_name(rc));
+        if (!d.replied)
+            room_fail(hub, conn, ev, rc, NULL);
+    }
+    return 0;
 }
 
 int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *args,
@@ -171,14 +177,22 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
     if (len > hub->cfg.max_message_bytes)
         return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
     rc = hub->codec->decode(hub->codec, bytes, len, &msg);
+    /* An ack without an id is a message the codec did not fully decode. */
+    if (!rc && msg.type == ROOM_MSG_ACK && msg.id < 0) {
+        json_decref(msg.args);
+        json_decref(msg.owner);
+        rc = ROOM_EPROTO;
+    }
     if (rc)
         return room_fail(hub, conn, NULL, rc, NULL);
+    /* The host assembled the attachments; a count the message does not
+     * announce is its mistake, not the client's. */
     if (msg.attachments != attachment_count) {
-        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "attachment count does not match the message");
+        rc = ROOM_EINVAL;
     } else if (msg.type == ROOM_MSG_ACK) {
-        rc = rm_ack_resolve(hub, conn, msg.id, msg.args);
+        rm_ack_resolve(hub, conn, msg.id, msg.args);
     } else if (is_reserved(msg.event)) {
-        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "reserved event name");
+        rc = room_fail(hub, conn, NULL, ROOM_ERESERVED, NULL);
     } else {
         ev = (room_event){msg.event, msg.args, msg.id, attachments, attachment_count};
         rc = rm_dispatch_event(hub, conn, &ev);

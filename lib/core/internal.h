@@ -172,7 +172,7 @@ int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_
                          json_t **refusal_out);
 void rm_handlers_free(room_hub *hub);
 void rm_acks_fail_conn(room_hub *hub, room_conn *conn);
-int rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args);
+void rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args);
 void rm_acks_free(room_hub *hub);
 
 typedef struct rm_pending_ack {
