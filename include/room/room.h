@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -50,8 +51,8 @@ enum {
     ROOM_OK = 0,
     ROOM_ENOMEM = -1,        /* an allocation failed; state is unchanged */
     ROOM_EINVAL = -2,        /* bad argument from the host */
-    ROOM_EJSON = -3,         /* inbound message is not valid JSON */
-    ROOM_EPROTO = -4,        /* inbound message has wrong shape or types */
+    ROOM_EJSON = -3,         /* the codec: inbound message is not valid JSON */
+    ROOM_EPROTO = -4,        /* the codec: inbound message has wrong shape or types */
     ROOM_ETOOBIG = -5,       /* inbound message exceeds max_message_bytes */
     ROOM_ENAME = -6,         /* room name empty, too long or not UTF-8 */
     ROOM_ELIMIT = -7,        /* a configured limit would be exceeded */
@@ -63,7 +64,8 @@ enum {
     ROOM_ETRANSPORT = -13,   /* the host's send callback failed */
     ROOM_EDENIED = -14,      /* refused by the protocol (identity, role) */
     ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
-    ROOM_ERROR_MIN = -15
+    ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
+    ROOM_ERROR_MIN = -16
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)
@@ -105,8 +107,10 @@ typedef struct room_allocator {
 enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG = 3 };
 
 /*
- * Host callbacks. None of them may call back into the hub (they run in the
- * middle of hub operations); queue work for later instead.
+ * Host callbacks, shared with the Socket.IO layer (room/eio.h). `transport`
+ * is the host's own handle for the connection, as given to room_conn_open*().
+ * None of them may call back into the hub (they run in the middle of hub
+ * operations); queue work for later instead.
  *
  * send:  deliver `frame` to `transport`. The frame is borrowed for the call;
  *        room_frame_ref() it to keep it (asynchronous writes). Return 0;
@@ -116,30 +120,51 @@ enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG 
  *        to close the connection).
  * close: the hub wants the connection closed (protocol violation, refused
  *        handshake, slow consumer). `code` is a WebSocket close code,
- *        `reason` a short text. The host closes the socket and later calls
+ *        `reason` a short text that lives only for the call (copy it to
+ *        keep it). The host closes the socket and later calls
  *        room_conn_close().
- * log:   optional diagnostics.
- * random: optional source of unpredictable bytes for connection ids; the
- *        default is getrandom(2). Return 0 on success.
- * seal:  optional; lets the transport prepend its own frame header to each
- *        encoded frame once, in the frame's headroom, so that every
- *        recipient shares header and payload (see room/frame.h).
+ * log:   diagnostics; `message` lives only for the call.
+ * random: a source of unpredictable bytes (connection ids, the hash seed).
+ *        Return 0 on success.
+ */
+typedef int (*room_send_fn)(void *transport, room_frame *frame, void *user_data);
+typedef void (*room_close_fn)(void *transport, int code, const char *reason, void *user_data);
+typedef void (*room_log_fn)(int level, const char *message, void *user_data);
+typedef int (*room_random_fn)(void *buf, size_t len, void *user_data);
+
+/* What the hub does with an event that has neither a handler nor a
+ * room_on_any() handler. */
+enum {
+    ROOM_UNKNOWN_REPLY_ERROR = 0, /* answer it with an `unknown_event` error (default) */
+    ROOM_UNKNOWN_IGNORE = 1       /* drop it silently, as Socket.IO servers do */
+};
+
+/*
+ * A hub's configuration. Initialise it with room_config_init(), which
+ * records in `size` the layout your program was compiled with: the library
+ * reads only that many bytes, so a program built against this header keeps
+ * working with later libraries whose room_config has grown, and fields it
+ * does not know about take their defaults. Every field left 0 (or NULL)
+ * means its documented default; there is no other way to ask for one.
  */
 typedef struct room_config {
-    size_t size; /* sizeof(room_config), set by room_config_init() */
+    size_t size; /* sizeof(room_config) as the program saw it: room_config_init() */
 
-    int (*send)(room_conn *conn, void *transport, room_frame *frame, void *user_data);
-    void (*close)(room_conn *conn, void *transport, int code, const char *reason, void *user_data);
-    void (*log)(int level, const char *message, void *user_data);
-    int (*random)(void *buf, size_t len, void *user_data);
+    room_send_fn send;   /* required */
+    room_close_fn close; /* NULL: the hub cannot ask for closes (it still stops sending) */
+    room_log_fn log;     /* NULL: no diagnostics */
+    room_random_fn random; /* NULL: getrandom(2) */
+    /* Optional; lets the transport prepend its own frame header to each
+     * encoded frame once, in the frame's headroom, so that every recipient
+     * shares header and payload (see room/frame.h). */
     size_t (*seal)(const room_frame *frame, uint8_t *header, void *user_data);
     void *user_data;
 
     room_allocator allocator; /* all NULL: the C library's malloc/realloc/free */
 
-    /* Limits; room_config_init() sets the documented defaults. 0 means the
-     * default, not "unlimited". */
-    size_t max_message_bytes;    /* default 65536 */
+    /* Limits. 0 means the default, not "unlimited". */
+    size_t max_message_bytes;    /* default 1000000, Engine.IO's maxPayload; see
+                                    room_hub_max_message_bytes() */
     size_t max_room_name_bytes;  /* default 128 */
     size_t max_rooms_per_conn;   /* default 128 */
     size_t max_members_per_room; /* default 1000000 */
@@ -152,21 +177,45 @@ typedef struct room_config {
     /* The cluster adapter; NULL means the local adapter. Owned by the hub
      * after a successful room_hub_new() (destroyed by room_hub_free()). */
     room_adapter *adapter;
+
+    /* ---- after ROOM_CONFIG_SIZE_MIN: absent from older programs' configs */
+
+    /* ROOM_UNKNOWN_REPLY_ERROR (default) or ROOM_UNKNOWN_IGNORE. */
+    int unknown_events;
 } room_config;
 
-/* Fills `config` with defaults and sets config->size. */
-ROOM_API void room_config_init(room_config *config);
+/* The smallest room_config a hub accepts: the first released layout, which
+ * ended at `adapter`. New fields only ever go after it. */
+#define ROOM_CONFIG_SIZE_MIN (offsetof(room_config, adapter) + sizeof(room_adapter *))
+
+/* Zeroes `config` (every field its default) and sets config->size. Inline,
+ * so that it writes exactly the struct the caller was compiled with. */
+static inline void room_config_init(room_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->size = sizeof *config;
+}
 
 /* ---- hub ------------------------------------------------------------- */
 
 /* Creates a hub. Returns 0 and sets *hub_out, or ROOM_EINVAL (missing send
- * callback, size too small, impossible limits, an adapter whose size is too
- * small, a random callback that failed) or ROOM_ENOMEM. The config is
- * copied; the codec and adapter pointers are kept. */
+ * callback, config->size below ROOM_CONFIG_SIZE_MIN, impossible limits, a
+ * codec or adapter whose size is below its minimum, a random callback that
+ * failed) or ROOM_ENOMEM. The first config->size bytes of the config are
+ * copied (a larger size, from a program newer than the library, is
+ * accepted; the fields the library does not know are ignored); the codec
+ * and adapter tables are read once, here, up to their own sizes, and their
+ * pointers kept. */
 ROOM_API int room_hub_new(room_hub **hub_out, const room_config *config);
 /* Frees every connection and everything else without running handlers or
  * callbacks (pending acknowledgements are dropped unanswered). NULL-safe. Frames still referenced by the host must be released first. */
 ROOM_API void room_hub_free(room_hub *hub);
+
+/* The largest inbound message the hub takes (max_message_bytes, default
+ * resolved): the one message-size limit. Transports enforce it on the wire
+ * and the Socket.IO layer announces it as maxPayload, so that a client sees
+ * one number. 0 for NULL. */
+ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
 
 /* Library memory currently allocated through the hub allocator, in bytes
  * (the hub tracks it; used by benchmarks and leak tests). */
@@ -181,8 +230,15 @@ ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
 
 /* Registers an accepted connection. `transport` is the host's handle, given
  * back in callbacks. Runs the "connect" handler if one is registered (with
- * no auth payload). Errors: ROOM_ENOMEM, ROOM_EINVAL, ROOM_EDENIED (the
- * connect handler refused; the connection is not created). */
+ * no auth payload). *conn_out is set before that handler runs, so that the
+ * host's callbacks during it can tell which connection they serve, and is
+ * NULL again after a failure. Errors: ROOM_ENOMEM, ROOM_EINVAL, ROOM_EDENIED
+ * (the connect handler refused; the connection is not created). Frames a
+ * connect handler sent before it refused were handed to the send callback
+ * as it sent them, and the hub cannot take them back: whether they reach
+ * the client is the host's choice (write them, or drop what it queued for
+ * this transport when the open fails). Refusing before sending anything
+ * avoids the question. */
 ROOM_API int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out);
 /* Like room_conn_open(), passing `auth` (borrowed) to the connect handler,
  * as Socket.IO's CONNECT packet does. On ROOM_EDENIED, *refusal_out (if
@@ -199,11 +255,23 @@ ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *au
  * empty name, or a name or value that is not UTF-8), ROOM_ENOMEM or
  * ROOM_EINVAL. Uses the C library's malloc (there is no hub yet). */
 ROOM_API int room_query_parse(const char *query, size_t len, json_t **out);
-/* Hands the hub one complete inbound message. Errors in the message are
- * answered to the client with an `error` event and also returned; the
- * connection stays usable. Returns ROOM_ECLOSED if the connection is
- * closing or kicked, ROOM_EINVAL for NULL arguments. Event handlers run
- * inside this call; a handler's own negative result is returned too. */
+/* Hands the hub one complete inbound message; event handlers run inside
+ * this call. Each result has one meaning:
+ *   0               the message was handled (a handler's own failure is
+ *                   answered to the client with room_fail() and logged at
+ *                   ROOM_LOG_DEBUG; it never comes back here)
+ *   ROOM_EJSON, ROOM_EPROTO
+ *                   the codec could not decode these bytes, and nothing
+ *                   else; the client got an `error` event
+ *   ROOM_ETOOBIG    longer than max_message_bytes (answered likewise)
+ *   ROOM_ERESERVED  an event named "connect" or "disconnect" (answered)
+ *   ROOM_EUNKNOWN   no handler and no room_on_any() for the event
+ *                   (answered; with ROOM_UNKNOWN_IGNORE, dropped and 0)
+ *   ROOM_ENOMEM     out of memory decoding it
+ *   ROOM_ECLOSED    the connection is closing or kicked
+ *   ROOM_EINVAL     NULL arguments, or an attachment count that differs
+ *                   from the one the message announced
+ * The connection stays usable after any of them. */
 ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len);
 /* The same for a message that announced binary attachments (Socket.IO's
  * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */
@@ -251,6 +319,9 @@ ROOM_API size_t room_count(const room_hub *hub);
 typedef int (*room_conn_visit_fn)(room_conn *conn, void *ud);
 typedef int (*room_name_visit_fn)(const char *room, void *ud);
 ROOM_API int room_members_foreach(room_hub *hub, const char *room, room_conn_visit_fn fn, void *ud);
+/* Every connection of the hub, kicked ones included (a closing one, whose
+ * disconnect handler is running, too), in no particular order. */
+ROOM_API int room_conns_foreach(room_hub *hub, room_conn_visit_fn fn, void *ud);
 ROOM_API int room_conn_rooms_foreach(room_hub *hub, const room_conn *conn, room_name_visit_fn fn, void *ud);
 ROOM_API size_t room_conn_room_count(const room_conn *conn);
 
@@ -265,35 +336,54 @@ ROOM_API int room_leave_id(room_hub *hub, const char *conn_id, const char *room,
 /* ---- sending ------------------------------------------------------------ */
 
 /* Every send encodes the event once into one frame shared by all
- * recipients. `payload` is the event body (borrowed; _new variants steal);
- * NULL sends the event with no argument.
- * Use room_response_new() to build the {"msg","data"} envelope.
- * The return value is the number of deliveries made (>= 0) or a negative
+ * recipients. An event carries any number of arguments, as Socket.IO's
+ * emit("x", 1, "2", {three: 3}) does: the _args calls take them as `argc`
+ * JSON values in `argv` (borrowed; none may be NULL; argv may be NULL when
+ * argc is 0), plus binary attachments (NULL, 0 for none) whose
+ * {"_placeholder":true,"num":i} objects may sit in any argument
+ * (docs/protocol-socketio.md). Attachments are copied into the shared frame
+ * chain and need a codec with binary support (ROOM_EINVAL otherwise).
+ *
+ * The single-payload calls are the one-argument case: `payload` is the only
+ * argument (borrowed; _new variants steal it), NULL sends the event with no
+ * argument. Use room_response_new() to build the {"msg","data"} envelope.
+ *
+ * Sends to many return the number of deliveries made (>= 0) or a negative
  * code: ROOM_ENOMEM, ROOM_EINVAL, ROOM_ENAME. A room that does not exist has
  * no members: 0 deliveries. */
+ROOM_API int room_send_args(room_hub *hub, const char *room, const char *event, json_t *const *argv,
+                            size_t argc, const room_bytes *attachments, size_t attachment_count,
+                            const room_conn *except);
 ROOM_API int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
                        const room_conn *except);
 ROOM_API int room_send_new(room_hub *hub, const char *room, const char *event, json_t *payload,
                            const room_conn *except);
 /* To every connection of the hub. */
+ROOM_API int room_broadcast_args(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                                 const room_bytes *attachments, size_t attachment_count,
+                                 const room_conn *except);
 ROOM_API int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room_conn *except);
 ROOM_API int room_broadcast_new(room_hub *hub, const char *event, json_t *payload,
                                 const room_conn *except);
 /* To one connection. Returns 0 or a negative code. */
+ROOM_API int room_emit_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                            size_t argc, const room_bytes *attachments, size_t attachment_count);
 ROOM_API int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
 ROOM_API int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
 /* To one connection, asking for an acknowledgement. When this returns 0,
- * `done` runs exactly once: with status 0 and the client's reply arguments (a borrowed array),
- * or with ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
+ * `done` runs exactly once: with status 0 and the client's reply arguments
+ * (a borrowed JSON array, as many as the client gave), or with
+ * ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
  * Timeouts are measured against the time last given to room_hub_tick().
  * Errors (then `done` never runs): ROOM_EINVAL, ROOM_ECLOSED, ROOM_ENOMEM. */
 typedef void (*room_ack_fn)(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud);
+ROOM_API int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event,
+                                json_t *const *argv, size_t argc, const room_bytes *attachments,
+                                size_t attachment_count, uint32_t timeout_ms, room_ack_fn done,
+                                void *ud);
 ROOM_API int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
                            uint32_t timeout_ms, room_ack_fn done, void *ud);
-/* Binary variants: `payload` holds {"_placeholder":true,"num":i} objects
- * where attachment i belongs (docs/protocol-socketio.md); the attachments
- * are copied into the shared frame chain. Needs a codec with binary support
- * (ROOM_EINVAL otherwise). */
+/* The single-payload calls with binary attachments. */
 ROOM_API int room_send_binary(room_hub *hub, const char *room, const char *event, json_t *payload,
                               const room_bytes *attachments, size_t attachment_count,
                               const room_conn *except);
@@ -345,13 +435,19 @@ typedef struct room_handler_entry {
 ROOM_API int room_on_many(room_hub *hub, const room_handler_entry *entries, size_t count, void *ud);
 
 /* The handler for events with no handler of their own; the default answers
- * ROOM_EUNKNOWN. */
+ * ROOM_EUNKNOWN, or ignores them when the config's unknown_events says so.
+ * A room_on_any() handler overrides either. */
 ROOM_API int room_on_any(room_hub *hub, room_handler_fn fn, void *ud);
 
-/* Answers `ev`: with the acknowledgement when the client asked for one,
- * otherwise with an event named `reply_event` (NULL means "result").
- * `payload` is stolen. At most one answer per event; later calls return
+/* Answers `ev` with `argc` arguments (borrowed, as for room_emit_args()):
+ * as the acknowledgement when the client asked for one (its callback gets
+ * them all), otherwise as an event named `reply_event` (NULL means
+ * "result"). At most one answer per event; later calls return
  * ROOM_EALREADY. */
+ROOM_API int room_reply_args(room_hub *hub, room_conn *conn, const room_event *ev,
+                             const char *reply_event, json_t *const *argv, size_t argc,
+                             const room_bytes *attachments, size_t attachment_count);
+/* room_reply_args() with the one argument `payload`, stolen. */
 ROOM_API int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev,
                             const char *reply_event, json_t *payload);
 /* room_reply_new() with binary attachments (payload stolen). */

@@ -92,8 +92,22 @@ static int append_header(const sio_codec *c, room_buf *out, int type, size_t att
     return rc;
 }
 
-static int encode_event(const room_codec *codec, room_buf *out, const char *event, json_t *payload,
-                        int64_t ack_id, size_t attachments)
+/* ,arg,arg... after whatever opened the array. */
+static int append_args(room_buf *out, json_t *const *argv, size_t argc, bool comma)
+{
+    size_t i;
+    int rc = 0;
+    for (i = 0; !rc && i < argc; i++) {
+        if (comma || i)
+            rc = rm_buf_put(out, ",", 1);
+        if (!rc)
+            rc = room_buf_append_json(out, argv[i]);
+    }
+    return rc;
+}
+
+static int encode_event(const room_codec *codec, room_buf *out, const char *event,
+                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
 {
     const sio_codec *c = codec->state;
     int rc = append_header(c, out, RM_SIO_EVENT, attachments, ack_id);
@@ -101,25 +115,24 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
         rc = rm_buf_put(out, "[", 1);
     if (!rc)
         rc = rm_buf_append_json_string(out, event);
-    if (!rc && payload) {
-        rc = rm_buf_put(out, ",", 1);
-        if (!rc)
-            rc = room_buf_append_json(out, payload);
-    }
+    if (!rc)
+        rc = append_args(out, argv, argc, true);
     return rc ? rc : rm_buf_put(out, "]", 1);
 }
 
-static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
-                      size_t attachments)
+static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
+                      size_t argc, size_t attachments)
 {
     const sio_codec *c = codec->state;
     int rc;
-    if (ack_id < 0 || (args && !json_is_array(args)))
+    if (ack_id < 0)
         return ROOM_EINVAL;
     rc = append_header(c, out, RM_SIO_ACK, attachments, ack_id);
-    if (rc)
-        return rc;
-    return args ? room_buf_append_json(out, args) : rm_buf_put(out, "[]", 2);
+    if (!rc)
+        rc = rm_buf_put(out, "[", 1);
+    if (!rc)
+        rc = append_args(out, argv, argc, false);
+    return rc ? rc : rm_buf_put(out, "]", 1);
 }
 
 /* Placeholders must name one of the packet's attachments (a text packet
@@ -217,7 +230,7 @@ int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
     c = malloc(sizeof *c + len + 1);
     if (!c)
         return ROOM_ENOMEM;
-    c->codec = (room_codec){"socketio", encode_event, encode_ack, decode, c};
+    c->codec = (room_codec){sizeof(room_codec), "socketio", encode_event, encode_ack, decode, c};
     c->nsp_len = len;
     memcpy(c->nsp, nsp, len + 1);
     *codec_out = &c->codec;

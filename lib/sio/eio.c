@@ -61,6 +61,7 @@ struct room_eio_session {
     eio_binary *binary;
     uint16_t nextra;
     uint16_t connecting;    /* namespace index + 1 while its CONNECT reply is due */
+    room_conn *opening;     /* the connection being opened, while connecting */
     bool awaiting_pong;
     bool closing;           /* the host was asked to close; nothing more is sent */
     char sid[RM_ID_LEN + 1];
@@ -231,7 +232,7 @@ static int send_connect_error(room_eio *eio, room_eio_session *s, const char *ns
 
 /* ---- hub callbacks ------------------------------------------------------- */
 
-static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
+static int hub_send(void *transport, room_frame *frame, void *user_data)
 {
     eio_nsp *ns = user_data;
     room_eio *eio = ns->eio;
@@ -245,7 +246,7 @@ static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *u
      * the client must see the CONNECT reply first. */
     if (s->connecting == ns->index + 1) {
         s->connecting = 0;
-        rc = send_connected(eio, s, ns, conn);
+        rc = send_connected(eio, s, ns, s->opening);
         if (rc)
             return rc;
     }
@@ -258,12 +259,10 @@ static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *u
 /* One WebSocket carries every namespace of the session: closing any of its
  * connections closes all of them. A DISCONNECT goes first, so that the
  * client does not reconnect the namespace the server closed. */
-static void hub_close(room_conn *conn, void *transport, int code, const char *reason,
-                      void *user_data)
+static void hub_close(void *transport, int code, const char *reason, void *user_data)
 {
     eio_nsp *ns = user_data;
     room_eio_session *s = transport;
-    (void)conn;
     if (!s->closing && begin_packet(ns->eio, '1', ns->name, ns->name_len) == 0)
         send_text(ns->eio, s, ns->eio->scratch.data, ns->eio->scratch.len);
     shut(ns->eio, s, code, reason);
@@ -407,7 +406,7 @@ int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_c
     eio->ping_frame = room_frame_new(eio->nsps[0]->hub, ROOM_FRAME_TEXT, "2", 1);
     if (!eio->ping_frame) {
         /* Failed as a whole: the host keeps its adapter. */
-        eio->nsps[0]->hub->adapter = room_adapter_local();
+        eio->nsps[0]->hub->adapter.destroy = NULL;
         room_eio_free(eio);
         return ROOM_ENOMEM;
     }
@@ -689,7 +688,9 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const rm_sio_header 
         return violation(eio, s, "already connected to that namespace");
     }
     s->connecting = (uint16_t)(index + 1);
-    rc = room_conn_open_handshake(ns->hub, s, auth, s->query, &conn, &refusal);
+    rc = room_conn_open_handshake(ns->hub, s, auth, s->query, &s->opening, &refusal);
+    conn = s->opening;
+    s->opening = NULL;
     replied = s->connecting == 0;
     s->connecting = 0;
     json_decref(auth);

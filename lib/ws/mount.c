@@ -61,38 +61,26 @@ void rm_ws_mounts_free(room_ws *ws)
 
 /* ---- hub and eio callbacks ------------------------------------------------ */
 
-static int eio_send(void *transport, room_frame *frame, void *user_data)
+/* One pair for hubs and the Engine.IO layer alike: both hand over the
+ * transport pointer, which is the connection. */
+static int transport_send(void *transport, room_frame *frame, void *user_data)
 {
     (void)user_data;
     return rm_ws_send(transport, frame);
 }
 
-static void eio_close(void *transport, int code, const char *reason, void *user_data)
+static void transport_close(void *transport, int code, const char *reason, void *user_data)
 {
     (void)user_data;
     rm_ws_close(transport, code, reason);
-}
-
-/* The hub's callbacks also name the room_conn, which the transport does
- * not need. */
-static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
-{
-    (void)conn;
-    return eio_send(transport, frame, user_data);
-}
-
-static void hub_close(room_conn *conn, void *transport, int code, const char *reason, void *user_data)
-{
-    (void)conn;
-    eio_close(transport, code, reason, user_data);
 }
 
 void room_ws_eio_config(const room_ws *ws, room_eio_config *config)
 {
     if (!ws || !config)
         return;
-    config->send = eio_send;
-    config->close = eio_close;
+    config->send = transport_send;
+    config->close = transport_close;
     config->seal = rm_ws_seal;
     config->seal_headroom = RM_WS_HEADROOM;
     config->max_payload = ws->cfg.max_payload;
@@ -102,8 +90,8 @@ void room_ws_hub_config(const room_ws *ws, room_config *config)
 {
     if (!ws || !config)
         return;
-    config->send = hub_send;
-    config->close = hub_close;
+    config->send = transport_send;
+    config->close = transport_close;
     config->seal = rm_ws_seal;
     config->seal_headroom = RM_WS_HEADROOM;
 }
