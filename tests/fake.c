@@ -78,6 +78,24 @@ static void fake_close_cb(void *transport, int code, const char *reason, void *u
     snprintf(p->close_reason, sizeof p->close_reason, "%s", reason);
 }
 
+/* splitmix64: a fixed, well-mixed sequence. */
+static int fake_random(void *buf, size_t len, void *ud)
+{
+    fake_net *net = ud;
+    uint8_t *p = buf;
+    while (len) {
+        uint64_t z = (net->random_state += 0x9e3779b97f4a7c15ull);
+        size_t n = len < sizeof z ? len : sizeof z;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        memcpy(p, &z, n);
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
 static void fake_log(int level, const char *message, void *ud)
 {
     fake_net *net = ud;
@@ -89,6 +107,7 @@ static void fake_log(int level, const char *message, void *ud)
 void fake_config(room_config *cfg, fake_net *net)
 {
     cfg->log = fake_log;
+    cfg->random = fake_random;
     cfg->send = fake_send;
     cfg->close = fake_close_cb;
     cfg->user_data = net;

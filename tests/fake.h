@@ -5,6 +5,7 @@
 #define FAKE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -33,12 +34,15 @@ typedef struct fake_net {
     room_hub *hub;
     fake_alloc alloc;
     size_t sends;
+    uint64_t random_state; /* the hub's random bytes: a fixed sequence from 0 */
     int logs; /* lines the hub logged, the last one kept */
     int log_level;
     char last_log[256];
 } fake_net;
 
-/* Fills the transport callbacks and the counting allocator. */
+/* Fills the transport callbacks, the counting allocator and a deterministic
+ * random callback, so that ids, the hash seed and with it the room table's
+ * layout are the same on every run. */
 void fake_config(room_config *cfg, fake_net *net);
 /* room_hub_new() with a config from room_config_init() + fake_config(). */
 room_hub *fake_hub(fake_net *net, int with_rooms_protocol);

@@ -35,7 +35,42 @@ static const char *script[] = {
     "{\"event\":\"leave\",\"data\":\"b\"}",
     "bad json",
     "{\"event\":\"nope\"}",
+    /* Several arguments: forwarded, echoed as an ack and as an event. */
+    "{\"event\":\"send\",\"args\":[\"a\",1,\"2\",{\"three\":3}]}",
+    "{\"event\":\"echo\",\"args\":[1,[2],\"3\"],\"id\":2}",
+    "{\"event\":\"echo\",\"args\":[true,false]}",
+    "{\"event\":\"broadcast\",\"args\":[null,1,2]}",
 };
+
+static int acks_done;
+static void ack_done(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud)
+{
+    (void)hub, (void)conn, (void)status, (void)args, (void)ud;
+    acks_done++;
+}
+
+/* The server's own multi-argument sends, and an ack with several
+ * arguments coming back. */
+static void server_sends(fake_net *net, fake_peer *p)
+{
+    json_t *argv[2] = {json_integer(1), json_string("two")};
+    int rc, emitted;
+    acks_done = 0;
+    rc = room_broadcast_args(net->hub, "x", argv, 2, NULL, 0, NULL);
+    assert_true(rc >= ROOM_ERROR_MIN);
+    rc = room_send_args(net->hub, "a", "y", argv, 2, NULL, 0, NULL);
+    assert_true(rc >= ROOM_ERROR_MIN);
+    emitted = room_emit_ack_args(net->hub, p->conn, "ask", argv, 2, NULL, 0, 1000, ack_done, NULL);
+    assert_true(emitted <= 0 && emitted >= ROOM_ERROR_MIN);
+    rc = fake_recv(net, p, "{\"ack\":0,\"args\":[1,2]}");
+    assert_true(rc <= 0 && rc >= ROOM_ERROR_MIN);
+    fake_close(net, p);
+    /* done ran exactly once (answered, or failed by the close) when the
+     * emit succeeded, and never otherwise. */
+    assert_int_equal(acks_done, emitted == 0);
+    json_decref(argv[0]);
+    json_decref(argv[1]);
+}
 
 /* Returns how many allocations the session made when nothing failed. */
 static size_t run_session(size_t fail_at)
@@ -77,7 +112,9 @@ static size_t run_session(size_t fail_at)
         for (int i = 0; i < 3; i++)
             members += p[i] ? room_conn_room_count(p[i]->conn) : 0;
         assert_true(room_member_count(hub, "a") + room_member_count(hub, "b") == members);
-        for (int i = 0; i < 3; i++) {
+        if (p[0])
+            server_sends(&net, p[0]);
+        for (int i = 1; i < 3; i++) {
             if (p[i])
                 fake_close(&net, p[i]);
         }
