@@ -35,6 +35,8 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     if (!conn)
         return ROOM_ENOMEM;
     conn->transport = transport;
+    conn->rooms = &conn->first;
+    conn->caprooms = 1;
     do {
         if (hub->cfg.random(raw, sizeof raw, hub->cfg.user_data) != 0) {
             rm_free(&hub->alloc, conn, sizeof *conn);
@@ -91,7 +93,8 @@ void rm_conn_free(room_hub *hub, room_conn *conn)
     last = hub->conns[--hub->nconns];
     hub->conns[conn->hub_index] = last;
     last->hub_index = conn->hub_index;
-    rm_free(&hub->alloc, conn->rooms, (size_t)conn->caprooms * sizeof *conn->rooms);
+    if (conn->rooms != &conn->first)
+        rm_free(&hub->alloc, conn->rooms, (size_t)conn->caprooms * sizeof *conn->rooms);
     rm_free(&hub->alloc, conn, sizeof *conn);
 }
 

@@ -137,14 +137,17 @@ enum {
 struct room_conn {
     void *transport;
     void *data;
+    /* &first until a second room is joined: most connections are in one
+     * room, and an array of one would cost an allocation each. */
     rm_membership *rooms;
+    rm_membership first;
     uint32_t nrooms;
     uint32_t caprooms;
     uint32_t hub_index; /* in hub->conns */
-    uint32_t flags;
-    uint32_t depth;     /* handlers running for this connection */
     uint32_t next_ack;
     uint32_t id_hash;
+    uint16_t depth;     /* handlers running for this connection */
+    uint8_t flags;
     char id[RM_ID_LEN + 1];
 };
 void rm_conn_free(room_hub *hub, room_conn *conn);

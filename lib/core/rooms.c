@@ -52,6 +52,23 @@ static int find_membership(const room_conn *conn, const rm_room *room)
     return -1;
 }
 
+/* Makes room for one more membership; the array leaves the connection's
+ * own slot when it first needs two. */
+static int reserve_membership(room_hub *hub, room_conn *conn)
+{
+    rm_membership *rooms = NULL;
+    uint32_t cap = 0;
+    if (conn->rooms != &conn->first || conn->nrooms < conn->caprooms)
+        return rm_grow(&hub->alloc, (void **)&conn->rooms, &conn->caprooms, conn->nrooms + 1,
+                       sizeof *conn->rooms);
+    if (rm_grow(&hub->alloc, (void **)&rooms, &cap, conn->nrooms + 1, sizeof *rooms) != 0)
+        return ROOM_ENOMEM;
+    memcpy(rooms, conn->rooms, (size_t)conn->nrooms * sizeof *rooms);
+    conn->rooms = rooms;
+    conn->caprooms = cap;
+    return 0;
+}
+
 int room_join(room_hub *hub, room_conn *conn, const char *name)
 {
     rm_room *room;
@@ -76,8 +93,7 @@ int room_join(room_hub *hub, room_conn *conn, const char *name)
         return ROOM_ELIMIT;
 
     /* Allocate everything first so that a failure changes nothing. */
-    rc = rm_grow(&hub->alloc, (void **)&conn->rooms, &conn->caprooms, conn->nrooms + 1,
-                 sizeof *conn->rooms);
+    rc = reserve_membership(hub, conn);
     if (rc)
         return rc;
     if (!room) {
