@@ -1,6 +1,5 @@
 /* Hub lifecycle and configuration. */
 #include <string.h>
-#include <sys/random.h>
 
 #include "internal.h"
 
@@ -23,20 +22,6 @@ void room_config_init(room_config *config)
     config->max_rooms_per_conn = 128;
     config->max_members_per_room = 1000000;
     config->max_rooms = 1000000;
-}
-
-static int default_random(void *buf, size_t len, void *ud)
-{
-    uint8_t *p = buf;
-    (void)ud;
-    while (len) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0)
-            return ROOM_EINVAL;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 int room_hub_new(room_hub **hub_out, const room_config *config)
@@ -65,7 +50,7 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2)
         return ROOM_EINVAL;
     if (!cfg.random)
-        cfg.random = default_random;
+        cfg.random = rm_random_default;
 
     rm_alloc_init(&alloc, &cfg.allocator);
     hub = rm_calloc(&alloc, sizeof *hub);

@@ -60,7 +60,7 @@ int rm_sio_parse(const uint8_t *p, size_t len, rm_sio_header *h)
             int64_t id = 0;
             for (; i < len && is_digit(p[i]); i++) {
                 id = id * 10 + (p[i] - '0');
-                if (id > RM_MAX_ACK_ID)
+                if (id > ROOM_MAX_ACK_ID)
                     return ROOM_EPROTO;
             }
             h->id = id;
@@ -88,7 +88,7 @@ static int append_header(const sio_codec *c, room_buf *out, int type, size_t att
             rc = rm_buf_put(out, ",", 1);
     }
     if (!rc && id >= 0)
-        rc = rm_buf_append_int(out, id);
+        rc = room_buf_append_int(out, id);
     return rc;
 }
 
@@ -100,7 +100,7 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     if (!rc)
         rc = rm_buf_put(out, "[", 1);
     if (!rc)
-        rc = rm_buf_append_json_string(out, event);
+        rc = room_buf_append_json_string(out, event);
     if (!rc && payload) {
         rc = rm_buf_put(out, ",", 1);
         if (!rc)
@@ -170,7 +170,7 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
         return ROOM_EPROTO;
     /* Any JSON value parses, so that a well-formed non-array is a shape
      * error rather than a syntax error; trailing bytes are rejected. */
-    rc = rm_json_load(bytes + h.body, len - h.body, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &root);
+    rc = room_json_load(bytes + h.body, len - h.body, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &root);
     if (rc)
         return rc;
     rc = json_is_array(root) ? check_placeholders(root, h.attachments) : ROOM_EPROTO;

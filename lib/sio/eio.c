@@ -12,7 +12,6 @@
  * O(1) per session and event. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "../core/internal.h"
 #include "room/eio.h"
@@ -63,7 +62,7 @@ struct room_eio_session {
     uint16_t connecting;    /* namespace index + 1 while its CONNECT reply is due */
     bool awaiting_pong;
     bool closing;           /* the host was asked to close; nothing more is sent */
-    char sid[RM_ID_LEN + 1];
+    char sid[ROOM_CONN_ID_LEN + 1];
 };
 
 struct room_eio {
@@ -204,7 +203,7 @@ static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns,
     if (!rc)
         rc = room_buf_append(&eio->scratch, "{\"sid\":\"", 8);
     if (!rc)
-        rc = room_buf_append(&eio->scratch, room_conn_id(conn), RM_ID_LEN);
+        rc = room_buf_append(&eio->scratch, room_conn_id(conn), ROOM_CONN_ID_LEN);
     if (!rc)
         rc = room_buf_append(&eio->scratch, "\"}", 2);
     return finish_packet(eio, s, rc);
@@ -218,7 +217,7 @@ static int send_connect_error(room_eio *eio, room_eio_session *s, const char *ns
     if (!rc)
         rc = room_buf_append(&eio->scratch, "{\"message\":", 11);
     if (!rc)
-        rc = rm_buf_append_json_string(&eio->scratch, message);
+        rc = room_buf_append_json_string(&eio->scratch, message);
     if (!rc && data && !json_is_null(data)) {
         rc = room_buf_append(&eio->scratch, ",\"data\":", 8);
         if (!rc)
@@ -482,42 +481,6 @@ room_hub *room_eio_hub(room_eio *eio, const char *nsp)
 
 /* ---- sessions: open and close ------------------------------------------------ */
 
-static int session_random(room_eio *eio, void *buf, size_t len)
-{
-    const eio_nsp *root = eio->nsps[0];
-    uint8_t *p = buf;
-    if (root->random)
-        return root->random(buf, len, root->random_ud) == 0 ? 0 : ROOM_EINVAL;
-    while (len) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0)
-            return ROOM_EINVAL;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* 120 random bits as 20 base64url characters, like Engine.IO's own ids. */
-static int make_sid(room_eio *eio, char sid[RM_ID_LEN + 1])
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    uint8_t raw[15];
-    int i, o = 0;
-    if (session_random(eio, raw, sizeof raw) != 0)
-        return ROOM_EINVAL;
-    for (i = 0; i < 15; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        sid[o++] = alphabet[v >> 18 & 63];
-        sid[o++] = alphabet[v >> 12 & 63];
-        sid[o++] = alphabet[v >> 6 & 63];
-        sid[o++] = alphabet[v & 63];
-    }
-    sid[o] = '\0';
-    return 0;
-}
-
 /* The application's part of the query: without the Engine.IO transport's
  * own parameters, and NULL when nothing is left. */
 static int app_query(json_t *query, json_t **app_out)
@@ -561,7 +524,7 @@ int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t 
     s = rm_calloc(&eio->alloc, sizeof *s);
     if (!s)
         return ROOM_ENOMEM;
-    rc = make_sid(eio, s->sid);
+    rc = room_id_generate(s->sid, eio->nsps[0]->random, eio->nsps[0]->random_ud);
     if (rc) {
         rm_free(&eio->alloc, s, sizeof *s);
         return rc;
@@ -657,7 +620,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const rm_sio_header 
 
     /* The optional payload is the client's auth object. */
     if (h->body < len) {
-        if (rm_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &auth) == ROOM_ENOMEM)
+        if (room_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &auth) == ROOM_ENOMEM)
             return ROOM_ENOMEM;
         if (!json_is_object(auth)) {
             json_decref(auth);
