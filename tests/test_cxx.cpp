@@ -12,12 +12,18 @@
 int main()
 {
     room_config cfg;
+    room_eio_config ecfg;
+    room_eio *eio = nullptr;
     room_config_init(&cfg);
-    if (std::strcmp(room_version(), ROOM_VERSION_STRING) != 0 || cfg.size != sizeof cfg) {
+    room_eio_config_init(&ecfg);
+    if (std::strcmp(room_version(), ROOM_VERSION_STRING) != 0 || cfg.size != sizeof cfg ||
+        ecfg.size != sizeof ecfg || ecfg.send != nullptr) {
         std::puts("1 failed: version or config size mismatch");
         return 1;
     }
-    if (room_strerror(ROOM_ENOMEM) == nullptr || room_codec_json() == nullptr) {
+    // No send callback: refused, through the C++-compiled inline init.
+    if (room_strerror(ROOM_ENOMEM) == nullptr || room_codec_json() == nullptr ||
+        room_eio_new(&eio, &ecfg, nullptr) != ROOM_EINVAL || eio != nullptr) {
         std::puts("1 failed");
         return 1;
     }

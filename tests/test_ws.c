@@ -116,7 +116,7 @@ static fixture *fx_new(const room_ws_config *wcfg)
     fixture *f = calloc(1, sizeof *f);
     room_ws_config cfg;
     room_eio_config ecfg;
-    room_config jcfg;
+    room_config rcfg, jcfg;
 
     assert_non_null(f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
@@ -131,7 +131,10 @@ static fixture *fx_new(const room_ws_config *wcfg)
     room_ws_eio_config(f->srv, &ecfg);
     if (ping_ms)
         ecfg.ping_interval_ms = ecfg.ping_timeout_ms = ping_ms;
-    assert_int_equal(room_eio_new(&f->eio, &ecfg, NULL), 0);
+    /* The root hub's limit is what Engine.IO announces as maxPayload. */
+    room_config_init(&rcfg);
+    rcfg.max_message_bytes = cfg.max_payload;
+    assert_int_equal(room_eio_new(&f->eio, &ecfg, &rcfg), 0);
     assert_int_equal(room_on(room_eio_hub(f->eio, "/"), "disconnect", on_disconnect, f), 0);
     assert_int_equal(room_on(room_eio_hub(f->eio, "/"), "up", on_up, f), 0);
 

@@ -228,9 +228,10 @@ static int start(roomd *d, const options *o)
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
     room_config_init(&rcfg);
-    /* The hubs take what Engine.IO takes: maxPayload is the only limit a
+    /* The hubs take what the WebSocket server takes; the root hub's limit
+     * is what the open packet announces as maxPayload, the only limit a
      * Socket.IO client knows of. */
-    rcfg.max_message_bytes = ecfg.max_payload;
+    rcfg.max_message_bytes = wcfg.max_payload;
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = o->proto->register_fn(room_eio_hub(d->eio, "/"))) != 0)
@@ -246,7 +247,7 @@ static int start(roomd *d, const options *o)
         room_ws_hub_config(d->srv, &jcfg);
         jcfg.log = log_line;
         jcfg.user_data = d;
-        jcfg.max_message_bytes = ecfg.max_payload;
+        jcfg.max_message_bytes = wcfg.max_payload;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d->json_hub)) != 0 ||
             (rc = room_ws_mount_json(d->srv, "/ws", d->json_hub)) != 0)

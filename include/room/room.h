@@ -190,6 +190,9 @@ ROOM_API int room_hub_new(room_hub **hub_out, const room_config *config);
  * callbacks (pending acknowledgements are dropped unanswered). NULL-safe. Frames still referenced by the host must be released first. */
 ROOM_API void room_hub_free(room_hub *hub);
 
+/* The largest inbound message the hub takes (its max_message_bytes). */
+ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
+
 /* Library memory currently allocated through the hub allocator, in bytes
  * (the hub tracks it; used by benchmarks and leak tests). */
 ROOM_API size_t room_hub_memory(const room_hub *hub);

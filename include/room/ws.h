@@ -98,8 +98,9 @@ ROOM_WS_API int room_ws_server_new(room_ws_server **srv_out, uv_loop_t *loop, co
  * room_eio and hubs it serves: queued frames belong to them. */
 ROOM_WS_API void room_ws_server_free(room_ws_server *srv);
 
-/* Fills send, close, seal, seal_headroom and max_payload of a room_eio
- * config (call after room_eio_config_init()). */
+/* Fills send, close, seal and seal_headroom of a room_eio config (call
+ * after room_eio_config_init()). Engine.IO announces the root hub's
+ * max_message_bytes as maxPayload: give it this server's max_payload. */
 ROOM_WS_API void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config);
 /* Fills send, close, seal and seal_headroom of a JSON hub's config. */
 ROOM_WS_API void room_ws_hub_config(const room_ws_server *srv, room_config *config);

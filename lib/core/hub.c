@@ -92,6 +92,11 @@ void room_hub_free(room_hub *hub)
     rm_free(&alloc, hub, sizeof *hub);
 }
 
+size_t room_hub_max_message_bytes(const room_hub *hub)
+{
+    return hub ? hub->cfg.max_message_bytes : 0;
+}
+
 size_t room_hub_memory(const room_hub *hub)
 {
     return hub ? hub->alloc.bytes : 0;

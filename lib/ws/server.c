@@ -521,7 +521,6 @@ void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config)
     config->close = eio_close;
     config->seal = rm_ws_seal;
     config->seal_headroom = RM_WS_HEADROOM;
-    config->max_payload = srv->cfg.max_payload;
 }
 
 void room_ws_hub_config(const room_ws_server *srv, room_config *config)
