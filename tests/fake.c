@@ -80,8 +80,17 @@ static void fake_close_cb(room_conn *conn, void *transport, int code, const char
     snprintf(p->close_reason, sizeof p->close_reason, "%s", reason);
 }
 
+static void fake_log(int level, const char *message, void *ud)
+{
+    fake_net *net = ud;
+    net->logs++;
+    net->log_level = level;
+    snprintf(net->last_log, sizeof net->last_log, "%s", message);
+}
+
 void fake_config(room_config *cfg, fake_net *net)
 {
+    cfg->log = fake_log;
     cfg->send = fake_send;
     cfg->close = fake_close_cb;
     cfg->user_data = net;

@@ -33,6 +33,9 @@ typedef struct fake_net {
     room_hub *hub;
     fake_alloc alloc;
     size_t sends;
+    int logs; /* lines the hub logged, the last one kept */
+    int log_level;
+    char last_log[256];
 } fake_net;
 
 /* Fills the transport callbacks and the counting allocator. */

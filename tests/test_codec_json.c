@@ -29,6 +29,32 @@ static void decodes_events_and_acks(void **state)
     json_decref(m.owner);
 }
 
+/* "args" carries several arguments; "data" next to it must repeat the
+ * first, as the server writes it. */
+static void decodes_several_arguments(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t argc;
+    } cases[] = {
+        {"{\"event\":\"e\",\"args\":[1,\"2\",{\"three\":3}]}", 3},
+        {"{\"event\":\"e\",\"data\":1,\"args\":[1,2]}", 2},
+        {"{\"event\":\"e\",\"args\":[]}", 0},
+        {"{\"event\":\"e\"}", 0},
+        {"{\"ack\":1,\"args\":[null,false]}", 2},
+        {"{\"ack\":1,\"data\":null,\"args\":[null,false]}", 2},
+    };
+    const room_codec *codec = room_codec_json();
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        room_message m;
+        assert_int_equal(codec->decode(codec, (const uint8_t *)cases[i].in, strlen(cases[i].in), &m), 0);
+        assert_int_equal(json_array_size(m.args), cases[i].argc);
+        json_decref(m.args);
+        json_decref(m.owner);
+    }
+}
+
 static void rejects_malformed(void **state)
 {
     static const struct {
@@ -51,6 +77,10 @@ static void rejects_malformed(void **state)
         {"{\"event\":\"x\",\"ack\":1}", ROOM_EPROTO},
         {"{\"ack\":\"1\"}", ROOM_EPROTO},
         {"{\"ack\":1,\"id\":2}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"args\":{}}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"args\":1}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"data\":2,\"args\":[1,2]}", ROOM_EPROTO},
+        {"{\"event\":\"x\",\"data\":1,\"args\":[]}", ROOM_EPROTO},
     };
     const room_codec *codec = room_codec_json();
     (void)state;
@@ -70,6 +100,18 @@ static int echo(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
     return room_reply_new(hub, conn, ev, "echo", json_incref(ev->args));
 }
 
+/* Answers with each of its arguments as an argument of its own. */
+static int many(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_t *argv[8];
+    size_t n = json_array_size(ev->args);
+    (void)ud;
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++)
+        argv[i] = json_array_get(ev->args, i);
+    return room_reply_args(hub, conn, ev, NULL, argv, n, NULL, 0);
+}
+
 /* Encoding goes through a real hub (it owns the buffer). */
 static void encodes_events_and_acks(void **state)
 {
@@ -78,6 +120,7 @@ static void encodes_events_and_acks(void **state)
     (void)state;
     assert_non_null(fake_hub(&net, 0));
     room_on(net.hub, "e", echo, NULL);
+    room_on(net.hub, "many", many, NULL);
     p = fake_open(&net);
     assert_int_equal(fake_recv(&net, p, "{\"event\":\"e\",\"data\":\"x\"}"), 0);
     assert_string_equal(p->frames[0], "{\"event\":\"echo\",\"data\":[\"x\"]}");
@@ -85,6 +128,13 @@ static void encodes_events_and_acks(void **state)
     assert_string_equal(p->frames[1], "{\"ack\":42,\"data\":[\"x\"]}");
     assert_int_equal(fake_recv(&net, p, "{\"event\":\"e\",\"id\":0}"), 0);
     assert_string_equal(p->frames[2], "{\"ack\":0,\"data\":[]}");
+    /* Each argument of a multi-argument answer, "data" the first. */
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"many\",\"args\":[1,[2],\"3\"],\"id\":5}"), 0);
+    assert_string_equal(p->frames[3], "{\"ack\":5,\"data\":1,\"args\":[1,[2],\"3\"]}");
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"many\",\"args\":[1,[2]]}"), 0);
+    assert_string_equal(p->frames[4], "{\"event\":\"result\",\"data\":1,\"args\":[1,[2]]}");
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"many\",\"id\":6}"), 0);
+    assert_string_equal(p->frames[5], "{\"ack\":6,\"data\":null}");
     assert_int_equal(room_emit_binary(net.hub, p->conn, "b", NULL, &(room_bytes){(const uint8_t *)"x", 1}, 1),
                      ROOM_EINVAL);
     fake_close(&net, p);
@@ -133,6 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decodes_events_and_acks),
+        cmocka_unit_test(decodes_several_arguments),
         cmocka_unit_test(rejects_malformed),
         cmocka_unit_test(encodes_events_and_acks),
         cmocka_unit_test(string_payloads_match_jansson),

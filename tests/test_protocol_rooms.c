@@ -57,8 +57,7 @@ static void join_send_leave(void **state)
     json_decref(d);
 
     /* send to a room one is not in */
-    assert_int_equal(fake_recv(&net, c, "{\"event\":\"send\",\"data\":{\"room\":\"lobby\",\"data\":1}}"),
-                     ROOM_ENOTMEMBER);
+    assert_int_equal(fake_recv(&net, c, "{\"event\":\"send\",\"data\":{\"room\":\"lobby\",\"data\":1}}"), 0);
     assert_error_code(c, "not_member");
     assert_int_equal(fake_count(a, "message"), 1);
 
@@ -74,7 +73,8 @@ static void join_send_leave(void **state)
     assert_int_equal(fake_count(a, "message"), 0);
     assert_int_equal(fake_count(b, "message"), 2);
     assert_int_equal(fake_count(c, "message"), 1);
-    assert_int_equal(fake_recv(&net, c, "{\"event\":\"broadcast\",\"data\":{\"room\":5}}"), ROOM_EPROTO);
+    assert_int_equal(fake_recv(&net, c, "{\"event\":\"broadcast\",\"data\":{\"room\":5}}"), 0);
+    assert_error_code(c, "bad_message");
 
     /* direct */
     {
@@ -85,8 +85,7 @@ static void join_send_leave(void **state)
         d = last_data(c, "message");
         assert_string_equal(json_string_value(json_object_get(json_object_get(d, "data"), "data")), "psst");
         json_decref(d);
-        assert_int_equal(fake_recv(&net, a, "{\"event\":\"direct\",\"data\":{\"to\":\"nobody\"}}"),
-                         ROOM_ENOTFOUND);
+        assert_int_equal(fake_recv(&net, a, "{\"event\":\"direct\",\"data\":{\"to\":\"nobody\"}}"), 0);
         assert_error_code(a, "not_found");
     }
 
@@ -94,9 +93,9 @@ static void join_send_leave(void **state)
     fake_clear(a);
     assert_int_equal(fake_recv(&net, b, "{\"event\":\"leave\",\"data\":\"lobby\"}"), 0);
     assert_int_equal(fake_count(a, "member-left"), 1);
-    assert_int_equal(fake_recv(&net, b, "{\"event\":\"leave\",\"data\":\"lobby\"}"), ROOM_ENOTMEMBER);
+    assert_int_equal(fake_recv(&net, b, "{\"event\":\"leave\",\"data\":\"lobby\"}"), 0);
     assert_error_code(b, "not_member");
-    assert_int_equal(fake_recv(&net, b, "{\"event\":\"join\",\"data\":\"\"}"), ROOM_ENAME);
+    assert_int_equal(fake_recv(&net, b, "{\"event\":\"join\",\"data\":\"\"}"), 0);
     assert_error_code(b, "bad_room_name");
 
     /* disconnect: the remaining members hear member-left. */
@@ -123,7 +122,7 @@ static void acks_carry_results(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "ack")), 1);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "data"), "msg")), "Joined room");
     json_decref(j);
-    assert_int_equal(fake_recv(&net, a, "{\"event\":\"join\",\"data\":\"r\",\"id\":2}"), ROOM_EALREADY);
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"join\",\"data\":\"r\",\"id\":2}"), 0);
     j = fake_json(a, 1);
     assert_int_equal(json_integer_value(json_object_get(j, "ack")), 2);
     assert_string_equal(
@@ -134,11 +133,60 @@ static void acks_carry_results(void **state)
     room_hub_free(net.hub);
 }
 
+/* send, broadcast and direct forward every data argument; echo answers
+ * with all of its own. */
+static void several_arguments(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    json_t *j;
+    char msg[160];
+    (void)state;
+    assert_non_null(fake_hub(&net, 1));
+    a = fake_open(&net);
+    b = fake_open(&net);
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"echo\",\"args\":[1,\"2\",{\"three\":3}],\"id\":4}"), 0);
+    assert_string_equal(a->frames[0], "{\"ack\":4,\"data\":1,\"args\":[1,\"2\",{\"three\":3}]}");
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"echo\",\"args\":[\"x\",\"y\"]}"), 0);
+    assert_string_equal(a->frames[1], "{\"event\":\"result\",\"data\":\"x\",\"args\":[\"x\",\"y\"]}");
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"echo\",\"id\":5}"), 0);
+    assert_string_equal(a->frames[2], "{\"ack\":5,\"data\":null}");
+
+    fake_clear(a);
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"join\",\"data\":\"r\"}"), 0);
+    assert_int_equal(fake_recv(&net, b, "{\"event\":\"join\",\"data\":\"r\"}"), 0);
+    fake_clear(a);
+    fake_clear(b);
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"send\",\"args\":[\"r\",1,\"2\",{\"three\":3}]}"), 0);
+    j = fake_event_data(b, "message");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "data"), "data")), 1);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "data"), "args")), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(j, "data"), "args"), 1)),
+                        "2");
+    json_decref(j);
+    /* One data argument: no "args", as before. */
+    fake_clear(b);
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"broadcast\",\"args\":[\"r\",7]}"), 0);
+    j = fake_event_data(b, "message");
+    assert_null(json_object_get(json_object_get(j, "data"), "args"));
+    json_decref(j);
+    fake_clear(b);
+    snprintf(msg, sizeof msg, "{\"event\":\"direct\",\"args\":[\"%s\",true,false]}", room_conn_id(b->conn));
+    assert_int_equal(fake_recv(&net, a, msg), 0);
+    j = fake_event_data(b, "message");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(j, "data"), "args")), 2);
+    json_decref(j);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(join_send_leave),
         cmocka_unit_test(acks_carry_results),
+        cmocka_unit_test(several_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,6 +89,78 @@ static void emit_reaches_one(void **state)
     room_hub_free(net.hub);
 }
 
+/* Several arguments: the room, the hub and one connection get the same
+ * encoding, and argument errors are the caller's. */
+static void multi_argument_sends(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a, *b;
+    json_t *argv[3];
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    a = fake_open(&net);
+    b = fake_open(&net);
+    room_join(net.hub, a->conn, "r");
+    argv[0] = json_integer(1);
+    argv[1] = json_string("2");
+    argv[2] = json_pack("{si}", "three", 3);
+    assert_int_equal(room_send_args(net.hub, "r", "x", argv, 3, NULL, 0, NULL), 1);
+    assert_string_equal(a->frames[0], "{\"event\":\"x\",\"data\":1,\"args\":[1,\"2\",{\"three\":3}]}");
+    assert_int_equal(room_broadcast_args(net.hub, "y", argv, 2, NULL, 0, a->conn), 1);
+    assert_string_equal(b->frames[0], "{\"event\":\"y\",\"data\":1,\"args\":[1,\"2\"]}");
+    assert_int_equal(room_emit_args(net.hub, b->conn, "z", argv + 2, 1, NULL, 0), 0);
+    assert_string_equal(b->frames[1], "{\"event\":\"z\",\"data\":{\"three\":3}}");
+    /* No arguments at all; argv may then be NULL. */
+    assert_int_equal(room_emit_args(net.hub, b->conn, "none", NULL, 0, NULL, 0), 0);
+    assert_string_equal(b->frames[2], "{\"event\":\"none\"}");
+
+    assert_int_equal(room_emit_args(net.hub, b->conn, "z", NULL, 1, NULL, 0), ROOM_EINVAL);
+    assert_int_equal(room_send_args(net.hub, "r", "z", NULL, 2, NULL, 0, NULL), ROOM_EINVAL);
+    assert_int_equal(room_broadcast_args(net.hub, "z", argv, 1, NULL, 1, NULL), ROOM_EINVAL);
+    assert_int_equal(room_send_args(net.hub, NULL, "z", argv, 1, NULL, 0, NULL), ROOM_ENAME);
+    json_decref(argv[1]);
+    argv[1] = NULL;
+    assert_int_equal(room_send_args(net.hub, "r", "z", argv, 3, NULL, 0, NULL), ROOM_EINVAL);
+    assert_int_equal(b->nframes, 3);
+    assert_int_equal(a->nframes, 1);
+    json_decref(argv[0]);
+    json_decref(argv[2]);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
+static int ack_args_seen;
+static void count_ack_args(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud)
+{
+    (void)hub, (void)conn, (void)ud;
+    ack_args_seen = status ? -1 : (int)json_array_size(args);
+}
+
+/* A server ack request with several arguments, answered with several. */
+static void multi_argument_emit_ack(void **state)
+{
+    fake_net net = {0};
+    fake_peer *a;
+    json_t *argv[2];
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    a = fake_open(&net);
+    argv[0] = json_true();
+    argv[1] = json_null();
+    assert_int_equal(room_emit_ack_args(net.hub, a->conn, "ask", argv, 2, NULL, 0, 1000,
+                                        count_ack_args, NULL),
+                     0);
+    assert_string_equal(a->frames[0], "{\"event\":\"ask\",\"data\":true,\"args\":[true,null],\"id\":0}");
+    assert_int_equal(room_emit_ack_args(net.hub, a->conn, "ask", argv, 1, NULL, 0, 1000, NULL, NULL),
+                     ROOM_EINVAL);
+    ack_args_seen = 0;
+    assert_int_equal(fake_recv(&net, a, "{\"ack\":0,\"args\":[1,2,3]}"), 0);
+    assert_int_equal(ack_args_seen, 3);
+    fake_close(&net, a);
+    room_hub_free(net.hub);
+}
+
 static void failed_send_kicks_connection(void **state)
 {
     fake_net net = {0};
@@ -164,6 +236,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(broadcast_shares_one_frame),
         cmocka_unit_test(emit_reaches_one),
+        cmocka_unit_test(multi_argument_sends),
+        cmocka_unit_test(multi_argument_emit_ack),
         cmocka_unit_test(failed_send_kicks_connection),
         cmocka_unit_test(closing_transport_is_not_kicked),
         cmocka_unit_test(remote_frames_are_delivered_raw),

@@ -64,21 +64,37 @@ typedef struct room_message {
 } room_message;
 
 typedef struct room_codec room_codec;
+/*
+ * A codec is a table the host may have built against an older header, so it
+ * starts with its own size: the hub refuses a codec whose size is below
+ * ROOM_CODEC_SIZE_MIN and never reads a member past `size`. Members added
+ * later go at the end.
+ *
+ * Arguments travel as `argv`/`argc` (borrowed, none NULL) so that a send with
+ * one payload passes `&payload, 1` and allocates nothing. `attachments`
+ * binary frames follow the encoded message (0 for text-only messages); their
+ * placeholders may sit in any argument.
+ */
 struct room_codec {
+    size_t size; /* sizeof(struct room_codec) the codec was built with */
     const char *name;
-    /* Appends one event. `payload` is borrowed and may be NULL (no
-     * argument). ack_id >= 0 asks the client for an acknowledgement.
-     * `attachments` binary frames will follow (0 for text-only events). */
-    int (*encode_event)(const room_codec *codec, room_buf *out, const char *event, json_t *payload,
-                        int64_t ack_id, size_t attachments);
-    /* Appends an acknowledgement of `ack_id` carrying `args` (JSON array). */
-    int (*encode_ack)(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
-                      size_t attachments);
-    /* Parses one complete inbound message. Returns 0, ROOM_EJSON,
-     * ROOM_EPROTO or ROOM_ENOMEM; on error `msg` holds no references. */
+    /* Appends one event with `argc` arguments. ack_id >= 0 asks the client
+     * for an acknowledgement. */
+    int (*encode_event)(const room_codec *codec, room_buf *out, const char *event,
+                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments);
+    /* Appends the acknowledgement of `ack_id` carrying `argc` arguments. */
+    int (*encode_ack)(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
+                      size_t argc, size_t attachments);
+    /* Parses one complete inbound message. Returns 0, ROOM_EJSON (not
+     * valid JSON), ROOM_EPROTO (valid but of the wrong shape) or
+     * ROOM_ENOMEM; on error `msg` holds no references. */
     int (*decode)(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg);
     void *state;
 };
+
+/* The smallest codec table a hub accepts: the layout above, the first one
+ * that carried `size`. */
+#define ROOM_CODEC_SIZE_MIN (offsetof(struct room_codec, state) + sizeof(void *))
 
 /* The plain JSON codec (docs/protocol-json.md). Static; never freed. */
 ROOM_API const room_codec *room_codec_json(void);

@@ -50,8 +50,8 @@ enum {
     ROOM_OK = 0,
     ROOM_ENOMEM = -1,        /* an allocation failed; state is unchanged */
     ROOM_EINVAL = -2,        /* bad argument from the host */
-    ROOM_EJSON = -3,         /* inbound message is not valid JSON */
-    ROOM_EPROTO = -4,        /* inbound message has wrong shape or types */
+    ROOM_EJSON = -3,         /* the codec: inbound message is not valid JSON */
+    ROOM_EPROTO = -4,        /* the codec: inbound message has wrong shape or types */
     ROOM_ETOOBIG = -5,       /* inbound message exceeds max_message_bytes */
     ROOM_ENAME = -6,         /* room name empty, too long or not UTF-8 */
     ROOM_ELIMIT = -7,        /* a configured limit would be exceeded */
@@ -63,7 +63,8 @@ enum {
     ROOM_ETRANSPORT = -13,   /* the host's send callback failed */
     ROOM_EDENIED = -14,      /* refused by the protocol (identity, role) */
     ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
-    ROOM_ERROR_MIN = -15
+    ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
+    ROOM_ERROR_MIN = -16
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)
@@ -224,11 +225,23 @@ ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *au
  * empty name, or a name or value that is not UTF-8), ROOM_ENOMEM or
  * ROOM_EINVAL. Uses the C library's malloc (there is no hub yet). */
 ROOM_API int room_query_parse(const char *query, size_t len, json_t **out);
-/* Hands the hub one complete inbound message. Errors in the message are
- * answered to the client with an `error` event and also returned; the
- * connection stays usable. Returns ROOM_ECLOSED if the connection is
- * closing or kicked, ROOM_EINVAL for NULL arguments. Event handlers run
- * inside this call; a handler's own negative result is returned too. */
+/* Hands the hub one complete inbound message; event handlers run inside
+ * this call. Each result has one meaning:
+ *   0               the message was handled (a handler's own failure is
+ *                   answered to the client with room_fail() and logged at
+ *                   ROOM_LOG_DEBUG; it never comes back here)
+ *   ROOM_EJSON, ROOM_EPROTO
+ *                   the codec could not decode these bytes, and nothing
+ *                   else; the client got an `error` event
+ *   ROOM_ETOOBIG    longer than max_message_bytes (answered likewise)
+ *   ROOM_ERESERVED  an event named "connect" or "disconnect" (answered)
+ *   ROOM_EUNKNOWN   no handler and no room_on_any() for the event
+ *                   (answered unless unknown_events says to ignore; then 0)
+ *   ROOM_ENOMEM     out of memory decoding it
+ *   ROOM_ECLOSED    the connection is closing or kicked
+ *   ROOM_EINVAL     NULL arguments, or an attachment count that differs
+ *                   from the one the message announced
+ * The connection stays usable after any of them. */
 ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len);
 /* The same for a message that announced binary attachments (Socket.IO's
  * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */
@@ -290,35 +303,54 @@ ROOM_API int room_leave_id(room_hub *hub, const char *conn_id, const char *room,
 /* ---- sending ------------------------------------------------------------ */
 
 /* Every send encodes the event once into one frame shared by all
- * recipients. `payload` is the event body (borrowed; _new variants steal);
- * NULL sends the event with no argument.
- * Use room_response_new() to build the {"msg","data"} envelope.
- * The return value is the number of deliveries made (>= 0) or a negative
+ * recipients. An event carries any number of arguments, as Socket.IO's
+ * emit("x", 1, "2", {three: 3}) does: the _args calls take them as `argc`
+ * JSON values in `argv` (borrowed; none may be NULL; argv may be NULL when
+ * argc is 0), plus binary attachments (NULL, 0 for none) whose
+ * {"_placeholder":true,"num":i} objects may sit in any argument
+ * (docs/protocol-socketio.md). Attachments are copied into the shared frame
+ * chain and need a codec with binary support (ROOM_EINVAL otherwise).
+ *
+ * The single-payload calls are the one-argument case: `payload` is the only
+ * argument (borrowed; _new variants steal it), NULL sends the event with no
+ * argument. Use room_response_new() to build the {"msg","data"} envelope.
+ *
+ * Sends to many return the number of deliveries made (>= 0) or a negative
  * code: ROOM_ENOMEM, ROOM_EINVAL, ROOM_ENAME. A room that does not exist has
  * no members: 0 deliveries. */
+ROOM_API int room_send_args(room_hub *hub, const char *room, const char *event, json_t *const *argv,
+                            size_t argc, const room_bytes *attachments, size_t attachment_count,
+                            const room_conn *except);
 ROOM_API int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
                        const room_conn *except);
 ROOM_API int room_send_new(room_hub *hub, const char *room, const char *event, json_t *payload,
                            const room_conn *except);
 /* To every connection of the hub. */
+ROOM_API int room_broadcast_args(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                                 const room_bytes *attachments, size_t attachment_count,
+                                 const room_conn *except);
 ROOM_API int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room_conn *except);
 ROOM_API int room_broadcast_new(room_hub *hub, const char *event, json_t *payload,
                                 const room_conn *except);
 /* To one connection. Returns 0 or a negative code. */
+ROOM_API int room_emit_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                            size_t argc, const room_bytes *attachments, size_t attachment_count);
 ROOM_API int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
 ROOM_API int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload);
 /* To one connection, asking for an acknowledgement. When this returns 0,
- * `done` runs exactly once: with status 0 and the client's reply arguments (a borrowed array),
- * or with ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
+ * `done` runs exactly once: with status 0 and the client's reply arguments
+ * (a borrowed JSON array, as many as the client gave), or with
+ * ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
  * Timeouts are measured against the time last given to room_hub_tick().
  * Errors (then `done` never runs): ROOM_EINVAL, ROOM_ECLOSED, ROOM_ENOMEM. */
 typedef void (*room_ack_fn)(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud);
+ROOM_API int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event,
+                                json_t *const *argv, size_t argc, const room_bytes *attachments,
+                                size_t attachment_count, uint32_t timeout_ms, room_ack_fn done,
+                                void *ud);
 ROOM_API int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
                            uint32_t timeout_ms, room_ack_fn done, void *ud);
-/* Binary variants: `payload` holds {"_placeholder":true,"num":i} objects
- * where attachment i belongs (docs/protocol-socketio.md); the attachments
- * are copied into the shared frame chain. Needs a codec with binary support
- * (ROOM_EINVAL otherwise). */
+/* The single-payload calls with binary attachments. */
 ROOM_API int room_send_binary(room_hub *hub, const char *room, const char *event, json_t *payload,
                               const room_bytes *attachments, size_t attachment_count,
                               const room_conn *except);
@@ -373,10 +405,15 @@ ROOM_API int room_on_many(room_hub *hub, const room_handler_entry *entries, size
  * ROOM_EUNKNOWN. */
 ROOM_API int room_on_any(room_hub *hub, room_handler_fn fn, void *ud);
 
-/* Answers `ev`: with the acknowledgement when the client asked for one,
- * otherwise with an event named `reply_event` (NULL means "result").
- * `payload` is stolen. At most one answer per event; later calls return
+/* Answers `ev` with `argc` arguments (borrowed, as for room_emit_args()):
+ * as the acknowledgement when the client asked for one (its callback gets
+ * them all), otherwise as an event named `reply_event` (NULL means
+ * "result"). At most one answer per event; later calls return
  * ROOM_EALREADY. */
+ROOM_API int room_reply_args(room_hub *hub, room_conn *conn, const room_event *ev,
+                             const char *reply_event, json_t *const *argv, size_t argc,
+                             const room_bytes *attachments, size_t attachment_count);
+/* room_reply_args() with the one argument `payload`, stolen. */
 ROOM_API int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev,
                             const char *reply_event, json_t *payload);
 /* room_reply_new() with binary attachments (payload stolen). */

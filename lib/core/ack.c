@@ -2,12 +2,13 @@
  * linearly: pending acks are few (one per outstanding request). */
 #include "internal.h"
 
-int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
-                  uint32_t timeout_ms, room_ack_fn done, void *ud)
+int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                       size_t argc, const room_bytes *attachments, size_t attachment_count,
+                       uint32_t timeout_ms, room_ack_fn done, void *ud)
 {
     rm_pending_ack *p;
     int rc;
-    if (!hub || !conn || !event || !done)
+    if (!hub || !conn || !event || !done || rm_check_args(argv, argc, attachments, attachment_count))
         return ROOM_EINVAL;
     if (conn->flags & (RM_CONN_CLOSING | RM_CONN_KICKED))
         return ROOM_ECLOSED;
@@ -17,7 +18,7 @@ int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *pay
     *p = (rm_pending_ack){conn, conn->next_ack++, hub->now_ms + timeout_ms, done, ud, NULL};
     if (conn->next_ack > INT32_MAX)
         conn->next_ack = 0;
-    rc = rm_emit_frame(hub, conn, event, payload, p->id, NULL, 0);
+    rc = rm_emit_frame(hub, conn, event, argv, argc, p->id, attachments, attachment_count);
     if (rc) {
         rm_free(&hub->alloc, p, sizeof *p);
         return rc;
@@ -25,6 +26,13 @@ int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *pay
     p->next = hub->acks;
     hub->acks = p;
     return 0;
+}
+
+int room_emit_ack(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
+                  uint32_t timeout_ms, room_ack_fn done, void *ud)
+{
+    return room_emit_ack_args(hub, conn, event, payload ? &payload : NULL, payload != NULL, NULL, 0,
+                              timeout_ms, done, ud);
 }
 
 /* Unlinks and returns the first pending ack matching the predicate. */
@@ -48,16 +56,12 @@ static void finish(room_hub *hub, rm_pending_ack *p, int status, json_t *args)
     done.fn(hub, done.conn, status, args, done.ud);
 }
 
-int rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args)
+void rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args)
 {
-    rm_pending_ack *p;
-    if (id < 0)
-        return room_fail(hub, conn, NULL, ROOM_EPROTO, "acknowledgement without an id");
-    p = take(hub, conn, id, 0);
+    rm_pending_ack *p = take(hub, conn, id, 0);
     /* An ack that arrives after its timeout is not an error of the client. */
     if (p)
         finish(hub, p, 0, args);
-    return 0;
 }
 
 void rm_acks_fail_conn(room_hub *hub, room_conn *conn)

@@ -1,14 +1,37 @@
 /* The plain JSON codec for native WebSocket clients (docs/protocol-json.md):
  *   client -> server  {"event": "join", "data": <any>, "id": 7}
+ *                     {"event": "move", "args": [<any>, <any>, ...]}
  *                     {"ack": 3, "data": <any>}
  *   server -> client  {"event": "result", "data": <any>, "id": 3}
  *                     {"ack": 7, "data": <any>}
+ * A message with more than one argument carries its first as "data", as
+ * every message does, and all of them in order as "args", so that clients
+ * reading only "data" keep working.
  */
 
 #include "internal.h"
 
-static int encode_event(const room_codec *codec, room_buf *out, const char *event, json_t *payload,
-                        int64_t ack_id, size_t attachments)
+/* ,"data":first[,"args":[all]] for argc >= 1. */
+static int append_args(room_buf *out, json_t *const *argv, size_t argc)
+{
+    size_t i;
+    int rc = rm_buf_put(out, ",\"data\":", 8);
+    if (!rc)
+        rc = room_buf_append_json(out, argv[0]);
+    if (rc || argc == 1)
+        return rc;
+    rc = rm_buf_put(out, ",\"args\":[", 9);
+    for (i = 0; !rc && i < argc; i++) {
+        if (i)
+            rc = rm_buf_put(out, ",", 1);
+        if (!rc)
+            rc = room_buf_append_json(out, argv[i]);
+    }
+    return rc ? rc : rm_buf_put(out, "]", 1);
+}
+
+static int encode_event(const room_codec *codec, room_buf *out, const char *event,
+                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
 {
     int rc;
     (void)codec;
@@ -17,11 +40,8 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     rc = rm_buf_put(out, "{\"event\":", 9);
     if (!rc)
         rc = room_buf_append_json_string(out, event);
-    if (!rc && payload) {
-        rc = rm_buf_put(out, ",\"data\":", 8);
-        if (!rc)
-            rc = room_buf_append_json(out, payload);
-    }
+    if (!rc && argc)
+        rc = append_args(out, argv, argc);
     if (!rc && ack_id >= 0) {
         rc = rm_buf_put(out, ",\"id\":", 6);
         if (!rc)
@@ -30,10 +50,9 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     return rc ? rc : rm_buf_put(out, "}", 1);
 }
 
-static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
-                      size_t attachments)
+static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
+                      size_t argc, size_t attachments)
 {
-    size_t n = json_array_size(args);
     int rc;
     (void)codec;
     if (attachments)
@@ -41,16 +60,9 @@ static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, js
     rc = rm_buf_put(out, "{\"ack\":", 7);
     if (!rc)
         rc = room_buf_append_int(out, ack_id);
+    /* An ack always has "data", null when it has no argument. */
     if (!rc)
-        rc = rm_buf_put(out, ",\"data\":", 8);
-    if (!rc)
-        rc = n ? room_buf_append_json(out, json_array_get(args, 0)) : rm_buf_put(out, "null", 4);
-    /* More than one argument: all of them, in order, as well. */
-    if (!rc && n > 1) {
-        rc = rm_buf_put(out, ",\"args\":", 8);
-        if (!rc)
-            rc = room_buf_append_json(out, args);
-    }
+        rc = argc ? append_args(out, argv, argc) : rm_buf_put(out, ",\"data\":null", 12);
     return rc ? rc : rm_buf_put(out, "}", 1);
 }
 
@@ -66,9 +78,30 @@ static int read_id(json_t *v, int64_t *id)
     return 0;
 }
 
+/* The arguments: "args" when present (then "data", if given too, must be
+ * its first element, as the server writes them), else "data" alone. */
+static int read_args(json_t *root, json_t **out)
+{
+    json_t *data = json_object_get(root, "data");
+    json_t *args = json_object_get(root, "args");
+    if (args) {
+        if (!json_is_array(args) || (data && !json_equal(data, json_array_get(args, 0))))
+            return ROOM_EPROTO;
+        *out = json_incref(args);
+        return 0;
+    }
+    *out = json_array();
+    if (!*out || (data && json_array_append(*out, data) != 0)) {
+        json_decref(*out);
+        *out = NULL;
+        return ROOM_ENOMEM;
+    }
+    return 0;
+}
+
 static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg)
 {
-    json_t *root, *event, *ack, *data, *id, *args;
+    json_t *root, *event, *ack, *id, *args = NULL;
     int rc;
     (void)codec;
 
@@ -76,7 +109,6 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
         return rc;
     event = json_object_get(root, "event");
     ack = json_object_get(root, "ack");
-    data = json_object_get(root, "data");
     id = json_object_get(root, "id");
     msg->id = -1;
     msg->attachments = 0;
@@ -93,11 +125,9 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
         msg->type = ROOM_MSG_ACK;
         rc = id ? ROOM_EPROTO : read_id(ack, &msg->id);
     }
-    args = rc ? NULL : json_array();
-    if (!rc && (!args || (data && json_array_append(args, data) != 0)))
-        rc = ROOM_ENOMEM;
+    if (!rc)
+        rc = read_args(root, &args);
     if (rc) {
-        json_decref(args);
         json_decref(root);
         msg->event = NULL;
         return rc;
@@ -107,7 +137,9 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
     return 0;
 }
 
-static const room_codec json_codec = {"json", encode_event, encode_ack, decode, NULL};
+static const room_codec json_codec = {
+    sizeof(room_codec), "json", encode_event, encode_ack, decode, NULL,
+};
 
 const room_codec *room_codec_json(void)
 {

@@ -111,6 +111,9 @@ static int run_handler(room_hub *hub, room_conn *conn, const room_event *ev, roo
     return rc;
 }
 
+/* A handler's result is the client's answer, not the caller's: it is
+ * answered (unless the handler did) and logged, and the message counts as
+ * handled. */
 int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
 {
     rm_handler *h = find_handler(hub, ev->name);
@@ -123,9 +126,12 @@ int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
         rc = run_handler(hub, conn, ev, hub->any_fn, hub->any_ud, &d);
     else
         return room_fail(hub, conn, ev, ROOM_EUNKNOWN, NULL);
-    if (rc < 0 && !d.replied)
-        room_fail(hub, conn, ev, rc, NULL);
-    return rc < 0 ? rc : 0;
+    if (rc < 0) {
+        rm_log(hub, ROOM_LOG_DEBUG, "%s from %s failed: %s", ev->name, conn->id, room_error_name(rc));
+        if (!d.replied)
+            room_fail(hub, conn, ev, rc, NULL);
+    }
+    return 0;
 }
 
 int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_t *args,
@@ -171,14 +177,22 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
     if (len > hub->cfg.max_message_bytes)
         return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
     rc = hub->codec->decode(hub->codec, bytes, len, &msg);
+    /* An ack without an id is a message the codec did not fully decode. */
+    if (!rc && msg.type == ROOM_MSG_ACK && msg.id < 0) {
+        json_decref(msg.args);
+        json_decref(msg.owner);
+        rc = ROOM_EPROTO;
+    }
     if (rc)
         return room_fail(hub, conn, NULL, rc, NULL);
+    /* The host assembled the attachments; a count the message does not
+     * announce is its mistake, not the client's. */
     if (msg.attachments != attachment_count) {
-        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "attachment count does not match the message");
+        rc = ROOM_EINVAL;
     } else if (msg.type == ROOM_MSG_ACK) {
-        rc = rm_ack_resolve(hub, conn, msg.id, msg.args);
+        rm_ack_resolve(hub, conn, msg.id, msg.args);
     } else if (is_reserved(msg.event)) {
-        rc = room_fail(hub, conn, NULL, ROOM_EPROTO, "reserved event name");
+        rc = room_fail(hub, conn, NULL, ROOM_ERESERVED, NULL);
     } else {
         ev = (room_event){msg.event, msg.args, msg.id, attachments, attachment_count};
         rc = rm_dispatch_event(hub, conn, &ev);
@@ -193,50 +207,44 @@ int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, size_t len
     return room_conn_recv_binary(hub, conn, bytes, len, NULL, 0);
 }
 
+/* The one answer an event gets: the ack when the client asked for one,
+ * otherwise `event`. */
 static int answer(room_hub *hub, room_conn *conn, const room_event *ev, const char *event,
-                  json_t *payload, const room_bytes *att, size_t natt)
+                  json_t *const *argv, size_t argc, const room_bytes *att, size_t natt)
 {
     rm_dispatch *d = ev ? find_dispatch(hub, ev) : NULL;
-    json_t *args;
     int rc;
 
-    if (!payload)
-        return ROOM_ENOMEM;
-    if (d && d->replied) {
-        json_decref(payload);
+    if (d && d->replied)
         return ROOM_EALREADY;
-    }
-    if (ev && ev->ack_id >= 0) {
-        args = json_array();
-        if (!args) {
-            json_decref(payload);
-            return ROOM_ENOMEM;
-        }
-        if (json_array_append_new(args, payload) != 0) {
-            json_decref(args);
-            return ROOM_ENOMEM;
-        }
-        rc = rm_emit_ack(hub, conn, ev->ack_id, args, att, natt);
-        json_decref(args);
-    } else {
-        rc = rm_emit_frame(hub, conn, event, payload, -1, att, natt);
-        json_decref(payload);
-    }
+    if (ev && ev->ack_id >= 0)
+        rc = rm_emit_frame(hub, conn, NULL, argv, argc, ev->ack_id, att, natt);
+    else
+        rc = rm_emit_frame(hub, conn, event, argv, argc, -1, att, natt);
     if (d && rc == 0)
         d->replied = true;
     return rc;
+}
+
+int room_reply_args(room_hub *hub, room_conn *conn, const room_event *ev, const char *reply_event,
+                    json_t *const *argv, size_t argc, const room_bytes *attachments,
+                    size_t attachment_count)
+{
+    if (!hub || !conn || !ev || rm_check_args(argv, argc, attachments, attachment_count))
+        return ROOM_EINVAL;
+    return answer(hub, conn, ev, reply_event ? reply_event : "result", argv, argc, attachments,
+                  attachment_count);
 }
 
 int room_reply_binary_new(room_hub *hub, room_conn *conn, const room_event *ev,
                           const char *reply_event, json_t *payload, const room_bytes *attachments,
                           size_t attachment_count)
 {
-    if (!hub || !conn || !ev) {
-        json_decref(payload);
-        return ROOM_EINVAL;
-    }
-    return answer(hub, conn, ev, reply_event ? reply_event : "result", payload, attachments,
-                  attachment_count);
+    int rc = payload ? room_reply_args(hub, conn, ev, reply_event, &payload, 1, attachments,
+                                       attachment_count)
+                     : ROOM_ENOMEM;
+    json_decref(payload);
+    return rc;
 }
 
 int room_reply_new(room_hub *hub, room_conn *conn, const room_event *ev, const char *reply_event,
@@ -254,7 +262,9 @@ int room_fail(room_hub *hub, room_conn *conn, const room_event *ev, int code, co
     if (data && ev)
         json_object_set_new(data, "event", json_string(ev->name));
     payload = room_response_new(message ? message : room_strerror(code), data);
-    answer(hub, conn, ev, "error", payload, NULL, 0);
+    if (payload)
+        answer(hub, conn, ev, "error", &payload, 1, NULL, 0);
+    json_decref(payload);
     return code;
 }
 

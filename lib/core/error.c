@@ -21,6 +21,7 @@ static const struct {
     {"transport", "the transport failed to send"},
     {"denied", "refused by the protocol"},
     {"timeout", "acknowledgement timed out"},
+    {"reserved_event", "that event name is reserved"},
 };
 
 const char *room_strerror(int code)

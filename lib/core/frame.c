@@ -101,8 +101,8 @@ const room_frame *room_frame_next(const room_frame *frame)
     return frame->next;
 }
 
-int rm_frame_encode(room_hub *hub, const char *event, json_t *payload, int64_t ack_id,
-                    const room_bytes *att, size_t natt, room_frame **out)
+int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                    int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out)
 {
     const room_codec *codec = hub->codec;
     room_buf *buf = &hub->scratch;
@@ -112,9 +112,9 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *payload, int64_t a
 
     buf->len = 0;
     if (event)
-        rc = codec->encode_event(codec, buf, event, payload, ack_id, natt);
+        rc = codec->encode_event(codec, buf, event, argv, argc, ack_id, natt);
     else
-        rc = codec->encode_ack(codec, buf, ack_id, payload, natt);
+        rc = codec->encode_ack(codec, buf, ack_id, argv, argc, natt);
     if (rc)
         return rc;
     head = frame_alloc(hub, ROOM_FRAME_TEXT, buf->data, buf->len);

@@ -46,7 +46,8 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         cfg.max_members_per_room = 1000000;
     if (!cfg.max_rooms)
         cfg.max_rooms = 1000000;
-    if ((cfg.adapter && cfg.adapter->size < sizeof(room_adapter)) || cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
+    if ((cfg.adapter && cfg.adapter->size < sizeof(room_adapter)) ||
+        (cfg.codec && cfg.codec->size < ROOM_CODEC_SIZE_MIN) || cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
         cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2)
         return ROOM_EINVAL;
     if (!cfg.random)

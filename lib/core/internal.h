@@ -69,10 +69,10 @@ struct room_frame {
 };
 /* Builds one frame from bytes, sealed with the hub's seal callback. */
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
-/* Encodes an event (or an ack when event is NULL) once; attachments become
- * the chain's binary frames. */
-int rm_frame_encode(room_hub *hub, const char *event, json_t *payload, int64_t ack_id,
-                    const room_bytes *att, size_t natt, room_frame **out);
+/* Encodes an event (or an ack when event is NULL) with `argc` arguments
+ * once; attachments become the chain's binary frames. */
+int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                    int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out);
 
 /* ---- string table (table.c) -------------------------------------------------
  * Open addressing with linear probing and backward-shift deletion, keyed by
@@ -167,7 +167,7 @@ int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_
                          json_t **refusal_out);
 void rm_handlers_free(room_hub *hub);
 void rm_acks_fail_conn(room_hub *hub, room_conn *conn);
-int rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args);
+void rm_ack_resolve(room_hub *hub, room_conn *conn, int64_t id, json_t *args);
 void rm_acks_free(room_hub *hub);
 
 typedef struct rm_pending_ack {
@@ -186,10 +186,22 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame);
 /* Fans `frame` out to a room's members except `except`. */
 int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_conn *except);
 int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except);
-int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *payload, int64_t ack_id,
-                  const room_bytes *att, size_t natt);
-int rm_emit_ack(room_hub *hub, room_conn *conn, int64_t ack_id, json_t *args, const room_bytes *att,
-                size_t natt);
+/* Encodes and delivers to one connection; `event` NULL encodes the ack of
+ * `ack_id`. */
+int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                  size_t argc, int64_t ack_id, const room_bytes *att, size_t natt);
+/* ROOM_EINVAL for a NULL array with a count or a NULL element. */
+static inline int rm_check_args(json_t *const *argv, size_t argc, const room_bytes *att, size_t natt)
+{
+    size_t i;
+    if ((!argv && argc) || (!att && natt))
+        return ROOM_EINVAL;
+    for (i = 0; i < argc; i++) {
+        if (!argv[i])
+            return ROOM_EINVAL;
+    }
+    return 0;
+}
 #define rm_log(hub, ...) room_logf((hub)->cfg.log, (hub)->cfg.user_data, __VA_ARGS__)
 
 /* ---- the hub (hub.c) ------------------------------------------------------- */

@@ -40,14 +40,14 @@ int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except)
 }
 
 /* Shared by room_send* and room_broadcast*: `name` NULL means the hub. */
-static int send_to(room_hub *hub, const char *name, const char *event, json_t *payload,
-                   const room_bytes *att, size_t natt, const room_conn *except)
+static int send_to(room_hub *hub, const char *name, const char *event, json_t *const *argv,
+                   size_t argc, const room_bytes *att, size_t natt, const room_conn *except)
 {
     rm_room *room = NULL;
     room_frame *frame;
     int rc, n;
 
-    if (!hub || !event || (!att && natt))
+    if (!hub || !event || rm_check_args(argv, argc, att, natt))
         return ROOM_EINVAL;
     if (name) {
         room = rm_room_find(hub, name, NULL, &rc);
@@ -57,7 +57,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *p
         if (!room && !hub->adapter->publish)
             return 0;
     }
-    rc = rm_frame_encode(hub, event, payload, -1, att, natt, &frame);
+    rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;
     if (name)
@@ -74,12 +74,19 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *p
     return n;
 }
 
-int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
-              const room_conn *except)
+int room_send_args(room_hub *hub, const char *room, const char *event, json_t *const *argv,
+                   size_t argc, const room_bytes *attachments, size_t attachment_count,
+                   const room_conn *except)
 {
     if (!room)
         return ROOM_ENAME;
-    return send_to(hub, room, event, payload, NULL, 0, except);
+    return send_to(hub, room, event, argv, argc, attachments, attachment_count, except);
+}
+
+int room_send(room_hub *hub, const char *room, const char *event, json_t *payload,
+              const room_conn *except)
+{
+    return room_send_args(hub, room, event, payload ? &payload : NULL, payload != NULL, NULL, 0, except);
 }
 
 int room_send_new(room_hub *hub, const char *room, const char *event, json_t *payload,
@@ -93,21 +100,26 @@ int room_send_new(room_hub *hub, const char *room, const char *event, json_t *pa
 int room_send_binary(room_hub *hub, const char *room, const char *event, json_t *payload,
                      const room_bytes *attachments, size_t attachment_count, const room_conn *except)
 {
-    if (!room)
-        return ROOM_ENAME;
-    return send_to(hub, room, event, payload, attachments, attachment_count, except);
+    return room_send_args(hub, room, event, payload ? &payload : NULL, payload != NULL, attachments, attachment_count, except);
+}
+
+int room_broadcast_args(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                        const room_bytes *attachments, size_t attachment_count,
+                        const room_conn *except)
+{
+    return send_to(hub, NULL, event, argv, argc, attachments, attachment_count, except);
 }
 
 int room_broadcast(room_hub *hub, const char *event, json_t *payload, const room_conn *except)
 {
-    return send_to(hub, NULL, event, payload, NULL, 0, except);
+    return send_to(hub, NULL, event, payload ? &payload : NULL, payload != NULL, NULL, 0, except);
 }
 
 int room_broadcast_binary(room_hub *hub, const char *event, json_t *payload,
                           const room_bytes *attachments, size_t attachment_count,
                           const room_conn *except)
 {
-    return send_to(hub, NULL, event, payload, attachments, attachment_count, except);
+    return send_to(hub, NULL, event, payload ? &payload : NULL, payload != NULL, attachments, attachment_count, except);
 }
 
 int room_broadcast_new(room_hub *hub, const char *event, json_t *payload, const room_conn *except)
@@ -117,14 +129,14 @@ int room_broadcast_new(room_hub *hub, const char *event, json_t *payload, const 
     return rc;
 }
 
-int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *payload, int64_t ack_id,
-                  const room_bytes *att, size_t natt)
+int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                  size_t argc, int64_t ack_id, const room_bytes *att, size_t natt)
 {
     room_frame *frame;
     int rc;
     if (conn->flags & RM_CONN_KICKED)
         return ROOM_ECLOSED;
-    rc = rm_frame_encode(hub, event, payload, ack_id, att, natt, &frame);
+    rc = rm_frame_encode(hub, event, argv, argc, ack_id, att, natt, &frame);
     if (rc)
         return rc;
     rc = rm_deliver(hub, conn, frame);
@@ -132,17 +144,17 @@ int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *pay
     return rc;
 }
 
-int rm_emit_ack(room_hub *hub, room_conn *conn, int64_t ack_id, json_t *args, const room_bytes *att,
-                size_t natt)
+int room_emit_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
+                   size_t argc, const room_bytes *attachments, size_t attachment_count)
 {
-    return rm_emit_frame(hub, conn, NULL, args, ack_id, att, natt);
+    if (!hub || !conn || !event || rm_check_args(argv, argc, attachments, attachment_count))
+        return ROOM_EINVAL;
+    return rm_emit_frame(hub, conn, event, argv, argc, -1, attachments, attachment_count);
 }
 
 int room_emit(room_hub *hub, room_conn *conn, const char *event, json_t *payload)
 {
-    if (!hub || !conn || !event)
-        return ROOM_EINVAL;
-    return rm_emit_frame(hub, conn, event, payload, -1, NULL, 0);
+    return room_emit_args(hub, conn, event, payload ? &payload : NULL, payload != NULL, NULL, 0);
 }
 
 int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *payload)
@@ -155,9 +167,7 @@ int room_emit_new(room_hub *hub, room_conn *conn, const char *event, json_t *pay
 int room_emit_binary(room_hub *hub, room_conn *conn, const char *event, json_t *payload,
                      const room_bytes *attachments, size_t attachment_count)
 {
-    if (!hub || !conn || !event || (!attachments && attachment_count))
-        return ROOM_EINVAL;
-    return rm_emit_frame(hub, conn, event, payload, -1, attachments, attachment_count);
+    return room_emit_args(hub, conn, event, payload ? &payload : NULL, payload != NULL, attachments, attachment_count);
 }
 
 int room_send_frame(room_hub *hub, room_conn *conn, room_frame *frame)

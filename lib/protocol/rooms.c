@@ -2,6 +2,7 @@
  * public API: a set of room_on() handlers. Each request takes its
  * arguments positionally (Socket.IO style: emit('send', room, data)) or as
  * one object (JSON codec style: {"room": .., "data": ..}). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "room/protocol.h"
@@ -61,10 +62,28 @@ static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *
     return ok(hub, conn, ev, "Left room", json_pack("{ss}", "room", room));
 }
 
-/* {"msg": "Message", "data": {"room": .., "from": .., "data": ..}} */
-static json_t *message(const char *room, const room_conn *from, json_t *data)
+/* {"msg": "Message", "data": {"room": .., "from": .., "data": ..}}, where
+ * "data" is the request's first data argument (the one after the room or
+ * the id) and, when it gave more than one, "args" all of them in order. */
+static json_t *message(const char *room, const room_conn *from, const room_event *ev)
 {
-    json_t *d = json_pack("{s:s?,s:s,s:O?}", "room", room, "from", room_conn_id(from), "data", data);
+    json_t *d = json_pack("{s:s?,s:s,s:O?}", "room", room, "from", room_conn_id(from), "data",
+                          arg(ev, 1, "data"));
+    size_t n = json_array_size(ev->args);
+    if (d && n > 2) {
+        json_t *all = json_array();
+        size_t i;
+        for (i = 1; all && i < n; i++) {
+            if (json_array_append(all, json_array_get(ev->args, i)) != 0) {
+                json_decref(all);
+                all = NULL;
+            }
+        }
+        if (json_object_set_new(d, "args", all) != 0) {
+            json_decref(d);
+            return NULL;
+        }
+    }
     return d ? room_response_new("Message", d) : NULL;
 }
 
@@ -73,7 +92,7 @@ static json_t *message(const char *room, const room_conn *from, json_t *data)
 static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
                  const room_conn *except)
 {
-    json_t *msg = message(room, conn, arg(ev, 1, "data"));
+    json_t *msg = message(room, conn, ev);
     int n;
     if (!msg)
         return ROOM_ENOMEM;
@@ -128,7 +147,7 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
     target = room_conn_find(hub, to);
     if (!target)
         return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection with that id");
-    msg = message(NULL, conn, arg(ev, 1, "data"));
+    msg = message(NULL, conn, ev);
     if (!msg)
         return ROOM_ENOMEM;
     rc = room_emit_binary(hub, target, "message", msg, ev->attachments, ev->attachment_count);
@@ -136,6 +155,24 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
     if (rc)
         return rc;
     return ok(hub, conn, ev, "Sent", json_pack("{ss}", "to", to));
+}
+
+/* Answers with every argument it was given, binary attachments included:
+ * lets clients check that several arguments (and an ack callback's several
+ * arguments) make it both ways. */
+static int on_echo(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    size_t i, n = json_array_size(ev->args);
+    json_t **argv = NULL;
+    int rc;
+    (void)ud;
+    if (n && !(argv = malloc(n * sizeof *argv)))
+        return ROOM_ENOMEM;
+    for (i = 0; i < n; i++)
+        argv[i] = json_array_get(ev->args, i);
+    rc = room_reply_args(hub, conn, ev, NULL, argv, n, ev->attachments, ev->attachment_count);
+    free(argv);
+    return rc;
 }
 
 static int tell_left(const char *room, void *ud)
@@ -164,7 +201,8 @@ int room_protocol_rooms_register(room_hub *hub)
 {
     static const room_handler_entry handlers[] = {
         {"join", on_join},         {"leave", on_leave},   {"send", on_send},
-        {"broadcast", on_broadcast}, {"direct", on_direct}, {"disconnect", on_disconnect},
+        {"broadcast", on_broadcast}, {"direct", on_direct}, {"echo", on_echo},
+        {"disconnect", on_disconnect},
     };
     return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
 }

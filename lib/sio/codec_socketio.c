@@ -17,8 +17,24 @@ typedef struct sio_codec {
     char nsp[];
 } sio_codec;
 
-static int encode_event(const room_codec *codec, room_buf *out, const char *event, json_t *payload,
-                        int64_t ack_id, size_t attachments)
+/* ,arg,arg... after whatever opened the array. Placeholders for binary
+ * attachments may sit anywhere in any argument: they are the caller's
+ * JSON, written as is. */
+static int append_args(room_buf *out, json_t *const *argv, size_t argc, bool comma)
+{
+    size_t i;
+    int rc = 0;
+    for (i = 0; !rc && i < argc; i++) {
+        if (comma || i)
+            rc = room_buf_append(out, ",", 1);
+        if (!rc)
+            rc = room_buf_append_json(out, argv[i]);
+    }
+    return rc;
+}
+
+static int encode_event(const room_codec *codec, room_buf *out, const char *event,
+                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
 {
     const sio_codec *c = codec->state;
     int rc = sio_header_write(out, SIO_EVENT, attachments, c->nsp, c->nsp_len, ack_id);
@@ -26,25 +42,24 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
         rc = room_buf_append(out, "[", 1);
     if (!rc)
         rc = room_buf_append_json_string(out, event);
-    if (!rc && payload) {
-        rc = room_buf_append(out, ",", 1);
-        if (!rc)
-            rc = room_buf_append_json(out, payload);
-    }
+    if (!rc)
+        rc = append_args(out, argv, argc, true);
     return rc ? rc : room_buf_append(out, "]", 1);
 }
 
-static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *args,
-                      size_t attachments)
+static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
+                      size_t argc, size_t attachments)
 {
     const sio_codec *c = codec->state;
     int rc;
-    if (ack_id < 0 || (args && !json_is_array(args)))
+    if (ack_id < 0)
         return ROOM_EINVAL;
     rc = sio_header_write(out, SIO_ACK, attachments, c->nsp, c->nsp_len, ack_id);
-    if (rc)
-        return rc;
-    return args ? room_buf_append_json(out, args) : room_buf_append(out, "[]", 2);
+    if (!rc)
+        rc = room_buf_append(out, "[", 1);
+    if (!rc)
+        rc = append_args(out, argv, argc, false);
+    return rc ? rc : room_buf_append(out, "]", 1);
 }
 
 /* Placeholders must name one of the packet's attachments (a text packet
@@ -149,6 +164,7 @@ int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
     if (!c)
         return ROOM_ENOMEM;
     c->codec = (room_codec){
+        .size = sizeof(room_codec),
         .name = "socketio",
         .encode_event = encode_event,
         .encode_ack = encode_ack,

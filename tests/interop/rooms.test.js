@@ -186,6 +186,31 @@ describe('rooms', () => {
     assert.deepEqual(msg.data.data, bytes);
   });
 
+  it('several arguments travel both ways: echo, ack callbacks, message', T, async () => {
+    const a = await user();
+    const args = [1, '2', { three: 3 }];
+    const withAck = (...sent) =>
+      new Promise((resolve, reject) =>
+        a.timeout(5000).emit(...sent, (err, ...got) => (err ? reject(err) : resolve(got))));
+    // The server saw three arguments and the callback gets all three back.
+    assert.deepEqual(await withAck('echo', ...args), args);
+    assert.deepEqual(await withAck('echo', 'one', 'two'), ['one', 'two']);
+    a.emit('echo', ...args);
+    assert.deepEqual(await next(a, 'result'), args);
+    // A binary attachment in a later argument comes back where it was.
+    const bytes = Buffer.from([9, 8, 7, 0, 255]);
+    const [first, second] = await withAck('echo', 'x', { blob: bytes });
+    assert.equal(first, 'x');
+    assert.ok(Buffer.isBuffer(second.blob));
+    assert.deepEqual(second.blob, bytes);
+    // send forwards every data argument after the room.
+    await ack(a, 'join', 'multi');
+    await ack(a, 'send', 'multi', ...args);
+    assert.deepEqual(await next(a, 'message'), [
+      { msg: 'Message', data: { room: 'multi', from: a.id, data: 1, args } },
+    ]);
+  });
+
   it('disconnecting tells every room it was in', T, async () => {
     const a = await user();
     const b = await user();
