@@ -179,6 +179,16 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return 0;
 }
 
+/* A handler whose own answer is ROOM_EPROTO or ROOM_EJSON: a refusal of
+ * the protocol's, not a broken packet. */
+static int on_strict(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    (void)hub;
+    (void)conn;
+    (void)ud;
+    return json_array_size(ev->args) ? ROOM_EPROTO : ROOM_EJSON;
+}
+
 static void on_ack(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud)
 {
     char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
@@ -197,6 +207,7 @@ static void register_handlers(room_hub *hub, const char *name)
     room_on(hub, "up", on_up, (void *)name);
     room_on(hub, "connect", on_connect, (void *)name);
     room_on(hub, "disconnect", on_disconnect, (void *)name);
+    room_on(hub, "strict", on_strict, (void *)name);
 }
 
 /* ---- driving ----------------------------------------------------------- */
@@ -643,6 +654,13 @@ static void delivers_events_and_answers_acks(void **state)
     assert_int_equal(p->closes, 0);
     /* A no-op from the client is fine too. */
     assert_int_equal(in(w, p, "6"), 0);
+    /* A handler's ROOM_EPROTO/ROOM_EJSON is its answer to the client,
+     * not a protocol violation: the session stays. */
+    assert_int_equal(in(w, p, "427[\"strict\",1]"), 0);
+    assert_true(strncmp(last(p), "437[{\"msg\":", 11) == 0);
+    assert_int_equal(in(w, p, "42[\"strict\"]"), 0);
+    assert_true(strncmp(last(p), "42[\"error\",", 11) == 0);
+    assert_int_equal(p->closes, 0);
 }
 
 static void collects_binary_attachments(void **state)

@@ -236,20 +236,6 @@ room_hub *room_eio_hub(room_eio *eio, const char *nsp)
 
 /* ---- inbound ------------------------------------------------------------------ */
 
-/* Whether a message the hub refused with ROOM_EJSON/ROOM_EPROTO was the
- * client's fault (the codec rejects it) rather than a handler's answer.
- * Re-parsing happens on that error path only. */
-static bool malformed(const eio_nsp *ns, const uint8_t *p, size_t len)
-{
-    room_message msg;
-    int rc = ns->codec->decode(ns->codec, p, len, &msg);
-    if (rc == 0) {
-        json_decref(msg.args);
-        json_decref(msg.owner);
-    }
-    return rc == ROOM_EJSON || rc == ROOM_EPROTO;
-}
-
 int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *conn,
                 const sio_header *h, const uint8_t *p, size_t len, const room_bytes *att,
                 size_t natt)
@@ -258,9 +244,11 @@ int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *con
     int rc;
     sio_codec_known_header(ns->codec, p, h);
     rc = room_conn_recv_binary(ns->hub, conn, p, len, att, natt);
-    if ((rc == ROOM_EJSON || rc == ROOM_EPROTO) && malformed(ns, p, len))
-        rc = sio_violation(eio, s, "invalid Socket.IO packet");
     sio_codec_known_header(ns->codec, NULL, NULL);
+    /* From the hub these mean exactly "the codec could not decode it"; a
+     * handler's own result never comes back as them. */
+    if (rc == ROOM_EJSON || rc == ROOM_EPROTO)
+        return sio_violation(eio, s, "invalid Socket.IO packet");
     return rc;
 }
 
