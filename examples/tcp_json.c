@@ -32,12 +32,12 @@ static client *clients[MAX_CLIENTS];
 static volatile sig_atomic_t stop;
 
 /* The hub's send callback: queue payload + newline; poll() writes it. */
-static int on_send(room_conn *conn, void *transport, room_frame *frame, void *ud)
+static int on_send(void *transport, room_frame *frame, void *ud)
 {
     client *c = transport;
     size_t len;
     const uint8_t *bytes = room_frame_payload(frame, &len);
-    (void)conn, (void)ud;
+    (void)ud;
     if (c->outlen + len + 1 > c->outcap) {
         size_t cap = (c->outlen + len + 1) * 2;
         char *p = realloc(c->out, cap);
@@ -53,9 +53,9 @@ static int on_send(room_conn *conn, void *transport, room_frame *frame, void *ud
 }
 
 /* The hub wants it gone: finish writing, then close (in the loop). */
-static void on_close(room_conn *conn, void *transport, int code, const char *reason, void *ud)
+static void on_close(void *transport, int code, const char *reason, void *ud)
 {
-    (void)conn, (void)code, (void)reason, (void)ud;
+    (void)code, (void)reason, (void)ud;
     ((client *)transport)->closing = 1;
 }
 

@@ -43,13 +43,12 @@ room_allocator fake_allocator(fake_alloc *a)
     return (room_allocator){counting_malloc, counting_realloc, counting_free, a};
 }
 
-static int fake_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
+static int fake_send(void *transport, room_frame *frame, void *user_data)
 {
     fake_net *net = user_data;
     fake_peer *p = transport;
     size_t len;
-    const uint8_t *bytes = room_frame_payload(frame, &len);
-    (void)conn;
+    const uint8_t *bytes;
     if (p->fail_sends)
         return ROOM_ETRANSPORT;
     for (const room_frame *f = frame; f; f = room_frame_next(f)) {
@@ -70,10 +69,9 @@ static int fake_send(room_conn *conn, void *transport, room_frame *frame, void *
     return 0;
 }
 
-static void fake_close_cb(room_conn *conn, void *transport, int code, const char *reason, void *ud)
+static void fake_close_cb(void *transport, int code, const char *reason, void *ud)
 {
     fake_peer *p = transport;
-    (void)conn;
     (void)ud;
     p->kicked++;
     p->close_code = code;

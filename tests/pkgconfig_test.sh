@@ -15,7 +15,7 @@ cat > "$tmp/hello.c" <<'C'
 #include <stdio.h>
 #include <string.h>
 #include <room/room.h>
-static int sink(room_conn *c, void *t, room_frame *f, void *ud) { (void)c; (void)t; (void)f; ++*(int *)ud; return 0; }
+static int sink(void *t, room_frame *f, void *ud) { (void)t; (void)f; ++*(int *)ud; return 0; }
 int main(void)
 {
     int sent = 0;

@@ -61,6 +61,33 @@ static void register_replace_remove(void **state)
     room_hub_free(net.hub);
 }
 
+/* unknown_events = ROOM_UNKNOWN_IGNORE: no answer, 0; room_on_any still
+ * takes them. */
+static void unknown_events_can_be_ignored(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    fake_peer *p;
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.unknown_events = ROOM_UNKNOWN_IGNORE;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    p = fake_open(&net);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"nobody\"}"), 0);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"nobody\",\"id\":1}"), 0);
+    assert_int_equal(p->nframes, 0);
+    /* Reserved names are still refused. */
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"connect\"}"), ROOM_ERESERVED);
+    assert_int_equal(p->nframes, 1);
+    calls = 0;
+    assert_int_equal(room_on_any(net.hub, counting, NULL), 0);
+    assert_int_equal(fake_recv(&net, p, "{\"event\":\"nobody\"}"), 0);
+    assert_int_equal(calls, 1);
+    fake_close(&net, p);
+    room_hub_free(net.hub);
+}
+
 static void register_many(void **state)
 {
     static const room_handler_entry good[] = {{"a", counting}, {"b", counting}};
@@ -181,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_replace_remove),
         cmocka_unit_test(register_many),
+        cmocka_unit_test(unknown_events_can_be_ignored),
         cmocka_unit_test(bad_input_gets_error_events),
         cmocka_unit_test(errors_go_to_the_ack_when_asked),
         cmocka_unit_test(disconnect_handler_runs_in_rooms),

@@ -3,9 +3,9 @@
 
 #include "test_util.h"
 
-static int null_send(room_conn *c, void *t, room_frame *f, void *ud)
+static int null_send(void *t, room_frame *f, void *ud)
 {
-    (void)c, (void)t, (void)f, (void)ud;
+    (void)t, (void)f, (void)ud;
     return 0;
 }
 
@@ -18,9 +18,12 @@ static void hub_new_validates_config(void **state)
     assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL); /* no send callback */
     assert_null(hub);
     cfg.send = null_send;
-    cfg.size = sizeof cfg - 1;
+    cfg.size = ROOM_CONFIG_SIZE_MIN - 1;
     assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL);
     cfg.size = sizeof cfg;
+    cfg.unknown_events = 2;
+    assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL);
+    cfg.unknown_events = ROOM_UNKNOWN_IGNORE;
     cfg.seal_headroom = 33;
     assert_int_equal(room_hub_new(&hub, &cfg), ROOM_EINVAL);
     cfg.seal_headroom = 0;
@@ -34,17 +37,40 @@ static void hub_new_validates_config(void **state)
     room_hub_free(NULL);
 }
 
+/* room_config_init() leaves every limit 0; the hub turns 0 into the
+ * documented defaults, as seen from outside. */
 static void defaults_are_documented_values(void **state)
 {
     room_config cfg;
+    room_hub *hub;
+    room_conn *c;
+    char name[160];
     (void)state;
     room_config_init(&cfg);
     assert_int_equal(cfg.size, sizeof cfg);
-    assert_int_equal(cfg.max_message_bytes, 65536);
-    assert_int_equal(cfg.max_room_name_bytes, 128);
-    assert_int_equal(cfg.max_rooms_per_conn, 128);
-    assert_int_equal(cfg.max_members_per_room, 1000000);
-    assert_int_equal(cfg.max_rooms, 1000000);
+    assert_int_equal(cfg.max_message_bytes, 0);
+    cfg.send = null_send;
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    assert_int_equal(room_hub_max_message_bytes(hub), 1000000);
+    assert_int_equal(room_hub_max_message_bytes(NULL), 0);
+    assert_int_equal(room_conn_open(hub, NULL, &c), 0);
+    memset(name, 'n', sizeof name);
+    name[129] = '\0';
+    assert_int_equal(room_join(hub, c, name), ROOM_ENAME);
+    name[128] = '\0';
+    assert_int_equal(room_join(hub, c, name), 0);
+    for (int i = 1; i < 128; i++) {
+        snprintf(name, sizeof name, "r%d", i);
+        assert_int_equal(room_join(hub, c, name), 0);
+    }
+    assert_int_equal(room_join(hub, c, "one too many"), ROOM_ELIMIT);
+    room_conn_close(hub, c, NULL);
+    room_hub_free(hub);
+
+    cfg.max_message_bytes = 10;
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    assert_int_equal(room_hub_max_message_bytes(hub), 10);
+    room_hub_free(hub);
 }
 
 static void strerror_never_null(void **state)

@@ -6,9 +6,9 @@
 static room_frame *seen[16];
 static int nseen;
 
-static int capture_send(room_conn *c, void *t, room_frame *f, void *ud)
+static int capture_send(void *t, room_frame *f, void *ud)
 {
-    (void)c, (void)t, (void)ud;
+    (void)t, (void)ud;
     seen[nseen++] = room_frame_ref(f);
     return 0;
 }
@@ -184,9 +184,9 @@ static void failed_send_kicks_connection(void **state)
     room_hub_free(net.hub);
 }
 
-static int closing_send(room_conn *c, void *t, room_frame *f, void *ud)
+static int closing_send(void *t, room_frame *f, void *ud)
 {
-    (void)c, (void)t, (void)f, (void)ud;
+    (void)t, (void)f, (void)ud;
     return ROOM_ECLOSED;
 }
 

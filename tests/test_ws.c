@@ -141,6 +141,7 @@ static fixture *fx_new(const room_ws_config *wcfg)
     room_config_init(&jcfg);
     room_ws_hub_config(f->srv, &jcfg);
     jcfg.user_data = f; /* the binding's callbacks do not use it */
+    jcfg.max_message_bytes = 65536;
     assert_int_equal(room_hub_new(&f->json, &jcfg), 0);
     assert_int_equal(room_on(f->json, "connect", on_connect, f), 0);
     assert_int_equal(room_on(f->json, "disconnect", on_disconnect, f), 0);

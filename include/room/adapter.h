@@ -20,8 +20,13 @@
 extern "C" {
 #endif
 
+/* Like room_codec, the table starts with the size it was built with; the
+ * hub refuses one below ROOM_ADAPTER_SIZE_MIN, copies the first `size`
+ * bytes once at room_hub_new() (later changes to the table are not seen)
+ * and never reads past them. The hub passes the adapter's own pointer to
+ * its functions. */
 struct room_adapter {
-    size_t size; /* sizeof(room_adapter) */
+    size_t size; /* sizeof(room_adapter) the adapter was built with */
     const char *name;
     void *state;
     /* A broadcast was delivered locally; forward it. `room` NULL means every
@@ -38,6 +43,9 @@ struct room_adapter {
     /* Frees the adapter; may be NULL. */
     void (*destroy)(room_adapter *adapter);
 };
+
+/* The smallest adapter table a hub accepts: the layout above. */
+#define ROOM_ADAPTER_SIZE_MIN (offsetof(struct room_adapter, destroy) + sizeof(void (*)(room_adapter *)))
 
 /* The single-node adapter: publishes nowhere, and an id that is not local
  * does not exist (ROOM_ENOTFOUND). Static; never freed. */

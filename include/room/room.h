@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -105,8 +106,27 @@ typedef struct room_allocator {
 
 enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG = 3 };
 
-/* Host callback types, shared by every layer's configuration (see
- * room_config below for what each must do). */
+/*
+ * Host callbacks, shared with the Socket.IO layer (room/eio.h). `transport`
+ * is the host's own handle for the connection, as given to room_conn_open*().
+ * None of them may call back into the hub (they run in the middle of hub
+ * operations); queue work for later instead.
+ *
+ * send:  deliver `frame` to `transport`. The frame is borrowed for the call;
+ *        room_frame_ref() it to keep it (asynchronous writes). Return 0;
+ *        ROOM_ECLOSED if the connection is already closing (not counted as
+ *        delivered, nothing else happens); or another negative code if the
+ *        connection cannot take it (not counted, and the hub asks the host
+ *        to close the connection).
+ * close: the hub wants the connection closed (protocol violation, refused
+ *        handshake, slow consumer). `code` is a WebSocket close code,
+ *        `reason` a short text that lives only for the call (copy it to
+ *        keep it). The host closes the socket and later calls
+ *        room_conn_close().
+ * log:   diagnostics; `message` lives only for the call.
+ * random: a source of unpredictable bytes (connection ids, the hash seed).
+ *        Return 0 on success.
+ */
 typedef int (*room_send_fn)(void *transport, room_frame *frame, void *user_data);
 typedef void (*room_close_fn)(void *transport, int code, const char *reason, void *user_data);
 typedef void (*room_log_fn)(int level, const char *message, void *user_data);
@@ -127,42 +147,39 @@ ROOM_API void room_logf(room_log_fn log, void *user_data, int level, const char 
  * means getrandom(2)). Returns 0, or ROOM_EINVAL when `random` fails. */
 ROOM_API int room_id_generate(char out[ROOM_CONN_ID_LEN + 1], room_random_fn random, void *user_data);
 
+/* What the hub does with an event that has neither a handler nor a
+ * room_on_any() handler. */
+enum {
+    ROOM_UNKNOWN_REPLY_ERROR = 0, /* answer it with an `unknown_event` error (default) */
+    ROOM_UNKNOWN_IGNORE = 1       /* drop it silently, as Socket.IO servers do */
+};
+
 /*
- * Host callbacks. None of them may call back into the hub (they run in the
- * middle of hub operations); queue work for later instead.
- *
- * send:  deliver `frame` to `transport`. The frame is borrowed for the call;
- *        room_frame_ref() it to keep it (asynchronous writes). Return 0;
- *        ROOM_ECLOSED if the connection is already closing (not counted as
- *        delivered, nothing else happens); or another negative code if the
- *        connection cannot take it (not counted, and the hub asks the host
- *        to close the connection).
- * close: the hub wants the connection closed (protocol violation, refused
- *        handshake, slow consumer). `code` is a WebSocket close code,
- *        `reason` a short text. The host closes the socket and later calls
- *        room_conn_close().
- * log:   optional diagnostics.
- * random: optional source of unpredictable bytes for connection ids; the
- *        default is getrandom(2). Return 0 on success.
- * seal:  optional; lets the transport prepend its own frame header to each
- *        encoded frame once, in the frame's headroom, so that every
- *        recipient shares header and payload (see room/frame.h).
+ * A hub's configuration. Initialise it with room_config_init(), which
+ * records in `size` the layout your program was compiled with: the library
+ * reads only that many bytes, so a program built against this header keeps
+ * working with later libraries whose room_config has grown, and fields it
+ * does not know about take their defaults. Every field left 0 (or NULL)
+ * means its documented default; there is no other way to ask for one.
  */
 typedef struct room_config {
-    size_t size; /* sizeof(room_config), set by room_config_init() */
+    size_t size; /* sizeof(room_config) as the program saw it: room_config_init() */
 
-    int (*send)(room_conn *conn, void *transport, room_frame *frame, void *user_data);
-    void (*close)(room_conn *conn, void *transport, int code, const char *reason, void *user_data);
-    void (*log)(int level, const char *message, void *user_data);
-    int (*random)(void *buf, size_t len, void *user_data);
+    room_send_fn send;   /* required */
+    room_close_fn close; /* NULL: the hub cannot ask for closes (it still stops sending) */
+    room_log_fn log;     /* NULL: no diagnostics */
+    room_random_fn random; /* NULL: getrandom(2) */
+    /* Optional; lets the transport prepend its own frame header to each
+     * encoded frame once, in the frame's headroom, so that every recipient
+     * shares header and payload (see room/frame.h). */
     size_t (*seal)(const room_frame *frame, uint8_t *header, void *user_data);
     void *user_data;
 
     room_allocator allocator; /* all NULL: the C library's malloc/realloc/free */
 
-    /* Limits; room_config_init() sets the documented defaults. 0 means the
-     * default, not "unlimited". */
-    size_t max_message_bytes;    /* default 65536 */
+    /* Limits. 0 means the default, not "unlimited". */
+    size_t max_message_bytes;    /* default 1000000, Engine.IO's maxPayload; see
+                                    room_hub_max_message_bytes() */
     size_t max_room_name_bytes;  /* default 128 */
     size_t max_rooms_per_conn;   /* default 128 */
     size_t max_members_per_room; /* default 1000000 */
@@ -175,23 +192,44 @@ typedef struct room_config {
     /* The cluster adapter; NULL means the local adapter. Owned by the hub
      * after a successful room_hub_new() (destroyed by room_hub_free()). */
     room_adapter *adapter;
+
+    /* ---- after ROOM_CONFIG_SIZE_MIN: absent from older programs' configs */
+
+    /* ROOM_UNKNOWN_REPLY_ERROR (default) or ROOM_UNKNOWN_IGNORE. */
+    int unknown_events;
 } room_config;
 
-/* Fills `config` with defaults and sets config->size. */
-ROOM_API void room_config_init(room_config *config);
+/* The smallest room_config a hub accepts: the first released layout, which
+ * ended at `adapter`. New fields only ever go after it. */
+#define ROOM_CONFIG_SIZE_MIN (offsetof(room_config, adapter) + sizeof(room_adapter *))
+
+/* Zeroes `config` (every field its default) and sets config->size. Inline,
+ * so that it writes exactly the struct the caller was compiled with. */
+static inline void room_config_init(room_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->size = sizeof *config;
+}
 
 /* ---- hub ------------------------------------------------------------- */
 
 /* Creates a hub. Returns 0 and sets *hub_out, or ROOM_EINVAL (missing send
- * callback, size too small, impossible limits, an adapter whose size is too
- * small, a random callback that failed) or ROOM_ENOMEM. The config is
- * copied; the codec and adapter pointers are kept. */
+ * callback, config->size below ROOM_CONFIG_SIZE_MIN, impossible limits, a
+ * codec or adapter whose size is below its minimum, a random callback that
+ * failed) or ROOM_ENOMEM. The first config->size bytes of the config are
+ * copied (a larger size, from a program newer than the library, is
+ * accepted; the fields the library does not know are ignored); the codec
+ * and adapter tables are read once, here, up to their own sizes, and their
+ * pointers kept. */
 ROOM_API int room_hub_new(room_hub **hub_out, const room_config *config);
 /* Frees every connection and everything else without running handlers or
  * callbacks (pending acknowledgements are dropped unanswered). NULL-safe. Frames still referenced by the host must be released first. */
 ROOM_API void room_hub_free(room_hub *hub);
 
-/* The largest inbound message the hub takes (its max_message_bytes). */
+/* The largest inbound message the hub takes (max_message_bytes, default
+ * resolved): the one message-size limit. Transports enforce it on the wire
+ * and the Socket.IO layer announces it as maxPayload, so that a client sees
+ * one number. 0 for NULL. */
 ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
 
 /* Library memory currently allocated through the hub allocator, in bytes
@@ -207,8 +245,15 @@ ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
 
 /* Registers an accepted connection. `transport` is the host's handle, given
  * back in callbacks. Runs the "connect" handler if one is registered (with
- * no auth payload). Errors: ROOM_ENOMEM, ROOM_EINVAL, ROOM_EDENIED (the
- * connect handler refused; the connection is not created). */
+ * no auth payload). *conn_out is set before that handler runs, so that the
+ * host's callbacks during it can tell which connection they serve, and is
+ * NULL again after a failure. Errors: ROOM_ENOMEM, ROOM_EINVAL, ROOM_EDENIED
+ * (the connect handler refused; the connection is not created). Frames a
+ * connect handler sent before it refused were handed to the send callback
+ * as it sent them, and the hub cannot take them back: whether they reach
+ * the client is the host's choice (write them, or drop what it queued for
+ * this transport when the open fails). Refusing before sending anything
+ * avoids the question. */
 ROOM_API int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out);
 /* Like room_conn_open(), passing `auth` (borrowed) to the connect handler,
  * as Socket.IO's CONNECT packet does. On ROOM_EDENIED, *refusal_out (if
@@ -236,7 +281,7 @@ ROOM_API int room_query_parse(const char *query, size_t len, json_t **out);
  *   ROOM_ETOOBIG    longer than max_message_bytes (answered likewise)
  *   ROOM_ERESERVED  an event named "connect" or "disconnect" (answered)
  *   ROOM_EUNKNOWN   no handler and no room_on_any() for the event
- *                   (answered unless unknown_events says to ignore; then 0)
+ *                   (answered; with ROOM_UNKNOWN_IGNORE, dropped and 0)
  *   ROOM_ENOMEM     out of memory decoding it
  *   ROOM_ECLOSED    the connection is closing or kicked
  *   ROOM_EINVAL     NULL arguments, or an attachment count that differs
@@ -289,6 +334,9 @@ ROOM_API size_t room_count(const room_hub *hub);
 typedef int (*room_conn_visit_fn)(room_conn *conn, void *ud);
 typedef int (*room_name_visit_fn)(const char *room, void *ud);
 ROOM_API int room_members_foreach(room_hub *hub, const char *room, room_conn_visit_fn fn, void *ud);
+/* Every connection of the hub, kicked ones included (a closing one, whose
+ * disconnect handler is running, too), in no particular order. */
+ROOM_API int room_conns_foreach(room_hub *hub, room_conn_visit_fn fn, void *ud);
 ROOM_API int room_conn_rooms_foreach(room_hub *hub, const room_conn *conn, room_name_visit_fn fn, void *ud);
 ROOM_API size_t room_conn_room_count(const room_conn *conn);
 
@@ -402,7 +450,8 @@ typedef struct room_handler_entry {
 ROOM_API int room_on_many(room_hub *hub, const room_handler_entry *entries, size_t count, void *ud);
 
 /* The handler for events with no handler of their own; the default answers
- * ROOM_EUNKNOWN. */
+ * ROOM_EUNKNOWN, or ignores them when the config's unknown_events says so.
+ * A room_on_any() handler overrides either. */
 ROOM_API int room_on_any(room_hub *hub, room_handler_fn fn, void *ud);
 
 /* Answers `ev` with `argc` arguments (borrowed, as for room_emit_args()):

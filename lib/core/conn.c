@@ -37,14 +37,17 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     conn->hub_index = hub->nconns;
     hub->conns[hub->nconns++] = conn;
 
+    /* Set before the connect handler, so that the host's callbacks during
+     * it (its sends) can tell which connection they serve. */
+    *conn_out = conn;
     args = json_pack("[OO]", auth ? auth : json_null(), query ? query : json_null());
     rc = args ? rm_dispatch_reserved(hub, conn, "connect", args, refusal_out) : ROOM_ENOMEM;
     json_decref(args);
     if (rc < 0) {
+        *conn_out = NULL;
         rm_conn_free(hub, conn);
         return rc;
     }
-    *conn_out = conn;
     return 0;
 }
 
@@ -81,7 +84,7 @@ void room_conn_kick(room_hub *hub, room_conn *conn, int code, const char *reason
         return;
     conn->flags |= RM_CONN_KICKED;
     if (hub->cfg.close)
-        hub->cfg.close(conn, conn->transport, code, reason ? reason : "", hub->cfg.user_data);
+        hub->cfg.close(conn->transport, code, reason ? reason : "", hub->cfg.user_data);
 }
 
 void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
@@ -141,4 +144,17 @@ void *room_conn_data(const room_conn *conn)
 size_t room_conn_room_count(const room_conn *conn)
 {
     return conn ? conn->nrooms : 0;
+}
+
+int room_conns_foreach(room_hub *hub, room_conn_visit_fn fn, void *ud)
+{
+    uint32_t i;
+    int rc;
+    if (!hub || !fn)
+        return ROOM_EINVAL;
+    for (i = 0; i < hub->nconns; i++) {
+        if ((rc = fn(hub->conns[i], ud)) != 0)
+            return rc;
+    }
+    return 0;
 }

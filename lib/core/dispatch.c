@@ -124,6 +124,8 @@ int rm_dispatch_event(room_hub *hub, room_conn *conn, room_event *ev)
         rc = run_handler(hub, conn, ev, h->fn, h->ud, &d);
     else if (hub->any_fn)
         rc = run_handler(hub, conn, ev, hub->any_fn, hub->any_ud, &d);
+    else if (hub->cfg.unknown_events == ROOM_UNKNOWN_IGNORE)
+        return 0;
     else
         return room_fail(hub, conn, ev, ROOM_EUNKNOWN, NULL);
     if (rc < 0) {
@@ -176,7 +178,7 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
         return ROOM_ECLOSED;
     if (len > hub->cfg.max_message_bytes)
         return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
-    rc = hub->codec->decode(hub->codec, bytes, len, &msg);
+    rc = hub->codec.decode(hub->cfg.codec, bytes, len, &msg);
     /* An ack without an id is a message the codec did not fully decode. */
     if (!rc && msg.type == ROOM_MSG_ACK && msg.id < 0) {
         json_decref(msg.args);

@@ -104,7 +104,7 @@ const room_frame *room_frame_next(const room_frame *frame)
 int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
                     int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out)
 {
-    const room_codec *codec = hub->codec;
+    const room_codec *codec = &hub->codec;
     room_buf *buf = &hub->scratch;
     room_frame *head, *tail;
     size_t i;
@@ -112,9 +112,9 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
 
     buf->len = 0;
     if (event)
-        rc = codec->encode_event(codec, buf, event, argv, argc, ack_id, natt);
+        rc = codec->encode_event(hub->cfg.codec, buf, event, argv, argc, ack_id, natt);
     else
-        rc = codec->encode_ack(codec, buf, ack_id, argv, argc, natt);
+        rc = codec->encode_ack(hub->cfg.codec, buf, ack_id, argv, argc, natt);
     if (rc)
         return rc;
     head = frame_alloc(hub, ROOM_FRAME_TEXT, buf->data, buf->len);

@@ -13,15 +13,34 @@ static const char *conn_key(const void *item)
     return ((const room_conn *)item)->id;
 }
 
-void room_config_init(room_config *config)
+/* The one place where 0 turns into the documented defaults. */
+static void resolve_defaults(room_config *cfg)
 {
-    memset(config, 0, sizeof *config);
-    config->size = sizeof *config;
-    config->max_message_bytes = 65536;
-    config->max_room_name_bytes = 128;
-    config->max_rooms_per_conn = 128;
-    config->max_members_per_room = 1000000;
-    config->max_rooms = 1000000;
+    if (!cfg->max_message_bytes)
+        cfg->max_message_bytes = 1000000;
+    if (!cfg->max_room_name_bytes)
+        cfg->max_room_name_bytes = 128;
+    if (!cfg->max_rooms_per_conn)
+        cfg->max_rooms_per_conn = 128;
+    if (!cfg->max_members_per_room)
+        cfg->max_members_per_room = 1000000;
+    if (!cfg->max_rooms)
+        cfg->max_rooms = 1000000;
+    if (!cfg->random)
+        cfg->random = rm_random_default;
+    if (!cfg->codec)
+        cfg->codec = room_codec_json();
+    if (!cfg->adapter)
+        cfg->adapter = room_adapter_local();
+}
+
+/* Copies the first `size` bytes of a caller's table (whose first member is
+ * its size) into a zeroed `dst` of `dst_size`: members the caller was built
+ * without read as 0, and nothing past `size` is read. */
+static void copy_sized(void *dst, size_t dst_size, const void *src, size_t size)
+{
+    memset(dst, 0, dst_size);
+    memcpy(dst, src, size < dst_size ? size : dst_size);
 }
 
 int room_hub_new(room_hub **hub_out, const room_config *config)
@@ -33,25 +52,17 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     if (!hub_out)
         return ROOM_EINVAL;
     *hub_out = NULL;
-    if (!config || config->size < sizeof(room_config) || !config->send)
+    if (!config || config->size < ROOM_CONFIG_SIZE_MIN)
         return ROOM_EINVAL;
-    cfg = *config;
-    if (!cfg.max_message_bytes)
-        cfg.max_message_bytes = 65536;
-    if (!cfg.max_room_name_bytes)
-        cfg.max_room_name_bytes = 128;
-    if (!cfg.max_rooms_per_conn)
-        cfg.max_rooms_per_conn = 128;
-    if (!cfg.max_members_per_room)
-        cfg.max_members_per_room = 1000000;
-    if (!cfg.max_rooms)
-        cfg.max_rooms = 1000000;
-    if ((cfg.adapter && cfg.adapter->size < sizeof(room_adapter)) ||
-        (cfg.codec && cfg.codec->size < ROOM_CODEC_SIZE_MIN) || cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
-        cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2)
+    copy_sized(&cfg, sizeof cfg, config, config->size);
+    cfg.size = sizeof cfg;
+    if (!cfg.send || (cfg.codec && cfg.codec->size < ROOM_CODEC_SIZE_MIN) ||
+        (cfg.adapter && cfg.adapter->size < ROOM_ADAPTER_SIZE_MIN) ||
+        cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
+        cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2 ||
+        (cfg.unknown_events != ROOM_UNKNOWN_REPLY_ERROR && cfg.unknown_events != ROOM_UNKNOWN_IGNORE))
         return ROOM_EINVAL;
-    if (!cfg.random)
-        cfg.random = rm_random_default;
+    resolve_defaults(&cfg);
 
     rm_alloc_init(&alloc, &cfg.allocator);
     hub = rm_calloc(&alloc, sizeof *hub);
@@ -59,8 +70,8 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         return ROOM_ENOMEM;
     hub->cfg = cfg;
     hub->alloc = alloc;
-    hub->codec = cfg.codec ? cfg.codec : room_codec_json();
-    hub->adapter = cfg.adapter ? cfg.adapter : room_adapter_local();
+    copy_sized(&hub->codec, sizeof hub->codec, cfg.codec, cfg.codec->size);
+    copy_sized(&hub->adapter, sizeof hub->adapter, cfg.adapter, cfg.adapter->size);
     rm_table_init(&hub->rooms, room_key);
     rm_table_init(&hub->conns_by_id, conn_key);
     rm_buf_init(&hub->scratch, &hub->alloc);
@@ -87,8 +98,8 @@ void room_hub_free(room_hub *hub)
     rm_table_release(&hub->conns_by_id, &hub->alloc);
     rm_free(&hub->alloc, hub->conns, (size_t)hub->capconns * sizeof *hub->conns);
     rm_buf_release(&hub->scratch);
-    if (hub->adapter && hub->adapter->destroy)
-        hub->adapter->destroy(hub->adapter);
+    if (hub->adapter.destroy)
+        hub->adapter.destroy(hub->cfg.adapter);
     alloc = hub->alloc;
     rm_free(&alloc, hub, sizeof *hub);
 }

@@ -206,11 +206,12 @@ static inline int rm_check_args(json_t *const *argv, size_t argc, const room_byt
 
 /* ---- the hub (hub.c) ------------------------------------------------------- */
 struct room_hub {
-    room_config cfg;
+    room_config cfg;     /* defaults resolved; cfg.codec and cfg.adapter are
+                            the host's pointers, handed to their functions */
     rm_alloc alloc;
     uint64_t seed;
-    const room_codec *codec;
-    room_adapter *adapter;
+    room_codec codec;     /* the codec's table, up to its size, zero beyond */
+    room_adapter adapter; /* likewise */
 
     rm_table rooms;
     rm_table conns_by_id;

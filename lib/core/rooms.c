@@ -230,11 +230,10 @@ static int by_id(room_hub *hub, const char *conn_id, const char *room, room_done
         return rc;
     conn = room_conn_find(hub, conn_id);
     if (!conn) {
-        room_adapter *a = hub->adapter;
         int (*remote)(room_adapter *, room_hub *, const char *, const char *, room_done_fn, void *) =
-            join ? a->remote_join : a->remote_leave;
+            join ? hub->adapter.remote_join : hub->adapter.remote_leave;
         if (remote)
-            return remote(a, hub, conn_id, room, done, ud);
+            return remote(hub->cfg.adapter, hub, conn_id, room, done, ud);
         rc = ROOM_ENOTFOUND; /* an adapter without remote operations has no other node */
     } else {
         rc = join ? room_join(hub, conn, room) : room_leave(hub, conn, room);

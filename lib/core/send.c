@@ -6,7 +6,7 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
     int rc;
     if (conn->flags & RM_CONN_KICKED)
         return ROOM_ECLOSED;
-    rc = hub->cfg.send(conn, conn->transport, frame, hub->cfg.user_data);
+    rc = hub->cfg.send(conn->transport, frame, hub->cfg.user_data);
     if (rc == ROOM_ECLOSED)
         return rc; /* already on its way out: nothing to report or close */
     if (rc < 0) {
@@ -54,7 +54,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (rc)
             return rc;
         /* Nobody here and nobody to publish to: skip the encoding. */
-        if (!room && !hub->adapter->publish)
+        if (!room && !hub->adapter.publish)
             return 0;
     }
     rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
@@ -64,10 +64,10 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         n = room ? rm_fanout_room(hub, room, frame, except) : 0;
     else
         n = rm_fanout_all(hub, frame, except);
-    if (hub->adapter->publish) {
-        rc = hub->adapter->publish(hub->adapter, hub, name, frame, except ? except->id : NULL);
+    if (hub->adapter.publish) {
+        rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
         if (rc)
-            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter->name,
+            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
                    room_strerror(rc));
     }
     room_frame_unref(frame);

@@ -84,12 +84,11 @@ static void release_held(room_eio *eio, room_eio_session *s, bool send)
 
 /* ---- hub callbacks ----------------------------------------------------------- */
 
-static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
+static int hub_send(void *transport, room_frame *frame, void *user_data)
 {
     eio_nsp *ns = user_data;
     room_eio *eio = ns->eio;
     room_eio_session *s = transport;
-    (void)conn;
     if (s->closing)
         return 0;
     if (eio->connecting == s && eio->connecting_nsp == ns->index)
@@ -100,12 +99,10 @@ static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *u
 /* One WebSocket carries every namespace of the session: closing any of its
  * connections closes all of them. A DISCONNECT goes first, so that the
  * client does not reconnect the namespace the server closed. */
-static void hub_close(room_conn *conn, void *transport, int code, const char *reason,
-                      void *user_data)
+static void hub_close(void *transport, int code, const char *reason, void *user_data)
 {
     eio_nsp *ns = user_data;
     room_eio_session *s = transport;
-    (void)conn;
     if (!s->closing) {
         room_buf_reset(ns->eio->scratch);
         sio_send_scratch(ns->eio, s,
@@ -155,7 +152,7 @@ int sio_namespace_add(room_eio *eio, const char *name, const room_config *config
     eio_nsp **nsps, *ns;
     int rc;
 
-    if (config && config->size < sizeof *config)
+    if (config && config->size < ROOM_CONFIG_SIZE_MIN)
         return ROOM_EINVAL;
     /* Session slots index namespaces with 16 bits. */
     if (eio->nnsp >= UINT16_MAX - 1)
@@ -179,10 +176,11 @@ int sio_namespace_add(room_eio *eio, const char *name, const room_config *config
     ns->name_len = len;
     memcpy(ns->name, name, len + 1);
 
+    /* As room_hub_new() does: no more than the host's `size` bytes. */
+    room_config_init(&cfg);
     if (config)
-        cfg = *config;
-    else
-        room_config_init(&cfg);
+        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
+    cfg.size = sizeof cfg;
     ns->random = cfg.random;
     ns->random_ud = cfg.user_data;
     cfg.send = hub_send;

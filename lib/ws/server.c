@@ -499,20 +499,6 @@ static void eio_close(void *transport, int code, const char *reason, void *user_
     rm_ws_close(transport, code, reason);
 }
 
-static int hub_send(room_conn *conn, void *transport, room_frame *frame, void *user_data)
-{
-    (void)conn;
-    (void)user_data;
-    return rm_ws_send(transport, frame);
-}
-
-static void hub_close(room_conn *conn, void *transport, int code, const char *reason, void *user_data)
-{
-    (void)conn;
-    (void)user_data;
-    rm_ws_close(transport, code, reason);
-}
-
 void room_ws_eio_config(const room_ws_server *srv, room_eio_config *config)
 {
     if (!srv || !config)
@@ -527,8 +513,8 @@ void room_ws_hub_config(const room_ws_server *srv, room_config *config)
 {
     if (!srv || !config)
         return;
-    config->send = hub_send;
-    config->close = hub_close;
+    config->send = eio_send;
+    config->close = eio_close;
     config->seal = rm_ws_seal;
     config->seal_headroom = RM_WS_HEADROOM;
 }
