@@ -462,6 +462,19 @@ static void honours_the_config_size(void **state)
     free(big);
     room_eio_free(eio);
     assert_int_equal(w->alloc.allocs, w->alloc.frees);
+
+    /* A namespace's room_config is read within its size too. */
+    w->cfg.size = sizeof w->cfg;
+    assert_int_equal(room_eio_new(&eio, &w->cfg, NULL), 0);
+    w->root.size = ROOM_CONFIG_SIZE_MIN;
+    small = malloc(ROOM_CONFIG_SIZE_MIN);
+    memcpy(small, &w->root, ROOM_CONFIG_SIZE_MIN);
+    assert_int_equal(room_eio_namespace(eio, "/min", (room_config *)small, NULL), 0);
+    w->root.size = ROOM_CONFIG_SIZE_MIN - 1; /* `size` comes first */
+    memcpy(small, &w->root.size, sizeof w->root.size);
+    assert_int_equal(room_eio_namespace(eio, "/less", (room_config *)small, NULL), ROOM_EINVAL);
+    free(small);
+    room_eio_free(eio);
 }
 
 static void connects_to_namespaces(void **state)
