@@ -146,10 +146,8 @@ static int setup(room_ws *ws, room_eio **eio, room_hub **json, uint32_t ping_int
     if (ping_timeout)
         ecfg.ping_timeout_ms = ping_timeout;
     room_config_init(&rcfg);
-    rcfg.max_message_bytes = ecfg.max_payload; /* the one limit a client knows of */
     room_config_init(&jcfg);
     room_ws_hub_config(ws, &jcfg);
-    jcfg.max_message_bytes = ecfg.max_payload;
     return room_eio_new(eio, &ecfg, &rcfg) || room_protocol_rooms_register(room_eio_hub(*eio, "/")) ||
            room_eio_namespace(*eio, "/admin", &rcfg, &admin) || room_protocol_rooms_register(admin) ||
            room_ws_mount_socketio(ws, *eio) || room_hub_new(json, &jcfg) ||

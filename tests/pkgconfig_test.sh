@@ -38,12 +38,47 @@ cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags room) "$tmp/hello.c" -o 
    $(pkg-config --libs room)
 libdir=$(pkg-config --variable=libdir room) # pkgconf already applies the sysroot
 LD_LIBRARY_PATH=$libdir "$tmp/hello"
-# Internal symbols stay hidden from the shared library.
-if nm -D --defined-only "$libdir"/libroom.so | grep -v ' room_' | grep -q ' T '; then
-    echo "non-room_ symbols exported:"; nm -D --defined-only "$libdir"/libroom.so | grep ' T ' | grep -v ' room_'
+# A Socket.IO host builds against room-sio.pc alone.
+cat > "$tmp/sio.c" <<'C'
+#include <room/eio.h>
+static int sink(void *t, room_frame *f, void *ud) { (void)t; (void)f; (void)ud; return 0; }
+static void shut(void *t, int code, const char *why, void *ud) { (void)t; (void)code; (void)why; (void)ud; }
+int main(void)
+{
+    room_eio_config cfg;
+    room_eio *eio;
+    room_eio_session *s;
+    room_eio_config_init(&cfg);
+    cfg.send = sink;
+    cfg.close = shut;
+    if (room_eio_new(&eio, &cfg, NULL) || room_eio_open(eio, NULL, 0, &s))
+        return 1;
+    room_eio_close(eio, s, "done");
+    room_eio_free(eio);
+    return 0;
+}
+C
+cc -std=c11 -Wall -Wextra -Werror $(pkg-config --cflags room-sio) "$tmp/sio.c" -o "$tmp/sio" \
+   $(pkg-config --libs room-sio)
+LD_LIBRARY_PATH=$libdir "$tmp/sio"
+# libroom links without any Socket.IO code.
+if nm -D --defined-only "$libdir"/libroom.so | grep -Eq ' (room_eio_|room_codec_socketio_)'; then
+    echo "libroom.so exports Socket.IO symbols:"
+    nm -D --defined-only "$libdir"/libroom.so | grep -E ' (room_eio_|room_codec_socketio_)'
     exit 1
 fi
-n=1
+if ! nm -D --defined-only "$libdir"/libroom-sio.so | grep -q ' room_eio_new'; then
+    echo "libroom-sio.so does not export room_eio_new"; exit 1
+fi
+# Internal symbols stay hidden from the shared libraries.
+for lib in libroom libroom-sio; do
+    if nm -D --defined-only "$libdir/$lib.so" | grep -v ' room_' | grep -q ' T '; then
+        echo "$lib: non-room_ symbols exported:"
+        nm -D --defined-only "$libdir/$lib.so" | grep ' T ' | grep -v ' room_'
+        exit 1
+    fi
+done
+n=2
 # The WebSocket engine and its libuv binding, when built: each header
 # compiles with exactly -std=c11 plus its .pc's cflags, links, runs, and
 # each library exports its own prefix only.
@@ -92,6 +127,6 @@ C
         echo "room-ws.pc requires libuv"
         exit 1
     fi
-    n=3
+    n=4
 fi
 echo "$n passed, 0 failed"

@@ -279,6 +279,89 @@ static void encodes_custom_namespace(void **state)
     encodes_through_a_hub("/admin", "/admin,");
 }
 
+/* Answers with every argument it got, attachments included. */
+static int reply_all(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_t *argv[8];
+    size_t i, n = json_array_size(ev->args);
+    (void)ud;
+    for (i = 0; i < n; i++)
+        argv[i] = json_array_get(ev->args, i);
+    return room_reply_args(hub, conn, ev, NULL, argv, n, ev->attachments, ev->attachment_count);
+}
+
+/* Several arguments, as emit("x", 1, "2", {three: 3}) sends them, and
+ * binary placeholders in any of them, both ways, in a namespace. */
+static void encodes_several_arguments(void **state)
+{
+    room_codec *c = codec_for("/admin");
+    fake_net net = {0};
+    room_config cfg;
+    fake_peer *peer;
+    json_t *argv[3];
+    room_bytes att[2] = {{(const uint8_t *)"A", 1}, {(const uint8_t *)"BB", 2}};
+    size_t n = 0;
+    (void)state;
+
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.codec = c;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    room_on(net.hub, "all", reply_all, NULL);
+    peer = fake_open(&net);
+
+    argv[0] = json_integer(1);
+    argv[1] = json_string("2");
+    argv[2] = json_pack("{si}", "three", 3);
+    assert_int_equal(room_emit_args(net.hub, peer->conn, "x", argv, 3, NULL, 0), 0);
+    assert_string_equal(peer->frames[n++], "42/admin,[\"x\",1,\"2\",{\"three\":3}]");
+    assert_int_equal(room_emit_args(net.hub, peer->conn, "none", NULL, 0, NULL, 0), 0);
+    assert_string_equal(peer->frames[n++], "42/admin,[\"none\"]");
+    for (size_t i = 0; i < 3; i++)
+        json_decref(argv[i]);
+
+    /* Placeholders in the second and third arguments, one nested. */
+    argv[0] = json_string("tail");
+    argv[1] = json_pack("{s[{sbsi}]}", "nested", "_placeholder", 1, "num", 1);
+    argv[2] = json_pack("{sbsi}", "_placeholder", 1, "num", 0);
+    assert_int_equal(room_emit_args(net.hub, peer->conn, "bin", argv, 3, att, 2), 0);
+    assert_string_equal(peer->frames[n++],
+                        "452-/admin,[\"bin\",\"tail\",{\"nested\":[{\"_placeholder\":true,"
+                        "\"num\":1}]},{\"_placeholder\":true,\"num\":0}]");
+    assert_string_equal(peer->frames[n++], "A");
+    assert_string_equal(peer->frames[n++], "BB");
+    for (size_t i = 0; i < 3; i++)
+        json_decref(argv[i]);
+
+    /* Acks with no, two, and binary arguments. */
+    assert_int_equal(fake_recv(&net, peer, "2/admin,4[\"all\"]"), 0);
+    assert_string_equal(peer->frames[n++], "43/admin,4[]");
+    assert_int_equal(fake_recv(&net, peer, "2/admin,5[\"all\",\"a\",[2]]"), 0);
+    assert_string_equal(peer->frames[n++], "43/admin,5[\"a\",[2]]");
+    assert_int_equal(fake_recv(&net, peer, "2/admin,6[\"all\",1,\"2\",{\"three\":3}]"), 0);
+    assert_string_equal(peer->frames[n++], "43/admin,6[1,\"2\",{\"three\":3}]");
+    /* Without an ack id: a "result" event with every argument. */
+    assert_int_equal(fake_recv(&net, peer, "2/admin,[\"all\",1,\"2\"]"), 0);
+    assert_string_equal(peer->frames[n++], "42/admin,[\"result\",1,\"2\"]");
+    assert_int_equal(peer->nframes, n);
+
+    /* Decoded placeholders may sit in any argument too. */
+    expect_decode(c, "52-/admin,[\"e\",\"t\",{\"k\":{\"_placeholder\":true,\"num\":1}},"
+                     "{\"_placeholder\":true,\"num\":0}]",
+                  ROOM_MSG_EVENT, "e",
+                  "[\"t\",{\"k\":{\"_placeholder\":true,\"num\":1}},{\"_placeholder\":true,\"num\":0}]",
+                  -1, 2);
+    expect_decode(c, "62-/admin,3[\"a\",{\"_placeholder\":true,\"num\":1},"
+                     "{\"_placeholder\":true,\"num\":0}]",
+                  ROOM_MSG_ACK, NULL,
+                  "[\"a\",{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]",
+                  3, 2);
+
+    fake_close(&net, peer);
+    room_hub_free(net.hub);
+    room_codec_socketio_free(c);
+}
+
 static void *no_memory(size_t size)
 {
     (void)size;
@@ -313,6 +396,7 @@ int main(void)
         cmocka_unit_test(rejects_malformed),
         cmocka_unit_test(encodes_root_namespace),
         cmocka_unit_test(encodes_custom_namespace),
+        cmocka_unit_test(encodes_several_arguments),
         cmocka_unit_test(out_of_memory_is_not_bad_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,8 @@ static int check(bool ok, const char *what)
 int main()
 {
     room_config cfg;
+    room_eio_config ecfg;
+    room_eio *eio = nullptr;
     room_hub *hub = nullptr;
     room_conn *conn = nullptr;
     std::string got;
@@ -46,6 +48,10 @@ int main()
         for (json_t *v : argv)
             json_decref(v);
     }
+    // The Engine.IO config's inline init, compiled as C++: no send callback
+    // yet, so it is refused.
+    room_eio_config_init(&ecfg);
+    failed += check(room_eio_new(&eio, &ecfg, nullptr) == ROOM_EINVAL && eio == nullptr, "room_eio_new refusal");
     failed += check(std::string(room_version()) == ROOM_VERSION_STRING, "version");
     room_hub_free(hub);
     std::printf("%d passed, %d failed\n", failed ? 0 : 1, failed ? 1 : 0);

@@ -135,7 +135,7 @@ static void test_handshake_deadline(void **state)
     eng_free(e);
 }
 
-/* A frame header announcing more than max_payload is refused with 1009
+/* A frame header announcing more than the hub's max_message_bytes is refused with 1009
  * before its payload arrives. */
 static void test_too_big_header(void **state)
 {

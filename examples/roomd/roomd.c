@@ -234,9 +234,6 @@ static int start(roomd *d, const options *o)
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
     room_config_init(&rcfg);
-    /* The hubs take what Engine.IO takes: maxPayload is the only limit a
-     * Socket.IO client knows of. */
-    rcfg.max_message_bytes = ecfg.max_payload;
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = o->proto->register_fn(room_eio_hub(d->eio, "/"))) != 0)
@@ -252,7 +249,6 @@ static int start(roomd *d, const options *o)
         room_ws_hub_config(d->ws, &jcfg);
         jcfg.log = log_line;
         jcfg.user_data = d;
-        jcfg.max_message_bytes = ecfg.max_payload;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d->json_hub)) != 0 ||
             (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)

@@ -13,18 +13,43 @@
 #include <jansson.h>
 
 #include "room/export.h"
+#include "room/room.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* A growing output buffer owned by the hub. */
+/* A growing output buffer. Codecs encode into the hub's; a layer above the
+ * core (Socket.IO's own packets) makes its own with room_buf_new(). */
 typedef struct room_buf room_buf;
-/* Appends bytes; ROOM_ENOMEM on failure (the buffer keeps what it had). */
-ROOM_API int room_buf_append(room_buf *buf, const void *bytes, size_t len);
-/* Appends the compact JSON text of `json` (borrowed). */
-ROOM_API int room_buf_append_json(room_buf *buf, const json_t *json);
+/* A new empty buffer whose memory comes from `alloc` (NULL or all-NULL
+ * functions: the C library's). Errors: ROOM_EINVAL, ROOM_ENOMEM. */
+ROOM_API int room_buf_new(room_buf **buf_out, const room_allocator *alloc);
+/* NULL-safe. Only for buffers from room_buf_new(). */
+ROOM_API void room_buf_free(room_buf *buf);
+/* Empties the buffer, keeping its memory for the next use. */
+ROOM_API void room_buf_reset(room_buf *buf);
+/* The bytes appended so far (room_buf_len() of them); valid until the next
+ * append or reset. NULL while nothing was ever appended. */
+ROOM_API const uint8_t *room_buf_data(const room_buf *buf);
 ROOM_API size_t room_buf_len(const room_buf *buf);
+/* Appenders: 0, or ROOM_ENOMEM (the buffer keeps what it had). */
+ROOM_API int room_buf_append(room_buf *buf, const void *bytes, size_t len);
+/* The compact JSON text of `json` (borrowed). */
+ROOM_API int room_buf_append_json(room_buf *buf, const json_t *json);
+/* `s` (NUL-terminated UTF-8) as a JSON string, escaped as jansson does. */
+ROOM_API int room_buf_append_json_string(room_buf *buf, const char *s);
+/* `v` in decimal. */
+ROOM_API int room_buf_append_int(room_buf *buf, int64_t v);
+
+/* Ack ids must survive a round trip through JavaScript numbers: codecs
+ * refuse larger ones (ROOM_EPROTO). */
+#define ROOM_MAX_ACK_ID ((int64_t)1 << 53)
+
+/* json_loadb() for decoders, telling jansson's failures apart: returns 0
+ * and a new reference in *out, ROOM_EJSON (not JSON, or not what `flags`
+ * allow), ROOM_ENOMEM or ROOM_EINVAL (NULL out). */
+ROOM_API int room_json_load(const void *bytes, size_t len, size_t flags, json_t **out);
 
 enum { ROOM_MSG_EVENT = 1, ROOM_MSG_ACK = 2 };
 

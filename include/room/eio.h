@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "room/codec.h"
 #include "room/sio_export.h"
@@ -35,11 +36,11 @@ typedef struct room_eio_config {
      * chain is several messages, in order). Borrowed for the call; ref it
      * to keep it. Return 0 or a negative code (the session is then closed).
      * Must not call back into the room_eio. */
-    int (*send)(void *transport, room_frame *frame, void *user_data);
+    room_send_fn send;
     /* Close the WebSocket with `code` (RFC 6455) and `reason`; the host
      * later calls room_eio_close(). Must not call back into the room_eio. */
-    void (*close)(void *transport, int code, const char *reason, void *user_data);
-    void (*log)(int level, const char *message, void *user_data);
+    room_close_fn close;
+    room_log_fn log; /* optional */
     void *user_data;
 
     /* Copied into every namespace hub (see room_config). */
@@ -47,32 +48,49 @@ typedef struct room_eio_config {
     size_t seal_headroom;
     room_allocator allocator;
 
-    uint32_t ping_interval_ms; /* default 25000 */
-    uint32_t ping_timeout_ms;  /* default 20000 */
-    uint32_t max_payload;      /* default 1000000; announced in the open packet */
+    /* 0 means the default. The open packet announces the intervals, and as
+     * maxPayload the root hub's max_message_bytes: the one limit on what a
+     * client may send, a binary packet and its attachments together. */
+    uint32_t ping_interval_ms;   /* default 25000 */
+    uint32_t ping_timeout_ms;    /* default 20000 */
     uint32_t connect_timeout_ms; /* no CONNECT within this: close; default 45000 */
 } room_eio_config;
 
-ROOM_SIO_API void room_eio_config_init(room_eio_config *config);
+/* The smallest `size` room_eio_new() takes: the layout of libroom-sio 0.2.
+ * Later versions only append fields; the library reads no further than
+ * `size`, and a field the host's layout lacks takes its default. */
+#define ROOM_EIO_CONFIG_MIN_SIZE (offsetof(room_eio_config, connect_timeout_ms) + sizeof(uint32_t))
 
-/* Errors: ROOM_EINVAL (no send/close callback), ROOM_ENOMEM. The namespace
+/* Zeroes `config` (every field its default) and sets its size. Inline, so
+ * that `size` is the layout the host was compiled with. */
+static inline void room_eio_config_init(room_eio_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->size = sizeof *config;
+}
+
+/* Errors: ROOM_EINVAL (no send/close callback, config->size below
+ * ROOM_EIO_CONFIG_MIN_SIZE, a bad root_config), ROOM_ENOMEM. The namespace
  * "/" hub is created with `root_config` (its send, close, codec and seal
- * fields are set by the room_eio; NULL means room_config_init() defaults). */
+ * fields are set by the room_eio; NULL means room_config_init() defaults).
+ * Like room_hub_new(), it takes root_config->adapter only when it
+ * succeeds. */
 ROOM_SIO_API int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_config *root_config);
 /* Closes every session without events and frees all hubs. NULL-safe. */
 ROOM_SIO_API void room_eio_free(room_eio *eio);
 
 /* Adds namespace `nsp` ("/admin") with its own hub, configured like
- * root_config above. The hub is owned by the room_eio. Errors: ROOM_EINVAL
- * (name does not start with '/'), ROOM_EALREADY, ROOM_ENOMEM. */
+ * root_config above (its adapter taken only on success). The hub is owned
+ * by the room_eio. Errors: ROOM_EINVAL (name does not start with '/' or
+ * contains ','), ROOM_EALREADY, ROOM_ELIMIT, ROOM_ENOMEM. */
 ROOM_SIO_API int room_eio_namespace(room_eio *eio, const char *nsp, const room_config *config,
                                 room_hub **hub_out);
 /* The hub of namespace `nsp`, or NULL. */
 ROOM_SIO_API room_hub *room_eio_hub(room_eio *eio, const char *nsp);
 
 /* A WebSocket was accepted: creates the session and sends the open packet.
- * `now_ms` is the host's monotonic clock. Errors: ROOM_EINVAL, ROOM_ENOMEM,
- * ROOM_ETRANSPORT. */
+ * `now_ms` is the host's monotonic clock. Errors: ROOM_EINVAL (also: the
+ * root hub's random callback failed), ROOM_ENOMEM, ROOM_ETRANSPORT. */
 ROOM_SIO_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out);
 /* The same, with the upgrade request's query parameters (a borrowed object
  * from room_query_parse(), or NULL). Every namespace's "connect" handler
@@ -80,9 +98,11 @@ ROOM_SIO_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, 
  * its second argument. */
 ROOM_SIO_API int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
                                  room_eio_session **session_out);
-/* One complete WebSocket message. A message that breaks the protocol makes
- * the room_eio ask the host to close this session (close callback) and
- * returns ROOM_EPROTO; it never affects other sessions. */
+/* One complete WebSocket message. A message that breaks the protocol
+ * (including one the namespace's codec cannot decode, and one beyond
+ * maxPayload) makes the room_eio ask the host to close this session (close
+ * callback) and returns ROOM_EPROTO; it never affects other sessions.
+ * Otherwise the result of room_conn_recv_binary() for the packet. */
 ROOM_SIO_API int room_eio_recv(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
                            size_t len, uint64_t now_ms);
 /* The WebSocket is gone: disconnects every namespace (their "disconnect"

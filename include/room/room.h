@@ -20,6 +20,7 @@
 #ifndef ROOM_ROOM_H
 #define ROOM_ROOM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -131,6 +132,27 @@ typedef int (*room_send_fn)(void *transport, room_frame *frame, void *user_data)
 typedef void (*room_close_fn)(void *transport, int code, const char *reason, void *user_data);
 typedef void (*room_log_fn)(int level, const char *message, void *user_data);
 typedef int (*room_random_fn)(void *buf, size_t len, void *user_data);
+
+/* Formats one log line (printf-style, cut at 255 bytes) and hands it to
+ * `log` with `user_data`; does nothing when `log` is NULL. */
+ROOM_API void room_logf(room_log_fn log, void *user_data, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* room_logf() for layers that take their own printf-style arguments. */
+ROOM_API void room_vlogf(room_log_fn log, void *user_data, int level, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 0)))
+#endif
+    ;
+
+/* Connection ids (and Engine.IO session ids) are this many URL-safe
+ * characters carrying 120 random bits. */
+#define ROOM_CONN_ID_LEN 20
+/* Writes a new id and its NUL to `out`, with bytes from `random` (NULL
+ * means getrandom(2)). Returns 0, or ROOM_EINVAL when `random` fails. */
+ROOM_API int room_id_generate(char out[ROOM_CONN_ID_LEN + 1], room_random_fn random, void *user_data);
 
 /* What the hub does with an event that has neither a handler nor a
  * room_on_any() handler. */
@@ -291,7 +313,7 @@ ROOM_API void room_conn_kick(room_hub *hub, room_conn *conn, int code, const cha
 
 /* Finds a connection by id; NULL if none (or it is closing). */
 ROOM_API room_conn *room_conn_find(room_hub *hub, const char *id);
-/* The connection's id: 20 URL-safe characters carrying 120 random bits. */
+/* The connection's id (ROOM_CONN_ID_LEN characters, room_id_generate()). */
 ROOM_API const char *room_conn_id(const room_conn *conn);
 ROOM_API void *room_conn_transport(const room_conn *conn);
 /* One pointer of protocol state per connection, owned by whoever sets it. */

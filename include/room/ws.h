@@ -75,9 +75,6 @@ typedef struct room_ws_config {
     /* Output per connection not yet written; default 4 MiB. */
     size_t max_queued_bytes;
     int slow_policy; /* default ROOM_WS_SLOW_CLOSE */
-    /* Largest inbound message; larger ones close the connection with 1009.
-     * Default 1000000, Engine.IO's maxPayload. */
-    uint32_t max_payload;
     uint32_t handshake_timeout_ms; /* to send the whole request; default 10000 */
     /* A closing connection gets this long to take its last bytes and hang
      * up before it is cut; default 5000. */
@@ -113,8 +110,8 @@ ROOM_WS_API int room_ws_new(room_ws **ws_out, const room_ws_config *config);
  * NULL-safe. Free it before the room_eio and hubs it serves. */
 ROOM_WS_API void room_ws_free(room_ws *ws);
 
-/* Fills send, close, seal, seal_headroom and max_payload of a room_eio
- * config (call after room_eio_config_init()). */
+/* Fills send, close, seal and seal_headroom of a room_eio config (call
+ * after room_eio_config_init()). */
 ROOM_WS_API void room_ws_eio_config(const room_ws *ws, room_eio_config *config);
 /* Fills send, close, seal and seal_headroom of a JSON hub's config. */
 ROOM_WS_API void room_ws_hub_config(const room_ws *ws, room_config *config);
@@ -146,8 +143,13 @@ ROOM_WS_API void room_ws_close_all(room_ws *ws, int code, const char *reason);
 /* Connections not yet freed, in any state. */
 ROOM_WS_API size_t room_ws_conn_count(const room_ws *ws);
 
-/* Logs through the config's logger (bindings use it too). */
-ROOM_WS_API void room_ws_log(const room_ws *ws, int level, const char *message);
+/* Logs a printf-style line through the config's logger (room_logf());
+ * bindings log through it too. */
+ROOM_WS_API void room_ws_logf(const room_ws *ws, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 ROOM_WS_API void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats);
 
 /* ---- connections --------------------------------------------------------- */

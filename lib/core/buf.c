@@ -19,6 +19,51 @@ void rm_buf_release(room_buf *buf)
     buf->len = buf->cap = 0;
 }
 
+/* A buffer of its own carries the allocator its memory comes from. */
+typedef struct owned_buf {
+    room_buf buf;
+    rm_alloc alloc;
+} owned_buf;
+
+int room_buf_new(room_buf **buf_out, const room_allocator *alloc)
+{
+    owned_buf *ob;
+    rm_alloc a;
+    if (!buf_out)
+        return ROOM_EINVAL;
+    rm_alloc_init(&a, alloc);
+    ob = rm_malloc(&a, sizeof *ob);
+    *buf_out = NULL;
+    if (!ob)
+        return ROOM_ENOMEM;
+    ob->alloc = a;
+    rm_buf_init(&ob->buf, &ob->alloc);
+    *buf_out = &ob->buf;
+    return 0;
+}
+
+void room_buf_free(room_buf *buf)
+{
+    owned_buf *ob = (owned_buf *)buf; /* buf is its first member */
+    rm_alloc a;
+    if (!buf)
+        return;
+    rm_buf_release(buf);
+    a = ob->alloc;
+    rm_free(&a, ob, sizeof *ob);
+}
+
+void room_buf_reset(room_buf *buf)
+{
+    if (buf)
+        buf->len = 0;
+}
+
+const uint8_t *room_buf_data(const room_buf *buf)
+{
+    return buf ? buf->data : NULL;
+}
+
 int room_buf_append(room_buf *buf, const void *bytes, size_t len)
 {
     if (!buf || (!bytes && len))
@@ -142,14 +187,19 @@ int rm_buf_append_json_stringn(room_buf *buf, const char *s, size_t len)
     return rc;
 }
 
-int rm_buf_append_json_string(room_buf *buf, const char *s)
+int room_buf_append_json_string(room_buf *buf, const char *s)
 {
+    if (!buf || !s)
+        return ROOM_EINVAL;
     return rm_buf_append_json_stringn(buf, s, strlen(s));
 }
 
-int rm_buf_append_int(room_buf *buf, int64_t v)
+int room_buf_append_int(room_buf *buf, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    int n;
+    if (!buf)
+        return ROOM_EINVAL;
+    n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     return rm_buf_put(buf, tmp, (size_t)n);
 }

@@ -39,13 +39,13 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
         return ROOM_EINVAL; /* no binary frames in this codec */
     rc = rm_buf_put(out, "{\"event\":", 9);
     if (!rc)
-        rc = rm_buf_append_json_string(out, event);
+        rc = room_buf_append_json_string(out, event);
     if (!rc && argc)
         rc = append_args(out, argv, argc);
     if (!rc && ack_id >= 0) {
         rc = rm_buf_put(out, ",\"id\":", 6);
         if (!rc)
-            rc = rm_buf_append_int(out, ack_id);
+            rc = room_buf_append_int(out, ack_id);
     }
     return rc ? rc : rm_buf_put(out, "}", 1);
 }
@@ -59,7 +59,7 @@ static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, js
         return ROOM_EINVAL;
     rc = rm_buf_put(out, "{\"ack\":", 7);
     if (!rc)
-        rc = rm_buf_append_int(out, ack_id);
+        rc = room_buf_append_int(out, ack_id);
     /* An ack always has "data", null when it has no argument. */
     if (!rc)
         rc = argc ? append_args(out, argv, argc) : rm_buf_put(out, ",\"data\":null", 12);
@@ -72,7 +72,7 @@ static int read_id(json_t *v, int64_t *id)
     if (!json_is_integer(v))
         return ROOM_EPROTO;
     n = json_integer_value(v);
-    if (n < 0 || n > RM_MAX_ACK_ID)
+    if (n < 0 || n > ROOM_MAX_ACK_ID)
         return ROOM_EPROTO;
     *id = n;
     return 0;
@@ -105,7 +105,7 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
     int rc;
     (void)codec;
 
-    if ((rc = rm_json_load(bytes, len, JSON_REJECT_DUPLICATES, &root)) != 0)
+    if ((rc = room_json_load(bytes, len, JSON_REJECT_DUPLICATES, &root)) != 0)
         return rc;
     event = json_object_get(root, "event");
     ack = json_object_get(root, "ack");

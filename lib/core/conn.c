@@ -3,26 +3,10 @@
 
 #include "internal.h"
 
-static void make_id(char id[RM_ID_LEN + 1], const uint8_t raw[15])
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    int i, o = 0;
-    for (i = 0; i < 15; i += 3) {
-        uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-        id[o++] = alphabet[v >> 18 & 63];
-        id[o++] = alphabet[v >> 12 & 63];
-        id[o++] = alphabet[v >> 6 & 63];
-        id[o++] = alphabet[v & 63];
-    }
-    id[o] = '\0';
-}
-
 int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
                              room_conn **conn_out, json_t **refusal_out)
 {
     room_conn *conn;
-    uint8_t raw[15];
     json_t *args;
     int rc;
 
@@ -38,12 +22,11 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     conn->rooms = &conn->first;
     conn->caprooms = 1;
     do {
-        if (hub->cfg.random(raw, sizeof raw, hub->cfg.user_data) != 0) {
+        if (room_id_generate(conn->id, hub->cfg.random, hub->cfg.user_data) != 0) {
             rm_free(&hub->alloc, conn, sizeof *conn);
             return ROOM_EINVAL;
         }
-        make_id(conn->id, raw);
-        conn->id_hash = rm_hash(hub->seed, conn->id, RM_ID_LEN);
+        conn->id_hash = rm_hash(hub->seed, conn->id, ROOM_CONN_ID_LEN);
     } while (rm_table_get(&hub->conns_by_id, conn->id_hash, conn->id));
 
     if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0 ||
@@ -135,7 +118,7 @@ room_conn *room_conn_find(room_hub *hub, const char *id)
     if (!hub || !id)
         return NULL;
     len = strlen(id);
-    if (len != RM_ID_LEN)
+    if (len != ROOM_CONN_ID_LEN)
         return NULL;
     return rm_table_get(&hub->conns_by_id, rm_hash(hub->seed, id, len), id);
 }

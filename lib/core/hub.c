@@ -1,6 +1,5 @@
 /* Hub lifecycle and configuration. */
 #include <string.h>
-#include <sys/random.h>
 
 #include "internal.h"
 
@@ -12,20 +11,6 @@ static const char *room_key(const void *item)
 static const char *conn_key(const void *item)
 {
     return ((const room_conn *)item)->id;
-}
-
-static int default_random(void *buf, size_t len, void *ud)
-{
-    uint8_t *p = buf;
-    (void)ud;
-    while (len) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0)
-            return ROOM_EINVAL;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 /* The one place where 0 turns into the documented defaults. */
@@ -42,7 +27,7 @@ static void resolve_defaults(room_config *cfg)
     if (!cfg->max_rooms)
         cfg->max_rooms = 1000000;
     if (!cfg->random)
-        cfg->random = default_random;
+        cfg->random = rm_random_default;
     if (!cfg->codec)
         cfg->codec = room_codec_json();
     if (!cfg->adapter)

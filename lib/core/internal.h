@@ -28,12 +28,6 @@ void rm_free(rm_alloc *a, void *ptr, size_t size);
 /* Grows an array to hold at least `need` elements (doubling). */
 int rm_grow(rm_alloc *a, void **items, uint32_t *cap, uint32_t need, size_t elem_size);
 
-/* ---- inbound JSON (json_load.c) -------------------------------------------- */
-/* Ack ids must survive a round trip through JavaScript numbers. */
-#define RM_MAX_ACK_ID ((int64_t)1 << 53)
-/* json_loadb(); returns 0, ROOM_EJSON or ROOM_ENOMEM. */
-int rm_json_load(const void *bytes, size_t len, size_t flags, json_t **out);
-
 /* ---- output buffer (buf.c) ---------------------------------------------- */
 struct room_buf {
     rm_alloc *alloc;
@@ -54,9 +48,11 @@ static inline int rm_buf_put(room_buf *buf, const void *bytes, size_t len)
 }
 void rm_buf_init(room_buf *buf, rm_alloc *alloc);
 void rm_buf_release(room_buf *buf);
-int rm_buf_append_json_string(room_buf *buf, const char *s);
 int rm_buf_append_json_stringn(room_buf *buf, const char *s, size_t len);
-int rm_buf_append_int(room_buf *buf, int64_t v);
+
+/* ---- randomness (random.c) ------------------------------------------------- */
+/* The default random callback: getrandom(2). */
+int rm_random_default(void *buf, size_t len, void *user_data);
 
 /* ---- frames (frame.c) ------------------------------------------------------ */
 #define RM_SEAL_MAX 32
@@ -129,7 +125,6 @@ bool rm_utf8_valid(const unsigned char *s, size_t len);
 int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out);
 
 /* ---- connections (conn.c) ------------------------------------------------- */
-#define RM_ID_LEN 20
 enum {
     RM_CONN_CLOSING = 1u << 0, /* room_conn_close() in progress */
     RM_CONN_KICKED = 1u << 1,  /* host asked to close; sends dropped */
@@ -148,7 +143,7 @@ struct room_conn {
     uint32_t id_hash;
     uint16_t depth;     /* handlers running for this connection */
     uint8_t flags;
-    char id[RM_ID_LEN + 1];
+    char id[ROOM_CONN_ID_LEN + 1];
 };
 void rm_conn_free(room_hub *hub, room_conn *conn);
 
@@ -210,11 +205,7 @@ static inline int rm_check_args(json_t *const *argv, size_t argc, const room_byt
     }
     return 0;
 }
-void rm_log(room_hub *hub, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+#define rm_log(hub, ...) room_logf((hub)->cfg.log, (hub)->cfg.user_data, __VA_ARGS__)
 
 /* ---- the hub (hub.c) ------------------------------------------------------- */
 struct room_hub {

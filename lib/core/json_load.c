@@ -1,11 +1,14 @@
-/* Inbound JSON for the codecs, with jansson's failures told apart. */
+/* Inbound JSON for the codecs (any layer's), with jansson's failures told
+ * apart. */
 #include <string.h>
 
 #include "internal.h"
 
-int rm_json_load(const void *bytes, size_t len, size_t flags, json_t **out)
+int room_json_load(const void *bytes, size_t len, size_t flags, json_t **out)
 {
     json_error_t err;
+    if (!out)
+        return ROOM_EINVAL;
     /* Most of jansson's allocation failures record no error at all, so the
      * code would be left unset: a failure without a recorded parse error is
      * one of those. (A few, such as a token's string that cannot be

@@ -1,20 +1,5 @@
 /* Outbound: encode once, fan the same frame out to every recipient. */
-#include <stdarg.h>
-#include <stdio.h>
-
 #include "internal.h"
-
-void rm_log(room_hub *hub, int level, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    if (!hub->cfg.log)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    hub->cfg.log(level, line, hub->cfg.user_data);
-}
 
 int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
 {

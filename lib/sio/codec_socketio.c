@@ -1,105 +1,32 @@
 /* The Socket.IO v5 codec for one namespace (docs/protocol-socketio.md).
  * Outbound packets are whole Engine.IO message packets ("4" + Socket.IO
  * packet), ready to send; inbound packets arrive without that "4", which
- * the Engine.IO layer (eio.c) strips while routing. */
+ * the room_eio strips while routing. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
-#include "room/eio.h"
-#include "socketio.h"
+#include "sio_internal.h"
 
 typedef struct sio_codec {
     room_codec codec;
+    /* sio_codec_known_header(): the message the room_eio is delivering
+     * and its header, parsed already. */
+    const uint8_t *known_bytes;
+    sio_header known;
     size_t nsp_len;
     char nsp[];
 } sio_codec;
 
-static bool is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-int rm_sio_parse(const uint8_t *p, size_t len, rm_sio_header *h)
-{
-    size_t i = 1;
-
-    if (len == 0 || p[0] < '0' || p[0] > '6')
-        return ROOM_EPROTO;
-    h->type = p[0] - '0';
-    h->attachments = 0;
-    h->nsp = "/";
-    h->nsp_len = 1;
-    h->id = -1;
-    if (h->type == RM_SIO_BINARY_EVENT || h->type == RM_SIO_BINARY_ACK) {
-        size_t n = 0;
-        for (; i < len && is_digit(p[i]); i++) {
-            n = n * 10 + (size_t)(p[i] - '0');
-            if (n > RM_SIO_MAX_ATTACHMENTS)
-                return ROOM_EPROTO;
-        }
-        if (n == 0 || i >= len || p[i] != '-')
-            return ROOM_EPROTO;
-        h->attachments = n;
-        i++;
-    }
-    /* Socket.IO ends the namespace at a comma, or at the end of a packet
-     * without payload ("40/admin"). */
-    if (i < len && p[i] == '/') {
-        size_t start = i;
-        while (i < len && p[i] != ',')
-            i++;
-        h->nsp = (const char *)p + start;
-        h->nsp_len = i - start;
-        if (i < len)
-            i++;
-    }
-    if (h->type == RM_SIO_EVENT || h->type == RM_SIO_ACK || h->type == RM_SIO_BINARY_EVENT ||
-        h->type == RM_SIO_BINARY_ACK) {
-        if (i < len && is_digit(p[i])) {
-            int64_t id = 0;
-            for (; i < len && is_digit(p[i]); i++) {
-                id = id * 10 + (p[i] - '0');
-                if (id > RM_MAX_ACK_ID)
-                    return ROOM_EPROTO;
-            }
-            h->id = id;
-        }
-    }
-    h->body = i;
-    return 0;
-}
-
-/* "4" + type [+ attachments "-"] [+ namespace ","] [+ ack id] */
-static int append_header(const sio_codec *c, room_buf *out, int type, size_t attachments,
-                         int64_t id)
-{
-    char head[32];
-    int n, rc;
-    /* Binary variants sit three above their text types (2 -> 5, 3 -> 6). */
-    if (attachments)
-        n = snprintf(head, sizeof head, "4%d%zu-", type + 3, attachments);
-    else
-        n = snprintf(head, sizeof head, "4%d", type);
-    rc = rm_buf_put(out, head, (size_t)n);
-    if (!rc && c->nsp_len > 1) {
-        rc = rm_buf_put(out, c->nsp, c->nsp_len);
-        if (!rc)
-            rc = rm_buf_put(out, ",", 1);
-    }
-    if (!rc && id >= 0)
-        rc = rm_buf_append_int(out, id);
-    return rc;
-}
-
-/* ,arg,arg... after whatever opened the array. */
+/* ,arg,arg... after whatever opened the array. Placeholders for binary
+ * attachments may sit anywhere in any argument: they are the caller's
+ * JSON, written as is. */
 static int append_args(room_buf *out, json_t *const *argv, size_t argc, bool comma)
 {
     size_t i;
     int rc = 0;
     for (i = 0; !rc && i < argc; i++) {
         if (comma || i)
-            rc = rm_buf_put(out, ",", 1);
+            rc = room_buf_append(out, ",", 1);
         if (!rc)
             rc = room_buf_append_json(out, argv[i]);
     }
@@ -110,14 +37,14 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
                         json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
 {
     const sio_codec *c = codec->state;
-    int rc = append_header(c, out, RM_SIO_EVENT, attachments, ack_id);
+    int rc = sio_header_write(out, SIO_EVENT, attachments, c->nsp, c->nsp_len, ack_id);
     if (!rc)
-        rc = rm_buf_put(out, "[", 1);
+        rc = room_buf_append(out, "[", 1);
     if (!rc)
-        rc = rm_buf_append_json_string(out, event);
+        rc = room_buf_append_json_string(out, event);
     if (!rc)
         rc = append_args(out, argv, argc, true);
-    return rc ? rc : rm_buf_put(out, "]", 1);
+    return rc ? rc : room_buf_append(out, "]", 1);
 }
 
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
@@ -127,12 +54,12 @@ static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, js
     int rc;
     if (ack_id < 0)
         return ROOM_EINVAL;
-    rc = append_header(c, out, RM_SIO_ACK, attachments, ack_id);
+    rc = sio_header_write(out, SIO_ACK, attachments, c->nsp, c->nsp_len, ack_id);
     if (!rc)
-        rc = rm_buf_put(out, "[", 1);
+        rc = room_buf_append(out, "[", 1);
     if (!rc)
         rc = append_args(out, argv, argc, false);
-    return rc ? rc : rm_buf_put(out, "]", 1);
+    return rc ? rc : room_buf_append(out, "]", 1);
 }
 
 /* Placeholders must name one of the packet's attachments (a text packet
@@ -168,22 +95,28 @@ static int check_placeholders(json_t *v, size_t attachments)
 static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg)
 {
     const sio_codec *c = codec->state;
-    rm_sio_header h;
+    sio_header h;
     json_t *root, *name;
     bool event;
     int rc;
 
-    rc = rm_sio_parse(bytes, len, &h);
-    if (rc)
-        return rc;
-    event = h.type == RM_SIO_EVENT || h.type == RM_SIO_BINARY_EVENT;
-    if ((!event && h.type != RM_SIO_ACK && h.type != RM_SIO_BINARY_ACK) ||
-        h.nsp_len != c->nsp_len || memcmp(h.nsp, c->nsp, h.nsp_len) != 0 ||
-        (!event && h.id < 0) || h.body == len)
+    /* The room_eio routed these bytes by their namespace already. */
+    if (bytes && bytes == c->known_bytes) {
+        h = c->known;
+    } else {
+        rc = sio_header_parse(bytes, len, &h);
+        if (rc)
+            return rc;
+        if (h.nsp_len != c->nsp_len || memcmp(h.nsp, c->nsp, h.nsp_len) != 0)
+            return ROOM_EPROTO;
+    }
+    event = h.type == SIO_EVENT || h.type == SIO_BINARY_EVENT;
+    if ((!event && h.type != SIO_ACK && h.type != SIO_BINARY_ACK) || (!event && h.id < 0) ||
+        h.body == len)
         return ROOM_EPROTO;
     /* Any JSON value parses, so that a well-formed non-array is a shape
      * error rather than a syntax error; trailing bytes are rejected. */
-    rc = rm_json_load(bytes + h.body, len - h.body, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &root);
+    rc = room_json_load(bytes + h.body, len - h.body, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &root);
     if (rc)
         return rc;
     rc = json_is_array(root) ? check_placeholders(root, h.attachments) : ROOM_EPROTO;
@@ -230,11 +163,27 @@ int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
     c = malloc(sizeof *c + len + 1);
     if (!c)
         return ROOM_ENOMEM;
-    c->codec = (room_codec){sizeof(room_codec), "socketio", encode_event, encode_ack, decode, c};
+    c->codec = (room_codec){
+        .size = sizeof(room_codec),
+        .name = "socketio",
+        .encode_event = encode_event,
+        .encode_ack = encode_ack,
+        .decode = decode,
+        .state = c,
+    };
+    c->known_bytes = NULL;
     c->nsp_len = len;
     memcpy(c->nsp, nsp, len + 1);
     *codec_out = &c->codec;
     return 0;
+}
+
+void sio_codec_known_header(room_codec *codec, const uint8_t *bytes, const sio_header *h)
+{
+    sio_codec *c = codec->state;
+    c->known_bytes = bytes;
+    if (h)
+        c->known = *h;
 }
 
 void room_codec_socketio_free(room_codec *codec)

@@ -13,22 +13,14 @@
 
 #include "ws_internal.h"
 
-void rm_ws_log(const room_ws *ws, int level, const char *fmt, ...)
+void room_ws_logf(const room_ws *ws, int level, const char *fmt, ...)
 {
-    char line[256];
     va_list ap;
-    if (!ws->cfg.log)
+    if (!ws)
         return;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    room_vlogf(ws->cfg.log, ws->cfg.user_data, level, fmt, ap);
     va_end(ap);
-    ws->cfg.log(level, line, ws->cfg.user_data);
-}
-
-void room_ws_log(const room_ws *ws, int level, const char *message)
-{
-    if (ws && ws->cfg.log && message)
-        ws->cfg.log(level, message, ws->cfg.user_data);
 }
 
 int room_ws_new(room_ws **ws_out, const room_ws_config *config)
@@ -51,8 +43,6 @@ int room_ws_new(room_ws **ws_out, const room_ws_config *config)
         return ROOM_EINVAL;
     if (!cfg.max_queued_bytes)
         cfg.max_queued_bytes = RM_WS_DEFAULT_MAX_QUEUED;
-    if (!cfg.max_payload)
-        cfg.max_payload = RM_WS_DEFAULT_MAX_PAYLOAD;
     if (!cfg.handshake_timeout_ms)
         cfg.handshake_timeout_ms = RM_WS_DEFAULT_HANDSHAKE_MS;
     if (!cfg.close_timeout_ms)

@@ -8,7 +8,7 @@
  * connection): it tells the frame's length, and exactly that many bytes
  * are fed. Once a frame that ends a message is in, the context is clean
  * and goes back to the pool. wslay does all the checking: masking, opcodes,
- * fragmentation, control frames, UTF-8, max_payload. */
+ * fragmentation, control frames, UTF-8, the mount's message limit. */
 #include <string.h>
 
 #include "ws_internal.h"
@@ -119,11 +119,11 @@ static int parser_get(room_ws_conn *c)
     room_ws *ws = c->ws;
     if (ws->npool) {
         c->u.parser = ws->pool[--ws->npool];
-    } else {
-        if (wslay_event_context_server_init(&c->u.parser, &callbacks, ws) != 0)
-            return ROOM_ENOMEM;
-        wslay_event_config_set_max_recv_msg_length(c->u.parser, ws->cfg.max_payload);
+    } else if (wslay_event_context_server_init(&c->u.parser, &callbacks, ws) != 0) {
+        return ROOM_ENOMEM;
     }
+    /* Pooled parsers serve every mount, each with its own limit. */
+    wslay_event_config_set_max_recv_msg_length(c->u.parser, c->mount->max_message);
     ws->stats.parsers++;
     return 0;
 }
@@ -170,7 +170,7 @@ static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_
         return NULL;
     }
     *code = ROOM_CLOSE_MESSAGE_TOO_BIG;
-    return len > c->ws->cfg.max_payload ? "message too big" : NULL;
+    return len > c->mount->max_message ? "message too big" : NULL;
 }
 
 /* The header is complete: start feeding the frame. Returns 0, or -1 when
@@ -186,7 +186,7 @@ static int frame_begin(room_ws_conn *c)
         rm_ws_close(c, code, why);
         return -1;
     }
-    c->n.left = (uint32_t)len; /* at most max_payload, a uint32_t */
+    c->n.left = (uint32_t)len; /* at most the mount's max_message, a uint32_t */
     c->hdr_off = 0;
     c->flags |= RM_WS_IN_FRAME;
     /* Control frames may come between the fragments of a message. */

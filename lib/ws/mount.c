@@ -8,7 +8,7 @@
 static int mount(room_ws *ws, const char *path, room_eio *eio, room_hub *hub)
 {
     rm_ws_mount **tail, *m;
-    size_t len = strlen(path);
+    size_t len = strlen(path), limit;
 
     for (tail = &ws->mounts; *tail; tail = &(*tail)->next) {
         if (strcmp((*tail)->path, path) == 0)
@@ -19,6 +19,9 @@ static int mount(room_ws *ws, const char *path, room_eio *eio, room_hub *hub)
     m->next = NULL;
     m->eio = eio;
     m->hub = hub;
+    /* One limit: the hub's, which Engine.IO also announces as maxPayload. */
+    limit = room_hub_max_message_bytes(eio ? room_eio_hub(eio, "/") : hub);
+    m->max_message = limit < UINT32_MAX ? (uint32_t)limit : UINT32_MAX;
     memcpy(m->path, path, len + 1);
     *tail = m;
     /* Its clock starts with the next room_ws_run(). */
@@ -83,7 +86,6 @@ void room_ws_eio_config(const room_ws *ws, room_eio_config *config)
     config->close = transport_close;
     config->seal = rm_ws_seal;
     config->seal_headroom = RM_WS_HEADROOM;
-    config->max_payload = ws->cfg.max_payload;
 }
 
 void room_ws_hub_config(const room_ws *ws, room_config *config)

@@ -128,7 +128,7 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
         return ROOM_ECLOSED;
     for (f = frame; f; f = room_frame_next(f)) {
         if (!room_frame_header_len(f)) {
-            rm_ws_log(ws, ROOM_LOG_ERROR, "unsealed frame: configure the hub with room_ws_hub_config()");
+            room_ws_logf(ws, ROOM_LOG_ERROR, "unsealed frame: configure the hub with room_ws_hub_config()");
             return ROOM_EINVAL;
         }
         room_frame_wire(f, &len);

@@ -19,7 +19,6 @@
 
 /* The defaults of room_ws_config, written once. */
 #define RM_WS_DEFAULT_MAX_QUEUED ((size_t)4 << 20)
-#define RM_WS_DEFAULT_MAX_PAYLOAD 1000000u
 #define RM_WS_DEFAULT_HANDSHAKE_MS 10000u
 #define RM_WS_DEFAULT_CLOSE_MS 5000u
 
@@ -41,6 +40,7 @@ typedef struct rm_ws_mount {
     struct rm_ws_mount *next;
     room_eio *eio; /* Socket.IO, or NULL for a JSON hub */
     room_hub *hub;
+    uint32_t max_message; /* largest inbound message: 1009 past it */
     char path[];
 } rm_ws_mount;
 
@@ -111,13 +111,6 @@ struct room_ws {
     unsigned npool;
     room_ws_stats stats;
 };
-
-/* engine.c */
-void rm_ws_log(const room_ws *ws, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 /* conn.c */
 void rm_ws_move(room_ws_conn *c, int state);

@@ -18,7 +18,7 @@ void rm_uv_on_listener(uv_poll_t *h, int status, int events)
 
     (void)events;
     if (status < 0) {
-        rm_uv_log(srv, ROOM_LOG_WARN, "accept: %s", uv_strerror(status));
+        room_ws_logf(srv->ws, ROOM_LOG_WARN, "accept: %s", uv_strerror(status));
         return;
     }
     if (uv_fileno((uv_handle_t *)h, &lfd) != 0)
@@ -29,14 +29,14 @@ void rm_uv_on_listener(uv_poll_t *h, int status, int events)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                rm_uv_log(srv, ROOM_LOG_WARN, "accept: %s", strerror(errno));
+                room_ws_logf(srv->ws, ROOM_LOG_WARN, "accept: %s", strerror(errno));
             return;
         }
         if (srv->cfg.max_connections && srv->nconns >= srv->cfg.max_connections) {
-            rm_uv_log(srv, ROOM_LOG_WARN, "accept: %zu connections, the limit; refusing one",
+            room_ws_logf(srv->ws, ROOM_LOG_WARN, "accept: %zu connections, the limit; refusing one",
                       srv->nconns);
         } else if (rm_uv_conn_open(srv, fd) != 0) {
-            rm_uv_log(srv, ROOM_LOG_ERROR, "accept: out of memory; refusing a connection");
+            room_ws_logf(srv->ws, ROOM_LOG_ERROR, "accept: out of memory; refusing a connection");
         } else {
             continue;
         }

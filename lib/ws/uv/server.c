@@ -14,16 +14,6 @@
 #define OWN_HANDLES 4 /* listener, timer, prepare, check */
 #define DEFAULT_BACKLOG 511
 
-void rm_uv_log(const room_uv_server *srv, int level, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    room_ws_log(srv->ws, level, line);
-}
-
 static void on_timer(uv_timer_t *t);
 
 /* Runs the engine, then does what its connections want, until neither has
@@ -121,7 +111,7 @@ void room_uv_server_free(room_uv_server *srv)
         return;
     if (srv->listening) {
         /* Its handles are still in the loop: freeing would corrupt it. */
-        rm_uv_log(srv, ROOM_LOG_ERROR, "room_uv_server_free() before shutdown completed");
+        room_ws_logf(srv->ws, ROOM_LOG_ERROR, "room_uv_server_free() before shutdown completed");
         abort();
     }
     rm_uv_threads_stop(&srv->helpers);
@@ -175,14 +165,14 @@ int room_uv_listen(room_uv_server *srv, const char *host, int port)
         err = errno;
         if (fd >= 0)
             close(fd);
-        rm_uv_log(srv, ROOM_LOG_ERROR, "listen on %s port %d: %s", host, port, strerror(err));
+        room_ws_logf(srv->ws, ROOM_LOG_ERROR, "listen on %s port %d: %s", host, port, strerror(err));
         return ROOM_ETRANSPORT;
     }
     if ((err = handles_init(srv, fd)) == 0)
         return 0;
     /* Cannot fail on a fresh listening socket; if libuv ever refused it,
      * the server is shut down like a listening one. */
-    rm_uv_log(srv, ROOM_LOG_ERROR, "listen on %s port %d: %s", host, port, uv_strerror(err));
+    room_ws_logf(srv->ws, ROOM_LOG_ERROR, "listen on %s port %d: %s", host, port, uv_strerror(err));
     if (!srv->listening)
         close(fd);
     return ROOM_ETRANSPORT;

@@ -86,7 +86,7 @@ static bool threads_start(room_uv_server *srv)
     while (t->nthreads < n && uv_thread_create(&t->threads[t->nthreads], helper_main, t) == 0)
         t->nthreads++;
     if (!t->nthreads) {
-        rm_uv_log(srv, ROOM_LOG_WARN, "write threads: cannot start any; writing on the loop thread");
+        room_ws_logf(srv->ws, ROOM_LOG_WARN, "write threads: cannot start any; writing on the loop thread");
         srv->cfg.write_threads = 0;
     }
     return t->nthreads > 0;

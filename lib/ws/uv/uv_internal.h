@@ -66,11 +66,6 @@ struct room_uv_server {
 };
 
 /* server.c */
-void rm_uv_log(const room_uv_server *srv, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 /* Shutdown's progress: connections gone, then our handles, then done. */
 void rm_uv_settle(room_uv_server *srv);
 

@@ -1,0 +1,100 @@
+/* Deadlines: the server's pings and their pongs (Engine.IO v4: only the
+ * server pings), and the CONNECT a new session owes.
+ *
+ * Every session shares the same intervals, so a deadline appended at the
+ * tail of a list is never earlier than the ones before it. Each list stays
+ * sorted by construction and room_eio_tick() only looks at heads: O(1) per
+ * session and event. */
+#include "sio_internal.h"
+
+void sio_list_init(eio_link *head)
+{
+    head->prev = head->next = head;
+}
+
+void sio_list_append(eio_link *head, eio_link *l)
+{
+    l->prev = head->prev;
+    l->next = head;
+    head->prev->next = l;
+    head->prev = l;
+}
+
+void sio_list_unlink(eio_link *l)
+{
+    if (!l->next)
+        return;
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = NULL;
+}
+
+room_eio_session *sio_hb_session(eio_link *l)
+{
+    return (room_eio_session *)((char *)l - offsetof(room_eio_session, hb));
+}
+
+static room_eio_session *cn_session(eio_link *l)
+{
+    return (room_eio_session *)((char *)l - offsetof(room_eio_session, cn));
+}
+
+void sio_heartbeat_start(room_eio *eio, room_eio_session *s, uint64_t now_ms)
+{
+    s->hb_deadline = now_ms + eio->cfg.ping_interval_ms;
+    sio_list_append(&eio->ping, &s->hb);
+    s->cn_deadline = now_ms + eio->cfg.connect_timeout_ms;
+    sio_list_append(&eio->connect, &s->cn);
+}
+
+void sio_heartbeat_pong(room_eio *eio, room_eio_session *s, uint64_t now_ms)
+{
+    /* An unsolicited pong does not postpone the next ping. */
+    if (!s->awaiting_pong)
+        return;
+    s->awaiting_pong = false;
+    sio_list_unlink(&s->hb);
+    s->hb_deadline = now_ms + eio->cfg.ping_interval_ms;
+    sio_list_append(&eio->ping, &s->hb);
+}
+
+static void fold(int64_t *next, int64_t ms)
+{
+    if (ms >= 0 && (*next < 0 || ms < *next))
+        *next = ms;
+}
+
+int64_t room_eio_tick(room_eio *eio, uint64_t now_ms)
+{
+    room_eio_session *s;
+    int64_t next = -1;
+    uint32_t i;
+
+    if (!eio)
+        return -1;
+    while (eio->ping.next != &eio->ping && sio_hb_session(eio->ping.next)->hb_deadline <= now_ms) {
+        s = sio_hb_session(eio->ping.next);
+        sio_list_unlink(&s->hb);
+        s->awaiting_pong = true;
+        s->hb_deadline = now_ms + eio->cfg.ping_timeout_ms;
+        sio_list_append(&eio->pong, &s->hb);
+        sio_send(eio, s, eio->ping_frame);
+    }
+    while (eio->pong.next != &eio->pong && sio_hb_session(eio->pong.next)->hb_deadline <= now_ms)
+        sio_shut(eio, sio_hb_session(eio->pong.next), ROOM_CLOSE_NORMAL, "ping timeout");
+    while (eio->connect.next != &eio->connect &&
+           cn_session(eio->connect.next)->cn_deadline <= now_ms)
+        sio_shut(eio, cn_session(eio->connect.next), ROOM_CLOSE_NORMAL, "connect timeout");
+
+    if (eio->ping.next != &eio->ping)
+        fold(&next, (int64_t)(sio_hb_session(eio->ping.next)->hb_deadline - now_ms));
+    if (eio->pong.next != &eio->pong)
+        fold(&next, (int64_t)(sio_hb_session(eio->pong.next)->hb_deadline - now_ms));
+    if (eio->connect.next != &eio->connect)
+        fold(&next, (int64_t)(cn_session(eio->connect.next)->cn_deadline - now_ms));
+    /* Last: ack callbacks may close sessions, which only moves them to the
+     * closing list. */
+    for (i = 0; i < eio->nnsp; i++)
+        fold(&next, room_hub_tick(eio->nsps[i]->hub, now_ms));
+    return next;
+}

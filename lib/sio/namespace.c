@@ -1,0 +1,364 @@
+/* Socket.IO namespaces, each a hub of its own: CONNECT (with the connect
+ * handler's answer as CONNECT or CONNECT_ERROR), DISCONNECT, routing the
+ * other packets to the namespace's hub, and the hub callbacks that bring
+ * the hub's frames back to the session's WebSocket. */
+#include <string.h>
+
+#include "sio_internal.h"
+
+room_conn **sio_conn_slot(room_eio_session *s, size_t index)
+{
+    if (index == 0)
+        return &s->root;
+    return index <= s->nextra ? &s->extra[index - 1] : NULL;
+}
+
+/* ---- the room_eio's own packets ------------------------------------------- */
+
+/* CONNECT: {"sid": the connection's id in this namespace} */
+static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns, room_conn *conn)
+{
+    room_buf *b = eio->scratch;
+    int rc;
+    room_buf_reset(b);
+    rc = sio_header_write(b, SIO_CONNECT, 0, ns->name, ns->name_len, -1);
+    if (!rc)
+        rc = room_buf_append(b, "{\"sid\":\"", 8);
+    if (!rc)
+        rc = room_buf_append(b, room_conn_id(conn), ROOM_CONN_ID_LEN);
+    if (!rc)
+        rc = room_buf_append(b, "\"}", 2);
+    return sio_send_scratch(eio, s, rc);
+}
+
+/* CONNECT_ERROR: {"message": message[, "data": data]} */
+static int send_connect_error(room_eio *eio, room_eio_session *s, const char *nsp, size_t nsp_len,
+                              const char *message, json_t *data)
+{
+    room_buf *b = eio->scratch;
+    int rc;
+    room_buf_reset(b);
+    rc = sio_header_write(b, SIO_CONNECT_ERROR, 0, nsp, nsp_len, -1);
+    if (!rc)
+        rc = room_buf_append(b, "{\"message\":", 11);
+    if (!rc)
+        rc = room_buf_append_json_string(b, message);
+    if (!rc && data && !json_is_null(data)) {
+        rc = room_buf_append(b, ",\"data\":", 8);
+        if (!rc)
+            rc = room_buf_append_json(b, data);
+    }
+    if (!rc)
+        rc = room_buf_append(b, "}", 1);
+    return sio_send_scratch(eio, s, rc);
+}
+
+/* ---- frames a connect handler sends ---------------------------------------- */
+
+static int hold(room_eio *eio, room_frame *frame)
+{
+    if (eio->nheld == eio->capheld) {
+        size_t cap = eio->capheld ? eio->capheld * 2 : 4;
+        room_frame **held = sio_realloc(&eio->alloc, eio->held, eio->capheld * sizeof *held,
+                                        cap * sizeof *held);
+        if (!held)
+            return ROOM_ENOMEM;
+        eio->held = held;
+        eio->capheld = cap;
+    }
+    eio->held[eio->nheld++] = room_frame_ref(frame);
+    return 0;
+}
+
+/* Sends the held frames (`send`) or drops them. */
+static void release_held(room_eio *eio, room_eio_session *s, bool send)
+{
+    size_t i;
+    for (i = 0; i < eio->nheld; i++) {
+        if (send)
+            sio_send(eio, s, eio->held[i]);
+        room_frame_unref(eio->held[i]);
+    }
+    eio->nheld = 0;
+}
+
+/* ---- hub callbacks ----------------------------------------------------------- */
+
+static int hub_send(void *transport, room_frame *frame, void *user_data)
+{
+    eio_nsp *ns = user_data;
+    room_eio *eio = ns->eio;
+    room_eio_session *s = transport;
+    if (s->closing)
+        return 0;
+    if (eio->connecting == s && eio->connecting_nsp == ns->index)
+        return hold(eio, frame);
+    return sio_send(eio, s, frame);
+}
+
+/* One WebSocket carries every namespace of the session: closing any of its
+ * connections closes all of them. A DISCONNECT goes first, so that the
+ * client does not reconnect the namespace the server closed. */
+static void hub_close(void *transport, int code, const char *reason, void *user_data)
+{
+    eio_nsp *ns = user_data;
+    room_eio_session *s = transport;
+    if (!s->closing) {
+        room_buf_reset(ns->eio->scratch);
+        sio_send_scratch(ns->eio, s,
+                         sio_header_write(ns->eio->scratch, SIO_DISCONNECT, 0, ns->name,
+                                          ns->name_len, -1));
+    }
+    sio_shut(ns->eio, s, code, reason);
+}
+
+static void hub_log(int level, const char *message, void *user_data)
+{
+    eio_nsp *ns = user_data;
+    ns->eio->cfg.log(level, message, ns->eio->cfg.user_data);
+}
+
+static int hub_random(void *buf, size_t len, void *user_data)
+{
+    eio_nsp *ns = user_data;
+    return ns->random(buf, len, ns->random_ud);
+}
+
+static size_t hub_seal(const room_frame *frame, uint8_t *header, void *user_data)
+{
+    eio_nsp *ns = user_data;
+    return ns->eio->cfg.seal(frame, header, ns->eio->cfg.user_data);
+}
+
+/* ---- the namespace table ------------------------------------------------------ */
+
+int sio_namespace_find(const room_eio *eio, const char *name, size_t len)
+{
+    uint32_t i;
+    for (i = 0; i < eio->nnsp; i++) {
+        if (eio->nsps[i]->name_len == len && memcmp(eio->nsps[i]->name, name, len) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* The hub is created last: until room_hub_new() succeeds, the host keeps
+ * the adapter its config names. */
+int sio_namespace_add(room_eio *eio, const char *name, const room_config *config,
+                      room_hub **hub_out)
+{
+    size_t len = strlen(name);
+    room_config cfg;
+    eio_nsp **nsps, *ns;
+    int rc;
+
+    if (config && config->size < ROOM_CONFIG_SIZE_MIN)
+        return ROOM_EINVAL;
+    /* Session slots index namespaces with 16 bits. */
+    if (eio->nnsp >= UINT16_MAX - 1)
+        return ROOM_ELIMIT;
+    /* Namespaces are few and added at startup: grown one at a time. */
+    nsps = sio_realloc(&eio->alloc, eio->nsps, eio->nnsp * sizeof *nsps,
+                       (eio->nnsp + 1) * sizeof *nsps);
+    if (!nsps)
+        return ROOM_ENOMEM;
+    eio->nsps = nsps;
+    ns = sio_malloc(&eio->alloc, sizeof *ns + len + 1);
+    if (!ns)
+        return ROOM_ENOMEM;
+    rc = room_codec_socketio_new(&ns->codec, name);
+    if (rc) {
+        sio_free(&eio->alloc, ns);
+        return rc;
+    }
+    ns->eio = eio;
+    ns->index = (uint16_t)eio->nnsp;
+    ns->name_len = len;
+    memcpy(ns->name, name, len + 1);
+
+    /* As room_hub_new() does: no more than the host's `size` bytes. */
+    room_config_init(&cfg);
+    if (config)
+        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
+    cfg.size = sizeof cfg;
+    ns->random = cfg.random;
+    ns->random_ud = cfg.user_data;
+    cfg.send = hub_send;
+    cfg.close = hub_close;
+    cfg.log = eio->cfg.log ? hub_log : NULL;
+    cfg.random = cfg.random ? hub_random : NULL;
+    cfg.seal = eio->cfg.seal ? hub_seal : NULL;
+    cfg.seal_headroom = eio->cfg.seal_headroom;
+    cfg.allocator = eio->cfg.allocator;
+    cfg.codec = ns->codec;
+    cfg.user_data = ns;
+    rc = room_hub_new(&ns->hub, &cfg);
+    if (rc) {
+        room_codec_socketio_free(ns->codec);
+        sio_free(&eio->alloc, ns);
+        return rc;
+    }
+    eio->nsps[eio->nnsp++] = ns;
+    if (hub_out)
+        *hub_out = ns->hub;
+    return 0;
+}
+
+void sio_namespace_free(room_eio *eio, eio_nsp *ns)
+{
+    room_hub_free(ns->hub);
+    room_codec_socketio_free(ns->codec);
+    sio_free(&eio->alloc, ns);
+}
+
+int room_eio_namespace(room_eio *eio, const char *nsp, const room_config *config,
+                       room_hub **hub_out)
+{
+    if (hub_out)
+        *hub_out = NULL;
+    if (!eio || !nsp || nsp[0] != '/')
+        return ROOM_EINVAL;
+    if (sio_namespace_find(eio, nsp, strlen(nsp)) >= 0)
+        return ROOM_EALREADY;
+    return sio_namespace_add(eio, nsp, config, hub_out);
+}
+
+room_hub *room_eio_hub(room_eio *eio, const char *nsp)
+{
+    int i;
+    if (!eio || !nsp)
+        return NULL;
+    i = sio_namespace_find(eio, nsp, strlen(nsp));
+    return i < 0 ? NULL : eio->nsps[i]->hub;
+}
+
+/* ---- inbound ------------------------------------------------------------------ */
+
+int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *conn,
+                const sio_header *h, const uint8_t *p, size_t len, const room_bytes *att,
+                size_t natt)
+{
+    const eio_nsp *ns = eio->nsps[index];
+    int rc;
+    sio_codec_known_header(ns->codec, p, h);
+    rc = room_conn_recv_binary(ns->hub, conn, p, len, att, natt);
+    sio_codec_known_header(ns->codec, NULL, NULL);
+    /* From the hub these mean exactly "the codec could not decode it"; a
+     * handler's own result never comes back as them. */
+    if (rc == ROOM_EJSON || rc == ROOM_EPROTO)
+        return sio_violation(eio, s, "invalid Socket.IO packet");
+    return rc;
+}
+
+/* Makes room for a connection in namespace `index` (sized for every
+ * namespace known now; namespaces are few). */
+static int grow_slots(room_eio *eio, room_eio_session *s, size_t index)
+{
+    size_t old = s->nextra, want = eio->nnsp - 1;
+    room_conn **extra;
+    if (index <= old)
+        return 0;
+    extra = sio_realloc(&eio->alloc, s->extra, old * sizeof *extra, want * sizeof *extra);
+    if (!extra)
+        return ROOM_ENOMEM;
+    memset(extra + old, 0, (want - old) * sizeof *extra);
+    s->extra = extra;
+    s->nextra = (uint16_t)want;
+    return 0;
+}
+
+static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
+                        const uint8_t *p, size_t len)
+{
+    json_t *auth, *refusal = NULL;
+    room_conn **slot, *conn;
+    const char *message;
+    eio_nsp *ns;
+    int index, rc, sent;
+
+    /* The optional payload is the client's auth object; Socket.IO hands
+     * the server {} when there is none. */
+    if (h->body < len) {
+        rc = room_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &auth);
+        if (rc == ROOM_ENOMEM)
+            return rc;
+        if (rc || !json_is_object(auth)) {
+            json_decref(auth);
+            return sio_violation(eio, s, "invalid CONNECT payload");
+        }
+    } else if (!(auth = json_object())) {
+        return ROOM_ENOMEM;
+    }
+    index = sio_namespace_find(eio, h->nsp, h->nsp_len);
+    if (index < 0) {
+        json_decref(auth);
+        return send_connect_error(eio, s, h->nsp, h->nsp_len, "Invalid namespace", NULL);
+    }
+    ns = eio->nsps[index];
+    rc = grow_slots(eio, s, (size_t)index);
+    if (rc) {
+        json_decref(auth);
+        return rc;
+    }
+    slot = sio_conn_slot(s, (size_t)index);
+    if (*slot) {
+        json_decref(auth);
+        return sio_violation(eio, s, "already connected to that namespace");
+    }
+    eio->connecting = s;
+    eio->connecting_nsp = (uint16_t)index;
+    rc = room_conn_open_handshake(ns->hub, s, auth, s->query, &conn, &refusal);
+    eio->connecting = NULL;
+    json_decref(auth);
+    if (rc == 0) {
+        *slot = conn;
+        sio_list_unlink(&s->cn);
+        sent = send_connected(eio, s, ns, conn);
+        release_held(eio, s, sent == 0);
+        return sent;
+    }
+    /* Refused: what the handler sent is not for a client that is not
+     * connected, and the CONNECT_ERROR carries the refusal's {"msg",
+     * "data"}. */
+    release_held(eio, s, false);
+    message = json_string_value(json_object_get(refusal, "msg"));
+    sent = send_connect_error(eio, s, ns->name, ns->name_len, message ? message : room_strerror(rc),
+                              json_object_get(refusal, "data"));
+    json_decref(refusal);
+    return rc == ROOM_EDENIED ? sent : rc;
+}
+
+int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len)
+{
+    sio_header h;
+    room_conn **slot, *conn;
+    int index;
+
+    if (sio_header_parse(p, len, &h) != 0)
+        return sio_violation(eio, s, "invalid Socket.IO packet");
+    if (h.type == SIO_CONNECT)
+        return recv_connect(eio, s, &h, p, len);
+    index = sio_namespace_find(eio, h.nsp, h.nsp_len);
+    slot = index < 0 ? NULL : sio_conn_slot(s, (size_t)index);
+    /* Socket.IO closes a client that talks to a namespace it has not
+     * joined, including before any CONNECT. */
+    if (!slot || !*slot)
+        return sio_violation(eio, s, "not connected to that namespace");
+    switch (h.type) {
+    case SIO_DISCONNECT:
+        if (h.body != len)
+            return sio_violation(eio, s, "invalid DISCONNECT packet");
+        conn = *slot;
+        *slot = NULL;
+        room_conn_close(eio->nsps[index]->hub, conn, "client namespace disconnect");
+        return 0;
+    case SIO_EVENT:
+    case SIO_ACK:
+        return sio_deliver(eio, s, (size_t)index, *slot, &h, p, len, NULL, 0);
+    case SIO_BINARY_EVENT:
+    case SIO_BINARY_ACK:
+        return sio_binary_start(eio, s, (size_t)index, *slot, &h, p, len);
+    default:
+        return sio_violation(eio, s, "unexpected Socket.IO packet type");
+    }
+}
