@@ -160,6 +160,7 @@ int main(int argc, char **argv)
     long port = -1, ping_interval = 0, ping_timeout = 0;
     struct sigaction sa = {.sa_handler = on_signal};
     struct epoll_event evs[64];
+    sigset_t stops, waiting;
     room_eio *eio = NULL;
     room_hub *json = NULL;
     room_ws *ws;
@@ -184,7 +185,13 @@ int main(int argc, char **argv)
               "                    [--ping-interval MS] [--ping-timeout MS]\n", stderr);
         return 2;
     }
-    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: epoll_wait returns */
+    /* Signals arrive only inside epoll_pwait(), so none slips in between
+     * the check of stop_requested and the wait. */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stops, &waiting);
+    sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 || room_ws_new(&ws, NULL) != 0)
         return 1;
@@ -211,7 +218,7 @@ int main(int argc, char **argv)
         } while (n);
         if (stop_requested && !room_ws_conn_count(ws))
             break;
-        n = epoll_wait(epfd, evs, 64, timeout < 0 ? -1 : (int)timeout);
+        n = epoll_pwait(epfd, evs, 64, timeout < 0 ? -1 : (int)timeout, &waiting);
         for (i = 0; i < n; i++) {
             sock *s = evs[i].data.ptr;
             if (s == &listener) {
