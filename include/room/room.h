@@ -105,6 +105,10 @@ typedef struct room_allocator {
     void *ud;
 } room_allocator;
 
+/* The C library's malloc, realloc and free: what every layer uses when the
+ * host gives no allocator. Static; never NULL. */
+ROOM_API const room_allocator *room_allocator_libc(void);
+
 enum { ROOM_LOG_ERROR = 0, ROOM_LOG_WARN = 1, ROOM_LOG_INFO = 2, ROOM_LOG_DEBUG = 3 };
 
 /*

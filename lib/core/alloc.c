@@ -22,13 +22,15 @@ static void libc_free(void *ptr, void *ud)
     free(ptr);
 }
 
+const room_allocator *room_allocator_libc(void)
+{
+    static const room_allocator libc = {libc_malloc, libc_realloc, libc_free, NULL};
+    return &libc;
+}
+
 void rm_alloc_init(rm_alloc *a, const room_allocator *fn)
 {
-    if (fn && fn->malloc && fn->free) {
-        a->fn = *fn;
-    } else {
-        a->fn = (room_allocator){libc_malloc, libc_realloc, libc_free, NULL};
-    }
+    a->fn = fn && fn->malloc && fn->free ? *fn : *room_allocator_libc();
     a->bytes = 0;
 }
 

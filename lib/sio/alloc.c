@@ -6,29 +6,9 @@
 
 #include "sio_internal.h"
 
-static void *libc_malloc(size_t size, void *ud)
-{
-    (void)ud;
-    return malloc(size);
-}
-
-static void *libc_realloc(void *ptr, size_t size, void *ud)
-{
-    (void)ud;
-    return realloc(ptr, size);
-}
-
-static void libc_free(void *ptr, void *ud)
-{
-    (void)ud;
-    free(ptr);
-}
-
 room_allocator sio_allocator(const room_allocator *given)
 {
-    if (given->malloc && given->free)
-        return *given;
-    return (room_allocator){libc_malloc, libc_realloc, libc_free, NULL};
+    return given->malloc && given->free ? *given : *room_allocator_libc();
 }
 
 void *sio_malloc(const room_allocator *a, size_t size)
