@@ -121,7 +121,8 @@ ROOM_WS_API void room_ws_hub_config(const room_ws *ws, room_config *config);
  * is already mounted), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_socketio(room_ws *ws, room_eio *eio);
 /* Serves the JSON codec hub `hub` at `path` ("/ws", copied). Errors:
- * ROOM_EINVAL (path empty, not starting with '/', or taken), ROOM_ENOMEM. */
+ * ROOM_EINVAL (path empty, not starting with '/', or taken; 255
+ * mounts already), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub);
 
 /* Runs what waits outside the hubs' callbacks (sessions of closing

@@ -3,7 +3,14 @@
  * hosts that want a ready-made server. It listens on one address, accepts,
  * reads into one buffer shared by every connection, writes each
  * connection's queued output with one sendmsg per loop iteration and runs
- * the engine's timers. It owns a uv_poll_t per connection, no more.
+ * the engine's timers.
+ *
+ * Linux only: the connections' sockets are in one epoll instance of the
+ * server's own, which the loop watches with one uv_poll_t; the listener,
+ * timer and loop phases are ordinary libuv handles. Per connection it
+ * keeps one byte beside the engine's connection, no libuv handle: the
+ * engine connection's host pointer (room_ws_conn_host()) is the socket's
+ * descriptor. The loop stays alive while there are connections.
  *
  * Wiring: create the room_ws engine and mount on it as room/ws.h says,
  * then room_uv_server_new() on it and room_uv_listen(). On exit,

@@ -7,32 +7,49 @@
 
 #include "ws_internal.h"
 
+static rm_ws_list *timed(room_ws *ws, int state)
+{
+    return state == RM_WS_HANDSHAKE || state == RM_WS_CLOSING ? &ws->timed[state == RM_WS_CLOSING] : NULL;
+}
+
 void rm_ws_move(room_ws_conn *c, int state)
 {
     room_ws *ws = c->ws;
-    rm_ws_list *l = &ws->lists[c->state];
+    rm_ws_side *s = c->side;
+    rm_ws_list *l = timed(ws, c->state);
 
-    *(c->prev ? &c->prev->next : &l->head) = c->next;
-    *(c->next ? &c->next->prev : &l->tail) = c->prev;
+    if (l) {
+        *(s->prev ? &s->prev->next : &l->head) = s->next;
+        *(s->next ? &s->next->prev : &l->tail) = s->prev;
+    }
     if (c->state == RM_WS_OPEN)
         ws->stats.connections--;
     if (c->state == RM_WS_HANDSHAKE && state != RM_WS_HANDSHAKE) {
-        free(c->u.request);
-        c->u.request = NULL;
-        c->n.request_len = 0;
+        free(s->request);
+        s->request = NULL;
+        s->request_len = 0;
     }
-    if (state == RM_WS_OPEN)
+    if (state == RM_WS_OPEN) {
         ws->stats.connections++;
+        if (s) {
+            free(s->reason);
+            free(s);
+            c->side = NULL;
+        }
+    } else if (!s && (s = c->side = calloc(1, sizeof *s)) != NULL) {
+        s->conn = c;
+    } else if (!s) {
+        /* No deadline can be kept: hang up now. */
+        state = RM_WS_DONE;
+    }
     c->state = (uint8_t)state;
-    l = &ws->lists[state];
-    c->next = NULL;
-    c->prev = l->tail;
-    *(l->tail ? &l->tail->next : &l->head) = c;
-    l->tail = c;
-    if (state == RM_WS_HANDSHAKE)
-        c->deadline = ws->now + ws->cfg.handshake_timeout_ms;
-    else if (state == RM_WS_CLOSING)
-        c->deadline = ws->now + ws->cfg.close_timeout_ms;
+    if ((l = timed(ws, state)) != NULL) {
+        s->deadline = ws->now + (state == RM_WS_HANDSHAKE ? ws->cfg.handshake_timeout_ms : ws->cfg.close_timeout_ms);
+        s->next = NULL;
+        s->prev = l->tail;
+        *(l->tail ? &l->tail->next : &l->head) = s;
+        l->tail = s;
+    }
 }
 
 void rm_ws_work(room_ws_conn *c)
@@ -46,18 +63,22 @@ void rm_ws_work(room_ws_conn *c)
     ws->work_tail = c;
 }
 
+/* Once the connection has left OPEN (it has a side, but for want of
+ * memory: then the session ends without a reason). */
 static void set_reason(room_ws_conn *c, const char *why)
 {
-    free(c->reason);
-    c->reason = why ? strdup(why) : NULL;
+    if (!c->side)
+        return;
+    free(c->side->reason);
+    c->side->reason = why ? strdup(why) : NULL;
 }
 
 void rm_ws_closing(room_ws_conn *c, const char *why)
 {
     if (c->state != RM_WS_OPEN)
         return;
-    set_reason(c, why);
     rm_ws_move(c, RM_WS_CLOSING);
+    set_reason(c, why);
     rm_ws_work(c);
 }
 
@@ -74,21 +95,24 @@ void rm_ws_close(room_ws_conn *c, int code, const char *reason)
 
 void rm_ws_abort(room_ws_conn *c, const char *why)
 {
-    if (c->state == RM_WS_DONE)
+    int was = c->state;
+    if (was == RM_WS_DONE)
         return;
-    if (c->state != RM_WS_CLOSING)
-        set_reason(c, why);
     rm_ws_move(c, RM_WS_DONE);
+    if (was != RM_WS_CLOSING)
+        set_reason(c, why);
     rm_ws_work(c);
 }
 
 static void core_close(room_ws_conn *c)
 {
+    const rm_ws_mount *m = rm_ws_conn_mount(c);
+    const char *reason = c->side ? c->side->reason : NULL;
     c->flags &= ~RM_WS_CORE;
-    if (c->mount->eio)
-        room_eio_close(c->mount->eio, c->core.session, c->reason);
+    if (m->eio)
+        room_eio_close(m->eio, c->core.session, reason);
     else
-        room_conn_close(c->mount->hub, c->core.conn, c->reason);
+        room_conn_close(m->hub, c->core.conn, reason);
 }
 
 void rm_ws_settle(room_ws_conn *c)
@@ -108,20 +132,30 @@ int room_ws_conn_new(room_ws *ws, void *host, uint64_t now_ms, room_ws_conn **co
     *conn_out = NULL;
     if (!ws)
         return ROOM_EINVAL;
+    if (ws->nconns == ws->capconns) {
+        size_t cap = ws->capconns ? 2 * ws->capconns : 64;
+        room_ws_conn **p = realloc(ws->conns, cap * sizeof *p);
+        if (!p)
+            return ROOM_ENOMEM;
+        ws->conns = p;
+        ws->capconns = cap;
+    }
     if (!(c = calloc(1, sizeof *c)))
         return ROOM_ENOMEM;
+    if (!(c->side = calloc(1, sizeof *c->side))) {
+        free(c);
+        return ROOM_ENOMEM;
+    }
     if (now_ms > ws->now)
         ws->now = now_ms;
     c->ws = ws;
     c->host = host;
-    /* Linked as a DONE connection first, so that rm_ws_move() has a list
-     * to unlink it from. */
+    c->side->conn = c;
+    /* From DONE, which has no list, to start the handshake deadline. */
     c->state = RM_WS_DONE;
-    c->next = ws->lists[RM_WS_DONE].head;
-    *(c->next ? &c->next->prev : &ws->lists[RM_WS_DONE].tail) = c;
-    ws->lists[RM_WS_DONE].head = c;
     rm_ws_move(c, RM_WS_HANDSHAKE);
-    ws->nconns++;
+    c->slot = (uint32_t)ws->nconns;
+    ws->conns[ws->nconns++] = c;
     *conn_out = c;
     return 0;
 }
@@ -143,15 +177,18 @@ void room_ws_conn_free(room_ws_conn *c)
         if (ws->work_tail == c)
             ws->work_tail = prev;
     }
-    /* Unlinks it (and keeps the open count right). */
+    /* Off its deadline list (and keeps the open count right). */
     rm_ws_move(c, RM_WS_DONE);
     rm_ws_parser_drop(c);
-    *(c->prev ? &c->prev->next : &ws->lists[RM_WS_DONE].head) = c->next;
-    *(c->next ? &c->next->prev : &ws->lists[RM_WS_DONE].tail) = c->prev;
     rm_ws_queue_release(c, false);
-    free(c->reason);
+    if (c->side) {
+        free(c->side->reason);
+        free(c->side);
+    }
+    /* The last connection takes its slot. */
+    ws->conns[c->slot] = ws->conns[--ws->nconns];
+    ws->conns[c->slot]->slot = c->slot;
     free(c);
-    ws->nconns--;
 }
 
 void *room_ws_conn_host(const room_ws_conn *c)
@@ -195,7 +232,7 @@ unsigned room_ws_conn_wants(room_ws_conn *c)
 {
     if (!c || c->state == RM_WS_DONE)
         return ROOM_WS_WANT_CLOSE;
-    if (c->qlen)
+    if (c->out)
         return ROOM_WS_WANT_WRITE;
     if (c->state != RM_WS_CLOSING)
         return 0;

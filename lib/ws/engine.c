@@ -56,13 +56,11 @@ int room_ws_new(room_ws **ws_out, const room_ws_config *config)
 
 void room_ws_free(room_ws *ws)
 {
-    int s;
     if (!ws)
         return;
-    for (s = 0; s < RM_WS_NSTATES; s++) {
-        while (ws->lists[s].head)
-            room_ws_conn_free(ws->lists[s].head);
-    }
+    while (ws->nconns)
+        room_ws_conn_free(ws->conns[ws->nconns - 1]);
+    free(ws->conns);
     rm_ws_mounts_free(ws);
     rm_ws_pool_free(ws);
     free(ws);
@@ -73,10 +71,12 @@ static void tick(room_ws *ws)
 {
     int64_t next = -1, t;
     const rm_ws_mount *m;
+    unsigned i;
 
     ws->tick_due = false;
     ws->ticking = true;
-    for (m = ws->mounts; m; m = m->next) {
+    for (i = 0; i < ws->nmounts; i++) {
+        m = ws->mounts[i];
         t = m->eio ? room_eio_tick(m->eio, ws->now) : room_hub_tick(m->hub, ws->now);
         if (t >= 0 && (next < 0 || t < next))
             next = t;
@@ -90,9 +90,9 @@ static void tick(room_ws *ws)
 
 static void expire(room_ws *ws, int state)
 {
-    room_ws_conn *c;
-    while ((c = ws->lists[state].head) && c->deadline <= ws->now)
-        rm_ws_abort(c, state == RM_WS_HANDSHAKE ? "handshake timeout" : "close timeout");
+    rm_ws_side *s;
+    while ((s = ws->timed[state == RM_WS_CLOSING].head) && s->deadline <= ws->now)
+        rm_ws_abort(s->conn, state == RM_WS_HANDSHAKE ? "handshake timeout" : "close timeout");
 }
 
 static uint64_t earliest(uint64_t a, uint64_t b)
@@ -104,6 +104,7 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
 {
     room_ws_conn *c;
     uint64_t due;
+    int i;
 
     if (!ws)
         return -1;
@@ -121,10 +122,10 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
     } while (ws->tick_due);
 
     due = ws->tick_at;
-    if (ws->lists[RM_WS_HANDSHAKE].head)
-        due = earliest(due, ws->lists[RM_WS_HANDSHAKE].head->deadline);
-    if (ws->lists[RM_WS_CLOSING].head)
-        due = earliest(due, ws->lists[RM_WS_CLOSING].head->deadline);
+    for (i = 0; i < 2; i++) {
+        if (ws->timed[i].head)
+            due = earliest(due, ws->timed[i].head->deadline);
+    }
     if (!due)
         return -1;
     return due > ws->now ? (int64_t)(due - ws->now) : 0;
@@ -146,14 +147,15 @@ room_ws_conn *room_ws_ready(room_ws *ws)
 
 void room_ws_close_all(room_ws *ws, int code, const char *reason)
 {
-    room_ws_conn *c, *next;
+    size_t i;
     if (!ws)
         return;
-    while ((c = ws->lists[RM_WS_HANDSHAKE].head) != NULL)
-        rm_ws_abort(c, reason);
-    for (c = ws->lists[RM_WS_OPEN].head; c; c = next) {
-        next = c->next;
-        rm_ws_close(c, code, reason);
+    /* Neither frees a connection: the array stays as it is. */
+    for (i = 0; i < ws->nconns; i++) {
+        if (ws->conns[i]->state == RM_WS_HANDSHAKE)
+            rm_ws_abort(ws->conns[i], reason);
+        else
+            rm_ws_close(ws->conns[i], code, reason);
     }
 }
 

@@ -166,13 +166,14 @@ static void accept_key(span key, char out[RM_WS_ACCEPT_LEN + 1])
 /* Checks a complete request head. Returns NULL and sets the mount, the
  * Sec-WebSocket-Accept value and the query parameters (a new object), or
  * the reason (one line) to refuse it. */
-static const char *check(const room_ws *ws, const uint8_t *head, size_t len, const rm_ws_mount **mount_out,
+static const char *check(const room_ws *ws, const uint8_t *head, size_t len, int *mount_out,
                          char accept[RM_WS_ACCEPT_LEN + 1], json_t **query_out)
 {
     request r;
     span query, path;
     const rm_ws_mount *m;
     const char *why;
+    int i;
 
     memset(&r, 0, sizeof r);
     if ((why = parse((span){(const char *)head, len}, &r)) != NULL)
@@ -183,8 +184,9 @@ static const char *check(const room_ws *ws, const uint8_t *head, size_t len, con
         return "HTTP/1.1 required\n";
     query = r.target;
     path = split(&query, '?');
-    if (!(m = rm_ws_mount_find(ws, path.p, path.len)))
+    if ((i = rm_ws_mount_find(ws, path.p, path.len)) < 0)
         return "unknown path\n";
+    m = ws->mounts[i];
     if (m->eio) {
         if (!span_is(query_get(query, "EIO"), "4"))
             return "unsupported protocol version\n";
@@ -209,7 +211,7 @@ static const char *check(const room_ws *ws, const uint8_t *head, size_t len, con
         return "malformed query\n";
     }
     accept_key(r.key, accept);
-    *mount_out = m;
+    *mount_out = i;
     return NULL;
 }
 
@@ -239,12 +241,13 @@ static int respond_400(room_ws_conn *c, const char *reason)
 
 /* The request is good: answer 101 and open the session, whose open packet
  * and whatever the connect handler sends follow the 101 in the queue. */
-static void upgrade(room_ws_conn *c, const rm_ws_mount *m, const char *accept, json_t *query)
+static void upgrade(room_ws_conn *c, int mount, const char *accept, json_t *query)
 {
+    const rm_ws_mount *m = c->ws->mounts[mount];
     json_t *refusal = NULL;
     int rc;
 
-    c->mount = m;
+    c->mount = (uint8_t)mount;
     rm_ws_move(c, RM_WS_OPEN);
     if (respond_101(c, accept) != 0) {
         rm_ws_abort(c, NULL);
@@ -267,41 +270,42 @@ static void upgrade(room_ws_conn *c, const rm_ws_mount *m, const char *accept, j
 
 void rm_ws_request_input(room_ws_conn *c, const uint8_t *p, size_t n)
 {
-    const rm_ws_mount *m = NULL;
+    rm_ws_side *s = c->side;
     char accept[RM_WS_ACCEPT_LEN + 1];
     json_t *query = NULL;
-    uint8_t *own = c->u.request;
+    uint8_t *own = s->request;
+    int m = 0;
     const char *why;
     size_t end;
 
     /* Usually the whole head is in one read; otherwise collect it. */
     if (own) {
-        uint8_t *b = realloc(own, c->n.request_len + n);
+        uint8_t *b = realloc(own, s->request_len + n);
         if (!b) {
             rm_ws_abort(c, "out of memory");
             return;
         }
-        memcpy(b + c->n.request_len, p, n);
-        c->u.request = own = b;
-        c->n.request_len += (uint32_t)n;
+        memcpy(b + s->request_len, p, n);
+        s->request = own = b;
+        s->request_len += (uint32_t)n;
         p = b;
-        n = c->n.request_len;
+        n = s->request_len;
     }
     end = request_end(p, n);
     if (!end && n < RM_WS_MAX_REQUEST) {
         if (!own) {
-            if (!(c->u.request = malloc(n))) {
+            if (!(s->request = malloc(n))) {
                 rm_ws_abort(c, "out of memory");
                 return;
             }
-            memcpy(c->u.request, p, n);
-            c->n.request_len = (uint32_t)n;
+            memcpy(s->request, p, n);
+            s->request_len = (uint32_t)n;
         }
         return;
     }
     /* Ours now: leaving HANDSHAKE would free it under our feet. */
-    c->u.request = NULL;
-    c->n.request_len = 0;
+    s->request = NULL;
+    s->request_len = 0;
     if (!end || end > RM_WS_MAX_REQUEST)
         why = "request too large\n";
     else

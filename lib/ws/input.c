@@ -38,14 +38,14 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         memcpy(buf, c->hdr + c->hdr_off, n);
         c->hdr_off += (uint8_t)n;
         m = len - n;
-        if (m > c->n.left)
-            m = (size_t)c->n.left;
+        if (m > c->left)
+            m = (size_t)c->left;
         if (m > ws->in_len)
             m = ws->in_len;
         memcpy(buf + n, ws->in, m);
         ws->in += m;
         ws->in_len -= m;
-        c->n.left -= m;
+        c->left -= m;
         n += m;
     }
     if (!n) {
@@ -63,7 +63,7 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 
     (void)flags;
     /* A peer that pings without reading is a slow consumer too. */
-    if (c->pending + len > c->ws->cfg.max_queued_bytes)
+    if (rm_ws_pending(c) + len > c->ws->cfg.max_queued_bytes)
         rm_ws_slow_close(c);
     else if (rm_ws_queue_bytes(c, data, len) == 0)
         return (ssize_t)len;
@@ -75,6 +75,7 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 {
     room_ws *ws = ud;
     room_ws_conn *c = ws->cur;
+    const rm_ws_mount *m = rm_ws_conn_mount(c);
     int kind;
 
     (void)ctx;
@@ -83,10 +84,10 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return;
     kind = arg->opcode == WSLAY_TEXT_FRAME ? ROOM_FRAME_TEXT : ROOM_FRAME_BINARY;
     ws->tick_due = true; /* the message may have moved a deadline */
-    if (c->mount->eio)
-        room_eio_recv(c->mount->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
+    if (m->eio)
+        room_eio_recv(m->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
     else if (kind == ROOM_FRAME_TEXT)
-        room_conn_recv(c->mount->hub, c->core.conn, arg->msg, arg->msg_length);
+        room_conn_recv(m->hub, c->core.conn, arg->msg, arg->msg_length);
     else
         rm_ws_close(c, RM_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
 }
@@ -118,12 +119,12 @@ static int parser_get(room_ws_conn *c)
 {
     room_ws *ws = c->ws;
     if (ws->npool) {
-        c->u.parser = ws->pool[--ws->npool];
-    } else if (wslay_event_context_server_init(&c->u.parser, &callbacks, ws) != 0) {
+        c->parser = ws->pool[--ws->npool];
+    } else if (wslay_event_context_server_init(&c->parser, &callbacks, ws) != 0) {
         return ROOM_ENOMEM;
     }
     /* Pooled parsers serve every mount, each with its own limit. */
-    wslay_event_config_set_max_recv_msg_length(c->u.parser, c->mount->max_message);
+    wslay_event_config_set_max_recv_msg_length(c->parser, rm_ws_conn_mount(c)->max_message);
     ws->stats.parsers++;
     return 0;
 }
@@ -133,19 +134,19 @@ static void parser_put(room_ws_conn *c)
 {
     room_ws *ws = c->ws;
     if (ws->npool < RM_WS_POOL)
-        ws->pool[ws->npool++] = c->u.parser;
+        ws->pool[ws->npool++] = c->parser;
     else
-        wslay_event_context_free(c->u.parser);
-    c->u.parser = NULL;
+        wslay_event_context_free(c->parser);
+    c->parser = NULL;
     ws->stats.parsers--;
 }
 
 void rm_ws_parser_drop(room_ws_conn *c)
 {
-    if (!c->u.parser)
+    if (!c->parser)
         return;
-    wslay_event_context_free(c->u.parser);
-    c->u.parser = NULL;
+    wslay_event_context_free(c->parser);
+    c->parser = NULL;
     c->ws->stats.parsers--;
 }
 
@@ -170,7 +171,7 @@ static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_
         return NULL;
     }
     *code = ROOM_CLOSE_MESSAGE_TOO_BIG;
-    return len > c->mount->max_message ? "message too big" : NULL;
+    return len > rm_ws_conn_mount(c)->max_message ? "message too big" : NULL;
 }
 
 /* The header is complete: start feeding the frame. Returns 0, or -1 when
@@ -186,7 +187,7 @@ static int frame_begin(room_ws_conn *c)
         rm_ws_close(c, code, why);
         return -1;
     }
-    c->n.left = (uint32_t)len; /* at most the mount's max_message, a uint32_t */
+    c->left = (uint32_t)len; /* at most the mount's max_message, a uint32_t */
     c->hdr_off = 0;
     c->flags |= RM_WS_IN_FRAME;
     /* Control frames may come between the fragments of a message. */
@@ -196,7 +197,7 @@ static int frame_begin(room_ws_conn *c)
         else
             c->flags |= RM_WS_MSG_OPEN;
     }
-    return c->u.parser ? 0 : parser_get(c);
+    return c->parser ? 0 : parser_get(c);
 }
 
 void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
@@ -224,7 +225,7 @@ void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
         ws->cur = c;
         ws->in = p;
         ws->in_len = n;
-        r = wslay_event_recv(c->u.parser);
+        r = wslay_event_recv(c->parser);
         p = ws->in;
         n = ws->in_len;
         if (c->state != RM_WS_OPEN) /* a handler closed it */
@@ -235,20 +236,20 @@ void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
         }
         /* wslay refused the input, or the peer closed: its close frame is
          * queued in the context. */
-        if (!wslay_event_get_read_enabled(c->u.parser)) {
-            const char *why = wslay_event_get_close_received(c->u.parser) ? "transport close"
+        if (!wslay_event_get_read_enabled(c->parser)) {
+            const char *why = wslay_event_get_close_received(c->parser) ? "transport close"
                                                                         : "transport error";
-            if (wslay_event_send(c->u.parser) != 0 && c->state == RM_WS_OPEN)
+            if (wslay_event_send(c->parser) != 0 && c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             rm_ws_closing(c, why);
             return;
         }
-        if (wslay_event_want_write(c->u.parser) && wslay_event_send(c->u.parser) != 0) {
+        if (wslay_event_want_write(c->parser) && wslay_event_send(c->parser) != 0) {
             if (c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             return;
         }
-        if (c->hdr_off < c->hdr_len || c->n.left)
+        if (c->hdr_off < c->hdr_len || c->left)
             return; /* the frame goes on in the next read */
         c->flags &= ~RM_WS_IN_FRAME;
         c->hdr_len = 0;

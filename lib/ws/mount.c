@@ -7,23 +7,20 @@
 
 static int mount(room_ws *ws, const char *path, room_eio *eio, room_hub *hub)
 {
-    rm_ws_mount **tail, *m;
+    rm_ws_mount *m;
     size_t len = strlen(path), limit;
 
-    for (tail = &ws->mounts; *tail; tail = &(*tail)->next) {
-        if (strcmp((*tail)->path, path) == 0)
-            return ROOM_EINVAL;
-    }
+    if (rm_ws_mount_find(ws, path, len) >= 0 || ws->nmounts == RM_WS_MAX_MOUNTS)
+        return ROOM_EINVAL;
     if (!(m = malloc(sizeof *m + len + 1)))
         return ROOM_ENOMEM;
-    m->next = NULL;
     m->eio = eio;
     m->hub = hub;
     /* One limit: the hub's, which Engine.IO also announces as maxPayload. */
     limit = room_hub_max_message_bytes(eio ? room_eio_hub(eio, "/") : hub);
     m->max_message = limit < UINT32_MAX ? (uint32_t)limit : UINT32_MAX;
     memcpy(m->path, path, len + 1);
-    *tail = m;
+    ws->mounts[ws->nmounts++] = m;
     /* Its clock starts with the next room_ws_run(). */
     ws->tick_due = true;
     return 0;
@@ -43,23 +40,20 @@ int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub)
     return mount(ws, path, NULL, hub);
 }
 
-const rm_ws_mount *rm_ws_mount_find(const room_ws *ws, const char *path, size_t len)
+int rm_ws_mount_find(const room_ws *ws, const char *path, size_t len)
 {
-    const rm_ws_mount *m;
-    for (m = ws->mounts; m; m = m->next) {
-        if (strlen(m->path) == len && memcmp(m->path, path, len) == 0)
-            return m;
+    unsigned i;
+    for (i = 0; i < ws->nmounts; i++) {
+        if (strlen(ws->mounts[i]->path) == len && memcmp(ws->mounts[i]->path, path, len) == 0)
+            return (int)i;
     }
-    return NULL;
+    return -1;
 }
 
 void rm_ws_mounts_free(room_ws *ws)
 {
-    rm_ws_mount *m;
-    while ((m = ws->mounts) != NULL) {
-        ws->mounts = m->next;
-        free(m);
-    }
+    while (ws->nmounts)
+        free(ws->mounts[--ws->nmounts]);
 }
 
 /* ---- hub and eio callbacks ------------------------------------------------ */

@@ -82,7 +82,7 @@ static size_t item_bytes(const rm_ws_item *it)
 
 static void account(room_ws_conn *c, size_t bytes)
 {
-    c->pending += bytes;
+    c->out->pending += bytes;
     c->ws->stats.bytes_pending += bytes;
     c->ws->stats.bytes_queued += bytes;
 }
@@ -92,7 +92,7 @@ static void account(room_ws_conn *c, size_t bytes)
 static void item_release(room_ws_conn *c, rm_ws_item *it, size_t done)
 {
     size_t n = item_bytes(it) - done;
-    c->pending -= n;
+    c->out->pending -= n;
     c->ws->stats.bytes_pending -= n;
     if (it->chunk)
         free(it->chunk);
@@ -102,17 +102,19 @@ static void item_release(room_ws_conn *c, rm_ws_item *it, size_t done)
 
 static int push(room_ws_conn *c, room_frame *frame, rm_ws_chunk *chunk, size_t bytes)
 {
-    if (c->qlen == c->qcap) {
-        uint32_t cap = c->qcap ? c->qcap * 2 : 4;
-        rm_ws_item *q = realloc(c->q, cap * sizeof *q);
-        if (!q)
+    rm_ws_queue *q = c->out;
+    if (!q || q->len == q->cap) {
+        uint32_t cap = q ? q->cap * 2 : 4;
+        if (!(q = realloc(q, sizeof *q + cap * sizeof q->items[0])))
             return ROOM_ENOMEM;
-        c->q = q;
-        c->qcap = cap;
+        if (!c->out)
+            *q = (rm_ws_queue){0};
+        q->cap = cap;
+        c->out = q;
     }
-    c->q[c->qlen].frame = frame;
-    c->q[c->qlen].chunk = chunk;
-    c->qlen++;
+    q->items[q->len].frame = frame;
+    q->items[q->len].chunk = chunk;
+    q->len++;
     account(c, bytes);
     rm_ws_work(c);
     return 0;
@@ -137,7 +139,7 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
     /* A send may come with a new deadline (an ack); see room_ws_run(). */
     if (!ws->ticking)
         ws->tick_due = true;
-    if (c->pending + bytes > ws->cfg.max_queued_bytes) {
+    if (rm_ws_pending(c) + bytes > ws->cfg.max_queued_bytes) {
         if (ws->cfg.slow_policy == ROOM_WS_SLOW_DROP) {
             ws->stats.frames_dropped++;
             return 0;
@@ -154,7 +156,7 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
 
 int rm_ws_queue_bytes(room_ws_conn *c, const void *bytes, size_t len)
 {
-    rm_ws_item *last = c->qlen ? &c->q[c->qlen - 1] : NULL;
+    rm_ws_item *last = c->out ? &c->out->items[c->out->len - 1] : NULL;
     rm_ws_chunk *ch;
 
     /* wslay hands a control frame over in pieces: keep them in one chunk. */
@@ -211,58 +213,62 @@ void rm_ws_slow_close(room_ws_conn *c)
     rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, "slow consumer");
 }
 
+/* Idle connections keep no queue: that is most of them. */
+static void queue_free(room_ws_conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+}
+
 void rm_ws_queue_release(room_ws_conn *c, bool keep_partial)
 {
-    uint32_t i, keep = keep_partial && c->head_off ? 1 : 0;
-    for (i = keep; i < c->qlen; i++)
-        item_release(c, &c->q[i], 0);
-    c->qlen = keep;
-    if (!keep) {
-        free(c->q);
-        c->q = NULL;
-        c->qcap = 0;
-        c->head_off = 0;
-    }
+    rm_ws_queue *q = c->out;
+    uint32_t i, keep;
+    if (!q)
+        return;
+    keep = keep_partial && q->head_off ? 1 : 0;
+    for (i = keep; i < q->len; i++)
+        item_release(c, &q->items[i], 0);
+    q->len = keep;
+    if (!keep)
+        queue_free(c);
 }
 
 size_t room_ws_conn_output(const room_ws_conn *c, struct iovec *iov, size_t max)
 {
+    const rm_ws_queue *q = c ? c->out : NULL;
     size_t n = 0;
     uint32_t i;
-    if (!c || c->state == RM_WS_DONE)
+    if (!q || c->state == RM_WS_DONE)
         return 0;
-    for (i = 0; i < c->qlen && n < max; i++)
-        n += item_iov(&c->q[i], i ? 0 : c->head_off, iov ? iov + n : NULL, max - n);
+    for (i = 0; i < q->len && n < max; i++)
+        n += item_iov(&q->items[i], i ? 0 : q->head_off, iov ? iov + n : NULL, max - n);
     return n;
 }
 
 void room_ws_conn_written(room_ws_conn *c, size_t bytes)
 {
+    rm_ws_queue *q = c ? c->out : NULL;
     uint32_t i = 0;
     size_t left;
 
-    if (!c || !bytes)
+    if (!q || !bytes)
         return;
-    while (i < c->qlen && bytes) {
-        left = item_bytes(&c->q[i]) - c->head_off;
+    while (i < q->len && bytes) {
+        left = item_bytes(&q->items[i]) - q->head_off;
         if (bytes < left) {
-            c->head_off += (uint32_t)bytes;
-            c->pending -= bytes;
+            q->head_off += (uint32_t)bytes;
+            q->pending -= bytes;
             c->ws->stats.bytes_pending -= bytes;
             break;
         }
         bytes -= left;
-        item_release(c, &c->q[i++], c->head_off);
-        c->head_off = 0;
+        item_release(c, &q->items[i++], q->head_off);
+        q->head_off = 0;
     }
-    c->qlen -= i;
-    if (!c->qlen) {
-        /* Idle connections keep no queue: that is most of them. */
-        free(c->q);
-        c->q = NULL;
-        c->qcap = 0;
-    } else {
-        memmove(c->q, c->q + i, c->qlen * sizeof *c->q);
-    }
+    q->len -= i;
+    if (!q->len)
+        queue_free(c);
+    else
+        memmove(q->items, q->items + i, q->len * sizeof q->items[0]);
 }
-

@@ -22,10 +22,10 @@
 #define RM_WS_DEFAULT_HANDSHAKE_MS 10000u
 #define RM_WS_DEFAULT_CLOSE_MS 5000u
 
-/* Every connection is in the list of its state; HANDSHAKE and CLOSING ones
- * in deadline order (one timeout each). DONE ones wait for the host to
- * close the socket and free them. */
-enum { RM_WS_HANDSHAKE, RM_WS_OPEN, RM_WS_CLOSING, RM_WS_DONE, RM_WS_NSTATES };
+/* A connection's states. HANDSHAKE and CLOSING ones have a deadline and
+ * are in deadline order in ws->timed[] (one timeout each); DONE ones wait
+ * for the host to close the socket and free them. */
+enum { RM_WS_HANDSHAKE, RM_WS_OPEN, RM_WS_CLOSING, RM_WS_DONE };
 
 enum {
     RM_WS_WORK = 1u << 0,     /* on ws->work */
@@ -36,8 +36,9 @@ enum {
     RM_WS_EOF = 1u << 5,      /* the peer has finished sending */
 };
 
+#define RM_WS_MAX_MOUNTS 255 /* a connection names its mount in a byte */
+
 typedef struct rm_ws_mount {
-    struct rm_ws_mount *next;
     room_eio *eio; /* Socket.IO, or NULL for a JSON hub */
     room_hub *hub;
     uint32_t max_message; /* largest inbound message: 1009 past it */
@@ -56,46 +57,59 @@ typedef struct rm_ws_item {
     rm_ws_chunk *chunk;
 } rm_ws_item;
 
+/* A connection's output, allocated only while there is some: an idle
+ * connection has none. */
+typedef struct rm_ws_queue {
+    size_t pending;    /* bytes in items, less head_off */
+    uint32_t len, cap; /* len >= 1 */
+    uint32_t head_off; /* bytes of items[0] already written */
+    rm_ws_item items[]; /* not yet written; items[0] may be partly */
+} rm_ws_queue;
+
+/* What only a connection that is not open needs (HANDSHAKE, CLOSING,
+ * DONE): an open one, which most are, has none. */
+typedef struct rm_ws_side {
+    room_ws_conn *conn;
+    struct rm_ws_side *prev, *next; /* in ws->timed[], HANDSHAKE and CLOSING */
+    uint64_t deadline;              /* host ms */
+    char *reason;                   /* why the session ends */
+    uint8_t *request;               /* HANDSHAKE: a request head that came in pieces */
+    uint32_t request_len;
+} rm_ws_side;
+
 typedef struct rm_ws_list {
-    room_ws_conn *head, *tail;
+    rm_ws_side *head, *tail;
 } rm_ws_list;
 
-/* Kept small: an idle connection is this struct and nothing else. */
+/* Kept small: an idle open connection is this struct and its slot in
+ * ws->conns, nothing else. */
 struct room_ws_conn {
     room_ws *ws;
     void *host;
-    const rm_ws_mount *mount;
-    room_ws_conn *prev, *next; /* in ws->lists[state] */
-    room_ws_conn *work_next;
     union {
         room_eio_session *session;
         room_conn *conn;
     } core;
-    union {
-        uint8_t *request;               /* HANDSHAKE: a request head that came in pieces */
-        wslay_event_context_ptr parser; /* OPEN: only while a message is unfinished */
-    } u;
-    char *reason;     /* why the session ends */
-    rm_ws_item *q;    /* not yet written; q[0] may be partly */
-    size_t pending;   /* bytes in q, less head_off */
-    uint64_t deadline; /* handshake or close, host ms */
-    uint32_t qlen, qcap;
-    uint32_t head_off; /* bytes of q[0] already written */
-    union {
-        uint32_t request_len; /* HANDSHAKE */
-        uint32_t left;        /* OPEN: payload of the current frame not yet fed */
-    } n;
+    wslay_event_context_ptr parser; /* only while a message is unfinished */
+    rm_ws_queue *out;               /* only while output is pending */
+    rm_ws_side *side;               /* only while not OPEN */
+    room_ws_conn *work_next;
+    uint32_t slot; /* in ws->conns */
+    uint32_t left; /* payload of the current frame not yet fed */
     uint8_t state;
     uint8_t flags;
+    uint8_t mount;            /* ws->mounts[mount], once OPEN */
     uint8_t hdr_len, hdr_off; /* header bytes collected, fed to wslay */
     uint8_t hdr[14];
 };
 
 struct room_ws {
     room_ws_config cfg;
-    rm_ws_mount *mounts;
-    rm_ws_list lists[RM_WS_NSTATES];
-    size_t nconns;
+    rm_ws_mount *mounts[RM_WS_MAX_MOUNTS];
+    unsigned nmounts;
+    room_ws_conn **conns; /* every connection, in any state */
+    size_t nconns, capconns;
+    rm_ws_list timed[2];            /* HANDSHAKE, CLOSING: by deadline */
     room_ws_conn *work, *work_tail; /* connections with something to do */
     uint64_t now;                   /* the host's clock, as last given */
     uint64_t tick_at;               /* the hubs' next deadline; 0: none */
@@ -112,7 +126,18 @@ struct room_ws {
     room_ws_stats stats;
 };
 
+static inline const rm_ws_mount *rm_ws_conn_mount(const room_ws_conn *c)
+{
+    return c->ws->mounts[c->mount];
+}
+
+static inline size_t rm_ws_pending(const room_ws_conn *c)
+{
+    return c->out ? c->out->pending : 0;
+}
+
 /* conn.c */
+/* Without memory for what a closing connection needs, it is DONE instead. */
 void rm_ws_move(room_ws_conn *c, int state);
 /* Puts the connection on the work list (for the host, or to end its
  * session outside the hubs' callbacks). */
@@ -134,7 +159,8 @@ void rm_ws_request_input(room_ws_conn *c, const uint8_t *p, size_t n);
 
 /* mount.c */
 void rm_ws_mounts_free(room_ws *ws);
-const rm_ws_mount *rm_ws_mount_find(const room_ws *ws, const char *path, size_t len);
+/* The index of the mount serving `path`, or -1. */
+int rm_ws_mount_find(const room_ws *ws, const char *path, size_t len);
 
 /* output.c */
 size_t rm_ws_seal(const room_frame *frame, uint8_t *header, void *user_data);

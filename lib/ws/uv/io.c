@@ -1,5 +1,6 @@
-/* A connection's socket: reads into the server's one buffer, writes the
- * engine's iovecs with sendmsg(), shutdown and close. */
+/* A connection's socket: watched in the server's epoll instance, read into
+ * the server's one buffer, written with sendmsg() of the engine's iovecs,
+ * shut down and closed. Level-triggered, like libuv's own polls. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,80 +11,83 @@
 
 #include "uv_internal.h"
 
-static int conn_fd(const rm_uv_conn *c)
+static uint32_t watched(unsigned state)
 {
-    uv_os_fd_t fd;
-    return uv_fileno((const uv_handle_t *)&c->poll, &fd) == 0 ? fd : -1;
+    return (state & RM_UV_EOF ? 0 : EPOLLIN) | (state & RM_UV_WRITABLE ? EPOLLOUT : 0);
 }
 
-static void on_io(uv_poll_t *h, int status, int events);
-
-static void on_closed(uv_handle_t *h)
+/* Changes what the socket is watched for. A socket watched for nothing
+ * leaves the set: EPOLLHUP would be reported on every iteration. */
+static int set_state(room_uv_server *srv, room_ws_conn *wc, unsigned state)
 {
-    rm_uv_conn *c = (rm_uv_conn *)h;
-    room_uv_server *srv = c->srv;
-    free(c);
-    srv->nconns--;
-    rm_uv_settle(srv);
+    int fd = rm_uv_fd(wc), op;
+    struct epoll_event ev = {.events = watched(state), .data.ptr = wc};
+    uint32_t was = watched(srv->fdstate[fd]);
+
+    if (srv->fdstate[fd] == state)
+        return 0;
+    srv->fdstate[fd] = (uint8_t)state;
+    op = !ev.events ? EPOLL_CTL_DEL : was ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    return epoll_ctl(srv->epfd, op, fd, &ev);
 }
 
-static void set_events(rm_uv_conn *c, bool writable, bool eof)
+static void conn_close(room_uv_server *srv, room_ws_conn *wc)
 {
-    int events = (eof ? 0 : UV_READABLE) | (writable ? UV_WRITABLE : 0);
-    if (c->writable == writable && c->eof == eof)
-        return;
-    c->writable = writable;
-    c->eof = eof;
-    if (events)
-        uv_poll_start(&c->poll, events, on_io);
-    else
-        uv_poll_stop(&c->poll);
-}
-
-static void conn_close(rm_uv_conn *c)
-{
-    int fd = conn_fd(c);
-    room_ws_conn_free(c->poll.data);
-    c->poll.data = NULL;
-    uv_close((uv_handle_t *)&c->poll, on_closed);
-    /* uv_poll_t does not own its descriptor. */
+    int fd = rm_uv_fd(wc);
+    room_ws_conn_free(wc);
+    /* Its only descriptor: closing it takes it out of the epoll set. */
     close(fd);
+    if (--srv->nconns == 0) {
+        uv_unref((uv_handle_t *)&srv->conns);
+        rm_uv_settle(srv);
+    }
+}
+
+/* fdstate covers every descriptor up to `fd`. */
+static int reserve(room_uv_server *srv, int fd)
+{
+    size_t cap = srv->capfd ? srv->capfd : 1024;
+    uint8_t *p;
+    if ((size_t)fd < srv->capfd)
+        return 0;
+    while (cap <= (size_t)fd)
+        cap *= 2;
+    if (!(p = realloc(srv->fdstate, cap)))
+        return ROOM_ENOMEM;
+    srv->fdstate = p;
+    srv->capfd = cap;
+    return 0;
 }
 
 int rm_uv_conn_open(room_uv_server *srv, int fd)
 {
-    rm_uv_conn *c = malloc(sizeof *c);
+    struct epoll_event ev = {.events = EPOLLIN};
     room_ws_conn *wc;
     int on = 1;
 
-    if (!c)
+    /* The engine keeps the descriptor as the host pointer. */
+    if (reserve(srv, fd) != 0 || room_ws_conn_new(srv->ws, (void *)(intptr_t)fd, uv_now(srv->loop), &wc) != 0)
         return ROOM_ENOMEM;
-    if (room_ws_conn_new(srv->ws, c, uv_now(srv->loop), &wc) != 0) {
-        free(c);
-        return ROOM_ENOMEM;
-    }
-    if (uv_poll_init(srv->loop, &c->poll, fd) != 0) {
+    ev.data.ptr = wc;
+    if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         room_ws_conn_free(wc);
-        free(c);
         return ROOM_ENOMEM;
     }
-    c->poll.data = wc;
-    c->srv = srv;
-    c->writable = c->eof = false;
-    srv->nconns++;
+    srv->fdstate[fd] = 0;
+    if (srv->nconns++ == 0)
+        uv_ref((uv_handle_t *)&srv->conns);
     /* Writes are already coalesced per loop iteration. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    uv_poll_start(&c->poll, UV_READABLE, on_io);
     return 0;
 }
 
 /* One sendmsg of what is queued. False when the connection must wait for
  * the socket (or has failed). */
-static bool write_some(room_uv_server *srv, rm_uv_conn *c)
+static bool write_some(room_uv_server *srv, room_ws_conn *wc)
 {
     struct iovec iov[RM_UV_IOV];
     struct msghdr m = {.msg_iov = iov};
-    size_t n = room_ws_conn_output(c->poll.data, iov, RM_UV_IOV), total = 0, i;
+    size_t n = room_ws_conn_output(wc, iov, RM_UV_IOV), total = 0, i;
     ssize_t r;
 
     m.msg_iovlen = n;
@@ -91,63 +95,90 @@ static bool write_some(room_uv_server *srv, rm_uv_conn *c)
         total += iov[i].iov_len;
     srv->stats.writes++;
     do
-        r = sendmsg(conn_fd(c), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        r = sendmsg(rm_uv_fd(wc), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
     if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        room_ws_conn_error(c->poll.data);
+        room_ws_conn_error(wc);
         return true;
     }
     if (r > 0)
-        room_ws_conn_written(c->poll.data, (size_t)r);
+        room_ws_conn_written(wc, (size_t)r);
     return r >= 0 && (size_t)r == total;
 }
 
-void rm_uv_serve(room_uv_server *srv, rm_uv_conn *c)
+void rm_uv_serve(room_uv_server *srv, room_ws_conn *wc)
 {
-    unsigned wants;
+    unsigned wants, eof;
     for (;;) {
-        wants = room_ws_conn_wants(c->poll.data);
+        wants = room_ws_conn_wants(wc);
+        eof = srv->fdstate[rm_uv_fd(wc)] & RM_UV_EOF;
         if (wants & ROOM_WS_WANT_CLOSE) {
-            conn_close(c);
+            conn_close(srv, wc);
             return;
         }
         if (wants & ROOM_WS_WANT_WRITE) {
-            if (write_some(srv, c))
+            if (write_some(srv, wc))
                 continue;
-            set_events(c, true, c->eof);
-            return;
+            if (set_state(srv, wc, eof | RM_UV_WRITABLE) == 0)
+                return;
+        } else if (set_state(srv, wc, eof) == 0) {
+            if (!(wants & ROOM_WS_WANT_SHUTDOWN))
+                return;
+            shutdown(rm_uv_fd(wc), SHUT_WR);
+            continue;
         }
-        set_events(c, false, c->eof);
-        if (!(wants & ROOM_WS_WANT_SHUTDOWN))
-            return;
-        shutdown(conn_fd(c), SHUT_WR);
+        /* epoll_ctl() failed (no memory): the socket cannot be watched. */
+        room_ws_conn_error(wc);
     }
 }
 
-static void on_io(uv_poll_t *h, int status, int events)
+static void on_io(room_uv_server *srv, room_ws_conn *wc, uint32_t events)
 {
-    rm_uv_conn *c = (rm_uv_conn *)h;
-    room_uv_server *srv = c->srv;
+    int fd = rm_uv_fd(wc);
+    unsigned state = srv->fdstate[fd];
     ssize_t n;
 
-    if (status < 0) {
-        room_ws_conn_error(h->data);
-    } else if (events & UV_READABLE) {
+    /* Errors and hangups show as what is watched: the read or write says
+     * which. */
+    if (events & (EPOLLERR | EPOLLHUP))
+        events |= watched(state);
+    if (events & EPOLLIN) {
         do
-            n = read(conn_fd(c), srv->rbuf, sizeof srv->rbuf);
+            n = read(fd, srv->rbuf, sizeof srv->rbuf);
         while (n < 0 && errno == EINTR);
-        if (n > 0)
-            room_ws_conn_input(h->data, srv->rbuf, (size_t)n, uv_now(srv->loop));
-        else if (n == 0) {
+        if (n > 0) {
+            room_ws_conn_input(wc, srv->rbuf, (size_t)n, uv_now(srv->loop));
+        } else if (n == 0) {
             /* Level-triggered: EOF would be reported on every iteration. */
-            set_events(c, c->writable, true);
-            room_ws_conn_eof(h->data);
+            if (set_state(srv, wc, state | RM_UV_EOF) != 0)
+                room_ws_conn_error(wc);
+            room_ws_conn_eof(wc);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            room_ws_conn_error(wc);
         }
-        else if (errno != EAGAIN && errno != EWOULDBLOCK)
-            room_ws_conn_error(h->data);
     }
     /* What reading changed (and writes) are served in the check phase;
      * a socket that became writable is served now. */
-    if (events & UV_WRITABLE && status >= 0)
-        rm_uv_serve(srv, c);
+    if (events & EPOLLOUT)
+        rm_uv_serve(srv, wc);
+}
+
+void rm_uv_on_conns(uv_poll_t *h, int status, int events)
+{
+    room_uv_server *srv = h->data;
+    int n, i;
+
+    (void)events;
+    if (status < 0) {
+        room_ws_logf(srv->ws, ROOM_LOG_ERROR, "epoll: %s", uv_strerror(status));
+        return;
+    }
+    /* Only the connection of an event is ever closed while handling it,
+     * so the rest of the batch stays valid. More than a batch: the loop
+     * reports the instance readable again at once. */
+    do
+        n = epoll_wait(srv->epfd, srv->events, RM_UV_EVENTS, 0);
+    while (n < 0 && errno == EINTR);
+    for (i = 0; i < n; i++)
+        on_io(srv, srv->events[i].data.ptr, srv->events[i].events);
 }

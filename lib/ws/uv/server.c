@@ -7,11 +7,12 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "uv_internal.h"
 
-#define OWN_HANDLES 4 /* listener, timer, prepare, check */
+#define OWN_HANDLES 5 /* listener, conns, timer, prepare, check */
 #define DEFAULT_BACKLOG 511
 
 static void on_timer(uv_timer_t *t);
@@ -30,22 +31,22 @@ static void serve_all(room_uv_server *srv)
             if (!(wc = room_ws_ready(srv->ws)))
                 break;
             do
-                rm_uv_serve(srv, room_ws_conn_host(wc));
+                rm_uv_serve(srv, wc);
             while ((wc = room_ws_ready(srv->ws)) != NULL);
             continue;
         }
         for (n = 0; (wc = room_ws_ready(srv->ws)) != NULL; n++) {
             if (n == srv->capbatch) {
                 size_t cap = n ? 2 * n : 256;
-                rm_uv_conn **b = realloc(srv->batch, cap * sizeof *b);
+                room_ws_conn **b = realloc(srv->batch, cap * sizeof *b);
                 if (!b) {
-                    rm_uv_serve(srv, room_ws_conn_host(wc));
+                    rm_uv_serve(srv, wc);
                     break;
                 }
                 srv->batch = b;
                 srv->capbatch = cap;
             }
-            srv->batch[n] = room_ws_conn_host(wc);
+            srv->batch[n] = wc;
         }
         if (!n)
             break;
@@ -54,7 +55,8 @@ static void serve_all(room_uv_server *srv)
                 rm_uv_serve(srv, srv->batch[--n]);
         }
     }
-    if (srv->stopping && !srv->handles)
+    /* Shutting down, the last connection gone: our handles are closing. */
+    if (srv->stopping && !srv->nconns)
         return;
     if (next >= 0)
         uv_timer_start(&srv->timer, on_timer, (uint64_t)next, 0);
@@ -116,15 +118,35 @@ void room_uv_server_free(room_uv_server *srv)
     }
     rm_uv_threads_stop(&srv->helpers);
     free(srv->batch);
+    free(srv->fdstate);
     free(srv);
+}
+
+/* The connections' epoll instance and the handle that watches it. */
+static int conns_init(room_uv_server *srv)
+{
+    int err, epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        return uv_translate_sys_error(errno);
+    if ((err = uv_poll_init(srv->loop, &srv->conns, epfd)) != 0) {
+        close(epfd);
+        return err;
+    }
+    srv->epfd = epfd;
+    srv->conns.data = srv;
+    /* Referenced only while there are connections (io.c). */
+    uv_unref((uv_handle_t *)&srv->conns);
+    return uv_poll_start(&srv->conns, UV_READABLE, rm_uv_on_conns);
 }
 
 /* The server's handles exist from a successful listen until shutdown. */
 static int handles_init(room_uv_server *srv, int fd)
 {
-    int err = uv_poll_init(srv->loop, &srv->listener, fd);
+    int err = uv_poll_init(srv->loop, &srv->listener, fd), conns_err;
     if (err)
         return err;
+    srv->epfd = -1;
+    conns_err = conns_init(srv);
     uv_timer_init(srv->loop, &srv->timer);
     uv_prepare_init(srv->loop, &srv->prepare);
     uv_check_init(srv->loop, &srv->check);
@@ -135,9 +157,11 @@ static int handles_init(room_uv_server *srv, int fd)
     uv_unref((uv_handle_t *)&srv->timer);
     uv_unref((uv_handle_t *)&srv->prepare);
     uv_unref((uv_handle_t *)&srv->check);
-    srv->handles = OWN_HANDLES;
+    /* Without its epoll instance (no memory), the server has the other
+     * handles and never accepts. */
+    srv->handles = OWN_HANDLES - (srv->epfd < 0);
     srv->listening = true;
-    return uv_poll_start(&srv->listener, UV_READABLE, rm_uv_on_listener);
+    return conns_err ? conns_err : uv_poll_start(&srv->listener, UV_READABLE, rm_uv_on_listener);
 }
 
 int room_uv_listen(room_uv_server *srv, const char *host, int port)
@@ -170,8 +194,8 @@ int room_uv_listen(room_uv_server *srv, const char *host, int port)
     }
     if ((err = handles_init(srv, fd)) == 0)
         return 0;
-    /* Cannot fail on a fresh listening socket; if libuv ever refused it,
-     * the server is shut down like a listening one. */
+    /* Cannot fail on a fresh listening socket but for memory; if libuv
+     * ever refused it, the server is shut down like a listening one. */
     room_ws_logf(srv->ws, ROOM_LOG_ERROR, "listen on %s port %d: %s", host, port, uv_strerror(err));
     if (!srv->listening)
         close(fd);
@@ -202,6 +226,14 @@ static void on_listener_closed(uv_handle_t *h)
     rm_uv_settle(srv);
 }
 
+static void on_conns_closed(uv_handle_t *h)
+{
+    room_uv_server *srv = h->data;
+    close(srv->epfd);
+    srv->handles--;
+    rm_uv_settle(srv);
+}
+
 static void on_own_closed(uv_handle_t *h)
 {
     room_uv_server *srv = h->data;
@@ -213,7 +245,9 @@ void rm_uv_settle(room_uv_server *srv)
 {
     if (!srv->stopping || srv->nconns)
         return;
-    if (srv->handles == OWN_HANDLES - 1) { /* only the listener is closed */
+    if (srv->handles == OWN_HANDLES - 1 - (srv->epfd < 0)) { /* only the listener is closed */
+        if (srv->epfd >= 0)
+            uv_close((uv_handle_t *)&srv->conns, on_conns_closed);
         uv_close((uv_handle_t *)&srv->timer, on_own_closed);
         uv_close((uv_handle_t *)&srv->prepare, on_own_closed);
         uv_close((uv_handle_t *)&srv->check, on_own_closed);

@@ -92,7 +92,7 @@ static bool threads_start(room_uv_server *srv)
     return t->nthreads > 0;
 }
 
-bool rm_uv_flush_shared(room_uv_server *srv, rm_uv_conn **batch, size_t n)
+bool rm_uv_flush_shared(room_uv_server *srv, room_ws_conn **batch, size_t n)
 {
     rm_uv_threads *t = &srv->helpers;
     size_t njobs = 0, nbufs = 0, bytes = 0, i, k;
@@ -100,7 +100,7 @@ bool rm_uv_flush_shared(room_uv_server *srv, rm_uv_conn **batch, size_t n)
     if (n < SHARED_FLUSH_MIN)
         return false;
     for (i = 0; i < n; i++) {
-        k = room_ws_conn_output(batch[i]->poll.data, NULL, SIZE_MAX);
+        k = room_ws_conn_output(batch[i], NULL, SIZE_MAX);
         njobs += k > 0;
         nbufs += k;
     }
@@ -123,12 +123,10 @@ bool rm_uv_flush_shared(room_uv_server *srv, rm_uv_conn **batch, size_t n)
     t->njobs = 0;
     nbufs = 0;
     for (i = 0; i < n; i++) {
-        rm_uv_conn *c = batch[i];
-        uv_os_fd_t fd;
-        if (!(k = room_ws_conn_output(c->poll.data, t->iov + nbufs, SIZE_MAX)) ||
-            uv_fileno((uv_handle_t *)&c->poll, &fd) != 0)
+        room_ws_conn *c = batch[i];
+        if (!(k = room_ws_conn_output(c, t->iov + nbufs, SIZE_MAX)))
             continue;
-        t->jobs[t->njobs++] = (rm_uv_job){c, fd, nbufs, k, 0};
+        t->jobs[t->njobs++] = (rm_uv_job){c, rm_uv_fd(c), nbufs, k, 0};
         while (k--)
             bytes += t->iov[nbufs++].iov_len;
     }
@@ -147,9 +145,9 @@ bool rm_uv_flush_shared(room_uv_server *srv, rm_uv_conn **batch, size_t n)
         rm_uv_job *j = &t->jobs[i];
         srv->stats.writes++;
         if (j->result > 0)
-            room_ws_conn_written(j->c->poll.data, (size_t)j->result);
+            room_ws_conn_written(j->c, (size_t)j->result);
         else if (j->result < 0 && j->result != -EAGAIN && j->result != -EWOULDBLOCK)
-            room_ws_conn_error(j->c->poll.data);
+            room_ws_conn_error(j->c);
     }
     /* What is left (partial writes, closes, connections without output)
      * goes the usual way. */
