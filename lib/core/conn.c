@@ -35,7 +35,7 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
         rm_free(&hub->alloc, conn, sizeof *conn);
         return rc;
     }
-    rm_table_put(&hub->conns_by_id, conn->id_hash, conn);
+    rm_table_put(&hub->conns_by_id, conn);
     conn->hub_index = hub->nconns;
     hub->conns[hub->nconns++] = conn;
 
@@ -70,7 +70,7 @@ void rm_conn_free(room_hub *hub, room_conn *conn)
 {
     room_conn *last;
     if (!(conn->flags & RM_CONN_CLOSING))
-        rm_table_del(&hub->conns_by_id, conn->id_hash, conn);
+        rm_table_del(&hub->conns_by_id, conn);
     room_leave_all(hub, conn);
     rm_acks_fail_conn(hub, conn);
     last = hub->conns[--hub->nconns];
@@ -104,7 +104,7 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
     /* Unfindable from here on, but still in its rooms while the disconnect
      * handler tells them. */
     conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
-    rm_table_del(&hub->conns_by_id, conn->id_hash, conn);
+    rm_table_del(&hub->conns_by_id, conn);
     why = json_pack("[s]", reason ? reason : "transport close");
     if (why)
         rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);

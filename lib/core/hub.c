@@ -3,16 +3,6 @@
 
 #include "internal.h"
 
-static const char *room_key(const void *item)
-{
-    return ((const rm_room *)item)->name;
-}
-
-static const char *conn_key(const void *item)
-{
-    return ((const room_conn *)item)->id;
-}
-
 /* The one place where 0 turns into the documented defaults. */
 static void resolve_defaults(room_config *cfg)
 {
@@ -72,8 +62,8 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     hub->alloc = alloc;
     copy_sized(&hub->codec, sizeof hub->codec, cfg.codec, cfg.codec->size);
     copy_sized(&hub->adapter, sizeof hub->adapter, cfg.adapter, cfg.adapter->size);
-    rm_table_init(&hub->rooms, room_key);
-    rm_table_init(&hub->conns_by_id, conn_key);
+    rm_table_init(&hub->rooms, offsetof(rm_room, name), offsetof(rm_room, hash));
+    rm_table_init(&hub->conns_by_id, offsetof(room_conn, id), offsetof(room_conn, id_hash));
     rm_buf_init(&hub->scratch, &hub->alloc);
     if (cfg.random(&hub->seed, sizeof hub->seed, cfg.user_data) != 0) {
         rm_free(&hub->alloc, hub, sizeof *hub);

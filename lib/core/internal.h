@@ -75,29 +75,27 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
                     int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out);
 
 /* ---- string table (table.c) -------------------------------------------------
- * Open addressing with linear probing and backward-shift deletion, keyed by
- * a string each item carries. */
-typedef const char *(*rm_key_fn)(const void *item);
-typedef struct rm_slot {
-    uint32_t hash;
-    void *item;
-} rm_slot;
+ * Open addressing with linear probing and backward-shift deletion. Items
+ * carry their key (a NUL-terminated string) and its hash at fixed offsets,
+ * so a slot is one pointer: a connection costs the id table 8 bytes per
+ * slot, not 16. */
 typedef struct rm_table {
-    rm_slot *slots;
+    void **slots;
     uint32_t cap; /* 0 or a power of two */
     uint32_t count;
-    rm_key_fn key;
+    uint16_t key_off;  /* offsetof the item's key */
+    uint16_t hash_off; /* offsetof the item's uint32_t hash */
 } rm_table;
 
 uint32_t rm_hash(uint64_t seed, const char *s, size_t len);
-void rm_table_init(rm_table *t, rm_key_fn key);
+void rm_table_init(rm_table *t, size_t key_off, size_t hash_off);
 void rm_table_release(rm_table *t, rm_alloc *a);
 void *rm_table_get(const rm_table *t, uint32_t hash, const char *key);
 /* Makes room for one more item; call before rm_table_put so that the put
  * cannot fail. */
 int rm_table_reserve(rm_table *t, rm_alloc *a);
-void rm_table_put(rm_table *t, uint32_t hash, void *item);
-void rm_table_del(rm_table *t, uint32_t hash, const void *item);
+void rm_table_put(rm_table *t, void *item);
+void rm_table_del(rm_table *t, const void *item);
 
 /* ---- rooms and membership (rooms.c) ----------------------------------------
  * Both sides hold the other's index, so leave is O(1) swap-remove on both. */

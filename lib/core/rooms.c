@@ -115,7 +115,7 @@ int room_join(room_hub *hub, room_conn *conn, const char *name)
         return rc;
     }
     if (created)
-        rm_table_put(&hub->rooms, room->hash, room);
+        rm_table_put(&hub->rooms, room);
 
     room->members[room->count] = (rm_member){conn, conn->nrooms};
     conn->rooms[conn->nrooms] = (rm_membership){room, room->count};
@@ -141,7 +141,7 @@ static void unlink_membership(room_hub *hub, room_conn *conn, uint32_t slot)
         moved_ship.room->members[moved_ship.index].slot = slot;
     }
     if (room->count == 0) {
-        rm_table_del(&hub->rooms, room->hash, room);
+        rm_table_del(&hub->rooms, room);
         room_free(hub, room);
     }
 }
@@ -228,8 +228,8 @@ void rm_rooms_free_all(room_hub *hub)
 {
     uint32_t i;
     for (i = 0; i < hub->rooms.cap; i++) {
-        if (hub->rooms.slots[i].item)
-            room_free(hub, hub->rooms.slots[i].item);
+        if (hub->rooms.slots[i])
+            room_free(hub, hub->rooms.slots[i]);
     }
     hub->rooms.count = 0;
 }

@@ -25,11 +25,19 @@ uint32_t rm_hash(uint64_t seed, const char *s, size_t len)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-void rm_table_init(rm_table *t, rm_key_fn key)
+static uint32_t hash_of(const rm_table *t, const void *item)
+{
+    uint32_t h;
+    memcpy(&h, (const char *)item + t->hash_off, sizeof h);
+    return h;
+}
+
+void rm_table_init(rm_table *t, size_t key_off, size_t hash_off)
 {
     t->slots = NULL;
     t->cap = t->count = 0;
-    t->key = key;
+    t->key_off = (uint16_t)key_off;
+    t->hash_off = (uint16_t)hash_off;
 }
 
 void rm_table_release(rm_table *t, rm_alloc *a)
@@ -45,26 +53,26 @@ void *rm_table_get(const rm_table *t, uint32_t hash, const char *key)
     if (!t->cap)
         return NULL;
     mask = t->cap - 1;
-    for (i = hash & mask; t->slots[i].item; i = (i + 1) & mask) {
-        if (t->slots[i].hash == hash && strcmp(t->key(t->slots[i].item), key) == 0)
-            return t->slots[i].item;
+    for (i = hash & mask; t->slots[i]; i = (i + 1) & mask) {
+        const char *item = t->slots[i];
+        if (hash_of(t, item) == hash && strcmp(item + t->key_off, key) == 0)
+            return t->slots[i];
     }
     return NULL;
 }
 
-static void insert_slot(rm_slot *slots, uint32_t mask, uint32_t hash, void *item)
+static void insert_slot(void **slots, uint32_t mask, uint32_t hash, void *item)
 {
     uint32_t i = hash & mask;
-    while (slots[i].item)
+    while (slots[i])
         i = (i + 1) & mask;
-    slots[i].hash = hash;
-    slots[i].item = item;
+    slots[i] = item;
 }
 
 int rm_table_reserve(rm_table *t, rm_alloc *a)
 {
     uint32_t ncap, i;
-    rm_slot *ns;
+    void **ns;
     /* Keep the load at or below 3/4 so that probes stay short. */
     if ((uint64_t)(t->count + 1) * 4 <= (uint64_t)t->cap * 3)
         return 0;
@@ -75,8 +83,8 @@ int rm_table_reserve(rm_table *t, rm_alloc *a)
     if (!ns)
         return ROOM_ENOMEM;
     for (i = 0; i < t->cap; i++) {
-        if (t->slots[i].item)
-            insert_slot(ns, ncap - 1, t->slots[i].hash, t->slots[i].item);
+        if (t->slots[i])
+            insert_slot(ns, ncap - 1, hash_of(t, t->slots[i]), t->slots[i]);
     }
     rm_free(a, t->slots, (size_t)t->cap * sizeof *t->slots);
     t->slots = ns;
@@ -84,28 +92,30 @@ int rm_table_reserve(rm_table *t, rm_alloc *a)
     return 0;
 }
 
-void rm_table_put(rm_table *t, uint32_t hash, void *item)
+void rm_table_put(rm_table *t, void *item)
 {
-    insert_slot(t->slots, t->cap - 1, hash, item);
+    insert_slot(t->slots, t->cap - 1, hash_of(t, item), item);
     t->count++;
 }
 
-void rm_table_del(rm_table *t, uint32_t hash, const void *item)
+void rm_table_del(rm_table *t, const void *item)
 {
     uint32_t mask = t->cap - 1, i, j;
-    for (i = hash & mask; t->slots[i].item != item; i = (i + 1) & mask) {
-        if (!t->slots[i].item)
+    if (!t->cap)
+        return;
+    for (i = hash_of(t, item) & mask; t->slots[i] != item; i = (i + 1) & mask) {
+        if (!t->slots[i])
             return;
     }
     /* Backward-shift deletion: pull later items of the probe run back so
      * that no tombstones are needed. */
-    for (j = (i + 1) & mask; t->slots[j].item; j = (j + 1) & mask) {
-        uint32_t home = t->slots[j].hash & mask;
+    for (j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        uint32_t home = hash_of(t, t->slots[j]) & mask;
         if (((j - home) & mask) >= ((j - i) & mask)) {
             t->slots[i] = t->slots[j];
             i = j;
         }
     }
-    t->slots[i].item = NULL;
+    t->slots[i] = NULL;
     t->count--;
 }
