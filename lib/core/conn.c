@@ -29,15 +29,12 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
         conn->id_hash = rm_hash(hub->seed, conn->id, ROOM_CONN_ID_LEN);
     } while (rm_table_get(&hub->conns_by_id, conn->id_hash, conn->id));
 
-    if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0 ||
-        (rc = rm_grow(&hub->alloc, (void **)&hub->conns, &hub->capconns, hub->nconns + 1,
-                      sizeof *hub->conns)) != 0) {
+    if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0) {
         rm_free(&hub->alloc, conn, sizeof *conn);
         return rc;
     }
     rm_table_put(&hub->conns_by_id, conn);
-    conn->hub_index = hub->nconns;
-    hub->conns[hub->nconns++] = conn;
+    hub->nconns++;
 
     /* Set before the connect handler, so that the host's callbacks during
      * it (its sends) can tell which connection they serve. */
@@ -68,14 +65,11 @@ int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out)
  * connects, and the end of room_conn_close). */
 void rm_conn_free(room_hub *hub, room_conn *conn)
 {
-    room_conn *last;
     if (!(conn->flags & RM_CONN_CLOSING))
         rm_table_del(&hub->conns_by_id, conn);
     room_leave_all(hub, conn);
     rm_acks_fail_conn(hub, conn);
-    last = hub->conns[--hub->nconns];
-    hub->conns[conn->hub_index] = last;
-    last->hub_index = conn->hub_index;
+    hub->nconns--;
     if (conn->rooms != &conn->first)
         rm_free(&hub->alloc, conn->rooms, (size_t)conn->caprooms * sizeof *conn->rooms);
     rm_free(&hub->alloc, conn, sizeof *conn);
@@ -155,8 +149,8 @@ int room_conns_foreach(room_hub *hub, room_conn_visit_fn fn, void *ud)
     int rc;
     if (!hub || !fn)
         return ROOM_EINVAL;
-    for (i = 0; i < hub->nconns; i++) {
-        if ((rc = fn(hub->conns[i], ud)) != 0)
+    for (i = 0; i < hub->conns_by_id.cap; i++) {
+        if (hub->conns_by_id.slots[i] && (rc = fn(hub->conns_by_id.slots[i], ud)) != 0)
             return rc;
     }
     return 0;

@@ -80,13 +80,19 @@ void room_hub_free(room_hub *hub)
         return;
     /* Teardown calls back into nothing: pending acks are dropped first. */
     rm_acks_free(hub);
-    while (hub->nconns)
-        rm_conn_free(hub, hub->conns[hub->nconns - 1]);
+    /* Freeing shifts later items of a probe run back into slot i, which is
+     * then looked at again. No connection is closing here (this is not
+     * called from handlers), so every one is in the table. */
+    for (uint32_t i = 0; i < hub->conns_by_id.cap;) {
+        if (hub->conns_by_id.slots[i])
+            rm_conn_free(hub, hub->conns_by_id.slots[i]);
+        else
+            i++;
+    }
     rm_rooms_free_all(hub);
     rm_handlers_free(hub);
     rm_table_release(&hub->rooms, &hub->alloc);
     rm_table_release(&hub->conns_by_id, &hub->alloc);
-    rm_free(&hub->alloc, hub->conns, (size_t)hub->capconns * sizeof *hub->conns);
     rm_buf_release(&hub->scratch);
     if (hub->adapter.destroy)
         hub->adapter.destroy(hub->cfg.adapter);

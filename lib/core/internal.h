@@ -136,7 +136,6 @@ struct room_conn {
     rm_membership first;
     uint32_t nrooms;
     uint32_t caprooms;
-    uint32_t hub_index; /* in hub->conns */
     uint32_t next_ack;
     uint32_t id_hash;
     uint16_t depth;     /* handlers running for this connection */
@@ -216,9 +215,7 @@ struct room_hub {
 
     rm_table rooms;
     rm_table conns_by_id;
-    room_conn **conns; /* dense, for hub-wide broadcast */
-    uint32_t nconns;
-    uint32_t capconns;
+    uint32_t nconns; /* closing ones included: conns_by_id has the others */
 
     rm_handler *handlers;
     uint32_t nhandlers;

@@ -30,10 +30,15 @@ int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_c
 
 int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except)
 {
+    const rm_table *t = &hub->conns_by_id;
     uint32_t i;
     int n = 0;
-    for (i = 0; i < hub->nconns; i++) {
-        if (hub->conns[i] != except && rm_deliver(hub, hub->conns[i], frame) == 0)
+    /* Send callbacks cannot open or close connections, so the id table
+     * holds still while it is walked; a closing connection is not in it,
+     * and would not be sent to anyway. */
+    for (i = 0; i < t->cap; i++) {
+        room_conn *conn = t->slots[i];
+        if (conn && conn != except && rm_deliver(hub, conn, frame) == 0)
             n++;
     }
     return n;
