@@ -1186,12 +1186,13 @@ static void idle_sessions_are_small(void **state)
     world *w = *state;
     meter m = {0};
     peer *peers[N];
-    room_hub *root;
+    room_hub *root, *admin;
     size_t before, before_chunks, before_hub, idle, idle_chunks, connected, connected_chunks, own;
 
     w->cfg.allocator = (room_allocator){meter_malloc, meter_realloc, meter_free, &m};
     start(w);
     root = room_eio_hub(w->eio, "/");
+    admin = room_eio_hub(w->eio, "/admin");
     /* Warm up the hub's arrays and tables so that growth does not count. */
     for (size_t i = 0; i < N; i++) {
         peers[i] = peer_open(w);
@@ -1217,6 +1218,17 @@ static void idle_sessions_are_small(void **state)
                   idle, idle_chunks, connected, connected_chunks, own);
     assert_true(idle <= 128);
     assert_true(connected <= 256);
+    assert_true(own <= 88);
+
+    /* A namespace left and attachments delivered leave nothing behind. */
+    own = m.bytes - room_hub_memory(root) - room_hub_memory(admin);
+    for (size_t i = 0; i < N; i++) {
+        join(w, peers[i], "/admin");
+        assert_int_equal(in(w, peers[i], "41/admin,"), 0);
+        assert_int_equal(in(w, peers[i], "451-[\"up\",{\"_placeholder\":true,\"num\":0}]"), 0);
+        assert_int_equal(in_bin(w, peers[i], "ab", 2), 0);
+    }
+    assert_int_equal(m.bytes - room_hub_memory(root) - room_hub_memory(admin), own);
     for (size_t i = 0; i < N; i++)
         peer_close(w, peers[i]);
     room_eio_free(w->eio);
