@@ -1053,10 +1053,13 @@ static void scenario(world *w)
     room_hub *root, *admin = NULL;
     peer *peers[2] = {NULL, NULL};
     json_t *payload = json_string("p");
+    json_t *query = json_pack("{ss}", "room", "lobby");
+    peer *idle;
     size_t i;
 
     if (room_eio_new(&w->eio, &w->cfg, NULL) != 0) {
         json_decref(payload);
+        json_decref(query);
         return;
     }
     root = room_eio_hub(w->eio, "/");
@@ -1066,12 +1069,12 @@ static void scenario(world *w)
         register_handlers(admin, "/admin");
     for (i = 0; i < 2; i++) {
         peer *p;
-        if (peer_try(w, NULL, &p) != 0)
+        if (peer_try(w, i ? query : NULL, &p) != 0)
             continue;
         peers[i] = p;
         in(w, p, "40");
-        in(w, p, "40/admin,{\"token\":\"welcome\"}");
-        in(w, p, "40/admin,{\"token\":\"bad\"}");
+        /* peers[0] joins "/admin", peers[1] is refused there; both go on. */
+        in(w, p, i ? "40/admin,{\"token\":\"bad\"}" : "40/admin,{\"token\":\"welcome\"}");
         in(w, p, "40/nope,");
         in(w, p, "42[\"chat\",1]");
         in(w, p, "425[\"chat\",1]");
@@ -1102,7 +1105,11 @@ static void scenario(world *w)
     room_eio_tick(w->eio, 1500);
     if (peers[0])
         in(w, peers[0], "42[1]");
+    /* One that never CONNECTs, closed by the connect timeout. */
+    peer_try(w, NULL, &idle);
+    room_eio_tick(w->eio, 1500 + w->cfg.connect_timeout_ms);
     json_decref(payload);
+    json_decref(query);
 }
 
 static void survives_every_allocation_failure(void **state)
@@ -1127,23 +1134,35 @@ static void survives_every_allocation_failure(void **state)
     assert_true(n > 20);
 }
 
-/* Bytes in use through the allocator, to price an idle session. */
+/* Bytes in use through the allocator, to price an idle session: as asked
+ * for, and as glibc's malloc would take them (8 bytes of header, 16-byte
+ * granules, 32 at least), which is what the process's RSS pays. */
 typedef struct meter {
-    size_t bytes;
+    size_t bytes, chunks;
 } meter;
+
+static size_t chunk(size_t size)
+{
+    size_t c = (size + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
 
 static void *meter_malloc(size_t size, void *ud)
 {
+    meter *m = ud;
     size_t *p = malloc(sizeof(size_t) * 2 + size);
-    ((meter *)ud)->bytes += size;
+    m->bytes += size;
+    m->chunks += chunk(size);
     p[0] = size;
     return p + 2;
 }
 
 static void *meter_realloc(void *ptr, size_t size, void *ud)
 {
+    meter *m = ud;
     size_t *p = (size_t *)ptr - 2;
-    ((meter *)ud)->bytes += size - p[0];
+    m->bytes += size - p[0];
+    m->chunks += chunk(size) - chunk(p[0]);
     p = realloc(p, sizeof(size_t) * 2 + size);
     p[0] = size;
     return p + 2;
@@ -1151,21 +1170,29 @@ static void *meter_realloc(void *ptr, size_t size, void *ud)
 
 static void meter_free(void *ptr, void *ud)
 {
+    meter *m = ud;
     size_t *p = (size_t *)ptr - 2;
-    ((meter *)ud)->bytes -= p[0];
+    m->bytes -= p[0];
+    m->chunks -= chunk(p[0]);
     free(p);
 }
 
+/* Sessions before their CONNECT, and idle in "/": what they cost in all,
+ * and the room_eio's own part of that (the rest is the hub's, which it
+ * counts itself). */
 static void idle_sessions_are_small(void **state)
 {
     enum { N = 256 };
     world *w = *state;
     meter m = {0};
     peer *peers[N];
-    size_t before, idle, connected;
+    room_hub *root, *admin;
+    size_t before, before_chunks, before_hub, idle, idle_chunks, connected, connected_chunks, own;
 
     w->cfg.allocator = (room_allocator){meter_malloc, meter_realloc, meter_free, &m};
     start(w);
+    root = room_eio_hub(w->eio, "/");
+    admin = room_eio_hub(w->eio, "/admin");
     /* Warm up the hub's arrays and tables so that growth does not count. */
     for (size_t i = 0; i < N; i++) {
         peers[i] = peer_open(w);
@@ -1175,15 +1202,33 @@ static void idle_sessions_are_small(void **state)
         peer_close(w, peers[i]);
 
     before = m.bytes;
+    before_chunks = m.chunks;
+    before_hub = room_hub_memory(root);
     for (size_t i = 0; i < N; i++)
         peers[i] = peer_open(w);
     idle = (m.bytes - before) / N;
+    idle_chunks = (m.chunks - before_chunks) / N;
     for (size_t i = 0; i < N; i++)
         join(w, peers[i], "/");
     connected = (m.bytes - before) / N;
-    print_message("per session: %zu bytes idle, %zu connected to \"/\"\n", idle, connected);
+    connected_chunks = (m.chunks - before_chunks) / N;
+    own = connected - (room_hub_memory(root) - before_hub) / N;
+    print_message("per session: %zu bytes (%zu in chunks) before CONNECT; connected to \"/\": "
+                  "%zu bytes (%zu in chunks), %zu of them the room_eio's\n",
+                  idle, idle_chunks, connected, connected_chunks, own);
     assert_true(idle <= 128);
     assert_true(connected <= 256);
+    assert_true(own <= 88);
+
+    /* A namespace left and attachments delivered leave nothing behind. */
+    own = m.bytes - room_hub_memory(root) - room_hub_memory(admin);
+    for (size_t i = 0; i < N; i++) {
+        join(w, peers[i], "/admin");
+        assert_int_equal(in(w, peers[i], "41/admin,"), 0);
+        assert_int_equal(in(w, peers[i], "451-[\"up\",{\"_placeholder\":true,\"num\":0}]"), 0);
+        assert_int_equal(in_bin(w, peers[i], "ab", 2), 0);
+    }
+    assert_int_equal(m.bytes - room_hub_memory(root) - room_hub_memory(admin), own);
     for (size_t i = 0; i < N; i++)
         peer_close(w, peers[i]);
     room_eio_free(w->eio);

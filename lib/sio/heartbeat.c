@@ -34,17 +34,27 @@ room_eio_session *sio_hb_session(eio_link *l)
     return (room_eio_session *)((char *)l - offsetof(room_eio_session, hb));
 }
 
-static room_eio_session *cn_session(eio_link *l)
+static eio_wait *wait_of(eio_link *l)
 {
-    return (room_eio_session *)((char *)l - offsetof(room_eio_session, cn));
+    return (eio_wait *)((char *)l - offsetof(eio_wait, link));
 }
 
 void sio_heartbeat_start(room_eio *eio, room_eio_session *s, uint64_t now_ms)
 {
     s->hb_deadline = now_ms + eio->cfg.ping_interval_ms;
     sio_list_append(&eio->ping, &s->hb);
-    s->cn_deadline = now_ms + eio->cfg.connect_timeout_ms;
-    sio_list_append(&eio->connect, &s->cn);
+    s->wait->deadline = now_ms + eio->cfg.connect_timeout_ms;
+    s->wait->session = s;
+    sio_list_append(&eio->connect, &s->wait->link);
+}
+
+void sio_connect_wait_end(room_eio *eio, room_eio_session *s)
+{
+    if (!s->wait)
+        return;
+    sio_list_unlink(&s->wait->link);
+    sio_free(&eio->alloc, s->wait);
+    s->wait = NULL;
 }
 
 void sio_heartbeat_pong(room_eio *eio, room_eio_session *s, uint64_t now_ms)
@@ -82,16 +92,16 @@ int64_t room_eio_tick(room_eio *eio, uint64_t now_ms)
     }
     while (eio->pong.next != &eio->pong && sio_hb_session(eio->pong.next)->hb_deadline <= now_ms)
         sio_shut(eio, sio_hb_session(eio->pong.next), ROOM_CLOSE_NORMAL, "ping timeout");
-    while (eio->connect.next != &eio->connect &&
-           cn_session(eio->connect.next)->cn_deadline <= now_ms)
-        sio_shut(eio, cn_session(eio->connect.next), ROOM_CLOSE_NORMAL, "connect timeout");
+    /* sio_shut() ends the wait, taking it off the list. */
+    while (eio->connect.next != &eio->connect && wait_of(eio->connect.next)->deadline <= now_ms)
+        sio_shut(eio, wait_of(eio->connect.next)->session, ROOM_CLOSE_NORMAL, "connect timeout");
 
     if (eio->ping.next != &eio->ping)
         fold(&next, (int64_t)(sio_hb_session(eio->ping.next)->hb_deadline - now_ms));
     if (eio->pong.next != &eio->pong)
         fold(&next, (int64_t)(sio_hb_session(eio->pong.next)->hb_deadline - now_ms));
     if (eio->connect.next != &eio->connect)
-        fold(&next, (int64_t)(cn_session(eio->connect.next)->cn_deadline - now_ms));
+        fold(&next, (int64_t)(wait_of(eio->connect.next)->deadline - now_ms));
     /* Last: ack callbacks may close sessions, which only moves them to the
      * closing list. */
     for (i = 0; i < eio->nnsp; i++)

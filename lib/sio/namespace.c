@@ -10,7 +10,7 @@ room_conn **sio_conn_slot(room_eio_session *s, size_t index)
 {
     if (index == 0)
         return &s->root;
-    return index <= s->nextra ? &s->extra[index - 1] : NULL;
+    return s->rare && index <= s->rare->nextra ? &s->rare->extra[index - 1] : NULL;
 }
 
 /* ---- the room_eio's own packets ------------------------------------------- */
@@ -250,23 +250,6 @@ int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *con
     return rc;
 }
 
-/* Makes room for a connection in namespace `index` (sized for every
- * namespace known now; namespaces are few). */
-static int grow_slots(room_eio *eio, room_eio_session *s, size_t index)
-{
-    size_t old = s->nextra, want = eio->nnsp - 1;
-    room_conn **extra;
-    if (index <= old)
-        return 0;
-    extra = sio_realloc(&eio->alloc, s->extra, old * sizeof *extra, want * sizeof *extra);
-    if (!extra)
-        return ROOM_ENOMEM;
-    memset(extra + old, 0, (want - old) * sizeof *extra);
-    s->extra = extra;
-    s->nextra = (uint16_t)want;
-    return 0;
-}
-
 static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
                         const uint8_t *p, size_t len)
 {
@@ -295,7 +278,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
         return send_connect_error(eio, s, h->nsp, h->nsp_len, "Invalid namespace", NULL);
     }
     ns = eio->nsps[index];
-    rc = grow_slots(eio, s, (size_t)index);
+    rc = index ? sio_rare_grow(eio, s, (size_t)index) : 0;
     if (rc) {
         json_decref(auth);
         return rc;
@@ -312,7 +295,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
     json_decref(auth);
     if (rc == 0) {
         *slot = conn;
-        sio_list_unlink(&s->cn);
+        sio_connect_wait_end(eio, s);
         sent = send_connected(eio, s, ns, conn);
         release_held(eio, s, sent == 0);
         return sent;
@@ -321,6 +304,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
      * connected, and the CONNECT_ERROR carries the refusal's {"msg",
      * "data"}. */
     release_held(eio, s, false);
+    sio_rare_trim(eio, s);
     message = json_string_value(json_object_get(refusal, "msg"));
     sent = send_connect_error(eio, s, ns->name, ns->name_len, message ? message : room_strerror(rc),
                               json_object_get(refusal, "data"));
@@ -351,6 +335,7 @@ int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t
         conn = *slot;
         *slot = NULL;
         room_conn_close(eio->nsps[index]->hub, conn, "client namespace disconnect");
+        sio_rare_trim(eio, s);
         return 0;
     case SIO_EVENT:
     case SIO_ACK:

@@ -12,8 +12,8 @@ void sio_shut(room_eio *eio, room_eio_session *s, int code, const char *reason)
         return;
     s->closing = true;
     sio_binary_drop(eio, s);
+    sio_connect_wait_end(eio, s);
     sio_list_unlink(&s->hb);
-    sio_list_unlink(&s->cn);
     sio_list_append(&eio->closing, &s->hb);
     room_logf(eio->cfg.log, eio->cfg.user_data, ROOM_LOG_DEBUG, "closing session %s: %s", s->sid,
               reason);
@@ -89,6 +89,14 @@ static room_frame *open_packet(room_eio *eio, const room_eio_session *s)
     return room_frame_new(eio->nsps[0]->hub, ROOM_FRAME_TEXT, open, (size_t)n);
 }
 
+/* A session that failed to open: in no list yet. */
+static void discard(room_eio *eio, room_eio_session *s)
+{
+    json_decref(s->query);
+    sio_free(&eio->alloc, s->wait);
+    sio_free(&eio->alloc, s);
+}
+
 int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, room_eio_session **session_out)
 {
     return room_eio_open_query(eio, transport, NULL, now_ms, session_out);
@@ -116,22 +124,22 @@ int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t 
     s = sio_calloc(&eio->alloc, sizeof *s);
     if (!s)
         return ROOM_ENOMEM;
-    rc = room_id_generate(s->sid, root->random, root->random_ud);
+    /* Everything that can fail comes before the open packet goes out. */
+    s->wait = sio_malloc(&eio->alloc, sizeof *s->wait);
+    rc = s->wait ? room_id_generate(s->sid, root->random, root->random_ud) : ROOM_ENOMEM;
     /* Kept only when the application has parameters of its own, so an idle
      * session of a client without any costs nothing. */
     if (!rc)
         rc = app_query(query, &s->query);
     frame = rc ? NULL : open_packet(eio, s);
     if (!frame) {
-        json_decref(s->query);
-        sio_free(&eio->alloc, s);
+        discard(eio, s);
         return rc ? rc : ROOM_ENOMEM;
     }
     rc = eio->cfg.send(transport, frame, eio->cfg.user_data);
     room_frame_unref(frame);
     if (rc < 0) {
-        json_decref(s->query);
-        sio_free(&eio->alloc, s);
+        discard(eio, s);
         return ROOM_ETRANSPORT;
     }
     s->transport = transport;
@@ -144,23 +152,57 @@ int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t 
 void sio_session_free(room_eio *eio, room_eio_session *s)
 {
     sio_binary_drop(eio, s);
+    sio_connect_wait_end(eio, s);
     sio_list_unlink(&s->hb);
-    sio_list_unlink(&s->cn);
-    sio_free(&eio->alloc, s->extra);
+    sio_free(&eio->alloc, s->rare);
     json_decref(s->query);
     sio_free(&eio->alloc, s);
     eio->nsessions--;
 }
 
+int sio_rare_grow(room_eio *eio, room_eio_session *s, size_t nextra)
+{
+    eio_rare *rare = s->rare;
+    size_t old = rare ? rare->nextra : 0, want = nextra > old ? eio->nnsp - 1 : old;
+    if (rare && want == old)
+        return 0;
+    rare = sio_realloc(&eio->alloc, rare, offsetof(eio_rare, extra) + old * sizeof rare->extra[0],
+                       offsetof(eio_rare, extra) + want * sizeof rare->extra[0]);
+    if (!rare)
+        return ROOM_ENOMEM;
+    if (!s->rare)
+        rare->binary = NULL;
+    memset(rare->extra + old, 0, (want - old) * sizeof rare->extra[0]);
+    rare->nextra = (uint16_t)want;
+    s->rare = rare;
+    return 0;
+}
+
+void sio_rare_trim(room_eio *eio, room_eio_session *s)
+{
+    eio_rare *rare = s->rare;
+    size_t i;
+    if (!rare || rare->binary)
+        return;
+    for (i = 0; i < rare->nextra; i++) {
+        if (rare->extra[i])
+            return;
+    }
+    s->rare = NULL;
+    sio_free(&eio->alloc, rare);
+}
+
 void room_eio_close(room_eio *eio, room_eio_session *s, const char *reason)
 {
-    size_t i;
+    size_t i, nextra;
     if (!eio || !s)
         return;
     /* Disconnect handlers may still send to the other namespaces: drop. */
     s->closing = true;
     sio_binary_drop(eio, s);
-    for (i = 0; i <= s->nextra; i++) {
+    /* Nothing adds namespaces to a closing session: the count holds. */
+    nextra = s->rare ? s->rare->nextra : 0;
+    for (i = 0; i <= nextra; i++) {
         room_conn **slot = sio_conn_slot(s, i);
         room_conn *conn = *slot;
         if (conn) {
@@ -175,6 +217,7 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
                   uint64_t now_ms)
 {
     const uint8_t *p = bytes;
+    bool pending;
 
     if (!eio || !s || (!bytes && len) || (kind != ROOM_FRAME_TEXT && kind != ROOM_FRAME_BINARY))
         return ROOM_EINVAL;
@@ -186,10 +229,11 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
     }
     /* Binary messages only ever carry announced attachments, and nothing
      * else may come between those. */
+    pending = s->rare && s->rare->binary;
     if (kind == ROOM_FRAME_BINARY)
-        return s->binary ? sio_binary_recv(eio, s, p, len)
-                         : sio_violation(eio, s, "unexpected binary message");
-    if (s->binary)
+        return pending ? sio_binary_recv(eio, s, p, len)
+                       : sio_violation(eio, s, "unexpected binary message");
+    if (pending)
         return sio_violation(eio, s, "binary attachment expected");
     if (len == 0)
         return sio_violation(eio, s, "empty message");

@@ -98,20 +98,36 @@ typedef struct eio_binary {
     uint8_t have;
 } eio_binary;
 
-struct room_eio_session {
-    eio_link hb;            /* in the ping, pong or closing list */
-    eio_link cn;            /* in the connect list until a CONNECT succeeds */
-    uint64_t hb_deadline;   /* next ping, or the pong's deadline */
-    uint64_t cn_deadline;
-    void *transport;
-    room_conn *root;        /* connection in namespace "/" */
-    room_conn **extra;      /* connection in namespace i >= 1 at extra[i - 1] */
-    json_t *query;          /* the host's query parameters, NULL when none */
+/* A session's wait for its first successful CONNECT, in the connect list.
+ * Apart from the session, because a session needs it only for its first
+ * moments: allocated at open, freed once connected or closing. */
+typedef struct eio_wait {
+    eio_link link;
+    uint64_t deadline;
+    room_eio_session *session;
+} eio_wait;
+
+/* What few sessions need: connections in namespaces other than "/" and a
+ * binary packet in flight. Allocated when one of them is, freed when none
+ * is left, so that an idle session in "/" does without it. */
+typedef struct eio_rare {
     eio_binary *binary;
     uint16_t nextra;
-    bool awaiting_pong;
-    bool closing;           /* the host was asked to close; nothing more is sent */
+    room_conn *extra[]; /* connection in namespace i >= 1 at extra[i - 1] */
+} eio_rare;
+
+/* Every idle connection has one: each byte here is paid per client. */
+struct room_eio_session {
+    eio_link hb;            /* in the ping, pong or closing list */
+    uint64_t hb_deadline;   /* next ping, or the pong's deadline */
+    void *transport;
+    room_conn *root;        /* connection in namespace "/" */
+    json_t *query;          /* the host's query parameters, NULL when none */
+    eio_wait *wait;         /* until a CONNECT succeeds */
+    eio_rare *rare;
     char sid[ROOM_CONN_ID_LEN + 1];
+    bool awaiting_pong : 1;
+    bool closing : 1;       /* the host was asked to close; nothing more is sent */
 };
 
 struct room_eio {
@@ -145,14 +161,24 @@ int sio_send(room_eio *eio, room_eio_session *s, room_frame *frame);
  * it (an error closes the session). */
 int sio_send_scratch(room_eio *eio, room_eio_session *s, int rc);
 void sio_session_free(room_eio *eio, room_eio_session *s);
+/* Gives the session its rare part with at least `nextra` slots for other
+ * namespaces; when it grows, it makes one for every namespace known now
+ * (namespaces are few). Growing moves the slots: hold none across it. */
+int sio_rare_grow(room_eio *eio, room_eio_session *s, size_t nextra);
+/* Frees the rare part once nothing is in it. Never while a connect handler
+ * may be filling one of its slots. */
+void sio_rare_trim(room_eio *eio, room_eio_session *s);
 
 /* ---- heartbeat (heartbeat.c) -------------------------------------------- */
 void sio_list_init(eio_link *head);
 void sio_list_append(eio_link *head, eio_link *l);
 void sio_list_unlink(eio_link *l);
 room_eio_session *sio_hb_session(eio_link *l);
-/* A new session: its first ping and its CONNECT deadline. */
+/* A new session: its first ping and, in s->wait (allocated by the
+ * caller), its CONNECT deadline. */
 void sio_heartbeat_start(room_eio *eio, room_eio_session *s, uint64_t now_ms);
+/* The session no longer owes a CONNECT: connected, or closing. */
+void sio_connect_wait_end(room_eio *eio, room_eio_session *s);
 void sio_heartbeat_pong(room_eio *eio, room_eio_session *s, uint64_t now_ms);
 
 /* ---- namespaces (namespace.c) -------------------------------------------- */
