@@ -100,7 +100,8 @@ typedef struct room_ws_stats {
     uint64_t bytes_pending;  /* queued, not yet written */
     uint64_t frames_dropped; /* messages dropped by ROOM_WS_SLOW_DROP */
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
-    uint64_t parsers;        /* wslay contexts held by connections mid-message */
+    uint64_t parsers;        /* receive states (header bytes, wslay context) held by
+                              * connections mid-frame or mid-message; pooled */
 } room_ws_stats;
 
 /* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config

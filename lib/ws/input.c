@@ -9,6 +9,7 @@
  * are fed. Once a frame that ends a message is in, the context is clean
  * and goes back to the pool. wslay does all the checking: masking, opcodes,
  * fragmentation, control frames, UTF-8, the mount's message limit. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ws_internal.h"
@@ -32,20 +33,20 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 
     (void)flags;
     if (c->state == RM_WS_OPEN) { /* not once a message handler closed it */
-        n = c->hdr_len - c->hdr_off;
+        n = c->rx->hdr_len - c->rx->hdr_off;
         if (n > len)
             n = len;
-        memcpy(buf, c->hdr + c->hdr_off, n);
-        c->hdr_off += (uint8_t)n;
+        memcpy(buf, c->rx->hdr + c->rx->hdr_off, n);
+        c->rx->hdr_off += (uint8_t)n;
         m = len - n;
-        if (m > c->left)
-            m = (size_t)c->left;
+        if (m > c->rx->left)
+            m = (size_t)c->rx->left;
         if (m > ws->in_len)
             m = ws->in_len;
         memcpy(buf + n, ws->in, m);
         ws->in += m;
         ws->in_len -= m;
-        c->left -= m;
+        c->rx->left -= m;
         n += m;
     }
     if (!n) {
@@ -92,15 +93,15 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         rm_ws_close(c, RM_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
 }
 
-/* Header bytes still missing from c->hdr. */
+/* Header bytes still missing from rx->hdr. */
 static size_t header_missing(const room_ws_conn *c)
 {
     size_t want = 2;
-    if (c->hdr_len >= 2) {
-        uint8_t len7 = c->hdr[1] & 0x7f;
-        want += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (c->hdr[1] & 0x80 ? 4 : 0);
+    if (c->rx->hdr_len >= 2) {
+        uint8_t len7 = c->rx->hdr[1] & 0x7f;
+        want += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (c->rx->hdr[1] & 0x80 ? 4 : 0);
     }
-    return want - c->hdr_len;
+    return want - c->rx->hdr_len;
 }
 
 static uint64_t header_payload(const uint8_t *h)
@@ -115,45 +116,60 @@ static uint64_t header_payload(const uint8_t *h)
     return len;
 }
 
-static int parser_get(room_ws_conn *c)
+static int rx_get(room_ws_conn *c)
 {
     room_ws *ws = c->ws;
+    rm_ws_rx *rx;
     if (ws->npool) {
-        c->parser = ws->pool[--ws->npool];
-    } else if (wslay_event_context_server_init(&c->parser, &callbacks, ws) != 0) {
-        return ROOM_ENOMEM;
+        rx = ws->pool[--ws->npool];
+    } else {
+        if (!(rx = malloc(sizeof *rx)))
+            return ROOM_ENOMEM;
+        if (wslay_event_context_server_init(&rx->parser, &callbacks, ws) != 0) {
+            free(rx);
+            return ROOM_ENOMEM;
+        }
     }
     /* Pooled parsers serve every mount, each with its own limit. */
-    wslay_event_config_set_max_recv_msg_length(c->parser, rm_ws_conn_mount(c)->max_message);
+    wslay_event_config_set_max_recv_msg_length(rx->parser, rm_ws_conn_mount(c)->max_message);
+    rx->left = 0;
+    rx->hdr_len = rx->hdr_off = 0;
+    c->rx = rx;
     ws->stats.parsers++;
     return 0;
 }
 
+static void rx_free(rm_ws_rx *rx)
+{
+    wslay_event_context_free(rx->parser);
+    free(rx);
+}
+
 /* Between messages a context holds no state: reuse it. */
-static void parser_put(room_ws_conn *c)
+static void rx_put(room_ws_conn *c)
 {
     room_ws *ws = c->ws;
     if (ws->npool < RM_WS_POOL)
-        ws->pool[ws->npool++] = c->parser;
+        ws->pool[ws->npool++] = c->rx;
     else
-        wslay_event_context_free(c->parser);
-    c->parser = NULL;
+        rx_free(c->rx);
+    c->rx = NULL;
     ws->stats.parsers--;
 }
 
 void rm_ws_parser_drop(room_ws_conn *c)
 {
-    if (!c->parser)
+    if (!c->rx)
         return;
-    wslay_event_context_free(c->parser);
-    c->parser = NULL;
+    rx_free(c->rx);
+    c->rx = NULL;
     c->ws->stats.parsers--;
 }
 
 void rm_ws_pool_free(room_ws *ws)
 {
     while (ws->npool)
-        wslay_event_context_free(ws->pool[--ws->npool]);
+        rx_free(ws->pool[--ws->npool]);
 }
 
 /* What the header alone shows to be wrong (RFC 6455 5.4, 5.5, 7.4.1), so
@@ -162,7 +178,7 @@ static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_
 {
     *code = ROOM_CLOSE_PROTOCOL_ERROR;
     if (opcode >= WSLAY_CONNECTION_CLOSE) {
-        if (!(c->hdr[0] & 0x80))
+        if (!(c->rx->hdr[0] & 0x80))
             return "fragmented control frame";
         if (len > 125)
             return "control frame over 125 bytes";
@@ -175,29 +191,28 @@ static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_
 }
 
 /* The header is complete: start feeding the frame. Returns 0, or -1 when
- * the connection was closed (refused header) or memory is short (still
- * open). */
+ * the connection was closed (refused header). */
 static int frame_begin(room_ws_conn *c)
 {
-    uint8_t opcode = c->hdr[0] & 0x0f;
-    uint64_t len = header_payload(c->hdr);
+    uint8_t opcode = c->rx->hdr[0] & 0x0f;
+    uint64_t len = header_payload(c->rx->hdr);
     const char *why;
     int code;
     if ((why = header_refusal(c, opcode, len, &code)) != NULL) {
         rm_ws_close(c, code, why);
         return -1;
     }
-    c->left = (uint32_t)len; /* at most the mount's max_message, a uint32_t */
-    c->hdr_off = 0;
+    c->rx->left = (uint32_t)len; /* at most the mount's max_message, a uint32_t */
+    c->rx->hdr_off = 0;
     c->flags |= RM_WS_IN_FRAME;
     /* Control frames may come between the fragments of a message. */
     if (opcode < WSLAY_CONNECTION_CLOSE) {
-        if (c->hdr[0] & 0x80)
+        if (c->rx->hdr[0] & 0x80)
             c->flags &= ~RM_WS_MSG_OPEN;
         else
             c->flags |= RM_WS_MSG_OPEN;
     }
-    return c->parser ? 0 : parser_get(c);
+    return 0;
 }
 
 void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
@@ -207,25 +222,27 @@ void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
 
     while (n && c->state == RM_WS_OPEN) {
         if (!(c->flags & RM_WS_IN_FRAME)) {
-            size_t take = header_missing(c);
+            size_t take;
+            if (!c->rx && rx_get(c) != 0) {
+                rm_ws_abort(c, "out of memory");
+                return;
+            }
+            take = header_missing(c);
             if (take > n)
                 take = n;
-            memcpy(c->hdr + c->hdr_len, p, take);
-            c->hdr_len += (uint8_t)take;
+            memcpy(c->rx->hdr + c->rx->hdr_len, p, take);
+            c->rx->hdr_len += (uint8_t)take;
             p += take;
             n -= take;
             if (header_missing(c))
                 continue;
-            if (frame_begin(c) != 0) {
-                if (c->state == RM_WS_OPEN)
-                    rm_ws_abort(c, "out of memory");
+            if (frame_begin(c) != 0)
                 return;
-            }
         }
         ws->cur = c;
         ws->in = p;
         ws->in_len = n;
-        r = wslay_event_recv(c->parser);
+        r = wslay_event_recv(c->rx->parser);
         p = ws->in;
         n = ws->in_len;
         if (c->state != RM_WS_OPEN) /* a handler closed it */
@@ -236,24 +253,24 @@ void rm_ws_input(room_ws_conn *c, const uint8_t *p, size_t n)
         }
         /* wslay refused the input, or the peer closed: its close frame is
          * queued in the context. */
-        if (!wslay_event_get_read_enabled(c->parser)) {
-            const char *why = wslay_event_get_close_received(c->parser) ? "transport close"
+        if (!wslay_event_get_read_enabled(c->rx->parser)) {
+            const char *why = wslay_event_get_close_received(c->rx->parser) ? "transport close"
                                                                         : "transport error";
-            if (wslay_event_send(c->parser) != 0 && c->state == RM_WS_OPEN)
+            if (wslay_event_send(c->rx->parser) != 0 && c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             rm_ws_closing(c, why);
             return;
         }
-        if (wslay_event_want_write(c->parser) && wslay_event_send(c->parser) != 0) {
+        if (wslay_event_want_write(c->rx->parser) && wslay_event_send(c->rx->parser) != 0) {
             if (c->state == RM_WS_OPEN)
                 rm_ws_abort(c, "out of memory");
             return;
         }
-        if (c->hdr_off < c->hdr_len || c->left)
+        if (c->rx->hdr_off < c->rx->hdr_len || c->rx->left)
             return; /* the frame goes on in the next read */
         c->flags &= ~RM_WS_IN_FRAME;
-        c->hdr_len = 0;
+        c->rx->hdr_len = 0;
         if (!(c->flags & RM_WS_MSG_OPEN))
-            parser_put(c);
+            rx_put(c);
     }
 }

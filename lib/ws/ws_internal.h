@@ -11,7 +11,7 @@
 #include "room/ws.h"
 
 #define RM_WS_MAX_REQUEST 8192 /* HTTP request head */
-#define RM_WS_POOL 32          /* idle wslay contexts kept for reuse */
+#define RM_WS_POOL 32          /* idle rx states (wslay contexts) kept for reuse */
 #define RM_WS_HEADROOM 10      /* largest server frame header */
 #define RM_WS_ACCEPT_LEN 28    /* base64 of a SHA-1 digest */
 /* RFC 6455's "unsupported data", which only this layer sends. */
@@ -30,7 +30,7 @@ enum { RM_WS_HANDSHAKE, RM_WS_OPEN, RM_WS_CLOSING, RM_WS_DONE };
 enum {
     RM_WS_WORK = 1u << 0,     /* on ws->work */
     RM_WS_CORE = 1u << 1,     /* owns an eio session or room_conn */
-    RM_WS_IN_FRAME = 1u << 2, /* hdr is complete; the frame is being fed */
+    RM_WS_IN_FRAME = 1u << 2, /* rx->hdr is complete; the frame is being fed */
     RM_WS_MSG_OPEN = 1u << 3, /* a fragmented message is unfinished */
     RM_WS_SHUT = 1u << 4,     /* ROOM_WS_WANT_SHUTDOWN was reported */
     RM_WS_EOF = 1u << 5,      /* the peer has finished sending */
@@ -77,6 +77,15 @@ typedef struct rm_ws_side {
     uint32_t request_len;
 } rm_ws_side;
 
+/* Inbound state, borrowed from ws->pool only while a frame or a message
+ * is unfinished: between messages an open connection has none. */
+typedef struct rm_ws_rx {
+    wslay_event_context_ptr parser;
+    uint32_t left;            /* payload of the current frame not yet fed */
+    uint8_t hdr_len, hdr_off; /* header bytes collected, fed to wslay */
+    uint8_t hdr[14];
+} rm_ws_rx;
+
 typedef struct rm_ws_list {
     rm_ws_side *head, *tail;
 } rm_ws_list;
@@ -90,17 +99,14 @@ struct room_ws_conn {
         room_eio_session *session;
         room_conn *conn;
     } core;
-    wslay_event_context_ptr parser; /* only while a message is unfinished */
-    rm_ws_queue *out;               /* only while output is pending */
-    rm_ws_side *side;               /* only while not OPEN */
+    rm_ws_rx *rx;     /* only while a frame or message is unfinished */
+    rm_ws_queue *out; /* only while output is pending */
+    rm_ws_side *side; /* only while not OPEN */
     room_ws_conn *work_next;
     uint32_t slot; /* in ws->conns */
-    uint32_t left; /* payload of the current frame not yet fed */
     uint8_t state;
     uint8_t flags;
-    uint8_t mount;            /* ws->mounts[mount], once OPEN */
-    uint8_t hdr_len, hdr_off; /* header bytes collected, fed to wslay */
-    uint8_t hdr[14];
+    uint8_t mount; /* ws->mounts[mount], once OPEN */
 };
 
 struct room_ws {
@@ -121,7 +127,7 @@ struct room_ws {
     const uint8_t *in;
     size_t in_len;
 
-    wslay_event_context_ptr pool[RM_WS_POOL];
+    rm_ws_rx *pool[RM_WS_POOL];
     unsigned npool;
     room_ws_stats stats;
 };
