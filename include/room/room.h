@@ -151,6 +151,10 @@ ROOM_API void room_vlogf(room_log_fn log, void *user_data, int level, const char
 #endif
     ;
 
+/* The most rooms one connection can be in (max_rooms_per_conn beyond it is
+ * ROOM_EINVAL): the count is 16 bits, which keeps a connection small. */
+#define ROOM_MAX_ROOMS_PER_CONN 65535
+
 /* Connection ids (and Engine.IO session ids) are this many URL-safe
  * characters carrying 120 random bits. */
 #define ROOM_CONN_ID_LEN 20
@@ -192,7 +196,7 @@ typedef struct room_config {
     size_t max_message_bytes;    /* default 1000000, Engine.IO's maxPayload; see
                                     room_hub_max_message_bytes() */
     size_t max_room_name_bytes;  /* default 128 */
-    size_t max_rooms_per_conn;   /* default 128 */
+    size_t max_rooms_per_conn;   /* default 128, at most ROOM_MAX_ROOMS_PER_CONN */
     size_t max_members_per_room; /* default 1000000 */
     size_t max_rooms;            /* default 1000000 */
     size_t seal_headroom;        /* bytes reserved for seal(); max 32, default 0 */

@@ -15,9 +15,11 @@ int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event, json_t
     p = rm_malloc(&hub->alloc, sizeof *p);
     if (!p)
         return ROOM_ENOMEM;
-    *p = (rm_pending_ack){conn, conn->next_ack++, hub->now_ms + timeout_ms, done, ud, NULL};
-    if (conn->next_ack > INT32_MAX)
-        conn->next_ack = 0;
+    /* One counter for the hub keeps the connection small; ids only need to
+     * be unique among a connection's pending acks. */
+    *p = (rm_pending_ack){conn, hub->next_ack++, hub->now_ms + timeout_ms, done, ud, NULL};
+    if (hub->next_ack > INT32_MAX)
+        hub->next_ack = 0;
     rc = rm_emit_frame(hub, conn, event, argv, argc, p->id, attachments, attachment_count);
     if (rc) {
         rm_free(&hub->alloc, p, sizeof *p);

@@ -20,7 +20,6 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
         return ROOM_ENOMEM;
     conn->transport = transport;
     conn->rooms = &conn->first;
-    conn->caprooms = 1;
     do {
         if (room_id_generate(conn->id, hub->cfg.random, hub->cfg.user_data) != 0) {
             rm_free(&hub->alloc, conn, sizeof *conn);
@@ -71,7 +70,7 @@ void rm_conn_free(room_hub *hub, room_conn *conn)
     rm_acks_fail_conn(hub, conn);
     hub->nconns--;
     if (conn->rooms != &conn->first)
-        rm_free(&hub->alloc, conn->rooms, (size_t)conn->caprooms * sizeof *conn->rooms);
+        rm_free(&hub->alloc, conn->rooms, ((size_t)1 << conn->rooms_log2) * sizeof *conn->rooms);
     rm_free(&hub->alloc, conn, sizeof *conn);
 }
 

@@ -48,7 +48,7 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     cfg.size = sizeof cfg;
     if (!cfg.send || (cfg.codec && cfg.codec->size < ROOM_CODEC_SIZE_MIN) ||
         (cfg.adapter && cfg.adapter->size < ROOM_ADAPTER_SIZE_MIN) ||
-        cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > UINT32_MAX / 2 ||
+        cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > ROOM_MAX_ROOMS_PER_CONN ||
         cfg.max_members_per_room > UINT32_MAX / 2 || cfg.max_rooms > UINT32_MAX / 2 ||
         (cfg.unknown_events != ROOM_UNKNOWN_REPLY_ERROR && cfg.unknown_events != ROOM_UNKNOWN_IGNORE))
         return ROOM_EINVAL;

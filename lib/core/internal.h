@@ -134,14 +134,15 @@ struct room_conn {
      * room, and an array of one would cost an allocation each. */
     rm_membership *rooms;
     rm_membership first;
-    uint32_t nrooms;
-    uint32_t caprooms;
-    uint32_t next_ack;
     uint32_t id_hash;
-    uint16_t depth;     /* handlers running for this connection */
+    uint16_t nrooms;     /* at most ROOM_MAX_ROOMS_PER_CONN */
+    uint16_t depth;      /* handlers running for this connection */
     uint8_t flags;
+    uint8_t rooms_log2;  /* rooms holds 1 << rooms_log2 */
     char id[ROOM_CONN_ID_LEN + 1];
 };
+/* An idle connection in one room fits a 72-byte allocation (an 80-byte
+ * glibc chunk): the fields above are sized for that. */
 void rm_conn_free(room_hub *hub, room_conn *conn);
 
 /* ---- dispatch (dispatch.c) ------------------------------------------------ */
@@ -226,6 +227,7 @@ struct room_hub {
 
     rm_pending_ack *acks;
     uint64_t now_ms;
+    uint32_t next_ack; /* the next server ack id, for any connection */
 
     room_buf scratch; /* reused encoding buffer */
 };

@@ -57,15 +57,19 @@ static int find_membership(const room_conn *conn, const rm_room *room)
 static int reserve_membership(room_hub *hub, room_conn *conn)
 {
     rm_membership *rooms = NULL;
-    uint32_t cap = 0;
-    if (conn->rooms != &conn->first || conn->nrooms < conn->caprooms)
-        return rm_grow(&hub->alloc, (void **)&conn->rooms, &conn->caprooms, conn->nrooms + 1,
-                       sizeof *conn->rooms);
-    if (rm_grow(&hub->alloc, (void **)&rooms, &cap, conn->nrooms + 1, sizeof *rooms) != 0)
+    size_t size = ((size_t)1 << conn->rooms_log2) * sizeof *rooms;
+    if (conn->nrooms < (1u << conn->rooms_log2))
+        return 0;
+    if (conn->rooms == &conn->first) {
+        if ((rooms = rm_malloc(&hub->alloc, 2 * size)) != NULL)
+            memcpy(rooms, conn->rooms, size);
+    } else {
+        rooms = rm_realloc(&hub->alloc, conn->rooms, size, 2 * size);
+    }
+    if (!rooms)
         return ROOM_ENOMEM;
-    memcpy(rooms, conn->rooms, (size_t)conn->nrooms * sizeof *rooms);
     conn->rooms = rooms;
-    conn->caprooms = cap;
+    conn->rooms_log2++;
     return 0;
 }
 
