@@ -166,7 +166,7 @@ static void on_io(room_uv_server *srv, room_ws_conn *wc, uint32_t events)
 void rm_uv_on_conns(uv_poll_t *h, int status, int events)
 {
     room_uv_server *srv = h->data;
-    int n, i;
+    int n, i, rounds = 0;
 
     (void)events;
     if (status < 0) {
@@ -174,11 +174,14 @@ void rm_uv_on_conns(uv_poll_t *h, int status, int events)
         return;
     }
     /* Only the connection of an event is ever closed while handling it,
-     * so the rest of the batch stays valid. More than a batch: the loop
-     * reports the instance readable again at once. */
-    do
-        n = epoll_wait(srv->epfd, srv->events, RM_UV_EVENTS, 0);
-    while (n < 0 && errno == EINTR);
-    for (i = 0; i < n; i++)
-        on_io(srv, srv->events[i].data.ptr, srv->events[i].events);
+     * so the rest of the batch stays valid. A full batch means more are
+     * ready: take them too before the writes of the check phase, as libuv
+     * does, so that each socket's frames leave in fewer, fuller writes. */
+    do {
+        do
+            n = epoll_wait(srv->epfd, srv->events, RM_UV_EVENTS, 0);
+        while (n < 0 && errno == EINTR);
+        for (i = 0; i < n; i++)
+            on_io(srv, srv->events[i].data.ptr, srv->events[i].events);
+    } while (n == RM_UV_EVENTS && ++rounds < RM_UV_ROUNDS);
 }

@@ -16,6 +16,7 @@
 #define RM_UV_IOV 64               /* iovecs per write on the loop thread */
 #define RM_UV_ACCEPTS 128          /* per wakeup of the listener, to stay fair */
 #define RM_UV_EVENTS 1024          /* epoll events taken per wakeup, as libuv does */
+#define RM_UV_ROUNDS 48            /* full batches taken per wakeup, as libuv does */
 
 /* A connection is the engine's room_ws_conn, whose host pointer is the
  * socket's descriptor, and one byte of ours, fdstate[fd]: what its epoll
