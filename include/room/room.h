@@ -105,6 +105,14 @@ typedef struct room_allocator {
     void *ud;
 } room_allocator;
 
+/* Copies a host-filled struct that starts with `size_t size` and grows at
+ * its end (room_config, room_eio_config, room_ws_config, ...) into `dst`
+ * (dst_size bytes): zeroes it, copies only as many bytes as both structs
+ * hold, and sets dst's size to dst_size. Every layer reads its configs this
+ * way. Returns 0, or ROOM_EINVAL when dst or src is NULL or src's size is
+ * below min_size (older than the first released layout). */
+ROOM_API int room_config_copy(void *dst, size_t dst_size, const void *src, size_t min_size);
+
 /* The C library's malloc, realloc and free: what every layer uses when the
  * host gives no allocator. Static; never NULL. */
 ROOM_API const room_allocator *room_allocator_libc(void);

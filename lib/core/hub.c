@@ -27,12 +27,6 @@ static void resolve_defaults(room_config *cfg)
 /* Copies the first `size` bytes of a caller's table (whose first member is
  * its size) into a zeroed `dst` of `dst_size`: members the caller was built
  * without read as 0, and nothing past `size` is read. */
-static void copy_sized(void *dst, size_t dst_size, const void *src, size_t size)
-{
-    memset(dst, 0, dst_size);
-    memcpy(dst, src, size < dst_size ? size : dst_size);
-}
-
 int room_hub_new(room_hub **hub_out, const room_config *config)
 {
     room_config cfg;
@@ -42,10 +36,8 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     if (!hub_out)
         return ROOM_EINVAL;
     *hub_out = NULL;
-    if (!config || config->size < ROOM_CONFIG_SIZE_MIN)
+    if (room_config_copy(&cfg, sizeof cfg, config, ROOM_CONFIG_SIZE_MIN) != 0)
         return ROOM_EINVAL;
-    copy_sized(&cfg, sizeof cfg, config, config->size);
-    cfg.size = sizeof cfg;
     if (!cfg.send || (cfg.codec && cfg.codec->size < ROOM_CODEC_SIZE_MIN) ||
         (cfg.adapter && cfg.adapter->size < ROOM_ADAPTER_SIZE_MIN) ||
         cfg.seal_headroom > RM_SEAL_MAX || cfg.max_rooms_per_conn > ROOM_MAX_ROOMS_PER_CONN ||
@@ -60,8 +52,9 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         return ROOM_ENOMEM;
     hub->cfg = cfg;
     hub->alloc = alloc;
-    copy_sized(&hub->codec, sizeof hub->codec, cfg.codec, cfg.codec->size);
-    copy_sized(&hub->adapter, sizeof hub->adapter, cfg.adapter, cfg.adapter->size);
+    /* Sizes checked above. */
+    room_config_copy(&hub->codec, sizeof hub->codec, cfg.codec, ROOM_CODEC_SIZE_MIN);
+    room_config_copy(&hub->adapter, sizeof hub->adapter, cfg.adapter, ROOM_ADAPTER_SIZE_MIN);
     rm_table_init(&hub->rooms, offsetof(rm_room, name), offsetof(rm_room, hash));
     rm_table_init(&hub->conns_by_id, offsetof(room_conn, id), offsetof(room_conn, id_hash));
     rm_buf_init(&hub->scratch, &hub->alloc);

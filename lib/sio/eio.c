@@ -9,12 +9,8 @@
  * in the defaults for what it left 0. */
 static int resolve_config(room_eio_config *cfg, const room_eio_config *given)
 {
-    if (!given || given->size < ROOM_EIO_CONFIG_MIN_SIZE)
-        return ROOM_EINVAL;
-    memset(cfg, 0, sizeof *cfg);
-    memcpy(cfg, given, given->size < sizeof *cfg ? given->size : sizeof *cfg);
-    cfg->size = sizeof *cfg;
-    if (!cfg->send || !cfg->close)
+    if (room_config_copy(cfg, sizeof *cfg, given, ROOM_EIO_CONFIG_MIN_SIZE) != 0 || !cfg->send ||
+        !cfg->close)
         return ROOM_EINVAL;
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms = 25000;

@@ -176,11 +176,11 @@ int sio_namespace_add(room_eio *eio, const char *name, const room_config *config
     ns->name_len = len;
     memcpy(ns->name, name, len + 1);
 
-    /* As room_hub_new() does: no more than the host's `size` bytes. */
+    /* As room_hub_new() does: no more than the host's `size` bytes (checked
+     * above). */
     room_config_init(&cfg);
     if (config)
-        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
-    cfg.size = sizeof cfg;
+        room_config_copy(&cfg, sizeof cfg, config, ROOM_CONFIG_SIZE_MIN);
     ns->random = cfg.random;
     ns->random_ud = cfg.user_data;
     cfg.send = hub_send;

@@ -32,13 +32,8 @@ int room_ws_new(room_ws **ws_out, const room_ws_config *config)
         return ROOM_EINVAL;
     *ws_out = NULL;
     room_ws_config_init(&cfg);
-    if (config) {
-        if (config->size < ROOM_WS_CONFIG_MIN_SIZE)
-            return ROOM_EINVAL;
-        /* A newer host's config may be longer, an older one's shorter. */
-        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
-        cfg.size = sizeof cfg;
-    }
+    if (config && room_config_copy(&cfg, sizeof cfg, config, ROOM_WS_CONFIG_MIN_SIZE) != 0)
+        return ROOM_EINVAL;
     if (cfg.slow_policy != ROOM_WS_SLOW_CLOSE && cfg.slow_policy != ROOM_WS_SLOW_DROP)
         return ROOM_EINVAL;
     if (!cfg.max_queued_bytes)

@@ -88,12 +88,8 @@ int room_uv_server_new(room_uv_server **srv_out, uv_loop_t *loop, room_ws *ws, c
         return ROOM_EINVAL;
     *srv_out = NULL;
     room_uv_config_init(&cfg);
-    if (config) {
-        if (config->size < ROOM_UV_CONFIG_MIN_SIZE)
-            return ROOM_EINVAL;
-        memcpy(&cfg, config, config->size < sizeof cfg ? config->size : sizeof cfg);
-        cfg.size = sizeof cfg;
-    }
+    if (config && room_config_copy(&cfg, sizeof cfg, config, ROOM_UV_CONFIG_MIN_SIZE) != 0)
+        return ROOM_EINVAL;
     if (!loop || !ws || cfg.write_threads > 64)
         return ROOM_EINVAL;
     if (cfg.backlog <= 0)
