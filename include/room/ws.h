@@ -32,7 +32,8 @@
  * hubs: queued frames belong to them.
  *
  * Same threading rules as the hub: one thread, no locks. None of these
- * functions may be called from inside a hub or eio handler.
+ * functions may be called from inside a hub or eio handler, except
+ * room_ws_close_all(), which only queues close frames and work.
  */
 #ifndef ROOM_WS_H
 #define ROOM_WS_H
@@ -118,12 +119,12 @@ ROOM_WS_API void room_ws_eio_config(const room_ws *ws, room_eio_config *config);
 ROOM_WS_API void room_ws_hub_config(const room_ws *ws, room_config *config);
 
 /* Serves Socket.IO at /socket.io/ (?EIO=4&transport=websocket). The eio
- * must be configured with room_ws_eio_config(). Errors: ROOM_EINVAL (one
- * is already mounted), ROOM_ENOMEM. */
+ * must be configured with room_ws_eio_config(). Errors: ROOM_EINVAL (NULL
+ * argument, one is already mounted, 255 mounts already), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_socketio(room_ws *ws, room_eio *eio);
 /* Serves the JSON codec hub `hub` at `path` ("/ws", copied). Errors:
- * ROOM_EINVAL (path empty, not starting with '/', or taken; 255
- * mounts already), ROOM_ENOMEM. */
+ * ROOM_EINVAL (NULL argument; path empty, not starting with '/', or taken;
+ * 255 mounts already), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub);
 
 /* Runs what waits outside the hubs' callbacks (sessions of closing

@@ -2,8 +2,9 @@
  * libroom-uv: the WebSocket engine (room/ws.h) bound to a libuv loop, for
  * hosts that want a ready-made server. It listens on one address, accepts,
  * reads into one buffer shared by every connection, writes each
- * connection's queued output with one sendmsg per loop iteration and runs
- * the engine's timers.
+ * connection's queued output once per loop iteration (one sendmsg of up to
+ * 64 iovecs, more while the socket takes everything) and runs the engine's
+ * timers.
  *
  * Linux only: the connections' sockets are in one epoll instance of the
  * server's own, which the loop watches with one uv_poll_t; the listener,
