@@ -113,6 +113,8 @@ static void on_listener(room_ws *ws, sock *l)
         }
         s->fd = fd;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        /* The kernel finds peers that vanished without a FIN. */
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
         watch(s, EPOLLIN);
     }
 }

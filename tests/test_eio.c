@@ -1236,6 +1236,25 @@ static void idle_sessions_are_small(void **state)
     assert_int_equal(m.bytes, 0);
 }
 
+/* A namespace hub's rate limits refill by the time room_eio_recv() is
+ * given, without a room_eio_tick() in between. */
+static void rate_limits_use_the_message_time(void **state)
+{
+    world *w = *state;
+    peer *p;
+    w->root.rate_messages = 1;
+    start(w);
+    p = peer_open(w);
+    join(w, p, "/");
+    assert_int_equal(in(w, p, "42[\"chat\",1]"), 0);
+    w->now += 999;
+    assert_int_equal(in(w, p, "42[\"chat\",2]"), ROOM_ERATELIMIT);
+    assert_non_null(strstr(last(p), "rate_limited"));
+    w->now += 1;
+    assert_int_equal(in(w, p, "42[\"chat\",3]"), 0);
+    assert_string_equal(seen.log, "/:chat [1];/:chat [3];");
+}
+
 int main(void)
 {
 #define FRESH(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -1260,6 +1279,7 @@ int main(void)
         FRESH(takes_the_adapter_only_on_success),
         FRESH(survives_every_allocation_failure),
         FRESH(idle_sessions_are_small),
+        FRESH(rate_limits_use_the_message_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

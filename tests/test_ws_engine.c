@@ -161,6 +161,228 @@ static void test_too_big_header(void **state)
     eng_free(e);
 }
 
+/* A JSON hub at /ws on an engine of its own. */
+typedef struct json_engine {
+    room_ws *ws;
+    room_hub *hub;
+} json_engine;
+
+static void json_new(json_engine *j, const room_ws_config *wcfg, const room_config *hub_cfg)
+{
+    room_config cfg;
+    assert_int_equal(room_ws_new(&j->ws, wcfg), 0);
+    if (hub_cfg)
+        cfg = *hub_cfg;
+    else
+        room_config_init(&cfg);
+    room_ws_hub_config(j->ws, &cfg);
+    assert_int_equal(room_hub_new(&j->hub, &cfg), 0);
+    assert_int_equal(room_ws_mount_json(j->ws, "/ws", j->hub), 0);
+}
+
+static void json_free(json_engine *j)
+{
+    room_ws_free(j->ws);
+    room_hub_free(j->hub);
+}
+
+/* An upgraded /ws connection whose 101 is written. */
+static room_ws_conn *json_open(json_engine *j, uint64_t now)
+{
+    room_ws_conn *c;
+    char out[1024];
+    assert_int_equal(room_ws_conn_new(j->ws, NULL, now, &c), 0);
+    feed(c, UPGRADE("/ws"), now);
+    room_ws_run(j->ws, now);
+    room_ws_conn_written(c, pending(c, out, sizeof out));
+    assert_true(strncmp(out, "HTTP/1.1 101", 12) == 0);
+    return c;
+}
+
+/* A client frame (masked with a zero key, so the payload reads as is). */
+static void client_frame(room_ws_conn *c, uint8_t opcode, const char *payload, uint64_t now)
+{
+    uint8_t f[256] = {(uint8_t)(0x80 | opcode), (uint8_t)(0x80 | strlen(payload)), 0, 0, 0, 0};
+    memcpy(f + 6, payload, strlen(payload));
+    room_ws_conn_input(c, f, 6 + strlen(payload), now);
+}
+
+static unsigned close_code(const char *out, size_t len)
+{
+    assert_true(len >= 4);
+    assert_int_equal((uint8_t)out[0], 0x88);
+    return ((unsigned)(uint8_t)out[2] << 8) | (uint8_t)out[3];
+}
+
+/* A quiet /ws connection is pinged; a pong (or any frame) keeps it, no
+ * answer within pong_timeout_ms closes it with 1008. Socket.IO mounts are
+ * left to Engine.IO's heartbeat. */
+static void test_keepalive(void **state)
+{
+    json_engine j;
+    room_ws_config wcfg;
+    room_eio_config ecfg;
+    room_eio *eio;
+    room_ws_conn *c, *sio;
+    room_ws_stats st;
+    char out[1024];
+    size_t len;
+    (void)state;
+
+    room_ws_config_init(&wcfg);
+    wcfg.ping_interval_ms = 1000;
+    wcfg.pong_timeout_ms = 500;
+    json_new(&j, &wcfg, NULL);
+    room_eio_config_init(&ecfg);
+    room_ws_eio_config(j.ws, &ecfg);
+    assert_int_equal(room_eio_new(&eio, &ecfg, NULL), 0);
+    assert_int_equal(room_ws_mount_socketio(j.ws, eio), 0);
+
+    c = json_open(&j, 0);
+    assert_int_equal(room_ws_conn_new(j.ws, NULL, 0, &sio), 0);
+    feed(sio, UPGRADE("/socket.io/?EIO=4&transport=websocket"), 0);
+    room_ws_run(j.ws, 0);
+    room_ws_conn_written(sio, pending(sio, out, sizeof out));
+
+    /* The first round finds it just upgraded: no ping yet. */
+    assert_int_equal(room_ws_run(j.ws, 0), 1000);
+    assert_int_equal(room_ws_run(j.ws, 1000), 500);
+    assert_int_equal(room_ws_conn_output(c, NULL, 16), 0);
+    assert_int_equal(room_ws_run(j.ws, 1500), 500);
+    /* The second finds it quiet. */
+    room_ws_run(j.ws, 2000);
+    assert_int_equal(pending(c, out, sizeof out), 2);
+    assert_int_equal((uint8_t)out[0], 0x89);
+    assert_int_equal((uint8_t)out[1], 0x00);
+    room_ws_conn_written(c, 2);
+    assert_int_equal(room_ws_conn_output(sio, NULL, 16), 0);
+    client_frame(c, 0xA, "", 2400); /* the pong */
+    room_ws_run(j.ws, 2500);
+    assert_int_equal(room_ws_conn_wants(c), 0);
+
+    /* Pinged again two rounds later, and this time silent. */
+    room_ws_run(j.ws, 3000);
+    assert_int_equal(room_ws_conn_output(c, NULL, 16), 0);
+    room_ws_run(j.ws, 4000);
+    room_ws_conn_written(c, pending(c, out, sizeof out));
+    room_ws_run(j.ws, 4499);
+    assert_int_equal(room_ws_conn_wants(c), 0);
+    room_ws_run(j.ws, 4500);
+    len = pending(c, out, sizeof out);
+    assert_int_equal(close_code(out, len), ROOM_CLOSE_POLICY_VIOLATION);
+    assert_true(len == 4 + strlen("ping timeout") && memcmp(out + 4, "ping timeout", 12) == 0);
+    room_ws_stats_get(j.ws, &st);
+    assert_int_equal(st.ping_timeouts, 1);
+    assert_int_equal(room_conn_count(j.hub), 0); /* its session has ended */
+
+    /* The Socket.IO connection got no WebSocket ping (Engine.IO pings it
+     * every 25 s), and no rounds run when no connection is open. */
+    assert_int_equal(room_ws_conn_output(sio, NULL, 16), 0);
+    room_ws_conn_free(sio);
+    room_ws_conn_free(c);
+    /* What remains is the eio's tick for the ping it scheduled at 0, not
+     * a round (one would be due within 1000 ms). */
+    assert_int_equal(room_ws_run(j.ws, 5000), 25000 - 5000);
+    json_free(&j);
+    room_eio_free(eio);
+
+    /* ROOM_WS_PING_OFF: never. */
+    wcfg.ping_interval_ms = ROOM_WS_PING_OFF;
+    json_new(&j, &wcfg, NULL);
+    c = json_open(&j, 0);
+    assert_int_equal(room_ws_run(j.ws, 100000), -1);
+    assert_int_equal(room_ws_conn_output(c, NULL, 16), 0);
+    room_ws_conn_free(c);
+    json_free(&j);
+}
+
+static int broadcast_to(room_ws *ws, room_hub *hub)
+{
+    json_t *payload = json_string("0123456789012345678901234567890123456789");
+    int n = room_broadcast_new(hub, "e", payload, NULL);
+    room_ws_run(ws, 0);
+    return n;
+}
+
+/* max_total_queued_bytes bounds what all connections hold together: the
+ * send that would pass it meets slow_policy. */
+static void test_total_queue_cap(void **state)
+{
+    json_engine j;
+    room_ws_config wcfg;
+    room_ws_conn *a, *b;
+    room_ws_stats st;
+    size_t frame_len;
+    char out[1024];
+    int policy;
+    (void)state;
+
+    for (policy = ROOM_WS_SLOW_CLOSE; policy <= ROOM_WS_SLOW_DROP; policy++) {
+        room_ws_config_init(&wcfg);
+        wcfg.slow_policy = policy;
+        /* One 65-byte frame fits; two do not. */
+        wcfg.max_total_queued_bytes = 100;
+        json_new(&j, &wcfg, NULL);
+        a = json_open(&j, 0);
+        b = json_open(&j, 0);
+        broadcast_to(j.ws, j.hub);
+        /* 2 + {"event":"e","data":"...40..."} for one of them. */
+        frame_len = pending(a, out, sizeof out) + pending(b, out, sizeof out);
+        room_ws_stats_get(j.ws, &st);
+        assert_int_equal(st.total_full, 1);
+        assert_int_equal(st.bytes_pending, frame_len);
+        if (policy == ROOM_WS_SLOW_CLOSE) {
+            /* The other is closing: only its close frame is queued. */
+            assert_int_equal(frame_len, 65 + 2 + 2 + strlen("slow consumer"));
+            assert_int_equal(st.slow_closes, 1);
+            assert_int_equal(room_conn_count(j.hub), 1);
+        } else {
+            assert_int_equal(frame_len, 65);
+            assert_int_equal(st.frames_dropped, 1);
+            assert_int_equal(room_conn_count(j.hub), 2);
+        }
+        room_ws_conn_free(a);
+        room_ws_conn_free(b);
+        json_free(&j);
+    }
+}
+
+static int handled;
+static int count_event(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    (void)hub, (void)conn, (void)ev, (void)ud;
+    handled++;
+    return 0;
+}
+
+/* A JSON hub's rate limits refill by the time of each message the engine
+ * hands it, with no room_ws_run() in between. */
+static void test_rate_limit_clock(void **state)
+{
+    json_engine j;
+    room_config cfg;
+    room_ws_conn *c;
+    char out[1024];
+    (void)state;
+
+    room_config_init(&cfg);
+    cfg.rate_messages = 1;
+    json_new(&j, NULL, &cfg);
+    room_on(j.hub, "m", count_event, NULL);
+    handled = 0;
+    c = json_open(&j, 1000);
+    client_frame(c, 0x1, "{\"event\":\"m\"}", 1000);
+    client_frame(c, 0x1, "{\"event\":\"m\"}", 1500);
+    assert_int_equal(handled, 1);
+    assert_non_null(strstr((pending(c, out, sizeof out), out), "rate_limited"));
+    room_ws_conn_written(c, pending(c, out, sizeof out));
+    client_frame(c, 0x1, "{\"event\":\"m\"}", 2000);
+    assert_int_equal(handled, 2);
+    assert_int_equal(room_ws_conn_output(c, NULL, 16), 0);
+    room_ws_conn_free(c);
+    json_free(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +390,9 @@ int main(void)
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_handshake_deadline),
         cmocka_unit_test(test_too_big_header),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_total_queue_cap),
+        cmocka_unit_test(test_rate_limit_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

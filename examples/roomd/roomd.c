@@ -45,7 +45,18 @@ typedef struct options {
     uint32_t ping_timeout_ms;
     int log_level;
     int write_threads; /* -1: one fewer than the CPUs, at most 3 */
+    uint32_t msg_rate, byte_rate; /* per connection and second; 0: unlimited */
+    size_t max_connections;       /* 0: from the descriptor limit */
 } options;
+
+/* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
+ * with bursts of 200, and 1 MiB a second (a burst is at least one largest
+ * message); 10 refusals in a row close it with 1008. */
+#define ROOMD_MSG_RATE 100
+#define ROOMD_BYTE_RATE (1u << 20)
+/* Descriptors kept for everything but connections: stdio, the listener,
+ * epoll, libuv's own, the helpers' wakeups, a log file. */
+#define ROOMD_FD_RESERVE 64
 
 typedef struct roomd {
     uv_loop_t *loop;
@@ -75,6 +86,12 @@ static void usage(FILE *out)
           "  --ping-interval MS     Engine.IO pingInterval (25000)\n"
           "  --ping-timeout MS      Engine.IO pingTimeout (20000)\n"
           "  --write-threads N      helper threads for socket writes (CPUs - 1, at most 3)\n"
+          "  --msg-rate N           messages per second per connection, bursts of 2N (100);\n"
+          "                         over it a message is refused with rate_limited, and 10\n"
+          "                         refusals in a row close the connection with 1008\n"
+          "  --byte-rate N          inbound bytes per second per connection (1048576)\n"
+          "  --no-rate-limit        no rate limits (the benchmark's senders)\n"
+          "  --max-connections N    connections at most (the descriptor limit - 64)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -117,6 +134,10 @@ static void parse_options(int argc, char **argv, options *o)
         O_PING_INTERVAL,
         O_PING_TIMEOUT,
         O_WRITE_THREADS,
+        O_MSG_RATE,
+        O_BYTE_RATE,
+        O_NO_RATE_LIMIT,
+        O_MAX_CONNECTIONS,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -128,6 +149,10 @@ static void parse_options(int argc, char **argv, options *o)
         {"ping-interval", required_argument, NULL, O_PING_INTERVAL},
         {"ping-timeout", required_argument, NULL, O_PING_TIMEOUT},
         {"write-threads", required_argument, NULL, O_WRITE_THREADS},
+        {"msg-rate", required_argument, NULL, O_MSG_RATE},
+        {"byte-rate", required_argument, NULL, O_BYTE_RATE},
+        {"no-rate-limit", no_argument, NULL, O_NO_RATE_LIMIT},
+        {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -135,7 +160,7 @@ static void parse_options(int argc, char **argv, options *o)
     };
     int c;
 
-    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO, -1};
+    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -146,6 +171,16 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case O_PING_TIMEOUT:
             o->ping_timeout_ms = (uint32_t)parse_number("--ping-timeout", optarg, 1, INT_MAX);
+            break;
+        case O_MSG_RATE:
+            o->msg_rate = (uint32_t)parse_number("--msg-rate", optarg, 1, 1000000);
+            break;
+        case O_BYTE_RATE:
+            o->byte_rate = (uint32_t)parse_number("--byte-rate", optarg, 1, INT_MAX);
+            break;
+        case O_NO_RATE_LIMIT: o->msg_rate = o->byte_rate = 0; break;
+        case O_MAX_CONNECTIONS:
+            o->max_connections = (size_t)parse_number("--max-connections", optarg, 1, INT_MAX);
             break;
         case O_WRITE_THREADS:
             o->write_threads = (int)parse_number("--write-threads", optarg, 0, 64);
@@ -181,14 +216,31 @@ static void on_signal(uv_signal_t *sig, int signum)
     room_uv_shutdown(d->srv, on_shutdown);
 }
 
-/* Every connection is a descriptor: take as many as the hard limit allows. */
-static void raise_fd_limit(void)
+/* Every connection is a descriptor: take as many as the hard limit allows,
+ * and return how many connections that leaves room for, so that a full
+ * server refuses connections instead of failing accept() on EMFILE. */
+static size_t raise_fd_limit(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return rl.rlim_cur > 2 * ROOMD_FD_RESERVE ? (size_t)rl.rlim_cur - ROOMD_FD_RESERVE
+                                              : (size_t)rl.rlim_cur / 2;
+}
+
+/* The same limits for every hub: the Socket.IO namespaces and /ws. */
+static void set_rate_limits(room_config *cfg, const options *o)
+{
+    cfg->rate_messages = o->msg_rate;
+    cfg->rate_messages_burst = 2 * o->msg_rate;
+    cfg->rate_bytes = o->byte_rate;
 }
 
 static int fail(const char *what, int rc)
@@ -213,6 +265,7 @@ static int start(roomd *d, const options *o)
     wcfg.user_data = d;
     room_uv_config_init(&ucfg);
     ucfg.user_data = d;
+    ucfg.max_connections = o->max_connections;
     /* The loop thread plus helpers for the write system calls of big
      * broadcasts; beyond a few, they only contend for the sockets' locks. */
     if (o->write_threads >= 0) {
@@ -234,6 +287,7 @@ static int start(roomd *d, const options *o)
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
     room_config_init(&rcfg);
+    set_rate_limits(&rcfg, o);
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = o->proto->register_fn(room_eio_hub(d->eio, "/"))) != 0)
@@ -249,6 +303,7 @@ static int start(roomd *d, const options *o)
         room_ws_hub_config(d->ws, &jcfg);
         jcfg.log = log_line;
         jcfg.user_data = d;
+        set_rate_limits(&jcfg, o);
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d->json_hub)) != 0 ||
             (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)
@@ -270,6 +325,9 @@ static int start(roomd *d, const options *o)
     v6 = strchr(o->host, ':') != NULL;
     fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
             room_uv_port(d->srv));
+    room_ws_logf(d->ws, ROOM_LOG_INFO,
+                 "limits: %zu connections, per connection %u messages/s and %u bytes/s (0: none)",
+                 o->max_connections, o->msg_rate, o->byte_rate);
     return 0;
 }
 
@@ -277,12 +335,15 @@ int main(int argc, char **argv)
 {
     roomd d = {0};
     options o;
+    size_t fd_room;
     int rc;
 
     parse_options(argc, argv, &o);
     /* A peer that hung up must cost an EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
+    fd_room = raise_fd_limit();
+    if (!o.max_connections)
+        o.max_connections = fd_room;
     d.loop = uv_default_loop();
     d.log_level = o.log_level;
     rc = start(&d, &o);

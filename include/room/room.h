@@ -66,7 +66,8 @@ enum {
     ROOM_EDENIED = -14,      /* refused by the protocol (identity, role) */
     ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
     ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
-    ROOM_ERROR_MIN = -16
+    ROOM_ERATELIMIT = -17,   /* the connection sends faster than its rate limit */
+    ROOM_ERROR_MIN = -17
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)
@@ -75,7 +76,7 @@ typedef enum room_close_code {
     ROOM_CLOSE_NORMAL = 1000,
     ROOM_CLOSE_GOING_AWAY = 1001,       /* server shutting down */
     ROOM_CLOSE_PROTOCOL_ERROR = 1002,
-    ROOM_CLOSE_POLICY_VIOLATION = 1008, /* refused, slow consumer, idle */
+    ROOM_CLOSE_POLICY_VIOLATION = 1008, /* refused, slow consumer, rate limit, no pong */
     ROOM_CLOSE_MESSAGE_TOO_BIG = 1009,
     ROOM_CLOSE_INTERNAL_ERROR = 1011
 } room_close_code;
@@ -220,6 +221,22 @@ typedef struct room_config {
 
     /* ROOM_UNKNOWN_REPLY_ERROR (default) or ROOM_UNKNOWN_IGNORE. */
     int unknown_events;
+
+    /* Rate limits on what each connection sends (events and acks alike),
+     * as token buckets: `rate` per second refills up to `burst`. 0 rates
+     * mean unlimited, the default. A message over either limit is dropped
+     * and answered with an `error` event whose data.code is "rate_limited"
+     * (ROOM_ERATELIMIT); after `rate_kick_after` such messages in a row the
+     * connection is kicked with ROOM_CLOSE_POLICY_VIOLATION. Time is the
+     * hub's: room_hub_tick() / room_hub_set_time(). With a limit set, each
+     * connection costs 16 bytes more. */
+    uint32_t rate_messages;       /* messages per second */
+    uint32_t rate_messages_burst; /* default rate_messages; at most 4000000 */
+    uint32_t rate_bytes;          /* bytes per second (payload and attachments) */
+    /* Default the larger of rate_bytes and max_message_bytes; less than
+     * max_message_bytes is ROOM_EINVAL (such a message could never pass). */
+    uint32_t rate_bytes_burst;
+    uint32_t rate_kick_after; /* default 10, at most 255 */
 } room_config;
 
 /* The smallest room_config a hub accepts: the first released layout, which
@@ -263,6 +280,11 @@ ROOM_API size_t room_hub_memory(const room_hub *hub);
  * monotonic milliseconds); it expires acknowledgement timeouts. It returns
  * the milliseconds until the next deadline, or -1 if none is pending. */
 ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
+/* Tells the hub the time without expiring anything. Rate limits refill by
+ * the hub's time, so a host that sets them passes the time before handing
+ * messages in, with this or room_hub_tick() (libroom-ws and the room_eio
+ * do). A time earlier than the last one is ignored. */
+ROOM_API void room_hub_set_time(room_hub *hub, uint64_t now_ms);
 
 /* ---- connections ------------------------------------------------------ */
 

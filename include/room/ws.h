@@ -84,10 +84,30 @@ typedef struct room_ws_config {
     /* The one logger of the engine and of its bindings. */
     void (*log)(int level, const char *message, void *user_data);
     void *user_data;
+
+    /* ---- after ROOM_WS_CONFIG_MIN_SIZE: absent from older hosts' configs */
+
+    /* Keepalive of JSON mounts (Socket.IO mounts have Engine.IO's
+     * heartbeat): a connection that has sent nothing for a ping interval
+     * gets a WebSocket ping; one that then sends nothing (a pong, or any
+     * frame) for pong_timeout_ms is closed with 1008 "ping timeout". The
+     * engine checks in rounds, so a quiet connection is pinged between one
+     * and two intervals after its last frame, and rounds are at least
+     * pong_timeout_ms apart. Defaults 25000 and 20000, Engine.IO's;
+     * ROOM_WS_PING_OFF: no pings. */
+    uint32_t ping_interval_ms;
+    uint32_t pong_timeout_ms;
+    /* Output of all connections together not yet written; default 1 GiB.
+     * A hub or eio send that would pass it is treated like one past the
+     * connection's max_queued_bytes: slow_policy decides. */
+    size_t max_total_queued_bytes;
 } room_ws_config;
 
 /* The size of the first room_ws_config (libroom-ws 0.2); smaller is refused. */
 #define ROOM_WS_CONFIG_MIN_SIZE (offsetof(room_ws_config, user_data) + sizeof(void *))
+
+/* ping_interval_ms: never ping. */
+#define ROOM_WS_PING_OFF UINT32_MAX
 
 static inline void room_ws_config_init(room_ws_config *config)
 {
@@ -103,6 +123,9 @@ typedef struct room_ws_stats {
     uint64_t slow_closes;    /* connections closed by ROOM_WS_SLOW_CLOSE */
     uint64_t parsers;        /* receive states (header bytes, wslay context) held by
                               * connections mid-frame or mid-message; pooled */
+    uint64_t total_full;     /* sends that met max_total_queued_bytes (then
+                              * counted in frames_dropped or slow_closes too) */
+    uint64_t ping_timeouts;  /* JSON connections closed for not answering a ping */
 } room_ws_stats;
 
 /* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config

@@ -45,7 +45,9 @@ typedef struct room_uv_config {
 
     int backlog; /* listen(2) backlog; default 511 */
     /* Accepted connections at most (handshaking, open or closing); more
-     * are accepted and closed at once. 0: no limit (the default). */
+     * are accepted and closed at once, with one warning when the limit is
+     * reached (not one per refusal). 0: no limit (the default). Every
+     * accepted socket gets TCP_NODELAY and SO_KEEPALIVE. */
     size_t max_connections;
     /* Set SO_REUSEPORT, so that one server per thread and loop can listen on
      * the same port (the kernel spreads connections). Default 0. */

@@ -15,25 +15,26 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     if (!hub || !conn_out)
         return ROOM_EINVAL;
     *conn_out = NULL;
-    conn = rm_calloc(&hub->alloc, sizeof *conn);
+    conn = rm_calloc(&hub->alloc, rm_conn_size(hub));
     if (!conn)
         return ROOM_ENOMEM;
     conn->transport = transport;
     conn->rooms = &conn->first;
     do {
         if (room_id_generate(conn->id, hub->cfg.random, hub->cfg.user_data) != 0) {
-            rm_free(&hub->alloc, conn, sizeof *conn);
+            rm_free(&hub->alloc, conn, rm_conn_size(hub));
             return ROOM_EINVAL;
         }
         conn->id_hash = rm_hash(hub->seed, conn->id, ROOM_CONN_ID_LEN);
     } while (rm_table_get(&hub->conns_by_id, conn->id_hash, conn->id));
 
     if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0) {
-        rm_free(&hub->alloc, conn, sizeof *conn);
+        rm_free(&hub->alloc, conn, rm_conn_size(hub));
         return rc;
     }
     rm_table_put(&hub->conns_by_id, conn);
     hub->nconns++;
+    rm_limit_init(hub, conn);
 
     /* Set before the connect handler, so that the host's callbacks during
      * it (its sends) can tell which connection they serve. */
@@ -71,7 +72,7 @@ void rm_conn_free(room_hub *hub, room_conn *conn)
     hub->nconns--;
     if (conn->rooms != &conn->first)
         rm_free(&hub->alloc, conn->rooms, ((size_t)1 << conn->rooms_log2) * sizeof *conn->rooms);
-    rm_free(&hub->alloc, conn, sizeof *conn);
+    rm_free(&hub->alloc, conn, rm_conn_size(hub));
 }
 
 void room_conn_kick(room_hub *hub, room_conn *conn, int code, const char *reason)

@@ -170,6 +170,7 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
 {
     room_message msg = {0, NULL, NULL, NULL, -1, 0};
     room_event ev;
+    size_t total = len, i;
     int rc;
 
     if (!hub || !conn || (!bytes && len) || (!attachments && attachment_count))
@@ -178,6 +179,10 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
         return ROOM_ECLOSED;
     if (len > hub->cfg.max_message_bytes)
         return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
+    for (i = 0; i < attachment_count; i++)
+        total += attachments[i].len;
+    if ((rc = rm_limit_take(hub, conn, total)) != 0)
+        return rc;
     rc = hub->codec.decode(hub->cfg.codec, bytes, len, &msg);
     /* An ack without an id is a message the codec did not fully decode. */
     if (!rc && msg.type == ROOM_MSG_ACK && msg.id < 0) {

@@ -22,6 +22,7 @@ static const struct {
     {"denied", "refused by the protocol"},
     {"timeout", "acknowledgement timed out"},
     {"reserved_event", "that event name is reserved"},
+    {"rate_limited", "sending faster than the rate limit allows"},
 };
 
 const char *room_strerror(int code)

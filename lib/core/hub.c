@@ -22,6 +22,15 @@ static void resolve_defaults(room_config *cfg)
         cfg->codec = room_codec_json();
     if (!cfg->adapter)
         cfg->adapter = room_adapter_local();
+    if (!cfg->rate_messages_burst)
+        cfg->rate_messages_burst = cfg->rate_messages;
+    /* A message of the largest size must be able to pass. */
+    if (!cfg->rate_bytes_burst && cfg->rate_bytes)
+        cfg->rate_bytes_burst = cfg->max_message_bytes > cfg->rate_bytes && cfg->max_message_bytes <= UINT32_MAX
+                                    ? (uint32_t)cfg->max_message_bytes
+                                    : cfg->rate_bytes;
+    if (!cfg->rate_kick_after)
+        cfg->rate_kick_after = 10;
 }
 
 /* Copies the first `size` bytes of a caller's table (whose first member is
@@ -45,6 +54,8 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         (cfg.unknown_events != ROOM_UNKNOWN_REPLY_ERROR && cfg.unknown_events != ROOM_UNKNOWN_IGNORE))
         return ROOM_EINVAL;
     resolve_defaults(&cfg);
+    if (cfg.rate_messages_burst > RM_RATE_BURST_MAX || (cfg.rate_bytes && cfg.rate_bytes_burst < cfg.max_message_bytes))
+        return ROOM_EINVAL;
 
     rm_alloc_init(&alloc, &cfg.allocator);
     hub = rm_calloc(&alloc, sizeof *hub);
@@ -52,6 +63,7 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
         return ROOM_ENOMEM;
     hub->cfg = cfg;
     hub->alloc = alloc;
+    rm_limit_start(hub);
     /* Sizes checked above. */
     room_config_copy(&hub->codec, sizeof hub->codec, cfg.codec, ROOM_CODEC_SIZE_MIN);
     room_config_copy(&hub->adapter, sizeof hub->adapter, cfg.adapter, ROOM_ADAPTER_SIZE_MIN);
@@ -91,6 +103,12 @@ void room_hub_free(room_hub *hub)
         hub->adapter.destroy(hub->cfg.adapter);
     alloc = hub->alloc;
     rm_free(&alloc, hub, sizeof *hub);
+}
+
+void room_hub_set_time(room_hub *hub, uint64_t now_ms)
+{
+    if (hub && now_ms > hub->now_ms)
+        hub->now_ms = now_ms;
 }
 
 size_t room_hub_max_message_bytes(const room_hub *hub)

@@ -145,6 +145,25 @@ struct room_conn {
  * glibc chunk): the fields above are sized for that. */
 void rm_conn_free(room_hub *hub, room_conn *conn);
 
+/* ---- rate limits (limit.c) ---------------------------------------------------
+ * Two token buckets in 16 bytes, placed right after the connection in the
+ * same allocation and only when the hub has limits: a hub without them
+ * pays nothing, and one with them 16 bytes (88 bytes, a 96-byte chunk). */
+typedef struct rm_limit {
+    uint32_t at;      /* hub time of the last refill, ms (low 32 bits) */
+    uint32_t msgs;    /* message tokens, in thousandths */
+    uint32_t bytes;   /* byte tokens, hub->byte_scale per byte */
+    uint32_t strikes; /* messages refused in a row */
+} rm_limit;
+#define RM_RATE_BURST_MAX 4000000u /* message tokens fit 32 bits in thousandths */
+/* Sets hub->limited and the byte tokens' scale from the resolved config. */
+void rm_limit_start(room_hub *hub);
+void rm_limit_init(room_hub *hub, room_conn *conn);
+/* Takes one message of `len` bytes from the buckets. Over a limit: the
+ * client gets a `rate_limited` error, a persistent offender is kicked, and
+ * the result is ROOM_ERATELIMIT. */
+int rm_limit_take(room_hub *hub, room_conn *conn, size_t len);
+
 /* ---- dispatch (dispatch.c) ------------------------------------------------ */
 typedef struct rm_handler {
     char *name;
@@ -226,10 +245,19 @@ struct room_hub {
     rm_dispatch *dispatch;
 
     rm_pending_ack *acks;
-    uint64_t now_ms;
+    uint64_t now_ms;   /* the host's time: room_hub_tick(), room_hub_set_time() */
+    bool limited;        /* a rate limit is set: connections carry an rm_limit */
+    uint32_t byte_scale; /* byte tokens per byte (limit.c) */
     uint32_t next_ack; /* the next server ack id, for any connection */
 
     room_buf scratch; /* reused encoding buffer */
 };
+
+/* What a connection's allocation holds: the struct, then its rm_limit
+ * when the hub has rate limits. */
+static inline size_t rm_conn_size(const room_hub *hub)
+{
+    return sizeof(room_conn) + (hub->limited ? sizeof(rm_limit) : 0);
+}
 
 #endif

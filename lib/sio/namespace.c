@@ -240,6 +240,8 @@ int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *con
 {
     const eio_nsp *ns = eio->nsps[index];
     int rc;
+    /* The hub's rate limits refill by the time of this message. */
+    room_hub_set_time(ns->hub, eio->now);
     sio_codec_known_header(ns->codec, p, h);
     rc = room_conn_recv_binary(ns->hub, conn, p, len, att, natt);
     sio_codec_known_header(ns->codec, NULL, NULL);

@@ -223,6 +223,7 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
         return ROOM_EINVAL;
     if (s->closing)
         return ROOM_ECLOSED;
+    eio->now = now_ms;
     if (len > eio->max_payload) {
         sio_shut(eio, s, ROOM_CLOSE_MESSAGE_TOO_BIG, "message exceeds maxPayload");
         return ROOM_EPROTO;

@@ -134,6 +134,7 @@ struct room_eio {
     room_eio_config cfg;    /* defaults resolved */
     room_allocator alloc;
     size_t max_payload;     /* the root hub's max_message_bytes */
+    uint64_t now;           /* the time of the message being received */
     eio_nsp **nsps;         /* nsps[0] is "/" */
     uint32_t nnsp;
     eio_link ping, pong, closing, connect;

@@ -31,6 +31,8 @@ void rm_ws_move(room_ws_conn *c, int state)
     }
     if (state == RM_WS_OPEN) {
         ws->stats.connections++;
+        /* The upgrade request counts as the first sign of life. */
+        c->flags |= RM_WS_HEARD;
         if (s) {
             free(s->reason);
             free(s);
@@ -202,6 +204,8 @@ void room_ws_conn_input(room_ws_conn *c, const void *bytes, size_t len, uint64_t
         return;
     if (now_ms > c->ws->now)
         c->ws->now = now_ms;
+    /* Any byte is a sign of life for the keepalive (keepalive.c). */
+    c->flags = (uint8_t)((c->flags | RM_WS_HEARD) & ~RM_WS_PINGED);
     if (c->state == RM_WS_HANDSHAKE)
         rm_ws_request_input(c, bytes, len);
     else if (c->state == RM_WS_OPEN)

@@ -42,6 +42,12 @@ int room_ws_new(room_ws **ws_out, const room_ws_config *config)
         cfg.handshake_timeout_ms = RM_WS_DEFAULT_HANDSHAKE_MS;
     if (!cfg.close_timeout_ms)
         cfg.close_timeout_ms = RM_WS_DEFAULT_CLOSE_MS;
+    if (!cfg.ping_interval_ms)
+        cfg.ping_interval_ms = RM_WS_DEFAULT_PING_MS;
+    if (!cfg.pong_timeout_ms)
+        cfg.pong_timeout_ms = RM_WS_DEFAULT_PONG_MS;
+    if (!cfg.max_total_queued_bytes)
+        cfg.max_total_queued_bytes = RM_WS_DEFAULT_MAX_TOTAL_QUEUED;
     if (!(ws = calloc(1, sizeof *ws)))
         return ROOM_ENOMEM;
     ws->cfg = cfg;
@@ -107,6 +113,8 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
         ws->now = now_ms;
     expire(ws, RM_WS_HANDSHAKE);
     expire(ws, RM_WS_CLOSING);
+    /* Before the work list: the sessions of those it closes end below. */
+    due = rm_ws_keepalive(ws);
     do {
         if (ws->tick_due || (ws->tick_at && ws->tick_at <= ws->now))
             tick(ws);
@@ -116,7 +124,7 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
             rm_ws_settle(c);
     } while (ws->tick_due);
 
-    due = ws->tick_at;
+    due = earliest(due, ws->tick_at);
     for (i = 0; i < 2; i++) {
         if (ws->timed[i].head)
             due = earliest(due, ws->timed[i].head->deadline);

@@ -87,8 +87,11 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     ws->tick_due = true; /* the message may have moved a deadline */
     if (m->eio)
         room_eio_recv(m->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
-    else if (kind == ROOM_FRAME_TEXT)
+    else if (kind == ROOM_FRAME_TEXT) {
+        /* The hub's rate limits refill by the time of this message. */
+        room_hub_set_time(m->hub, ws->now);
         room_conn_recv(m->hub, c->core.conn, arg->msg, arg->msg_length);
+    }
     else
         rm_ws_close(c, RM_WS_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported");
 }

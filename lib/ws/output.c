@@ -125,6 +125,7 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
     room_ws *ws = c->ws;
     const room_frame *f;
     size_t bytes = 0, len;
+    bool total_full;
 
     if (c->state != RM_WS_OPEN)
         return ROOM_ECLOSED;
@@ -139,7 +140,11 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
     /* A send may come with a new deadline (an ack); see room_ws_run(). */
     if (!ws->ticking)
         ws->tick_due = true;
-    if (rm_ws_pending(c) + bytes > ws->cfg.max_queued_bytes) {
+    /* Past the engine's total the connection that would pass it is the one
+     * treated as slow: whichever it is, closing it frees memory at once. */
+    total_full = ws->stats.bytes_pending + bytes > ws->cfg.max_total_queued_bytes;
+    if (total_full || rm_ws_pending(c) + bytes > ws->cfg.max_queued_bytes) {
+        ws->stats.total_full += total_full;
         if (ws->cfg.slow_policy == ROOM_WS_SLOW_DROP) {
             ws->stats.frames_dropped++;
             return 0;

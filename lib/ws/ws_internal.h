@@ -21,6 +21,9 @@
 #define RM_WS_DEFAULT_MAX_QUEUED ((size_t)4 << 20)
 #define RM_WS_DEFAULT_HANDSHAKE_MS 10000u
 #define RM_WS_DEFAULT_CLOSE_MS 5000u
+#define RM_WS_DEFAULT_PING_MS 25000u
+#define RM_WS_DEFAULT_PONG_MS 20000u
+#define RM_WS_DEFAULT_MAX_TOTAL_QUEUED ((size_t)1 << 30)
 
 /* A connection's states. HANDSHAKE and CLOSING ones have a deadline and
  * are in deadline order in ws->timed[] (one timeout each); DONE ones wait
@@ -34,6 +37,8 @@ enum {
     RM_WS_MSG_OPEN = 1u << 3, /* a fragmented message is unfinished */
     RM_WS_SHUT = 1u << 4,     /* ROOM_WS_WANT_SHUTDOWN was reported */
     RM_WS_EOF = 1u << 5,      /* the peer has finished sending */
+    RM_WS_HEARD = 1u << 6,    /* OPEN: input since the last keepalive round */
+    RM_WS_PINGED = 1u << 7,   /* OPEN: pinged, nothing heard since */
 };
 
 #define RM_WS_MAX_MOUNTS 255 /* a connection names its mount in a byte */
@@ -119,6 +124,7 @@ struct room_ws {
     room_ws_conn *work, *work_tail; /* connections with something to do */
     uint64_t now;                   /* the host's clock, as last given */
     uint64_t tick_at;               /* the hubs' next deadline; 0: none */
+    uint64_t ping_at, pong_at;      /* keepalive rounds; 0: none */
     bool tick_due, ticking;
 
     /* What wslay's callbacks work on: the connection being read and the
@@ -158,6 +164,11 @@ void rm_ws_abort(room_ws_conn *c, const char *why);
 /* Ends the session and drops the parser of a connection that is no longer
  * open. Never from inside a hub's callback: disconnect handlers run. */
 void rm_ws_settle(room_ws_conn *c);
+
+/* keepalive.c */
+/* Runs the keepalive rounds that are due; returns the next one's time, or
+ * 0 when none is needed. */
+uint64_t rm_ws_keepalive(room_ws *ws);
 
 /* handshake.c */
 /* Request bytes of a HANDSHAKE connection; upgrades or refuses it. */

@@ -123,7 +123,7 @@ primary[slow]=deliveries_per_s
 start_server() { # name -> sets server_pid, port
     port=$(free_port)
     case $1 in
-    roomd) "$roomd" --port "$port" --protocol bench >"$work/server.log" 2>&1 & ;;
+    roomd) "$roomd" --port "$port" --protocol bench --no-rate-limit >"$work/server.log" 2>&1 & ;;
     socketio) node "$bench/node/server.js" --port "$port" >"$work/server.log" 2>&1 & ;;
     esac
     server_pid=$!
@@ -375,7 +375,8 @@ elapsed=$(($(date +%s) - run_started))
     echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $commit, in ${elapsed} s."
     echo "Machine: $(nproc) cores ($cpu_model), $(free -g | awk '/^Mem:/ { print $2 }') GiB, Linux $(uname -r)."
     echo "Socket.IO $sio_version on Node $(node --version), perMessageDeflate off, websocket transport only"
-    echo "(tests/bench/node/server.js); roomd as \`roomd --port P --protocol bench\`."
+    echo "(tests/bench/node/server.js); roomd as \`roomd --port P --protocol bench --no-rate-limit\`"
+    echo "(the senders outrun its default per-connection rate limits on purpose)."
     echo
     echo "Every run starts a fresh server on 127.0.0.1 and drives it with \`tests/bench/loadgen\`"
     echo "(one epoll thread, Socket.IO v4 over WebSocket). Each figure is the median of $repeat runs."

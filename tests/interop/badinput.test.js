@@ -256,9 +256,11 @@ describe('bad input', () => {
     }
   });
 
-  it('thousands of joins past the limit get error events, nothing worse', T, async () => {
+  it('joins past the limit get error events, nothing worse', T, async () => {
     const s = await connect(roomd.url);
-    const N = 3000;
+    // 128 rooms per connection; all of them and three more within roomd's
+    // default burst of 200 messages (its rate limit is tested in C).
+    const N = 190;
     for (let i = 0; i < N; i++) s.emit('join', `many-${i}`);
     await received(s, 'error', N - 128, 15000);
     const ok = s.events.filter((e) => e.event === 'result');

@@ -33,11 +33,18 @@ void rm_uv_on_listener(uv_poll_t *h, int status, int events)
             return;
         }
         if (srv->cfg.max_connections && srv->nconns >= srv->cfg.max_connections) {
-            room_ws_logf(srv->ws, ROOM_LOG_WARN, "accept: %zu connections, the limit; refusing one",
-                      srv->nconns);
+            /* One line when the limit is reached, not one per refusal: a
+             * flood of them would be a flood of lines. */
+            if (!srv->at_limit)
+                room_ws_logf(srv->ws, ROOM_LOG_WARN,
+                             "accept: %zu connections, the limit; refusing new ones (counted in "
+                             "room_uv_stats.refused) until one closes",
+                             srv->nconns);
+            srv->at_limit = true;
         } else if (rm_uv_conn_open(srv, fd) != 0) {
             room_ws_logf(srv->ws, ROOM_LOG_ERROR, "accept: out of memory; refusing a connection");
         } else {
+            srv->at_limit = false;
             continue;
         }
         srv->stats.refused++;

@@ -78,6 +78,9 @@ int rm_uv_conn_open(room_uv_server *srv, int fd)
         uv_ref((uv_handle_t *)&srv->conns);
     /* Writes are already coalesced per loop iteration. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    /* A peer that vanished without a FIN (power, NAT timeout) is found by
+     * the kernel even on a connection nothing is written to. */
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
     return 0;
 }
 

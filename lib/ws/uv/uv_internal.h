@@ -68,6 +68,7 @@ struct room_uv_server {
     unsigned handles;     /* of the five above, not yet closed */
     size_t nconns;        /* accepted, not yet closed */
     bool listening, stopping; /* listening: from listen until shutdown is done */
+    bool at_limit;            /* refusing for max_connections; logged once */
     room_uv_done_fn done;
 
     int epfd;
