@@ -46,7 +46,8 @@ class RawWs {
   // Connects and sends `head` (default: a valid upgrade for `path`).
   // `status` resolves with the HTTP status line's code, or null if the
   // connection ended first.
-  constructor(port, path, { head } = {}) {
+  // With `keep`, every message is kept for text() to find.
+  constructor(port, path, { head, keep = false } = {}) {
     this.sock = net.connect(port, '127.0.0.1');
     this.bytes = 0; // every byte received, response head included
     this.messages = 0; // complete text and binary messages
@@ -55,7 +56,7 @@ class RawWs {
     this.ended = false;
     this.buf = Buffer.alloc(0);
     this.upgraded = false;
-    this.keep = null; // when set, every message is pushed here
+    this.keep = keep ? [] : null; // the messages text() has not taken
     this.status = new Promise((resolve) => {
       this.onStatus = resolve;
     });
@@ -112,22 +113,25 @@ class RawWs {
         this.send(frame(10, payload));
       } else if (opcode !== 10) {
         this.messages++;
+        if (opcode === 1 && this.wanted.length && this.match(payload.toString())) continue;
         if (this.keep) this.keep.push(payload.toString());
-        if (opcode === 1 && this.wanted.length) this.match(payload.toString());
       }
     }
   }
 
+  // Hands `text` to the first waiter it matches; whether there was one.
   match(text) {
-    this.wanted = this.wanted.filter(([prefix, resolve]) => {
-      if (!text.startsWith(prefix)) return true;
-      resolve(text);
-      return false;
-    });
+    const i = this.wanted.findIndex(([prefix]) => text.startsWith(prefix));
+    if (i < 0) return false;
+    this.wanted.splice(i, 1)[0][1](text);
+    return true;
   }
 
-  // The next text message that starts with `prefix`.
+  // The next text message that starts with `prefix` (with `keep`, the
+  // first one kept).
   text(prefix) {
+    const i = this.keep ? this.keep.findIndex((t) => t.startsWith(prefix)) : -1;
+    if (i >= 0) return Promise.resolve(this.keep.splice(i, 1)[0]);
     return new Promise((resolve) => this.wanted.push([prefix, resolve]));
   }
 

@@ -1,0 +1,59 @@
+'use strict';
+// Clients that never read, and clients that flood.
+const { describe } = require('node:test');
+const assert = require('node:assert/strict');
+const { abuseSuite, within, sleep, vmRssKb } = require('./abuse');
+const { RawWs } = require('./raw');
+
+const join = (room) => JSON.stringify({ event: 'join', data: room });
+
+async function opened(port, n, room) {
+  const clients = Array.from({ length: n }, () => new RawWs(port, '/ws', { keep: true }));
+  await within(Promise.all(clients.map((c) => c.status)), 5000, 'the 101s');
+  clients.forEach((c) => c.sendText(join(room)));
+  await within(Promise.all(clients.map((c) => c.text('{"event":"result"'))), 5000, 'the joins');
+  return clients;
+}
+
+describe('abuse: load', () => {
+  const suite = abuseSuite(['--protocol', 'rooms']);
+  const port = () => suite.roomd.port;
+
+  suite.abuse('never-reading members of a busy room are closed as slow consumers', async () => {
+    const readers = await opened(port(), 20, 'busy');
+    const [sender] = await opened(port(), 1, 'busy');
+    readers.forEach((c) => c.sock.pause());
+    const payload = 'x'.repeat(100000);
+    let peak = 0;
+    // 100 x 100 KB to 20 members that do not read: 200 MB if queued.
+    for (let i = 0; i < 100; i++) {
+      sender.sendText(JSON.stringify({ event: 'send', data: { room: 'busy', data: payload } }));
+      if (i % 10 === 9) {
+        await sleep(20);
+        peak = Math.max(peak, vmRssKb(suite.roomd.proc.pid));
+      }
+    }
+    await within(sender.text('{"event":"result"'), 5000, 'the sender served');
+    sender.keep = null;
+    readers.forEach((c) => c.sock.resume());
+    const codes = await within(Promise.all(readers.map((c) => c.end)), 10000, 'the readers cut');
+    sender.destroy();
+    assert.ok(codes.every((code) => code === undefined || code === 1008), codes.join());
+    return `20 readers paused, 100 x 100 KB sent: all closed (1008 or cut), peak VmRSS ${peak} kB`;
+  });
+
+  suite.abuse('a flood of 20000 requests in one burst is answered in order', async () => {
+    const [c] = await opened(port(), 1, 'flood');
+    c.keep = null;
+    const n = 20000;
+    const burst = [];
+    for (let i = 0; i < n; i++) burst.push(JSON.stringify({ event: 'echo', data: i }));
+    const before = c.messages;
+    const last = c.text(`{"event":"result","data":${n - 1}}`);
+    c.send(Buffer.concat(burst.map((t) => require('./raw').frame(1, t))));
+    await within(last, 20000, 'the last answer');
+    assert.equal(c.messages - before, n);
+    c.destroy();
+    return `${n} echo requests (${Math.round(burst.join('').length / 1024)} KB) in one write: ${n} answers`;
+  });
+});
