@@ -69,6 +69,13 @@ static void join_send_leave(void **state)
     assert_int_equal(fake_count(a, "message"), 0);
     assert_int_equal(fake_count(b, "message"), 1);
     assert_int_equal(fake_count(c, "message"), 0);
+    /* To the whole hub only when the host granted it. */
+    assert_int_equal(fake_recv(&net, a, "{\"event\":\"broadcast\",\"data\":{\"data\":3}}"), 0);
+    assert_error_code(a, "denied");
+    assert_int_equal(fake_count(b, "message"), 1);
+    assert_int_equal(fake_count(c, "message"), 0);
+    assert_int_equal(room_protocol_rooms_register_flags(net.hub, 1u << 7), ROOM_EINVAL);
+    assert_int_equal(room_protocol_rooms_register_flags(net.hub, ROOM_PROTOCOL_ROOMS_HUB_BROADCAST), 0);
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"broadcast\",\"data\":{\"data\":3}}"), 0);
     assert_int_equal(fake_count(a, "message"), 0);
     assert_int_equal(fake_count(b, "message"), 2);

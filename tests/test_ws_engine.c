@@ -383,6 +383,90 @@ static void test_rate_limit_clock(void **state)
     json_free(&j);
 }
 
+/* RFC 9112 2.2, RFC 9110 5.5: a NUL, a bare CR or a bare LF in the request
+ * head gets a 400 at once, LF-only line endings included. */
+static void test_strict_request(void **state)
+{
+    static const struct {
+        const char *request;
+        size_t len;
+        const char *reason;
+    } cases[] = {
+#define CASE(text, reason) {text, sizeof text - 1, reason}
+        CASE("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\0y\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             "NUL byte in request\n"),
+        CASE("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\nHost: x\nUpgrade: websocket\n"
+             "Connection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n"
+             "Sec-WebSocket-Version: 13\n\n",
+             "line endings must be CRLF\n"),
+        CASE("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\n\r\n",
+             "line endings must be CRLF\n"),
+        CASE("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\ry\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             "bare CR in request\n"),
+#undef CASE
+    };
+    engine *e = eng_new();
+    room_ws_conn *c;
+    char out[1024];
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(room_ws_conn_new(e->ws, NULL, 0, &c), 0);
+        room_ws_conn_input(c, cases[i].request, cases[i].len, 1);
+        room_ws_run(e->ws, 1);
+        assert_int_equal(room_ws_conn_wants(c), ROOM_WS_WANT_WRITE);
+        pending(c, out, sizeof out);
+        assert_true(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+        assert_string_equal(strstr(out, "\r\n\r\n") + 4, cases[i].reason);
+        assert_int_equal(room_eio_session_count(e->eio), 0);
+        room_ws_conn_free(c);
+    }
+    eng_free(e);
+}
+
+/* RFC 6455 5.2: a payload length in a longer form than it needs, or with
+ * the 64-bit form's top bit set, is a protocol error: close with 1002,
+ * before any payload arrives. */
+static void test_non_minimal_length(void **state)
+{
+    static const uint8_t headers[][14] = {
+        {0x81, 0x80 | 126, 0, 5, 1, 2, 3, 4},                   /* 5 in the 16-bit form */
+        {0x81, 0x80 | 126, 0, 125, 1, 2, 3, 4},                 /* 125 likewise */
+        {0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 200, 1, 2, 3, 4}, /* 200 in the 64-bit form */
+        {0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4},
+        {0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4},  /* top bit set */
+        {0x89, 0x80 | 126, 0, 3, 1, 2, 3, 4},                   /* a ping too */
+    };
+    engine *e = eng_new();
+    room_ws_conn *c;
+    char out[1024];
+    size_t i, len;
+    (void)state;
+
+    for (i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        size_t hlen = (headers[i][1] & 0x7f) == 126 ? 8 : 14;
+        assert_int_equal(room_ws_conn_new(e->ws, NULL, 0, &c), 0);
+        feed(c, UPGRADE("/socket.io/?EIO=4&transport=websocket"), 0);
+        room_ws_run(e->ws, 0);
+        room_ws_conn_written(c, pending(c, out, sizeof out));
+        room_ws_conn_input(c, headers[i], hlen, 1);
+        room_ws_run(e->ws, 1);
+        len = pending(c, out, sizeof out);
+        assert_true(len > 4);
+        assert_int_equal((uint8_t)out[0], 0x88);
+        assert_int_equal(((uint8_t)out[2] << 8) | (uint8_t)out[3], ROOM_CLOSE_PROTOCOL_ERROR);
+        room_ws_conn_free(c);
+    }
+    eng_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +477,8 @@ int main(void)
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_total_queue_cap),
         cmocka_unit_test(test_rate_limit_clock),
+        cmocka_unit_test(test_strict_request),
+        cmocka_unit_test(test_non_minimal_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

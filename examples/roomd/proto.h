@@ -5,8 +5,17 @@
 
 #include "room/room.h"
 
-/* Pull-request rooms (docs/protocol-diffy.md). */
-int proto_diffy_register(room_hub *hub);
+/* Pull-request rooms (docs/protocol-diffy.md). Each room's "user-count"
+ * and "active-users" wait for proto_diffy_flush(), so that a burst of joins
+ * costs one roster per member, not one per join: when a room changes after
+ * a flush, `wake(wake_arg)` asks the host to call it soon (roomd: once per
+ * loop iteration, before the loop waits). Frees nothing on failure but
+ * itself; the hub must then be freed unused. proto_diffy_free() after the
+ * hub. */
+typedef struct proto_diffy proto_diffy;
+int proto_diffy_register(room_hub *hub, void (*wake)(void *arg), void *wake_arg, proto_diffy **out);
+void proto_diffy_flush(proto_diffy *d);
+void proto_diffy_free(proto_diffy *d);
 /* Classroom rooms with identities from the CONNECT auth payload
  * (docs/protocol-classroom.md). */
 int proto_classroom_register(room_hub *hub);

@@ -3,7 +3,13 @@
  * envelope, as Diffy's clients expect; only errors use it (room_fail).
  *
  * The connection's data is its username (a malloc'd string): set by its
- * first successful join, kept until it disconnects. */
+ * first successful join, kept until it disconnects.
+ *
+ * "joined" and "left" go out at once; "user-count" and "active-users" are
+ * sent by proto_diffy_flush(), once per room however many joins and leaves
+ * it had since the last flush. A roster to every member on every join
+ * would make a burst of k joins cost O(k^2) bytes per member: 1000 joins to
+ * one pull request sent 3.3 GB. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +58,15 @@ static int not_joined(room_hub *hub, room_conn *conn, const room_event *ev, cons
     return room_fail(hub, conn, ev, ROOM_ENOTMEMBER, msg);
 }
 
+struct proto_diffy {
+    room_hub *hub;
+    /* Rooms whose members changed since the last flush: room name -> true.
+     * jansson's object is a set with seeded hashing and insertion order. */
+    json_t *dirty;
+    void (*wake)(void *arg);
+    void *wake_arg;
+};
+
 typedef struct roster {
     json_t *users;
     const room_conn *gone;
@@ -66,28 +81,47 @@ static int add_user(room_conn *conn, void *ud)
 }
 
 /* Tells the members of `room` who came or went (`event` "joined" or "left"
- * with `text`), how many they are now and who. `gone` is a member that is
- * disconnecting: still in the room, but no longer counted or told. */
-static void announce(room_hub *hub, const char *room, const char *event, const char *text,
+ * with `text`) now, and how many they are and who at the next flush.
+ * `gone` is a member that is disconnecting: still in the room, but no
+ * longer told (it has left by the time of the flush). */
+static void announce(proto_diffy *d, const char *room, const char *event, const char *text,
                      const room_conn *gone)
 {
-    roster r = {json_array(), gone};
-    if (!r.users)
-        return;
-    room_members_foreach(hub, room, add_user, &r);
-    room_send_new(hub, room, event, json_string(text), gone);
-    room_send_new(hub, room, "user-count",
-                  json_pack("{sI}", "userCount", (json_int_t)json_array_size(r.users)), gone);
-    room_send_new(hub, room, "active-users", r.users, gone);
+    room_send_new(d->hub, room, event, json_string(text), gone);
+    /* Without memory, this change goes unannounced until the room's next. */
+    if (json_object_size(d->dirty) == 0 && d->wake)
+        d->wake(d->wake_arg);
+    json_object_set_new(d->dirty, room, json_true());
 }
 
-static void announce_left(room_hub *hub, const char *room, const char *username,
+void proto_diffy_flush(proto_diffy *d)
+{
+    const char *room;
+    json_t *v;
+    json_object_foreach(d->dirty, room, v) {
+        roster r = {json_array(), NULL};
+        if (!r.users)
+            break;
+        room_members_foreach(d->hub, room, add_user, &r);
+        /* An empty room has nobody to tell. */
+        if (json_array_size(r.users) == 0) {
+            json_decref(r.users);
+            continue;
+        }
+        room_send_new(d->hub, room, "user-count",
+                      json_pack("{sI}", "userCount", (json_int_t)json_array_size(r.users)), NULL);
+        room_send_new(d->hub, room, "active-users", r.users, NULL);
+    }
+    json_object_clear(d->dirty);
+}
+
+static void announce_left(proto_diffy *d, const char *room, const char *username,
                           const room_conn *gone)
 {
     char text[USERNAME_MAX + 40];
     /* room is "pr:<id>" */
     snprintf(text, sizeof text, "%s left PR %s", username, room + 3);
-    announce(hub, room, "left", text, gone);
+    announce(d, room, "left", text, gone);
 }
 
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -113,7 +147,7 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
         return rc;
     }
     snprintf(text, sizeof text, "%s joined PR %" JSON_INTEGER_FORMAT, req.username, req.id);
-    announce(hub, req.room, "joined", text, NULL);
+    announce(ud, req.room, "joined", text, NULL);
     return 0;
 }
 
@@ -126,7 +160,7 @@ static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *
         return rc;
     if (room_leave(hub, conn, req.room) != 0)
         return not_joined(hub, conn, ev, &req);
-    announce_left(hub, req.room, req.username, NULL);
+    announce_left(ud, req.room, req.username, NULL);
     return 0;
 }
 
@@ -163,23 +197,23 @@ static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void 
 }
 
 typedef struct leaving {
-    room_hub *hub;
+    proto_diffy *d;
     room_conn *conn;
 } leaving;
 
 static int tell_left(const char *room, void *ud)
 {
     leaving *l = ud;
-    announce_left(l->hub, room, room_conn_data(l->conn), l->conn);
+    announce_left(l->d, room, room_conn_data(l->conn), l->conn);
     return 0;
 }
 
 static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     char *name = room_conn_data(conn);
-    leaving l = {hub, conn};
+    leaving l = {ud, conn};
+    (void)hub;
     (void)ev;
-    (void)ud;
     /* No username: it never joined a room. */
     if (!name)
         return 0;
@@ -189,7 +223,7 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return 0;
 }
 
-int proto_diffy_register(room_hub *hub)
+int proto_diffy_register(room_hub *hub, void (*wake)(void *arg), void *wake_arg, proto_diffy **out)
 {
     static const room_handler_entry handlers[] = {
         {"join-pr-room", on_join},
@@ -199,5 +233,28 @@ int proto_diffy_register(room_hub *hub)
         {"stop-typing", on_typing},
         {"disconnect", on_disconnect},
     };
-    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
+    proto_diffy *d = malloc(sizeof *d);
+    int rc;
+    *out = NULL;
+    if (!d || !(d->dirty = json_object())) {
+        free(d);
+        return ROOM_ENOMEM;
+    }
+    d->hub = hub;
+    d->wake = wake;
+    d->wake_arg = wake_arg;
+    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], d)) != 0) {
+        proto_diffy_free(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void proto_diffy_free(proto_diffy *d)
+{
+    if (!d)
+        return;
+    json_decref(d->dirty);
+    free(d);
 }

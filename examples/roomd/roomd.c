@@ -4,6 +4,7 @@
  * plain JSON codec at /ws. One thread, one libuv loop.
  *
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
+ *         [--allow-hub-broadcast] [--handshake-timeout MS] ...
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,18 +24,25 @@
 #include "room/ws.h"
 #include "room/ws_uv.h"
 
+typedef struct roomd roomd;
+
 typedef struct protocol {
     const char *name;
-    int (*register_fn)(room_hub *hub);
+    int (*register_fn)(roomd *d, room_hub *hub);
     bool json; /* also served at /ws */
 } protocol;
 
+static int register_rooms(roomd *d, room_hub *hub);
+static int register_diffy(roomd *d, room_hub *hub);
+static int register_classroom(roomd *d, room_hub *hub);
+static int register_bench(roomd *d, room_hub *hub);
+
 static const protocol protocols[] = {
-    {"rooms", room_protocol_rooms_register, true},
-    {"diffy", proto_diffy_register, true},
+    {"rooms", register_rooms, true},
+    {"diffy", register_diffy, true},
     /* Identity comes with the Socket.IO CONNECT packet, which /ws lacks. */
-    {"classroom", proto_classroom_register, false},
-    {"bench", proto_bench_register, false},
+    {"classroom", register_classroom, false},
+    {"bench", register_bench, false},
 };
 
 typedef struct options {
@@ -43,10 +51,12 @@ typedef struct options {
     const protocol *proto;
     uint32_t ping_interval_ms; /* 0: the library's default */
     uint32_t ping_timeout_ms;
+    uint32_t handshake_timeout_ms; /* 0: the library's default */
     int log_level;
     int write_threads; /* -1: one fewer than the CPUs, at most 3 */
     uint32_t msg_rate, byte_rate; /* per connection and second; 0: unlimited */
     size_t max_connections;       /* 0: from the descriptor limit */
+    bool hub_broadcast;           /* rooms clients may broadcast to a whole hub */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -58,15 +68,23 @@ typedef struct options {
  * epoll, libuv's own, the helpers' wakeups, a log file. */
 #define ROOMD_FD_RESERVE 64
 
-typedef struct roomd {
+struct roomd {
     uv_loop_t *loop;
     uv_signal_t sigint, sigterm;
+    /* Runs the protocols' per-iteration work (diffy's rosters) before the
+     * loop waits: active only while there is some, since an active idle
+     * handle keeps the loop from blocking. */
+    uv_idle_t tick;
+    bool tick_closed;
     room_ws *ws;
     room_uv_server *srv;
     room_eio *eio;
     room_hub *json_hub;
+    proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
+    size_t ndiffy;
+    bool hub_broadcast;
     int log_level;
-} roomd;
+};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -92,6 +110,8 @@ static void usage(FILE *out)
           "  --byte-rate N          inbound bytes per second per connection (1048576)\n"
           "  --no-rate-limit        no rate limits (the benchmark's senders)\n"
           "  --max-connections N    connections at most (the descriptor limit - 64)\n"
+          "  --handshake-timeout MS time a client has to send its whole upgrade request (10000)\n"
+          "  --allow-hub-broadcast  let rooms clients broadcast to every connection of a hub\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -138,6 +158,8 @@ static void parse_options(int argc, char **argv, options *o)
         O_BYTE_RATE,
         O_NO_RATE_LIMIT,
         O_MAX_CONNECTIONS,
+        O_HANDSHAKE_TIMEOUT,
+        O_HUB_BROADCAST,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -153,6 +175,8 @@ static void parse_options(int argc, char **argv, options *o)
         {"byte-rate", required_argument, NULL, O_BYTE_RATE},
         {"no-rate-limit", no_argument, NULL, O_NO_RATE_LIMIT},
         {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
+        {"handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT},
+        {"allow-hub-broadcast", no_argument, NULL, O_HUB_BROADCAST},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -160,7 +184,7 @@ static void parse_options(int argc, char **argv, options *o)
     };
     int c;
 
-    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0};
+    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0, false};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -185,6 +209,10 @@ static void parse_options(int argc, char **argv, options *o)
         case O_WRITE_THREADS:
             o->write_threads = (int)parse_number("--write-threads", optarg, 0, 64);
             break;
+        case O_HANDSHAKE_TIMEOUT:
+            o->handshake_timeout_ms = (uint32_t)parse_number("--handshake-timeout", optarg, 1, INT_MAX);
+            break;
+        case O_HUB_BROADCAST: o->hub_broadcast = true; break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -197,12 +225,57 @@ static void parse_options(int argc, char **argv, options *o)
     }
 }
 
+static void on_tick(uv_idle_t *h)
+{
+    roomd *d = h->data;
+    size_t i;
+    uv_idle_stop(h);
+    for (i = 0; i < d->ndiffy; i++)
+        proto_diffy_flush(d->diffy[i]);
+}
+
+/* A protocol has work for the next iteration. */
+static void wake(void *arg)
+{
+    roomd *d = arg;
+    if (!d->tick_closed)
+        uv_idle_start(&d->tick, on_tick);
+}
+
+static int register_rooms(roomd *d, room_hub *hub)
+{
+    return room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
+}
+
+static int register_diffy(roomd *d, room_hub *hub)
+{
+    int rc = proto_diffy_register(hub, wake, d, &d->diffy[d->ndiffy]);
+    if (rc == 0)
+        d->ndiffy++;
+    return rc;
+}
+
+static int register_classroom(roomd *d, room_hub *hub)
+{
+    (void)d;
+    return proto_classroom_register(hub);
+}
+
+static int register_bench(roomd *d, room_hub *hub)
+{
+    (void)d;
+    return proto_bench_register(hub);
+}
+
 static void on_shutdown(room_uv_server *srv, void *user_data)
 {
     roomd *d = user_data;
     (void)srv;
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
+    /* Every connection is gone: nothing is left to announce. */
+    uv_close((uv_handle_t *)&d->tick, NULL);
+    d->tick_closed = true;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -261,6 +334,7 @@ static int start(roomd *d, const options *o)
     int rc;
 
     room_ws_config_init(&wcfg);
+    wcfg.handshake_timeout_ms = o->handshake_timeout_ms;
     wcfg.log = log_line;
     wcfg.user_data = d;
     room_uv_config_init(&ucfg);
@@ -290,10 +364,10 @@ static int start(roomd *d, const options *o)
     set_rate_limits(&rcfg, o);
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
-    if ((rc = o->proto->register_fn(room_eio_hub(d->eio, "/"))) != 0)
+    if ((rc = o->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
         return fail(o->proto->name, rc);
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
-        (rc = room_protocol_rooms_register(admin)) != 0)
+        (rc = register_rooms(d, admin)) != 0)
         return fail("namespace /admin", rc);
     if ((rc = room_ws_mount_socketio(d->ws, d->eio)) != 0)
         return fail("mount /socket.io/", rc);
@@ -305,7 +379,7 @@ static int start(roomd *d, const options *o)
         jcfg.user_data = d;
         set_rate_limits(&jcfg, o);
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
-            (rc = o->proto->register_fn(d->json_hub)) != 0 ||
+            (rc = o->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)
             return fail("mount /ws", rc);
     }
@@ -316,6 +390,9 @@ static int start(roomd *d, const options *o)
         return rc;
     }
 
+    uv_idle_init(d->loop, &d->tick);
+    d->tick.data = d;
+    d->tick_closed = false;
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;
@@ -346,6 +423,9 @@ int main(int argc, char **argv)
         o.max_connections = fd_room;
     d.loop = uv_default_loop();
     d.log_level = o.log_level;
+    d.hub_broadcast = o.hub_broadcast;
+    /* Until start() has made it, the tick handle does not exist. */
+    d.tick_closed = true;
     rc = start(&d, &o);
     if (rc == 0)
         uv_run(d.loop, UV_RUN_DEFAULT);
@@ -354,6 +434,8 @@ int main(int argc, char **argv)
     room_ws_free(d.ws);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
+    while (d.ndiffy)
+        proto_diffy_free(d.diffy[--d.ndiffy]);
     uv_loop_close(d.loop);
     return rc == 0 ? 0 : 1;
 }

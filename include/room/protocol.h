@@ -14,9 +14,24 @@
 extern "C" {
 #endif
 
+/* Flags of room_protocol_rooms_register_flags(). */
+enum {
+    /* Lets every client `broadcast` to every connection of the hub (a
+     * null room). Off, such a request is refused with ROOM_EDENIED: a
+     * message sent to all is a message queued for all, so one client could
+     * fill every connection's output bound and have the slow readers closed
+     * (40 messages of 900 KB closed 50 clients). Grant it on a hub whose
+     * clients are trusted (an admin namespace) or small. */
+    ROOM_PROTOCOL_ROOMS_HUB_BROADCAST = 1 << 0,
+};
+
 /* Registers the protocol's handlers (room_on_many()) and its "disconnect"
- * handler on `hub`. Returns 0, ROOM_EINVAL (NULL hub) or ROOM_ENOMEM (the
- * handlers registered before the failure stay registered). */
+ * handler on `hub`, with `flags` (ROOM_PROTOCOL_ROOMS_*). Returns 0,
+ * ROOM_EINVAL (NULL hub, unknown flags) or ROOM_ENOMEM (the handlers
+ * registered before the failure stay registered). */
+ROOM_PROTOCOL_API int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags);
+/* room_protocol_rooms_register_flags() with no flags: hub-wide broadcast
+ * refused. */
 ROOM_PROTOCOL_API int room_protocol_rooms_register(room_hub *hub);
 
 #ifdef __cplusplus

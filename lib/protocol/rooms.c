@@ -7,6 +7,11 @@
 
 #include "room/protocol.h"
 
+/* The handlers' user data: this address when hub-wide broadcast is
+ * granted, NULL when not. Nothing else is configurable, so nothing is
+ * allocated. */
+static char hub_broadcast_granted;
+
 /* The i-th positional argument, or member `key` of a lone object argument. */
 static json_t *arg(const room_event *ev, size_t i, const char *key)
 {
@@ -124,9 +129,11 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
     json_t *room_v = arg(ev, 0, "room");
     const char *room = json_string_value(room_v);
     int n;
-    (void)ud;
     if (room_v && !json_is_null(room_v) && !room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "room must be a string or null");
+    if (!room && ud != &hub_broadcast_granted)
+        return room_fail(hub, conn, ev, ROOM_EDENIED,
+                         "broadcast to every connection is not enabled on this server: name a room");
     if (room && !room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
     n = relay(hub, conn, ev, room, conn);
@@ -197,12 +204,20 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return room_conn_rooms_foreach(hub, conn, tell_left, &ctx);
 }
 
-int room_protocol_rooms_register(room_hub *hub)
+int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
 {
     static const room_handler_entry handlers[] = {
         {"join", on_join},         {"leave", on_leave},   {"send", on_send},
         {"broadcast", on_broadcast}, {"direct", on_direct}, {"echo", on_echo},
         {"disconnect", on_disconnect},
     };
-    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
+    if (flags & ~(unsigned)ROOM_PROTOCOL_ROOMS_HUB_BROADCAST)
+        return ROOM_EINVAL;
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0],
+                        flags & ROOM_PROTOCOL_ROOMS_HUB_BROADCAST ? &hub_broadcast_granted : NULL);
+}
+
+int room_protocol_rooms_register(room_hub *hub)
+{
+    return room_protocol_rooms_register_flags(hub, 0);
 }

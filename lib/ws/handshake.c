@@ -85,7 +85,9 @@ static span query_get(span q, const char *name)
 }
 
 /* Length of the request head up to and including its blank line; 0 while
- * incomplete. */
+ * incomplete. A blank line ended by a bare LF ends it too, so that a
+ * request with LF-only line endings is refused at once (by
+ * bad_characters()) rather than waited for until the deadline. */
 static size_t request_end(const uint8_t *p, size_t len)
 {
     size_t i, line = 0;
@@ -97,6 +99,24 @@ static size_t request_end(const uint8_t *p, size_t len)
         line = i + 1;
     }
     return 0;
+}
+
+/* RFC 9112 2.2 and RFC 9110 5.5: lines end with CRLF, and a NUL, a bare CR
+ * or a bare LF is invalid anywhere in the head. A server that accepted them
+ * would read the request differently from a proxy in front of it that did
+ * not (request smuggling), so they are refused, not repaired. */
+static const char *bad_characters(const uint8_t *p, size_t len)
+{
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (p[i] == '\0')
+            return "NUL byte in request\n";
+        if (p[i] == '\r' && (i + 1 == len || p[i + 1] != '\n'))
+            return "bare CR in request\n";
+        if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+            return "line endings must be CRLF\n";
+    }
+    return NULL;
 }
 
 static span next_line(span *head)
@@ -176,7 +196,8 @@ static const char *check(const room_ws *ws, const uint8_t *head, size_t len, int
     int i;
 
     memset(&r, 0, sizeof r);
-    if ((why = parse((span){(const char *)head, len}, &r)) != NULL)
+    if ((why = bad_characters(head, len)) != NULL ||
+        (why = parse((span){(const char *)head, len}, &r)) != NULL)
         return why;
     if (!span_is(r.method, "GET"))
         return "only GET can upgrade\n";

@@ -175,11 +175,18 @@ void rm_ws_pool_free(room_ws *ws)
         rx_free(ws->pool[--ws->npool]);
 }
 
-/* What the header alone shows to be wrong (RFC 6455 5.4, 5.5, 7.4.1), so
- * the close comes now rather than after the payload; NULL if nothing. */
+/* What the header alone shows to be wrong (RFC 6455 5.2, 5.4, 5.5, 7.4.1),
+ * so the close comes now rather than after the payload; NULL if nothing. */
 static const char *header_refusal(const room_ws_conn *c, uint8_t opcode, uint64_t len, int *code)
 {
+    uint8_t len7 = c->rx->hdr[1] & 0x7f;
     *code = ROOM_CLOSE_PROTOCOL_ERROR;
+    /* "The minimal number of bytes MUST be used to encode the length"; wslay
+     * notices, but fails without saying so to the peer. */
+    if ((len7 == 126 && len < 126) || (len7 == 127 && len <= 0xffff))
+        return "payload length not in its minimal form";
+    if (len7 == 127 && len >> 63)
+        return "payload length with its most significant bit set";
     if (opcode >= WSLAY_CONNECTION_CLOSE) {
         if (!(c->rx->hdr[0] & 0x80))
             return "fragmented control frame";

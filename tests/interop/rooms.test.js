@@ -3,6 +3,7 @@
 // the stock socket.io-client, and over the JSON codec at /ws.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
+const path = require('node:path');
 const { roomdSuite, connect, next, names, ack, sleep, Raw } = require('./helpers');
 
 const T = { timeout: 15000 };
@@ -53,7 +54,6 @@ describe('rooms', () => {
     for (const [event, args] of [
       ['send', ['bin', { blob: bytes }]],
       ['broadcast', [{ room: 'bin', data: { blob: bytes } }]],
-      ['broadcast', [{ data: { blob: bytes } }]],
       ['direct', [{ to: b.id, data: { blob: bytes } }]],
     ]) {
       const reply = await ack(a, event, ...args);
@@ -96,7 +96,7 @@ describe('rooms', () => {
     assert.deepEqual(await next(a, 'message'), [{ msg: 'Message', data: { room: 'obj', from: a.id, data: 7 } }]);
   });
 
-  it('broadcast to a room or to everyone, the sender left out', T, async () => {
+  it('broadcast to a room, the sender left out; to everyone refused', T, async () => {
     const a = await user();
     const b = await user();
     const c = await user();
@@ -111,13 +111,13 @@ describe('rooms', () => {
     assert.deepEqual(await next(b, 'message'), [
       { msg: 'Message', data: { room: 'b1', from: a.id, data: 'to the room' } },
     ]);
-    const everyone = await ack(a, 'broadcast', null, 'to all');
-    assert.equal(everyone.msg, 'Broadcast');
-    assert.equal(everyone.data.room, null);
-    // Other tests' connections may still be open: at least b and c.
-    assert.ok(everyone.data.delivered >= 2);
-    for (const s of [b, c])
-      assert.deepEqual(await next(s, 'message'), [{ msg: 'Message', data: { room: null, from: a.id, data: 'to all' } }]);
+    // Hub-wide broadcast is a permission the host grants (roomd
+    // --allow-hub-broadcast); without it the request is refused.
+    for (const args of [[null, 'to all'], [{ data: 'to all' }]]) {
+      const refused = await ack(a, 'broadcast', ...args);
+      assert.equal(refused.data.code, 'denied', JSON.stringify(refused));
+      assert.equal(refused.data.event, 'broadcast');
+    }
     await sleep(QUIET_MS);
     for (const s of [a, b, c]) assert.deepEqual(names(s), []);
   });
@@ -261,5 +261,29 @@ describe('rooms', () => {
       a.close();
       b.close();
     }
+  });
+});
+
+// examples/epoll_server grants no hub-wide broadcast and has no option for it.
+describe('rooms with --allow-hub-broadcast', { skip: path.basename(process.env.ROOMD) !== 'roomd' }, () => {
+  const suite = roomdSuite(['--protocol', 'rooms', '--allow-hub-broadcast']);
+
+  it('broadcast to everyone reaches every connection but the sender, binary too', T, async () => {
+    const [a, b, c] = await Promise.all([0, 1, 2].map(() => connect(suite.roomd.url).then(suite.track)));
+    const everyone = await ack(a, 'broadcast', null, 'to all');
+    assert.equal(everyone.msg, 'Broadcast');
+    assert.equal(everyone.data.room, null);
+    // Other tests' connections may still be open: at least b and c.
+    assert.ok(everyone.data.delivered >= 2);
+    for (const s of [b, c])
+      assert.deepEqual(await next(s, 'message'), [{ msg: 'Message', data: { room: null, from: a.id, data: 'to all' } }]);
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await ack(a, 'broadcast', { data: { blob: bytes } });
+    for (const s of [b, c]) {
+      const [got] = await next(s, 'message');
+      assert.deepEqual(got.data.data.blob, bytes);
+    }
+    await sleep(QUIET_MS);
+    for (const s of [a, b, c]) assert.deepEqual(names(s), []);
   });
 });
