@@ -27,6 +27,11 @@ static void decodes_parameters(void **state)
     o = parse_ok("");
     assert_int_equal(json_object_size(o), 0);
     json_decref(o);
+    /* An upgrade without '?' has no query at all: (NULL, 0). */
+    o = (json_t *)1;
+    assert_int_equal(room_query_parse(NULL, 0, &o), 0);
+    assert_int_equal(json_object_size(o), 0);
+    json_decref(o);
     o = parse_ok("a%3Db=c%26d");
     assert_string_equal(json_string_value(json_object_get(o, "a=b")), "c&d");
     json_decref(o);

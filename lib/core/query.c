@@ -65,7 +65,7 @@ static int add_param(json_t *obj, const char *p, const char *stop, char *scratch
 
 int room_query_parse(const char *query, size_t len, json_t **out)
 {
-    const char *p = query, *end = query + len;
+    const char *p = query, *end;
     json_t *obj;
     char *scratch;
     int rc = 0;
@@ -73,6 +73,9 @@ int room_query_parse(const char *query, size_t len, json_t **out)
     if (!out || (!query && len))
         return ROOM_EINVAL;
     *out = NULL;
+    /* An upgrade without '?' has no query: (NULL, 0). NULL + 0 is undefined
+     * in C, so the end is computed only for a real string. */
+    end = query ? query + len : NULL;
     obj = json_object();
     /* Decoding never grows a parameter: one buffer of the whole length. */
     scratch = malloc(len + 1);

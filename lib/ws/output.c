@@ -232,8 +232,9 @@ void rm_ws_queue_release(room_ws_conn *c, bool keep_partial)
     if (!q)
         return;
     keep = keep_partial && q->head_off ? 1 : 0;
+    /* The head may be partly written: those bytes are no longer pending. */
     for (i = keep; i < q->len; i++)
-        item_release(c, &q->items[i], 0);
+        item_release(c, &q->items[i], i ? 0 : q->head_off);
     q->len = keep;
     if (!keep)
         queue_free(c);

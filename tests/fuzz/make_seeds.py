@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of tests/fuzz (docs/fuzzing.md): valid and
+near-valid inputs of each protocol, in each target's input format. The
+files are in the repository; run this again after changing a format or a
+seed. Usage: python3 tests/fuzz/make_seeds.py"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def script(*lines):
+    """A hub or eio script: one command per line."""
+    return ("\n".join(lines) + "\n").encode()
+
+
+HUB = {
+    "rooms": script(
+        "o0", "o1",
+        'm0{"event":"join","data":{"room":"a"},"id":1}',
+        'm1{"event":"join","data":{"room":"a"},"id":1}',
+        'm0{"event":"send","data":{"room":"a","data":"hi"},"id":2}',
+        'm1{"event":"broadcast","data":{"data":[1,2.5,null,true]}}',
+        'm1{"event":"echo","data":{"x":"\\u00e9"},"id":9007199254740991}',
+        'm0{"event":"leave","data":{"room":"a"},"id":3}',
+        "c1", "w0"),
+    "acks": script(
+        "o0", "a0100", 'm0{"ack":1,"data":["ok"]}', "a050", "t060", "a0500",
+        'm0{"ack":3,"data":[]}', 'm0{"ack":99}', "t01000", "a0100", "c0"),
+    "malformed": script(
+        "o2", 'm2{"event":"join"', 'm2{"event":"x","ack":1}', 'm2{"event":"connect"}',
+        'm2[1,2]', 'm2{"event":"join","data":{"room":""}}',
+        'm2{"event":"join","data":{"room":"aaaaaaaaaaaaaaaaaaaaaa"}}',
+        'm2{"event":"nope","id":1}', 'm2{"event":"a","event":"b"}', 'm2{"event":"a","id":-1}',
+        'm2{"event":"direct","data":{"to":"AAAAAAAAAAAAAAAAAAAA","data":1}}', "b2abc"),
+    "failing": script(
+        "o0", "o1", "o2",
+        'm0{"event":"join","data":{"room":"r"}}', 'm1{"event":"join","data":{"room":"r"}}',
+        'm2{"event":"join","data":{"room":"r"}}', "f1",
+        'm0{"event":"send","data":{"room":"r","data":"x"}}',
+        'm1{"event":"send","data":{"room":"r","data":"y"}}', "c1", "k2",
+        'm2{"event":"leave","data":{"room":"r"}}', "a2100", "c2"),
+    "limits": script(
+        "o0roomname=x&a=%20",
+        *['m0{"event":"join","data":{"room":"%s"}}' % r for r in "abcde"],
+        "o1", *['m1{"event":"join","data":{"room":"%s"}}' % r for r in "fghij"],
+        "o2", "o3", *['m%d{"event":"join","data":{"room":"a"}}' % i for i in (1, 2, 3)]),
+}
+
+EIO = {
+    "connect": script(
+        "o0EIO=4&transport=websocket&room=a", "t040", 't042["join","a"]', 't0421["join","b"]',
+        't042["send","a","hi"]', "o1", "t140{}", 't142["join","a"]', 't142["broadcast",{"x":1}]',
+        "t041", "t03", "c1"),
+    "admin": script(
+        "o0", 't040/admin,{"token":"t"}', 't042/admin,1["join","x"]',
+        't042/admin,["send","x",[1,2]]', "o1", "t140/admin,", "t140/admin,{}",
+        "t041/admin,", "t040"),
+    "binary": script(
+        "o0", "t040", 't042["join","a"]',
+        't0451-["send","a",{"_placeholder":true,"num":0}]', "b0\x01\x02\x03",
+        't0452-/admin,["x",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]',
+        "b0ab", "b0cd", 't0461-5[{"_placeholder":true,"num":0}]', "b0z"),
+    "heartbeat": script(
+        "o0", "t040", "k01000", "t03", "k01000", "k0600", "o1", "k12000", "o2", "t240",
+        "f2", 't242["echo","x"]', "k2100"),
+    "malformed": script(
+        "o0", "t0x", "t04", "t042[", 't04{"a":1}', "t06", "t05", "t01", "o1", "t140",
+        't142["connect"]', "t143[]", "t140/nope,", 't142/admin,["join","a"]', "b1raw",
+        "t1" + "4" * 10, "o2", "t21"),
+}
+
+QUERY = {
+    "eio": b"EIO=4&transport=websocket",
+    "decoded": b"a=1&b=x%20y+z&name=Ana+B%C3%A9",
+    "repeated": b"x=1&x=2&flag&&empty=",
+    "bad-escape": b"a=%4",
+    "bad-utf8": b"k%FF=v",
+    "nul-key": b"a%00b=1",
+    "no-name": b"=v",
+    "empty": b"",
+}
+
+
+def masked(opcode, payload, fin=True, mask=b"\x01\x02\x03\x04"):
+    """A client frame (masked, as RFC 6455 requires of clients)."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def upgrade(target):
+    return ("GET %s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            % target).encode()
+
+
+SIO = "/socket.io/?EIO=4&transport=websocket"
+
+
+def steps(*items):
+    """ws steps: (conn, op, bytes) with bytes cut into pieces of <= 255."""
+    out = b""
+    for conn, op, data in items:
+        if isinstance(data, int):
+            out += bytes([op << 1 | conn, data])
+            continue
+        for i in range(0, max(len(data), 1), 255):
+            piece = data[i:i + 255]
+            out += bytes([op << 1 | conn, len(piece)]) + piece
+    return out
+
+
+def text(conn, s):
+    return (conn, 0, masked(1, s.encode()))
+
+
+WS = {
+    "socketio": steps(
+        (0, 0, upgrade(SIO)), text(0, "40"), text(0, '42["join","a"]'),
+        text(0, '421["send","a","hi"]'), (0, 0, masked(9, b"p")), text(0, "3"),
+        (0, 0, masked(8, b"\x03\xe8bye")), (0, 4, 0)),
+    "json": steps(
+        (1, 0, upgrade("/ws?name=b")), text(1, '{"event":"join","data":{"room":"a"},"id":1}'),
+        (0, 0, upgrade("/ws")), text(0, '{"event":"join","data":{"room":"a"}}'),
+        text(1, '{"event":"send","data":{"room":"a","data":"x"},"id":2}'),
+        (0, 0, masked(8, b"")), (0, 4, 0), (1, 5, 0)),
+    "split": steps(
+        (0, 0, upgrade(SIO)[:20]), (0, 2, 10), (0, 0, upgrade(SIO)[20:]),
+        (0, 0, masked(1, b"4", fin=False)), (0, 0, masked(0, b"0")),
+        (0, 0, masked(1, b'42["echo",1]')[:3]), (0, 0, masked(1, b'42["echo",1]')[3:])),
+    "refused": steps(
+        (0, 0, upgrade("/nowhere")), (0, 4, 0),
+        (1, 0, upgrade("/socket.io/?EIO=3&transport=polling")), (1, 6, 0)),
+    "deadlines": steps(
+        (0, 0, b"GET /ws HTTP/1.1\r\n"), (0, 2, 101), (1, 0, upgrade(SIO)), (1, 2, 30),
+        (1, 2, 30), (0, 6, 0), (1, 0, masked(8, b"\x03\xe8")), (1, 2, 60)),
+    "slow": steps(
+        (0, 0, upgrade("/ws")), (1, 0, upgrade("/ws")), (1, 3, 0),
+        text(0, '{"event":"join","data":{"room":"a"}}'),
+        text(1, '{"event":"join","data":{"room":"a"}}'),
+        *[text(0, '{"event":"send","data":{"room":"a","data":"%s"}}' % ("x" * 180))] * 24,
+        (1, 7, 100), (1, 3, 0)),
+    "binary": steps(
+        (0, 0, upgrade(SIO)), text(0, "40"), text(0, '42["join","a"]'),
+        text(0, '451-["send","a",{"_placeholder":true,"num":0}]'), (0, 0, masked(2, b"\x00\xff"))),
+    "bad-frames": steps(
+        (0, 0, upgrade("/ws")), (0, 0, b"\x81\x05hello"),
+        (1, 0, upgrade("/ws")), (1, 0, b"\x81\xfe\xff\xff\x01\x02\x03\x04")),
+}
+
+
+def write(target, seeds):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+
+
+write("hub", HUB)
+write("eio", EIO)
+write("query", QUERY)
+write("ws", WS)
