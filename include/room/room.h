@@ -435,7 +435,8 @@ ROOM_API int room_emit_new(room_hub *hub, room_conn *conn, const char *event, js
  * (a borrowed JSON array, as many as the client gave), or with
  * ROOM_ETIMEOUT / ROOM_ECLOSED and NULL. Needs a codec with acks.
  * Timeouts are measured against the time last given to room_hub_tick().
- * Errors (then `done` never runs): ROOM_EINVAL, ROOM_ECLOSED, ROOM_ENOMEM. */
+ * Errors (then `done` never runs): ROOM_EINVAL, ROOM_ECLOSED, ROOM_ENOMEM,
+ * ROOM_ETRANSPORT (the send callback failed; the connection is kicked). */
 typedef void (*room_ack_fn)(room_hub *hub, room_conn *conn, int status, json_t *args, void *ud);
 ROOM_API int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event,
                                 json_t *const *argv, size_t argc, const room_bytes *attachments,
