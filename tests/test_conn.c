@@ -183,6 +183,47 @@ static void connect_handler_can_refuse(void **state)
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }
 
+/* Refuses clients whose handshake has no Origin header. */
+static int require_origin(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_t *hs = json_array_get(ev->args, 2);
+    const char *origin = json_string_value(json_object_get(json_object_get(hs, "headers"), "origin"));
+    (void)ud;
+    assert_int_equal(json_array_size(ev->args), 3);
+    if (!origin)
+        return room_refuse(hub, conn, "origin required", NULL) ? ROOM_ENOMEM : ROOM_EDENIED;
+    assert_string_equal(origin, "https://example.com");
+    assert_string_equal(json_string_value(json_object_get(hs, "address")), "10.0.0.7");
+    return 0;
+}
+
+/* room_conn_open_with() hands the handshake to the connect handler; a
+ * too-small args struct is refused before anything is created. */
+static void open_with_passes_the_handshake(void **state)
+{
+    fake_net net = {0};
+    room_conn *c = NULL;
+    room_open_args args;
+    json_t *hs;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    assert_int_equal(room_on(net.hub, "connect", require_origin, NULL), 0);
+    room_open_args_init(&args);
+    assert_int_equal(room_conn_open_with(net.hub, NULL, &args, &c, NULL), ROOM_EDENIED);
+    assert_null(c);
+    hs = json_pack("{s{ss}ss}", "headers", "origin", "https://example.com", "address", "10.0.0.7");
+    args.handshake = hs;
+    args.size = ROOM_OPEN_ARGS_MIN_SIZE - 1;
+    assert_int_equal(room_conn_open_with(net.hub, NULL, &args, &c, NULL), ROOM_EINVAL);
+    args.size = ROOM_OPEN_ARGS_MIN_SIZE;
+    assert_int_equal(room_conn_open_with(net.hub, NULL, &args, &c, NULL), 0);
+    assert_non_null(c);
+    json_decref(hs);
+    room_conn_close(net.hub, c, NULL);
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +234,7 @@ int main(void)
         cmocka_unit_test(close_inside_handler_becomes_kick),
         cmocka_unit_test(close_of_another_inside_handler_becomes_kick),
         cmocka_unit_test(connect_handler_can_refuse),
+        cmocka_unit_test(open_with_passes_the_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,7 +60,8 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
 {
     json_t *q = json_array_get(ev->args, 1);
     (void)hub, (void)conn, (void)ud;
-    assert_int_equal(json_array_size(ev->args), 2);
+    assert_int_equal(json_array_size(ev->args), 3);
+    assert_true(json_is_null(json_array_get(ev->args, 2)));
     assert_true(json_is_null(json_array_get(ev->args, 0)));
     seen_query = json_is_object(q) ? (int)json_object_size(q) : -1;
     return 0;

@@ -14,6 +14,7 @@
 #ifndef ROOM_EIO_H
 #define ROOM_EIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -54,6 +55,31 @@ typedef struct room_eio_config {
     uint32_t ping_interval_ms;   /* default 25000 */
     uint32_t ping_timeout_ms;    /* default 20000 */
     uint32_t connect_timeout_ms; /* no CONNECT within this: close; default 45000 */
+
+    /* ---- after ROOM_EIO_CONFIG_MIN_SIZE: absent from older hosts' configs */
+
+    /* Accept Engine.IO v3 / Socket.IO v2 clients (room_eio_request.protocol
+     * 3), as Socket.IO's allowEIO3. Default false: they are refused. */
+    bool allow_eio3;
+    /* Keep each session's handshake (room_eio_request.handshake) for as
+     * long as the session lives, so that namespaces CONNECTed late get it
+     * too. Default false: it is dropped once the first CONNECT succeeds,
+     * which saves its memory on every idle session; later CONNECTs then
+     * get a handshake of null. */
+    bool keep_handshake;
+    /* Plain Engine.IO: when set, the room_eio carries no Socket.IO. Each
+     * message of a session ("4..." on the wire) comes here instead (kind
+     * ROOM_FRAME_TEXT or ROOM_FRAME_BINARY; bytes borrowed for the call),
+     * and the host sends with room_eio_session_send(). No namespace hub
+     * sees any session. May call room_eio_session_send() and
+     * room_eio_session_shut(); not room_eio_close(). */
+    void (*message)(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
+                    size_t len, void *user_data);
+    /* Plain Engine.IO: a session opened (after its open packet) and one
+     * ended (inside room_eio_close(), with its reason). Optional. */
+    void (*session_open)(room_eio *eio, room_eio_session *session, void *user_data);
+    void (*session_close)(room_eio *eio, room_eio_session *session, const char *reason,
+                          void *user_data);
 } room_eio_config;
 
 /* The smallest `size` room_eio_new() takes: the layout of libroom-sio 0.2.
@@ -98,6 +124,92 @@ ROOM_SIO_API int room_eio_open(room_eio *eio, void *transport, uint64_t now_ms, 
  * its second argument. */
 ROOM_SIO_API int room_eio_open_query(room_eio *eio, void *transport, json_t *query, uint64_t now_ms,
                                  room_eio_session **session_out);
+/* The transports a session can be on. */
+enum { ROOM_EIO_WEBSOCKET = 0, ROOM_EIO_POLLING = 1 };
+
+/* What the host knows about the request that opens a session. Filled
+ * after room_eio_request_init(); later versions only append fields. */
+typedef struct room_eio_request {
+    size_t size;   /* sizeof(room_eio_request), set by room_eio_request_init() */
+    int transport; /* ROOM_EIO_WEBSOCKET or ROOM_EIO_POLLING */
+    int protocol;  /* the request's EIO= value: 4, or 3 (allow_eio3) */
+    /* Borrowed: the query parameters (room_query_parse()), or NULL. The
+     * namespaces' connect handlers get them without Engine.IO's own. */
+    json_t *query;
+    /* Borrowed: the request as room_open_args.handshake describes it, or
+     * NULL. Referenced, not copied (see keep_handshake). */
+    json_t *handshake;
+} room_eio_request;
+
+#define ROOM_EIO_REQUEST_MIN_SIZE (offsetof(room_eio_request, handshake) + sizeof(json_t *))
+
+static inline void room_eio_request_init(room_eio_request *request)
+{
+    memset(request, 0, sizeof *request);
+    request->size = sizeof *request;
+    request->protocol = 4;
+}
+
+/* Opens a session on `transport` and sends the open packet through the
+ * send callback. A polling transport buffers what it is sent until the
+ * client polls (room_eio_payload_encode()); its open packet lists
+ * "websocket" in "upgrades". Errors: ROOM_EINVAL (also: request->size
+ * below ROOM_EIO_REQUEST_MIN_SIZE, a protocol other than 4, or 3 without
+ * allow_eio3), ROOM_ENOMEM, ROOM_ETRANSPORT. */
+ROOM_SIO_API int room_eio_accept(room_eio *eio, void *transport, const room_eio_request *request,
+                                 uint64_t now_ms, room_eio_session **session_out);
+/* The session whose id is `sid` (`len` bytes), or NULL. */
+ROOM_SIO_API room_eio_session *room_eio_session_find(const room_eio *eio, const char *sid, size_t len);
+/* ROOM_EIO_WEBSOCKET or ROOM_EIO_POLLING: the transport the session is on. */
+ROOM_SIO_API int room_eio_session_transport_kind(const room_eio_session *session);
+/* The session's Engine.IO protocol: 4, or 3. */
+ROOM_SIO_API int room_eio_session_protocol(const room_eio_session *session);
+/* Whether the session's client has probed a WebSocket and not finished
+ * upgrading: a polling transport answers a poll at once (with what it
+ * holds, or a noop) instead of holding it. */
+ROOM_SIO_API bool room_eio_session_upgrading(const room_eio_session *session);
+
+/* A polling client's POST body: decodes the payload of the session's
+ * protocol (v4: packets joined by "\x1e", binary ones "b" + base64; v3:
+ * length-prefixed, text or binary framing by `binary_body`, which the host
+ * sets when the request's Content-Type is application/octet-stream) and
+ * hands each packet to room_eio_recv(). A payload that does not decode
+ * closes the session (close callback) and returns ROOM_EPROTO; otherwise
+ * the first error of the packets, like room_eio_recv(). */
+ROOM_SIO_API int room_eio_recv_payload(room_eio *eio, room_eio_session *session, const void *body,
+                                       size_t len, bool binary_body, uint64_t now_ms);
+/* Appends to `out` the body of a poll response carrying `frames` (each a
+ * chain, as the send callback got them; borrowed) in order, encoded for
+ * the session's protocol and the client's b64 choice. Sets *content_type
+ * (static) to the Content-Type of that body. Errors: ROOM_ENOMEM,
+ * ROOM_EINVAL. */
+ROOM_SIO_API int room_eio_payload_encode(const room_eio_session *session, room_frame *const *frames,
+                                         size_t nframes, room_buf *out, const char **content_type);
+
+/* What room_eio_upgrade_recv() reports besides errors. */
+enum { ROOM_EIO_PROBING = 0, ROOM_EIO_UPGRADED = 1 };
+/* One message on a WebSocket that came for polling session `session`
+ * (?sid=) and is upgrading it. "2probe" is answered with "3probe" on
+ * `ws_transport` (send callback), and a noop is sent on the polling
+ * transport to release its pending poll: ROOM_EIO_PROBING. Then "5" moves
+ * the session to `ws_transport`: ROOM_EIO_UPGRADED. Nothing has been sent
+ * to the session between that switch and the return, so the host moves
+ * what the polling transport still holds to the WebSocket, in order, ahead
+ * of anything sent later, and drops the polling transport without a call
+ * into the room_eio. Anything else, or a session not on polling, returns
+ * ROOM_EPROTO: the host closes this WebSocket; the session goes on
+ * polling. */
+ROOM_SIO_API int room_eio_upgrade_recv(room_eio *eio, room_eio_session *session, void *ws_transport,
+                                       int kind, const void *bytes, size_t len, uint64_t now_ms);
+
+/* Plain Engine.IO (config.message set): sends one message to the session
+ * (copied). Errors: ROOM_EINVAL (not a plain Engine.IO room_eio, bad
+ * kind), ROOM_ENOMEM, ROOM_ECLOSED (closing), ROOM_ETRANSPORT. */
+ROOM_SIO_API int room_eio_session_send(room_eio *eio, room_eio_session *session, int kind,
+                                       const void *bytes, size_t len);
+/* Asks the host to close the session (close callback, once) with `reason`. */
+ROOM_SIO_API void room_eio_session_shut(room_eio *eio, room_eio_session *session, const char *reason);
+
 /* One complete WebSocket message. A message that breaks the protocol
  * (including one the namespace's codec cannot decode, and one beyond
  * maxPayload) makes the room_eio ask the host to close this session (close

@@ -309,6 +309,42 @@ ROOM_API int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth,
  * borrowed, a JSON object from room_query_parse(), or NULL). */
 ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
                                       room_conn **conn_out, json_t **refusal_out);
+/* What a transport knows about a connecting client, handed to the
+ * "connect" handler. The host fills it after room_open_args_init(); later
+ * versions only append fields, and the library reads no further than
+ * `size`. Every pointer is borrowed for the call. */
+typedef struct room_open_args {
+    size_t size; /* sizeof(room_open_args), set by room_open_args_init() */
+    /* The client's auth payload (Socket.IO's CONNECT), or NULL. */
+    json_t *auth;
+    /* The request's query parameters (room_query_parse()), or NULL. */
+    json_t *query;
+    /* The request itself, or NULL: an object with "headers" (an object of
+     * lower-case header names to string values, a repeated header's values
+     * joined with ", "), "address" (the peer's IP address as text),
+     * "url" (the request target), "transport" ("websocket" or "polling")
+     * and "secure" (whether the host terminated TLS). Socket.IO's
+     * socket.handshake, with the same names. */
+    json_t *handshake;
+} room_open_args;
+
+/* The smallest room_open_args room_conn_open_with() takes. */
+#define ROOM_OPEN_ARGS_MIN_SIZE (offsetof(room_open_args, handshake) + sizeof(json_t *))
+
+static inline void room_open_args_init(room_open_args *args)
+{
+    memset(args, 0, sizeof *args);
+    args->size = sizeof *args;
+}
+
+/* Registers a connection like room_conn_open(), running the "connect"
+ * handler with args [auth, query, handshake] (each an object or null).
+ * `args` NULL means none of them. On ROOM_EDENIED, *refusal_out (if
+ * non-NULL) receives a new reference to the refusal SocketResponse.
+ * Errors: those of room_conn_open(), and ROOM_EINVAL for args->size below
+ * ROOM_OPEN_ARGS_MIN_SIZE. */
+ROOM_API int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *args,
+                                 room_conn **conn_out, json_t **refusal_out);
 /* Parses a URL query string ("a=1&b=x%20y", without the '?') into a new
  * JSON object of strings, percent- and '+'-decoded; a name given twice keeps
  * its last value. Returns 0 and sets *out, ROOM_EPROTO (a broken escape, an
@@ -478,7 +514,7 @@ typedef struct room_event {
  * room_conn_close() (use room_conn_kick()).
  *
  * Reserved names: "connect" runs inside room_conn_open*() with args
- * [auth, query] (each an object or null) and may refuse with room_refuse(); "disconnect" runs inside
+ * [auth, query, handshake] (each an object or null; see room_open_args) and may refuse with room_refuse(); "disconnect" runs inside
  * room_conn_close() with args [reason] while the connection is still in its
  * rooms. Clients cannot send reserved events. */
 typedef int (*room_handler_fn)(room_hub *hub, room_conn *conn, const room_event *ev, void *ud);

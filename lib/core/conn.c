@@ -3,9 +3,10 @@
 
 #include "internal.h"
 
-int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
-                             room_conn **conn_out, json_t **refusal_out)
+int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *given,
+                        room_conn **conn_out, json_t **refusal_out)
 {
+    room_open_args in;
     room_conn *conn;
     json_t *args;
     int rc;
@@ -13,6 +14,9 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     if (refusal_out)
         *refusal_out = NULL;
     if (!hub || !conn_out)
+        return ROOM_EINVAL;
+    room_open_args_init(&in);
+    if (given && room_config_copy(&in, sizeof in, given, ROOM_OPEN_ARGS_MIN_SIZE) != 0)
         return ROOM_EINVAL;
     *conn_out = NULL;
     conn = rm_calloc(&hub->alloc, rm_conn_size(hub));
@@ -39,7 +43,8 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
     /* Set before the connect handler, so that the host's callbacks during
      * it (its sends) can tell which connection they serve. */
     *conn_out = conn;
-    args = json_pack("[OO]", auth ? auth : json_null(), query ? query : json_null());
+    args = json_pack("[OOO]", in.auth ? in.auth : json_null(), in.query ? in.query : json_null(),
+                     in.handshake ? in.handshake : json_null());
     rc = args ? rm_dispatch_reserved(hub, conn, "connect", args, refusal_out) : ROOM_ENOMEM;
     json_decref(args);
     if (rc < 0) {
@@ -48,6 +53,16 @@ int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_
         return rc;
     }
     return 0;
+}
+
+int room_conn_open_handshake(room_hub *hub, void *transport, json_t *auth, json_t *query,
+                             room_conn **conn_out, json_t **refusal_out)
+{
+    room_open_args args;
+    room_open_args_init(&args);
+    args.auth = auth;
+    args.query = query;
+    return room_conn_open_with(hub, transport, &args, conn_out, refusal_out);
 }
 
 int room_conn_open_auth(room_hub *hub, void *transport, json_t *auth, room_conn **conn_out,
