@@ -87,4 +87,7 @@ httpServer.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => {
   console.error(`socket.io listening on ${address}:${port}`);
 });
 // Exits 0 on SIGTERM, as roomd does, once the sockets are closed.
-process.on('SIGTERM', () => io.close(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  echo.close();
+  io.close(() => process.exit(0));
+});
