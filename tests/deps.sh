@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages libroom builds and tests with, when missing.
+# Installs the Debian packages libroom builds and tests with, when missing
+# (chromium: the headless browser of tests/browser, which runs it with
+# --no-sandbox --headless=new, as root in a container needs).
 # Sourced by tests/run-all.sh and examples/demo.sh.
 missing=""
 for pkg in meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev \
-           libwslay-dev nettle-dev valgrind; do
+           libwslay-dev nettle-dev valgrind chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
 done
 # Node (test clients only) may come from elsewhere than Debian; any will do.
