@@ -3,6 +3,9 @@
 // browser client bundles; Engine.IO v3 underneath) against roomd
 // --allow-eio3 --protocol rooms, over polling, WebSocket and its default
 // (polling, then upgrade); and refused without --allow-eio3.
+// The same file runs against the reference Socket.IO 4.8 server, which
+// speaks the subset of the rooms protocol used here:
+//   ROOMD=tests/bench/node/roomd-like.sh node --test tests/interop/eio3.test.js
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const ioV2 = require('socket.io-client-v2');

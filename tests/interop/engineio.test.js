@@ -3,10 +3,13 @@
 // against roomd's plain Engine.IO mount at /engine.io/, which echoes every
 // message back: open, messages both ways (text and binary), heartbeat,
 // close, and the upgrade from polling to WebSocket.
+// The same file runs against the reference Socket.IO 4.8 server, which
+// speaks the subset of the rooms protocol used here:
+//   ROOMD=tests/bench/node/roomd-like.sh node --test tests/interop/engineio.test.js
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { Socket } = require('engine.io-client');
-const { roomdSuite, withTimeout, sleep, WAIT_MS } = require('./helpers');
+const { roomdSuite, withTimeout, sleep, delayingProxy, WAIT_MS } = require('./helpers');
 
 const T = { timeout: 20000 };
 const PING = 250;
@@ -93,20 +96,30 @@ describe('engine.io-client against the /engine.io/ echo mount', () => {
   }
 
   it('the upgrade from polling to WebSocket loses nothing and duplicates nothing', T, async () => {
-    const s = track(await open(suite.roomd.url, { transports: ['polling', 'websocket'] }));
-    assert.equal(s.transport.name, 'polling');
-    let n = 0;
-    while (s.transport.name !== 'websocket' && n < 5000) {
-      s.send(String(n++));
-      if (n % 10 === 0) await sleep(1);
+    // The upgrade's WebSocket is held back 300 ms: messages are under way
+    // over polling when it happens.
+    const proxy = await delayingProxy(suite.roomd.port);
+    try {
+      const s = track(await open(proxy.url, { transports: ['polling', 'websocket'] }));
+      assert.equal(s.transport.name, 'polling');
+      let n = 0;
+      let before = 0;
+      while (s.transport.name !== 'websocket' && n < 5000) {
+        s.send(String(n++));
+        before++;
+        if (n % 10 === 0) await sleep(2);
+      }
+      await upgraded(s);
+      for (let i = 0; i < 50; i++) s.send(String(n++));
+      const got = [];
+      for (let i = 0; i < n; i++) got.push(await nextMessage(s));
+      assert.deepEqual(got, Array.from({ length: n }, (_, i) => String(i)));
+      assert.ok(before > 10, `${before} messages before the upgrade`);
+      await sleep(100);
+      assert.deepEqual(s.inbox, []);
+    } finally {
+      proxy.close();
     }
-    await upgraded(s);
-    for (let i = 0; i < 50; i++) s.send(String(n++));
-    const got = [];
-    for (let i = 0; i < n; i++) got.push(await nextMessage(s));
-    assert.deepEqual(got, Array.from({ length: n }, (_, i) => String(i)));
-    await sleep(100);
-    assert.deepEqual(s.inbox, []);
   });
 
   it('heartbeat: the server pings every pingInterval, the client stays open', T, async () => {

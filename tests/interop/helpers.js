@@ -459,6 +459,51 @@ async function pollOpen(port, path = '/socket.io/', headers = {}) {
   return JSON.parse(text.slice(1));
 }
 
+// A TCP proxy in front of the server at `port` that holds back, for `delayMs`,
+// every connection whose first bytes match `match` (by default WebSocket
+// upgrades: the upgrade of a polling session then certainly happens while
+// events flow over polling). Everything else passes at once.
+function delayingProxy(port, { match = /transport=websocket/, delayMs = 300 } = {}) {
+  const sockets = new Set();
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    down.once('data', (first) => {
+      const go = () => {
+        up.write(first);
+        down.pipe(up);
+      };
+      if (match.test(first.toString('latin1'))) setTimeout(go, delayMs);
+      else go();
+    });
+    up.pipe(down);
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  });
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const p = server.address().port;
+        resolve({
+          port: p,
+          url: `http://127.0.0.1:${p}`,
+          close() {
+            sockets.forEach((s) => s.destroy());
+            server.close();
+          },
+        });
+      });
+    }),
+    WAIT_MS,
+    'the proxy to listen',
+  );
+}
+
 module.exports = {
   WAIT_MS,
   speaks,
@@ -480,4 +525,5 @@ module.exports = {
   httpOnce,
   RS,
   pollOpen,
+  delayingProxy,
 };

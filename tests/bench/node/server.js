@@ -12,7 +12,11 @@
 // a behaviour against the reference (tests/interop/badhttp.test.js) can start
 // this server in place of roomd (ROOMD=tests/bench/node/roomd-like.sh):
 //   --host H, --transports websocket,polling, --allow-origin '*'|ORIGIN,...,
-//   --allow-eio3, --ping-interval MS, --ping-timeout MS, --max-payload BYTES
+//   --allow-eio3, --ping-interval MS, --ping-timeout MS, --max-payload BYTES,
+//   --protocol rooms (the positional subset of docs/protocol-rooms.md that
+//   tests/interop/polling.test.js and eio3.test.js use: join, leave, send,
+//   direct, echo and the member events), so those tests can be checked
+//   against the reference too;
 // and an Engine.IO echo mount at /engine.io/ (each message sent back).
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
@@ -27,7 +31,7 @@ function usage() {
 }
 
 function parseArgs(argv) {
-  const o = { port: NaN, host: '127.0.0.1', transports: ['websocket'], origin: null, eio3: false };
+  const o = { port: NaN, host: '127.0.0.1', transports: ['websocket'], origin: null, eio3: false, protocol: 'bench' };
   const int = (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) usage();
@@ -44,12 +48,12 @@ function parseArgs(argv) {
       case '--ping-interval': o.pingInterval = int(v); i++; break;
       case '--ping-timeout': o.pingTimeout = int(v); i++; break;
       case '--max-payload': o.maxPayload = int(v); i++; break;
-      case '--protocol': i++; break; // the bench protocol is the only one
+      case '--protocol': o.protocol = v; i++; break;
       case '--no-rate-limit': break; // Socket.IO has none
       default: usage();
     }
   }
-  if (!(o.port <= 65535)) usage();
+  if (!(o.port <= 65535) || !['bench', 'rooms'].includes(o.protocol)) usage();
   return o;
 }
 
@@ -65,14 +69,64 @@ const engineOpts = {
 const httpServer = createServer();
 const io = new Server(httpServer, { perMessageDeflate: false, serveClient: false, ...engineOpts });
 
-io.on('connection', (socket) => {
+function bench(socket) {
   socket.on('join', (room) => {
     if (typeof room === 'string') socket.join(room);
   });
   socket.on('send', (room, payload) => {
     if (typeof room === 'string') io.to(room).emit('msg', payload);
   });
-});
+}
+
+function rooms(socket) {
+  const size = (room) => io.sockets.adapter.rooms.get(room)?.size ?? 0;
+  const message = (room, data) => ({
+    msg: 'Message',
+    data: { room, from: socket.id, data: data.length ? data[0] : null, ...(data.length > 1 ? { args: data } : {}) },
+  });
+  const requests = {
+    join(room) {
+      if (socket.rooms.has(room)) return ['already_member', 'already a member'];
+      socket.join(room);
+      socket.to(room).emit('member-joined', { msg: 'Member joined', data: { room, id: socket.id } });
+      return ['Joined room', { room, members: size(room), event: 'join' }];
+    },
+    leave(room) {
+      if (!socket.rooms.has(room) || room === socket.id) return ['not_member', 'not a member of that room'];
+      socket.leave(room);
+      io.to(room).emit('member-left', { msg: 'Member left', data: { room, id: socket.id } });
+      return ['Left room', { room, event: 'leave' }];
+    },
+    send(room, ...data) {
+      if (!socket.rooms.has(room) || room === socket.id) return ['not_member', 'not a member of that room'];
+      io.to(room).emit('message', message(room, data));
+      return ['Sent', { room, delivered: size(room), event: 'send' }];
+    },
+    direct(to, ...data) {
+      const target = io.sockets.sockets.get(to);
+      if (!target) return ['not_found', 'no such connection'];
+      target.emit('message', message(null, data));
+      return ['Sent', { to, event: 'direct' }];
+    },
+  };
+  socket.onAny((event, ...args) => {
+    const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
+    if (event === 'echo') return ack ? ack(...args) : socket.emit('result', ...args);
+    const handler = requests[event];
+    const [msg, data] = handler ? handler(...args) : ['unknown_event', 'unknown event'];
+    const failed = typeof data === 'string';
+    const answer = failed ? { msg: data, data: { code: msg, event } } : { msg, data };
+    if (ack) ack(answer);
+    else socket.emit(failed ? 'error' : 'result', answer);
+  });
+  socket.on('disconnecting', () => {
+    for (const room of socket.rooms) {
+      if (room !== socket.id) socket.to(room).emit('member-left', { msg: 'Member left', data: { room, id: socket.id } });
+    }
+  });
+}
+
+io.on('connection', opts.protocol === 'rooms' ? rooms : bench);
 
 const echo = engine.attach(httpServer, { path: '/engine.io/', perMessageDeflate: false, ...engineOpts });
 echo.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
