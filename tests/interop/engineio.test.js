@@ -3,8 +3,8 @@
 // against roomd's plain Engine.IO mount at /engine.io/, which echoes every
 // message back: open, messages both ways (text and binary), heartbeat,
 // close, and the upgrade from polling to WebSocket.
-// The same file runs against the reference Socket.IO 4.8 server, which
-// speaks the subset of the rooms protocol used here:
+// The same file runs against the reference server, which has the same echo
+// mount (engine.io 6.6):
 //   ROOMD=tests/bench/node/roomd-like.sh node --test tests/interop/engineio.test.js
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
