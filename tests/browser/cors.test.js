@@ -47,10 +47,11 @@ const PAGE = `<!doctype html>
   window.report = { connects: 0, errors: [], transports: [], messages: [] };
   const server = new URLSearchParams(location.search).get('server');
   const socket = io(server);
+  // The manager opens its Engine.IO socket at once: the first transport.
+  report.transports.push(socket.io.engine.transport.name);
+  socket.io.engine.on('upgrade', (transport) => report.transports.push(transport.name));
   socket.on('connect', () => {
     report.connects++;
-    report.transports.push(socket.io.engine.transport.name);
-    socket.io.engine.once('upgrade', () => report.transports.push(socket.io.engine.transport.name));
     socket.emit('join', 'page');
     socket.emit('send', 'page', 'hello from ' + location.origin);
   });
