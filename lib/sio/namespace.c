@@ -34,18 +34,18 @@ static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns,
     return sio_send_scratch(eio, s, rc);
 }
 
-/* CONNECT_ERROR: {"message": message[, "data": data]}; for a Socket.IO v2
- * client the data, or else the message, alone (socket.io's
- * `socket._error(err.data || err.message)`). */
+/* CONNECT_ERROR: {"message": message[, "data": data]}. A refusal to a
+ * Socket.IO v2 client (`refused`) is its data, or else its message, alone
+ * (socket.io's `socket._error(err.data || err.message)`). */
 static int send_connect_error(room_eio *eio, room_eio_session *s, const char *nsp, size_t nsp_len,
-                              const char *message, json_t *data)
+                              const char *message, json_t *data, bool refused)
 {
     room_buf *b = eio->scratch;
     bool has_data = data && !json_is_null(data);
     int rc;
     room_buf_reset(b);
     rc = sio_header_write(b, SIO_CONNECT_ERROR, 0, nsp, nsp_len, -1);
-    if (!rc && s->eio3) {
+    if (!rc && s->eio3 && refused) {
         rc = has_data ? room_buf_append_json(b, data) : room_buf_append_json_string(b, message);
         return sio_send_scratch(eio, s, rc);
     }
@@ -332,7 +332,7 @@ static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *aut
     sio_rare_trim(eio, s);
     message = json_string_value(json_object_get(refusal, "msg"));
     sent = send_connect_error(eio, s, ns->name, ns->name_len, message ? message : room_strerror(rc),
-                              json_object_get(refusal, "data"));
+                              json_object_get(refusal, "data"), true);
     json_decref(refusal);
     return rc == ROOM_EDENIED ? sent : rc;
 }
@@ -363,7 +363,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
     index = sio_namespace_find(eio, h->nsp, nsp_len);
     if (index < 0) {
         json_decref(auth);
-        return send_connect_error(eio, s, h->nsp, nsp_len, "Invalid namespace", NULL);
+        return send_connect_error(eio, s, h->nsp, nsp_len, "Invalid namespace", NULL, false);
     }
     rc = index ? sio_rare_grow(eio, s, (size_t)index) : 0;
     if (!rc && *sio_conn_slot(s, (size_t)index))
