@@ -524,7 +524,9 @@ static void test_refused_requests(void **state)
     (void)state;
 
     expect_400(f, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "unknown path\n");
-    expect_400(f, request_with(SIO, ""), "websocket upgrade required\n");
+    /* Not an upgrade: Engine.IO's answer, JSON (the connection would stay
+     * open for the next request without Connection: close). */
+    expect_400(f, request_with(SIO, "Connection: close\r\n"), "{\"code\":3,\"message\":\"Bad request\"}");
     expect_400(f, request_with("/chat", WS_HEADERS), "unknown path\n");
     expect_400(f, request_with("/socket.io", WS_HEADERS), "unknown path\n");
     expect_400(f, request_with("/socket.io/?EIO=3&transport=websocket", WS_HEADERS),
