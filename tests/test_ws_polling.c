@@ -391,7 +391,7 @@ static void test_bad_http(void **state)
     memcpy(big, "GET " SIO " HTTP/1.1\r\nX: ", 47);
     put(f, c, big);
     r = one_resp(f, c);
-    assert_int_equal(r.status, 400);
+    assert_int_equal(r.status, 431);
     assert_string_equal(r.body, "request too large\n");
     room_ws_conn_free(c);
 

@@ -33,6 +33,8 @@ void rm_ws_move(room_ws_conn *c, int state)
     }
     if (c->state == RM_WS_PARKED && state != RM_WS_PARKED)
         rm_ws_poll_unpark(c, state == RM_WS_DONE);
+    if (c->state == RM_WS_HANDSHAKE && state != RM_WS_HANDSHAKE)
+        rm_ws_poll_posted(c);
     if ((c->state == RM_WS_HANDSHAKE || c->state == RM_WS_PARKED) && state != RM_WS_HANDSHAKE &&
         state != RM_WS_PARKED) {
         free(s->request);
@@ -247,6 +249,9 @@ void room_ws_conn_eof(room_ws_conn *c)
 {
     if (!c)
         return;
+    /* Half a request, then FIN: answered as Node's HTTP server does. */
+    if (c->state == RM_WS_HANDSHAKE && c->side->request)
+        rm_ws_request_eof(c);
     if (c->state == RM_WS_CLOSING) {
         /* Finish writing (the peer may still read), then hang up. */
         c->flags |= RM_WS_EOF;

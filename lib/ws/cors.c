@@ -1,7 +1,7 @@
 /* CORS and Origin: which browser origins a mount accepts, and the
  * Access-Control-* headers its responses carry, as the `cors` package that
- * Socket.IO uses answers: the allowed origin echoed, Vary: Origin,
- * credentials when configured. A mount without origins sends none and
+ * Socket.IO uses answers: "*" when every origin is, else the allowed
+ * origin echoed with Vary: Origin; credentials when configured. A mount without origins sends none and
  * accepts every origin, as Socket.IO does by default. */
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +33,13 @@ void rm_ws_cors_check(const room_ws *ws, rm_ws_request *r)
 
 size_t rm_ws_cors_headers(const rm_ws_mount *m, const char *origin, size_t len, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n%s", (int)len, origin,
+    int n;
+    /* "*" as the cors package answers it; with credentials a browser
+     * takes only the origin itself. */
+    if (m->any_origin && !m->credentials)
+        n = snprintf(out, cap, "Access-Control-Allow-Origin: *\r\n");
+    else
+        n = snprintf(out, cap, "Access-Control-Allow-Origin: %.*s\r\nVary: Origin\r\n%s", (int)len, origin,
                      m->credentials ? "Access-Control-Allow-Credentials: true\r\n" : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

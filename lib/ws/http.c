@@ -314,6 +314,8 @@ static const char *status_text(int status)
         return "Length Required";
     case 413:
         return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
     default:
         return "Bad Request";
     }
@@ -385,7 +387,8 @@ static size_t serve_one(room_ws_conn *c, const uint8_t *p, size_t n)
     if (!end && !why) {
         if (n < RM_WS_MAX_REQUEST)
             return 0;
-        why = "request too large\n";
+        rm_ws_refuse(c, NULL, 431, "request too large\n");
+        return n;
     }
     /* RFC 9112 2.2: an empty line before a request is ignored. */
     if (end == 2)
@@ -404,8 +407,11 @@ static size_t serve_one(room_ws_conn *c, const uint8_t *p, size_t n)
         rm_ws_poll_too_large(c, &r);
         return n;
     }
-    if (n - end < r.content_length)
+    if (n - end < r.content_length) {
+        rm_ws_poll_posting(c, &r);
         return 0;
+    }
+    rm_ws_poll_posted(c);
     r.body = p + end;
     if (r.upgrade_header) {
         /* A client may send frames right behind the request. */
@@ -480,4 +486,13 @@ void rm_ws_request_input(room_ws_conn *c, const uint8_t *p, size_t n)
         }
     }
     free(own);
+}
+
+void rm_ws_request_eof(room_ws_conn *c)
+{
+    /* A POST cut short: its polling session ends, as engine.io's on
+     * "data request connection closed prematurely". */
+    if (c->side->posting)
+        rm_ws_poll_close(c->side->posting, "transport error");
+    rm_ws_refuse(c, NULL, 400, "incomplete request\n");
 }

@@ -74,6 +74,8 @@ static void poll_free(rm_ws_poll *p)
     room_ws *ws = p->ws;
     rm_ws_poll **at;
 
+    if (p->post)
+        rm_ws_poll_posted(p->post);
     if (p->flags & POLL_WORK) {
         for (at = &ws->poll_work; *at != p; at = &(*at)->work_next)
             ;
@@ -221,10 +223,15 @@ static void end(rm_ws_poll *p)
     room_eio_session *session = p->session;
     char *reason = p->reason;
 
-    room_ws_conn *probe = p->probe;
+    room_ws_conn *probe = p->probe, *post = p->post;
 
     if (p->get)
         answer_parked(p, "1");
+    /* engine.io destroys a data request still coming. */
+    if (post) {
+        rm_ws_poll_posted(post);
+        rm_ws_abort(post, "transport error");
+    }
     /* The eio closes the probe inside room_eio_close() (close callback);
      * detached first, it finds no rm_ws_poll there. */
     if (probe)
@@ -280,6 +287,48 @@ void rm_ws_polls_free(room_ws *ws)
 }
 
 /* ---- requests ------------------------------------------------------------- */
+
+static rm_ws_poll *poll_of(const room_ws *ws, const rm_ws_request *r)
+{
+    const rm_ws_mount *m = r->mount >= 0 ? ws->mounts[r->mount] : NULL;
+    rm_ws_span sid = rm_ws_query_get(r->query, "sid");
+    room_eio_session *s;
+    rm_ws_poll *p;
+
+    if (!m || !m->eio || !sid.p || !(s = room_eio_session_find(m->eio, sid.p, sid.len)))
+        return NULL;
+    p = room_eio_session_transport(s);
+    return *(const uint8_t *)p == RM_WS_TAG_POLL ? p : NULL;
+}
+
+void rm_ws_poll_posting(room_ws_conn *c, const rm_ws_request *r)
+{
+    rm_ws_poll *p;
+    if (c->side->posting || r->method != RM_HTTP_POST || !(p = poll_of(c->ws, r)) || p->post)
+        return;
+    p->post = c;
+    c->side->posting = p;
+}
+
+void rm_ws_poll_posted(room_ws_conn *c)
+{
+    rm_ws_side *s = c->side;
+    if (!s || !s->posting)
+        return;
+    s->posting->post = NULL;
+    s->posting = NULL;
+}
+
+/* A bare 400, and the session closes (engine.io's onError). */
+static void overlap(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
+{
+    if (rm_ws_respond(c, r, 400, NULL, NULL, NULL, 0, r->keep_alive) != 0)
+        rm_ws_abort(c, "out of memory");
+    else
+        rm_ws_request_done(c, r->keep_alive);
+    rm_ws_poll_close(p, "transport error");
+}
+
 
 void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r)
 {
@@ -338,11 +387,7 @@ void rm_ws_poll_get(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
     if (p->get) {
         /* engine.io: "overlap from client": this GET gets a bare 400, the
          * session closes, and the parked GET takes the close packet. */
-        if (rm_ws_respond(c, r, 400, NULL, NULL, NULL, 0, r->keep_alive) != 0)
-            rm_ws_abort(c, "out of memory");
-        else
-            rm_ws_request_done(c, r->keep_alive);
-        rm_ws_poll_close(p, "transport error");
+        overlap(c, r, p);
         return;
     }
     if (p->flags & POLL_CLOSING)
@@ -377,6 +422,13 @@ void rm_ws_poll_post(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
     const rm_ws_mount *m = ws->mounts[r->mount];
     bool binary = r->content_type.len >= 24 && memcmp(r->content_type.p, "application/octet-stream", 24) == 0;
 
+    /* "data request overlap from client"; a binary body for v4, "invalid
+     * content". */
+    if ((p->post && p->post != c) || (binary && room_eio_session_protocol(p->session) == 4)) {
+        overlap(c, r, p);
+        return;
+    }
+
     /* A closing session takes nothing more. */
     if (!(p->flags & POLL_CLOSING)) {
         room_eio_recv_payload(m->eio, p->session, r->body, (size_t)r->content_length, binary, ws->now);
@@ -392,13 +444,8 @@ void rm_ws_poll_post(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
 
 void rm_ws_poll_too_large(room_ws_conn *c, const rm_ws_request *r)
 {
-    const rm_ws_mount *m = r->mount >= 0 ? c->ws->mounts[r->mount] : NULL;
-    rm_ws_span sid = rm_ws_query_get(r->query, "sid");
-    room_eio_session *s;
-    rm_ws_poll *p;
-
-    if (m && m->eio && sid.p && (s = room_eio_session_find(m->eio, sid.p, sid.len)) != NULL &&
-        (p = room_eio_session_transport(s))->tag == RM_WS_TAG_POLL)
+    rm_ws_poll *p = poll_of(c->ws, r);
+    if (p)
         rm_ws_poll_close(p, "transport error");
     /* The body is not read: this connection cannot go on. */
     if (rm_ws_respond(c, r, 413, NULL, NULL, NULL, 0, false) != 0)

@@ -104,6 +104,7 @@ typedef struct rm_ws_side {
     uint32_t request_len;
     bool keep_alive;          /* PARKED: after its response, the next request */
     struct rm_ws_poll *poll;  /* PARKED: the polling session the GET is for */
+    struct rm_ws_poll *posting; /* HANDSHAKE: the session whose POST body is coming */
     char *origin;             /* PARKED: the allowed Origin its response echoes */
     char peer[RM_WS_PEER_LEN]; /* the peer's address, for the handshake JSON */
 } rm_ws_side;
@@ -152,6 +153,7 @@ typedef struct rm_ws_poll {
     room_eio_session *session;
     room_ws_conn *get;   /* the parked GET, or NULL */
     room_ws_conn *probe; /* a WebSocket upgrading the session, or NULL */
+    room_ws_conn *post;  /* a connection whose POST body for it is coming */
     struct rm_ws_poll *work_next;
     uint64_t deadline;   /* closing: the session ends by then, polled or not */
     char *reason;        /* closing: why */
@@ -262,6 +264,8 @@ int rm_ws_respond(room_ws_conn *c, const rm_ws_request *r, int status, const cha
 int rm_ws_respond_to(room_ws_conn *c, const rm_ws_mount *m, const char *origin, size_t origin_len,
                      int status, const char *content_type, const char *extra, const void *body,
                      size_t len, bool keep_alive);
+/* The peer ended a request half-way: 400, then close. */
+void rm_ws_request_eof(room_ws_conn *c);
 /* After a response: the next request (keep-alive), or FIN. */
 void rm_ws_request_done(room_ws_conn *c, bool keep_alive);
 /* The handshake of room_open_args / room_eio_request: a new object, or NULL
@@ -303,6 +307,10 @@ void rm_ws_poll_post(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p);
  * session it was for is closed. */
 void rm_ws_poll_too_large(room_ws_conn *c, const rm_ws_request *r);
 int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame);
+/* A POST whose body is still coming (one per session at a time, as
+ * engine.io's), and its end. */
+void rm_ws_poll_posting(room_ws_conn *c, const rm_ws_request *r);
+void rm_ws_poll_posted(room_ws_conn *c);
 void rm_ws_poll_close(rm_ws_poll *p, const char *reason);
 /* A parked GET's connection is leaving PARKED: answered, or `gone` (then
  * the session closes, as engine.io's does). */
