@@ -637,6 +637,71 @@ static void times_out_unpolled_sessions(void **state)
 
 /* ---- memory ------------------------------------------------------------------ */
 
+/* Bytes live through the allocator. */
+static size_t metered;
+
+static void *meter_malloc(size_t size, void *ud)
+{
+    size_t *p = malloc(sizeof(size_t) * 2 + size);
+    (void)ud;
+    metered += size;
+    p[0] = size;
+    return p + 2;
+}
+
+static void *meter_realloc(void *ptr, size_t size, void *ud)
+{
+    size_t *p = (size_t *)ptr - 2;
+    (void)ud;
+    metered += size - p[0];
+    p = realloc(p, sizeof(size_t) * 2 + size);
+    p[0] = size;
+    return p + 2;
+}
+
+static void meter_free(void *ptr, void *ud)
+{
+    size_t *p = (size_t *)ptr - 2;
+    (void)ud;
+    metered -= p[0];
+    free(p);
+}
+
+/* An idle polling session costs the room_eio what a WebSocket one does,
+ * plus its slot in the sid index; a WebSocket session costs what it did. */
+static void idle_polling_sessions_are_small(void **state)
+{
+    enum { N = 3000 };
+    eio_world *w = *state;
+    room_hub *root;
+    eio_peer *p;
+    size_t before, ws, poll, hub;
+
+    w->cfg.allocator = (room_allocator){meter_malloc, meter_realloc, meter_free, NULL};
+    start(w);
+    root = room_eio_hub(w->eio, "/");
+    before = metered;
+    hub = room_hub_memory(root);
+    for (size_t i = 0; i < N; i++) {
+        p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+        assert_int_equal(eio_in(w, p, "40"), 0);
+    }
+    ws = (metered - before - (room_hub_memory(root) - hub)) / N;
+    before = metered;
+    hub = room_hub_memory(root);
+    for (size_t i = 0; i < N; i++) {
+        p = eio_open(w, ROOM_EIO_POLLING, 4);
+        assert_int_equal(eio_post(w, p, "40"), 0);
+    }
+    poll = (metered - before - (room_hub_memory(root) - hub)) / N;
+    print_message("the room_eio's bytes per idle session in \"/\": %zu on a WebSocket, %zu on "
+                  "polling (sid index included)\n", ws, poll);
+    assert_true(ws <= 88);
+    assert_true(poll <= 88 + 16);
+    eio_world_end(w);
+    assert_int_equal(metered, 0);
+}
+
 static void scenario(eio_world *w)
 {
     json_t *hs = json_pack("{ss}", "address", "1.2.3.4");
@@ -707,6 +772,7 @@ int main(void)
         FRESH(ends_probes),
         STARTED(times_out_unpolled_sessions),
         FRESH(survives_every_allocation_failure),
+        FRESH(idle_polling_sessions_are_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
