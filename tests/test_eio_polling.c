@@ -464,6 +464,26 @@ static void encoding_round_trips(void **state)
     free(body);
 }
 
+/* A client with forceBase64 sends binary as "b" + base64 on its WebSocket
+ * too, which engine.io reads as binary. */
+static void takes_base64_binary_on_a_websocket(void **state)
+{
+    eio_world *w = *state;
+    eio_peer *p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+
+    assert_int_equal(eio_in(w, p, "40"), 0);
+    assert_int_equal(eio_in(w, p, "451-[\"up\",{\"_placeholder\":true,\"num\":0}]"), 0);
+    assert_int_equal(eio_in(w, p, "bAQID"), 0);
+    assert_int_equal(seen.att_len, 3);
+    assert_memory_equal(seen.att, "\x01\x02\x03", 3);
+    /* Not base64, or not announced: protocol errors. */
+    assert_int_equal(eio_in(w, p, "bAQ"), ROOM_EPROTO);
+    p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+    assert_int_equal(eio_in(w, p, "40"), 0);
+    assert_int_equal(eio_in(w, p, "bAQID"), ROOM_EPROTO);
+    assert_string_equal(p->reason, "unexpected binary message");
+}
+
 /* ---- upgrade -------------------------------------------------------------------- */
 
 static int probe(eio_world *w, eio_peer *poll, eio_peer *ws, const char *text)
@@ -767,6 +787,7 @@ int main(void)
         STARTED(refuses_malformed_v4_payloads),
         STARTED(encodes_v4_poll_responses),
         STARTED(encoding_round_trips),
+        STARTED(takes_base64_binary_on_a_websocket),
         STARTED(upgrades_to_a_websocket),
         STARTED(refuses_bad_upgrades),
         FRESH(ends_probes),

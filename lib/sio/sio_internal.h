@@ -217,6 +217,10 @@ int64_t sio_probe_tick(room_eio *eio, uint64_t now_ms);
 /* Strict UTF-8: returns false for invalid input; else *units is its length
  * in UTF-16 code units (JavaScript's string length). */
 bool sio_utf8_units(const uint8_t *p, size_t len, size_t *units);
+/* A text message "b" + base64 (v3: "b4" + base64): a binary message from a
+ * client that sends binary as base64 (forceBase64), as engine.io reads it
+ * on a WebSocket too. */
+int sio_recv_base64(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len);
 
 /* ---- heartbeat (heartbeat.c) -------------------------------------------- */
 void sio_list_init(eio_link *head);
