@@ -464,6 +464,41 @@ static void encoding_round_trips(void **state)
     free(body);
 }
 
+/* Encoding into a buffer whose allocations fail: ROOM_ENOMEM, nothing
+ * leaked, and with enough memory the whole body. */
+static void encodes_under_allocation_failure(void **state)
+{
+    eio_world *w = *state;
+    eio_peer *p = eio_open(w, ROOM_EIO_POLLING, 4);
+    room_bytes att = {(const uint8_t *)"0123456789abcdefghijklmnopqrstuvwxyz", 36};
+    fake_alloc counts = {0};
+    room_allocator alloc = fake_allocator(&counts);
+    const char *type;
+    size_t n;
+
+    assert_int_equal(eio_post(w, p, "40"), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(broadcast_binary(room_eio_hub(w->eio, "/"), "bin", &att, 1), 1);
+    for (n = 1;; n++) {
+        room_buf *out;
+        int rc;
+        memset(&counts, 0, sizeof counts);
+        counts.fail_at = n;
+        rc = room_buf_new(&out, &alloc);
+        if (rc == 0) {
+            rc = room_eio_payload_encode(p->s, p->chains, p->nchains, out, &type);
+            assert_true(rc == 0 || rc == ROOM_ENOMEM);
+            if (rc == 0)
+                assert_true(room_buf_len(out) > 20 * 48);
+            room_buf_free(out);
+        }
+        assert_int_equal(counts.allocs, counts.frees);
+        if (!counts.failures)
+            break;
+    }
+    assert_true(n > 2);
+}
+
 /* A client with forceBase64 sends binary as "b" + base64 on its WebSocket
  * too, which engine.io reads as binary. */
 static void takes_base64_binary_on_a_websocket(void **state)
@@ -787,6 +822,7 @@ int main(void)
         STARTED(refuses_malformed_v4_payloads),
         STARTED(encodes_v4_poll_responses),
         STARTED(encoding_round_trips),
+        STARTED(encodes_under_allocation_failure),
         STARTED(takes_base64_binary_on_a_websocket),
         STARTED(upgrades_to_a_websocket),
         STARTED(refuses_bad_upgrades),
