@@ -591,8 +591,9 @@ static void test_probe_gone(void **state)
     one_resp(f, pc);
     request(f, pc, "GET", with_sid(sid), NULL, NULL);
     r = one_resp(f, pc);
-    /* The noop the probe sent, then the CONNECT's answer. */
-    assert_true(strncmp(r.body, "6\x1e" "40{", 4) == 0);
+    /* The CONNECT's answer; the noop the probe sent was for a parked GET
+     * only. */
+    assert_true(strncmp(r.body, "40{", 3) == 0);
     assert_int_equal(room_eio_session_count(f->eio), 1);
     room_ws_conn_free(pc);
     fx_free(f);
@@ -678,35 +679,62 @@ static void test_cors(void **state)
     fx_free(f);
 }
 
-/* A session never polled again ends on the heartbeat: the ping at 25 s,
- * the timeout at 45 s, then close_timeout_ms for a last poll; nothing is
- * left. */
+/* A session never polled again ends on the heartbeat (the ping at 25 s,
+ * the timeout at 45 s) and nothing is left; one the server closes waits
+ * close_timeout_ms for a last poll to take the close packet. */
 static void test_never_polled(void **state)
 {
     fx *f = fx_new(NULL, NULL);
     room_ws_conn *c = conn_new(f);
     room_ws_stats st;
     char sid[64];
+    resp r;
     (void)state;
 
     handshake(f, c, sid);
-    room_ws_conn_free(c);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.polling_sessions, 1);
     f->now += 25000;
     room_ws_run(f->ws, f->now);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.bytes_pending, 1); /* the ping, held */
-    f->now += 20000;
+    f->now += 19999;
     room_ws_run(f->ws, f->now);
     assert_int_equal(room_eio_session_count(f->eio), 1);
-    f->now += 5000;
+    f->now += 1;
     room_ws_run(f->ws, f->now);
     assert_int_equal(room_eio_session_count(f->eio), 0);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.polling_sessions, 0);
     assert_int_equal(st.bytes_pending, 0);
     assert_int_equal(room_ws_run(f->ws, f->now), -1);
+
+    /* Closed by the server: the next poll gets the close packet. (The idle
+     * keep-alive connection is gone: handshake_timeout_ms.) */
+    assert_int_equal(room_ws_conn_wants(c), ROOM_WS_WANT_CLOSE);
+    room_ws_conn_free(c);
+    c = conn_new(f);
+    handshake(f, c, sid);
+    request(f, c, "POST", with_sid(sid), NULL, "40");
+    one_resp(f, c);
+    room_eio_session_shut(f->eio, room_eio_session_find(f->eio, sid, strlen(sid)), NULL);
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 1);
+    request(f, c, "GET", with_sid(sid), NULL, NULL);
+    r = one_resp(f, c);
+    assert_true(strncmp(r.body, "40{", 3) == 0);
+    assert_non_null(strstr(r.body, "\x1e" "1"));
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    /* And unpolled, it ends after close_timeout_ms. */
+    handshake(f, c, sid);
+    room_eio_session_shut(f->eio, room_eio_session_find(f->eio, sid, strlen(sid)), NULL);
+    f->now += 4999;
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 1);
+    f->now += 1;
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    room_ws_conn_free(c);
     fx_free(f);
 }
 

@@ -71,7 +71,10 @@ void rm_ws_eio_request(room_ws_conn *c, const rm_ws_request *r)
         return;
     }
     if (sid.p) {
-        if (!(s = room_eio_session_find(m->eio, sid.p, sid.len))) {
+        /* A session ending (not to linger) is as good as gone. */
+        if (!(s = room_eio_session_find(m->eio, sid.p, sid.len)) ||
+            (*(const uint8_t *)room_eio_session_transport(s) == RM_WS_TAG_POLL &&
+             rm_ws_poll_gone(room_eio_session_transport(s)))) {
             rm_ws_eio_error(c, r, RM_EIO_UNKNOWN_SID, keep);
             return;
         }

@@ -219,6 +219,8 @@ static const char *parse(const room_ws *ws, const uint8_t *head, size_t len, rm_
     http_parser_execute(&hp, &head_settings, (const char *)head, len);
     if (HTTP_PARSER_ERRNO(&hp) != HPE_OK || !x.complete || !r->target.p)
         return x.in_headers ? "malformed header\n" : "malformed request line\n";
+    if (hp.http_major != 1 || hp.http_minor > 1)
+        return "unsupported HTTP version\n";
     r->method = method_of(hp.method);
     r->http11 = hp.http_major == 1 && hp.http_minor == 1;
     r->keep_alive = r->http11 && http_should_keep_alive(&hp);
@@ -493,6 +495,6 @@ void rm_ws_request_eof(room_ws_conn *c)
     /* A POST cut short: its polling session ends, as engine.io's on
      * "data request connection closed prematurely". */
     if (c->side->posting)
-        rm_ws_poll_close(c->side->posting, "transport error");
+        rm_ws_poll_close(c->side->posting, "transport error", false);
     rm_ws_refuse(c, NULL, 400, "incomplete request\n");
 }

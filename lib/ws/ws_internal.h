@@ -311,7 +311,13 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame);
  * engine.io's), and its end. */
 void rm_ws_poll_posting(room_ws_conn *c, const rm_ws_request *r);
 void rm_ws_poll_posted(room_ws_conn *c);
-void rm_ws_poll_close(rm_ws_poll *p, const char *reason);
+/* The session is to end: a parked GET gets the close packet; without one
+ * it ends at once, or, to `linger` (a close the eio asked for in good
+ * order), after the next GET took what is held and the close packet, or
+ * close_timeout_ms. */
+void rm_ws_poll_close(rm_ws_poll *p, const char *reason, bool linger);
+/* Closing and past lingering: requests treat it as unknown. */
+bool rm_ws_poll_gone(const rm_ws_poll *p);
 /* A parked GET's connection is leaving PARKED: answered, or `gone` (then
  * the session closes, as engine.io's does). */
 void rm_ws_poll_unpark(room_ws_conn *c, bool gone);
