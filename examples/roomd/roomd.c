@@ -5,7 +5,10 @@
  *
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
  *         [--allow-hub-broadcast] [--handshake-timeout MS]
- *         [--transports websocket,polling] [--allow-origin ORIGINS] ...
+ *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3] ...
+ *
+ * Plain Engine.IO at /engine.io/ echoes every message back (for
+ * engine.io-client).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -64,6 +67,7 @@ typedef struct options {
     /* --allow-origin, split in place; none: no CORS, as Socket.IO's default. */
     const char *origins[ROOMD_MAX_ORIGINS + 1];
     bool credentials;
+    bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -86,6 +90,7 @@ struct roomd {
     room_ws *ws;
     room_uv_server *srv;
     room_eio *eio;
+    room_eio *echo; /* plain Engine.IO at /engine.io/ */
     room_hub *json_hub;
     proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
     size_t ndiffy;
@@ -124,11 +129,14 @@ static void usage(FILE *out)
           "                         headers for them, 403 for other origins (default: no CORS\n"
           "                         headers, every origin may open a WebSocket)\n"
           "  --allow-credentials    Access-Control-Allow-Credentials: true for allowed origins\n"
+          "  --allow-eio3           accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
+          "                         Socket.IO's allowEIO3\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
           "Socket.IO is served at /socket.io/ (namespaces \"/\" and \"/admin\"),\n"
-          "the JSON codec at /ws (rooms and diffy only). SIGINT or SIGTERM stops it.\n",
+          "the JSON codec at /ws (rooms and diffy only), plain Engine.IO echoing every\n"
+          "message at /engine.io/. SIGINT or SIGTERM stops it.\n",
           out);
 }
 
@@ -212,6 +220,7 @@ static void parse_options(int argc, char **argv, options *o)
         O_TRANSPORTS,
         O_ALLOW_ORIGIN,
         O_ALLOW_CREDENTIALS,
+        O_ALLOW_EIO3,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -232,6 +241,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"transports", required_argument, NULL, O_TRANSPORTS},
         {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
         {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
+        {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -273,6 +283,7 @@ static void parse_options(int argc, char **argv, options *o)
         case O_TRANSPORTS: o->transports = parse_transports(optarg); break;
         case O_ALLOW_ORIGIN: parse_origins(optarg, o->origins); break;
         case O_ALLOW_CREDENTIALS: o->credentials = true; break;
+        case O_ALLOW_EIO3: o->allow_eio3 = true; break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -390,6 +401,27 @@ static int fail(const char *what, int rc)
     return rc;
 }
 
+/* /engine.io/: every message back to its sender, as it came. */
+static void echo_message(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
+                         size_t len, void *user_data)
+{
+    (void)user_data;
+    room_eio_session_send(eio, session, kind, bytes, len);
+}
+
+/* Plain Engine.IO at /engine.io/, with the Socket.IO mount's intervals,
+ * transports and origins. */
+static int mount_echo(roomd *d, const room_eio_config *sio_cfg, room_ws_mount_config *mcfg)
+{
+    room_eio_config ecfg = *sio_cfg;
+    int rc;
+    ecfg.message = echo_message;
+    if ((rc = room_eio_new(&d->echo, &ecfg, NULL)) != 0)
+        return rc;
+    mcfg->path = NULL;
+    return room_ws_mount_engineio(d->ws, d->echo, mcfg);
+}
+
 /* Hubs, protocols and mounts; the server is listening when it returns 0. */
 static int start(roomd *d, const options *o)
 {
@@ -429,6 +461,7 @@ static int start(roomd *d, const options *o)
         ecfg.ping_interval_ms = o->ping_interval_ms;
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
+    ecfg.allow_eio3 = o->allow_eio3;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
@@ -444,6 +477,8 @@ static int start(roomd *d, const options *o)
     mcfg.credentials = o->credentials;
     if ((rc = room_ws_mount_socketio_with(d->ws, d->eio, &mcfg)) != 0)
         return fail("mount /socket.io/", rc);
+    if ((rc = mount_echo(d, &ecfg, &mcfg)) != 0)
+        return fail("mount /engine.io/", rc);
 
     if (o->proto->json) {
         room_config_init(&jcfg);
@@ -507,6 +542,7 @@ int main(int argc, char **argv)
     room_ws_free(d.ws);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
+    room_eio_free(d.echo);
     while (d.ndiffy)
         proto_diffy_free(d.diffy[--d.ndiffy]);
     uv_loop_close(d.loop);

@@ -210,6 +210,40 @@ HTTP = {
 }
 
 
+def v3_text(*packets):
+    """A v3 text payload: each packet behind its UTF-16 length."""
+    return "".join("%d:%s" % (len(pk.encode("utf-16-le")) // 2, pk) for pk in packets).encode()
+
+
+def v3_binary(*packets):
+    """A v3 binary payload: text packets (str) and binary messages (bytes)."""
+    out = b""
+    for pk in packets:
+        body = pk.encode() if isinstance(pk, str) else b"\x04" + pk
+        out += bytes([0 if isinstance(pk, str) else 1]) + bytes(int(d) for d in str(len(body)))
+        out += b"\xff" + body
+    return out
+
+
+PH = '{"_placeholder":true,"num":0}'
+# First byte: the mode (fuzz_payload.c); then one POST body.
+PAYLOAD = {
+    "v4": b"\x00" + "\x1e".join(
+        ["40", '42["join","a"]', '421["send","a","h\u00e9"]', "451-[\"send\",\"a\",%s]" % PH,
+         "bAQID", "6", "3"]).encode(),
+    "v4-twice": b"\x08" + b'40\x1e42["join","a"]',
+    "v4-plain": b"\x04" + "\x1e".join(["4hello", "bAAE=", "4\u00e9\U0001F600", "b", "6"]).encode(),
+    "v4-bad": b"\x00" + b"40\x1e\x1ebA=B",
+    "v3-text": b"\x01" + v3_text('42["join","a"]', "2", '42["send","a","\U0001F600"]',
+                                 "451-[\"send\",\"a\",%s]" % PH, "b4AQID", ""),
+    "v3-binary": b"\x02" + v3_binary('42["join","a"]', "451-[\"send\",\"a\",%s]" % PH,
+                                     b"\x01\x02", "2"),
+    "v3-b64": b"\x03" + v3_text("40/admin?token=x,", "451-[\"send\",\"a\",%s]" % PH, "b4"),
+    "v3-plain": b"\x06" + v3_binary("4hi", b"\x00\xff", "b4AQ==", "2"),
+    "v3-bad": b"\x01" + b"02:40",
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -223,3 +257,4 @@ write("eio", EIO)
 write("query", QUERY)
 write("ws", WS)
 write("http", HTTP)
+write("payload", PAYLOAD)
