@@ -64,7 +64,10 @@ static void frames_release(rm_ws_poll *p)
     uint32_t i;
     for (i = 0; i < p->nframes; i++)
         room_frame_unref(p->frames[i]);
-    p->nframes = 0;
+    /* A session waiting for its next poll, as most are, holds no array. */
+    free(p->frames);
+    p->frames = NULL;
+    p->nframes = p->capframes = 0;
     p->ws->stats.bytes_pending -= p->pending;
     p->pending = 0;
 }
@@ -82,7 +85,6 @@ static void poll_free(rm_ws_poll *p)
         *at = p->work_next;
     }
     frames_release(p);
-    free(p->frames);
     free(p->reason);
     ws->polls[p->slot] = ws->polls[--ws->npolls];
     ws->polls[p->slot]->slot = p->slot;
