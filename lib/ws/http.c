@@ -178,6 +178,8 @@ static int on_value(http_parser *hp, const char *at, size_t len)
         r->content_type = v;
     } else if (span_is_ci(f, "Content-Length")) {
         x->length_seen = true;
+    } else if (span_is_ci(f, "Expect")) {
+        r->expect_continue = span_is_ci(v, "100-continue");
     }
     return 0;
 }
@@ -411,9 +413,16 @@ static size_t serve_one(room_ws_conn *c, const uint8_t *p, size_t n)
     }
     if (n - end < r.content_length) {
         rm_ws_poll_posting(c, &r);
+        /* curl waits for this before it sends a body (Node answers it). */
+        if (r.expect_continue && !c->side->continued) {
+            c->side->continued = true;
+            if (rm_ws_queue_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
+                rm_ws_abort(c, "out of memory");
+        }
         return 0;
     }
     rm_ws_poll_posted(c);
+    c->side->continued = false;
     r.body = p + end;
     if (r.upgrade_header) {
         /* A client may send frames right behind the request. */

@@ -103,6 +103,7 @@ typedef struct rm_ws_side {
     uint8_t *request;
     uint32_t request_len;
     bool keep_alive;          /* PARKED: after its response, the next request */
+    bool continued;           /* HANDSHAKE: "100 Continue" sent for the request coming */
     struct rm_ws_poll *poll;  /* PARKED: the polling session the GET is for */
     struct rm_ws_poll *posting; /* HANDSHAKE: the session whose POST body is coming */
     char *origin;             /* PARKED: the allowed Origin its response echoes */
@@ -244,7 +245,7 @@ typedef struct rm_ws_request {
     int keys, ws_versions;
     bool upgrade, connection_upgrade; /* the tokens websocket and upgrade */
     bool upgrade_header;              /* any Upgrade header: a WebSocket request */
-    bool chunked;
+    bool chunked, expect_continue;
     uint64_t content_length;
     const uint8_t *body;
     int mount;         /* index in ws->mounts, or -1 */
