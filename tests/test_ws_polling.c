@@ -236,7 +236,7 @@ static void test_keep_alive(void **state)
     fx *f = fx_new(NULL, NULL);
     room_ws_conn *c = conn_new(f);
     room_ws_stats st;
-    char sid[64];
+    char sid[64], text[512];
     resp r;
     (void)state;
 
@@ -264,8 +264,15 @@ static void test_keep_alive(void **state)
     assert_true(has_header(&r, "Cache-Control: no-store\r\n"));
     assert_int_equal(room_ws_conn_wants(c), 0);
 
-    /* Headers of a POST's request reach nobody: the JSON of a WebSocket
-     * hub's connect shows repeated ones joined. */
+    /* "Expect: 100-continue", as curl sends it: answered before the body. */
+    snprintf(text, sizeof text, "POST %s HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+             with_sid(sid));
+    put(f, c, text);
+    take(f, c);
+    assert_string_equal(out, "HTTP/1.1 100 Continue\r\n\r\n");
+    put(f, c, "3");
+    r = one_resp(f, c);
+    assert_string_equal(r.body, "ok");
     room_ws_conn_free(c);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.polling_sessions, 1); /* the session outlives the connection */
@@ -483,6 +490,121 @@ static void test_two_gets(void **state)
     fx_free(f);
 }
 
+/* engine.io's other refusals: a POST while another's body is coming, a
+ * binary body on v4, a body cut by FIN; each closes the session. */
+static void test_post_refusals(void **state)
+{
+    fx *f = fx_new(NULL, NULL);
+    room_ws_conn *a = conn_new(f), *b = conn_new(f);
+    char sid[64], text[512];
+    resp r;
+    (void)state;
+
+    handshake(f, a, sid);
+    snprintf(text, sizeof text, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n40", with_sid(sid));
+    put(f, a, text);
+    assert_int_equal(take(f, a), 0);
+    request(f, b, "POST", with_sid(sid), NULL, "40");
+    r = one_resp(f, b);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(r.body_len, 0);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    /* The body still coming is cut, as engine.io destroys that request. */
+    assert_int_equal(room_ws_conn_wants(a), ROOM_WS_WANT_CLOSE);
+    room_ws_conn_free(a);
+
+    handshake(f, b, sid);
+    request(f, b, "POST", with_sid(sid), "Content-Type: application/octet-stream\r\n", "40");
+    r = one_resp(f, b);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+
+    handshake(f, b, sid);
+    snprintf(text, sizeof text, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n40", with_sid(sid));
+    put(f, b, text);
+    assert_int_equal(take(f, b), 0);
+    room_ws_conn_eof(b);
+    r = one_resp(f, b);
+    assert_int_equal(r.status, 400);
+    assert_true(has_header(&r, "Connection: close\r\n"));
+    assert_int_equal(room_ws_conn_wants(b), ROOM_WS_WANT_CLOSE);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    room_ws_conn_free(b);
+    fx_free(f);
+}
+
+static void echo(room_eio *eio, room_eio_session *session, int kind, const void *bytes, size_t len, void *ud)
+{
+    (void)ud;
+    room_eio_session_send(eio, session, kind, bytes, len);
+}
+
+/* Plain Engine.IO at /engine.io/, over polling; and a JSON hub's
+ * WebSocket refused for its Origin. */
+static void test_other_mounts(void **state)
+{
+    static const char *const origins[] = {"https://app.example", NULL};
+    fx *f = fx_new(NULL, NULL);
+    room_ws_mount_config mcfg;
+    room_eio_config ecfg;
+    room_config cfg;
+    room_eio *plain;
+    room_hub *hub;
+    room_ws_conn *c = conn_new(f);
+    char sid[64], target[128];
+    const char *p;
+    resp r;
+    (void)state;
+
+    room_eio_config_init(&ecfg);
+    room_ws_eio_config(f->ws, &ecfg);
+    ecfg.message = echo;
+    assert_int_equal(room_eio_new(&plain, &ecfg, NULL), 0);
+    assert_int_equal(room_ws_mount_engineio(f->ws, plain, NULL), 0);
+    assert_int_equal(room_ws_mount_engineio(f->ws, plain, NULL), ROOM_EINVAL); /* the path is taken */
+    request(f, c, "GET", "/engine.io/?EIO=4&transport=polling", NULL, NULL);
+    r = one_resp(f, c);
+    assert_true(strncmp(r.body, "0{\"sid\":\"", 9) == 0);
+    snprintf(sid, sizeof sid, "%.*s", (int)(strchr(r.body + 9, '"') - (r.body + 9)), r.body + 9);
+    snprintf(target, sizeof target, "/engine.io/?EIO=4&transport=polling&sid=%s", sid);
+    request(f, c, "POST", target, NULL, "4hello\x1e" "bAQI=");
+    request(f, c, "GET", target, NULL, NULL);
+    take(f, c);
+    p = out;
+    r = next_resp(&p);
+    assert_string_equal(r.body, "ok");
+    r = next_resp(&p);
+    assert_string_equal(r.body, "4hello\x1e" "bAQI=");
+    room_ws_conn_free(c);
+
+    room_ws_mount_config_init(&mcfg);
+    mcfg.path = "/ws";
+    mcfg.origins = origins;
+    mcfg.transports = ROOM_WS_TRANSPORT_POLLING;
+    room_config_init(&cfg);
+    room_ws_hub_config(f->ws, &cfg);
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    assert_int_equal(room_ws_mount_json_with(f->ws, hub, &mcfg), ROOM_EINVAL); /* WebSocket only */
+    mcfg.transports = 0;
+    assert_int_equal(room_ws_mount_json_with(f->ws, hub, &mcfg), 0);
+    c = conn_new(f);
+    put(f, c, "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n" KEY_HEADERS "\r\n");
+    r = one_resp(f, c);
+    assert_int_equal(r.status, 403);
+    assert_int_equal(room_conn_count(hub), 0);
+    room_ws_conn_free(c);
+    c = conn_new(f);
+    put(f, c, "GET /ws HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n" KEY_HEADERS "\r\n");
+    take(f, c);
+    assert_true(strncmp(out, "HTTP/1.1 101", 12) == 0);
+    assert_non_null(strstr(out, "\r\nAccess-Control-Allow-Origin: https://app.example\r\n"));
+    assert_int_equal(room_conn_count(hub), 1);
+    room_ws_conn_free(c);
+    fx_free(f);
+    room_eio_free(plain);
+    room_hub_free(hub);
+}
+
 /* A client frame (masked with a zero key). */
 static void ws_text(fx *f, room_ws_conn *c, const char *payload)
 {
@@ -591,8 +713,9 @@ static void test_probe_gone(void **state)
     one_resp(f, pc);
     request(f, pc, "GET", with_sid(sid), NULL, NULL);
     r = one_resp(f, pc);
-    /* The noop the probe sent, then the CONNECT's answer. */
-    assert_true(strncmp(r.body, "6\x1e" "40{", 4) == 0);
+    /* The CONNECT's answer; the noop the probe sent was for a parked GET
+     * only. */
+    assert_true(strncmp(r.body, "40{", 3) == 0);
     assert_int_equal(room_eio_session_count(f->eio), 1);
     room_ws_conn_free(pc);
     fx_free(f);
@@ -609,6 +732,7 @@ static int allow_example(const char *origin, size_t len, void *ud)
 static void test_cors(void **state)
 {
     static const char *const origins[] = {"https://app.example", NULL};
+    static const char *const any[] = {"*", NULL};
     room_ws_mount_config mcfg;
     fx *f;
     room_ws_conn *c;
@@ -667,46 +791,88 @@ static void test_cors(void **state)
     room_ws_conn_free(c);
     fx_free(f);
 
-    /* The default: no CORS header, every origin. */
+    /* "*" without credentials is answered "*", as the cors package does. */
+    room_ws_mount_config_init(&mcfg);
+    mcfg.origins = any;
+    f = fx_new(&mcfg, NULL);
+    c = conn_new(f);
+    request(f, c, "GET", SIO, "Origin: https://evil.example\r\n", NULL);
+    r = one_resp(f, c);
+    assert_true(has_header(&r, "\r\nAccess-Control-Allow-Origin: *\r\n"));
+    assert_false(has_header(&r, "Vary"));
+    room_ws_conn_free(c);
+    fx_free(f);
+
+    /* The default: no CORS header, every origin; a preflight is one more
+     * request that is no handshake. */
     f = fx_new(NULL, NULL);
     c = conn_new(f);
     request(f, c, "GET", SIO, "Origin: https://evil.example\r\n", NULL);
     r = one_resp(f, c);
     assert_int_equal(r.status, 200);
     assert_false(has_header(&r, "Access-Control"));
+    request(f, c, "OPTIONS", SIO, "Origin: https://evil.example\r\n", NULL);
+    expect_eio_error(f, c, 400, "{\"code\":2,\"message\":\"Bad handshake method\"}");
     room_ws_conn_free(c);
     fx_free(f);
 }
 
-/* A session never polled again ends on the heartbeat: the ping at 25 s,
- * the timeout at 45 s, then close_timeout_ms for a last poll; nothing is
- * left. */
+/* A session never polled again ends on the heartbeat (the ping at 25 s,
+ * the timeout at 45 s) and nothing is left; one the server closes waits
+ * close_timeout_ms for a last poll to take the close packet. */
 static void test_never_polled(void **state)
 {
     fx *f = fx_new(NULL, NULL);
     room_ws_conn *c = conn_new(f);
     room_ws_stats st;
     char sid[64];
+    resp r;
     (void)state;
 
     handshake(f, c, sid);
-    room_ws_conn_free(c);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.polling_sessions, 1);
     f->now += 25000;
     room_ws_run(f->ws, f->now);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.bytes_pending, 1); /* the ping, held */
-    f->now += 20000;
+    f->now += 19999;
     room_ws_run(f->ws, f->now);
     assert_int_equal(room_eio_session_count(f->eio), 1);
-    f->now += 5000;
+    f->now += 1;
     room_ws_run(f->ws, f->now);
     assert_int_equal(room_eio_session_count(f->eio), 0);
     room_ws_stats_get(f->ws, &st);
     assert_int_equal(st.polling_sessions, 0);
     assert_int_equal(st.bytes_pending, 0);
     assert_int_equal(room_ws_run(f->ws, f->now), -1);
+
+    /* Closed by the server: the next poll gets the close packet. (The idle
+     * keep-alive connection is gone: handshake_timeout_ms.) */
+    assert_int_equal(room_ws_conn_wants(c), ROOM_WS_WANT_CLOSE);
+    room_ws_conn_free(c);
+    c = conn_new(f);
+    handshake(f, c, sid);
+    request(f, c, "POST", with_sid(sid), NULL, "40");
+    one_resp(f, c);
+    room_eio_session_shut(f->eio, room_eio_session_find(f->eio, sid, strlen(sid)), NULL);
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 1);
+    request(f, c, "GET", with_sid(sid), NULL, NULL);
+    r = one_resp(f, c);
+    assert_true(strncmp(r.body, "40{", 3) == 0);
+    assert_non_null(strstr(r.body, "\x1e" "1"));
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    /* And unpolled, it ends after close_timeout_ms. */
+    handshake(f, c, sid);
+    room_eio_session_shut(f->eio, room_eio_session_find(f->eio, sid, strlen(sid)), NULL);
+    f->now += 4999;
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 1);
+    f->now += 1;
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    room_ws_conn_free(c);
     fx_free(f);
 }
 
@@ -817,6 +983,8 @@ int main(void)
         cmocka_unit_test(test_bad_http),
         cmocka_unit_test(test_eio_errors),
         cmocka_unit_test(test_two_gets),
+        cmocka_unit_test(test_post_refusals),
+        cmocka_unit_test(test_other_mounts),
         cmocka_unit_test(test_upgrade),
         cmocka_unit_test(test_probe_gone),
         cmocka_unit_test(test_cors),

@@ -1,12 +1,14 @@
 /*
  * libroom-ws: a WebSocket engine for libroom, with no event loop of its own.
  *
- * It serves Socket.IO v5 (a room_eio) at /socket.io/ and plain JSON hubs at
- * paths of their own ("/ws") over connections that the host owns: the host
- * accepts sockets, hands the engine the bytes it reads and the time, and
- * writes what the engine gives it as iovecs. Inside are the HTTP upgrade,
- * the frame parser (wslay), the output queue with the slow-consumer policy,
- * the close handshake and the handshake and close deadlines. Outbound
+ * It serves Socket.IO v5 (a room_eio) at /socket.io/, plain Engine.IO at
+ * /engine.io/ and plain JSON hubs at paths of their own ("/ws") over
+ * connections that the host owns: the host accepts sockets, hands the
+ * engine the bytes it reads and the time, and writes what the engine gives
+ * it as iovecs. Inside are HTTP/1.1 (http-parser: keep-alive, pipelining,
+ * Engine.IO's long-polling and its upgrade, CORS), the frame parser
+ * (wslay), the output queue with the slow-consumer policy, the close
+ * handshake and the handshake and close deadlines. Outbound
  * frames are sealed with their WebSocket header once and the same frame is
  * queued, by reference, for every recipient.
  *

@@ -170,7 +170,7 @@ void room_ws_close_all(room_ws *ws, int code, const char *reason)
     }
     /* Neither frees a polling session: that waits for room_ws_run(). */
     for (i = 0; i < ws->npolls; i++)
-        rm_ws_poll_close(ws->polls[i], reason);
+        rm_ws_poll_close(ws->polls[i], reason, true);
 }
 
 size_t room_ws_conn_count(const room_ws *ws)

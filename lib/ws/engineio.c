@@ -38,7 +38,8 @@ static void preflight(room_ws_conn *c, const rm_ws_request *r)
                                   "Access-Control-Allow-Headers: %.*s\r\nVary: Access-Control-Request-Headers\r\n",
                                   (int)r->request_headers.len, r->request_headers.p);
     }
-    extra[n] = '\0';
+    /* The head is at most 8 KiB: the echo fits, and a cut one ends here. */
+    extra[n < sizeof extra ? n : sizeof extra - 1] = '\0';
     if (rm_ws_respond(c, r, 204, NULL, extra, NULL, 0, r->keep_alive) != 0) {
         rm_ws_abort(c, "out of memory");
         return;
@@ -71,7 +72,10 @@ void rm_ws_eio_request(room_ws_conn *c, const rm_ws_request *r)
         return;
     }
     if (sid.p) {
-        if (!(s = room_eio_session_find(m->eio, sid.p, sid.len))) {
+        /* A session ending (not to linger) is as good as gone. */
+        if (!(s = room_eio_session_find(m->eio, sid.p, sid.len)) ||
+            (*(const uint8_t *)room_eio_session_transport(s) == RM_WS_TAG_POLL &&
+             rm_ws_poll_gone(room_eio_session_transport(s)))) {
             rm_ws_eio_error(c, r, RM_EIO_UNKNOWN_SID, keep);
             return;
         }

@@ -178,6 +178,8 @@ static int on_value(http_parser *hp, const char *at, size_t len)
         r->content_type = v;
     } else if (span_is_ci(f, "Content-Length")) {
         x->length_seen = true;
+    } else if (span_is_ci(f, "Expect")) {
+        r->expect_continue = span_is_ci(v, "100-continue");
     }
     return 0;
 }
@@ -219,6 +221,8 @@ static const char *parse(const room_ws *ws, const uint8_t *head, size_t len, rm_
     http_parser_execute(&hp, &head_settings, (const char *)head, len);
     if (HTTP_PARSER_ERRNO(&hp) != HPE_OK || !x.complete || !r->target.p)
         return x.in_headers ? "malformed header\n" : "malformed request line\n";
+    if (hp.http_major != 1 || hp.http_minor > 1)
+        return "unsupported HTTP version\n";
     r->method = method_of(hp.method);
     r->http11 = hp.http_major == 1 && hp.http_minor == 1;
     r->keep_alive = r->http11 && http_should_keep_alive(&hp);
@@ -409,9 +413,16 @@ static size_t serve_one(room_ws_conn *c, const uint8_t *p, size_t n)
     }
     if (n - end < r.content_length) {
         rm_ws_poll_posting(c, &r);
+        /* curl waits for this before it sends a body (Node answers it). */
+        if (r.expect_continue && !c->side->continued) {
+            c->side->continued = true;
+            if (rm_ws_queue_bytes(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) != 0)
+                rm_ws_abort(c, "out of memory");
+        }
         return 0;
     }
     rm_ws_poll_posted(c);
+    c->side->continued = false;
     r.body = p + end;
     if (r.upgrade_header) {
         /* A client may send frames right behind the request. */
@@ -493,6 +504,6 @@ void rm_ws_request_eof(room_ws_conn *c)
     /* A POST cut short: its polling session ends, as engine.io's on
      * "data request connection closed prematurely". */
     if (c->side->posting)
-        rm_ws_poll_close(c->side->posting, "transport error");
+        rm_ws_poll_close(c->side->posting, "transport error", false);
     rm_ws_refuse(c, NULL, 400, "incomplete request\n");
 }

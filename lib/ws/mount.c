@@ -134,7 +134,12 @@ static void transport_close(void *transport, int code, const char *reason, void 
     (void)user_data;
     room_ws_conn *c = transport;
     if (*(const uint8_t *)transport == RM_WS_TAG_POLL) {
-        rm_ws_poll_close(transport, reason);
+        /* As engine.io: a session its client has left (ping timeout, the
+         * client's close packet) or broke is gone at once; one the server
+         * closes delivers what it holds and the close packet to the next
+         * poll. */
+        bool left = reason && (strcmp(reason, "ping timeout") == 0 || strcmp(reason, "client close") == 0);
+        rm_ws_poll_close(transport, reason, code == ROOM_CLOSE_NORMAL && !left);
         return;
     }
     /* The eio ends a probe itself (upgrade timeout, session closing). */

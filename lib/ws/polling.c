@@ -64,7 +64,10 @@ static void frames_release(rm_ws_poll *p)
     uint32_t i;
     for (i = 0; i < p->nframes; i++)
         room_frame_unref(p->frames[i]);
-    p->nframes = 0;
+    /* A session waiting for its next poll, as most are, holds no array. */
+    free(p->frames);
+    p->frames = NULL;
+    p->nframes = p->capframes = 0;
     p->ws->stats.bytes_pending -= p->pending;
     p->pending = 0;
 }
@@ -82,7 +85,6 @@ static void poll_free(rm_ws_poll *p)
         *at = p->work_next;
     }
     frames_release(p);
-    free(p->frames);
     free(p->reason);
     ws->polls[p->slot] = ws->polls[--ws->npolls];
     ws->polls[p->slot]->slot = p->slot;
@@ -101,6 +103,13 @@ static size_t chain_bytes(const room_frame *frame)
     return n;
 }
 
+static bool is_noop(const room_frame *frame)
+{
+    size_t len;
+    const uint8_t *b = room_frame_payload(frame, &len);
+    return !room_frame_next(frame) && room_frame_kind(frame) == ROOM_FRAME_TEXT && len == 1 && b[0] == '6';
+}
+
 int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
 {
     room_ws *ws = p->ws;
@@ -109,6 +118,11 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
 
     if (p->flags & POLL_CLOSING)
         return ROOM_ECLOSED;
+    /* The noop that releases a poll during an upgrade matters only to a
+     * parked GET (a later one gets its own): held, it would reach the
+     * WebSocket after the upgrade. */
+    if (!p->get && is_noop(frame))
+        return 0;
     if (!ws->ticking)
         ws->tick_due = true;
     /* The same policy as a WebSocket's queue (output.c). */
@@ -121,7 +135,7 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
         }
         ws->stats.slow_closes++;
         frames_release(p);
-        rm_ws_poll_close(p, "slow consumer");
+        rm_ws_poll_close(p, "slow consumer", false);
         return ROOM_ECLOSED;
     }
     if (p->nframes == p->capframes) {
@@ -141,7 +155,7 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
     return 0;
 }
 
-void rm_ws_poll_close(rm_ws_poll *p, const char *reason)
+void rm_ws_poll_close(rm_ws_poll *p, const char *reason, bool linger)
 {
     if (p->flags & POLL_CLOSING)
         return;
@@ -149,8 +163,13 @@ void rm_ws_poll_close(rm_ws_poll *p, const char *reason)
     /* Without memory for the reason the session ends without one. */
     p->reason = strdup(reason ? reason : "");
     /* A probing WebSocket is ended by the eio when the session ends. */
-    p->deadline = p->ws->now + p->ws->cfg.close_timeout_ms;
+    p->deadline = p->ws->now + (linger ? p->ws->cfg.close_timeout_ms : 0);
     work(p);
+}
+
+bool rm_ws_poll_gone(const rm_ws_poll *p)
+{
+    return (p->flags & POLL_CLOSING) && p->deadline <= p->ws->now;
 }
 
 /* A packet of our own ("1" close, "6" noop) as a frame the payload
@@ -326,7 +345,7 @@ static void overlap(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
         rm_ws_abort(c, "out of memory");
     else
         rm_ws_request_done(c, r->keep_alive);
-    rm_ws_poll_close(p, "transport error");
+    rm_ws_poll_close(p, "transport error", false);
 }
 
 
@@ -373,7 +392,7 @@ void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r)
     /* The open packet is the handshake's answer. */
     if (answer(p, c, r->cors ? r->origin.p : NULL, r->origin.len, r->keep_alive, NULL) != 0) {
         rm_ws_abort(c, "out of memory");
-        rm_ws_poll_close(p, "transport error");
+        rm_ws_poll_close(p, "transport error", false);
         return;
     }
     rm_ws_request_done(c, r->keep_alive);
@@ -446,7 +465,7 @@ void rm_ws_poll_too_large(room_ws_conn *c, const rm_ws_request *r)
 {
     rm_ws_poll *p = poll_of(c->ws, r);
     if (p)
-        rm_ws_poll_close(p, "transport error");
+        rm_ws_poll_close(p, "transport error", false);
     /* The body is not read: this connection cannot go on. */
     if (rm_ws_respond(c, r, 413, NULL, NULL, NULL, 0, false) != 0)
         rm_ws_abort(c, "out of memory");
@@ -467,7 +486,7 @@ void rm_ws_poll_unpark(room_ws_conn *c, bool gone)
     p->get = NULL;
     /* engine.io: "poll connection closed prematurely". */
     if (gone)
-        rm_ws_poll_close(p, "transport error");
+        rm_ws_poll_close(p, "transport error", false);
 }
 
 /* ---- upgrade -------------------------------------------------------------- */

@@ -103,6 +103,7 @@ typedef struct rm_ws_side {
     uint8_t *request;
     uint32_t request_len;
     bool keep_alive;          /* PARKED: after its response, the next request */
+    bool continued;           /* HANDSHAKE: "100 Continue" sent for the request coming */
     struct rm_ws_poll *poll;  /* PARKED: the polling session the GET is for */
     struct rm_ws_poll *posting; /* HANDSHAKE: the session whose POST body is coming */
     char *origin;             /* PARKED: the allowed Origin its response echoes */
@@ -244,7 +245,7 @@ typedef struct rm_ws_request {
     int keys, ws_versions;
     bool upgrade, connection_upgrade; /* the tokens websocket and upgrade */
     bool upgrade_header;              /* any Upgrade header: a WebSocket request */
-    bool chunked;
+    bool chunked, expect_continue;
     uint64_t content_length;
     const uint8_t *body;
     int mount;         /* index in ws->mounts, or -1 */
@@ -311,7 +312,13 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame);
  * engine.io's), and its end. */
 void rm_ws_poll_posting(room_ws_conn *c, const rm_ws_request *r);
 void rm_ws_poll_posted(room_ws_conn *c);
-void rm_ws_poll_close(rm_ws_poll *p, const char *reason);
+/* The session is to end: a parked GET gets the close packet; without one
+ * it ends at once, or, to `linger` (a close the eio asked for in good
+ * order), after the next GET took what is held and the close packet, or
+ * close_timeout_ms. */
+void rm_ws_poll_close(rm_ws_poll *p, const char *reason, bool linger);
+/* Closing and past lingering: requests treat it as unknown. */
+bool rm_ws_poll_gone(const rm_ws_poll *p);
 /* A parked GET's connection is leaving PARKED: answered, or `gone` (then
  * the session closes, as engine.io's does). */
 void rm_ws_poll_unpark(room_ws_conn *c, bool gone);

@@ -165,6 +165,61 @@ WS = {
 }
 
 
+def hsteps(*items):
+    """http steps: (conn, op, bytes or a number) with bytes cut into pieces
+    of <= 255; a number is the argument of a step that takes no bytes."""
+    out = b""
+    for conn, op, data in items:
+        if isinstance(data, int):
+            out += bytes([op << 2 | conn, data])
+            continue
+        for i in range(0, max(len(data), 1), 255):
+            piece = data[i:i + 255]
+            out += bytes([op << 2 | conn, len(piece)]) + piece
+    return out
+
+
+def req(method, target, headers="", body=b""):
+    head = "%s %s HTTP/1.1\r\nHost: x\r\n%s" % (method, target, headers)
+    if body or method == "POST":
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n" + body
+
+
+POLL = "/socket.io/?EIO=4&transport=polling"
+PSID = POLL + "&sid=$S"
+PLAIN = "/engine.io/?EIO=4&transport=polling"
+
+HTTP = {
+    "poll": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("POST", PSID, body=b"40")), (0, 0, req("GET", PSID)),
+        (0, 0, req("POST", PSID, body=b'42["join","a"]\x1e42["send","a","hi"]')), (0, 0, req("GET", PSID)),
+        (0, 0, req("GET", PSID)), (0, 2, 20), (0, 0, req("POST", PSID, body=b"1"))),
+    "pipelined": hsteps(
+        (0, 0, req("GET", POLL)),
+        (0, 0, req("POST", PSID, body=b"40") + req("GET", PSID) + req("GET", PSID) + req("POST", PSID, body=b"3")),
+        (0, 2, 11)),
+    "upgrade": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("POST", PSID, body=b"40")), (0, 0, req("GET", PSID)),
+        (0, 0, req("GET", PSID)), (1, 0, upgrade("/socket.io/?EIO=4&transport=websocket&sid=$S")),
+        (1, 0, masked(1, b"2probe")), (1, 0, masked(1, b"5")), (0, 0, req("GET", PSID)),
+        (1, 0, masked(1, b'42["join","b"]'))),
+    "cors": hsteps(
+        (0, 0, req("OPTIONS", POLL, "Origin: http://a\r\nAccess-Control-Request-Headers: content-type\r\n")),
+        (0, 0, req("GET", POLL, "Origin: http://b\r\n")), (0, 0, req("GET", POLL, "Origin: http://c\r\n")),
+        (1, 0, upgrade("/ws").replace(b"Host: x", b"Origin: http://c"))),
+    "plain": hsteps(
+        (0, 0, req("GET", PLAIN)), (0, 0, req("POST", PLAIN + "&sid=$S", body=b"4a\x1e4b\x1ebAQL/")),
+        (0, 0, req("GET", PLAIN + "&sid=$S")), (1, 0, req("GET", "/engine.io/?EIO=3&transport=polling&b64=1"))),
+    "overlap": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("GET", PSID)), (1, 0, req("GET", PSID)),
+        (2, 0, ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n40" % PSID).encode()), (2, 4, 0)),
+    "bad": hsteps(
+        (0, 1, b"GET / HTTP/9.9\r\n\r\n"), (1, 1, b"POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        (2, 0, req("GET", POLL)[:30]), (2, 2, 110)),
+}
+
+
 def v3_text(*packets):
     """A v3 text payload: each packet behind its UTF-16 length."""
     return "".join("%d:%s" % (len(pk.encode("utf-16-le")) // 2, pk) for pk in packets).encode()
@@ -211,4 +266,5 @@ write("hub", HUB)
 write("eio", EIO)
 write("query", QUERY)
 write("ws", WS)
+write("http", HTTP)
 write("payload", PAYLOAD)
