@@ -339,3 +339,36 @@ for (const allow of ['http://a.example,http://b.example', '*']) {
     }
   });
 }
+
+describe('--transports websocket (polling disabled)', () => {
+  const suite = roomdSuite(['--protocol', 'rooms', '--transports', 'websocket']);
+
+  it('a polling handshake is an unknown transport; WebSocket works', T, async () => {
+    assertError(await httpOnce(suite.roomd.port, 'GET', SIO), 400, ERRORS.transport, 'polling handshake');
+    const ws = await Raw.open(suite.roomd.port);
+    try {
+      assert.equal((await ws.next())[0], '0');
+    } finally {
+      ws.close();
+    }
+  });
+});
+
+describe('--transports polling (WebSocket disabled)', () => {
+  const suite = roomdSuite(['--protocol', 'rooms', '--transports', 'polling']);
+
+  it('a WebSocket is refused with 400; polling works', T, async () => {
+    await assert.rejects(Raw.open(suite.roomd.port), { status: 400 });
+    const hs = await pollOpen(suite.roomd.port);
+    assert.match(hs.sid, /^[A-Za-z0-9_-]+$/);
+  });
+
+  // engine.io lists only the upgrades the server allows. roomd's open
+  // packet always offers "websocket" from polling (room_eio_accept()'s
+  // contract in include/room/eio.h), so a stock client tries an upgrade
+  // that is then refused. Reported, not yet fixed: a todo, so it shows.
+  it('the open packet offers no upgrade', { ...T, todo: REFERENCE ? false : 'roomd offers "websocket" even with --transports polling' }, async () => {
+    const hs = await pollOpen(suite.roomd.port);
+    assert.deepEqual(hs.upgrades, []);
+  });
+});
