@@ -6,10 +6,10 @@
 // The same file runs against the reference server, which has the same echo
 // mount (engine.io 6.6):
 //   ROOMD=tests/bench/node/roomd-like.sh node --test tests/interop/engineio.test.js
-const { describe, it } = require('node:test');
+const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { Socket } = require('engine.io-client');
-const { roomdSuite, withTimeout, sleep, delayingProxy, WAIT_MS } = require('./helpers');
+const { roomdSuite, startRoomd, withTimeout, sleep, delayingProxy, WAIT_MS } = require('./helpers');
 
 const T = { timeout: 20000 };
 const PING = 250;
@@ -61,10 +61,9 @@ const bytes = (data) => Buffer.from(data instanceof ArrayBuffer ? new Uint8Array
 
 describe('engine.io-client against the /engine.io/ echo mount', () => {
   const suite = roomdSuite(['--ping-interval', String(PING), '--ping-timeout', String(PING * 2)]);
-  const open_ = [];
-  const track = (s) => (open_.push(s), s);
-  const { afterEach } = require('node:test');
-  afterEach(() => open_.splice(0).forEach((s) => s.close()));
+  const sockets = [];
+  const track = (s) => (sockets.push(s), s);
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
 
   for (const [name, opts, first, last] of [
     ['default options', {}, 'polling', 'websocket'],
@@ -159,7 +158,6 @@ describe('engine.io-client against the /engine.io/ echo mount', () => {
 
   it('the server closing a session (roomd stopping) reaches the client', T, async () => {
     // A roomd of its own: this test stops it.
-    const { startRoomd } = require('./helpers');
     const own = await startRoomd();
     try {
       const p = await open(own.url, { transports: ['polling'] });

@@ -314,6 +314,7 @@ class RawHttp {
     this.buf = Buffer.alloc(0);
     this.responses = [];
     this.ended = false;
+    this.error = null;
     this.waiters = [];
     sock.on('data', (chunk) => {
       this.buf = Buffer.concat([this.buf, chunk]);
@@ -344,7 +345,13 @@ class RawHttp {
       if (headEnd < 0) return;
       const lines = this.buf.subarray(0, headEnd).toString('latin1').split('\r\n');
       const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0]);
-      if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`);
+      if (!m) {
+        // Not HTTP: what response() then rejects with.
+        this.error = new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`);
+        this.ended = true;
+        this.sock.destroy();
+        return;
+      }
       const headers = {};
       for (const line of lines.slice(1)) {
         const i = line.indexOf(':');
@@ -408,6 +415,7 @@ class RawHttp {
       new Promise((resolve, reject) => {
         const check = () => {
           if (this.responses.length) resolve(this.responses.shift());
+          else if (this.error) reject(this.error);
           else if (this.ended) reject(new Error(`connection closed; unparsed: ${JSON.stringify(this.buf.toString('latin1'))}`));
           else this.waiters.push(check);
         };
