@@ -372,3 +372,28 @@ describe('--transports polling (WebSocket disabled)', () => {
     assert.deepEqual(hs.upgrades, []);
   });
 });
+
+describe('CORS with --allow-credentials', () => {
+  const origin = 'http://b.example';
+  const suite = roomdSuite(['--protocol', 'rooms', '--allow-origin', `http://a.example,${origin}`, '--allow-credentials']);
+
+  it('preflights and polling responses allow credentials for the allowed origin', T, async () => {
+    const port = suite.roomd.port;
+    const pre = await httpOnce(port, 'OPTIONS', SIO, {
+      Origin: origin,
+      'Access-Control-Request-Method': 'GET',
+      Cookie: 'session=1',
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], origin);
+    assert.equal(pre.headers['access-control-allow-credentials'], 'true');
+    const get = await httpOnce(port, 'GET', SIO, { Origin: origin, Cookie: 'session=1' });
+    assert.equal(get.status, 200);
+    assert.equal(get.headers['access-control-allow-origin'], origin);
+    assert.equal(get.headers['access-control-allow-credentials'], 'true');
+    const other = await httpOnce(port, 'GET', SIO, { Origin: 'http://evil.example' });
+    // Without an allowed origin the browser reads nothing (the cors
+    // package still sends Allow-Credentials then; roomd does not).
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+});

@@ -12,6 +12,7 @@
 // a behaviour against the reference (tests/interop/badhttp.test.js) can start
 // this server in place of roomd (ROOMD=tests/bench/node/roomd-like.sh):
 //   --host H, --transports websocket,polling, --allow-origin '*'|ORIGIN,...,
+//   --allow-credentials,
 //   --allow-eio3, --ping-interval MS, --ping-timeout MS, --max-payload BYTES,
 //   --protocol rooms (the positional subset of docs/protocol-rooms.md that
 //   tests/interop/polling.test.js and eio3.test.js use: join, leave, send,
@@ -25,7 +26,7 @@ const engine = require('engine.io');
 function usage() {
   console.error(
     'usage: node server.js --port PORT [--host H] [--transports LIST] [--allow-origin ORIGINS]\n' +
-      '       [--allow-eio3] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES] [--protocol P]',
+      '       [--allow-credentials] [--allow-eio3] [--ping-interval MS] [--ping-timeout MS] [--max-payload BYTES] [--protocol P]',
   );
   process.exit(2);
 }
@@ -45,6 +46,7 @@ function parseArgs(argv) {
       case '--transports': o.transports = v.split(','); i++; break;
       case '--allow-origin': o.origin = v === '*' ? '*' : v.split(','); i++; break;
       case '--allow-eio3': o.eio3 = true; break;
+      case '--allow-credentials': o.credentials = true; break;
       case '--ping-interval': o.pingInterval = int(v); i++; break;
       case '--ping-timeout': o.pingTimeout = int(v); i++; break;
       case '--max-payload': o.maxPayload = int(v); i++; break;
@@ -61,7 +63,7 @@ const opts = parseArgs(process.argv);
 const engineOpts = {
   transports: opts.transports,
   allowEIO3: opts.eio3,
-  ...(opts.origin ? { cors: { origin: opts.origin } } : {}),
+  ...(opts.origin ? { cors: { origin: opts.origin, credentials: Boolean(opts.credentials) } } : {}),
   ...(opts.pingInterval !== undefined ? { pingInterval: opts.pingInterval } : {}),
   ...(opts.pingTimeout !== undefined ? { pingTimeout: opts.pingTimeout } : {}),
   ...(opts.maxPayload !== undefined ? { maxHttpBufferSize: opts.maxPayload } : {}),
