@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 
 #include <cmocka.h>
+#include <malloc.h>
 
 #include "room/ws.h"
 
@@ -907,6 +908,49 @@ static void test_slow_poller(void **state)
     fx_free(f);
 }
 
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* What an idle polling session costs the server: CONNECTed to "/", its
+ * GET parked on a keep-alive connection of its own. */
+static void test_idle_memory(void **state)
+{
+    enum { N = 1000 };
+    fx *f = fx_new(NULL, NULL);
+    room_ws_conn **cs = calloc(N, sizeof *cs), *warm = conn_new(f);
+    size_t before, after, i;
+    char sid[64];
+    (void)state;
+
+    handshake(f, warm, sid); /* the engine's response buffer, the eio's tables */
+    before = heap_in_use();
+    for (i = 0; i < N; i++) {
+        cs[i] = conn_new(f);
+        handshake(f, cs[i], sid);
+        request(f, cs[i], "POST", with_sid(sid), NULL, "40");
+        one_resp(f, cs[i]);
+        request(f, cs[i], "GET", with_sid(sid), NULL, NULL);
+        one_resp(f, cs[i]);
+        request(f, cs[i], "GET", with_sid(sid), NULL, NULL);
+        assert_int_equal(take(f, cs[i]), 0);
+    }
+    after = heap_in_use();
+    /* Under valgrind or ASan, mallinfo2() does not see the heap. */
+    if (after > before) {
+        print_message("idle polling session: %zu bytes of server heap (%d sessions, GET parked)\n",
+                      (after - before) / N, N);
+        assert_true((after - before) / N <= 2048);
+    }
+    for (i = 0; i < N; i++)
+        room_ws_conn_free(cs[i]);
+    free(cs);
+    room_ws_conn_free(warm);
+    fx_free(f);
+}
+
 /* The polling path with each allocation failing in turn: no crash, no
  * leak (the sanitizers and valgrind check), and the engine still
  * accounts 0 bytes at the end. */
@@ -990,6 +1034,7 @@ int main(void)
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_never_polled),
         cmocka_unit_test(test_slow_poller),
+        cmocka_unit_test(test_idle_memory),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -241,7 +241,6 @@ static void end(rm_ws_poll *p)
     const rm_ws_mount *m = p->ws->mounts[p->mount];
     room_eio_session *session = p->session;
     char *reason = p->reason;
-
     room_ws_conn *probe = p->probe, *post = p->post;
 
     if (p->get)
