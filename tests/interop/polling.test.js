@@ -230,3 +230,31 @@ describe('heartbeat over polling', () => {
     assert.deepEqual(JSON.parse(res.body), { code: 1, message: 'Session ID unknown' });
   });
 });
+
+// roomd's per-connection rate limits hold for polling sessions as for
+// WebSocket ones (Socket.IO has none: roomd only). Over WebSocket the client
+// gets the burst's results, the rate_limited errors, then "io server
+// disconnect"; over polling it must get the same: a server-side close
+// delivers what was sent before it, as engine.io's does (checked against
+// Socket.IO 4.8 with socket.disconnect(true) after five emits).
+describe('rate limits over polling', { skip: require('node:path').basename(process.env.ROOMD) === 'roomd-like.sh' }, () => {
+  const suite = roomdSuite(['--protocol', 'rooms', '--msg-rate', '20']);
+
+  for (const transports of [['websocket'], ['polling']]) {
+    const todo = transports[0] === 'polling' && 'roomd drops what it queued for a polling session it closes';
+    it(`${transports[0]}: a flood is answered up to the burst, refused, then disconnected`, { ...T, todo }, async () => {
+      const p = suite.track(await connect(suite.roomd.url, { transports }));
+      const gone = withTimeout(new Promise((resolve) => p.once('disconnect', resolve)), 5000, 'disconnect');
+      for (let i = 0; i < 200; i++) p.emit('echo', i);
+      const reason = await gone;
+      const results = p.events.filter((e) => e.event === 'result').map((e) => e.args[0]);
+      const errors = p.events.filter((e) => e.event === 'error').map((e) => e.args[0]);
+      // Bursts of 2 x --msg-rate; a few more may refill while they arrive.
+      assert.ok(results.length >= 40 && results.length < 60, `${results.length} results`);
+      assert.deepEqual(results, Array.from({ length: results.length }, (_, i) => i));
+      assert.ok(errors.length > 0, 'no rate_limited error');
+      assert.equal(errors[0].data.code, 'rate_limited');
+      assert.equal(reason, 'io server disconnect');
+    });
+  }
+});
