@@ -50,6 +50,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
 {
     rm_room *room = NULL;
     room_frame *frame;
+    uint64_t offset = 0;
     int rc, n;
 
     if (!hub || !event || rm_check_args(argv, argc, att, natt))
@@ -62,13 +63,18 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (!room && !hub->adapter.publish)
             return 0;
     }
-    rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
+    rc = hub->cfg.recovery_ms ? rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame)
+                              : rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;
     if (name)
         n = room ? rm_fanout_room(hub, room, frame, except) : 0;
     else
         n = rm_fanout_all(hub, frame, except);
+    /* Once per room, for the members that are detached or will not have
+     * got it when their transport breaks. */
+    if (offset && (room || !name))
+        rm_log_add(hub, room ? rm_room_log(hub, room) : &hub->log, frame, offset, except, NULL);
     if (hub->adapter.publish) {
         rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
         if (rc)
@@ -138,13 +144,21 @@ int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *con
                   size_t argc, int64_t ack_id, const room_bytes *att, size_t natt)
 {
     room_frame *frame;
+    uint64_t offset = 0;
     int rc;
     if (conn->flags & RM_CONN_KICKED)
         return ROOM_ECLOSED;
-    rc = rm_frame_encode(hub, event, argv, argc, ack_id, att, natt, &frame);
+    /* Events without an ack are logged, as Socket.IO does; acks and events
+     * asking for one are not (their callback cannot be replayed). */
+    if (hub->cfg.recovery_ms && event && ack_id < 0)
+        rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame);
+    else
+        rc = rm_frame_encode(hub, event, argv, argc, ack_id, att, natt, &frame);
     if (rc)
         return rc;
     rc = rm_deliver(hub, conn, frame);
+    if (offset)
+        rm_log_add(hub, &hub->log, frame, offset, NULL, conn);
     room_frame_unref(frame);
     return rc;
 }
