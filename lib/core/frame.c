@@ -106,24 +106,19 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
 {
     const room_codec *codec = &hub->codec;
     room_buf *buf = &hub->scratch;
+    room_frame *head, *tail;
+    size_t i;
     int rc;
 
     buf->len = 0;
-    if (event)
+    if (ack_id == RM_ACK_LOGGED)
+        rc = rm_encode_logged(hub, buf, event, argv, argc, natt);
+    else if (event)
         rc = codec->encode_event(hub->cfg.codec, buf, event, argv, argc, ack_id, natt);
     else
         rc = codec->encode_ack(hub->cfg.codec, buf, ack_id, argv, argc, natt);
     if (rc)
         return rc;
-    return rm_frame_chain(hub, att, natt, out);
-}
-
-int rm_frame_chain(room_hub *hub, const room_bytes *att, size_t natt, room_frame **out)
-{
-    room_buf *buf = &hub->scratch;
-    room_frame *head, *tail;
-    size_t i;
-
     head = frame_alloc(hub, ROOM_FRAME_TEXT, buf->data, buf->len);
     if (!head)
         return ROOM_ENOMEM;

@@ -70,12 +70,11 @@ struct room_frame {
 /* Builds one frame from bytes, sealed with the hub's seal callback. */
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
 /* Encodes an event (or an ack when event is NULL) with `argc` arguments
- * once; attachments become the chain's binary frames. */
+ * once; attachments become the chain's binary frames. ack_id
+ * RM_ACK_LOGGED encodes an event with the hub's next offset (recovery). */
+#define RM_ACK_LOGGED (-2)
 int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
                     int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out);
-/* The frame of what the codec left in the scratch buffer, and the
- * attachments' frames after it. */
-int rm_frame_chain(room_hub *hub, const room_bytes *att, size_t natt, room_frame **out);
 
 /* ---- string table (table.c) -------------------------------------------------
  * Open addressing with linear probing and backward-shift deletion. Items
@@ -220,7 +219,10 @@ void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *po
 
 rm_conn_ext *rm_conn_ext_of(const room_hub *hub, const room_conn *conn);
 rm_log *rm_room_log(const room_hub *hub, const rm_room *room);
-/* Encodes an event with the next offset (recovery on). */
+/* Appends an event carrying the next offset to `buf` (rm_frame_encode()). */
+int rm_encode_logged(room_hub *hub, room_buf *buf, const char *event, json_t *const *argv,
+                     size_t argc, size_t natt);
+/* Encodes an event with the next offset, which it takes (recovery on). */
 int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
                            const room_bytes *att, size_t natt, uint64_t *offset_out,
                            room_frame **out);

@@ -51,41 +51,42 @@ static bool offset_parse(const char *s, uint64_t *out)
     return i > 0;
 }
 
+int rm_encode_logged(room_hub *hub, room_buf *buf, const char *event, json_t *const *argv,
+                     size_t argc, size_t natt)
+{
+    const room_codec *codec = &hub->codec;
+    char text[OFFSET_TEXT];
+    size_t size = (argc + 1) * sizeof(json_t *);
+    json_t **all, *last;
+    int rc;
+
+    offset_text(hub->offset + 1, text);
+    if (codec->encode_logged)
+        return codec->encode_logged(hub->cfg.codec, buf, event, argv, argc, text, natt);
+    /* The offset as one more, last, argument (Socket.IO's way). */
+    all = rm_malloc(&hub->alloc, size);
+    last = all ? json_string(text) : NULL;
+    if (!last) {
+        rm_free(&hub->alloc, all, size);
+        return ROOM_ENOMEM;
+    }
+    if (argc)
+        memcpy(all, argv, argc * sizeof *all);
+    all[argc] = last;
+    rc = codec->encode_event(hub->cfg.codec, buf, event, all, argc + 1, -1, natt);
+    json_decref(last);
+    rm_free(&hub->alloc, all, size);
+    return rc;
+}
+
 int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
                            const room_bytes *att, size_t natt, uint64_t *offset_out,
                            room_frame **out)
 {
-    const room_codec *codec = &hub->codec;
-    char text[OFFSET_TEXT];
-    room_buf *buf = &hub->scratch;
-    int rc;
-
-    offset_text(hub->offset + 1, text);
-    buf->len = 0;
-    if (codec->encode_logged) {
-        rc = codec->encode_logged(hub->cfg.codec, buf, event, argv, argc, text, natt);
-    } else {
-        /* The offset as one more, last, argument (Socket.IO's way). */
-        size_t size = (argc + 1) * sizeof(json_t *);
-        json_t **all = rm_malloc(&hub->alloc, size);
-        json_t *last = all ? json_string(text) : NULL;
-        if (!last) {
-            rm_free(&hub->alloc, all, size);
-            return ROOM_ENOMEM;
-        }
-        if (argc)
-            memcpy(all, argv, argc * sizeof *all);
-        all[argc] = last;
-        rc = codec->encode_event(hub->cfg.codec, buf, event, all, argc + 1, -1, natt);
-        json_decref(last);
-        rm_free(&hub->alloc, all, size);
-    }
-    if (rc)
-        return rc;
-    if ((rc = rm_frame_chain(hub, att, natt, out)) != 0)
-        return rc;
-    *offset_out = ++hub->offset;
-    return 0;
+    int rc = rm_frame_encode(hub, event, argv, argc, RM_ACK_LOGGED, att, natt, out);
+    if (!rc)
+        *offset_out = ++hub->offset;
+    return rc;
 }
 
 int rm_recovery_open_message(room_hub *hub, room_conn *conn)
@@ -101,8 +102,8 @@ int rm_recovery_open_message(room_hub *hub, room_conn *conn)
                                 text, (conn->flags & RM_CONN_RECOVERED) != 0);
     if (rc)
         return rc;
-    if ((rc = rm_frame_chain(hub, NULL, 0, &frame)) != 0)
-        return rc;
+    if (!(frame = rm_frame_make(hub, ROOM_FRAME_TEXT, hub->scratch.data, hub->scratch.len)))
+        return ROOM_ENOMEM;
     rc = rm_deliver(hub, conn, frame);
     room_frame_unref(frame);
     return rc;

@@ -44,13 +44,52 @@ int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except)
     return n;
 }
 
+/* The frame to the room's members (or the hub's connections when `name`
+ * is NULL), then to the adapter; the number of deliveries. */
+static inline int fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+                          const room_conn *except)
+{
+    int rc, n;
+    if (name)
+        n = room ? rm_fanout_room(hub, room, frame, except) : 0;
+    else
+        n = rm_fanout_all(hub, frame, except);
+    if (hub->adapter.publish) {
+        rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
+        if (rc)
+            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
+                   room_strerror(rc));
+    }
+    return n;
+}
+
+/* With recovery: the event gets the next offset and goes into the room's
+ * log (the hub's for a broadcast to all), once, for the members that are
+ * detached or will not have got it when their transport breaks. Apart, so
+ * that the path without recovery stays as it was. */
+static int send_logged(room_hub *hub, const char *name, rm_room *room, const char *event,
+                       json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                       const room_conn *except)
+{
+    room_frame *frame;
+    uint64_t offset;
+    int rc, n;
+    rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame);
+    if (rc)
+        return rc;
+    n = fan_out(hub, name, room, frame, except);
+    if (room || !name)
+        rm_log_add(hub, room ? rm_room_log(hub, room) : &hub->log, frame, offset, except, NULL);
+    room_frame_unref(frame);
+    return n;
+}
+
 /* Shared by room_send* and room_broadcast*: `name` NULL means the hub. */
 static int send_to(room_hub *hub, const char *name, const char *event, json_t *const *argv,
                    size_t argc, const room_bytes *att, size_t natt, const room_conn *except)
 {
     rm_room *room = NULL;
     room_frame *frame;
-    uint64_t offset = 0;
     int rc, n;
 
     if (!hub || !event || rm_check_args(argv, argc, att, natt))
@@ -63,24 +102,12 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (!room && !hub->adapter.publish)
             return 0;
     }
-    rc = hub->cfg.recovery_ms ? rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame)
-                              : rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
+    if (hub->cfg.recovery_ms)
+        return send_logged(hub, name, room, event, argv, argc, att, natt, except);
+    rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;
-    if (name)
-        n = room ? rm_fanout_room(hub, room, frame, except) : 0;
-    else
-        n = rm_fanout_all(hub, frame, except);
-    /* Once per room, for the members that are detached or will not have
-     * got it when their transport breaks. */
-    if (offset && (room || !name))
-        rm_log_add(hub, room ? rm_room_log(hub, room) : &hub->log, frame, offset, except, NULL);
-    if (hub->adapter.publish) {
-        rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
-        if (rc)
-            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
-                   room_strerror(rc));
-    }
+    n = fan_out(hub, name, room, frame, except);
     room_frame_unref(frame);
     return n;
 }
