@@ -215,6 +215,7 @@ static void resume_within_window(void **state)
     j = fake_event_data(a2, "session");
     assert_true(json_is_true(json_object_get(j, "recovered")));
     assert_string_equal(str_of(j, "id"), id);
+    assert_string_equal(str_of(j, "offset"), offset); /* the replay comes after it */
     json_decref(j);
     assert_int_equal(ints(a2, "n", got, 16), 4);
     assert_int_equal(got[0], 1);

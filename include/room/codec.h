@@ -102,8 +102,10 @@ struct room_codec {
     int (*encode_logged)(const room_codec *codec, room_buf *out, const char *event,
                          json_t *const *argv, size_t argc, const char *offset, size_t attachments);
     /* Appends the message a client gets first when the hub has recovery
-     * on, telling it its id, its private id (room_conn_pid()), the hub's
-     * current offset and whether it was recovered. NULL: nothing is sent
+     * on, telling it its id, its private id (room_conn_pid()), the offset
+     * it starts from (the hub's current one, or for a recovered connection
+     * the one it resumed from, before the replay) and whether it was
+     * recovered. NULL: nothing is sent
      * (the layer above tells the client, as Socket.IO's CONNECT reply
      * does). */
     int (*encode_open)(const room_codec *codec, room_buf *out, const char *id, const char *pid,

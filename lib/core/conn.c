@@ -54,7 +54,7 @@ int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *gi
      * it (its sends) can tell which connection they serve. */
     *conn_out = conn;
     if (hub->cfg.recovery_ms)
-        rm_recovery_open_message(hub, conn);
+        rm_recovery_open_message(hub, conn, hub->offset);
 connect:
     args = json_pack("[OOO]", in.auth ? in.auth : json_null(), in.query ? in.query : json_null(),
                      in.handshake ? in.handshake : json_null());

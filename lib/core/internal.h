@@ -242,8 +242,8 @@ void rm_recovery_forget(room_hub *hub, room_conn *conn);
  * now, or -1. */
 int64_t rm_recovery_expire(room_hub *hub, uint64_t now_ms);
 void rm_recovery_free(room_hub *hub);
-/* Sends the codec's open message to a new connection (encode_open). */
-int rm_recovery_open_message(room_hub *hub, room_conn *conn);
+/* Sends the codec's open message (encode_open) naming `offset`. */
+int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset);
 
 /* ---- dispatch (dispatch.c) ------------------------------------------------ */
 typedef struct rm_handler {

@@ -89,14 +89,14 @@ int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv
     return rc;
 }
 
-int rm_recovery_open_message(room_hub *hub, room_conn *conn)
+int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset)
 {
     char text[OFFSET_TEXT];
     room_frame *frame;
     int rc;
     if (!hub->codec.encode_open)
         return 0;
-    offset_text(hub->offset, text);
+    offset_text(offset, text);
     hub->scratch.len = 0;
     rc = hub->codec.encode_open(hub->cfg.codec, &hub->scratch, conn->id, rm_conn_ext_of(hub, conn)->pid,
                                 text, (conn->flags & RM_CONN_RECOVERED) != 0);
@@ -224,7 +224,9 @@ int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *arg
     conn->transport = transport;
     rm_table_put(&hub->conns_by_id, conn);
     *conn_out = conn;
-    rm_recovery_open_message(hub, conn);
+    /* Where the replay starts, so that a client taking it as its last
+     * offset misses nothing of the replay if it drops again. */
+    rm_recovery_open_message(hub, conn, offset);
     rm_log_replay(hub, conn, offset, pos);
     rm_free(&hub->alloc, pos, pos_size);
     return 1;
