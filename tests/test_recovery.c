@@ -2,10 +2,12 @@
  * transport. Offsets, detaching, resuming within the window and after it,
  * logs that evicted what a connection needs, overlapping rooms replayed
  * once and in order, memory back to where it was, and every allocation of
- * a recovery session failing in turn. */
+ * a recovery session failing in turn. Then lib/sio/recovery.c: the same
+ * over Socket.IO packets. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/eio.h"
 #include "test_util.h"
 
 typedef struct seen {
@@ -624,6 +626,117 @@ static void every_allocation_may_fail(void **state)
         fail_session(n);
 }
 
+/* ---- Socket.IO (lib/sio/recovery.c) ------------------------------------ */
+
+/* The session's WebSocket messages, as the room_eio sends them. */
+static int sio_send(void *transport, room_frame *frame, void *ud)
+{
+    fake_peer *p = transport;
+    (void)ud;
+    for (const room_frame *f = frame; f; f = room_frame_next(f)) {
+        size_t len;
+        const uint8_t *bytes = room_frame_payload(f, &len);
+        if (p->nframes == p->capframes) {
+            p->capframes = p->capframes ? p->capframes * 2 : 8;
+            p->frames = realloc(p->frames, p->capframes * sizeof *p->frames);
+        }
+        p->frames[p->nframes] = malloc(len + 1);
+        memcpy(p->frames[p->nframes], bytes, len);
+        p->frames[p->nframes++][len] = '\0';
+    }
+    return 0;
+}
+
+static void sio_close(void *transport, int code, const char *reason, void *ud)
+{
+    fake_peer *p = transport;
+    (void)code, (void)reason, (void)ud;
+    p->kicked++;
+}
+
+static int sio_recv(room_eio *eio, room_eio_session *s, const char *text, uint64_t now)
+{
+    return room_eio_recv(eio, s, ROOM_FRAME_TEXT, text, strlen(text), now);
+}
+
+/* CONNECT with the auth's {pid, offset}; the reply, the replay after it,
+ * and a DISCONNECT from the client that is not resumable. */
+static void socketio_resume(void **state)
+{
+    fake_alloc alloc = {0};
+    room_eio_config ecfg;
+    room_config rcfg;
+    room_eio *eio;
+    room_hub *hub;
+    room_eio_session *s1, *s2, *s3;
+    fake_peer p1 = {0}, p2 = {0}, p3 = {0};
+    char sid[ROOM_CONN_ID_LEN + 1], pid[ROOM_CONN_ID_LEN + 1], want[128], auth[128];
+    json_t *j;
+    (void)state;
+
+    room_eio_config_init(&ecfg);
+    ecfg.send = sio_send;
+    ecfg.close = sio_close;
+    ecfg.allocator = fake_allocator(&alloc);
+    room_config_init(&rcfg);
+    rcfg.recovery_ms = 1000;
+    assert_int_equal(room_eio_new(&eio, &ecfg, &rcfg), 0);
+    hub = room_eio_hub(eio, "/");
+
+    assert_int_equal(room_eio_open(eio, &p1, 100, &s1), 0);
+    assert_int_equal(sio_recv(eio, s1, "40", 100), 0);
+    assert_int_equal(p1.nframes, 2);
+    assert_int_equal(strncmp(p1.frames[1], "40{", 3), 0);
+    j = json_loads(p1.frames[1] + 2, 0, NULL);
+    assert_non_null(j);
+    strcpy(sid, str_of(j, "sid"));
+    strcpy(pid, str_of(j, "pid"));
+    assert_int_equal(json_object_size(j), 2);
+    json_decref(j);
+    assert_string_equal(pid, room_conn_pid(hub, room_conn_find(hub, sid)));
+    assert_int_equal(room_join(hub, room_conn_find(hub, sid), "r"), 0);
+    send_int(&(fake_net){.hub = hub}, "r", "ev", 1, NULL);
+    assert_string_equal(p1.frames[2], "42[\"ev\",1,\"1\"]");
+
+    /* The WebSocket is gone: detached, and what follows is logged. */
+    room_eio_close(eio, s1, "transport close");
+    assert_int_equal(room_conn_count(hub), 0);
+    assert_int_equal(room_member_count(hub, "r"), 0);
+    send_int(&(fake_net){.hub = hub}, "r", "ev", 2, NULL);
+
+    assert_int_equal(room_eio_open(eio, &p2, 600, &s2), 0);
+    snprintf(auth, sizeof auth, "40{\"token\":1,\"pid\":\"%s\",\"offset\":\"1\"}", pid);
+    assert_int_equal(sio_recv(eio, s2, auth, 600), 0);
+    /* The reply names the same connection, then the replay. */
+    assert_int_equal(p2.nframes, 3);
+    snprintf(want, sizeof want, "40{\"sid\":\"%s\",\"pid\":\"%s\"}", sid, pid);
+    assert_string_equal(p2.frames[1], want);
+    assert_string_equal(p2.frames[2], "42[\"ev\",2,\"2\"]");
+    assert_int_equal(room_conn_recovered(room_conn_find(hub, sid)), 1);
+    assert_int_equal(room_member_count(hub, "r"), 1);
+
+    /* Leaving on purpose does not detach: the pid resumes nothing. */
+    assert_int_equal(sio_recv(eio, s2, "41", 700), 0);
+    assert_int_equal(room_count(hub), 0);
+    assert_int_equal(room_eio_open(eio, &p3, 800, &s3), 0);
+    snprintf(auth, sizeof auth, "40{\"pid\":\"%s\",\"offset\":\"2\"}", pid);
+    assert_int_equal(sio_recv(eio, s3, auth, 800), 0);
+    j = json_loads(p3.frames[1] + 2, 0, NULL);
+    assert_string_not_equal(str_of(j, "sid"), sid);
+    assert_string_not_equal(str_of(j, "pid"), pid);
+    json_decref(j);
+    room_eio_close(eio, s2, "transport close");
+    room_eio_close(eio, s3, "transport close");
+    room_eio_free(eio);
+    fake_clear(&p1);
+    fake_clear(&p2);
+    fake_clear(&p3);
+    free(p1.frames);
+    free(p2.frames);
+    free(p3.frames);
+    assert_int_equal(alloc.allocs, alloc.frees);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +749,7 @@ int main(void)
         cmocka_unit_test(query_and_default_codec),
         cmocka_unit_test(memory_returns),
         cmocka_unit_test(every_allocation_may_fail),
+        cmocka_unit_test(socketio_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
