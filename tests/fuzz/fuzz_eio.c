@@ -1,6 +1,8 @@
 /* Engine.IO v4 / Socket.IO v5 sessions (room_eio) with namespaces "/" and
  * "/admin", both speaking the rooms protocol ("/admin" refuses a CONNECT
- * without a "token" in its auth). A script of up to four sessions (fuzz.h:
+ * without a "token" in its auth, and has connection-state recovery, so a
+ * CONNECT's auth may resume with {pid, offset}). A script of up to four
+ * sessions (fuzz.h:
  * "<op><slot><arg>\n"):
  *
  *   o  open (arg: the upgrade query)    t  text message (arg)
@@ -11,8 +13,9 @@
  * each command. Checked after every command: every frame is an Engine.IO
  * packet (text: a type digit; binary only after a text head), a refused
  * message asked for a close, and the session count. At the end every
- * session is closed: no sessions, no connections or rooms in either
- * namespace, and after room_eio_free() nothing left allocated. */
+ * session is closed and the recovery window has passed: no sessions, no
+ * connections or rooms in either namespace, and after room_eio_free()
+ * nothing left allocated. */
 #include <string.h>
 
 #include "fuzz.h"
@@ -125,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static state st;
     fuzz_alloc counts = {0, 0};
     room_eio_config ecfg;
-    room_config hcfg;
+    room_config hcfg, acfg;
     fuzz_cmd cmd;
 
     memset(&st, 0, sizeof st);
@@ -144,7 +147,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hcfg.max_rooms = 8;
     hcfg.unknown_events = ROOM_UNKNOWN_IGNORE;
     FUZZ_CHECK(room_eio_new(&st.eio, &ecfg, &hcfg) == 0);
-    FUZZ_CHECK(room_eio_namespace(st.eio, "/admin", &hcfg, &st.admin) == 0);
+    acfg = hcfg;
+    acfg.recovery_ms = 1000;
+    FUZZ_CHECK(room_eio_namespace(st.eio, "/admin", &acfg, &st.admin) == 0);
     st.root = room_eio_hub(st.eio, "/");
     FUZZ_CHECK(st.root && room_eio_hub(st.eio, "/admin") == st.admin);
     FUZZ_CHECK(room_protocol_rooms_register(st.root) == 0);
@@ -163,6 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int i = 0; i < SLOTS; i++)
         close_session(&st, &st.slots[i], "end");
+    /* The detached connections of "/admin" expire. */
+    FUZZ_CHECK(room_eio_tick(st.eio, st.now + 1000) >= -1);
     FUZZ_CHECK(room_eio_session_count(st.eio) == 0);
     FUZZ_CHECK(room_conn_count(st.root) == 0 && room_count(st.root) == 0);
     FUZZ_CHECK(room_conn_count(st.admin) == 0 && room_count(st.admin) == 0);
