@@ -293,8 +293,9 @@ ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
 ROOM_API size_t room_hub_memory(const room_hub *hub);
 
 /* Timers: the hub owns no clock. room_hub_tick() tells it the time (any
- * monotonic milliseconds); it expires acknowledgement timeouts. It returns
- * the milliseconds until the next deadline, or -1 if none is pending. */
+ * monotonic milliseconds); it expires acknowledgement timeouts and frees
+ * connections detached for recovery_ms (no handler runs). It returns the
+ * milliseconds until the next deadline, or -1 if none is pending. */
 ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
 /* Tells the hub the time without expiring anything. Rate limits refill by
  * the hub's time, so a host that sets them passes the time before handing
@@ -370,8 +371,12 @@ static inline void room_open_args_init(room_open_args *args)
  * handler with args [auth, query, handshake] (each an object or null).
  * `args` NULL means none of them. On ROOM_EDENIED, *refusal_out (if
  * non-NULL) receives a new reference to the refusal SocketResponse.
- * Errors: those of room_conn_open(), and ROOM_EINVAL for args->size below
- * ROOM_OPEN_ARGS_MIN_SIZE. */
+ * With resume arguments that match a detached connection (see
+ * room_open_args), *conn_out is that connection, the events it missed
+ * have been handed to `send` before the connect handler runs, and a
+ * refusal frees it. Errors: those of room_conn_open(), and ROOM_EINVAL for
+ * args->size below ROOM_OPEN_ARGS_MIN_SIZE; ROOM_ENOMEM on a resume leaves
+ * the detached connection waiting. */
 ROOM_API int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *args,
                                  room_conn **conn_out, json_t **refusal_out);
 /* Parses a URL query string ("a=1&b=x%20y", without the '?') into a new
