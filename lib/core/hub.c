@@ -113,8 +113,11 @@ void room_hub_free(room_hub *hub)
 
 void room_hub_set_time(room_hub *hub, uint64_t now_ms)
 {
-    if (hub && now_ms > hub->now_ms)
+    if (hub && now_ms >= hub->now_ms) {
         hub->now_ms = now_ms;
+        if (hub->cfg.recovery_ms)
+            rm_recovery_clock(hub);
+    }
 }
 
 size_t room_hub_max_message_bytes(const room_hub *hub)

@@ -178,7 +178,6 @@ typedef struct rm_logent {
     uintptr_t except; /* the connection left out, only compared */
     room_conn *to;    /* a direct emit's connection (hub log), else NULL */
     uint64_t offset;
-    uint64_t at;      /* hub time it was logged */
 } rm_logent;
 typedef struct rm_log {
     rm_logent *ents;
@@ -197,12 +196,20 @@ typedef struct rm_conn_ext {
 /* A detached connection, in the hub's table by pid and its list by time. */
 typedef struct rm_detached {
     room_conn *conn;
-    uint64_t at;
+    uint64_t at; /* hub time it was detached; RM_AT_UNKNOWN until the hub next learns the time */
     struct rm_detached *prev, *next;
     uint32_t hash;
     char pid[ROOM_CONN_ID_LEN + 1];
 } rm_detached;
 #define RM_LOG_GONE ((room_conn *)(uintptr_t)1) /* a freed connection's direct emits */
+#define RM_AT_UNKNOWN UINT64_MAX
+/* A point of hub time and the last offset given by then: events up to
+ * `offset` were logged no later than `at`. */
+typedef struct rm_mark {
+    uint64_t at;
+    uint64_t offset;
+} rm_mark;
+#define RM_MARKS 16
 
 void rm_log_release(room_hub *hub, rm_log *log);
 /* Takes a reference to `frame`, logged at `offset`; drops what the bounds
@@ -227,6 +234,8 @@ int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv
                            const room_bytes *att, size_t natt, uint64_t *offset_out,
                            room_frame **out);
 void rm_recovery_start(room_hub *hub);
+/* The hub learnt the time (room_hub_tick(), room_hub_set_time()). */
+void rm_recovery_clock(room_hub *hub);
 /* A new connection's private id and starting offset. */
 int rm_recovery_conn_init(room_hub *hub, room_conn *conn);
 /* Opens a connection; with resume arguments that match a detached one,
@@ -340,6 +349,12 @@ struct room_hub {
     rm_detached *oldest, *newest;
     uint32_t ndetached;
     uint16_t ext_off;    /* rm_conn_ext's place in a connection's allocation */
+    /* Events are aged by offset, not by a time of their own, since the
+     * hub's time may be stale when they are sent: marks taken as the hub
+     * learns the time tell which offsets are older than recovery_ms. */
+    rm_mark marks[RM_MARKS]; /* oldest first */
+    uint32_t nmarks;
+    uint64_t aged;           /* events up to this offset are older than recovery_ms */
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit

@@ -18,6 +18,37 @@ void rm_recovery_start(room_hub *hub)
     rm_table_init(&hub->detached, offsetof(rm_detached, pid), offsetof(rm_detached, hash));
 }
 
+/* Milliseconds from `then` to `now`; 0 if a host's clock went back. */
+static uint64_t since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+void rm_recovery_clock(room_hub *hub)
+{
+    uint64_t now = hub->now_ms, ms = hub->cfg.recovery_ms;
+    rm_detached *d;
+    uint32_t i;
+
+    /* Detached since the hub last knew the time: their window starts now,
+     * so that a stale clock never shortens it. */
+    for (d = hub->newest; d && d->at == RM_AT_UNKNOWN; d = d->prev)
+        d->at = now;
+    /* A mark each eighth of the window, at most RM_MARKS kept. */
+    if (!hub->nmarks || since(now, hub->marks[hub->nmarks - 1].at) >= (ms + 7) / 8) {
+        if (hub->nmarks == RM_MARKS)
+            memmove(hub->marks, hub->marks + 1, --hub->nmarks * sizeof *hub->marks);
+        hub->marks[hub->nmarks++] = (rm_mark){now, hub->offset};
+    }
+    /* The newest mark at least a window old ages everything up to it. */
+    for (i = 0; i < hub->nmarks && since(now, hub->marks[i].at) >= ms; i++)
+        hub->aged = hub->marks[i].offset;
+    if (i > 1) {
+        hub->nmarks -= i - 1;
+        memmove(hub->marks, hub->marks + i - 1, hub->nmarks * sizeof *hub->marks);
+    }
+}
+
 rm_conn_ext *rm_conn_ext_of(const room_hub *hub, const room_conn *conn)
 {
     return (rm_conn_ext *)(void *)((char *)(uintptr_t)conn + hub->ext_off);
@@ -127,7 +158,7 @@ int rm_recovery_detach(room_hub *hub, room_conn *conn)
         return ROOM_ENOMEM;
     }
     d->conn = conn;
-    d->at = hub->now_ms;
+    d->at = RM_AT_UNKNOWN;
     memcpy(d->pid, ext->pid, sizeof d->pid);
     d->hash = rm_hash(hub->seed, d->pid, ROOM_CONN_ID_LEN);
     rm_table_put(&hub->detached, d);
@@ -208,7 +239,8 @@ int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *arg
         offset = rm_conn_ext_of(hub, conn)->created;
     /* Too late, or something it missed has left a log (which never comes
      * back): the connection is over. */
-    if (hub->now_ms - d->at >= hub->cfg.recovery_ms || !rm_log_complete(hub, conn, offset)) {
+    if ((d->at != RM_AT_UNKNOWN && since(hub->now_ms, d->at) >= hub->cfg.recovery_ms) ||
+        !rm_log_complete(hub, conn, offset)) {
         rm_conn_free(hub, conn);
         return 0;
     }
@@ -234,9 +266,10 @@ int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *arg
 
 int64_t rm_recovery_expire(room_hub *hub, uint64_t now_ms)
 {
-    while (hub->oldest && now_ms - hub->oldest->at >= hub->cfg.recovery_ms)
+    rm_recovery_clock(hub);
+    while (hub->oldest && since(now_ms, hub->oldest->at) >= hub->cfg.recovery_ms)
         rm_conn_free(hub, hub->oldest->conn);
-    return hub->oldest ? (int64_t)(hub->oldest->at + hub->cfg.recovery_ms - now_ms) : -1;
+    return hub->oldest ? (int64_t)(hub->cfg.recovery_ms - since(now_ms, hub->oldest->at)) : -1;
 }
 
 void rm_recovery_free(room_hub *hub)

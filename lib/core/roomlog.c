@@ -58,11 +58,11 @@ void rm_log_add(room_hub *hub, rm_log *log, room_frame *frame, uint64_t offset,
                 const room_conn *except, room_conn *to)
 {
     size_t len = chain_bytes(frame);
-    uint64_t horizon = hub->now_ms > hub->cfg.recovery_ms ? hub->now_ms - hub->cfg.recovery_ms : 0;
     rm_logent *e;
 
     while (log->count && (log->count >= hub->cfg.recovery_log_events ||
-                          log->bytes + len > hub->cfg.recovery_log_bytes || at(log, 0)->at < horizon))
+                          log->bytes + len > hub->cfg.recovery_log_bytes ||
+                          at(log, 0)->offset <= hub->aged))
         evict(hub, log);
     /* An event the log cannot keep counts as one that left it. */
     if (len > hub->cfg.recovery_log_bytes || (log->count == log->cap && grow(hub, log) != 0)) {
@@ -77,7 +77,6 @@ void rm_log_add(room_hub *hub, rm_log *log, room_frame *frame, uint64_t offset,
     e->except = (uintptr_t)except;
     e->to = to;
     e->offset = offset;
-    e->at = hub->now_ms;
     log->count++;
     log->bytes += len;
 }
