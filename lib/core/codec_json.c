@@ -65,11 +65,12 @@ static int encode_logged(const room_codec *codec, room_buf *out, const char *eve
 {
     int rc = open_event(out, event, argv, argc, attachments);
     (void)codec;
+    /* Digits need no escaping. */
     if (!rc)
-        rc = rm_buf_put(out, ",\"offset\":", 10);
+        rc = rm_buf_put(out, ",\"offset\":\"", 11);
     if (!rc)
-        rc = room_buf_append_json_string(out, offset);
-    return rc ? rc : rm_buf_put(out, "}", 1);
+        rc = rm_buf_put(out, offset, strlen(offset));
+    return rc ? rc : rm_buf_put(out, "\"}", 2);
 }
 
 /* Recovery: the first message,

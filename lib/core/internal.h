@@ -296,6 +296,15 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame);
 /* Fans `frame` out to a room's members except `except`. */
 int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_conn *except);
 int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except);
+/* To a room (`name` non-NULL; `room` NULL when it is not here) or to the
+ * hub, then to the adapter; the number of deliveries. */
+int rm_fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+               const room_conn *except);
+/* send_to() with recovery on: the event gets the next offset and goes into
+ * the room's log (the hub's for a broadcast to all). */
+int rm_send_logged(room_hub *hub, const char *name, rm_room *room, const char *event,
+                   json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                   const room_conn *except);
 /* Encodes and delivers to one connection; `event` NULL encodes the ack of
  * `ack_id`. */
 int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,

@@ -2,7 +2,6 @@
  * detaching a connection whose transport is lost, taking it back with its
  * private id and last offset, and freeing it when its window has passed.
  * Everything here runs only in hubs with recovery_ms > 0. */
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -62,9 +61,18 @@ int rm_recovery_conn_init(room_hub *hub, room_conn *conn)
     return room_id_generate(ext->pid, hub->cfg.random, hub->cfg.user_data);
 }
 
+/* Decimal, as on every logged send: without snprintf's cost. */
 static void offset_text(uint64_t offset, char out[OFFSET_TEXT])
 {
-    snprintf(out, OFFSET_TEXT, "%llu", (unsigned long long)offset);
+    char tmp[OFFSET_TEXT];
+    size_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + offset % 10);
+        offset /= 10;
+    } while (offset);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
 }
 
 /* Decimal digits only, as offset_text() writes them. */
@@ -118,6 +126,28 @@ int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv
     if (!rc)
         *offset_out = ++hub->offset;
     return rc;
+}
+
+/* Apart from send.c's send_to(), so that the path without recovery stays
+ * as it was. */
+int rm_send_logged(room_hub *hub, const char *name, rm_room *room, const char *event,
+                   json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                   const room_conn *except)
+{
+    room_frame *frame;
+    uint64_t offset;
+    int rc, n;
+    rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame);
+    if (rc)
+        return rc;
+    n = rm_fan_out(hub, name, room, frame, except);
+    /* Once per room, for the members that are detached or will not have
+     * got it when their transport breaks; a room that is not here has no
+     * log. */
+    if (room || !name)
+        rm_log_add(hub, room ? rm_room_log(hub, room) : &hub->log, frame, offset, except, NULL);
+    room_frame_unref(frame);
+    return n;
 }
 
 int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset)

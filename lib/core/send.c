@@ -63,25 +63,10 @@ static inline int fan_out(room_hub *hub, const char *name, rm_room *room, room_f
     return n;
 }
 
-/* With recovery: the event gets the next offset and goes into the room's
- * log (the hub's for a broadcast to all), once, for the members that are
- * detached or will not have got it when their transport breaks. Apart, so
- * that the path without recovery stays as it was. */
-static int send_logged(room_hub *hub, const char *name, rm_room *room, const char *event,
-                       json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
-                       const room_conn *except)
+int rm_fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+               const room_conn *except)
 {
-    room_frame *frame;
-    uint64_t offset;
-    int rc, n;
-    rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame);
-    if (rc)
-        return rc;
-    n = fan_out(hub, name, room, frame, except);
-    if (room || !name)
-        rm_log_add(hub, room ? rm_room_log(hub, room) : &hub->log, frame, offset, except, NULL);
-    room_frame_unref(frame);
-    return n;
+    return fan_out(hub, name, room, frame, except);
 }
 
 /* Shared by room_send* and room_broadcast*: `name` NULL means the hub. */
@@ -103,7 +88,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
             return 0;
     }
     if (hub->cfg.recovery_ms)
-        return send_logged(hub, name, room, event, argv, argc, att, natt, except);
+        return rm_send_logged(hub, name, room, event, argv, argc, att, natt, except);
     rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;

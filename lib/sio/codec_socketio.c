@@ -61,11 +61,12 @@ static int encode_logged(const room_codec *codec, room_buf *out, const char *eve
         rc = room_buf_append_json_string(out, event);
     if (!rc)
         rc = append_args(out, argv, argc, true);
+    /* Digits need no escaping. */
     if (!rc)
-        rc = room_buf_append(out, ",", 1);
+        rc = room_buf_append(out, ",\"", 2);
     if (!rc)
-        rc = room_buf_append_json_string(out, offset);
-    return rc ? rc : room_buf_append(out, "]", 1);
+        rc = room_buf_append(out, offset, strlen(offset));
+    return rc ? rc : room_buf_append(out, "\"]", 2);
 }
 
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
