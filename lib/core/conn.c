@@ -60,8 +60,8 @@ connect:
                      in.handshake ? in.handshake : json_null());
     rc = args ? rm_dispatch_reserved(hub, conn, "connect", args, refusal_out) : ROOM_ENOMEM;
     json_decref(args);
-    /* A refused resume ends the connection; its disconnect handler ran
-     * when its transport was lost. */
+    /* Refused: freed without a disconnect handler, a resumed connection
+     * too (its handler ran when its transport was lost). */
     if (rc < 0) {
         *conn_out = NULL;
         rm_conn_free(hub, conn);
@@ -128,10 +128,10 @@ static void conn_close(room_hub *hub, room_conn *conn, const char *reason, bool 
         room_conn_kick(hub, conn, ROOM_CLOSE_NORMAL, reason);
         return;
     }
-    /* Unfindable from here on, but still in its rooms while the disconnect
-     * handler tells them. */
     /* A connection the server kicked does not come back. */
     recoverable = !final && hub->cfg.recovery_ms && !(conn->flags & RM_CONN_KICKED);
+    /* Unfindable from here on, but still in its rooms while the disconnect
+     * handler tells them. */
     conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
     rm_table_del(&hub->conns_by_id, conn);
     why = json_pack("[s]", reason ? reason : "transport close");
