@@ -1,8 +1,6 @@
 /* Engine.IO v4 / Socket.IO v5 sessions (room_eio) with namespaces "/" and
  * "/admin", both speaking the rooms protocol ("/admin" refuses a CONNECT
- * without a "token" in its auth, and has connection-state recovery, so a
- * CONNECT's auth may resume with {pid, offset}). A script of up to four
- * sessions (fuzz.h:
+ * without a "token" in its auth). A script of up to four sessions (fuzz.h:
  * "<op><slot><arg>\n"):
  *
  *   o  open (arg: the upgrade query)    t  text message (arg)
@@ -13,9 +11,8 @@
  * each command. Checked after every command: every frame is an Engine.IO
  * packet (text: a type digit; binary only after a text head), a refused
  * message asked for a close, and the session count. At the end every
- * session is closed and the recovery window has passed: no sessions, no
- * connections or rooms in either namespace, and after room_eio_free()
- * nothing left allocated. */
+ * session is closed: no sessions, no connections or rooms in either
+ * namespace, and after room_eio_free() nothing left allocated. */
 #include <string.h>
 
 #include "fuzz.h"
@@ -147,6 +144,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hcfg.max_rooms = 8;
     hcfg.unknown_events = ROOM_UNKNOWN_IGNORE;
     FUZZ_CHECK(room_eio_new(&st.eio, &ecfg, &hcfg) == 0);
+    /* "/admin" has connection-state recovery: a CONNECT's auth may resume
+     * with {pid, offset}. */
     acfg = hcfg;
     acfg.recovery_ms = 1000;
     FUZZ_CHECK(room_eio_namespace(st.eio, "/admin", &acfg, &st.admin) == 0);
