@@ -57,6 +57,7 @@ typedef struct options {
     uint32_t msg_rate, byte_rate; /* per connection and second; 0: unlimited */
     size_t max_connections;       /* 0: from the descriptor limit */
     bool hub_broadcast;           /* rooms clients may broadcast to a whole hub */
+    uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -112,6 +113,8 @@ static void usage(FILE *out)
           "  --max-connections N    connections at most (the descriptor limit - 64)\n"
           "  --handshake-timeout MS time a client has to send its whole upgrade request (10000)\n"
           "  --allow-hub-broadcast  let rooms clients broadcast to every connection of a hub\n"
+          "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
+          "                         N ms gets its session and missed events back (0: off)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -160,6 +163,7 @@ static void parse_options(int argc, char **argv, options *o)
         O_MAX_CONNECTIONS,
         O_HANDSHAKE_TIMEOUT,
         O_HUB_BROADCAST,
+        O_RECOVERY_MS,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -177,6 +181,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
         {"handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT},
         {"allow-hub-broadcast", no_argument, NULL, O_HUB_BROADCAST},
+        {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -184,7 +189,7 @@ static void parse_options(int argc, char **argv, options *o)
     };
     int c;
 
-    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0, false};
+    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0, false, 0};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -213,6 +218,9 @@ static void parse_options(int argc, char **argv, options *o)
             o->handshake_timeout_ms = (uint32_t)parse_number("--handshake-timeout", optarg, 1, INT_MAX);
             break;
         case O_HUB_BROADCAST: o->hub_broadcast = true; break;
+        case O_RECOVERY_MS:
+            o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
+            break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -362,6 +370,7 @@ static int start(roomd *d, const options *o)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
+    rcfg.recovery_ms = o->recovery_ms;
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = o->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
@@ -378,6 +387,7 @@ static int start(roomd *d, const options *o)
         jcfg.log = log_line;
         jcfg.user_data = d;
         set_rate_limits(&jcfg, o);
+        jcfg.recovery_ms = o->recovery_ms;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)

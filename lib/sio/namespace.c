@@ -27,6 +27,8 @@ static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns,
     if (!rc)
         rc = room_buf_append(b, room_conn_id(conn), ROOM_CONN_ID_LEN);
     if (!rc)
+        rc = sio_recovery_connected(b, ns->hub, conn);
+    if (!rc)
         rc = room_buf_append(b, "\"}", 2);
     return sio_send_scratch(eio, s, rc);
 }
@@ -256,6 +258,7 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
                         const uint8_t *p, size_t len)
 {
     json_t *auth, *refusal = NULL;
+    room_open_args args;
     room_conn **slot, *conn;
     const char *message;
     eio_nsp *ns;
@@ -292,7 +295,11 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
     }
     eio->connecting = s;
     eio->connecting_nsp = (uint16_t)index;
-    rc = room_conn_open_handshake(ns->hub, s, auth, s->query, &conn, &refusal);
+    room_open_args_init(&args);
+    args.auth = auth;
+    args.query = s->query;
+    sio_recovery_args(ns->hub, auth, eio->now, &args);
+    rc = room_conn_open_with(ns->hub, s, &args, &conn, &refusal);
     eio->connecting = NULL;
     json_decref(auth);
     if (rc == 0) {
@@ -336,7 +343,7 @@ int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t
             return sio_violation(eio, s, "invalid DISCONNECT packet");
         conn = *slot;
         *slot = NULL;
-        room_conn_close(eio->nsps[index]->hub, conn, "client namespace disconnect");
+        room_conn_close_final(eio->nsps[index]->hub, conn, "client namespace disconnect");
         sio_rare_trim(eio, s);
         return 0;
     case SIO_EVENT:
