@@ -226,7 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static state st;
     fuzz_alloc counts = {0, 0};
     room_eio_config ecfg;
-    room_config hcfg;
+    room_config hcfg, acfg;
     fuzz_cmd cmd;
 
     memset(&st, 0, sizeof st);
@@ -246,7 +246,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hcfg.max_rooms = 8;
     hcfg.unknown_events = ROOM_UNKNOWN_IGNORE;
     FUZZ_CHECK(room_eio_new(&st.eio, &ecfg, &hcfg) == 0);
-    FUZZ_CHECK(room_eio_namespace(st.eio, "/admin", &hcfg, &st.admin) == 0);
+    /* "/admin" has connection-state recovery: a CONNECT's auth may resume
+     * with {pid, offset}. */
+    acfg = hcfg;
+    acfg.recovery_ms = 1000;
+    FUZZ_CHECK(room_eio_namespace(st.eio, "/admin", &acfg, &st.admin) == 0);
     st.root = room_eio_hub(st.eio, "/");
     FUZZ_CHECK(st.root && room_eio_hub(st.eio, "/admin") == st.admin);
     FUZZ_CHECK(room_protocol_rooms_register(st.root) == 0);
@@ -266,6 +270,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (int i = 0; i < SLOTS; i++)
         close_session(&st, &st.slots[i], "end");
+    /* The detached connections of "/admin" expire: their window starts at
+     * the first tick after their close. */
+    FUZZ_CHECK(room_eio_tick(st.eio, st.now) >= -1);
+    FUZZ_CHECK(room_eio_tick(st.eio, st.now + 1000) >= -1);
     FUZZ_CHECK(room_eio_session_count(st.eio) == 0);
     FUZZ_CHECK(room_conn_count(st.root) == 0 && room_count(st.root) == 0);
     FUZZ_CHECK(room_conn_count(st.admin) == 0 && room_count(st.admin) == 0);

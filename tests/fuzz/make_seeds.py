@@ -63,6 +63,13 @@ EIO = {
     "heartbeat": script(
         "o0", "t040", "k01000", "t03", "k01000", "k0600", "o1", "k12000", "o2", "t240",
         "f2", 't242["echo","x"]', "k2100"),
+    # Recovery on "/admin": the pid is the one the fixed random sequence
+    # gives; resumed within the window, then too late.
+    "recovery": script(
+        "o0", 't040/admin,{"token":"t"}', 't042/admin,["join","x"]', 't042/admin,["send","x",1]',
+        "c0", "o1", 't140/admin,{"token":"t","pid":"4TJFH76agiw8qxbJOhOE","offset":"3"}',
+        't142/admin,["send","x",2]', "c1", "k02000", "o2",
+        't240/admin,{"token":"t","pid":"4TJFH76agiw8qxbJOhOE","offset":"5"}'),
     "malformed": script(
         "o0", "t0x", "t04", "t042[", 't04{"a":1}', "t06", "t05", "t01", "o1", "t140",
         't142["connect"]', "t143[]", "t140/nope,", 't142/admin,["join","a"]', "b1raw",
