@@ -877,6 +877,35 @@ static void test_never_polled(void **state)
     fx_free(f);
 }
 
+/* Shutting down: a parked poll gets the close packet and its connection
+ * closes; a session not polling ends after close_timeout_ms. */
+static void test_close_all(void **state)
+{
+    fx *f = fx_new(NULL, NULL);
+    room_ws_conn *a = conn_new(f), *b = conn_new(f);
+    char sid[64];
+    resp r;
+    (void)state;
+
+    handshake(f, a, sid);
+    request(f, a, "GET", with_sid(sid), NULL, NULL);
+    assert_int_equal(take(f, a), 0);
+    handshake(f, b, sid);
+    room_ws_close_all(f->ws, ROOM_CLOSE_GOING_AWAY, "shutting down");
+    r = one_resp(f, a);
+    assert_string_equal(r.body, "1");
+    assert_true(has_header(&r, "Connection: close\r\n"));
+    assert_int_equal(room_ws_conn_wants(a), ROOM_WS_WANT_SHUTDOWN);
+    assert_int_equal(room_ws_conn_wants(b), ROOM_WS_WANT_CLOSE);
+    assert_int_equal(room_eio_session_count(f->eio), 1);
+    f->now += 5000;
+    room_ws_run(f->ws, f->now);
+    assert_int_equal(room_eio_session_count(f->eio), 0);
+    room_ws_conn_free(a);
+    room_ws_conn_free(b);
+    fx_free(f);
+}
+
 /* max_queued_bytes holds for what a polling session holds too. */
 static void test_slow_poller(void **state)
 {
@@ -1033,6 +1062,7 @@ int main(void)
         cmocka_unit_test(test_probe_gone),
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_never_polled),
+        cmocka_unit_test(test_close_all),
         cmocka_unit_test(test_slow_poller),
         cmocka_unit_test(test_idle_memory),
         cmocka_unit_test(test_allocation_failures),

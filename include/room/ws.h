@@ -236,7 +236,10 @@ ROOM_WS_API room_ws_conn *room_ws_ready(room_ws *ws);
 
 /* Closes every connection: handshaking ones at once, open ones with `code`
  * and `reason` after what is queued (their sessions end with `reason`).
- * Then serve room_ws_ready() as usual until the host has freed them all. */
+ * Polling sessions get the close packet with their parked or next poll
+ * (whose connection then closes), or end after close_timeout_ms (in
+ * room_ws_run()), or in room_ws_free(). Then serve room_ws_ready() as
+ * usual until the host has freed every connection. */
 ROOM_WS_API void room_ws_close_all(room_ws *ws, int code, const char *reason);
 /* Connections not yet freed, in any state. */
 ROOM_WS_API size_t room_ws_conn_count(const room_ws *ws);

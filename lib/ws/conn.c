@@ -1,7 +1,8 @@
-/* A connection's life: HANDSHAKE (HTTP requests are coming; PARKED while a
- * long-poll waits), OPEN (frames both ways), CLOSING (the close frame is queued; the rest is
- * written, then FIN, then the peer's FIN or the close deadline), DONE (the
- * host closes the socket and frees the connection). */
+/* A connection's life: HANDSHAKE (HTTP requests are coming; PARKED while
+ * a long-poll waits), OPEN (frames both ways), CLOSING (the close frame or
+ * the last response is queued; the rest is written, then FIN, then the
+ * peer's FIN or the close deadline), DONE (the host closes the socket and
+ * frees the connection). */
 #include <stdlib.h>
 #include <string.h>
 

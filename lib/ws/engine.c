@@ -161,16 +161,19 @@ void room_ws_close_all(room_ws *ws, int code, const char *reason)
     size_t i;
     if (!ws)
         return;
-    /* Neither frees a connection: the array stays as it is. */
-    for (i = 0; i < ws->nconns; i++) {
-        if (ws->conns[i]->state == RM_WS_HANDSHAKE || ws->conns[i]->state == RM_WS_PARKED)
-            rm_ws_abort(ws->conns[i], reason);
-        else
-            rm_ws_close(ws->conns[i], code, reason);
-    }
-    /* Neither frees a polling session: that waits for room_ws_run(). */
+    /* From now on every response ends its connection. */
+    ws->shutting = true;
+    /* A parked poll is answered with the close packet (in room_ws_run()),
+     * then its connection closes. Neither frees a polling session. */
     for (i = 0; i < ws->npolls; i++)
         rm_ws_poll_close(ws->polls[i], reason, true);
+    /* Neither frees a connection: the array stays as it is. */
+    for (i = 0; i < ws->nconns; i++) {
+        if (ws->conns[i]->state == RM_WS_HANDSHAKE)
+            rm_ws_abort(ws->conns[i], reason);
+        else if (ws->conns[i]->state != RM_WS_PARKED)
+            rm_ws_close(ws->conns[i], code, reason);
+    }
 }
 
 size_t room_ws_conn_count(const room_ws *ws)

@@ -340,6 +340,7 @@ int rm_ws_respond_to(room_ws_conn *c, const rm_ws_mount *m, const char *origin, 
     n += (size_t)snprintf(head + n, sizeof head - n, "Content-Length: %zu\r\n", len);
     if (m && origin)
         n += rm_ws_cors_headers(m, origin, origin_len, head + n, sizeof head - n);
+    keep_alive &= !c->ws->shutting;
     k = snprintf(head + n, sizeof head - n, "%s%s\r\n", extra ? extra : "", keep_alive ? "" : "Connection: close\r\n");
     if (k < 0 || (size_t)k >= sizeof head - n)
         return ROOM_EINVAL;
@@ -360,7 +361,7 @@ int rm_ws_respond(room_ws_conn *c, const rm_ws_request *r, int status, const cha
 
 void rm_ws_request_done(room_ws_conn *c, bool keep_alive)
 {
-    if (keep_alive) {
+    if (keep_alive && !c->ws->shutting) {
         /* Same state, a new deadline: for the next request. */
         rm_ws_move(c, RM_WS_HANDSHAKE);
     } else {

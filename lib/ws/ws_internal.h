@@ -175,7 +175,8 @@ struct room_ws {
     uint64_t tick_at;               /* the hubs' next deadline; 0: none */
     uint64_t ping_at, pong_at;      /* keepalive rounds; 0: none */
     bool tick_due, ticking;
-    bool probing; /* inside room_eio_upgrade_recv() */
+    bool probing;  /* inside room_eio_upgrade_recv() */
+    bool shutting; /* room_ws_close_all(): no more keep-alive */
 
     /* What wslay's callbacks work on: the connection being read and the
      * part of the input not yet handed to wslay. */
