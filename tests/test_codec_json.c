@@ -179,9 +179,47 @@ static void string_payloads_match_jansson(void **state)
     room_hub_free(net.hub);
 }
 
+/* Recovery: logged events carry "offset" as a string; the first message
+ * names the connection. Straight through the codec's table. */
+static void encodes_offsets_and_session(void **state)
+{
+    const room_codec *c = room_codec_json();
+    room_buf *b;
+    json_t *argv[2] = {json_integer(1), json_string("2")};
+    (void)state;
+    assert_true(c->size >= offsetof(room_codec, encode_open) + sizeof c->encode_open);
+    assert_int_equal(room_buf_new(&b, NULL), 0);
+    assert_int_equal(c->encode_logged(c, b, "x", argv, 2, "17", 0), 0);
+    assert_memory_equal(room_buf_data(b), "{\"event\":\"x\",\"data\":1,\"args\":[1,\"2\"],\"offset\":\"17\"}",
+                        room_buf_len(b));
+    room_buf_reset(b);
+    assert_int_equal(c->encode_logged(c, b, "none", NULL, 0, "0", 0), 0);
+    assert_memory_equal(room_buf_data(b), "{\"event\":\"none\",\"offset\":\"0\"}", room_buf_len(b));
+    room_buf_reset(b);
+    assert_int_equal(c->encode_logged(c, b, "x", argv, 1, "1", 1), ROOM_EINVAL);
+    room_buf_reset(b);
+    assert_int_equal(c->encode_open(c, b, "ID", "PID", "5", 1), 0);
+    assert_int_equal(room_buf_len(b), strlen("{\"event\":\"session\",\"data\":{\"id\":\"ID\",\"pid\":\"PID\","
+                                             "\"offset\":\"5\",\"recovered\":true}}"));
+    assert_memory_equal(room_buf_data(b),
+                        "{\"event\":\"session\",\"data\":{\"id\":\"ID\",\"pid\":\"PID\",\"offset\":\"5\","
+                        "\"recovered\":true}}",
+                        room_buf_len(b));
+    room_buf_reset(b);
+    assert_int_equal(c->encode_open(c, b, "ID", "PID", "0", 0), 0);
+    assert_memory_equal(room_buf_data(b),
+                        "{\"event\":\"session\",\"data\":{\"id\":\"ID\",\"pid\":\"PID\",\"offset\":\"0\","
+                        "\"recovered\":false}}",
+                        room_buf_len(b));
+    room_buf_free(b);
+    json_decref(argv[0]);
+    json_decref(argv[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(encodes_offsets_and_session),
         cmocka_unit_test(decodes_events_and_acks),
         cmocka_unit_test(decodes_several_arguments),
         cmocka_unit_test(rejects_malformed),

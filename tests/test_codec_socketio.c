@@ -388,9 +388,39 @@ static void out_of_memory_is_not_bad_json(void **state)
     room_codec_socketio_free(codec);
 }
 
+/* Recovery: the offset is the last argument, a string, as Socket.IO's
+ * SessionAwareAdapter writes it; binary events keep their placeholders
+ * before it. No CONNECT-time message: the eio's CONNECT reply has the pid. */
+static void encodes_offsets(void **state)
+{
+    room_codec *root = codec_for("/"), *admin = codec_for("/admin");
+    room_buf *b;
+    json_t *argv[2] = {json_integer(1), json_pack("{sbsi}", "_placeholder", 1, "num", 0)};
+    (void)state;
+    assert_non_null(root->encode_logged);
+    assert_null(root->encode_open);
+    assert_int_equal(room_buf_new(&b, NULL), 0);
+    assert_int_equal(root->encode_logged(root, b, "x", argv, 1, "42", 0), 0);
+    assert_memory_equal(room_buf_data(b), "42[\"x\",1,\"42\"]", room_buf_len(b));
+    room_buf_reset(b);
+    assert_int_equal(root->encode_logged(root, b, "none", NULL, 0, "7", 0), 0);
+    assert_memory_equal(room_buf_data(b), "42[\"none\",\"7\"]", room_buf_len(b));
+    room_buf_reset(b);
+    assert_int_equal(admin->encode_logged(admin, b, "bin", argv, 2, "8", 1), 0);
+    assert_int_equal(room_buf_len(b), strlen("451-/admin,[\"bin\",1,{\"_placeholder\":true,\"num\":0},\"8\"]"));
+    assert_memory_equal(room_buf_data(b), "451-/admin,[\"bin\",1,{\"_placeholder\":true,\"num\":0},\"8\"]",
+                        room_buf_len(b));
+    room_buf_free(b);
+    json_decref(argv[0]);
+    json_decref(argv[1]);
+    room_codec_socketio_free(root);
+    room_codec_socketio_free(admin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(encodes_offsets),
         cmocka_unit_test(creates_and_rejects_namespaces),
         cmocka_unit_test(decodes_every_packet_type),
         cmocka_unit_test(rejects_malformed),

@@ -464,6 +464,61 @@ static void encoding_round_trips(void **state)
     free(body);
 }
 
+/* Encoding into a buffer whose allocations fail: ROOM_ENOMEM, nothing
+ * leaked, and with enough memory the whole body. */
+static void encodes_under_allocation_failure(void **state)
+{
+    eio_world *w = *state;
+    eio_peer *p = eio_open(w, ROOM_EIO_POLLING, 4);
+    room_bytes att = {(const uint8_t *)"0123456789abcdefghijklmnopqrstuvwxyz", 36};
+    fake_alloc counts = {0};
+    room_allocator alloc = fake_allocator(&counts);
+    const char *type;
+    size_t n;
+
+    assert_int_equal(eio_post(w, p, "40"), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(broadcast_binary(room_eio_hub(w->eio, "/"), "bin", &att, 1), 1);
+    for (n = 1;; n++) {
+        room_buf *out;
+        int rc;
+        memset(&counts, 0, sizeof counts);
+        counts.fail_at = n;
+        rc = room_buf_new(&out, &alloc);
+        if (rc == 0) {
+            rc = room_eio_payload_encode(p->s, p->chains, p->nchains, out, &type);
+            assert_true(rc == 0 || rc == ROOM_ENOMEM);
+            if (rc == 0)
+                assert_true(room_buf_len(out) > 20 * 48);
+            room_buf_free(out);
+        }
+        assert_int_equal(counts.allocs, counts.frees);
+        if (!counts.failures)
+            break;
+    }
+    assert_true(n > 2);
+}
+
+/* A client with forceBase64 sends binary as "b" + base64 on its WebSocket
+ * too, which engine.io reads as binary. */
+static void takes_base64_binary_on_a_websocket(void **state)
+{
+    eio_world *w = *state;
+    eio_peer *p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+
+    assert_int_equal(eio_in(w, p, "40"), 0);
+    assert_int_equal(eio_in(w, p, "451-[\"up\",{\"_placeholder\":true,\"num\":0}]"), 0);
+    assert_int_equal(eio_in(w, p, "bAQID"), 0);
+    assert_int_equal(seen.att_len, 3);
+    assert_memory_equal(seen.att, "\x01\x02\x03", 3);
+    /* Not base64, or not announced: protocol errors. */
+    assert_int_equal(eio_in(w, p, "bAQ"), ROOM_EPROTO);
+    p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+    assert_int_equal(eio_in(w, p, "40"), 0);
+    assert_int_equal(eio_in(w, p, "bAQID"), ROOM_EPROTO);
+    assert_string_equal(p->reason, "unexpected binary message");
+}
+
 /* ---- upgrade -------------------------------------------------------------------- */
 
 static int probe(eio_world *w, eio_peer *poll, eio_peer *ws, const char *text)
@@ -637,6 +692,71 @@ static void times_out_unpolled_sessions(void **state)
 
 /* ---- memory ------------------------------------------------------------------ */
 
+/* Bytes live through the allocator. */
+static size_t metered;
+
+static void *meter_malloc(size_t size, void *ud)
+{
+    size_t *p = malloc(sizeof(size_t) * 2 + size);
+    (void)ud;
+    metered += size;
+    p[0] = size;
+    return p + 2;
+}
+
+static void *meter_realloc(void *ptr, size_t size, void *ud)
+{
+    size_t *p = (size_t *)ptr - 2;
+    (void)ud;
+    metered += size - p[0];
+    p = realloc(p, sizeof(size_t) * 2 + size);
+    p[0] = size;
+    return p + 2;
+}
+
+static void meter_free(void *ptr, void *ud)
+{
+    size_t *p = (size_t *)ptr - 2;
+    (void)ud;
+    metered -= p[0];
+    free(p);
+}
+
+/* An idle polling session costs the room_eio what a WebSocket one does,
+ * plus its slot in the sid index; a WebSocket session costs what it did. */
+static void idle_polling_sessions_are_small(void **state)
+{
+    enum { N = 3000 };
+    eio_world *w = *state;
+    room_hub *root;
+    eio_peer *p;
+    size_t before, ws, poll, hub;
+
+    w->cfg.allocator = (room_allocator){meter_malloc, meter_realloc, meter_free, NULL};
+    start(w);
+    root = room_eio_hub(w->eio, "/");
+    before = metered;
+    hub = room_hub_memory(root);
+    for (size_t i = 0; i < N; i++) {
+        p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+        assert_int_equal(eio_in(w, p, "40"), 0);
+    }
+    ws = (metered - before - (room_hub_memory(root) - hub)) / N;
+    before = metered;
+    hub = room_hub_memory(root);
+    for (size_t i = 0; i < N; i++) {
+        p = eio_open(w, ROOM_EIO_POLLING, 4);
+        assert_int_equal(eio_post(w, p, "40"), 0);
+    }
+    poll = (metered - before - (room_hub_memory(root) - hub)) / N;
+    print_message("the room_eio's bytes per idle session in \"/\": %zu on a WebSocket, %zu on "
+                  "polling (sid index included)\n", ws, poll);
+    assert_true(ws <= 88);
+    assert_true(poll <= 88 + 16);
+    eio_world_end(w);
+    assert_int_equal(metered, 0);
+}
+
 static void scenario(eio_world *w)
 {
     json_t *hs = json_pack("{ss}", "address", "1.2.3.4");
@@ -702,11 +822,14 @@ int main(void)
         STARTED(refuses_malformed_v4_payloads),
         STARTED(encodes_v4_poll_responses),
         STARTED(encoding_round_trips),
+        STARTED(encodes_under_allocation_failure),
+        STARTED(takes_base64_binary_on_a_websocket),
         STARTED(upgrades_to_a_websocket),
         STARTED(refuses_bad_upgrades),
         FRESH(ends_probes),
         STARTED(times_out_unpolled_sessions),
         FRESH(survives_every_allocation_failure),
+        FRESH(idle_polling_sessions_are_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -430,6 +430,14 @@ static void frames_binary_websocket_messages(void **state)
     assert_int_equal(eio_in_bin(w, bad, "\x05\x06", 2), ROOM_EPROTO);
     bad = eio_open(w, ROOM_EIO_WEBSOCKET, 3);
     assert_int_equal(eio_in_bin(w, bad, "", 0), ROOM_EPROTO);
+    /* forceBase64: "b4" + base64 in a text message. */
+    assert_int_equal(eio_in(w, p, "451-[\"chat\",{\"_placeholder\":true,\"num\":0}]"), 0);
+    assert_int_equal(eio_in(w, p, "b4CQg="), 0);
+    assert_int_equal(seen.att_len, 2);
+    assert_memory_equal(seen.att, "\x09\x08", 2);
+    bad = eio_open(w, ROOM_EIO_WEBSOCKET, 3);
+    assert_int_equal(eio_in(w, bad, "451-[\"chat\",{\"_placeholder\":true,\"num\":0}]"), 0);
+    assert_int_equal(eio_in(w, bad, "bCQg="), ROOM_EPROTO);
     /* The copy for v3 failing to send closes the session. */
     p->fail_sends = 1;
     assert_true(room_broadcast_binary(root, "b", ph, &att, 1, NULL) >= 1);

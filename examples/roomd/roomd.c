@@ -68,6 +68,7 @@ typedef struct options {
     const char *origins[ROOMD_MAX_ORIGINS + 1];
     bool credentials;
     bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
+    uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -131,6 +132,8 @@ static void usage(FILE *out)
           "  --allow-credentials    Access-Control-Allow-Credentials: true for allowed origins\n"
           "  --allow-eio3           accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
           "                         Socket.IO's allowEIO3\n"
+          "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
+          "                         N ms gets its session and missed events back (0: off)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -221,6 +224,7 @@ static void parse_options(int argc, char **argv, options *o)
         O_ALLOW_ORIGIN,
         O_ALLOW_CREDENTIALS,
         O_ALLOW_EIO3,
+        O_RECOVERY_MS,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -242,6 +246,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
         {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
         {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
+        {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -284,6 +289,9 @@ static void parse_options(int argc, char **argv, options *o)
         case O_ALLOW_ORIGIN: parse_origins(optarg, o->origins); break;
         case O_ALLOW_CREDENTIALS: o->credentials = true; break;
         case O_ALLOW_EIO3: o->allow_eio3 = true; break;
+        case O_RECOVERY_MS:
+            o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
+            break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -464,6 +472,7 @@ static int start(roomd *d, const options *o)
     ecfg.allow_eio3 = o->allow_eio3;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
+    rcfg.recovery_ms = o->recovery_ms;
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = o->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
@@ -486,6 +495,7 @@ static int start(roomd *d, const options *o)
         jcfg.log = log_line;
         jcfg.user_data = d;
         set_rate_limits(&jcfg, o);
+        jcfg.recovery_ms = o->recovery_ms;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = mount_json(d, &mcfg)) != 0)

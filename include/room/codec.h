@@ -90,6 +90,26 @@ struct room_codec {
      * ROOM_ENOMEM; on error `msg` holds no references. */
     int (*decode)(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg);
     void *state;
+
+    /* ---- after ROOM_CODEC_SIZE_MIN: read only from codecs that have them;
+     * NULL (or absent) takes the default described. */
+
+    /* Connection-state recovery (room_config.recovery_ms). Appends an
+     * event with no ack id that the hub logs, carrying `offset` (decimal
+     * digits) so that the client can tell where it is. NULL: the hub calls
+     * encode_event with `offset` as one more, last, string argument, which
+     * is what Socket.IO does. */
+    int (*encode_logged)(const room_codec *codec, room_buf *out, const char *event,
+                         json_t *const *argv, size_t argc, const char *offset, size_t attachments);
+    /* Appends the message a client gets first when the hub has recovery
+     * on, telling it its id, its private id (room_conn_pid()), the offset
+     * it starts from (the hub's current one, or for a recovered connection
+     * the one it resumed from, before the replay) and whether it was
+     * recovered. NULL: nothing is sent
+     * (the layer above tells the client, as Socket.IO's CONNECT reply
+     * does). */
+    int (*encode_open)(const room_codec *codec, room_buf *out, const char *id, const char *pid,
+                       const char *offset, int recovered);
 };
 
 /* The smallest codec table a hub accepts: the layout above, the first one

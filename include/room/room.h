@@ -237,6 +237,22 @@ typedef struct room_config {
      * max_message_bytes is ROOM_EINVAL (such a message could never pass). */
     uint32_t rate_bytes_burst;
     uint32_t rate_kick_after; /* default 10, at most 255 */
+
+    /* Connection-state recovery (docs/recovery.md; Socket.IO's
+     * connectionStateRecovery). 0, the default, turns it off and costs
+     * nothing. With N > 0 a connection whose transport is lost (see
+     * room_conn_close()) stays detached for N ms of hub time, keeping its
+     * id and rooms, and a client that comes back in time with its private
+     * id and last offset (room_open_args) gets it back with the events it
+     * missed. Each event without an ack id carries an offset, and every
+     * room, and the hub for broadcasts to all and direct emits, keeps a
+     * log of the last of them: the shared frames themselves, at most
+     * `recovery_log_events` and `recovery_log_bytes` (payload bytes) per
+     * log, and none older than N ms. With recovery on, a connection costs
+     * 40 bytes more and a room 40 bytes more. */
+    uint32_t recovery_ms;
+    uint32_t recovery_log_events; /* default 1000 */
+    size_t recovery_log_bytes;    /* default 1048576 */
 } room_config;
 
 /* The smallest room_config a hub accepts: the first released layout, which
@@ -277,8 +293,9 @@ ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
 ROOM_API size_t room_hub_memory(const room_hub *hub);
 
 /* Timers: the hub owns no clock. room_hub_tick() tells it the time (any
- * monotonic milliseconds); it expires acknowledgement timeouts. It returns
- * the milliseconds until the next deadline, or -1 if none is pending. */
+ * monotonic milliseconds); it expires acknowledgement timeouts and frees
+ * connections detached for recovery_ms (no handler runs). It returns the
+ * milliseconds until the next deadline, or -1 if none is pending. */
 ROOM_API int64_t room_hub_tick(room_hub *hub, uint64_t now_ms);
 /* Tells the hub the time without expiring anything. Rate limits refill by
  * the hub's time, so a host that sets them passes the time before handing
@@ -326,6 +343,19 @@ typedef struct room_open_args {
      * and "secure" (whether the host terminated TLS). Socket.IO's
      * socket.handshake, with the same names. */
     json_t *handshake;
+    /* Resume a detached connection (room_config.recovery_ms): the private
+     * id room_conn_pid() gave it and the offset of the last event the
+     * client got, both as text. When both are set, the connection was
+     * detached less than recovery_ms ago and nothing after `resume_offset`
+     * that it should get has left the logs, the open gives that same
+     * connection back (same id, same rooms, room_conn_recovered() true),
+     * replays what it missed in order, each event once, and then runs the
+     * "connect" handler. Otherwise it is a fresh connection, as without
+     * these fields. When the host sets neither and the hub's codec tells
+     * clients their private id itself (codec.h, encode_open), the query's
+     * "pid" and "offset" parameters are used (docs/protocol-json.md). */
+    const char *resume_pid;
+    const char *resume_offset;
 } room_open_args;
 
 /* The smallest room_open_args room_conn_open_with() takes. */
@@ -341,8 +371,12 @@ static inline void room_open_args_init(room_open_args *args)
  * handler with args [auth, query, handshake] (each an object or null).
  * `args` NULL means none of them. On ROOM_EDENIED, *refusal_out (if
  * non-NULL) receives a new reference to the refusal SocketResponse.
- * Errors: those of room_conn_open(), and ROOM_EINVAL for args->size below
- * ROOM_OPEN_ARGS_MIN_SIZE. */
+ * With resume arguments that match a detached connection (see
+ * room_open_args), *conn_out is that connection, the events it missed
+ * have been handed to `send` before the connect handler runs, and a
+ * refusal frees it. Errors: those of room_conn_open(), and ROOM_EINVAL for
+ * args->size below ROOM_OPEN_ARGS_MIN_SIZE; ROOM_ENOMEM on a resume leaves
+ * the detached connection waiting. */
 ROOM_API int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *args,
                                  room_conn **conn_out, json_t **refusal_out);
 /* Parses a URL query string ("a=1&b=x%20y", without the '?') into a new
@@ -378,8 +412,29 @@ ROOM_API int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *b
  * outside hub callbacks; a handler that wants a connection gone uses
  * room_conn_kick(), and room_conn_close() called while any handler of the
  * hub is running behaves like room_conn_kick(hub, conn, 1000, reason).
- * NULL conn is a no-op. */
+ * NULL conn is a no-op.
+ *
+ * With recovery on (room_config.recovery_ms), a connection the server did
+ * not kick is detached instead of freed: the "disconnect" handler runs as
+ * above, then the connection keeps its id, rooms and data, receives
+ * nothing, is not found by room_conn_find(), room_conns_foreach(),
+ * room_members_foreach() or counted by room_conn_count() and
+ * room_member_count(), and its pending acks fail with ROOM_ECLOSED. It is
+ * freed (no handler runs again) when a resume takes it back, or
+ * recovery_ms later at room_hub_tick(). The host forgets the pointer
+ * either way. If the detached record cannot be allocated, the connection
+ * is freed as without recovery. */
 ROOM_API void room_conn_close(room_hub *hub, room_conn *conn, const char *reason);
+/* room_conn_close() that never detaches: the client left on purpose
+ * (Socket.IO's "client namespace disconnect"). */
+ROOM_API void room_conn_close_final(room_hub *hub, room_conn *conn, const char *reason);
+/* The connection's private id for resuming (ROOM_CONN_ID_LEN random
+ * characters, secret between server and client, unlike room_conn_id()), or
+ * "" when the hub has no recovery. Valid while the connection lives. */
+ROOM_API const char *room_conn_pid(const room_hub *hub, const room_conn *conn);
+/* 1 when the connection was resumed (room_open_args.resume_pid), from
+ * inside its "connect" handler on; else 0. */
+ROOM_API int room_conn_recovered(const room_conn *conn);
 /* Asks the host to close the connection (the close callback, once), and
  * stops sending to it. The connection stays valid until the host calls
  * room_conn_close(). */

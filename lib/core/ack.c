@@ -95,5 +95,10 @@ int64_t room_hub_tick(room_hub *hub, uint64_t now_ms)
         if (p->deadline < next)
             next = p->deadline;
     }
+    if (hub->cfg.recovery_ms) {
+        int64_t expiry = rm_recovery_expire(hub, now_ms);
+        if (expiry >= 0 && (uint64_t)expiry < next - now_ms)
+            next = now_ms + (uint64_t)expiry;
+    }
     return next == UINT64_MAX ? -1 : (int64_t)(next - now_ms);
 }

@@ -30,11 +30,11 @@ static int append_args(room_buf *out, json_t *const *argv, size_t argc)
     return rc ? rc : rm_buf_put(out, "]", 1);
 }
 
-static int encode_event(const room_codec *codec, room_buf *out, const char *event,
-                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
+/* {"event":..[,"data":..[,"args":[..]]] without its closing brace. */
+static int open_event(room_buf *out, const char *event, json_t *const *argv, size_t argc,
+                      size_t attachments)
 {
     int rc;
-    (void)codec;
     if (attachments)
         return ROOM_EINVAL; /* no binary frames in this codec */
     rc = rm_buf_put(out, "{\"event\":", 9);
@@ -42,12 +42,58 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
         rc = room_buf_append_json_string(out, event);
     if (!rc && argc)
         rc = append_args(out, argv, argc);
+    return rc;
+}
+
+static int encode_event(const room_codec *codec, room_buf *out, const char *event,
+                        json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
+{
+    int rc = open_event(out, event, argv, argc, attachments);
+    (void)codec;
     if (!rc && ack_id >= 0) {
         rc = rm_buf_put(out, ",\"id\":", 6);
         if (!rc)
             rc = room_buf_append_int(out, ack_id);
     }
     return rc ? rc : rm_buf_put(out, "}", 1);
+}
+
+/* Recovery: {"event":..,"data":..,"offset":"<n>"}. The offset is a string,
+ * as Socket.IO's are, so that clients treat it as an opaque token. */
+static int encode_logged(const room_codec *codec, room_buf *out, const char *event,
+                         json_t *const *argv, size_t argc, const char *offset, size_t attachments)
+{
+    int rc = open_event(out, event, argv, argc, attachments);
+    (void)codec;
+    /* Digits need no escaping. */
+    if (!rc)
+        rc = rm_buf_put(out, ",\"offset\":\"", 11);
+    if (!rc)
+        rc = rm_buf_put(out, offset, strlen(offset));
+    return rc ? rc : rm_buf_put(out, "\"}", 2);
+}
+
+/* Recovery: the first message,
+ * {"event":"session","data":{"id":..,"pid":..,"offset":..,"recovered":..}}. */
+static int encode_open(const room_codec *codec, room_buf *out, const char *id, const char *pid,
+                       const char *offset, int recovered)
+{
+    int rc = rm_buf_put(out, "{\"event\":\"session\",\"data\":{\"id\":", 32);
+    (void)codec;
+    if (!rc)
+        rc = room_buf_append_json_string(out, id);
+    if (!rc)
+        rc = rm_buf_put(out, ",\"pid\":", 7);
+    if (!rc)
+        rc = room_buf_append_json_string(out, pid);
+    if (!rc)
+        rc = rm_buf_put(out, ",\"offset\":", 10);
+    if (!rc)
+        rc = room_buf_append_json_string(out, offset);
+    if (!rc)
+        rc = recovered ? rm_buf_put(out, ",\"recovered\":true}}", 19)
+                       : rm_buf_put(out, ",\"recovered\":false}}", 20);
+    return rc;
 }
 
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
@@ -138,7 +184,7 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
 }
 
 static const room_codec json_codec = {
-    sizeof(room_codec), "json", encode_event, encode_ack, decode, NULL,
+    sizeof(room_codec), "json", encode_event, encode_ack, decode, NULL, encode_logged, encode_open,
 };
 
 const room_codec *room_codec_json(void)

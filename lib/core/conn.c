@@ -19,6 +19,12 @@ int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *gi
     if (given && room_config_copy(&in, sizeof in, given, ROOM_OPEN_ARGS_MIN_SIZE) != 0)
         return ROOM_EINVAL;
     *conn_out = NULL;
+    if (hub->cfg.recovery_ms && (rc = rm_recovery_resume(hub, transport, &in, conn_out)) != 0) {
+        if (rc < 0)
+            return rc;
+        conn = *conn_out;
+        goto connect;
+    }
     conn = rm_calloc(&hub->alloc, rm_conn_size(hub));
     if (!conn)
         return ROOM_ENOMEM;
@@ -31,6 +37,10 @@ int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *gi
         }
         conn->id_hash = rm_hash(hub->seed, conn->id, ROOM_CONN_ID_LEN);
     } while (rm_table_get(&hub->conns_by_id, conn->id_hash, conn->id));
+    if (hub->cfg.recovery_ms && rm_recovery_conn_init(hub, conn) != 0) {
+        rm_free(&hub->alloc, conn, rm_conn_size(hub));
+        return ROOM_EINVAL;
+    }
 
     if ((rc = rm_table_reserve(&hub->conns_by_id, &hub->alloc)) != 0) {
         rm_free(&hub->alloc, conn, rm_conn_size(hub));
@@ -43,10 +53,15 @@ int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *gi
     /* Set before the connect handler, so that the host's callbacks during
      * it (its sends) can tell which connection they serve. */
     *conn_out = conn;
+    if (hub->cfg.recovery_ms)
+        rm_recovery_open_message(hub, conn, hub->offset);
+connect:
     args = json_pack("[OOO]", in.auth ? in.auth : json_null(), in.query ? in.query : json_null(),
                      in.handshake ? in.handshake : json_null());
     rc = args ? rm_dispatch_reserved(hub, conn, "connect", args, refusal_out) : ROOM_ENOMEM;
     json_decref(args);
+    /* Refused: freed without a disconnect handler, a resumed connection
+     * too (its handler ran when its transport was lost). */
     if (rc < 0) {
         *conn_out = NULL;
         rm_conn_free(hub, conn);
@@ -80,6 +95,8 @@ int room_conn_open(room_hub *hub, void *transport, room_conn **conn_out)
  * connects, and the end of room_conn_close). */
 void rm_conn_free(room_hub *hub, room_conn *conn)
 {
+    if (hub->cfg.recovery_ms)
+        rm_recovery_forget(hub, conn);
     if (!(conn->flags & RM_CONN_CLOSING))
         rm_table_del(&hub->conns_by_id, conn);
     room_leave_all(hub, conn);
@@ -99,9 +116,10 @@ void room_conn_kick(room_hub *hub, room_conn *conn, int code, const char *reason
         hub->cfg.close(conn->transport, code, reason ? reason : "", hub->cfg.user_data);
 }
 
-void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
+static void conn_close(room_hub *hub, room_conn *conn, const char *reason, bool final)
 {
     json_t *why;
+    bool recoverable;
     if (!hub || !conn || (conn->flags & RM_CONN_CLOSING))
         return;
     /* From inside a handler the host still holds this connection (or is in
@@ -110,6 +128,8 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
         room_conn_kick(hub, conn, ROOM_CLOSE_NORMAL, reason);
         return;
     }
+    /* A connection the server kicked does not come back. */
+    recoverable = !final && hub->cfg.recovery_ms && !(conn->flags & RM_CONN_KICKED);
     /* Unfindable from here on, but still in its rooms while the disconnect
      * handler tells them. */
     conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
@@ -118,7 +138,19 @@ void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
     if (why)
         rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
     json_decref(why);
+    if (recoverable && rm_recovery_detach(hub, conn) == 0)
+        return;
     rm_conn_free(hub, conn);
+}
+
+void room_conn_close(room_hub *hub, room_conn *conn, const char *reason)
+{
+    conn_close(hub, conn, reason, false);
+}
+
+void room_conn_close_final(room_hub *hub, room_conn *conn, const char *reason)
+{
+    conn_close(hub, conn, reason, true);
 }
 
 room_conn *room_conn_find(room_hub *hub, const char *id)

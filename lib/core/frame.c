@@ -111,7 +111,9 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
     int rc;
 
     buf->len = 0;
-    if (event)
+    if (ack_id == RM_ACK_LOGGED)
+        rc = rm_encode_logged(hub, buf, event, argv, argc, natt);
+    else if (event)
         rc = codec->encode_event(hub->cfg.codec, buf, event, argv, argc, ack_id, natt);
     else
         rc = codec->encode_ack(hub->cfg.codec, buf, ack_id, argv, argc, natt);

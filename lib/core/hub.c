@@ -31,6 +31,10 @@ static void resolve_defaults(room_config *cfg)
                                     : cfg->rate_bytes;
     if (!cfg->rate_kick_after)
         cfg->rate_kick_after = 10;
+    if (cfg->recovery_ms && !cfg->recovery_log_events)
+        cfg->recovery_log_events = 1000;
+    if (cfg->recovery_ms && !cfg->recovery_log_bytes)
+        cfg->recovery_log_bytes = 1048576;
 }
 
 /* Copies the first `size` bytes of a caller's table (whose first member is
@@ -64,6 +68,7 @@ int room_hub_new(room_hub **hub_out, const room_config *config)
     hub->cfg = cfg;
     hub->alloc = alloc;
     rm_limit_start(hub);
+    rm_recovery_start(hub);
     /* Sizes checked above. */
     room_config_copy(&hub->codec, sizeof hub->codec, cfg.codec, ROOM_CODEC_SIZE_MIN);
     room_config_copy(&hub->adapter, sizeof hub->adapter, cfg.adapter, ROOM_ADAPTER_SIZE_MIN);
@@ -85,6 +90,7 @@ void room_hub_free(room_hub *hub)
         return;
     /* Teardown calls back into nothing: pending acks are dropped first. */
     rm_acks_free(hub);
+    rm_recovery_free(hub);
     /* Freeing shifts later items of a probe run back into slot i, which is
      * then looked at again. No connection is closing here (this is not
      * called from handlers), so every one is in the table. */
@@ -107,8 +113,11 @@ void room_hub_free(room_hub *hub)
 
 void room_hub_set_time(room_hub *hub, uint64_t now_ms)
 {
-    if (hub && now_ms > hub->now_ms)
+    if (hub && now_ms >= hub->now_ms) {
         hub->now_ms = now_ms;
+        if (hub->cfg.recovery_ms)
+            rm_recovery_clock(hub);
+    }
 }
 
 size_t room_hub_max_message_bytes(const room_hub *hub)
@@ -123,7 +132,7 @@ size_t room_hub_memory(const room_hub *hub)
 
 size_t room_conn_count(const room_hub *hub)
 {
-    return hub ? hub->nconns : 0;
+    return hub ? hub->nconns - hub->ndetached : 0;
 }
 
 size_t room_count(const room_hub *hub)

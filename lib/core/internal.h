@@ -70,7 +70,9 @@ struct room_frame {
 /* Builds one frame from bytes, sealed with the hub's seal callback. */
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
 /* Encodes an event (or an ack when event is NULL) with `argc` arguments
- * once; attachments become the chain's binary frames. */
+ * once; attachments become the chain's binary frames. ack_id
+ * RM_ACK_LOGGED encodes an event with the hub's next offset (recovery). */
+#define RM_ACK_LOGGED (-2)
 int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
                     int64_t ack_id, const room_bytes *att, size_t natt, room_frame **out);
 
@@ -124,8 +126,10 @@ int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out);
 
 /* ---- connections (conn.c) ------------------------------------------------- */
 enum {
-    RM_CONN_CLOSING = 1u << 0, /* room_conn_close() in progress */
-    RM_CONN_KICKED = 1u << 1,  /* host asked to close; sends dropped */
+    RM_CONN_CLOSING = 1u << 0,   /* room_conn_close() in progress, or detached */
+    RM_CONN_KICKED = 1u << 1,    /* host asked to close; sends dropped */
+    RM_CONN_DETACHED = 1u << 2,  /* transport lost, waiting for a resume */
+    RM_CONN_RECOVERED = 1u << 3, /* opened by a resume */
 };
 struct room_conn {
     void *transport;
@@ -163,6 +167,92 @@ void rm_limit_init(room_hub *hub, room_conn *conn);
  * client gets a `rate_limited` error, a persistent offender is kicked, and
  * the result is ROOM_ERATELIMIT. */
 int rm_limit_take(room_hub *hub, room_conn *conn, size_t len);
+
+/* ---- connection-state recovery (recovery.c, roomlog.c) ----------------------
+ * A log is a ring of the frames of logged events in offset order: one per
+ * room (in the room's allocation, after its name) and one in the hub for
+ * broadcasts to all and direct emits. Frames are the shared ones: a log
+ * holds a reference, never a copy. */
+typedef struct rm_logent {
+    room_frame *frame;
+    uintptr_t except; /* the connection left out, only compared */
+    room_conn *to;    /* a direct emit's connection (hub log), else NULL */
+    uint64_t offset;
+} rm_logent;
+typedef struct rm_log {
+    rm_logent *ents;
+    uint32_t cap, head, count;
+    uint32_t detached; /* a room's detached members */
+    size_t bytes;      /* payload bytes of the logged frames */
+    uint64_t floor;    /* highest offset that left the log (0: none) */
+} rm_log;
+/* What a connection of a hub with recovery carries after its struct (and
+ * its rm_limit). */
+typedef struct rm_conn_ext {
+    uint64_t created;      /* the hub offset at open: it missed nothing older */
+    uint64_t direct_floor; /* highest offset of a direct emit to it that left the log */
+    char pid[ROOM_CONN_ID_LEN + 1];
+} rm_conn_ext;
+/* A detached connection, in the hub's table by pid and its list by time. */
+typedef struct rm_detached {
+    room_conn *conn;
+    uint64_t at; /* hub time it was detached; RM_AT_UNKNOWN until the hub next learns the time */
+    struct rm_detached *prev, *next;
+    uint32_t hash;
+    char pid[ROOM_CONN_ID_LEN + 1];
+} rm_detached;
+#define RM_LOG_GONE ((room_conn *)(uintptr_t)1) /* a freed connection's direct emits */
+#define RM_AT_UNKNOWN UINT64_MAX
+/* A point of hub time and the last offset given by then: events up to
+ * `offset` were logged no later than `at`. */
+typedef struct rm_mark {
+    uint64_t at;
+    uint64_t offset;
+} rm_mark;
+#define RM_MARKS 16
+
+void rm_log_release(room_hub *hub, rm_log *log);
+/* Takes a reference to `frame`, logged at `offset`; drops what the bounds
+ * push out. Out of memory, the event is counted as dropped (floor). */
+void rm_log_add(room_hub *hub, rm_log *log, room_frame *frame, uint64_t offset,
+                const room_conn *except, room_conn *to);
+/* A connection is freed: its direct emits in the hub log go nowhere. */
+void rm_log_forget(room_hub *hub, const room_conn *conn);
+/* Whether every event after `offset` that `conn` should get is still in
+ * the logs of its rooms and the hub; then replays them in offset order. */
+bool rm_log_complete(room_hub *hub, const room_conn *conn, uint64_t offset);
+/* `pos` has room for conn->nrooms + 1 positions. */
+void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos);
+
+rm_conn_ext *rm_conn_ext_of(const room_hub *hub, const room_conn *conn);
+rm_log *rm_room_log(const room_hub *hub, const rm_room *room);
+/* Appends an event carrying the next offset to `buf` (rm_frame_encode()). */
+int rm_encode_logged(room_hub *hub, room_buf *buf, const char *event, json_t *const *argv,
+                     size_t argc, size_t natt);
+/* Encodes an event with the next offset, which it takes (recovery on). */
+int rm_frame_encode_logged(room_hub *hub, const char *event, json_t *const *argv, size_t argc,
+                           const room_bytes *att, size_t natt, uint64_t *offset_out,
+                           room_frame **out);
+void rm_recovery_start(room_hub *hub);
+/* The hub learnt the time (room_hub_tick(), room_hub_set_time()). */
+void rm_recovery_clock(room_hub *hub);
+/* A new connection's private id and starting offset. */
+int rm_recovery_conn_init(room_hub *hub, room_conn *conn);
+/* Opens a connection; with resume arguments that match a detached one,
+ * that one comes back: 1 and *conn_out, after the replay. 0: open a fresh
+ * one. Negative: an error. */
+int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *args,
+                       room_conn **conn_out);
+/* After the disconnect handler of a closing connection: 0 when it is
+ * detached now, else the caller frees it. */
+int rm_recovery_detach(room_hub *hub, room_conn *conn);
+void rm_recovery_forget(room_hub *hub, room_conn *conn);
+/* Frees connections detached for recovery_ms; the next expiry, in ms from
+ * now, or -1. */
+int64_t rm_recovery_expire(room_hub *hub, uint64_t now_ms);
+void rm_recovery_free(room_hub *hub);
+/* Sends the codec's open message (encode_open) naming `offset`. */
+int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset);
 
 /* ---- dispatch (dispatch.c) ------------------------------------------------ */
 typedef struct rm_handler {
@@ -206,6 +296,15 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame);
 /* Fans `frame` out to a room's members except `except`. */
 int rm_fanout_room(room_hub *hub, rm_room *room, room_frame *frame, const room_conn *except);
 int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except);
+/* To a room (`name` non-NULL; `room` NULL when it is not here) or to the
+ * hub, then to the adapter; the number of deliveries. */
+int rm_fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+               const room_conn *except);
+/* send_to() with recovery on: the event gets the next offset and goes into
+ * the room's log (the hub's for a broadcast to all). */
+int rm_send_logged(room_hub *hub, const char *name, rm_room *room, const char *event,
+                   json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                   const room_conn *except);
 /* Encodes and delivers to one connection; `event` NULL encodes the ack of
  * `ack_id`. */
 int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
@@ -251,13 +350,38 @@ struct room_hub {
     uint32_t next_ack; /* the next server ack id, for any connection */
 
     room_buf scratch; /* reused encoding buffer */
+
+    /* Recovery (cfg.recovery_ms > 0): every field below stays 0 without. */
+    uint64_t offset;     /* the last offset given to an event */
+    rm_log log;          /* hub broadcasts and direct emits */
+    rm_table detached;   /* rm_detached by pid */
+    rm_detached *oldest, *newest;
+    uint32_t ndetached;
+    uint16_t ext_off;    /* rm_conn_ext's place in a connection's allocation */
+    /* Events are aged by offset, not by a time of their own, since the
+     * hub's time may be stale when they are sent: marks taken as the hub
+     * learns the time tell which offsets are older than recovery_ms. */
+    rm_mark marks[RM_MARKS]; /* oldest first */
+    uint32_t nmarks;
+    uint64_t aged;           /* events up to this offset are older than recovery_ms */
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit
  * when the hub has rate limits. */
 static inline size_t rm_conn_size(const room_hub *hub)
 {
-    return sizeof(room_conn) + (hub->limited ? sizeof(rm_limit) : 0);
+    return sizeof(room_conn) + (hub->limited ? sizeof(rm_limit) : 0) +
+           (hub->cfg.recovery_ms ? sizeof(rm_conn_ext) : 0);
+}
+/* A room's allocation: the struct, its name, then its log with recovery. */
+static inline size_t rm_room_name_end(size_t name_len)
+{
+    return (sizeof(rm_room) + name_len + 1 + 7) & ~(size_t)7;
+}
+static inline size_t rm_room_size(const room_hub *hub, size_t name_len)
+{
+    return hub->cfg.recovery_ms ? rm_room_name_end(name_len) + sizeof(rm_log)
+                                : sizeof(rm_room) + name_len + 1;
 }
 
 #endif

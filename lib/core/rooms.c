@@ -38,8 +38,10 @@ rm_room *rm_room_find(room_hub *hub, const char *name, size_t *len_out, int *err
 
 static void room_free(room_hub *hub, rm_room *room)
 {
+    if (hub->cfg.recovery_ms)
+        rm_log_release(hub, rm_room_log(hub, room));
     rm_free(&hub->alloc, room->members, (size_t)room->cap * sizeof *room->members);
-    rm_free(&hub->alloc, room, sizeof *room + room->name_len + 1);
+    rm_free(&hub->alloc, room, rm_room_size(hub, room->name_len));
 }
 
 static int find_membership(const room_conn *conn, const rm_room *room)
@@ -103,7 +105,7 @@ int room_join(room_hub *hub, room_conn *conn, const char *name)
     if (!room) {
         if ((rc = rm_table_reserve(&hub->rooms, &hub->alloc)) != 0)
             return rc;
-        room = rm_calloc(&hub->alloc, sizeof *room + len + 1);
+        room = rm_calloc(&hub->alloc, rm_room_size(hub, len));
         if (!room)
             return ROOM_ENOMEM;
         memcpy(room->name, name, len + 1);
@@ -162,6 +164,8 @@ int room_leave(room_hub *hub, room_conn *conn, const char *name)
     slot = room ? find_membership(conn, room) : -1;
     if (slot < 0)
         return ROOM_ENOTMEMBER;
+    if (conn->flags & RM_CONN_DETACHED)
+        return ROOM_ECLOSED;
     unlink_membership(hub, conn, (uint32_t)slot);
     return 0;
 }
@@ -171,6 +175,8 @@ int room_leave_all(room_hub *hub, room_conn *conn)
     int n = 0;
     if (!hub || !conn)
         return ROOM_EINVAL;
+    if (conn->flags & RM_CONN_DETACHED)
+        return ROOM_ECLOSED;
     while (conn->nrooms) {
         unlink_membership(hub, conn, conn->nrooms - 1);
         n++;
@@ -195,7 +201,9 @@ size_t room_member_count(room_hub *hub, const char *name)
     if (!hub)
         return 0;
     room = rm_room_find(hub, name, NULL, &rc);
-    return room ? room->count : 0;
+    if (!room)
+        return 0;
+    return room->count - (hub->cfg.recovery_ms ? rm_room_log(hub, room)->detached : 0);
 }
 
 int room_members_foreach(room_hub *hub, const char *name, room_conn_visit_fn fn, void *ud)
@@ -209,7 +217,8 @@ int room_members_foreach(room_hub *hub, const char *name, room_conn_visit_fn fn,
     if (rc)
         return rc;
     for (i = 0; room && i < room->count; i++) {
-        if ((rc = fn(room->members[i].conn, ud)) != 0)
+        room_conn *conn = room->members[i].conn;
+        if (!(conn->flags & RM_CONN_DETACHED) && (rc = fn(conn, ud)) != 0)
             return rc;
     }
     return 0;

@@ -44,6 +44,31 @@ int rm_fanout_all(room_hub *hub, room_frame *frame, const room_conn *except)
     return n;
 }
 
+/* The frame to the room's members (or the hub's connections when `name`
+ * is NULL), then to the adapter; the number of deliveries. */
+static inline int fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+                          const room_conn *except)
+{
+    int rc, n;
+    if (name)
+        n = room ? rm_fanout_room(hub, room, frame, except) : 0;
+    else
+        n = rm_fanout_all(hub, frame, except);
+    if (hub->adapter.publish) {
+        rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
+        if (rc)
+            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
+                   room_strerror(rc));
+    }
+    return n;
+}
+
+int rm_fan_out(room_hub *hub, const char *name, rm_room *room, room_frame *frame,
+               const room_conn *except)
+{
+    return fan_out(hub, name, room, frame, except);
+}
+
 /* Shared by room_send* and room_broadcast*: `name` NULL means the hub. */
 static int send_to(room_hub *hub, const char *name, const char *event, json_t *const *argv,
                    size_t argc, const room_bytes *att, size_t natt, const room_conn *except)
@@ -62,19 +87,12 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (!room && !hub->adapter.publish)
             return 0;
     }
+    if (hub->cfg.recovery_ms)
+        return rm_send_logged(hub, name, room, event, argv, argc, att, natt, except);
     rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;
-    if (name)
-        n = room ? rm_fanout_room(hub, room, frame, except) : 0;
-    else
-        n = rm_fanout_all(hub, frame, except);
-    if (hub->adapter.publish) {
-        rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
-        if (rc)
-            rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
-                   room_strerror(rc));
-    }
+    n = fan_out(hub, name, room, frame, except);
     room_frame_unref(frame);
     return n;
 }
@@ -138,13 +156,21 @@ int rm_emit_frame(room_hub *hub, room_conn *conn, const char *event, json_t *con
                   size_t argc, int64_t ack_id, const room_bytes *att, size_t natt)
 {
     room_frame *frame;
+    uint64_t offset = 0;
     int rc;
     if (conn->flags & RM_CONN_KICKED)
         return ROOM_ECLOSED;
-    rc = rm_frame_encode(hub, event, argv, argc, ack_id, att, natt, &frame);
+    /* Events without an ack are logged, as Socket.IO does; acks and events
+     * asking for one are not (their callback cannot be replayed). */
+    if (hub->cfg.recovery_ms && event && ack_id < 0)
+        rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame);
+    else
+        rc = rm_frame_encode(hub, event, argv, argc, ack_id, att, natt, &frame);
     if (rc)
         return rc;
     rc = rm_deliver(hub, conn, frame);
+    if (offset)
+        rm_log_add(hub, &hub->log, frame, offset, NULL, conn);
     room_frame_unref(frame);
     return rc;
 }

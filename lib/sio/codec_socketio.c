@@ -47,6 +47,28 @@ static int encode_event(const room_codec *codec, room_buf *out, const char *even
     return rc ? rc : room_buf_append(out, "]", 1);
 }
 
+/* Connection-state recovery: the offset is the last argument, a string
+ * (Socket.IO's SessionAwareAdapter), which the client reads as its
+ * _lastOffset. Written here so that no JSON value is built per send. */
+static int encode_logged(const room_codec *codec, room_buf *out, const char *event,
+                         json_t *const *argv, size_t argc, const char *offset, size_t attachments)
+{
+    const sio_codec *c = codec->state;
+    int rc = sio_header_write(out, SIO_EVENT, attachments, c->nsp, c->nsp_len, -1);
+    if (!rc)
+        rc = room_buf_append(out, "[", 1);
+    if (!rc)
+        rc = room_buf_append_json_string(out, event);
+    if (!rc)
+        rc = append_args(out, argv, argc, true);
+    /* Digits need no escaping. */
+    if (!rc)
+        rc = room_buf_append(out, ",\"", 2);
+    if (!rc)
+        rc = room_buf_append(out, offset, strlen(offset));
+    return rc ? rc : room_buf_append(out, "\"]", 2);
+}
+
 static int encode_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
                       size_t argc, size_t attachments)
 {
@@ -170,6 +192,7 @@ int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
         .encode_ack = encode_ack,
         .decode = decode,
         .state = c,
+        .encode_logged = encode_logged,
     };
     c->known_bytes = NULL;
     c->nsp_len = len;

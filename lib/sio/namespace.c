@@ -30,6 +30,8 @@ static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns,
     if (!rc)
         rc = room_buf_append(b, room_conn_id(conn), ROOM_CONN_ID_LEN);
     if (!rc)
+        rc = sio_recovery_connected(b, ns->hub, conn);
+    if (!rc)
         rc = room_buf_append(b, "\"}", 2);
     return sio_send_scratch(eio, s, rc);
 }
@@ -313,6 +315,7 @@ static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *aut
     args.auth = auth;
     args.query = s->query;
     args.handshake = sio_handshake(s);
+    sio_recovery_args(ns->hub, auth, eio->now, &args);
     eio->connecting = s;
     eio->connecting_nsp = (uint16_t)index;
     rc = room_conn_open_with(ns->hub, s, &args, &conn, &refusal);
@@ -396,7 +399,7 @@ int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t
             return sio_violation(eio, s, "invalid DISCONNECT packet");
         conn = *slot;
         *slot = NULL;
-        room_conn_close(eio->nsps[index]->hub, conn, "client namespace disconnect");
+        room_conn_close_final(eio->nsps[index]->hub, conn, "client namespace disconnect");
         sio_rare_trim(eio, s);
         return 0;
     case SIO_EVENT:

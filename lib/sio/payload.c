@@ -297,6 +297,16 @@ static bool walk(const room_eio_session *s, const uint8_t *p, size_t len, bool b
     return binary_body ? walk_v3_binary(p, len, sink) : walk_v3_text(p, len, sink);
 }
 
+int sio_recv_base64(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len)
+{
+    sio_sink sink = {eio, s, 0};
+    sio_piece piece;
+    if (!text_piece(p, len, s->eio3, &piece) || piece.kind != ROOM_FRAME_BINARY)
+        return sio_violation(eio, s, "invalid Engine.IO packet");
+    deliver(&sink, &piece);
+    return sink.first;
+}
+
 int room_eio_recv_payload(room_eio *eio, room_eio_session *s, const void *body, size_t len,
                           bool binary_body, uint64_t now_ms)
 {

@@ -369,6 +369,8 @@ int room_eio_recv(room_eio *eio, room_eio_session *s, int kind, const void *byte
         p++;
         len--;
     }
+    if (kind == ROOM_FRAME_TEXT && len > 0 && p[0] == 'b')
+        return sio_recv_base64(eio, s, p, len);
     return sio_recv_engine(eio, s, kind, p, len);
 }
 

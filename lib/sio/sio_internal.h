@@ -65,6 +65,14 @@ int sio_header_write(room_buf *out, int type, size_t attachments, const char *ns
  * not parse it again. NULL bytes forget it. */
 void sio_codec_known_header(room_codec *codec, const uint8_t *bytes, const sio_header *h);
 
+/* ---- connection-state recovery (recovery.c) ---------------------------------
+ * The resume arguments from a CONNECT's auth ({pid, offset}, both strings),
+ * with the hub's time brought to `now_ms`. */
+void sio_recovery_args(room_hub *hub, json_t *auth, uint64_t now_ms, room_open_args *args);
+/* Appends `","pid":"<pid>` to a CONNECT reply being written after the sid,
+ * when the hub has recovery. */
+int sio_recovery_connected(room_buf *b, const room_hub *hub, const room_conn *conn);
+
 /* ---- state ---------------------------------------------------------------- */
 
 /* Lists are circular around a sentinel, so unlinking needs no list. */
@@ -217,6 +225,10 @@ int64_t sio_probe_tick(room_eio *eio, uint64_t now_ms);
 /* Strict UTF-8: returns false for invalid input; else *units is its length
  * in UTF-16 code units (JavaScript's string length). */
 bool sio_utf8_units(const uint8_t *p, size_t len, size_t *units);
+/* A text message "b" + base64 (v3: "b4" + base64): a binary message from a
+ * client that sends binary as base64 (forceBase64), as engine.io reads it
+ * on a WebSocket too. */
+int sio_recv_base64(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len);
 
 /* ---- heartbeat (heartbeat.c) -------------------------------------------- */
 void sio_list_init(eio_link *head);

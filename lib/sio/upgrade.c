@@ -49,25 +49,6 @@ int64_t sio_probe_tick(room_eio *eio, uint64_t now_ms)
     return (int64_t)(probe_at(eio->upgrades.next)->deadline - now_ms);
 }
 
-static int probe_start(room_eio *eio, room_eio_session *s, void *ws_transport)
-{
-    eio_probe *probe;
-    int rc = sio_rare_grow(eio, s, 0);
-    if (rc)
-        return rc;
-    probe = sio_malloc(&eio->alloc, sizeof *probe);
-    if (!probe) {
-        sio_rare_trim(eio, s);
-        return ROOM_ENOMEM;
-    }
-    probe->deadline = eio->now + SIO_UPGRADE_TIMEOUT_MS;
-    probe->session = s;
-    probe->transport = ws_transport;
-    sio_list_append(&eio->upgrades, &probe->link);
-    s->rare->probe = probe;
-    return 0;
-}
-
 /* "3probe" on the probe, then a noop on polling, which the host writes to
  * the pending poll (or the next one) at once. */
 static int answer_probe(room_eio *eio, room_eio_session *s, void *ws_transport)
@@ -91,6 +72,28 @@ static int answer_probe(room_eio *eio, room_eio_session *s, void *ws_transport)
     return rc;
 }
 
+/* The first "2probe": the probe's state is made first and attached only
+ * once both answers went out, so that a failure leaves no probe for the
+ * room_eio to close. */
+static int probe_start(room_eio *eio, room_eio_session *s, void *ws_transport)
+{
+    eio_probe *probe;
+    int rc = sio_rare_grow(eio, s, 0);
+    probe = rc ? NULL : sio_malloc(&eio->alloc, sizeof *probe);
+    rc = probe ? answer_probe(eio, s, ws_transport) : ROOM_ENOMEM;
+    if (rc) {
+        sio_free(&eio->alloc, probe);
+        sio_rare_trim(eio, s);
+        return rc;
+    }
+    probe->deadline = eio->now + SIO_UPGRADE_TIMEOUT_MS;
+    probe->session = s;
+    probe->transport = ws_transport;
+    sio_list_append(&eio->upgrades, &probe->link);
+    s->rare->probe = probe;
+    return 0;
+}
+
 int room_eio_upgrade_recv(room_eio *eio, room_eio_session *s, void *ws_transport, int kind,
                           const void *bytes, size_t len, uint64_t now_ms)
 {
@@ -108,9 +111,8 @@ int room_eio_upgrade_recv(room_eio *eio, room_eio_session *s, void *ws_transport
         return ROOM_EPROTO;
     eio->now = now_ms;
     if (kind == ROOM_FRAME_TEXT && len == 6 && memcmp(bytes, "2probe", 6) == 0) {
-        rc = probe ? 0 : probe_start(eio, s, ws_transport);
-        if (!rc)
-            rc = answer_probe(eio, s, ws_transport);
+        /* Probed again: answered again, on the same deadline. */
+        rc = probe ? answer_probe(eio, s, ws_transport) : probe_start(eio, s, ws_transport);
         if (rc) {
             /* The host closes the probe on this error: forget it. */
             sio_probe_end(eio, s, false, NULL);

@@ -63,10 +63,27 @@ EIO = {
     "heartbeat": script(
         "o0", "t040", "k01000", "t03", "k01000", "k0600", "o1", "k12000", "o2", "t240",
         "f2", 't242["echo","x"]', "k2100"),
+    # Recovery on "/admin": the pid is the one the fixed random sequence
+    # gives; resumed within the window, then too late.
+    "recovery": script(
+        "o0", 't040/admin,{"token":"t"}', 't042/admin,["join","x"]', 't042/admin,["send","x",1]',
+        "c0", "o1", 't140/admin,{"token":"t","pid":"4TJFH76agiw8qxbJOhOE","offset":"3"}',
+        't142/admin,["send","x",2]', "c1", "k02000", "o2",
+        't240/admin,{"token":"t","pid":"4TJFH76agiw8qxbJOhOE","offset":"5"}'),
     "malformed": script(
         "o0", "t0x", "t04", "t042[", 't04{"a":1}', "t06", "t05", "t01", "o1", "t140",
         't142["connect"]', "t143[]", "t140/nope,", 't142/admin,["join","a"]', "b1raw",
         "t1" + "4" * 10, "o2", "t21"),
+    "polling": script(
+        "p0EIO=4&transport=polling&room=a", "P040\x1e42[\"join\",\"a\"]",
+        "P0451-[\"send\",\"a\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID", "o1", "t140",
+        't142["join","a"]', "u02probe", "P042[\"send\",\"a\",1]", "u05", 't042["send","a",2]',
+        "p2", "u22probe", "k21000", "P23", "a2", "u25", "p3", "u32probe", "k311000", "c3"),
+    "v3": script(
+        "p0EIO=3&transport=polling", "P01:2", "P012:42[\"join\",\"a\"]",
+        "B0\x00\x02\xff40\x01\x03\xff\x04\x01\x02", "o1EIO=3&transport=websocket",
+        't142["join","a"]', 't1451-["send","a",{"_placeholder":true,"num":0}]', "b1\x04\x09",
+        "t12", "u02probe", "u05", "t02", "k01600", "p2EIO=3&b64=1", "P240/admin?token=x,"),
 }
 
 QUERY = {
