@@ -157,6 +157,20 @@ static void opens_on_either_transport(void **state)
     assert_null(room_eio_session_find(w->eio, NULL, 20));
     assert_null(room_eio_session_find(NULL, room_eio_session_id(poll->s), 20));
 
+    /* A mount without WebSocket offers no upgrade, and refuses one. */
+    {
+        eio_peer *only = eio_peer_new(w), *ws2 = eio_peer_new(w);
+        room_eio_request req;
+        room_eio_request_init(&req);
+        req.transport = ROOM_EIO_POLLING;
+        req.no_upgrade = true;
+        assert_int_equal(room_eio_accept(w->eio, only, &req, w->now, &only->s), 0);
+        assert_non_null(strstr(only->msgs[0], "\"upgrades\":[]"));
+        assert_int_equal(room_eio_upgrade_recv(w->eio, only->s, ws2, ROOM_FRAME_TEXT, "2probe", 6,
+                                               w->now),
+                         ROOM_EPROTO);
+        assert_int_equal(ws2->n, 0);
+    }
     /* The old entry points open v4 WebSocket sessions. */
     {
         eio_peer *old = eio_peer_new(w);
@@ -165,14 +179,15 @@ static void opens_on_either_transport(void **state)
         assert_null(room_eio_session_find(w->eio, room_eio_session_id(old->s), 20));
     }
     eio_close(w, poll, "bye");
-    assert_int_equal(room_eio_session_count(w->eio), 2);
+    assert_int_equal(room_eio_session_count(w->eio), 3);
 }
 
 static void refuses_bad_requests(void **state)
 {
     eio_world *w = *state;
     eio_peer *p = eio_peer_new(w);
-    room_eio_request req, *small;
+    room_eio_request req;
+    unsigned char *small;
     room_eio_session *s = (room_eio_session *)1;
 
     room_eio_request_init(&req);
@@ -191,15 +206,18 @@ static void refuses_bad_requests(void **state)
     assert_int_equal(p->n, 0);
     assert_int_equal(room_eio_session_count(w->eio), 0);
 
-    /* A request of the minimum size, in a block of exactly that size. */
+    /* A request of the minimum size (an older host's, without no_upgrade),
+     * in a block of exactly that size: the upgrade is offered. */
     small = malloc(ROOM_EIO_REQUEST_MIN_SIZE);
     req.size = ROOM_EIO_REQUEST_MIN_SIZE;
     req.transport = ROOM_EIO_POLLING;
     memcpy(small, &req, ROOM_EIO_REQUEST_MIN_SIZE);
-    assert_int_equal(room_eio_accept(w->eio, p, small, 0, &p->s), 0);
+    assert_int_equal(room_eio_accept(w->eio, p, (room_eio_request *)small, 0, &p->s), 0);
     assert_int_equal(room_eio_session_transport_kind(p->s), ROOM_EIO_POLLING);
-    small->size = ROOM_EIO_REQUEST_MIN_SIZE - 1;
-    assert_int_equal(room_eio_accept(w->eio, p, small, 0, &s), ROOM_EINVAL);
+    assert_non_null(strstr(p->msgs[0], "\"upgrades\":[\"websocket\"]"));
+    req.size = ROOM_EIO_REQUEST_MIN_SIZE - 1;
+    memcpy(small, &req.size, sizeof req.size);
+    assert_int_equal(room_eio_accept(w->eio, p, (room_eio_request *)small, 0, &s), ROOM_EINVAL);
     free(small);
 
     /* The open packet's send failing: no session, nothing indexed. */

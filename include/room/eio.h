@@ -141,6 +141,12 @@ typedef struct room_eio_request {
     /* Borrowed: the request as room_open_args.handshake describes it, or
      * NULL. Referenced, not copied (see keep_handshake). */
     json_t *handshake;
+
+    /* ---- after ROOM_EIO_REQUEST_MIN_SIZE: absent from older hosts' requests */
+
+    /* The mount serves no WebSocket: a polling session's open packet lists
+     * no upgrade, as engine.io lists only the transports it serves. */
+    bool no_upgrade;
 } room_eio_request;
 
 #define ROOM_EIO_REQUEST_MIN_SIZE (offsetof(room_eio_request, handshake) + sizeof(json_t *))

@@ -129,7 +129,7 @@ static room_frame *open_packet(room_eio *eio, const room_eio_session *s)
     int n = snprintf(open, sizeof open,
                      "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%lu,\"pingTimeout\":%lu,"
                      "\"maxPayload\":%zu}",
-                     s->sid, s->polling ? "\"websocket\"" : "",
+                     s->sid, s->polling && !s->no_upgrade ? "\"websocket\"" : "",
                      (unsigned long)eio->cfg.ping_interval_ms,
                      (unsigned long)eio->cfg.ping_timeout_ms, eio->max_payload);
     return room_frame_new(eio->nsps[0]->hub, ROOM_FRAME_TEXT, open, (size_t)n);
@@ -189,6 +189,7 @@ static int prepare(room_eio *eio, room_eio_session *s, const room_eio_request *r
     int rc;
 
     s->polling = req->transport == ROOM_EIO_POLLING;
+    s->no_upgrade = req->no_upgrade;
     s->eio3 = req->protocol == 3;
     s->b64 = s->eio3 && wants_b64(req->query);
     if (!plain) {

@@ -153,6 +153,7 @@ struct room_eio_session {
     bool eio3 : 1;          /* Engine.IO v3 / Socket.IO v2 */
     bool b64 : 1;           /* v3 polling client without binary support (b64=1) */
     bool indexed : 1;       /* in the sid index (opened on polling) */
+    bool no_upgrade : 1;    /* the open packet offered no upgrade */
 };
 
 struct room_eio {

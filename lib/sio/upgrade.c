@@ -107,7 +107,7 @@ int room_eio_upgrade_recv(room_eio *eio, room_eio_session *s, void *ws_transport
     probe = probe_of(s);
     /* One probe at a time, as engine.io refuses a second WebSocket while
      * one is upgrading. */
-    if (!s->polling || (probe && probe->transport != ws_transport))
+    if (!s->polling || s->no_upgrade || (probe && probe->transport != ws_transport))
         return ROOM_EPROTO;
     eio->now = now_ms;
     if (kind == ROOM_FRAME_TEXT && len == 6 && memcmp(bytes, "2probe", 6) == 0) {
