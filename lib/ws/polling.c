@@ -384,6 +384,7 @@ void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r)
     room_eio_request_init(&req);
     req.transport = ROOM_EIO_POLLING;
     req.protocol = rm_ws_eio_protocol(r);
+    req.no_upgrade = !(m->transports & ROOM_WS_TRANSPORT_WEBSOCKET);
     req.query = query;
     req.handshake = handshake;
     rc = room_eio_accept(m->eio, p, &req, ws->now, &p->session);
