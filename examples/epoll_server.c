@@ -103,14 +103,19 @@ static void on_readable(sock *s)
 
 static void on_listener(room_ws *ws, sock *l)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof peer;
     int fd, on = 1;
     sock *s;
-    while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    while ((fd = accept4(l->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
         if (!(s = calloc(1, sizeof *s)) || room_ws_conn_new(ws, s, now_ms(), &s->wc) != 0) {
             free(s);
             close(fd);
             continue;
         }
+        /* The connect handlers see it as handshake.address. */
+        room_ws_conn_set_peer(s->wc, (struct sockaddr *)&peer, peer_len);
+        peer_len = sizeof peer;
         s->fd = fd;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         /* The kernel finds peers that vanished without a FIN. */

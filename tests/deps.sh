@@ -3,7 +3,7 @@
 # Sourced by tests/run-all.sh and examples/demo.sh.
 missing=""
 for pkg in meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev \
-           libwslay-dev nettle-dev valgrind; do
+           libwslay-dev nettle-dev libhttp-parser-dev valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
 done
 # Node (test clients only) may come from elsewhere than Debian; any will do.

@@ -491,18 +491,23 @@ static client *json_client(fixture *f)
 
 /* ---- the opening handshake ---------------------------------------------------- */
 
-static void expect_400(fixture *f, const char *request, const char *reason)
+static void expect_refusal(fixture *f, const char *request, const char *status, const char *reason)
 {
     client *c = cl_new(f, 0);
     const char *body;
     cl_puts(f, c, request);
     assert_true(cl_wait(f, c, got_eof, NULL));
-    if (strncmp((char *)c->buf, "HTTP/1.1 400 Bad Request\r\n", 26) != 0)
+    if (strncmp((char *)c->buf, status, strlen(status)) != 0)
         fail_msg("expected 400 for \"%s\", got \"%s\"", request, (char *)c->buf);
     body = strstr((char *)c->buf, "\r\n\r\n");
     assert_non_null(body);
     assert_string_equal(body + 4, reason);
     cl_free(c);
+}
+
+static void expect_400(fixture *f, const char *request, const char *reason)
+{
+    expect_refusal(f, request, "HTTP/1.1 400 Bad Request\r\n", reason);
 }
 
 static char *request_with(const char *target, const char *headers)
@@ -524,7 +529,9 @@ static void test_refused_requests(void **state)
     (void)state;
 
     expect_400(f, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "unknown path\n");
-    expect_400(f, request_with(SIO, ""), "websocket upgrade required\n");
+    /* Not an upgrade: Engine.IO's answer, JSON (the connection would stay
+     * open for the next request without Connection: close). */
+    expect_400(f, request_with(SIO, "Connection: close\r\n"), "{\"code\":3,\"message\":\"Bad request\"}");
     expect_400(f, request_with("/chat", WS_HEADERS), "unknown path\n");
     expect_400(f, request_with("/socket.io", WS_HEADERS), "unknown path\n");
     expect_400(f, request_with("/socket.io/?EIO=3&transport=websocket", WS_HEADERS),
@@ -559,7 +566,7 @@ static void test_refused_requests(void **state)
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
-    expect_400(f, big, "request too large\n");
+    expect_refusal(f, big, "HTTP/1.1 431 Request Header Fields Too Large\r\n", "request too large\n");
     assert_int_equal(stats(f).connections, 0);
     fx_free(f);
 }

@@ -4,7 +4,11 @@
  * plain JSON codec at /ws. One thread, one libuv loop.
  *
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
- *         [--allow-hub-broadcast] [--handshake-timeout MS] ...
+ *         [--allow-hub-broadcast] [--handshake-timeout MS]
+ *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3] ...
+ *
+ * Plain Engine.IO at /engine.io/ echoes every message back (for
+ * engine.io-client).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +49,8 @@ static const protocol protocols[] = {
     {"bench", register_bench, false},
 };
 
+#define ROOMD_MAX_ORIGINS 64
+
 typedef struct options {
     const char *host;
     int port;
@@ -57,6 +63,11 @@ typedef struct options {
     uint32_t msg_rate, byte_rate; /* per connection and second; 0: unlimited */
     size_t max_connections;       /* 0: from the descriptor limit */
     bool hub_broadcast;           /* rooms clients may broadcast to a whole hub */
+    unsigned transports;          /* ROOM_WS_TRANSPORT_* of /socket.io/; 0: both */
+    /* --allow-origin, split in place; none: no CORS, as Socket.IO's default. */
+    const char *origins[ROOMD_MAX_ORIGINS + 1];
+    bool credentials;
+    bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
     uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
 } options;
 
@@ -80,6 +91,7 @@ struct roomd {
     room_ws *ws;
     room_uv_server *srv;
     room_eio *eio;
+    room_eio *echo; /* plain Engine.IO at /engine.io/ */
     room_hub *json_hub;
     proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
     size_t ndiffy;
@@ -113,13 +125,21 @@ static void usage(FILE *out)
           "  --max-connections N    connections at most (the descriptor limit - 64)\n"
           "  --handshake-timeout MS time a client has to send its whole upgrade request (10000)\n"
           "  --allow-hub-broadcast  let rooms clients broadcast to every connection of a hub\n"
+          "  --transports LIST      websocket,polling (both): what /socket.io/ serves\n"
+          "  --allow-origin ORIGINS \"*\" or a comma-separated list of browser origins: CORS\n"
+          "                         headers for them, 403 for other origins (default: no CORS\n"
+          "                         headers, every origin may open a WebSocket)\n"
+          "  --allow-credentials    Access-Control-Allow-Credentials: true for allowed origins\n"
+          "  --allow-eio3           accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
+          "                         Socket.IO's allowEIO3\n"
           "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
           "                         N ms gets its session and missed events back (0: off)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
           "Socket.IO is served at /socket.io/ (namespaces \"/\" and \"/admin\"),\n"
-          "the JSON codec at /ws (rooms and diffy only). SIGINT or SIGTERM stops it.\n",
+          "the JSON codec at /ws (rooms and diffy only), plain Engine.IO echoing every\n"
+          "message at /engine.io/. SIGINT or SIGTERM stops it.\n",
           out);
 }
 
@@ -135,6 +155,43 @@ static long parse_number(const char *opt, const char *text, long min, long max)
         exit(2);
     }
     return v;
+}
+
+static unsigned parse_transports(char *list)
+{
+    unsigned mask = 0;
+    char *t;
+    for (t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+        if (strcmp(t, "websocket") == 0)
+            mask |= ROOM_WS_TRANSPORT_WEBSOCKET;
+        else if (strcmp(t, "polling") == 0)
+            mask |= ROOM_WS_TRANSPORT_POLLING;
+        else
+            break;
+    }
+    if (t || !mask) {
+        fprintf(stderr, "roomd: --transports wants websocket, polling or both, comma-separated\n");
+        exit(2);
+    }
+    return mask;
+}
+
+static void parse_origins(char *list, const char **origins)
+{
+    size_t n = 0;
+    char *t;
+    for (t = strtok(list, ","); t; t = strtok(NULL, ",")) {
+        if (n == ROOMD_MAX_ORIGINS) {
+            fprintf(stderr, "roomd: --allow-origin takes at most %d origins\n", ROOMD_MAX_ORIGINS);
+            exit(2);
+        }
+        origins[n++] = t;
+    }
+    if (!n) {
+        fprintf(stderr, "roomd: --allow-origin wants \"*\" or origins, comma-separated\n");
+        exit(2);
+    }
+    origins[n] = NULL;
 }
 
 static const protocol *find_protocol(const char *name)
@@ -163,6 +220,10 @@ static void parse_options(int argc, char **argv, options *o)
         O_MAX_CONNECTIONS,
         O_HANDSHAKE_TIMEOUT,
         O_HUB_BROADCAST,
+        O_TRANSPORTS,
+        O_ALLOW_ORIGIN,
+        O_ALLOW_CREDENTIALS,
+        O_ALLOW_EIO3,
         O_RECOVERY_MS,
         O_VERBOSE,
         O_QUIET,
@@ -181,6 +242,10 @@ static void parse_options(int argc, char **argv, options *o)
         {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
         {"handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT},
         {"allow-hub-broadcast", no_argument, NULL, O_HUB_BROADCAST},
+        {"transports", required_argument, NULL, O_TRANSPORTS},
+        {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
+        {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
+        {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
         {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
@@ -189,7 +254,9 @@ static void parse_options(int argc, char **argv, options *o)
     };
     int c;
 
-    *o = (options){"127.0.0.1", -1, &protocols[0], 0, 0, 0, ROOM_LOG_INFO, -1, ROOMD_MSG_RATE, ROOMD_BYTE_RATE, 0, false, 0};
+    /* Designated: fields added later default to 0 without a change here. */
+    *o = (options){.host = "127.0.0.1", .port = -1, .proto = &protocols[0], .log_level = ROOM_LOG_INFO,
+                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -218,6 +285,10 @@ static void parse_options(int argc, char **argv, options *o)
             o->handshake_timeout_ms = (uint32_t)parse_number("--handshake-timeout", optarg, 1, INT_MAX);
             break;
         case O_HUB_BROADCAST: o->hub_broadcast = true; break;
+        case O_TRANSPORTS: o->transports = parse_transports(optarg); break;
+        case O_ALLOW_ORIGIN: parse_origins(optarg, o->origins); break;
+        case O_ALLOW_CREDENTIALS: o->credentials = true; break;
+        case O_ALLOW_EIO3: o->allow_eio3 = true; break;
         case O_RECOVERY_MS:
             o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
             break;
@@ -231,6 +302,14 @@ static void parse_options(int argc, char **argv, options *o)
         usage(stderr);
         exit(2);
     }
+}
+
+/* /ws with the same origins as /socket.io/ (WebSocket only). */
+static int mount_json(roomd *d, room_ws_mount_config *mcfg)
+{
+    mcfg->path = "/ws";
+    mcfg->transports = ROOM_WS_TRANSPORT_WEBSOCKET;
+    return room_ws_mount_json_with(d->ws, d->json_hub, mcfg);
 }
 
 static void on_tick(uv_idle_t *h)
@@ -330,6 +409,27 @@ static int fail(const char *what, int rc)
     return rc;
 }
 
+/* /engine.io/: every message back to its sender, as it came. */
+static void echo_message(room_eio *eio, room_eio_session *session, int kind, const void *bytes,
+                         size_t len, void *user_data)
+{
+    (void)user_data;
+    room_eio_session_send(eio, session, kind, bytes, len);
+}
+
+/* Plain Engine.IO at /engine.io/, with the Socket.IO mount's intervals,
+ * transports and origins. */
+static int mount_echo(roomd *d, const room_eio_config *sio_cfg, room_ws_mount_config *mcfg)
+{
+    room_eio_config ecfg = *sio_cfg;
+    int rc;
+    ecfg.message = echo_message;
+    if ((rc = room_eio_new(&d->echo, &ecfg, NULL)) != 0)
+        return rc;
+    mcfg->path = NULL;
+    return room_ws_mount_engineio(d->ws, d->echo, mcfg);
+}
+
 /* Hubs, protocols and mounts; the server is listening when it returns 0. */
 static int start(roomd *d, const options *o)
 {
@@ -337,6 +437,7 @@ static int start(roomd *d, const options *o)
     room_uv_config ucfg;
     room_eio_config ecfg;
     room_config rcfg, jcfg;
+    room_ws_mount_config mcfg;
     room_hub *admin;
     bool v6;
     int rc;
@@ -368,6 +469,7 @@ static int start(roomd *d, const options *o)
         ecfg.ping_interval_ms = o->ping_interval_ms;
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
+    ecfg.allow_eio3 = o->allow_eio3;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
     rcfg.recovery_ms = o->recovery_ms;
@@ -378,8 +480,14 @@ static int start(roomd *d, const options *o)
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
         (rc = register_rooms(d, admin)) != 0)
         return fail("namespace /admin", rc);
-    if ((rc = room_ws_mount_socketio(d->ws, d->eio)) != 0)
+    room_ws_mount_config_init(&mcfg);
+    mcfg.transports = o->transports;
+    mcfg.origins = o->origins[0] ? o->origins : NULL;
+    mcfg.credentials = o->credentials;
+    if ((rc = room_ws_mount_socketio_with(d->ws, d->eio, &mcfg)) != 0)
         return fail("mount /socket.io/", rc);
+    if ((rc = mount_echo(d, &ecfg, &mcfg)) != 0)
+        return fail("mount /engine.io/", rc);
 
     if (o->proto->json) {
         room_config_init(&jcfg);
@@ -390,7 +498,7 @@ static int start(roomd *d, const options *o)
         jcfg.recovery_ms = o->recovery_ms;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = o->proto->register_fn(d, d->json_hub)) != 0 ||
-            (rc = room_ws_mount_json(d->ws, "/ws", d->json_hub)) != 0)
+            (rc = mount_json(d, &mcfg)) != 0)
             return fail("mount /ws", rc);
     }
 
@@ -444,6 +552,7 @@ int main(int argc, char **argv)
     room_ws_free(d.ws);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
+    room_eio_free(d.echo);
     while (d.ndiffy)
         proto_diffy_free(d.diffy[--d.ndiffy]);
     uv_loop_close(d.loop);

@@ -1,9 +1,11 @@
 /*
- * libroom: Engine.IO v4 sessions carrying Socket.IO v5, websocket transport
- * only. Pure: no sockets and no clock; the host hands in complete WebSocket
- * messages and the current time, and gets frames back through callbacks.
+ * libroom: Engine.IO v4 sessions carrying Socket.IO v5 (and, when allowed,
+ * Engine.IO v3 / Socket.IO v2), on a WebSocket or HTTP long-polling. Pure:
+ * no sockets and no clock; the host hands in complete WebSocket messages or
+ * polling request bodies and the current time, and gets frames back through
+ * callbacks (docs/protocol-engineio.md).
  *
- * One room_eio serves any number of sessions (one per WebSocket). Each
+ * One room_eio serves any number of sessions (one per client). Each
  * Socket.IO namespace is a room_hub of its own (rooms and socket ids are per
  * namespace, as in Socket.IO); a session CONNECTed to a namespace is a
  * room_conn of that namespace's hub, with the session as its transport.
@@ -139,6 +141,12 @@ typedef struct room_eio_request {
     /* Borrowed: the request as room_open_args.handshake describes it, or
      * NULL. Referenced, not copied (see keep_handshake). */
     json_t *handshake;
+
+    /* ---- after ROOM_EIO_REQUEST_MIN_SIZE: absent from older hosts' requests */
+
+    /* The mount serves no WebSocket: a polling session's open packet lists
+     * no upgrade, as engine.io lists only the transports it serves. */
+    bool no_upgrade;
 } room_eio_request;
 
 #define ROOM_EIO_REQUEST_MIN_SIZE (offsetof(room_eio_request, handshake) + sizeof(json_t *))
@@ -155,10 +163,17 @@ static inline void room_eio_request_init(room_eio_request *request)
  * client polls (room_eio_payload_encode()); its open packet lists
  * "websocket" in "upgrades". Errors: ROOM_EINVAL (also: request->size
  * below ROOM_EIO_REQUEST_MIN_SIZE, a protocol other than 4, or 3 without
- * allow_eio3), ROOM_ENOMEM, ROOM_ETRANSPORT. */
+ * allow_eio3), ROOM_ENOMEM, ROOM_ETRANSPORT. On an error there is no
+ * session, and the host drops whatever `transport` was sent.
+ * Socket.IO v2 (protocol 3, no `message`) connects namespace "/" at once:
+ * its connect handler runs inside this call, and its CONNECT or
+ * CONNECT_ERROR follows the open packet. */
 ROOM_SIO_API int room_eio_accept(room_eio *eio, void *transport, const room_eio_request *request,
                                  uint64_t now_ms, room_eio_session **session_out);
-/* The session whose id is `sid` (`len` bytes), or NULL. */
+/* The session whose id is `sid` (`len` bytes, not NUL-terminated), or
+ * NULL. Only sessions opened on polling are found (also once upgraded, and
+ * until room_eio_close()): no later request names a WebSocket session, and
+ * leaving those out keeps their idle memory as it was. */
 ROOM_SIO_API room_eio_session *room_eio_session_find(const room_eio *eio, const char *sid, size_t len);
 /* ROOM_EIO_WEBSOCKET or ROOM_EIO_POLLING: the transport the session is on. */
 ROOM_SIO_API int room_eio_session_transport_kind(const room_eio_session *session);
@@ -173,16 +188,23 @@ ROOM_SIO_API bool room_eio_session_upgrading(const room_eio_session *session);
  * protocol (v4: packets joined by "\x1e", binary ones "b" + base64; v3:
  * length-prefixed, text or binary framing by `binary_body`, which the host
  * sets when the request's Content-Type is application/octet-stream) and
- * hands each packet to room_eio_recv(). A payload that does not decode
- * closes the session (close callback) and returns ROOM_EPROTO; otherwise
- * the first error of the packets, like room_eio_recv(). */
+ * hands each packet to room_eio_recv(). The whole body is checked first: a
+ * payload that does not decode (also: empty, an empty v4 packet, bad
+ * base64 or UTF-8, a binary body for v4) delivers nothing, closes the
+ * session (close callback) and returns ROOM_EPROTO; otherwise the first
+ * error of the packets, like room_eio_recv(), and the packets after one
+ * that closed the session are dropped. ROOM_ECLOSED for a closing session.
+ * The host bounds the body (maxPayload). */
 ROOM_SIO_API int room_eio_recv_payload(room_eio *eio, room_eio_session *session, const void *body,
                                        size_t len, bool binary_body, uint64_t now_ms);
 /* Appends to `out` the body of a poll response carrying `frames` (each a
  * chain, as the send callback got them; borrowed) in order, encoded for
  * the session's protocol and the client's b64 choice. Sets *content_type
- * (static) to the Content-Type of that body. Errors: ROOM_ENOMEM,
- * ROOM_EINVAL. */
+ * (static) to the Content-Type of that body: "text/plain; charset=UTF-8",
+ * or "application/octet-stream" for a v3 binary payload. No frames: an
+ * empty body (v4), "0:" (v3). Errors: ROOM_ENOMEM, ROOM_EINVAL (also: a
+ * frame that is not one the room_eio sent). Does not change the session;
+ * any thread that owns it may call it. */
 ROOM_SIO_API int room_eio_payload_encode(const room_eio_session *session, room_frame *const *frames,
                                          size_t nframes, room_buf *out, const char **content_type);
 
@@ -196,18 +218,37 @@ enum { ROOM_EIO_PROBING = 0, ROOM_EIO_UPGRADED = 1 };
  * to the session between that switch and the return, so the host moves
  * what the polling transport still holds to the WebSocket, in order, ahead
  * of anything sent later, and drops the polling transport without a call
- * into the room_eio. Anything else, or a session not on polling, returns
+ * into the room_eio. Anything else ("5" before "2probe" too), a session
+ * not on polling, or a second WebSocket while one probes, returns
  * ROOM_EPROTO: the host closes this WebSocket; the session goes on
- * polling. */
+ * polling. ROOM_ECLOSED: the session is closing. ROOM_ENOMEM,
+ * ROOM_ETRANSPORT (the "3probe" send failed): the host closes this
+ * WebSocket too.
+ * While probing, the room_eio may itself end the probe, through the close
+ * callback with `ws_transport`: when "5" has not come within 10 s
+ * (engine.io's upgradeTimeout; from room_eio_tick()), and when the session
+ * closes (also inside room_eio_close()). The host then closes that
+ * WebSocket and makes no room_eio call for it: it is no session's.
+ * A probe WebSocket that goes away on its own is reported with
+ * room_eio_upgrade_abort(). */
 ROOM_SIO_API int room_eio_upgrade_recv(room_eio *eio, room_eio_session *session, void *ws_transport,
                                        int kind, const void *bytes, size_t len, uint64_t now_ms);
+
+/* The probe WebSocket `ws_transport` of `session` closed before it
+ * upgraded it: the session stops upgrading (its polls are held again) and
+ * the room_eio forgets that transport. Nothing happens if it is not the
+ * session's probe. Needed because the room_eio would otherwise name a gone
+ * transport when the upgrade times out. Not re-entrant from callbacks. */
+ROOM_SIO_API void room_eio_upgrade_abort(room_eio *eio, room_eio_session *session, void *ws_transport);
 
 /* Plain Engine.IO (config.message set): sends one message to the session
  * (copied). Errors: ROOM_EINVAL (not a plain Engine.IO room_eio, bad
  * kind), ROOM_ENOMEM, ROOM_ECLOSED (closing), ROOM_ETRANSPORT. */
 ROOM_SIO_API int room_eio_session_send(room_eio *eio, room_eio_session *session, int kind,
                                        const void *bytes, size_t len);
-/* Asks the host to close the session (close callback, once) with `reason`. */
+/* Asks the host to close the session (close callback, once, code 1000)
+ * with `reason` (static or outliving the close callback; NULL: "server
+ * close"). Any room_eio, plain or not. NULL-safe. */
 ROOM_SIO_API void room_eio_session_shut(room_eio *eio, room_eio_session *session, const char *reason);
 
 /* One complete WebSocket message. A message that breaks the protocol

@@ -1,12 +1,14 @@
 /*
  * libroom-ws: a WebSocket engine for libroom, with no event loop of its own.
  *
- * It serves Socket.IO v5 (a room_eio) at /socket.io/ and plain JSON hubs at
- * paths of their own ("/ws") over connections that the host owns: the host
- * accepts sockets, hands the engine the bytes it reads and the time, and
- * writes what the engine gives it as iovecs. Inside are the HTTP upgrade,
- * the frame parser (wslay), the output queue with the slow-consumer policy,
- * the close handshake and the handshake and close deadlines. Outbound
+ * It serves Socket.IO v5 (a room_eio) at /socket.io/, plain Engine.IO at
+ * /engine.io/ and plain JSON hubs at paths of their own ("/ws") over
+ * connections that the host owns: the host accepts sockets, hands the
+ * engine the bytes it reads and the time, and writes what the engine gives
+ * it as iovecs. Inside are HTTP/1.1 (http-parser: keep-alive, pipelining,
+ * Engine.IO's long-polling and its upgrade, CORS), the frame parser
+ * (wslay), the output queue with the slow-consumer policy, the close
+ * handshake and the handshake and close deadlines. Outbound
  * frames are sealed with their WebSocket header once and the same frame is
  * queued, by reference, for every recipient.
  *
@@ -38,6 +40,7 @@
 #ifndef ROOM_WS_H
 #define ROOM_WS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,6 +56,7 @@ extern "C" {
 
 typedef struct room_ws room_ws;
 typedef struct room_ws_conn room_ws_conn;
+struct sockaddr;
 
 /* What to do with a connection whose unwritten output would exceed
  * max_queued_bytes. */
@@ -126,6 +130,10 @@ typedef struct room_ws_stats {
     uint64_t total_full;     /* sends that met max_total_queued_bytes (then
                               * counted in frames_dropped or slow_closes too) */
     uint64_t ping_timeouts;  /* JSON connections closed for not answering a ping */
+    /* ---- libroom-ws 0.2 + polling */
+    uint64_t polling_sessions; /* Engine.IO sessions on HTTP long-polling now; their
+                                * buffered bytes count in bytes_queued and bytes_pending */
+    uint64_t http_requests;    /* HTTP requests answered other than upgrades */
 } room_ws_stats;
 
 /* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config
@@ -141,7 +149,56 @@ ROOM_WS_API void room_ws_eio_config(const room_ws *ws, room_eio_config *config);
 /* Fills send, close, seal and seal_headroom of a JSON hub's config. */
 ROOM_WS_API void room_ws_hub_config(const room_ws *ws, room_config *config);
 
-/* Serves Socket.IO at /socket.io/ (?EIO=4&transport=websocket). The eio
+/* The transports of an Engine.IO mount (room_ws_mount_config.transports). */
+enum {
+    ROOM_WS_TRANSPORT_WEBSOCKET = 1u << 0,
+    ROOM_WS_TRANSPORT_POLLING = 1u << 1 /* HTTP long-polling, with upgrade to WebSocket */
+};
+
+/* How a mount serves: its path, its transports and which browser origins
+ * it accepts (CORS). Zeroed fields take the defaults; the library reads
+ * only `size` bytes, so later versions only append fields. Every pointer
+ * is read during the mount call and copied. */
+typedef struct room_ws_mount_config {
+    size_t size; /* sizeof(room_ws_mount_config), set by room_ws_mount_config_init() */
+    /* NULL: "/socket.io/" for Socket.IO, "/engine.io/" for plain Engine.IO;
+     * required for JSON hubs. Matched exactly against the request's path. */
+    const char *path;
+    /* ROOM_WS_TRANSPORT_* bits of Engine.IO mounts; 0: both. A request for
+     * a transport not in the mask gets 400 {"code":0,"message":"Transport
+     * unknown"}. JSON hubs are WebSocket only. */
+    unsigned transports;
+    /* Allowed browser origins (the request's Origin header, compared
+     * exactly, e.g. "https://app.example.com"), a NULL-terminated array;
+     * an entry "*" allows every origin. With neither this nor
+     * origin_allowed (the default, as Socket.IO's), responses carry no CORS
+     * header and every origin may open a WebSocket. Otherwise a request
+     * whose Origin is not allowed is refused with 403 (WebSocket upgrades
+     * and polling requests; a preflight gets its 204 without
+     * Access-Control-Allow-Origin), and responses to allowed ones echo the
+     * origin in Access-Control-Allow-Origin. A request without an Origin
+     * header (not a browser's cross-origin request) is served as usual. */
+    const char *const *origins;
+    /* Decides instead of (or besides) `origins`: nonzero allows `origin`
+     * (`len` bytes, not NUL-terminated). Called during
+     * room_ws_conn_input(); must not call into the engine. */
+    int (*origin_allowed)(const char *origin, size_t len, void *user_data);
+    void *user_data;
+    /* Access-Control-Allow-Credentials: true on allowed origins' responses
+     * (cookies with polling requests: withCredentials). Default false. */
+    bool credentials;
+} room_ws_mount_config;
+
+#define ROOM_WS_MOUNT_CONFIG_MIN_SIZE (offsetof(room_ws_mount_config, credentials) + sizeof(bool))
+
+static inline void room_ws_mount_config_init(room_ws_mount_config *config)
+{
+    memset(config, 0, sizeof *config);
+    config->size = sizeof *config;
+}
+
+/* Serves Socket.IO at /socket.io/ over WebSocket and HTTP long-polling,
+ * without CORS headers (room_ws_mount_socketio_with() with NULL). The eio
  * must be configured with room_ws_eio_config(). Errors: ROOM_EINVAL (NULL
  * argument, one is already mounted, 255 mounts already), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_socketio(room_ws *ws, room_eio *eio);
@@ -149,6 +206,21 @@ ROOM_WS_API int room_ws_mount_socketio(room_ws *ws, room_eio *eio);
  * ROOM_EINVAL (NULL argument; path empty, not starting with '/', or taken;
  * 255 mounts already), ROOM_ENOMEM. */
 ROOM_WS_API int room_ws_mount_json(room_ws *ws, const char *path, room_hub *hub);
+
+/* Serves the Socket.IO `eio` as `config` says (NULL: every default, which
+ * is room_ws_mount_socketio()): WebSocket and HTTP long-polling
+ * (?EIO=4&transport=polling, upgraded to WebSocket when the client asks),
+ * keep-alive and pipelined requests. Errors: ROOM_EINVAL (NULL ws or eio,
+ * config->size below ROOM_WS_MOUNT_CONFIG_MIN_SIZE, a bad path, unknown
+ * transport bits, the path taken, 255 mounts already), ROOM_ENOMEM. */
+ROOM_WS_API int room_ws_mount_socketio_with(room_ws *ws, room_eio *eio, const room_ws_mount_config *config);
+/* The same for plain Engine.IO (a room_eio whose config.message is set),
+ * at "/engine.io/" unless config->path says otherwise. */
+ROOM_WS_API int room_ws_mount_engineio(room_ws *ws, room_eio *eio, const room_ws_mount_config *config);
+/* The JSON hub `hub` at config->path (required), with config's origins
+ * for its WebSocket upgrades. Errors as room_ws_mount_json(), and
+ * ROOM_EINVAL for a transports mask other than 0 or WebSocket alone. */
+ROOM_WS_API int room_ws_mount_json_with(room_ws *ws, room_hub *hub, const room_ws_mount_config *config);
 
 /* Runs what waits outside the hubs' callbacks (sessions of closing
  * connections end, their disconnect handlers run), the hubs' and eio's
@@ -164,7 +236,10 @@ ROOM_WS_API room_ws_conn *room_ws_ready(room_ws *ws);
 
 /* Closes every connection: handshaking ones at once, open ones with `code`
  * and `reason` after what is queued (their sessions end with `reason`).
- * Then serve room_ws_ready() as usual until the host has freed them all. */
+ * Polling sessions get the close packet with their parked or next poll
+ * (whose connection then closes), or end after close_timeout_ms (in
+ * room_ws_run()), or in room_ws_free(). Then serve room_ws_ready() as
+ * usual until the host has freed every connection. */
 ROOM_WS_API void room_ws_close_all(room_ws *ws, int code, const char *reason);
 /* Connections not yet freed, in any state. */
 ROOM_WS_API size_t room_ws_conn_count(const room_ws *ws);
@@ -188,6 +263,11 @@ ROOM_WS_API int room_ws_conn_new(room_ws *ws, void *host, uint64_t now_ms, room_
  * Usually after ROOM_WS_WANT_CLOSE, but allowed at any time. NULL-safe. */
 ROOM_WS_API void room_ws_conn_free(room_ws_conn *conn);
 ROOM_WS_API void *room_ws_conn_host(const room_ws_conn *conn);
+/* The peer's address (from accept()), for the connect handlers' handshake
+ * ("address": "1.2.3.4"). Call before the first room_ws_conn_input(); the
+ * address is copied as text. Errors: ROOM_EINVAL (NULL, a family other than
+ * AF_INET or AF_INET6, `len` too short, or the request already read). */
+ROOM_WS_API int room_ws_conn_set_peer(room_ws_conn *conn, const struct sockaddr *addr, size_t len);
 
 /* Bytes read from the socket, any amount. Handlers run from here. */
 ROOM_WS_API void room_ws_conn_input(room_ws_conn *conn, const void *bytes, size_t len, uint64_t now_ms);

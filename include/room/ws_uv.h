@@ -44,7 +44,8 @@ typedef struct room_uv_config {
     size_t size; /* sizeof(room_uv_config), set by room_uv_config_init() */
 
     int backlog; /* listen(2) backlog; default 511 */
-    /* Accepted connections at most (handshaking, open or closing); more
+    /* Accepted connections at most (handshaking, open or closing), with
+     * the engine's polling sessions counted as connections too; more
      * are accepted and closed at once, with one warning when the limit is
      * reached (not one per refusal). 0: no limit (the default). Every
      * accepted socket gets TCP_NODELAY and SO_KEEPALIVE. */

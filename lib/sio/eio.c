@@ -43,7 +43,9 @@ int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_c
     sio_list_init(&eio->ping);
     sio_list_init(&eio->pong);
     sio_list_init(&eio->closing);
+    sio_list_init(&eio->silent);
     sio_list_init(&eio->connect);
+    sio_list_init(&eio->upgrades);
     rc = room_buf_new(&eio->scratch, &cfg.allocator);
     /* The root hub is the last thing that can fail, so that the host keeps
      * its adapter whenever this call fails. */
@@ -62,7 +64,7 @@ int room_eio_new(room_eio **eio_out, const room_eio_config *config, const room_c
 
 void room_eio_free(room_eio *eio)
 {
-    eio_link *lists[3], *l;
+    eio_link *lists[4], *l;
     room_allocator alloc;
     size_t i;
 
@@ -70,22 +72,25 @@ void room_eio_free(room_eio *eio)
         return;
     lists[0] = &eio->ping;
     lists[1] = &eio->pong;
-    lists[2] = &eio->closing;
+    lists[2] = &eio->silent;
+    lists[3] = &eio->closing;
     /* Hubs may still call back while they free their connections (pending
      * acks fail); those calls must find their sessions, sending nothing. */
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         for (l = lists[i]->next; l != lists[i]; l = l->next)
             sio_hb_session(l)->closing = true;
     }
     room_frame_unref(eio->ping_frame);
+    room_frame_unref(eio->pong_frame);
     for (i = 0; i < eio->nnsp; i++)
         sio_namespace_free(eio, eio->nsps[i]);
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         while (lists[i]->next != lists[i])
             sio_session_free(eio, sio_hb_session(lists[i]->next));
     }
     sio_free(&eio->alloc, eio->nsps);
     sio_free(&eio->alloc, eio->held);
+    sio_free(&eio->alloc, eio->index);
     room_buf_free(eio->scratch);
     alloc = eio->alloc;
     sio_free(&alloc, eio);

@@ -15,13 +15,16 @@ room_conn **sio_conn_slot(room_eio_session *s, size_t index)
 
 /* ---- the room_eio's own packets ------------------------------------------- */
 
-/* CONNECT: {"sid": the connection's id in this namespace} */
+/* CONNECT: {"sid": the connection's id in this namespace}; nothing for a
+ * Socket.IO v2 client, which names its sockets itself. */
 static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns, room_conn *conn)
 {
     room_buf *b = eio->scratch;
     int rc;
     room_buf_reset(b);
     rc = sio_header_write(b, SIO_CONNECT, 0, ns->name, ns->name_len, -1);
+    if (!rc && s->eio3)
+        return sio_send_scratch(eio, s, rc);
     if (!rc)
         rc = room_buf_append(b, "{\"sid\":\"", 8);
     if (!rc)
@@ -33,19 +36,26 @@ static int send_connected(room_eio *eio, room_eio_session *s, const eio_nsp *ns,
     return sio_send_scratch(eio, s, rc);
 }
 
-/* CONNECT_ERROR: {"message": message[, "data": data]} */
+/* CONNECT_ERROR: {"message": message[, "data": data]}. A refusal to a
+ * Socket.IO v2 client (`refused`) is its data, or else its message, alone
+ * (socket.io's `socket._error(err.data || err.message)`). */
 static int send_connect_error(room_eio *eio, room_eio_session *s, const char *nsp, size_t nsp_len,
-                              const char *message, json_t *data)
+                              const char *message, json_t *data, bool refused)
 {
     room_buf *b = eio->scratch;
+    bool has_data = data && !json_is_null(data);
     int rc;
     room_buf_reset(b);
     rc = sio_header_write(b, SIO_CONNECT_ERROR, 0, nsp, nsp_len, -1);
+    if (!rc && s->eio3 && refused) {
+        rc = has_data ? room_buf_append_json(b, data) : room_buf_append_json_string(b, message);
+        return sio_send_scratch(eio, s, rc);
+    }
     if (!rc)
         rc = room_buf_append(b, "{\"message\":", 11);
     if (!rc)
         rc = room_buf_append_json_string(b, message);
-    if (!rc && data && !json_is_null(data)) {
+    if (!rc && has_data) {
         rc = room_buf_append(b, ",\"data\":", 8);
         if (!rc)
             rc = room_buf_append_json(b, data);
@@ -254,54 +264,63 @@ int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *con
     return rc;
 }
 
-static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
-                        const uint8_t *p, size_t len)
+/* The client's auth: v5 sends it as the CONNECT payload (Socket.IO hands
+ * the server {} when there is none); v2 as a query in the namespace
+ * ("/admin?token=x"), which Socket.IO 4 reads the same way. Sets *nsp_len
+ * to the namespace's length without that query. Returns 0, ROOM_ENOMEM, or
+ * ROOM_EPROTO for a payload that is not an object. */
+static int connect_auth(const room_eio_session *s, const sio_header *h, const uint8_t *p,
+                        size_t len, size_t *nsp_len, json_t **auth)
 {
-    json_t *auth, *refusal = NULL;
-    room_open_args args;
-    room_conn **slot, *conn;
-    const char *message;
-    eio_nsp *ns;
-    int index, rc, sent;
+    const char *q = s->eio3 ? memchr(h->nsp, '?', h->nsp_len) : NULL;
+    int rc;
 
-    /* The optional payload is the client's auth object; Socket.IO hands
-     * the server {} when there is none. */
+    *auth = NULL;
+    *nsp_len = q ? (size_t)(q - h->nsp) : h->nsp_len;
     if (h->body < len) {
-        rc = room_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, &auth);
+        rc = room_json_load(p + h->body, len - h->body, JSON_REJECT_DUPLICATES, auth);
         if (rc == ROOM_ENOMEM)
             return rc;
-        if (rc || !json_is_object(auth)) {
-            json_decref(auth);
-            return sio_violation(eio, s, "invalid CONNECT payload");
+        if (rc || !json_is_object(*auth)) {
+            json_decref(*auth);
+            *auth = NULL;
+            return ROOM_EPROTO;
         }
-    } else if (!(auth = json_object())) {
-        return ROOM_ENOMEM;
+        /* v2 clients send none; Socket.IO 4 ignores one from them. */
+        if (!s->eio3)
+            return 0;
+        json_decref(*auth);
+        *auth = NULL;
     }
-    index = sio_namespace_find(eio, h->nsp, h->nsp_len);
-    if (index < 0) {
-        json_decref(auth);
-        return send_connect_error(eio, s, h->nsp, h->nsp_len, "Invalid namespace", NULL);
+    if (q) {
+        size_t qlen = h->nsp_len - *nsp_len - 1;
+        rc = room_query_parse(q + 1, qlen, auth);
+        return rc == ROOM_ENOMEM ? rc : rc ? ROOM_EPROTO : 0;
     }
-    ns = eio->nsps[index];
-    rc = index ? sio_rare_grow(eio, s, (size_t)index) : 0;
-    if (rc) {
-        json_decref(auth);
-        return rc;
-    }
-    slot = sio_conn_slot(s, (size_t)index);
-    if (*slot) {
-        json_decref(auth);
-        return sio_violation(eio, s, "already connected to that namespace");
-    }
-    eio->connecting = s;
-    eio->connecting_nsp = (uint16_t)index;
+    *auth = json_object();
+    return *auth ? 0 : ROOM_ENOMEM;
+}
+
+/* Connects the session to namespace `index` (its slot free) with `auth`. */
+static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *auth)
+{
+    room_open_args args;
+    json_t *refusal = NULL;
+    room_conn **slot, *conn;
+    const char *message;
+    eio_nsp *ns = eio->nsps[index];
+    int rc, sent;
+
     room_open_args_init(&args);
     args.auth = auth;
     args.query = s->query;
+    args.handshake = sio_handshake(s);
     sio_recovery_args(ns->hub, auth, eio->now, &args);
+    eio->connecting = s;
+    eio->connecting_nsp = (uint16_t)index;
     rc = room_conn_open_with(ns->hub, s, &args, &conn, &refusal);
     eio->connecting = NULL;
-    json_decref(auth);
+    slot = sio_conn_slot(s, (size_t)index);
     if (rc == 0) {
         *slot = conn;
         sio_connect_wait_end(eio, s);
@@ -316,9 +335,46 @@ static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
     sio_rare_trim(eio, s);
     message = json_string_value(json_object_get(refusal, "msg"));
     sent = send_connect_error(eio, s, ns->name, ns->name_len, message ? message : room_strerror(rc),
-                              json_object_get(refusal, "data"));
+                              json_object_get(refusal, "data"), true);
     json_decref(refusal);
     return rc == ROOM_EDENIED ? sent : rc;
+}
+
+int sio_connect_root_v2(room_eio *eio, room_eio_session *s)
+{
+    json_t *auth = json_object();
+    int rc;
+    if (!auth)
+        return ROOM_ENOMEM;
+    rc = connect_to(eio, s, 0, auth);
+    json_decref(auth);
+    return rc;
+}
+
+static int recv_connect(room_eio *eio, room_eio_session *s, const sio_header *h,
+                        const uint8_t *p, size_t len)
+{
+    json_t *auth;
+    size_t nsp_len;
+    int index, rc;
+
+    rc = connect_auth(s, h, p, len, &nsp_len, &auth);
+    if (rc == ROOM_EPROTO)
+        return sio_violation(eio, s, "invalid CONNECT payload");
+    if (rc)
+        return rc;
+    index = sio_namespace_find(eio, h->nsp, nsp_len);
+    if (index < 0) {
+        json_decref(auth);
+        return send_connect_error(eio, s, h->nsp, nsp_len, "Invalid namespace", NULL, false);
+    }
+    rc = index ? sio_rare_grow(eio, s, (size_t)index) : 0;
+    if (!rc && *sio_conn_slot(s, (size_t)index))
+        rc = sio_violation(eio, s, "already connected to that namespace");
+    if (!rc)
+        rc = connect_to(eio, s, index, auth);
+    json_decref(auth);
+    return rc;
 }
 
 int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len)

@@ -113,13 +113,26 @@ typedef struct eio_wait {
     eio_link link;
     uint64_t deadline;
     room_eio_session *session;
+    json_t *handshake; /* the request's (a reference), unless keep_handshake */
 } eio_wait;
+
+/* A WebSocket probing a polling session ("2probe" answered), in the
+ * upgrades list until "5" or upgradeTimeout. Apart from the session for the
+ * same reason as eio_wait. */
+typedef struct eio_probe {
+    eio_link link;
+    uint64_t deadline;
+    room_eio_session *session;
+    void *transport; /* the host's WebSocket */
+} eio_probe;
 
 /* What few sessions need: connections in namespaces other than "/" and a
  * binary packet in flight. Allocated when one of them is, freed when none
  * is left, so that an idle session in "/" does without it. */
 typedef struct eio_rare {
     eio_binary *binary;
+    eio_probe *probe;  /* while upgrading */
+    json_t *handshake; /* keep_handshake: the request's, for the session's life */
     uint16_t nextra;
     room_conn *extra[]; /* connection in namespace i >= 1 at extra[i - 1] */
 } eio_rare;
@@ -136,6 +149,11 @@ struct room_eio_session {
     char sid[ROOM_CONN_ID_LEN + 1];
     bool awaiting_pong : 1;
     bool closing : 1;       /* the host was asked to close; nothing more is sent */
+    bool polling : 1;       /* on the polling transport (else WebSocket) */
+    bool eio3 : 1;          /* Engine.IO v3 / Socket.IO v2 */
+    bool b64 : 1;           /* v3 polling client without binary support (b64=1) */
+    bool indexed : 1;       /* in the sid index (opened on polling) */
+    bool no_upgrade : 1;    /* the open packet offered no upgrade */
 };
 
 struct room_eio {
@@ -145,9 +163,17 @@ struct room_eio {
     uint64_t now;           /* the time of the message being received */
     eio_nsp **nsps;         /* nsps[0] is "/" */
     uint32_t nnsp;
-    eio_link ping, pong, closing, connect;
+    /* Heartbeat lists (one per deadline kind, each sorted by construction):
+     * v4 sessions wait for their ping, then for its pong; v3 sessions for
+     * the client's next ping (silent); closing ones for room_eio_close(). */
+    eio_link ping, pong, silent, closing, connect, upgrades;
     size_t nsessions;
-    room_frame *ping_frame; /* "2", shared by every session; made with the first */
+    room_frame *ping_frame; /* "2", shared by every v4 session; made with the first */
+    room_frame *pong_frame; /* "3", shared by every v3 session; made with the first */
+    /* Sessions opened on polling by sid (sid_index.c): open addressing,
+     * linear probing, at most 3/4 full; NULL is an empty slot. */
+    room_eio_session **index;
+    size_t index_cap, index_count;
     room_buf *scratch;      /* reused to build the room_eio's own packets */
     /* While a connect handler runs, what it sends to the connecting session
      * waits here: the CONNECT reply, which names the connection, goes
@@ -178,6 +204,33 @@ int sio_rare_grow(room_eio *eio, room_eio_session *s, size_t nextra);
  * may be filling one of its slots. */
 void sio_rare_trim(room_eio *eio, room_eio_session *s);
 
+/* The session's handshake for connect handlers, or NULL. */
+json_t *sio_handshake(const room_eio_session *s);
+/* One decoded Engine.IO packet: text with its type digit, binary as the
+ * message's bytes (v3's type byte stripped). */
+int sio_recv_engine(room_eio *eio, room_eio_session *s, int kind, const uint8_t *p, size_t len);
+
+/* ---- the sid index (sid_index.c) ------------------------------------------ */
+int sio_index_add(room_eio *eio, room_eio_session *s);
+void sio_index_remove(room_eio *eio, room_eio_session *s);
+room_eio_session *sio_index_find(const room_eio *eio, const char *sid, size_t len);
+
+/* ---- upgrades (upgrade.c) -------------------------------------------------- */
+/* Ends the session's probe, if any; `close_probe` asks the host to close
+ * the probe WebSocket (close callback). */
+void sio_probe_end(room_eio *eio, room_eio_session *s, bool close_probe, const char *reason);
+/* Closes the probes past upgradeTimeout; returns ms to the next deadline or -1. */
+int64_t sio_probe_tick(room_eio *eio, uint64_t now_ms);
+
+/* ---- payloads (payload.c) --------------------------------------------------- */
+/* Strict UTF-8: returns false for invalid input; else *units is its length
+ * in UTF-16 code units (JavaScript's string length). */
+bool sio_utf8_units(const uint8_t *p, size_t len, size_t *units);
+/* A text message "b" + base64 (v3: "b4" + base64): a binary message from a
+ * client that sends binary as base64 (forceBase64), as engine.io reads it
+ * on a WebSocket too. */
+int sio_recv_base64(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len);
+
 /* ---- heartbeat (heartbeat.c) -------------------------------------------- */
 void sio_list_init(eio_link *head);
 void sio_list_append(eio_link *head, eio_link *l);
@@ -189,6 +242,8 @@ void sio_heartbeat_start(room_eio *eio, room_eio_session *s, uint64_t now_ms);
 /* The session no longer owes a CONNECT: connected, or closing. */
 void sio_connect_wait_end(room_eio *eio, room_eio_session *s);
 void sio_heartbeat_pong(room_eio *eio, room_eio_session *s, uint64_t now_ms);
+/* v3: the client pinged; answers "3" and moves its silence deadline. */
+int sio_heartbeat_ping(room_eio *eio, room_eio_session *s, uint64_t now_ms);
 
 /* ---- namespaces (namespace.c) -------------------------------------------- */
 int sio_namespace_add(room_eio *eio, const char *name, const room_config *config,
@@ -198,6 +253,8 @@ void sio_namespace_free(room_eio *eio, eio_nsp *ns);
 room_conn **sio_conn_slot(room_eio_session *s, size_t index);
 /* One Socket.IO packet, the Engine.IO "4" stripped. */
 int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t len);
+/* Socket.IO v2 connects "/" as soon as the session opens. */
+int sio_connect_root_v2(room_eio *eio, room_eio_session *s);
 /* Hands a complete packet whose header is `h` to namespace `index`'s hub. */
 int sio_deliver(room_eio *eio, room_eio_session *s, size_t index, room_conn *conn,
                 const sio_header *h, const uint8_t *p, size_t len, const room_bytes *att,

@@ -1,9 +1,14 @@
-/* A connection's life: HANDSHAKE (the upgrade request is coming), OPEN
- * (frames both ways), CLOSING (the close frame is queued; the rest is
- * written, then FIN, then the peer's FIN or the close deadline), DONE (the
- * host closes the socket and frees the connection). */
+/* A connection's life: HANDSHAKE (HTTP requests are coming; PARKED while
+ * a long-poll waits), OPEN (frames both ways), CLOSING (the close frame or
+ * the last response is queued; the rest is written, then FIN, then the
+ * peer's FIN or the close deadline), DONE (the host closes the socket and
+ * frees the connection). */
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "ws_internal.h"
 
@@ -22,14 +27,22 @@ void rm_ws_move(room_ws_conn *c, int state)
         *(s->prev ? &s->prev->next : &l->head) = s->next;
         *(s->next ? &s->next->prev : &l->tail) = s->prev;
     }
-    if (c->state == RM_WS_OPEN)
+    if (c->state == RM_WS_OPEN && state != RM_WS_OPEN) {
         ws->stats.connections--;
-    if (c->state == RM_WS_HANDSHAKE && state != RM_WS_HANDSHAKE) {
+        if (c->flags & RM_WS_PROBE)
+            rm_ws_poll_probe_end(c);
+    }
+    if (c->state == RM_WS_PARKED && state != RM_WS_PARKED)
+        rm_ws_poll_unpark(c, state == RM_WS_DONE);
+    if (c->state == RM_WS_HANDSHAKE && state != RM_WS_HANDSHAKE)
+        rm_ws_poll_posted(c);
+    if ((c->state == RM_WS_HANDSHAKE || c->state == RM_WS_PARKED) && state != RM_WS_HANDSHAKE &&
+        state != RM_WS_PARKED) {
         free(s->request);
         s->request = NULL;
         s->request_len = 0;
     }
-    if (state == RM_WS_OPEN) {
+    if (state == RM_WS_OPEN && c->state != RM_WS_OPEN) {
         ws->stats.connections++;
         /* The upgrade request counts as the first sign of life. */
         c->flags |= RM_WS_HEARD;
@@ -119,7 +132,12 @@ static void core_close(room_ws_conn *c)
 
 void rm_ws_settle(room_ws_conn *c)
 {
-    if (c->state < RM_WS_CLOSING)
+    /* Requests that waited behind a parked poll, now answered. */
+    if (c->state == RM_WS_HANDSHAKE && c->side->request) {
+        rm_ws_request_input(c, NULL, 0);
+        return;
+    }
+    if (c->state != RM_WS_CLOSING && c->state != RM_WS_DONE)
         return;
     if (c->flags & RM_WS_CORE)
         core_close(c);
@@ -150,6 +168,7 @@ int room_ws_conn_new(room_ws *ws, void *host, uint64_t now_ms, room_ws_conn **co
     }
     if (now_ms > ws->now)
         ws->now = now_ms;
+    c->tag = RM_WS_TAG_CONN;
     c->ws = ws;
     c->host = host;
     c->side->conn = c;
@@ -198,6 +217,20 @@ void *room_ws_conn_host(const room_ws_conn *c)
     return c ? c->host : NULL;
 }
 
+int room_ws_conn_set_peer(room_ws_conn *c, const struct sockaddr *addr, size_t len)
+{
+    const void *ip;
+    if (!c || !addr || c->state != RM_WS_HANDSHAKE || c->side->request)
+        return ROOM_EINVAL;
+    if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        ip = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+    else if (addr->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        ip = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+    else
+        return ROOM_EINVAL;
+    return inet_ntop(addr->sa_family, ip, c->side->peer, sizeof c->side->peer) ? 0 : ROOM_EINVAL;
+}
+
 void room_ws_conn_input(room_ws_conn *c, const void *bytes, size_t len, uint64_t now_ms)
 {
     if (!c || !len)
@@ -206,7 +239,7 @@ void room_ws_conn_input(room_ws_conn *c, const void *bytes, size_t len, uint64_t
         c->ws->now = now_ms;
     /* Any byte is a sign of life for the keepalive (keepalive.c). */
     c->flags = (uint8_t)((c->flags | RM_WS_HEARD) & ~RM_WS_PINGED);
-    if (c->state == RM_WS_HANDSHAKE)
+    if (c->state == RM_WS_HANDSHAKE || c->state == RM_WS_PARKED)
         rm_ws_request_input(c, bytes, len);
     else if (c->state == RM_WS_OPEN)
         rm_ws_input(c, bytes, len);
@@ -217,6 +250,9 @@ void room_ws_conn_eof(room_ws_conn *c)
 {
     if (!c)
         return;
+    /* Half a request, then FIN: answered as Node's HTTP server does. */
+    if (c->state == RM_WS_HANDSHAKE && c->side->request)
+        rm_ws_request_eof(c);
     if (c->state == RM_WS_CLOSING) {
         /* Finish writing (the peer may still read), then hang up. */
         c->flags |= RM_WS_EOF;

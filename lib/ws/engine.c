@@ -62,6 +62,7 @@ void room_ws_free(room_ws *ws)
     while (ws->nconns)
         room_ws_conn_free(ws->conns[ws->nconns - 1]);
     free(ws->conns);
+    rm_ws_polls_free(ws);
     rm_ws_mounts_free(ws);
     rm_ws_pool_free(ws);
     free(ws);
@@ -104,7 +105,7 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
 {
     room_ws_conn *c;
-    uint64_t due;
+    uint64_t due, polls_due;
     int i;
 
     if (!ws)
@@ -118,13 +119,14 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
     do {
         if (ws->tick_due || (ws->tick_at && ws->tick_at <= ws->now))
             tick(ws);
+        polls_due = rm_ws_polls_run(ws);
         /* Their disconnect handlers may queue frames for others (then on
          * the list too) or send with a new deadline (tick_due again). */
         for (c = ws->work; c; c = c->work_next)
             rm_ws_settle(c);
     } while (ws->tick_due);
 
-    due = earliest(due, ws->tick_at);
+    due = earliest(earliest(due, ws->tick_at), polls_due);
     for (i = 0; i < 2; i++) {
         if (ws->timed[i].head)
             due = earliest(due, ws->timed[i].head->deadline);
@@ -136,8 +138,14 @@ int64_t room_ws_run(room_ws *ws, uint64_t now_ms)
 
 room_ws_conn *room_ws_ready(room_ws *ws)
 {
-    room_ws_conn *c = ws ? ws->work : NULL;
-    if (!c)
+    room_ws_conn *c;
+    if (!ws)
+        return NULL;
+    /* Polls that the work below made answerable (its disconnect
+     * handlers' frames, say) are answered before the host goes to wait. */
+    if (!ws->work && ws->poll_work)
+        rm_ws_polls_run(ws);
+    if (!(c = ws->work))
         return NULL;
     ws->work = c->work_next;
     if (!ws->work)
@@ -153,11 +161,17 @@ void room_ws_close_all(room_ws *ws, int code, const char *reason)
     size_t i;
     if (!ws)
         return;
+    /* From now on every response ends its connection. */
+    ws->shutting = true;
+    /* A parked poll is answered with the close packet (in room_ws_run()),
+     * then its connection closes. Neither frees a polling session. */
+    for (i = 0; i < ws->npolls; i++)
+        rm_ws_poll_close(ws->polls[i], reason, true);
     /* Neither frees a connection: the array stays as it is. */
     for (i = 0; i < ws->nconns; i++) {
         if (ws->conns[i]->state == RM_WS_HANDSHAKE)
             rm_ws_abort(ws->conns[i], reason);
-        else
+        else if (ws->conns[i]->state != RM_WS_PARKED)
             rm_ws_close(ws->conns[i], code, reason);
     }
 }

@@ -85,7 +85,9 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         return;
     kind = arg->opcode == WSLAY_TEXT_FRAME ? ROOM_FRAME_TEXT : ROOM_FRAME_BINARY;
     ws->tick_due = true; /* the message may have moved a deadline */
-    if (m->eio)
+    if (c->flags & RM_WS_PROBE)
+        rm_ws_poll_probe_recv(c, kind, arg->msg, arg->msg_length);
+    else if (m->eio)
         room_eio_recv(m->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
     else if (kind == ROOM_FRAME_TEXT) {
         /* The hub's rate limits refill by the time of this message. */

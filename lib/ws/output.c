@@ -278,3 +278,26 @@ void room_ws_conn_written(room_ws_conn *c, size_t bytes)
     else
         memmove(q->items, q->items + i, q->len * sizeof q->items[0]);
 }
+
+int rm_ws_queue_front(room_ws_conn *c, const void *bytes, size_t len)
+{
+    rm_ws_chunk *ch;
+    rm_ws_queue *q;
+    rm_ws_item it;
+
+    if (c->out && c->out->head_off)
+        return ROOM_EINVAL;
+    if (!(ch = malloc(sizeof *ch + len)))
+        return ROOM_ENOMEM;
+    ch->len = len;
+    memcpy(ch->bytes, bytes, len);
+    if (push(c, NULL, ch, len) != 0) {
+        free(ch);
+        return ROOM_ENOMEM;
+    }
+    q = c->out;
+    it = q->items[q->len - 1];
+    memmove(q->items + 1, q->items, (q->len - 1) * sizeof q->items[0]);
+    q->items[0] = it;
+    return 0;
+}

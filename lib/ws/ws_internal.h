@@ -11,6 +11,11 @@
 #include "room/ws.h"
 
 #define RM_WS_MAX_REQUEST 8192 /* HTTP request head */
+#define RM_WS_PEER_LEN 46      /* INET6_ADDRSTRLEN */
+
+/* The first byte of both objects an eio session's transport pointer can
+ * be: the send and close callbacks tell them apart by it. */
+enum { RM_WS_TAG_CONN = 0xc1, RM_WS_TAG_POLL = 0xb0 };
 #define RM_WS_POOL 32          /* idle rx states (wslay contexts) kept for reuse */
 #define RM_WS_HEADROOM 10      /* largest server frame header */
 #define RM_WS_ACCEPT_LEN 28    /* base64 of a SHA-1 digest */
@@ -28,14 +33,22 @@
 /* A connection's states. HANDSHAKE and CLOSING ones have a deadline and
  * are in deadline order in ws->timed[] (one timeout each); DONE ones wait
  * for the host to close the socket and free them. */
-enum { RM_WS_HANDSHAKE, RM_WS_OPEN, RM_WS_CLOSING, RM_WS_DONE };
+enum { RM_WS_HANDSHAKE, RM_WS_OPEN, RM_WS_CLOSING, RM_WS_DONE, RM_WS_PARKED };
+/* HANDSHAKE reads HTTP requests (keep-alive: one after another, the
+ * deadline restarting after each response). PARKED holds a long-poll GET
+ * for a polling session (no deadline: the session's heartbeat answers it
+ * within a ping interval); input behind it waits, so that responses leave
+ * in request order. */
 
 enum {
     RM_WS_WORK = 1u << 0,     /* on ws->work */
     RM_WS_CORE = 1u << 1,     /* owns an eio session or room_conn */
     RM_WS_IN_FRAME = 1u << 2, /* rx->hdr is complete; the frame is being fed */
     RM_WS_MSG_OPEN = 1u << 3, /* a fragmented message is unfinished */
-    RM_WS_SHUT = 1u << 4,     /* ROOM_WS_WANT_SHUTDOWN was reported */
+    RM_WS_SHUT = 1u << 4,     /* CLOSING: ROOM_WS_WANT_SHUTDOWN was reported */
+    /* OPEN: a WebSocket probing to upgrade polling session core.session,
+     * which it does not own yet (the bit is free outside CLOSING). */
+    RM_WS_PROBE = 1u << 4,
     RM_WS_EOF = 1u << 5,      /* the peer has finished sending */
     RM_WS_HEARD = 1u << 6,    /* OPEN: input since the last keepalive round */
     RM_WS_PINGED = 1u << 7,   /* OPEN: pinged, nothing heard since */
@@ -44,9 +57,16 @@ enum {
 #define RM_WS_MAX_MOUNTS 255 /* a connection names its mount in a byte */
 
 typedef struct rm_ws_mount {
-    room_eio *eio; /* Socket.IO, or NULL for a JSON hub */
+    room_eio *eio; /* Socket.IO or plain Engine.IO, or NULL for a JSON hub */
     room_hub *hub;
-    uint32_t max_message; /* largest inbound message: 1009 past it */
+    uint32_t max_message; /* largest inbound message: 1009 past it, 413 for a POST */
+    unsigned transports;  /* ROOM_WS_TRANSPORT_* */
+    bool cors;            /* origins or origin_allowed configured */
+    bool any_origin;      /* "*" among them */
+    bool credentials;
+    int (*origin_allowed)(const char *origin, size_t len, void *user_data);
+    void *user_data;
+    char **origins; /* NULL-terminated, in this allocation */
     char path[];
 } rm_ws_mount;
 
@@ -78,8 +98,16 @@ typedef struct rm_ws_side {
     struct rm_ws_side *prev, *next; /* in ws->timed[], HANDSHAKE and CLOSING */
     uint64_t deadline;              /* host ms */
     char *reason;                   /* why the session ends */
-    uint8_t *request;               /* HANDSHAKE: a request head that came in pieces */
+    /* HANDSHAKE, PARKED: input not yet served (a request that came in
+     * pieces, requests pipelined behind a parked one). */
+    uint8_t *request;
     uint32_t request_len;
+    bool keep_alive;          /* PARKED: after its response, the next request */
+    bool continued;           /* HANDSHAKE: "100 Continue" sent for the request coming */
+    struct rm_ws_poll *poll;  /* PARKED: the polling session the GET is for */
+    struct rm_ws_poll *posting; /* HANDSHAKE: the session whose POST body is coming */
+    char *origin;             /* PARKED: the allowed Origin its response echoes */
+    char peer[RM_WS_PEER_LEN]; /* the peer's address, for the handshake JSON */
 } rm_ws_side;
 
 /* Inbound state, borrowed from ws->pool only while a frame or a message
@@ -98,6 +126,11 @@ typedef struct rm_ws_list {
 /* Kept small: an idle open connection is this struct and its slot in
  * ws->conns, nothing else. */
 struct room_ws_conn {
+    uint8_t tag; /* RM_WS_TAG_CONN */
+    uint8_t state;
+    uint8_t flags;
+    uint8_t mount; /* ws->mounts[mount], once OPEN */
+    uint32_t slot; /* in ws->conns */
     room_ws *ws;
     void *host;
     union {
@@ -108,11 +141,27 @@ struct room_ws_conn {
     rm_ws_queue *out; /* only while output is pending */
     rm_ws_side *side; /* only while not OPEN */
     room_ws_conn *work_next;
-    uint32_t slot; /* in ws->conns */
-    uint8_t state;
-    uint8_t flags;
-    uint8_t mount; /* ws->mounts[mount], once OPEN */
 };
+
+/* A polling session's transport (polling.c): the frames the eio sent it,
+ * held until the client polls, and the GET parked for them. */
+typedef struct rm_ws_poll {
+    uint8_t tag; /* RM_WS_TAG_POLL */
+    uint8_t flags;
+    uint8_t mount;
+    uint32_t slot; /* in ws->polls */
+    room_ws *ws;
+    room_eio_session *session;
+    room_ws_conn *get;   /* the parked GET, or NULL */
+    room_ws_conn *probe; /* a WebSocket upgrading the session, or NULL */
+    room_ws_conn *post;  /* a connection whose POST body for it is coming */
+    struct rm_ws_poll *work_next;
+    uint64_t deadline;   /* closing: the session ends by then, polled or not */
+    char *reason;        /* closing: why */
+    room_frame **frames; /* held, each a reference */
+    uint32_t nframes, capframes;
+    size_t pending;      /* their payload bytes */
+} rm_ws_poll;
 
 struct room_ws {
     room_ws_config cfg;
@@ -126,12 +175,19 @@ struct room_ws {
     uint64_t tick_at;               /* the hubs' next deadline; 0: none */
     uint64_t ping_at, pong_at;      /* keepalive rounds; 0: none */
     bool tick_due, ticking;
+    bool probing;  /* inside room_eio_upgrade_recv() */
+    bool shutting; /* room_ws_close_all(): no more keep-alive */
 
     /* What wslay's callbacks work on: the connection being read and the
      * part of the input not yet handed to wslay. */
     room_ws_conn *cur;
     const uint8_t *in;
     size_t in_len;
+
+    rm_ws_poll **polls; /* every polling session's transport */
+    size_t npolls, cappolls;
+    rm_ws_poll *poll_work; /* with a GET to answer or a close to finish */
+    room_buf *body;        /* a response body being built, reused */
 
     rm_ws_rx *pool[RM_WS_POOL];
     unsigned npool;
@@ -170,9 +226,111 @@ void rm_ws_settle(room_ws_conn *c);
  * 0 when none is needed. */
 uint64_t rm_ws_keepalive(room_ws *ws);
 
-/* handshake.c */
-/* Request bytes of a HANDSHAKE connection; upgrades or refuses it. */
+/* http.c */
+/* Bytes of a HANDSHAKE or PARKED connection: HTTP requests, served in
+ * order until one upgrades the connection, parks or closes it. */
 void rm_ws_request_input(room_ws_conn *c, const uint8_t *p, size_t n);
+/* A request, parsed. Spans point into the request's bytes. */
+typedef struct rm_ws_span {
+    const char *p;
+    size_t len;
+} rm_ws_span;
+enum { RM_HTTP_GET, RM_HTTP_POST, RM_HTTP_OPTIONS, RM_HTTP_OTHER };
+typedef struct rm_ws_request {
+    const uint8_t *head; /* the whole head, CRLF CRLF included */
+    size_t head_len;
+    int method;
+    bool http11, keep_alive;
+    rm_ws_span target, path, query;
+    rm_ws_span key, ws_version, origin, request_headers, content_type;
+    int keys, ws_versions;
+    bool upgrade, connection_upgrade; /* the tokens websocket and upgrade */
+    bool upgrade_header;              /* any Upgrade header: a WebSocket request */
+    bool chunked, expect_continue;
+    uint64_t content_length;
+    const uint8_t *body;
+    int mount;         /* index in ws->mounts, or -1 */
+    bool origin_ok;    /* no Origin, or an allowed one */
+    bool cors;         /* responses carry CORS headers (an allowed Origin) */
+} rm_ws_request;
+/* The value of `name` in the query "a=1&b=2"; p is NULL when absent. */
+rm_ws_span rm_ws_query_get(rm_ws_span query, const char *name);
+bool rm_ws_span_is(rm_ws_span s, const char *lit);
+/* Queues a complete response: status line, Content-Type and -Length, the
+ * CORS headers the request earns, `extra` header lines (CRLF-ended, or
+ * NULL), then `body`. Connection: close unless `keep_alive`. */
+int rm_ws_respond(room_ws_conn *c, const rm_ws_request *r, int status, const char *content_type,
+                  const char *extra, const void *body, size_t len, bool keep_alive);
+/* The same for a response whose request is gone (a parked poll's): the
+ * CORS headers of mount `m` for `origin` (NULL: none). */
+int rm_ws_respond_to(room_ws_conn *c, const rm_ws_mount *m, const char *origin, size_t origin_len,
+                     int status, const char *content_type, const char *extra, const void *body,
+                     size_t len, bool keep_alive);
+/* The peer ended a request half-way: 400, then close. */
+void rm_ws_request_eof(room_ws_conn *c);
+/* After a response: the next request (keep-alive), or FIN. */
+void rm_ws_request_done(room_ws_conn *c, bool keep_alive);
+/* The handshake of room_open_args / room_eio_request: a new object, or NULL
+ * when out of memory. */
+json_t *rm_ws_handshake_json(const room_ws_conn *c, const rm_ws_request *r, bool websocket);
+
+/* handshake.c */
+/* A WebSocket upgrade request to mount r->mount. */
+void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest, size_t rest_len);
+/* The request's EIO=: 4, 3, or 0 for anything else. */
+int rm_ws_eio_protocol(const rm_ws_request *r);
+/* A refusal in plain text (upgrades, non-Engine.IO paths), then FIN. */
+void rm_ws_refuse(room_ws_conn *c, const rm_ws_request *r, int status, const char *reason);
+
+/* engineio.c */
+/* A request to an Engine.IO mount that is not a WebSocket upgrade:
+ * polling GET/POST, preflight. */
+void rm_ws_eio_request(room_ws_conn *c, const rm_ws_request *r);
+/* Engine.IO's error answer: 400 (403 for 4) {"code":N,"message":"..."}. */
+void rm_ws_eio_error(room_ws_conn *c, const rm_ws_request *r, int code, bool keep_alive);
+enum { RM_EIO_UNKNOWN_TRANSPORT, RM_EIO_UNKNOWN_SID, RM_EIO_BAD_HANDSHAKE_METHOD, RM_EIO_BAD_REQUEST,
+       RM_EIO_FORBIDDEN, RM_EIO_UNSUPPORTED_PROTOCOL };
+
+/* cors.c */
+/* Sets r->origin_ok and r->cors for the mount. */
+void rm_ws_cors_check(const room_ws *ws, rm_ws_request *r);
+/* Appends the CORS response headers for an allowed origin (`origin`,
+ * `len` bytes) of mount `m` to `out` (cap bytes); returns the length
+ * written, or 0 when they do not fit. */
+size_t rm_ws_cors_headers(const rm_ws_mount *m, const char *origin, size_t len, char *out, size_t cap);
+
+/* polling.c */
+/* A polling session's handshake: opens it and answers with the open packet. */
+void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r);
+/* GET and POST of a polling session. */
+void rm_ws_poll_get(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p);
+void rm_ws_poll_post(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p);
+/* A request whose body is over the mount's limit: 413, and a polling
+ * session it was for is closed. */
+void rm_ws_poll_too_large(room_ws_conn *c, const rm_ws_request *r);
+int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame);
+/* A POST whose body is still coming (one per session at a time, as
+ * engine.io's), and its end. */
+void rm_ws_poll_posting(room_ws_conn *c, const rm_ws_request *r);
+void rm_ws_poll_posted(room_ws_conn *c);
+/* The session is to end: a parked GET gets the close packet; without one
+ * it ends at once, or, to `linger` (a close the eio asked for in good
+ * order), after the next GET took what is held and the close packet, or
+ * close_timeout_ms. */
+void rm_ws_poll_close(rm_ws_poll *p, const char *reason, bool linger);
+/* Closing and past lingering: requests treat it as unknown. */
+bool rm_ws_poll_gone(const rm_ws_poll *p);
+/* A parked GET's connection is leaving PARKED: answered, or `gone` (then
+ * the session closes, as engine.io's does). */
+void rm_ws_poll_unpark(room_ws_conn *c, bool gone);
+/* A probing WebSocket's message; its leaving OPEN on its own (the eio is
+ * told); its end asked by the eio (nothing to tell). */
+void rm_ws_poll_probe_recv(room_ws_conn *c, int kind, const void *bytes, size_t len);
+void rm_ws_poll_probe_end(room_ws_conn *c);
+void rm_ws_probe_detach(room_ws_conn *c);
+/* Answers parked GETs, ends closed sessions; returns the next deadline (0: none). */
+uint64_t rm_ws_polls_run(room_ws *ws);
+void rm_ws_polls_free(room_ws *ws);
 
 /* mount.c */
 void rm_ws_mounts_free(room_ws *ws);
@@ -185,6 +343,8 @@ size_t rm_ws_seal(const room_frame *frame, uint8_t *header, void *user_data);
 int rm_ws_send(room_ws_conn *c, room_frame *frame);
 /* Appends bytes of our own (not subject to the limit). */
 int rm_ws_queue_bytes(room_ws_conn *c, const void *bytes, size_t len);
+/* Puts bytes of our own ahead of everything queued (none of it written). */
+int rm_ws_queue_front(room_ws_conn *c, const void *bytes, size_t len);
 int rm_ws_queue_close(room_ws_conn *c, int code, const char *reason);
 /* Over max_queued_bytes: the slow consumer policy's close. */
 void rm_ws_slow_close(room_ws_conn *c);

@@ -74,6 +74,16 @@ EIO = {
         "o0", "t0x", "t04", "t042[", 't04{"a":1}', "t06", "t05", "t01", "o1", "t140",
         't142["connect"]', "t143[]", "t140/nope,", 't142/admin,["join","a"]', "b1raw",
         "t1" + "4" * 10, "o2", "t21"),
+    "polling": script(
+        "p0EIO=4&transport=polling&room=a", "P040\x1e42[\"join\",\"a\"]",
+        "P0451-[\"send\",\"a\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID", "o1", "t140",
+        't142["join","a"]', "u02probe", "P042[\"send\",\"a\",1]", "u05", 't042["send","a",2]',
+        "p2", "u22probe", "k21000", "P23", "a2", "u25", "p3", "u32probe", "k311000", "c3"),
+    "v3": script(
+        "p0EIO=3&transport=polling", "P01:2", "P012:42[\"join\",\"a\"]",
+        "B0\x00\x02\xff40\x01\x03\xff\x04\x01\x02", "o1EIO=3&transport=websocket",
+        't142["join","a"]', 't1451-["send","a",{"_placeholder":true,"num":0}]', "b1\x04\x09",
+        "t12", "u02probe", "u05", "t02", "k01600", "p2EIO=3&b64=1", "P240/admin?token=x,"),
 }
 
 QUERY = {
@@ -162,6 +172,95 @@ WS = {
 }
 
 
+def hsteps(*items):
+    """http steps: (conn, op, bytes or a number) with bytes cut into pieces
+    of <= 255; a number is the argument of a step that takes no bytes."""
+    out = b""
+    for conn, op, data in items:
+        if isinstance(data, int):
+            out += bytes([op << 2 | conn, data])
+            continue
+        for i in range(0, max(len(data), 1), 255):
+            piece = data[i:i + 255]
+            out += bytes([op << 2 | conn, len(piece)]) + piece
+    return out
+
+
+def req(method, target, headers="", body=b""):
+    head = "%s %s HTTP/1.1\r\nHost: x\r\n%s" % (method, target, headers)
+    if body or method == "POST":
+        head += "Content-Length: %d\r\n" % len(body)
+    return head.encode() + b"\r\n" + body
+
+
+POLL = "/socket.io/?EIO=4&transport=polling"
+PSID = POLL + "&sid=$S"
+PLAIN = "/engine.io/?EIO=4&transport=polling"
+
+HTTP = {
+    "poll": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("POST", PSID, body=b"40")), (0, 0, req("GET", PSID)),
+        (0, 0, req("POST", PSID, body=b'42["join","a"]\x1e42["send","a","hi"]')), (0, 0, req("GET", PSID)),
+        (0, 0, req("GET", PSID)), (0, 2, 20), (0, 0, req("POST", PSID, body=b"1"))),
+    "pipelined": hsteps(
+        (0, 0, req("GET", POLL)),
+        (0, 0, req("POST", PSID, body=b"40") + req("GET", PSID) + req("GET", PSID) + req("POST", PSID, body=b"3")),
+        (0, 2, 11)),
+    "upgrade": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("POST", PSID, body=b"40")), (0, 0, req("GET", PSID)),
+        (0, 0, req("GET", PSID)), (1, 0, upgrade("/socket.io/?EIO=4&transport=websocket&sid=$S")),
+        (1, 0, masked(1, b"2probe")), (1, 0, masked(1, b"5")), (0, 0, req("GET", PSID)),
+        (1, 0, masked(1, b'42["join","b"]'))),
+    "cors": hsteps(
+        (0, 0, req("OPTIONS", POLL, "Origin: http://a\r\nAccess-Control-Request-Headers: content-type\r\n")),
+        (0, 0, req("GET", POLL, "Origin: http://b\r\n")), (0, 0, req("GET", POLL, "Origin: http://c\r\n")),
+        (1, 0, upgrade("/ws").replace(b"Host: x", b"Origin: http://c"))),
+    "plain": hsteps(
+        (0, 0, req("GET", PLAIN)), (0, 0, req("POST", PLAIN + "&sid=$S", body=b"4a\x1e4b\x1ebAQL/")),
+        (0, 0, req("GET", PLAIN + "&sid=$S")), (1, 0, req("GET", "/engine.io/?EIO=3&transport=polling&b64=1"))),
+    "overlap": hsteps(
+        (0, 0, req("GET", POLL)), (0, 0, req("GET", PSID)), (1, 0, req("GET", PSID)),
+        (2, 0, ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n40" % PSID).encode()), (2, 4, 0)),
+    "bad": hsteps(
+        (0, 1, b"GET / HTTP/9.9\r\n\r\n"), (1, 1, b"POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        (2, 0, req("GET", POLL)[:30]), (2, 2, 110)),
+}
+
+
+def v3_text(*packets):
+    """A v3 text payload: each packet behind its UTF-16 length."""
+    return "".join("%d:%s" % (len(pk.encode("utf-16-le")) // 2, pk) for pk in packets).encode()
+
+
+def v3_binary(*packets):
+    """A v3 binary payload: text packets (str) and binary messages (bytes)."""
+    out = b""
+    for pk in packets:
+        body = pk.encode() if isinstance(pk, str) else b"\x04" + pk
+        out += bytes([0 if isinstance(pk, str) else 1]) + bytes(int(d) for d in str(len(body)))
+        out += b"\xff" + body
+    return out
+
+
+PH = '{"_placeholder":true,"num":0}'
+# First byte: the mode (fuzz_payload.c); then one POST body.
+PAYLOAD = {
+    "v4": b"\x00" + "\x1e".join(
+        ["40", '42["join","a"]', '421["send","a","h\u00e9"]', "451-[\"send\",\"a\",%s]" % PH,
+         "bAQID", "6", "3"]).encode(),
+    "v4-twice": b"\x08" + b'40\x1e42["join","a"]',
+    "v4-plain": b"\x04" + "\x1e".join(["4hello", "bAAE=", "4\u00e9\U0001F600", "b", "6"]).encode(),
+    "v4-bad": b"\x00" + b"40\x1e\x1ebA=B",
+    "v3-text": b"\x01" + v3_text('42["join","a"]', "2", '42["send","a","\U0001F600"]',
+                                 "451-[\"send\",\"a\",%s]" % PH, "b4AQID", ""),
+    "v3-binary": b"\x02" + v3_binary('42["join","a"]', "451-[\"send\",\"a\",%s]" % PH,
+                                     b"\x01\x02", "2"),
+    "v3-b64": b"\x03" + v3_text("40/admin?token=x,", "451-[\"send\",\"a\",%s]" % PH, "b4"),
+    "v3-plain": b"\x06" + v3_binary("4hi", b"\x00\xff", "b4AQ==", "2"),
+    "v3-bad": b"\x01" + b"02:40",
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -174,3 +273,5 @@ write("hub", HUB)
 write("eio", EIO)
 write("query", QUERY)
 write("ws", WS)
+write("http", HTTP)
+write("payload", PAYLOAD)

@@ -140,7 +140,7 @@ describe('bad input', () => {
 
   it('non-WebSocket HTTP gets 400', T, async () => {
     assert.equal(await get('/socket.io/?EIO=4&transport=websocket'), 400);
-    assert.equal(await get('/socket.io/?EIO=4&transport=polling'), 400);
+    assert.equal(await get('/socket.io/?EIO=4&transport=polling&sid=nope'), 400);
     assert.equal(await get('/'), 400);
     assert.equal(await get('/ws'), 400);
   });

@@ -59,7 +59,7 @@ static int reserve(room_uv_server *srv, int fd)
     return 0;
 }
 
-int rm_uv_conn_open(room_uv_server *srv, int fd)
+int rm_uv_conn_open(room_uv_server *srv, int fd, const struct sockaddr *peer, size_t peer_len)
 {
     struct epoll_event ev = {.events = EPOLLIN};
     room_ws_conn *wc;
@@ -68,6 +68,8 @@ int rm_uv_conn_open(room_uv_server *srv, int fd)
     /* The engine keeps the descriptor as the host pointer. */
     if (reserve(srv, fd) != 0 || room_ws_conn_new(srv->ws, (void *)(intptr_t)fd, uv_now(srv->loop), &wc) != 0)
         return ROOM_ENOMEM;
+    /* For the connect handlers' handshake; a Unix socket has none. */
+    room_ws_conn_set_peer(wc, peer, peer_len);
     ev.data.ptr = wc;
     if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         room_ws_conn_free(wc);

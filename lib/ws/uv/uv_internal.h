@@ -91,7 +91,7 @@ void rm_uv_settle(room_uv_server *srv);
 void rm_uv_on_listener(uv_poll_t *h, int status, int events);
 
 /* io.c */
-int rm_uv_conn_open(room_uv_server *srv, int fd);
+int rm_uv_conn_open(room_uv_server *srv, int fd, const struct sockaddr *peer, size_t peer_len);
 /* The epoll instance is readable: serves what its sockets report. */
 void rm_uv_on_conns(uv_poll_t *h, int status, int events);
 /* Does what the engine wants for the connection: write, shut down, close. */
