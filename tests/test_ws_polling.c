@@ -433,6 +433,7 @@ static void test_eio_errors(void **state)
     room_ws_mount_config mcfg;
     fx *f = fx_new(NULL, NULL);
     room_ws_conn *c = conn_new(f);
+    resp r;
     (void)state;
 
     request(f, c, "GET", SIO "&sid=nope", NULL, NULL);
@@ -449,6 +450,23 @@ static void test_eio_errors(void **state)
     request(f, c, "GET", "/socket.io/?EIO=3&transport=polling", NULL, NULL);
     expect_eio_error(f, c, 400, "{\"code\":5,\"message\":\"Unsupported protocol version\"}");
     assert_int_equal(room_eio_session_count(f->eio), 0);
+    room_ws_conn_free(c);
+    fx_free(f);
+
+    /* A mount without WebSocket offers no upgrade, and refuses one. */
+    room_ws_mount_config_init(&mcfg);
+    mcfg.transports = ROOM_WS_TRANSPORT_POLLING;
+    f = fx_new(&mcfg, NULL);
+    c = conn_new(f);
+    request(f, c, "GET", SIO, NULL, NULL);
+    r = one_resp(f, c);
+    assert_non_null(strstr(r.body, "\"upgrades\":[]"));
+    room_ws_conn_free(c);
+    c = conn_new(f);
+    put(f, c, "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n" KEY_HEADERS "\r\n");
+    r = one_resp(f, c);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(r.body, "unsupported transport\n");
     room_ws_conn_free(c);
     fx_free(f);
 
@@ -820,7 +838,8 @@ static void test_cors(void **state)
 
 /* A session never polled again ends on the heartbeat (the ping at 25 s,
  * the timeout at 45 s) and nothing is left; one the server closes waits
- * close_timeout_ms for a last poll to take the close packet. */
+ * close_timeout_ms for the polls that take what it holds and the close
+ * packet. */
 static void test_never_polled(void **state)
 {
     fx *f = fx_new(NULL, NULL);
@@ -859,10 +878,16 @@ static void test_never_polled(void **state)
     room_eio_session_shut(f->eio, room_eio_session_find(f->eio, sid, strlen(sid)), NULL);
     room_ws_run(f->ws, f->now);
     assert_int_equal(room_eio_session_count(f->eio), 1);
+    /* What it held first, in a response of its own (a client handles a
+     * payload's messages a tick after a close packet in it), then the
+     * close packet. */
     request(f, c, "GET", with_sid(sid), NULL, NULL);
     r = one_resp(f, c);
     assert_true(strncmp(r.body, "40{", 3) == 0);
-    assert_non_null(strstr(r.body, "\x1e" "1"));
+    assert_null(strchr(r.body, '\x1e'));
+    request(f, c, "GET", with_sid(sid), NULL, NULL);
+    r = one_resp(f, c);
+    assert_string_equal(r.body, "1");
     assert_int_equal(room_eio_session_count(f->eio), 0);
     /* And unpolled, it ends after close_timeout_ms. */
     handshake(f, c, sid);

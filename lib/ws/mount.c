@@ -135,11 +135,14 @@ static void transport_close(void *transport, int code, const char *reason, void 
     room_ws_conn *c = transport;
     if (*(const uint8_t *)transport == RM_WS_TAG_POLL) {
         /* As engine.io: a session its client has left (ping timeout, the
-         * client's close packet) or broke is gone at once; one the server
-         * closes delivers what it holds and the close packet to the next
-         * poll. */
-        bool left = reason && (strcmp(reason, "ping timeout") == 0 || strcmp(reason, "client close") == 0);
-        rm_ws_poll_close(transport, reason, code == ROOM_CLOSE_NORMAL && !left);
+         * client's close packet) or broke (a protocol error, a message too
+         * big) is gone at once; one the server closes (a kick, a refusal,
+         * shutdown) delivers what it holds, a DISCONNECT say, and the close
+         * packet to the next poll. */
+        bool left = (reason && (strcmp(reason, "ping timeout") == 0 || strcmp(reason, "client close") == 0)) ||
+                    code == ROOM_CLOSE_PROTOCOL_ERROR || code == ROOM_CLOSE_MESSAGE_TOO_BIG ||
+                    code == ROOM_CLOSE_INTERNAL_ERROR;
+        rm_ws_poll_close(transport, reason, !left);
         return;
     }
     /* The eio ends a probe itself (upgrade timeout, session closing). */

@@ -5,8 +5,10 @@
  * connections. It holds (by reference) the frames the eio sends it until
  * the client polls. A GET with nothing to take parks its connection
  * (PARKED) until there is; a POST's body goes to the eio. A close the eio
- * asks for is delivered as a close packet to the parked or next GET, or,
- * if none comes within close_timeout_ms, the session just ends.
+ * asks for in good order is delivered as what is held, then a close
+ * packet in a later response, to the GETs that come within
+ * close_timeout_ms; after that the session just ends. A session whose
+ * client left ends at once (a parked GET gets the close packet).
  *
  * Upgrade: a WebSocket with ?sid= probes (its messages go to
  * room_eio_upgrade_recv()); once upgraded, the frames still held move to
@@ -271,7 +273,13 @@ uint64_t rm_ws_polls_run(room_ws *ws)
         ws->poll_work = p->work_next;
         p->flags &= ~POLL_WORK;
         if (p->flags & POLL_CLOSING) {
-            if (p->get || p->deadline <= ws->now) {
+            /* Lingering, what is held goes first, in a response of its own:
+             * engine.io sends the close packet once its buffer drained, and
+             * a client handles a payload's messages a tick after a close
+             * in the same payload (socket.io-client drops them). */
+            if (p->get && p->nframes && p->deadline > ws->now)
+                answer_parked(p, NULL);
+            else if (p->get || p->deadline <= ws->now) {
                 end(p);
                 continue;
             }
@@ -376,6 +384,7 @@ void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r)
     room_eio_request_init(&req);
     req.transport = ROOM_EIO_POLLING;
     req.protocol = rm_ws_eio_protocol(r);
+    req.no_upgrade = !(m->transports & ROOM_WS_TRANSPORT_WEBSOCKET);
     req.query = query;
     req.handshake = handshake;
     rc = room_eio_accept(m->eio, p, &req, ws->now, &p->session);
@@ -408,7 +417,8 @@ void rm_ws_poll_get(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
         overlap(c, r, p);
         return;
     }
-    if (p->flags & POLL_CLOSING)
+    /* Closing: the close packet, once nothing is held (see rm_ws_polls_run()). */
+    if ((p->flags & POLL_CLOSING) && !p->nframes)
         extra = "1";
     else if (!p->nframes && room_eio_session_upgrading(p->session))
         extra = "6"; /* release the client to finish its upgrade */
@@ -418,7 +428,7 @@ void rm_ws_poll_get(room_ws_conn *c, const rm_ws_request *r, rm_ws_poll *p)
             return;
         }
         rm_ws_request_done(c, r->keep_alive);
-        if (p->flags & POLL_CLOSING)
+        if (extra && extra[0] == '1')
             p->deadline = c->ws->now; /* delivered: end it now */
         return;
     }
