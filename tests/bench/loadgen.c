@@ -26,6 +26,11 @@
  * Payloads carry "t=<monotonic ns>;s=<sender id>;", padded with 'x', so a
  * delivery's latency and whether it is a sender's own echo come straight
  * from the frame without a JSON parser.
+ *
+ * --transport polling speaks Engine.IO v4 HTTP long-polling instead, as the
+ * stock client does with transports: ['polling']: per client one GET always
+ * pending on its own keep-alive connection, and POSTs on a second one, one
+ * at a time, each carrying every packet queued meanwhile joined by \x1e.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -77,17 +82,27 @@ struct buf {
 	size_t len, cap;
 };
 
-struct client {
+/* One TCP connection of a client. */
+struct conn {
 	int fd;
-	uint32_t id, room;
 	uint32_t events; /* what epoll currently watches */
+	bool connecting;
+	struct buf in;  /* an incomplete frame or response left over from the last read */
+	struct buf out; /* bytes the socket did not take yet */
+};
+
+struct client {
+	uint32_t id, room;
 	uint8_t state;
 	bool sender, slow, paused, fragmented;
+	bool posting; /* polling: a POST is in flight */
 	uint32_t sent, outstanding;
 	int64_t t_start;
-	struct buf in;   /* an incomplete frame left over from the last read */
-	struct buf out;  /* bytes the socket did not take yet */
+	struct conn w;   /* the WebSocket, or polling's GET connection */
+	struct conn p;   /* polling's POST connection */
 	struct buf frag; /* a fragmented text message being assembled */
+	struct buf q;    /* polling: packets for the next POST */
+	char sid[32];    /* polling: the Engine.IO session id */
 };
 
 struct room {
@@ -118,7 +133,8 @@ struct opts {
 	struct sockaddr_in addr;
 	uint32_t clients, rooms, senders, messages, size, inflight, slow, concurrency;
 	double rate, idle, timeout;
-	bool connect_only;
+	bool connect_only, polling;
+	char host[32]; /* the Host header: "127.0.0.1:port" */
 };
 
 static struct {
@@ -260,15 +276,21 @@ static uint32_t handshaking(void)
 	return g.count[S_TCP] + g.count[S_UPGRADE] + g.count[S_EIO] + g.count[S_SIO];
 }
 
-static void watch(struct client *c)
+/* epoll's key for a connection: the client, and which of its two. */
+static uint64_t conn_key(const struct client *c, const struct conn *k)
 {
-	uint32_t ev = (c->paused ? 0 : EPOLLIN) | (c->out.len || c->state == S_TCP ? EPOLLOUT : 0);
-	if (ev == c->events)
+	return (uint64_t)c->id | (uint64_t)(k == &c->p) << 32;
+}
+
+static void watch(struct client *c, struct conn *k)
+{
+	uint32_t ev = (c->paused ? 0 : EPOLLIN) | (k->out.len || k->connecting ? EPOLLOUT : 0);
+	if (ev == k->events)
 		return;
-	struct epoll_event e = {.events = ev, .data.u32 = c->id};
-	if (epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &e) < 0)
+	struct epoll_event e = {.events = ev, .data.u64 = conn_key(c, k)};
+	if (epoll_ctl(g.ep, EPOLL_CTL_MOD, k->fd, &e) < 0)
 		die("epoll_ctl: %s", strerror(errno));
-	c->events = ev;
+	k->events = ev;
 }
 
 static void proto_error(struct client *c, const char *what, const char *data, size_t len)
@@ -309,18 +331,20 @@ static void client_end(struct client *c, enum how how, unsigned code, const char
 			copy_reason(e->reason, sizeof e->reason, reason ? reason : "", reason ? rlen : 0);
 		}
 	}
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	for (struct conn *k = &c->w; k; k = k == &c->w ? &c->p : NULL) {
+		if (k->fd >= 0)
+			close(k->fd);
+		k->fd = -1;
+	}
 	set_state(c, S_DEAD);
 }
 
-static void conn_write(struct client *c, const void *p, size_t n)
+static void conn_write(struct client *c, struct conn *k, const void *p, size_t n)
 {
 	if (c->state == S_DEAD)
 		return;
-	if (c->out.len == 0) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+	if (k->out.len == 0 && !k->connecting) {
+		ssize_t w = send(k->fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			client_end(c, errno == ECONNRESET || errno == EPIPE ? H_RESET : H_ERROR, 0, NULL, 0);
 			return;
@@ -331,20 +355,20 @@ static void conn_write(struct client *c, const void *p, size_t n)
 		p = (const char *)p + done;
 		n -= done;
 	}
-	buf_append(&c->out, p, n);
-	watch(c);
+	buf_append(&k->out, p, n);
+	watch(c, k);
 }
 
-static void conn_flush(struct client *c)
+static void conn_flush(struct client *c, struct conn *k)
 {
-	ssize_t w = send(c->fd, c->out.p, c->out.len, MSG_NOSIGNAL);
+	ssize_t w = send(k->fd, k->out.p, k->out.len, MSG_NOSIGNAL);
 	if (w < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			client_end(c, errno == ECONNRESET || errno == EPIPE ? H_RESET : H_ERROR, 0, NULL, 0);
 		return;
 	}
-	buf_consume(&c->out, (size_t)w);
-	watch(c);
+	buf_consume(&k->out, (size_t)w);
+	watch(c, k);
 }
 
 /* Sends one masked client frame (RFC 6455 section 5.2). */
@@ -370,12 +394,61 @@ static void ws_send(struct client *c, unsigned opcode, const char *data, size_t 
 	h += 4;
 	for (size_t i = 0; i < len; i++)
 		f[h + i] = (uint8_t)data[i] ^ m[i & 3];
-	conn_write(c, f, h + len);
+	conn_write(c, &c->w, f, h + len);
 }
 
+/* Polling: the largest POST body; engine.io's default maxHttpBufferSize is 1e6. */
+#define MAX_POST (900u * 1024u)
+
+/* Polling: POSTs what is queued, up to MAX_POST cut at a packet boundary. */
+static void poll_post(struct client *c)
+{
+	size_t len = c->q.len;
+	if (len > MAX_POST) {
+		const char *cut = NULL;
+		for (const char *p = c->q.p; p < c->q.p + MAX_POST; p++)
+			if (*p == '\x1e')
+				cut = p;
+		len = cut ? (size_t)(cut - c->q.p) : c->q.len;
+	}
+	int n = snprintf(g.tx, g.tx_cap,
+	                 "POST /socket.io/?EIO=4&transport=polling&sid=%s HTTP/1.1\r\n"
+	                 "Host: %s\r\n"
+	                 "Content-Type: text/plain;charset=UTF-8\r\n"
+	                 "Content-Length: %zu\r\n\r\n",
+	                 c->sid, g.o.host, len);
+	if ((size_t)n + len <= g.tx_cap) { /* one segment, one syscall */
+		memcpy(g.tx + n, c->q.p, len);
+		conn_write(c, &c->p, g.tx, (size_t)n + len);
+	} else {
+		conn_write(c, &c->p, g.tx, (size_t)n);
+		conn_write(c, &c->p, c->q.p, len);
+	}
+	buf_consume(&c->q, len < c->q.len ? len + 1 : len);
+	c->posting = true;
+}
+
+/* Polling: the next long-poll GET (the handshake while there is no sid). */
+static void poll_get(struct client *c)
+{
+	char req[256];
+	int n = snprintf(req, sizeof req, "GET /socket.io/?EIO=4&transport=polling%s%s HTTP/1.1\r\nHost: %s\r\n\r\n",
+	                 c->sid[0] ? "&sid=" : "", c->sid, g.o.host);
+	conn_write(c, &c->w, req, (size_t)n);
+}
+
+/* One Engine.IO packet to the server, on either transport. */
 static void ws_text(struct client *c, const char *s, size_t len)
 {
-	ws_send(c, 0x1, s, len);
+	if (!g.o.polling) {
+		ws_send(c, 0x1, s, len);
+		return;
+	}
+	if (c->q.len)
+		buf_append(&c->q, "\x1e", 1);
+	buf_append(&c->q, s, len);
+	if (!c->posting)
+		poll_post(c);
 }
 
 static void emit_join(struct client *c)
@@ -663,11 +736,125 @@ static size_t consume(struct client *c, const char *p, size_t n, int64_t now)
 	return off;
 }
 
-static void on_readable(struct client *c)
+/* Polling: one HTTP/1.1 response at the start of p[0..n): its status and
+ * body. Returns the bytes it takes, 0 while incomplete or on error (the
+ * client has then ended). Only Content-Length bodies: both servers send
+ * them for polling. */
+static size_t http_response(struct client *c, const char *p, size_t n, unsigned *status, const char **body,
+                            size_t *blen)
+{
+	size_t head = 0;
+	for (size_t i = 0; i + 4 <= n; i++) {
+		if (memcmp(p + i, "\r\n\r\n", 4) == 0) {
+			head = i + 4;
+			break;
+		}
+	}
+	if (head == 0) {
+		if (n > MAX_HTTP_RESPONSE) {
+			proto_error(c, "no end of HTTP response", p, n);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+		}
+		return 0;
+	}
+	if (head < 16 || memcmp(p, "HTTP/1.1 ", 9) != 0 || p[9] < '1' || p[9] > '5') {
+		proto_error(c, "not an HTTP/1.1 response", p, head);
+		client_end(c, H_PROTOCOL, 0, NULL, 0);
+		return 0;
+	}
+	*status = (unsigned)(p[9] - '0') * 100 + (unsigned)(p[10] - '0') * 10 + (unsigned)(p[11] - '0');
+	static const char hdr[] = "\r\ncontent-length:";
+	uint64_t len = UINT64_MAX;
+	for (size_t i = 0; i + sizeof hdr - 1 < head; i++) {
+		if (strncasecmp(p + i, hdr, sizeof hdr - 1) == 0) {
+			if (!parse_u64(skip_ws(p + i + sizeof hdr - 1, p + head), p + head, &len))
+				len = UINT64_MAX;
+			break;
+		}
+	}
+	if (len > MAX_FRAME) {
+		proto_error(c, "no usable Content-Length", p, head);
+		client_end(c, H_PROTOCOL, 0, NULL, 0);
+		return 0;
+	}
+	if (n - head < len)
+		return 0;
+	*body = p + head;
+	*blen = (size_t)len;
+	return head + (size_t)len;
+}
+
+/* Polling: a GET's answer, a payload of packets separated by \x1e. The
+ * handshake's carries the session id. Then the next GET goes out at once. */
+static void on_poll_get(struct client *c, unsigned status, const char *b, size_t n, int64_t now)
+{
+	if (status != 200) {
+		proto_error(c, "GET refused", b, n);
+		client_end(c, c->state <= S_UPGRADE ? H_ERROR : H_PROTOCOL, 0, NULL, 0);
+		return;
+	}
+	if (c->state == S_UPGRADE) {
+		static const char key[] = "\"sid\":\"";
+		size_t k = 0, i = 0;
+		for (; k + sizeof key - 1 <= n && memcmp(b + k, key, sizeof key - 1) != 0; k++)
+			;
+		k += sizeof key - 1;
+		for (; k + i < n && b[k + i] != '"' && i + 1 < sizeof c->sid; i++)
+			c->sid[i] = b[k + i];
+		c->sid[i] = '\0';
+		if (k + i >= n || b[k + i] != '"' || i == 0) {
+			proto_error(c, "no sid in the handshake", b, n);
+			client_end(c, H_PROTOCOL, 0, NULL, 0);
+			return;
+		}
+		set_state(c, S_EIO);
+	}
+	for (size_t start = 0; start <= n && c->state != S_DEAD;) {
+		const char *rs = memchr(b + start, '\x1e', n - start);
+		size_t end = rs ? (size_t)(rs - b) : n;
+		on_text(c, b + start, end - start, now);
+		start = end + 1;
+	}
+	if (c->state != S_DEAD)
+		poll_get(c);
+}
+
+static void on_poll_post(struct client *c, unsigned status, const char *b, size_t n)
+{
+	if (status != 200 || n != 2 || memcmp(b, "ok", 2) != 0) {
+		proto_error(c, "POST refused", b, n);
+		client_end(c, H_PROTOCOL, 0, NULL, 0);
+		return;
+	}
+	c->posting = false;
+	if (c->q.len)
+		poll_post(c);
+}
+
+/* Polling: every whole response in k->in. */
+static void poll_consume(struct client *c, struct conn *k, int64_t now)
+{
+	size_t off = 0;
+	while (c->state != S_DEAD && off < k->in.len) {
+		unsigned status;
+		const char *body;
+		size_t blen, used = http_response(c, k->in.p + off, k->in.len - off, &status, &body, &blen);
+		if (used == 0)
+			break;
+		off += used;
+		if (k == &c->w)
+			on_poll_get(c, status, body, blen, now);
+		else
+			on_poll_post(c, status, body, blen);
+	}
+	buf_consume(&k->in, off);
+}
+
+static void on_readable(struct client *c, struct conn *k)
 {
 	/* Bounded so one busy connection cannot starve the others. */
 	for (int round = 0; round < 4 && c->state != S_DEAD; round++) {
-		ssize_t r = recv(c->fd, g.rbuf, READ_CHUNK, 0);
+		ssize_t r = recv(k->fd, g.rbuf, READ_CHUNK, 0);
 		if (r == 0) {
 			client_end(c, H_EOF, 0, NULL, 0);
 			return;
@@ -681,67 +868,93 @@ static void on_readable(struct client *c)
 		}
 		size_t n = (size_t)r;
 		int64_t now = now_ns();
-		if (c->in.len) {
-			buf_append(&c->in, g.rbuf, n);
-			buf_consume(&c->in, consume(c, c->in.p, c->in.len, now));
+		if (g.o.polling) {
+			buf_append(&k->in, g.rbuf, n);
+			poll_consume(c, k, now);
+		} else if (k->in.len) {
+			buf_append(&k->in, g.rbuf, n);
+			buf_consume(&k->in, consume(c, k->in.p, k->in.len, now));
 		} else {
 			size_t used = consume(c, g.rbuf, n, now);
 			if (used < n && c->state != S_DEAD)
-				buf_append(&c->in, g.rbuf + used, n - used);
+				buf_append(&k->in, g.rbuf + used, n - used);
 		}
 		if (n < READ_CHUNK)
 			return;
 	}
 }
 
-static void on_connected(struct client *c)
+/* A connection's connect() finished: false (and the client ended) if it failed. */
+static bool conn_connected(struct client *c, struct conn *k)
 {
 	int err = 0;
 	socklen_t len = sizeof err;
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+	if (getsockopt(k->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
 		if (g.connect_errors < MAX_LOGGED_ERRORS)
 			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(err ? err : errno));
 		client_end(c, H_ERROR, 0, NULL, 0);
+		return false;
+	}
+	k->connecting = false;
+	if (k->out.len)
+		conn_flush(c, k);
+	if (c->state != S_DEAD)
+		watch(c, k);
+	return c->state != S_DEAD;
+}
+
+static void on_connected(struct client *c)
+{
+	if (!conn_connected(c, &c->w))
+		return;
+	set_state(c, S_UPGRADE);
+	if (g.o.polling) {
+		poll_get(c); /* the handshake */
 		return;
 	}
-	char host[INET_ADDRSTRLEN];
-	inet_ntop(AF_INET, &g.o.addr.sin_addr, host, sizeof host);
 	int n = snprintf(g.pkt, g.pkt_cap,
 	                 "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
-	                 "Host: %s:%u\r\n"
+	                 "Host: %s\r\n"
 	                 "Upgrade: websocket\r\n"
 	                 "Connection: Upgrade\r\n"
 	                 "Sec-WebSocket-Key: %s\r\n"
 	                 "Sec-WebSocket-Version: 13\r\n\r\n",
-	                 host, ntohs(g.o.addr.sin_port), WS_KEY);
-	set_state(c, S_UPGRADE);
-	conn_write(c, g.pkt, (size_t)n);
-	if (c->state != S_DEAD)
-		watch(c);
+	                 g.o.host, WS_KEY);
+	conn_write(c, &c->w, g.pkt, (size_t)n);
+}
+
+static bool conn_open(struct client *c, struct conn *k)
+{
+	k->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (k->fd < 0) {
+		client_end(c, H_ERROR, 0, NULL, 0);
+		return false;
+	}
+	/* Small frames must leave at once, or Nagle adds its delay to latency. */
+	int one = 1;
+	setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(k->fd, (const struct sockaddr *)&g.o.addr, sizeof g.o.addr) < 0 && errno != EINPROGRESS) {
+		if (g.connect_errors < MAX_LOGGED_ERRORS)
+			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(errno));
+		client_end(c, H_ERROR, 0, NULL, 0);
+		return false;
+	}
+	k->connecting = true;
+	k->events = EPOLLIN | EPOLLOUT;
+	struct epoll_event e = {.events = k->events, .data.u64 = conn_key(c, k)};
+	if (epoll_ctl(g.ep, EPOLL_CTL_ADD, k->fd, &e) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+	return true;
 }
 
 static void start_connect(struct client *c, int64_t now)
 {
 	c->t_start = now;
 	set_state(c, S_TCP);
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		client_end(c, H_ERROR, 0, NULL, 0);
-		return;
-	}
-	/* Small frames must leave at once, or Nagle adds its delay to latency. */
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(c->fd, (const struct sockaddr *)&g.o.addr, sizeof g.o.addr) < 0 && errno != EINPROGRESS) {
-		if (g.connect_errors < MAX_LOGGED_ERRORS)
-			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(errno));
-		client_end(c, H_ERROR, 0, NULL, 0);
-		return;
-	}
-	c->events = EPOLLIN | EPOLLOUT;
-	struct epoll_event e = {.events = c->events, .data.u32 = c->id};
-	if (epoll_ctl(g.ep, EPOLL_CTL_ADD, c->fd, &e) < 0)
-		die("epoll_ctl: %s", strerror(errno));
+	/* Polling: the POST connection opens alongside; its first request
+	 * waits in its output buffer if it is still connecting. */
+	if (conn_open(c, &c->w) && g.o.polling)
+		conn_open(c, &c->p);
 }
 
 /* Sends a probe to every room whose members have all sent their join and
@@ -796,7 +1009,7 @@ static void start_send(int64_t now)
 		struct client *c = &g.c[i];
 		if (c->slow && c->state == S_READY) {
 			c->paused = true;
-			watch(c);
+			watch(c, &c->w);
 		}
 	}
 	g.phase = P_SEND;
@@ -869,7 +1082,7 @@ static void step(int64_t now)
 				struct client *c = &g.c[i];
 				if (c->paused && c->state != S_DEAD) {
 					c->paused = false;
-					watch(c);
+					watch(c, &c->w);
 				}
 			}
 		}
@@ -893,19 +1106,24 @@ static void step(int64_t now)
 
 static void on_event_ready(const struct epoll_event *e)
 {
-	struct client *c = &g.c[e->data.u32];
+	struct client *c = &g.c[(uint32_t)e->data.u64];
+	struct conn *k = e->data.u64 >> 32 ? &c->p : &c->w;
 	if (c->state == S_DEAD)
 		return;
-	if (c->state == S_TCP) {
-		if (e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+	if (k->connecting) {
+		if (!(e->events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (k == &c->w)
 			on_connected(c);
+		else
+			conn_connected(c, k);
 		return;
 	}
-	if ((e->events & EPOLLOUT) && c->out.len)
-		conn_flush(c);
+	if ((e->events & EPOLLOUT) && k->out.len)
+		conn_flush(c, k);
 	/* Also on ERR/HUP, so that a paused client learns of a reset. */
 	if (c->state != S_DEAD && (e->events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-		on_readable(c);
+		on_readable(c, k);
 }
 
 static double secs(int64_t ns)
@@ -947,7 +1165,8 @@ static void report(int64_t now, int64_t cpu_end)
 	uint64_t missing = g.expected > g.deliveries ? g.expected - g.deliveries : 0;
 	const char *mode = g.o.connect_only ? "connect" : g.o.idle > 0 ? "idle" : "send";
 
-	printf("loadgen: %s, %" PRIu32 " clients in %" PRIu32 " rooms", mode, g.o.clients, g.o.rooms);
+	const char *transport = g.o.polling ? "polling" : "websocket";
+	printf("loadgen: %s, %" PRIu32 " %s clients in %" PRIu32 " rooms", mode, g.o.clients, transport, g.o.rooms);
 	if (!g.o.connect_only && g.o.idle == 0)
 		printf(", %" PRIu32 " senders x %" PRIu32 " messages of %" PRIu32 " B, inflight %" PRIu32 "%s",
 		       g.o.senders, g.o.messages, g.o.size, g.o.inflight, g.o.rate > 0 ? ", paced" : "");
@@ -973,7 +1192,7 @@ static void report(int64_t now, int64_t cpu_end)
 	printf("  loadgen cpu %.1f%% of one core while measuring, %.1f%% over %.3f s%s\n", cpu_pct, cpu_total,
 	       secs(now - g.t0), g.timed_out ? " (TIMED OUT)" : "");
 
-	printf("RESULT mode=%s clients=%" PRIu32 " rooms=%" PRIu32 " senders=%" PRIu32 " messages=%" PRIu32
+	printf("RESULT mode=%s transport=%s clients=%" PRIu32 " rooms=%" PRIu32 " senders=%" PRIu32 " messages=%" PRIu32
 	       " size=%" PRIu32 " inflight=%" PRIu32 " rate=%.0f joined=%" PRIu64 " connect_s=%.3f connect_rate=%.0f"
 	       " handshake_p50_us=%.0f handshake_p99_us=%.0f deliveries=%" PRIu64 " expected=%" PRIu64
 	       " missing=%" PRIu64 " elapsed_s=%.3f deliveries_per_s=%.0f lat_p50_us=%.0f lat_p99_us=%.0f"
@@ -981,7 +1200,7 @@ static void report(int64_t now, int64_t cpu_end)
 	       " dropped=%" PRIu64 " dropped_how=%s dropped_code=%u dropped_reason=%s slow=%" PRIu32 " slow_received=%" PRIu64 " slow_expected=%" PRIu64
 	       " slow_closed=%" PRIu64 " slow_how=%s slow_code=%u slow_reason=%s cpu_pct=%.1f cpu_total_pct=%.1f"
 	       " wall_s=%.3f timed_out=%d\n",
-	       mode, g.o.clients, g.o.rooms, g.o.senders, g.o.messages, g.o.size, g.o.inflight, g.o.rate,
+	       mode, transport, g.o.clients, g.o.rooms, g.o.senders, g.o.messages, g.o.size, g.o.inflight, g.o.rate,
 	       g.ready_ever, secs(connect_ns), conn_rate, us(hist_pct(&g.handshake, 0.50)),
 	       us(hist_pct(&g.handshake, 0.99)), g.deliveries, g.expected, missing, secs(elapsed), rate,
 	       us(hist_pct(&g.lat, 0.50)), us(hist_pct(&g.lat, 0.99)), us(g.lat.max), g.connect_errors,
@@ -1009,6 +1228,8 @@ static void usage(FILE *f)
 	      "  --idle SECONDS     after joining print READY and hold the connections\n"
 	      "  --slow N           the last N clients stop reading while messages flow\n"
 	      "  --timeout SECONDS  hard bound for the whole run (60)\n"
+	      "  --transport T      websocket (default) or polling: Engine.IO v4 long-polling,\n"
+	      "                     a GET and a POST keep-alive connection per client\n"
 	      "A phase with no progress for 3 s ends. Exit status 0 when every client\n"
 	      "joined and every expected delivery arrived, 1 otherwise, 2 on bad usage.\n",
 	      f);
@@ -1036,7 +1257,7 @@ static double parse_number(const char *opt, const char *s, double max)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CLIENTS, O_ROOMS, O_SENDERS, O_MESSAGES, O_SIZE, O_INFLIGHT,
-	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_HELP };
+	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_TRANSPORT, O_HELP };
 	static const struct option longopts[] = {
 		{"host", required_argument, NULL, O_HOST},         {"port", required_argument, NULL, O_PORT},
 		{"clients", required_argument, NULL, O_CLIENTS},   {"rooms", required_argument, NULL, O_ROOMS},
@@ -1045,6 +1266,7 @@ static void parse_args(int argc, char **argv)
 		{"rate", required_argument, NULL, O_RATE},         {"concurrency", required_argument, NULL, O_CONC},
 		{"connect-only", no_argument, NULL, O_CONNECT_ONLY}, {"idle", required_argument, NULL, O_IDLE},
 		{"slow", required_argument, NULL, O_SLOW},         {"timeout", required_argument, NULL, O_TIMEOUT},
+		{"transport", required_argument, NULL, O_TRANSPORT},
 		{"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0},
 	};
 	struct opts *o = &g.o;
@@ -1073,6 +1295,11 @@ static void parse_args(int argc, char **argv)
 		case O_IDLE: o->idle = parse_number("--idle", optarg, 86400); break;
 		case O_SLOW: o->slow = (uint32_t)parse_count("--slow", optarg, 0, 1000000); break;
 		case O_TIMEOUT: o->timeout = parse_number("--timeout", optarg, 86400); break;
+		case O_TRANSPORT:
+			if (strcmp(optarg, "polling") != 0 && strcmp(optarg, "websocket") != 0)
+				die("--transport: websocket or polling, not '%s'", optarg);
+			o->polling = optarg[0] == 'p';
+			break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1098,6 +1325,9 @@ static void parse_args(int argc, char **argv)
 		die("--senders (%u) plus --slow (%u) exceeds --clients (%u)", o->senders, o->slow, o->clients);
 	if (o->timeout <= o->idle)
 		die("--timeout must exceed --idle");
+	if (o->polling && o->slow)
+		die("--slow is for --transport websocket only");
+	snprintf(o->host, sizeof o->host, "%s:%lu", host, port);
 }
 
 /* Every connection is a descriptor; the default soft limit is often 1024. */
@@ -1122,13 +1352,16 @@ static void close_all(void)
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	for (uint32_t i = 0; i < g.o.clients; i++) {
 		struct client *c = &g.c[i];
-		if (c->fd >= 0) {
-			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-			close(c->fd);
+		for (struct conn *k = &c->w; k; k = k == &c->w ? &c->p : NULL) {
+			if (k->fd >= 0) {
+				setsockopt(k->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+				close(k->fd);
+			}
+			free(k->in.p);
+			free(k->out.p);
 		}
-		free(c->in.p);
-		free(c->out.p);
 		free(c->frag.p);
+		free(c->q.p);
 	}
 	free(g.c);
 	free(g.rooms);
@@ -1153,7 +1386,7 @@ int main(int argc, char **argv)
 	if (!g.c || !g.rooms || !g.pkt || !g.tx || !g.rbuf)
 		die("out of memory");
 	for (uint32_t i = 0; i < g.o.clients; i++) {
-		g.c[i] = (struct client){.fd = -1, .id = i, .room = i % g.o.rooms};
+		g.c[i] = (struct client){.w.fd = -1, .p.fd = -1, .id = i, .room = i % g.o.rooms};
 		g.c[i].sender = i < g.o.senders;
 		g.c[i].slow = i >= g.o.clients - g.o.slow;
 	}

@@ -7,6 +7,7 @@
 # Usage: tests/bench/run.sh
 #   BENCH_REPEAT=N      runs per scenario and server; the median run is kept (3)
 #   BENCH_SERVERS=LIST  servers to measure, of "roomd socketio" (both)
+#   BENCH_SCENARIOS=LIST  scenarios to run (all; e.g. "fanout-1k-polling idle-polling")
 # Installs missing packages (needs root or sudo for that only) and builds
 # into build-bench/ (buildtype=release). All traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -81,7 +82,10 @@ cleanup() {
 trap cleanup EXIT
 
 # --- scenarios ---------------------------------------------------------------
-scenarios=(fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms idle storm slow)
+all_scenarios="fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms idle storm slow
+    fanout-1k-polling idle-polling"
+# shellcheck disable=SC2206 # a word list on purpose
+scenarios=(${BENCH_SCENARIOS:-$all_scenarios})
 declare -A title args primary
 title[fanout-1k]="fan-out: 1 room, 1000 clients, 1 sender x 300 msgs of 100 B, 32 in flight"
 title[fanout-5k]="fan-out: 1 room, 5000 clients, 1 sender x 100 msgs of 100 B, 32 in flight"
@@ -93,6 +97,8 @@ title[many-rooms]="many rooms: 10000 clients in 1000 rooms of 10, all send 3 msg
 title[idle]="idle: 10000 connections, 1000 rooms of 10"
 title[storm]="connection storm: 10000 connects + joins"
 title[slow]="slow consumer: 100 clients, 1 stops reading, 10000 msgs of 4 KiB"
+title[fanout-1k-polling]="polling fan-out: 1 room, 1000 long-polling clients, 1 sender x 300 msgs of 100 B, 32 in flight"
+title[idle-polling]="idle polling: 5000 long-polling sessions, 500 rooms of 10"
 # Fan-out: the sender keeps up to 32 of its own messages in flight, enough
 # that each server is measured at its capacity rather than at the round
 # trip of one message. The -rt rows allow only 4: there a server that
@@ -109,6 +115,11 @@ args[idle]="--clients 10000 --rooms 1000 --idle 3"
 args[storm]="--clients 10000 --rooms 1000 --connect-only"
 # 40 MB for the slow client: well past what the kernel's socket buffers hold.
 args[slow]="--clients 100 --rooms 1 --messages 10000 --size 4096 --inflight 16 --slow 1"
+# HTTP long-polling (Engine.IO v4), as the stock client with transports:
+# ['polling']: a pending GET and a keep-alive POST connection per client.
+# 5000 idle sessions are 10000 connections, as many as the WebSocket idle row.
+args[fanout-1k-polling]="--transport polling --clients 1000 --rooms 1 --messages 300 --size 100 --inflight 32"
+args[idle-polling]="--transport polling --clients 5000 --rooms 500 --idle 3"
 primary[fanout-1k]=deliveries_per_s
 primary[fanout-5k]=deliveries_per_s
 primary[fanout-100]=deliveries_per_s
@@ -119,12 +130,17 @@ primary[many-rooms]=deliveries_per_s
 primary[idle]=bytes_per_conn
 primary[storm]=connect_rate
 primary[slow]=deliveries_per_s
+primary[fanout-1k-polling]=deliveries_per_s
+primary[idle-polling]=bytes_per_conn
 
-start_server() { # name -> sets server_pid, port
+start_server() { # name scenario -> sets server_pid, port
     port=$(free_port)
+    # Socket.IO serves polling only in the polling scenarios (roomd serves both always).
+    local transports=websocket
+    [ "${2%-polling}" = "$2" ] || transports=websocket,polling
     case $1 in
     roomd) "$roomd" --port "$port" --protocol bench --no-rate-limit >"$work/server.log" 2>&1 & ;;
-    socketio) node "$bench/node/server.js" --port "$port" >"$work/server.log" 2>&1 & ;;
+    socketio) node "$bench/node/server.js" --port "$port" --transports "$transports" >"$work/server.log" 2>&1 & ;;
     esac
     server_pid=$!
     if ! wait_listening "$port" "$server_pid"; then
@@ -144,12 +160,12 @@ stop_server() {
 # of server-side figures end up in $1.
 run_once() { # out server scenario
     local out=$1 name=$2 scen=$3 lg before after peak r
-    start_server "$name"
+    start_server "$name" "$scen"
     # shellcheck disable=SC2086 # args are word lists on purpose
     set -- "$loadgen" --port "$port" ${args[$scen]} --timeout 120
     before=$(status_kib "$server_pid" VmRSS)
     case $scen in
-    idle)
+    idle | idle-polling)
         "$@" >"$out" 2>&1 &
         lg=$!
         for _ in $(seq 1 1200); do
@@ -199,7 +215,7 @@ load_result() {
         R[$1.$2.${kv%%=*}]=${kv#*=}
     done
     local b=${R[$1.$2.rss_before_kib]:-} a=${R[$1.$2.rss_after_kib]:--} j=${R[$1.$2.joined]:-0}
-    if [ "${2%%.*}" = idle ] && [ "$a" != - ] && [ "$j" -gt 0 ]; then
+    if { [ "${2%%.*}" = idle ] || [ "${2%%.*}" = idle-polling ]; } && [ "$a" != - ] && [ "$j" -gt 0 ]; then
         R[$1.$2.bytes_per_conn]=$(((a - b) * 1024 / j))
     fi
 }
@@ -294,6 +310,9 @@ rows=(
     "slow|deliveries/s to the others|deliveries_per_s|higher"
     "slow|server peak RSS (VmHWM), MiB|rss_hwm_mib|lower"
     "slow|server RSS, highest 0.5 s sample, MiB|rss_peak_mib|lower"
+    "fanout-1k-polling|deliveries/s|deliveries_per_s|higher"
+    "fanout-1k-polling|p99 latency, ms|lat_p99_ms|lower"
+    "idle-polling|server RSS per polling session, bytes|bytes_per_conn|lower"
 )
 
 mkdir -p docs/bench
@@ -321,7 +340,7 @@ d() { get "$name" "$scen" "$1"; }
     for name in "${servers[@]}"; do
         for scen in "${scenarios[@]}"; do
             case $scen in
-            idle | storm) el=$(d connect_s) ;;
+            idle | idle-polling | storm) el=$(d connect_s) ;;
             *) el=$(d elapsed_s) ;;
             esac
             echo "| $name | $scen | $(d deliveries) | $(d expected) | $(d missing) | $(d joined) |" \
@@ -333,7 +352,7 @@ d() { get "$name" "$scen" "$1"; }
 # Chart: deliveries/s of every scenario that sends, the ratio under each.
 chart_dat="$work/chart.dat"
 plot_cols=()
-for scen in fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms slow; do
+for scen in fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms slow fanout-1k-polling; do
     a=$(fig roomd "$scen" deliveries_per_s)
     b=$(fig socketio "$scen" deliveries_per_s)
     label=$scen
@@ -375,11 +394,13 @@ elapsed=$(($(date +%s) - run_started))
     echo "on $(date -u '+%Y-%m-%d %H:%M UTC'), tree at $commit, in ${elapsed} s."
     echo "Machine: $(nproc) cores ($cpu_model), $(free -g | awk '/^Mem:/ { print $2 }') GiB, Linux $(uname -r)."
     echo "Socket.IO $sio_version on Node $(node --version), perMessageDeflate off, websocket transport only"
-    echo "(tests/bench/node/server.js); roomd as \`roomd --port P --protocol bench --no-rate-limit\`"
-    echo "(the senders outrun its default per-connection rate limits on purpose)."
+    echo "but in the polling rows (tests/bench/node/server.js); roomd as"
+    echo "\`roomd --port P --protocol bench --no-rate-limit\` (the senders outrun its default"
+    echo "per-connection rate limits on purpose)."
     echo
     echo "Every run starts a fresh server on 127.0.0.1 and drives it with \`tests/bench/loadgen\`"
-    echo "(one epoll thread, Socket.IO v4 over WebSocket). Each figure is the median of $repeat runs."
+    echo "(one epoll thread, Socket.IO v4 over WebSocket, or over Engine.IO v4 HTTP long-polling"
+    echo "in the polling rows). Each figure is the median of $repeat runs."
     [ -z "$roomd_note" ] || { echo; echo "**roomd was not measured: $roomd_note.**"; }
     echo
     cat "$table"
@@ -397,7 +418,8 @@ elapsed=$(($(date +%s) - run_started))
     echo "  messages in flight (\`--inflight\`), so a faster server is given more work, never a backlog."
     echo "- *latency*: receipt time minus the send time stamped in the payload, per delivery."
     echo "- *RSS per connection*: server VmRSS with all clients joined, minus VmRSS before they connected,"
-    echo "  divided by the connections."
+    echo "  divided by the connections (by the sessions in the polling row: each has a pending GET"
+    echo "  and an idle keep-alive POST connection)."
     echo "- *connects+joins/s*: 10000 clients, at most 200 handshakes in flight, counted once each has"
     echo "  seen a message sent to its room after joining."
     echo "- *slow consumer*: the last client stops reading once joined and reads again after the"

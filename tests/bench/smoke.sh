@@ -18,3 +18,5 @@ wait_listening "$port" "$pid" || { echo "roomd did not start listening on $port"
 # every client joined and every expected delivery arrived.
 "$loadgen" --port "$port" --clients 50 --rooms 1 --messages 50 --inflight 4 --timeout 20
 "$loadgen" --port "$port" --clients 200 --rooms 20 --messages 5 --timeout 20
+# The same fan-out over HTTP long-polling (loadgen --transport polling).
+"$loadgen" --port "$port" --transport polling --clients 50 --rooms 1 --messages 50 --inflight 4 --timeout 20

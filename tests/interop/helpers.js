@@ -2,6 +2,7 @@
 // Shared by the interop tests: start and stop roomd, connect clients, and
 // wait for things, every wait bounded in time.
 const { spawn } = require('node:child_process');
+const net = require('node:net');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
 
@@ -37,7 +38,7 @@ async function startRoomd(args = []) {
     new Promise((resolve, reject) => {
       proc.stderr.on('data', (chunk) => {
         stderr += chunk;
-        const m = /roomd listening on \S+:(\d+)\n/.exec(stderr);
+        const m = /listening on \S+:(\d+)\n/.exec(stderr);
         if (m) resolve(Number(m[1]));
       });
       exited.then(({ code, signal }) => reject(new Error(`roomd exited (${code ?? signal}): ${stderr}`)));
@@ -72,10 +73,15 @@ async function startRoomd(args = []) {
   };
 }
 
+// The transports the stock client is given by default: ['websocket'], or
+// those ROOMD_SIO_TRANSPORTS lists (comma-separated, e.g. "polling"), which
+// runs a whole suite over long-polling.
+const TRANSPORTS = (process.env.ROOMD_SIO_TRANSPORTS || 'websocket').split(',');
+
 // A stock socket.io-client socket that records every event it receives.
 function client(url, opts = {}) {
   const socket = io(url, {
-    transports: ['websocket'],
+    transports: TRANSPORTS,
     reconnection: false,
     forceNew: true,
     timeout: WAIT_MS,
@@ -287,6 +293,225 @@ async function rawSession(port, opts) {
   return raw;
 }
 
+// A raw TCP connection speaking HTTP/1.1 by hand, for requests no HTTP
+// client would send (garbage, truncated, pipelined). Responses are parsed in
+// order as they arrive: {status, reason, headers (lowercase names), body}.
+class RawHttp {
+  static open(port) {
+    const sock = net.connect(port, '127.0.0.1');
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        sock.once('connect', () => resolve(new RawHttp(sock)));
+        sock.once('error', reject);
+      }),
+      WAIT_MS,
+      'TCP connect',
+    );
+  }
+
+  constructor(sock) {
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+    this.responses = [];
+    this.ended = false;
+    this.error = null;
+    this.waiters = [];
+    sock.on('data', (chunk) => {
+      this.buf = Buffer.concat([this.buf, chunk]);
+      this.parse();
+      this.wake();
+    });
+    const end = () => {
+      if (this.ended) return;
+      this.ended = true;
+      this.parse();
+      this.wake();
+    };
+    sock.on('end', end);
+    sock.on('close', end);
+    sock.on('error', () => {});
+  }
+
+  wake() {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
+  }
+
+  // Moves every complete response out of the buffer.
+  parse() {
+    for (;;) {
+      const headEnd = this.buf.indexOf('\r\n\r\n');
+      if (headEnd < 0) return;
+      const lines = this.buf.subarray(0, headEnd).toString('latin1').split('\r\n');
+      const m = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(lines[0]);
+      if (!m) {
+        // Not HTTP: what response() then rejects with.
+        this.error = new Error(`not an HTTP response: ${JSON.stringify(lines[0])}`);
+        this.ended = true;
+        this.sock.destroy();
+        return;
+      }
+      const headers = {};
+      for (const line of lines.slice(1)) {
+        const i = line.indexOf(':');
+        const name = line.slice(0, i).trim().toLowerCase();
+        const value = line.slice(i + 1).trim();
+        headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+      }
+      let rest = this.buf.subarray(headEnd + 4);
+      let body;
+      if (headers['transfer-encoding'] === 'chunked') {
+        const parts = [];
+        let off = 0;
+        for (;;) {
+          const eol = rest.indexOf('\r\n', off);
+          if (eol < 0) return;
+          const size = parseInt(rest.subarray(off, eol).toString(), 16);
+          if (rest.length < eol + 2 + size + 2) return;
+          parts.push(rest.subarray(eol + 2, eol + 2 + size));
+          off = eol + 2 + size + 2;
+          if (size === 0) break;
+        }
+        body = Buffer.concat(parts);
+        rest = rest.subarray(off);
+      } else if ('content-length' in headers) {
+        const len = Number(headers['content-length']);
+        if (rest.length < len) return;
+        body = rest.subarray(0, len);
+        rest = rest.subarray(len);
+      } else if (Number(m[1]) === 204 || Number(m[1]) === 304 || Number(m[1]) < 200) {
+        body = Buffer.alloc(0);
+      } else {
+        if (!this.ended) return; // delimited by the close
+        body = rest;
+        rest = Buffer.alloc(0);
+      }
+      this.buf = rest;
+      this.responses.push({ status: Number(m[1]), reason: m[2], headers, body });
+    }
+  }
+
+  send(bytes) {
+    this.sock.write(bytes);
+  }
+
+  // A request's bytes: method, path, headers (an object), body.
+  static request(method, path, headers = {}, body = null) {
+    const h = { Host: '127.0.0.1', ...headers };
+    if (body !== null && !('Content-Length' in h)) h['Content-Length'] = Buffer.byteLength(body);
+    const head =
+      `${method} ${path} HTTP/1.1\r\n` +
+      Object.entries(h)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('') +
+      '\r\n';
+    return body === null ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), Buffer.from(body)]);
+  }
+
+  // The next response; rejects if the connection closes first.
+  response(ms = WAIT_MS) {
+    return withTimeout(
+      new Promise((resolve, reject) => {
+        const check = () => {
+          if (this.responses.length) resolve(this.responses.shift());
+          else if (this.error) reject(this.error);
+          else if (this.ended) reject(new Error(`connection closed; unparsed: ${JSON.stringify(this.buf.toString('latin1'))}`));
+          else this.waiters.push(check);
+        };
+        check();
+      }),
+      ms,
+      'an HTTP response',
+    );
+  }
+
+  // Resolves once the server has closed the connection (true), or with
+  // false if it is still open after `ms`.
+  closed(ms = WAIT_MS) {
+    return withTimeout(
+      new Promise((resolve) => {
+        const check = () => (this.ended ? resolve(true) : this.waiters.push(check));
+        check();
+      }),
+      ms,
+      'the connection to close',
+    ).catch(() => false);
+  }
+
+  close() {
+    this.sock.destroy();
+  }
+}
+
+// One HTTP request on its own connection; resolves with the response.
+async function httpOnce(port, method, path, headers = {}, body = null, ms = WAIT_MS) {
+  const c = await RawHttp.open(port);
+  try {
+    c.send(RawHttp.request(method, path, headers, body));
+    return await c.response(ms);
+  } finally {
+    c.close();
+  }
+}
+
+// An Engine.IO v4 polling payload: packets joined by the record separator.
+const RS = '\x1e';
+
+// Opens a polling session at `path` (default Socket.IO's) with one GET;
+// resolves with the handshake of the open packet.
+async function pollOpen(port, path = '/socket.io/', headers = {}) {
+  const res = await httpOnce(port, 'GET', `${path}?EIO=4&transport=polling`, headers);
+  const text = res.body.toString();
+  if (res.status !== 200 || text[0] !== '0') throw new Error(`handshake: ${res.status} ${text}`);
+  return JSON.parse(text.slice(1));
+}
+
+// A TCP proxy in front of the server at `port` that holds back, for `delayMs`,
+// every connection whose first bytes match `match` (by default WebSocket
+// upgrades: the upgrade of a polling session then certainly happens while
+// events flow over polling). Everything else passes at once.
+function delayingProxy(port, { match = /transport=websocket/, delayMs = 300 } = {}) {
+  const sockets = new Set();
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    down.once('data', (first) => {
+      const go = () => {
+        up.write(first);
+        down.pipe(up);
+      };
+      if (match.test(first.toString('latin1'))) setTimeout(go, delayMs);
+      else go();
+    });
+    up.pipe(down);
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+  });
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const p = server.address().port;
+        resolve({
+          port: p,
+          url: `http://127.0.0.1:${p}`,
+          close() {
+            sockets.forEach((s) => s.destroy());
+            server.close();
+          },
+        });
+      });
+    }),
+    WAIT_MS,
+    'the proxy to listen',
+  );
+}
+
 module.exports = {
   WAIT_MS,
   speaks,
@@ -304,4 +529,9 @@ module.exports = {
   disconnected,
   Raw,
   rawSession,
+  RawHttp,
+  httpOnce,
+  RS,
+  pollOpen,
+  delayingProxy,
 };
