@@ -25,7 +25,10 @@
  * the hub when the config names the events:
  *   entry  {"id": user id, "name"?: ..., "role"?: ..., "meta"?: ...,
  *           "info"?: per-member info from the join authorization,
- *           "state": {...}, "connections": n}
+ *           "state": {...}}
+ *          (name, role and meta of the connection that entered first; a
+ *          user's connection count is not in it, so that a second tab
+ *          changes nothing the members see: room_presence_foreach() has it)
  *   state  {user id: entry, ...}                     to a joiner, at once
  *   diff   {"joins": {user id: entry}, "leaves": {user id: entry}}
  * A client applies a diff's leaves first, then its joins; an entry in
@@ -227,8 +230,8 @@ ROOM_API int room_presence_update(room_hub *hub, room_conn *conn, const char *ro
 
 /* Sends pending diffs now, one frame per room with changes. Transports
  * call it once per loop iteration (room_hub_tick() does too). Returns the
- * number of deliveries, or ROOM_ENOMEM (the pending diffs of the rooms not
- * yet flushed are kept). */
+ * number of deliveries, ROOM_EINVAL from a presence callback, or
+ * ROOM_ENOMEM (the pending diffs of the rooms not yet flushed are kept). */
 ROOM_API int room_presence_flush(room_hub *hub);
 
 /* ---- typing ------------------------------------------------------------------ */
