@@ -493,6 +493,43 @@ static void memory_returned(void **state)
     room_hub_free(net.hub);
 }
 
+/* A connection detached for recovery leaves presence and its user at
+ * once, though it stays in its rooms. */
+static void detached_leaves(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    room_presence_config pc;
+    fake_peer *a, *b;
+    json_t *d;
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.recovery_ms = 1000;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    room_presence_config_init(&pc);
+    pc.diff_event = "presence-diff";
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    b = fake_open(&net);
+    set_user(net.hub, a, "alice", NULL);
+    set_user(net.hub, b, "bob", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_join(net.hub, b->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_flush(net.hub), 2);
+    room_conn_close(net.hub, a->conn, "transport close"); /* detached */
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 1);
+    assert_int_equal(room_user_conn_count(net.hub, "alice"), 0);
+    assert_int_equal(room_presence_flush(net.hub), 1);
+    d = last_data(b, "presence-diff");
+    assert_non_null(json_object_get(json_object_get(d, "leaves"), "alice"));
+    json_decref(d);
+    room_hub_tick(net.hub, 5000); /* frees the detached connection */
+    fake_peer_free(a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +541,7 @@ int main(void)
         cmocka_unit_test(typing_expiry),
         cmocka_unit_test(fail_nth_allocation),
         cmocka_unit_test(memory_returned),
+        cmocka_unit_test(detached_leaves),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,9 +141,12 @@ static void conn_close(room_hub *hub, room_conn *conn, const char *reason, bool 
     if (why)
         rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
     json_decref(why);
-    /* Gone from presence now, also when detached: it sees and is seen no more. */
+    /* Gone from presence and its user now, also when detached: it sees and
+     * is seen no more, and a resume sets its user again (connect handler). */
     if (conn->flags & RM_CONN_PRESENT)
         rm_presence_drop(hub, conn);
+    if (conn->flags & RM_CONN_USER)
+        rm_identity_forget(hub, conn);
     if (recoverable && rm_recovery_detach(hub, conn) == 0)
         return;
     rm_conn_free(hub, conn);
