@@ -181,15 +181,19 @@ static void two_connections_one_user(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(room_presence_user_conns_foreach(net.hub, "r", "carol", count_conn, &n), 0);
     assert_int_equal(n, 2);
-    /* The joiner got the full state at once, itself included. */
+    /* Nothing goes out before the tick; then each joiner gets the full
+     * state, itself included, and bob one diff with one join for alice. */
+    assert_int_equal(fake_count(a2, "presence"), 0);
+    assert_int_equal(fake_count(b, "presence-diff"), 0);
+    assert_int_equal(room_hub_tick(net.hub, 10), -1);
+    assert_int_equal(a1->nframes, 1);
+    assert_int_equal(a2->nframes, 1);
     d = last_data(a2, "presence");
     assert_non_null(json_object_get(d, "bob"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(d, "alice"), "name")), "Alice");
     json_decref(d);
-    /* One diff for the tick, with one join for alice. */
-    assert_int_equal(fake_count(b, "presence-diff"), 0);
-    assert_int_equal(room_hub_tick(net.hub, 10), -1);
     assert_int_equal(fake_count(b, "presence-diff"), 1);
+    assert_int_equal(b->nframes, 1);
     d = last_data(b, "presence-diff");
     assert_int_equal(json_object_size(json_object_get(d, "joins")), 1);
     assert_non_null(json_object_get(json_object_get(d, "joins"), "alice"));
@@ -233,18 +237,47 @@ static void one_diff_per_tick(void **state)
         assert_int_equal(room_presence_join(net.hub, p[i]->conn, "big", NULL, NULL), 0);
     }
     fake_close(&net, p[49]);
+    /* All joined in the tick: one shared state frame each, no diff. */
     size_t before = net.sends;
     assert_int_equal(room_presence_flush(net.hub), 49);
     assert_int_equal(net.sends - before, 49);
-    for (int i = 0; i < 49; i++)
-        assert_int_equal(fake_count(p[i], "presence-diff"), 1);
-    d = last_data(p[0], "presence-diff");
-    assert_int_equal(json_object_size(json_object_get(d, "joins")), 49);
-    assert_int_equal(json_object_size(json_object_get(d, "leaves")), 0);
+    for (int i = 0; i < 49; i++) {
+        assert_int_equal(p[i]->nframes, 1);
+        assert_int_equal(fake_count(p[i], "presence"), 1);
+    }
+    d = last_data(p[0], "presence");
+    assert_int_equal(json_object_size(d), 49);
     json_decref(d);
+    /* The next tick: 10 join and 5 leave; the 10 get the state, the 44
+     * others one diff, which shows neither the 5 nor the 10 twice. */
+    for (int i = 49; i > 44; i--)
+        fake_close(&net, p[i - 1]);
+    fake_peer *q[10];
+    for (int i = 0; i < 10; i++) {
+        q[i] = fake_open(&net);
+        snprintf(id, sizeof id, "q%d", i);
+        set_user(net.hub, q[i], id, NULL);
+        assert_int_equal(room_presence_join(net.hub, q[i]->conn, "big", NULL, NULL), 0);
+    }
+    assert_int_equal(room_presence_flush(net.hub), 54);
+    for (int i = 0; i < 44; i++)
+        assert_int_equal(p[i]->nframes, 2);
+    d = last_data(p[0], "presence-diff");
+    assert_int_equal(json_object_size(json_object_get(d, "joins")), 10);
+    assert_int_equal(json_object_size(json_object_get(d, "leaves")), 5);
+    json_decref(d);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(q[i]->nframes, 1);
+        d = last_data(q[i], "presence");
+        assert_int_equal(json_object_size(d), 54);
+        json_decref(d);
+    }
     /* Nothing pending: nothing sent. */
     assert_int_equal(room_presence_flush(net.hub), 0);
-    for (int i = 0; i < 49; i++)
+    for (int i = 0; i < 10; i++)
+        fake_close(&net, q[i]);
+    assert_int_equal(room_presence_flush(net.hub), 44);
+    for (int i = 0; i < 44; i++)
         fake_close(&net, p[i]);
     assert_int_equal(room_presence_flush(net.hub), 0);
     room_hub_free(net.hub);
@@ -286,6 +319,7 @@ static void join_authorization(void **state)
     assert_false(room_is_member(net.hub, a->conn, "secret"));
     assert_int_equal(room_presence_user_count(net.hub, "secret"), 0);
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"enter\",\"data\":{\"room\":\"open\",\"metadata\":{\"seat\":3}}}"), 0);
+    assert_int_equal(room_presence_flush(net.hub), 1);
     /* No user: the connection is its own user. */
     d = last_data(a, "presence");
     json_t *e = json_object_get(d, room_conn_id(a->conn));
