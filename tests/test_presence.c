@@ -609,6 +609,59 @@ static void detached_leaves(void **state)
     room_hub_free(net.hub);
 }
 
+static int adapter_seen[8];
+static char adapter_last[128];
+
+static void adapter_presence(room_adapter *adapter, room_hub *hub, const char *room,
+                             const char *user_id, int change, const char *conn_id, json_t *entry)
+{
+    (void)adapter, (void)hub;
+    assert_true(change > 0 && change < 8);
+    assert_string_equal(json_string_value(json_object_get(entry, "id")), user_id);
+    adapter_seen[change]++;
+    snprintf(adapter_last, sizeof adapter_last, "%s/%s/%s", room, user_id, conn_id ? conn_id : "-");
+}
+
+/* Every change reaches the adapter's presence hook, with the connection
+ * that made it (none for an expiry). */
+static void adapter_hook(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    room_presence_config pc;
+    room_adapter adapter = {.size = sizeof adapter, .name = "presence-test",
+                            .presence = adapter_presence};
+    fake_peer *a;
+    json_t *patch = json_pack("{s:i}", "x", 1);
+    char want[128];
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.adapter = &adapter;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    room_presence_config_init(&pc);
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    set_user(net.hub, a, "alice", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    snprintf(want, sizeof want, "r/alice/%s", room_conn_id(a->conn));
+    assert_string_equal(adapter_last, want);
+    assert_int_equal(room_presence_update(net.hub, a->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+    assert_int_equal(room_typing(net.hub, a->conn, "r"), 0);
+    room_hub_tick(net.hub, 60000);
+    assert_string_equal(adapter_last, "r/alice/-");
+    fake_close(&net, a);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_JOIN], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_UPDATE], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_TYPING], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_STOP_TYPING], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_LEAVE], 1);
+    /* Nothing was queued or sent: no events are configured. */
+    assert_int_equal(net.sends, 0);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +674,7 @@ int main(void)
         cmocka_unit_test(fail_nth_allocation),
         cmocka_unit_test(memory_returned),
         cmocka_unit_test(detached_leaves),
+        cmocka_unit_test(adapter_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
