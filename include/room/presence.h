@@ -247,11 +247,13 @@ ROOM_API int room_presence_flush(room_hub *hub);
  * members (not to the typist's connections) unless the user is already
  * typing there, and (re)starts the idle timer: stop_typing_event follows
  * typing_ms of hub time after the last call (room_hub_tick()), or at once
- * when the typing connection leaves the room. Errors: ROOM_EINVAL,
- * ROOM_ENOTMEMBER (not in the room's presence), ROOM_ENOMEM. */
+ * when the typing connection leaves the room. Out of memory, the relay is
+ * skipped (the timer still runs). Errors: ROOM_EINVAL (presence off, NULL
+ * arguments, re-entrant call), ROOM_ENAME, ROOM_ENOTMEMBER (not in the
+ * room's presence). */
 ROOM_API int room_typing(room_hub *hub, room_conn *conn, const char *room);
 /* Stops conn's user typing in `room` now (stop_typing_event); 0 also when
- * it was not typing. Errors: ROOM_EINVAL, ROOM_ENOTMEMBER. */
+ * it was not typing. Errors: those of room_typing(). */
 ROOM_API int room_typing_stop(room_hub *hub, room_conn *conn, const char *room);
 
 /* ---- queries ------------------------------------------------------------------- */
