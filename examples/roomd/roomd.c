@@ -534,12 +534,7 @@ static int start(roomd *d, const options *o)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 
-    v6 = strchr(o->host, ':') != NULL;
-    fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
-            room_uv_port(d->srv));
-    room_ws_logf(d->ws, ROOM_LOG_INFO,
-                 "limits: %zu connections, per connection %u messages/s and %u bytes/s (0: none)",
-                 o->max_connections, o->msg_rate, o->byte_rate);
+    /* Before "listening": whoever waits for that line has this one too. */
     if (d->auth.key)
         room_ws_logf(d->ws, ROOM_LOG_INFO,
                      "identities: signed tokens (--auth-secret), checked at connect and at join");
@@ -547,6 +542,12 @@ static int start(roomd *d, const options *o)
         room_ws_logf(d->ws, ROOM_LOG_WARN,
                      "identities are self-declared: any client may claim any user, name or role "
                      "(--auth-secret requires signed tokens)");
+    v6 = strchr(o->host, ':') != NULL;
+    fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
+            room_uv_port(d->srv));
+    room_ws_logf(d->ws, ROOM_LOG_INFO,
+                 "limits: %zu connections, per connection %u messages/s and %u bytes/s (0: none)",
+                 o->max_connections, o->msg_rate, o->byte_rate);
     return 0;
 }
 
