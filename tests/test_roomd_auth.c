@@ -196,8 +196,9 @@ static void test_malformed(void **state)
 /* Claims under a valid MAC are still decoded strictly. */
 static void test_claims(void **state)
 {
-    char claims[512], name[ROOMD_ID_MAX + 2], rooms[ROOMD_ROOMS_MAX * 6 + 8];
-    size_t i, o = 0;
+    char claims[512], name[ROOMD_ID_MAX + 2], *text;
+    json_t *rooms, *claims_obj;
+    size_t i;
     (void)state;
     assert_string_equal(refused_claims("not json"), "token claims are not JSON");
     assert_string_equal(refused_claims("[1]"), "token claims must be an object");
@@ -240,15 +241,20 @@ static void test_claims(void **state)
     name[ROOMD_ID_MAX + 1] = 0;
     snprintf(claims, sizeof claims, "{\"userId\":\"%s\",\"exp\":4102444800,\"rooms\":[]}", name);
     assert_string_equal(refused_claims(claims), "token userId must be a non-empty string of at most 128 bytes");
-    o += (size_t)sprintf(rooms + o, "[");
+    rooms = json_array();
     for (i = 0; i < ROOMD_ROOMS_MAX; i++)
-        o += (size_t)sprintf(rooms + o, "%s\"r%zu\"", i ? "," : "", i);
-    sprintf(rooms + o, "]");
-    snprintf(claims, sizeof claims, "{\"userId\":\"a\",\"exp\":4102444800,\"rooms\":%s}", rooms);
-    accepted_claims(claims);
-    sprintf(rooms + o, ",\"x\"]");
-    snprintf(claims, sizeof claims, "{\"userId\":\"a\",\"exp\":4102444800,\"rooms\":%s}", rooms);
-    assert_string_equal(refused_claims(claims), "token rooms must be an array of at most 64 room names");
+        json_array_append_new(rooms, json_sprintf("r%zu", i));
+    claims_obj = json_pack("{s:s,s:I,s:O}", "userId", "a", "exp", (json_int_t)4102444800, "rooms", rooms);
+    text = json_dumps(claims_obj, JSON_COMPACT);
+    json_decref(claims_obj);
+    accepted_claims(text);
+    free(text);
+    json_array_append_new(rooms, json_string("x"));
+    claims_obj = json_pack("{s:s,s:I,s:o}", "userId", "a", "exp", (json_int_t)4102444800, "rooms", rooms);
+    text = json_dumps(claims_obj, JSON_COMPACT);
+    json_decref(claims_obj);
+    assert_string_equal(refused_claims(text), "token rooms must be an array of at most 64 room names");
+    free(text);
 }
 
 static void test_declared(void **state)
