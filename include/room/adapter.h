@@ -42,6 +42,18 @@ struct room_adapter {
                         room_done_fn done, void *ud);
     /* Frees the adapter; may be NULL. */
     void (*destroy)(room_adapter *adapter);
+
+    /* ---- after ROOM_ADAPTER_SIZE_MIN: absent from older adapters */
+
+    /* A presence change made on this node (room/presence.h), for the other
+     * nodes: `change` is a room_presence_change, `conn_id` the connection
+     * that caused it (NULL for an expiry), `entry` the user's entry as
+     * members see it (borrowed for the call). NULL: single node. Runs with
+     * the same restrictions as presence callbacks (no joins, leaves,
+     * closes, presence changes). docs/presence.md says what an adapter
+     * must carry. */
+    void (*presence)(room_adapter *adapter, room_hub *hub, const char *room, const char *user_id,
+                     int change, const char *conn_id, json_t *entry);
 };
 
 /* The smallest adapter table a hub accepts: the layout above. */

@@ -67,7 +67,8 @@ enum {
     ROOM_ETIMEOUT = -15,     /* an acknowledgement did not arrive in time */
     ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
     ROOM_ERATELIMIT = -17,   /* the connection sends faster than its rate limit */
-    ROOM_ERROR_MIN = -17
+    ROOM_EFORBIDDEN = -18,   /* a join authorization refused (room/presence.h) */
+    ROOM_ERROR_MIN = -18
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)

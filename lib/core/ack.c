@@ -1,6 +1,7 @@
 /* Server-initiated acknowledgements and their timeouts. The list is scanned
  * linearly: pending acks are few (one per outstanding request). */
 #include "internal.h"
+#include "people.h"
 
 int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
                        size_t argc, const room_bytes *attachments, size_t attachment_count,
@@ -94,6 +95,11 @@ int64_t room_hub_tick(room_hub *hub, uint64_t now_ms)
     for (p = hub->acks; p; p = p->next) {
         if (p->deadline < next)
             next = p->deadline;
+    }
+    if (hub->people) {
+        int64_t typing = rm_presence_tick(hub, now_ms);
+        if (typing >= 0 && (uint64_t)typing < next - now_ms)
+            next = now_ms + (uint64_t)typing;
     }
     if (hub->cfg.recovery_ms) {
         int64_t expiry = rm_recovery_expire(hub, now_ms);

@@ -16,6 +16,7 @@ static room_adapter local = {
     sizeof(room_adapter), "local", NULL,
     NULL, /* publish: no other node; the hub skips encoding for empty rooms */
     not_here, not_here, NULL,
+    NULL, /* presence: no other node */
 };
 
 room_adapter *room_adapter_local(void)

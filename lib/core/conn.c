@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "people.h"
 
 int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *given,
                         room_conn **conn_out, json_t **refusal_out)
@@ -100,6 +101,8 @@ void rm_conn_free(room_hub *hub, room_conn *conn)
     if (!(conn->flags & RM_CONN_CLOSING))
         rm_table_del(&hub->conns_by_id, conn);
     room_leave_all(hub, conn);
+    if (conn->flags & RM_CONN_USER)
+        rm_identity_forget(hub, conn);
     rm_acks_fail_conn(hub, conn);
     hub->nconns--;
     if (conn->rooms != &conn->first)
@@ -138,6 +141,12 @@ static void conn_close(room_hub *hub, room_conn *conn, const char *reason, bool 
     if (why)
         rm_dispatch_reserved(hub, conn, "disconnect", why, NULL);
     json_decref(why);
+    /* Gone from presence and its user now, also when detached: it sees and
+     * is seen no more, and a resume sets its user again (connect handler). */
+    if (conn->flags & RM_CONN_PRESENT)
+        rm_presence_drop(hub, conn);
+    if (conn->flags & RM_CONN_USER)
+        rm_identity_forget(hub, conn);
     if (recoverable && rm_recovery_detach(hub, conn) == 0)
         return;
     rm_conn_free(hub, conn);

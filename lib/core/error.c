@@ -23,6 +23,7 @@ static const struct {
     {"timeout", "acknowledgement timed out"},
     {"reserved_event", "that event name is reserved"},
     {"rate_limited", "sending faster than the rate limit allows"},
+    {"forbidden", "not allowed to join that room"},
 };
 
 const char *room_strerror(int code)

@@ -364,6 +364,9 @@ struct room_hub {
     rm_mark marks[RM_MARKS]; /* oldest first */
     uint32_t nmarks;
     uint64_t aged;           /* events up to this offset are older than recovery_ms */
+
+    /* Identity and presence (people.h); NULL until first used. */
+    struct rm_people *people;
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit

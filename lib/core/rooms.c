@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "people.h"
 
 int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out)
 {
@@ -146,6 +147,9 @@ static void unlink_membership(room_hub *hub, room_conn *conn, uint32_t slot)
         conn->rooms[slot] = moved_ship;
         moved_ship.room->members[moved_ship.index].slot = slot;
     }
+    /* Out of the room, which still exists: presence can tell the others. */
+    if (conn->flags & RM_CONN_PRESENT)
+        rm_presence_left(hub, conn, room->name, room->hash);
     if (room->count == 0) {
         rm_table_del(&hub->rooms, room);
         room_free(hub, room);

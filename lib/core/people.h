@@ -1,0 +1,107 @@
+/* Identity, presence and typing (identity.c, presence.c, typing.c): the
+ * core's private view. All of it hangs off hub->people, allocated on the
+ * first room_conn_set_user() or room_presence_enable(), so a hub that uses
+ * none of it pays one pointer. */
+#ifndef ROOM_PEOPLE_H
+#define ROOM_PEOPLE_H
+
+#include "internal.h"
+#include "room/presence.h"
+
+/* A user id with the connections speaking for it, hub-wide. */
+typedef struct rm_user {
+    room_conn **conns;
+    uint32_t nconns, cap;
+    uint32_t hash;
+    char id[];
+} rm_user;
+
+/* A connection's user, in a table keyed by the connection's id (a
+ * connection has no room for a pointer: it stays 72 bytes). */
+typedef struct rm_cuser {
+    room_conn *conn;
+    rm_user *user;
+    uint32_t slot; /* index in user->conns */
+    uint32_t hash; /* conn->id_hash */
+    char *name, *role;
+    json_t *meta;
+    char id[ROOM_CONN_ID_LEN + 1];
+} rm_cuser;
+
+/* A connection in a room's presence. */
+typedef struct rm_pconn {
+    room_conn *conn;
+    bool fresh; /* joined since the last flush: gets the full state then */
+} rm_pconn;
+
+/* A user present in one room. */
+typedef struct rm_pmember {
+    rm_pconn *conns; /* its connections in the room */
+    uint32_t nconns, cap;
+    uint32_t hash;
+    bool announced;    /* the members were told it is here (a flush sent its join) */
+    json_t *state;     /* an object */
+    json_t *info;      /* from the join authorization, or NULL */
+    json_t *entry;     /* what members see */
+    /* Typing: the connection that typed last, NULL when not typing. */
+    room_conn *typist;
+    uint64_t typing_until;
+    struct rm_pmember *tprev, *tnext; /* people->typing list */
+    struct rm_proom *room;
+    char id[];
+} rm_pmember;
+
+typedef struct rm_proom {
+    rm_table members; /* rm_pmember by user id */
+    uint32_t nconns;
+    uint32_t nfresh; /* connections waiting for the full state */
+    uint32_t hash;
+    json_t *joins, *leaves; /* pending diff; NULL when nothing is pending */
+    struct rm_proom *next_dirty;
+    bool dirty;
+    char name[];
+} rm_proom;
+
+typedef struct rm_people {
+    rm_table users;    /* rm_user by id */
+    rm_table by_conn;  /* rm_cuser by connection id */
+    bool enabled;      /* room_presence_enable() was called */
+    room_presence_config cfg; /* strings below are the copies */
+    char *events[4];   /* state, diff, typing, stop_typing */
+    rm_table rooms;    /* rm_proom by name */
+    rm_proom *dirty;   /* rooms with a pending diff */
+    rm_pmember *typing; /* members typing */
+    uint32_t busy;     /* callbacks running: presence changes refused */
+} rm_people;
+
+enum {
+    RM_CONN_USER = 1u << 4,    /* has an rm_cuser */
+    RM_CONN_PRESENT = 1u << 5, /* entered a presence room at some point */
+};
+
+rm_people *rm_people_get(room_hub *hub);
+void rm_people_free(room_hub *hub);
+rm_cuser *rm_cuser_of(const room_hub *hub, const room_conn *conn);
+/* The key a connection is present under: its user's id, else its own id. */
+const char *rm_user_key(const room_hub *hub, const room_conn *conn);
+/* A connection with RM_CONN_USER is freed. */
+void rm_identity_forget(room_hub *hub, room_conn *conn);
+/* A connection with RM_CONN_PRESENT left `room` (already unlinked from
+ * it; the room still exists), or is closing (every room). */
+void rm_presence_left(room_hub *hub, room_conn *conn, const char *room, uint32_t room_hash);
+void rm_presence_drop(room_hub *hub, room_conn *conn);
+/* Flushes diffs and expires typing; the next typing deadline (ms from
+ * now) or -1. */
+int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms);
+rm_proom *rm_proom_find(const rm_people *p, const char *room, uint32_t hash);
+rm_pmember *rm_pmember_find(const room_hub *hub, const rm_proom *r, const char *key);
+/* Runs the change callback and the adapter hook. */
+void rm_presence_notify(room_hub *hub, rm_pmember *m, room_presence_change change, room_conn *conn);
+/* Typing of `m` stops (expiry, leave): tells the others. */
+void rm_typing_end(room_hub *hub, rm_pmember *m, room_conn *conn);
+/* Encodes `event` with `payload` once and delivers it to the room's members
+ * whose key is not `skip_key` (NULL: all). */
+int rm_presence_send(room_hub *hub, const char *room, const char *event, json_t *payload,
+                     const char *skip_key);
+
+#endif
