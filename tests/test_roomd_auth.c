@@ -353,6 +353,7 @@ static void test_hub(void **state)
     fake_peer *p = calloc(1, sizeof *p);
     json_t *refusal = NULL, *j;
     room_conn *conn;
+    size_t fail_k;
     (void)state;
     assert_non_null(fake_hub(&net, 1));
     assert_int_equal(roomd_auth_register(net.hub, &a), 0);
@@ -366,8 +367,29 @@ static void test_hub(void **state)
     json_decref(refusal);
     assert_int_equal(room_conn_count(net.hub), 0);
     json_object_set_new(args.auth, "token", json_string(vector));
-    assert_int_equal(room_conn_open_with(net.hub, p, &args, &p->conn, &refusal), 0);
+    /* Every allocation of the connect, the user's included, failed in
+     * turn: refused as out of memory, until it opens. */
+    for (fail_k = 1;; fail_k++) {
+        int rc;
+        net.alloc.fail_at = net.alloc.allocs + net.alloc.failures + fail_k;
+        rc = room_conn_open_with(net.hub, p, &args, &p->conn, &refusal);
+        /* A handler's failure is a refusal that says so. */
+        if (rc == ROOM_EDENIED)
+            assert_string_equal(json_string_value(json_object_get(refusal, "msg")),
+                                room_strerror(ROOM_ENOMEM));
+        json_decref(refusal);
+        if (rc == 0)
+            break;
+        assert_true(rc == ROOM_ENOMEM || rc == ROOM_EDENIED);
+        assert_int_equal(room_conn_count(net.hub), 0);
+    }
+    net.alloc.fail_at = 0;
+    assert_true(fail_k > 2);
     json_decref(args.auth);
+    /* The hub knows who it is, from the token. */
+    assert_string_equal(room_conn_user_id(net.hub, p->conn), "42");
+    assert_string_equal(room_conn_user_name(net.hub, p->conn), "Ada");
+    assert_string_equal(room_conn_user_role(net.hub, p->conn), "TEACHER");
 
     /* Answered by the handler: the hub has nothing more to say. */
     assert_int_equal(fake_recv(&net, p, "{\"event\":\"j\",\"data\":\"pr:2\"}"), 0);
