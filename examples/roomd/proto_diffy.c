@@ -7,7 +7,10 @@
  * client declared), or else made by its first successful join; kept until
  * it disconnects. With a token, the username is the token's: a request
  * naming another is refused, as are joins to rooms the token does not
- * list.
+ * list. The username is also the connection's user in the core's presence
+ * (room/presence.h), which keys each room's members on it: two tabs of
+ * alice are one user, counted and listed once, joining with the first and
+ * leaving with the last.
  *
  * "joined" and "left" go out at once; "user-count" and "active-users" are
  * sent by proto_diffy_flush(), once per room however many joins and leaves
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "room/presence.h"
 
 /* Usernames travel in every active-users list: keep them bounded. */
 #define USERNAME_MAX 128
@@ -70,97 +74,189 @@ static int not_joined(room_hub *hub, room_conn *conn, const room_event *ev, cons
 struct proto_diffy {
     room_hub *hub;
     roomd_auth *auth;
-    /* Rooms whose members changed since the last flush: room name -> true.
+    /* Rooms whose users changed since the last flush: room name -> true.
      * jansson's object is a set with seeded hashing and insertion order. */
     json_t *dirty;
     void (*wake)(void *arg);
     void *wake_arg;
 };
 
-typedef struct roster {
-    json_t *users;
-    const room_conn *gone;
-} roster;
-
-static int add_user(room_conn *conn, void *ud)
+/* "<username> joined PR <id>" for room "pr:<id>". */
+static json_t *notice_new(const char *username, const char *verb, const char *room)
 {
-    roster *r = ud;
-    if (conn != r->gone)
-        json_array_append_new(r->users, json_string(username_of(conn)));
-    return 0;
+    char text[USERNAME_MAX + 40];
+    snprintf(text, sizeof text, "%s %s PR %s", username, verb, room + 3);
+    return json_string(text);
 }
 
-/* Tells the members of `room` who came or went (`event` "joined" or "left"
- * with `text`) now, and how many they are and who at the next flush.
- * `gone` is a member that is disconnecting: still in the room, but no
- * longer told (it has left by the time of the flush). */
-static void announce(proto_diffy *d, const char *room, const char *event, const char *text,
-                     const room_conn *gone)
+static int add_user(const room_presence_member *m, void *ud)
 {
-    room_send_new(d->hub, room, event, json_string(text), gone);
-    /* Without memory, this change goes unannounced until the room's next. */
-    if (json_object_size(d->dirty) == 0 && d->wake)
-        d->wake(d->wake_arg);
-    json_object_set_new(d->dirty, room, json_true());
+    return json_array_append_new(ud, json_string(m->user_id)) ? ROOM_ENOMEM : 0;
+}
+
+/* Users, not connections: two tabs of alice are one "alice". NULL when out
+ * of memory. */
+static json_t *active_users_new(room_hub *hub, const char *room)
+{
+    json_t *users = json_array();
+    if (users && room_presence_foreach(hub, room, add_user, users) != 0) {
+        json_decref(users);
+        users = NULL;
+    }
+    return users;
+}
+
+/* "user-count" then "active-users" to `conn`, or to the whole room when
+ * conn is NULL. */
+static void send_roster(room_hub *hub, const char *room, room_conn *conn)
+{
+    json_t *count, *users = active_users_new(hub, room);
+    if (!users)
+        return;
+    count = json_pack("{sI}", "userCount", (json_int_t)json_array_size(users));
+    if (conn) {
+        room_emit_new(hub, conn, "user-count", count);
+        room_emit_new(hub, conn, "active-users", users);
+    } else {
+        room_send_new(hub, room, "user-count", count, NULL);
+        room_send_new(hub, room, "active-users", users, NULL);
+    }
 }
 
 void proto_diffy_flush(proto_diffy *d)
 {
     const char *room;
     json_t *v;
+    /* A room left empty in the meantime has nobody to tell. */
     json_object_foreach(d->dirty, room, v) {
-        roster r = {json_array(), NULL};
-        if (!r.users)
-            break;
-        room_members_foreach(d->hub, room, add_user, &r);
-        /* An empty room has nobody to tell. */
-        if (json_array_size(r.users) == 0) {
-            json_decref(r.users);
-            continue;
-        }
-        room_send_new(d->hub, room, "user-count",
-                      json_pack("{sI}", "userCount", (json_int_t)json_array_size(r.users)), NULL);
-        room_send_new(d->hub, room, "active-users", r.users, NULL);
+        if (room_presence_user_count(d->hub, room))
+            send_roster(d->hub, room, NULL);
     }
     json_object_clear(d->dirty);
 }
 
-static void announce_left(proto_diffy *d, const char *room, const char *username,
-                          const room_conn *gone)
+/* The room's count and roster go out at the next flush. */
+static void mark_dirty(proto_diffy *d, const char *room)
 {
-    char text[USERNAME_MAX + 40];
-    /* room is "pr:<id>" */
-    snprintf(text, sizeof text, "%s left PR %s", username, room + 3);
-    announce(d, room, "left", text, gone);
+    /* Without memory, this change goes unannounced until the room's next. */
+    if (json_object_size(d->dirty) == 0 && d->wake)
+        d->wake(d->wake_arg);
+    json_object_set_new(d->dirty, room, json_true());
+}
+
+/* `event` {"username": user} to the room's members that are not `user`
+ * (none of its tabs): one encoding when the user has one connection
+ * there, as is usual. */
+typedef struct others {
+    room_hub *hub;
+    const char *user;
+    const char *event;
+    json_t *payload;
+    room_conn *only; /* the user's connection, while it has one */
+    size_t count;    /* its connections */
+} others;
+
+static int count_conn(room_conn *conn, void *ud)
+{
+    others *o = ud;
+    o->only = conn;
+    o->count++;
+    return 0;
+}
+
+static int emit_other(room_conn *conn, void *ud)
+{
+    others *o = ud;
+    const char *user = room_conn_user_id(o->hub, conn);
+    if (!user || strcmp(user, o->user) != 0)
+        room_emit(o->hub, conn, o->event, o->payload);
+    return 0;
+}
+
+static void send_to_others(room_hub *hub, const char *room, const char *user, const char *event)
+{
+    others o = {hub, user, event, json_pack("{ss}", "username", user), NULL, 0};
+    if (!o.payload)
+        return;
+    room_presence_user_conns_foreach(hub, room, user, count_conn, &o);
+    if (o.count <= 1)
+        room_send(hub, room, event, o.payload, o.only);
+    else
+        room_members_foreach(hub, room, emit_other, &o);
+    json_decref(o.payload);
+}
+
+/* Presence speaks diffy: a user's first connection to a PR is "joined" to
+ * everyone, its last one's going "left" to those remaining; a further tab
+ * hears its own "joined" and gets the roster, and nobody else hears of it.
+ * Typing is relayed to the other users, and its end (explicit, after 5 s
+ * without typing, or the typist gone) as "stop-typing". */
+static void on_presence(room_hub *hub, const char *room, const char *user,
+                        room_presence_change change, room_conn *conn, json_t *entry, void *ud)
+{
+    proto_diffy *d = ud;
+    (void)entry;
+    switch (change) {
+    case ROOM_PRESENCE_JOIN:
+        room_send_new(hub, room, "joined", notice_new(user, "joined", room), NULL);
+        mark_dirty(d, room);
+        break;
+    case ROOM_PRESENCE_CONN_JOIN:
+        room_emit_new(hub, conn, "joined", notice_new(user, "joined", room));
+        /* A room with changes pending sends everyone its roster soon. */
+        if (!json_object_get(d->dirty, room))
+            send_roster(hub, room, conn);
+        break;
+    case ROOM_PRESENCE_LEAVE:
+        /* A disconnecting connection is still in the room: not told. */
+        room_send_new(hub, room, "left", notice_new(user, "left", room), conn);
+        mark_dirty(d, room);
+        break;
+    case ROOM_PRESENCE_TYPING:
+        send_to_others(hub, room, user, "typing");
+        break;
+    case ROOM_PRESENCE_STOP_TYPING:
+        send_to_others(hub, room, user, "stop-typing");
+        break;
+    default:
+        break;
+    }
+}
+
+/* The connection speaks for its username in presence. */
+static int set_user(room_hub *hub, room_conn *conn, const char *username)
+{
+    room_user user;
+    room_user_init(&user);
+    user.id = username;
+    return room_conn_set_user(hub, conn, &user);
 }
 
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
-    char text[USERNAME_MAX + 40];
     json_t *made = NULL;
     request req;
     int rc;
+    (void)ud;
     if ((rc = parse(hub, conn, ev, &req)) != 0)
         return rc;
     if (!roomd_identity_may_join(room_conn_data(conn), req.room))
         return roomd_forbid(hub, conn, ev, req.room);
     if (!room_conn_data(conn)) {
-        made = json_pack("{ss}", "userId", req.username);
-        if (!made)
+        if (!(made = json_pack("{ss}", "userId", req.username)))
             return ROOM_ENOMEM;
-        /* Before joining, so that the roster finds it. */
+        if ((rc = set_user(hub, conn, req.username)) != 0) {
+            json_decref(made);
+            return rc;
+        }
         room_conn_set_data(conn, made);
     }
-    if ((rc = room_join(hub, conn, req.room)) != 0) {
-        if (made) {
-            room_conn_set_data(conn, NULL);
-            json_decref(made);
-        }
-        return rc;
+    if ((rc = room_presence_join(hub, conn, req.room, NULL, ev)) != 0 && made) {
+        room_conn_set_user(hub, conn, NULL);
+        room_conn_set_data(conn, NULL);
+        json_decref(made);
     }
-    snprintf(text, sizeof text, "%s joined PR %" JSON_INTEGER_FORMAT, req.username, req.id);
-    announce(ud, req.room, "joined", text, NULL);
-    return 0;
+    return rc;
 }
 
 static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -170,9 +266,9 @@ static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *
     (void)ud;
     if ((rc = parse(hub, conn, ev, &req)) != 0)
         return rc;
+    /* Presence says "left" when this was the user's last connection. */
     if (room_leave(hub, conn, req.room) != 0)
         return not_joined(hub, conn, ev, &req);
-    announce_left(ud, req.room, req.username, NULL);
     return 0;
 }
 
@@ -194,7 +290,8 @@ static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *u
     return rc < 0 ? rc : 0;
 }
 
-/* typing and stop-typing: relayed under their own name to the others. */
+/* typing (re)starts the user's idle timer, stop-typing ends it; presence
+ * relays both (on_presence). */
 static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     request req;
@@ -204,20 +301,8 @@ static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void 
         return rc;
     if (!room_is_member(hub, conn, req.room))
         return not_joined(hub, conn, ev, &req);
-    rc = room_send_new(hub, req.room, ev->name, json_pack("{ss}", "username", req.username), conn);
-    return rc < 0 ? rc : 0;
-}
-
-typedef struct leaving {
-    proto_diffy *d;
-    room_conn *conn;
-} leaving;
-
-static int tell_left(const char *room, void *ud)
-{
-    leaving *l = ud;
-    announce_left(l->d, room, username_of(l->conn), l->conn);
-    return 0;
+    return strcmp(ev->name, "typing") == 0 ? room_typing(hub, conn, req.room)
+                                           : room_typing_stop(hub, conn, req.room);
 }
 
 /* The identity the connection presented, if any; the refusal's reason is
@@ -230,20 +315,24 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     int rc = roomd_auth_identity(d->auth, ev, &identity, &why);
     if (rc == ROOM_EDENIED)
         room_refuse(hub, conn, why, NULL);
-    else if (rc == 0)
-        room_conn_set_data(conn, identity);
-    return rc;
+    if (rc != 0 || !identity)
+        return rc;
+    if ((rc = set_user(hub, conn, json_string_value(json_object_get(identity, "userId")))) != 0) {
+        json_decref(identity);
+        return rc;
+    }
+    room_conn_set_data(conn, identity);
+    return 0;
 }
 
+/* Leaving the rooms is the core's, after this: presence says "left" with
+ * the user's id, so the identity can go now. */
 static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     json_t *identity = room_conn_data(conn);
-    leaving l = {ud, conn};
+    (void)hub;
     (void)ev;
-    /* No identity: it never joined a room. */
-    if (!identity)
-        return 0;
-    room_conn_rooms_foreach(hub, conn, tell_left, &l);
+    (void)ud;
     room_conn_set_data(conn, NULL);
     json_decref(identity);
     return 0;
@@ -262,6 +351,7 @@ int proto_diffy_register(room_hub *hub, roomd_auth *auth, void (*wake)(void *arg
         {"disconnect", on_disconnect},
     };
     proto_diffy *d = malloc(sizeof *d);
+    room_presence_config presence;
     int rc;
     *out = NULL;
     if (!d || !(d->dirty = json_object())) {
@@ -272,7 +362,12 @@ int proto_diffy_register(room_hub *hub, roomd_auth *auth, void (*wake)(void *arg
     d->auth = auth;
     d->wake = wake;
     d->wake_arg = wake_arg;
-    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], d)) != 0) {
+    /* No event names: diffy's wire format is its own (on_presence). */
+    room_presence_config_init(&presence);
+    presence.change = on_presence;
+    presence.user_data = d;
+    if ((rc = room_presence_enable(hub, &presence)) != 0 ||
+        (rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], d)) != 0) {
         proto_diffy_free(d);
         return rc;
     }

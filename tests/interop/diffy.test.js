@@ -149,15 +149,82 @@ describe('diffy', () => {
     ]);
   });
 
-  it('counts two connections of one user twice', T, async () => {
+  // Issue 10: user-count and active-users count users, not connections.
+  it('two tabs of one user are one user: counted and listed once, joined with the first, left with the last', T, async () => {
     const tab1 = await user();
+    const bob = await user();
     const tab2 = await user();
     await join(tab1, 40, 'erin');
+    await join(bob, 40, 'bob');
+    await presence(tab1, 'joined');
+    // The second tab hears its own "joined" and gets the roster; nobody else hears of it.
     assert.deepEqual(await join(tab2, 40, 'erin'), {
       text: 'erin joined PR 40',
       count: 2,
-      users: ['erin', 'erin'],
+      users: ['bob', 'erin'],
     });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(tab1), []);
+    assert.deepEqual(names(bob), []);
+    assert.deepEqual(names(tab2), []);
+    // Typing in one tab goes to the other users, not to the user's other tab.
+    tab2.emit('typing', { pullRequestId: 40, username: 'erin' });
+    assert.deepEqual(await next(bob, 'typing'), [{ username: 'erin' }]);
+    tab2.emit('stop-typing', { pullRequestId: 40, username: 'erin' });
+    assert.deepEqual(await next(bob, 'stop-typing'), [{ username: 'erin' }]);
+    // Messages still reach every connection.
+    bob.emit('send-message-to-pr-room', { pullRequestId: 40, username: 'bob', message: 'hi' });
+    for (const s of [tab1, tab2, bob]) await next(s, 'pr-room-message');
+    // One tab leaving changes nothing for the others; the last one is "left".
+    tab1.emit('leave-pr-room', { pullRequestId: 40, username: 'erin' });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(bob), []);
+    assert.deepEqual(names(tab2), []);
+    tab2.close();
+    assert.deepEqual(await presence(bob, 'left'), { text: 'erin left PR 40', count: 1, users: ['bob'] });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(tab1), []);
+  });
+
+  it('typing stops by itself after 5 s without typing, restarted by each typing', { timeout: 20000 }, async () => {
+    const alice = await user();
+    const bob = await user();
+    await join(alice, 42, 'alice');
+    await join(bob, 42, 'bob');
+    await presence(alice, 'joined');
+    alice.emit('typing', { pullRequestId: 42, username: 'alice' });
+    assert.deepEqual(await next(bob, 'typing'), [{ username: 'alice' }]);
+    await sleep(2500);
+    alice.emit('typing', { pullRequestId: 42, username: 'alice' });
+    await next(bob, 'typing');
+    const restarted = Date.now();
+    assert.deepEqual(await next(bob, 'stop-typing', 8000), [{ username: 'alice' }]);
+    const idle = Date.now() - restarted;
+    assert.ok(idle >= 4500 && idle < 7000, `stop-typing after ${idle} ms`);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(alice), []);
+    assert.deepEqual(names(bob), []);
+  });
+
+  it('typing stops at once when the typist leaves or drops', T, async () => {
+    const alice = await user();
+    const bob = await user();
+    const carol = await user();
+    await join(alice, 43, 'alice');
+    await join(bob, 43, 'bob');
+    await join(carol, 43, 'carol');
+    await sleep(QUIET_MS);
+    for (const s of [alice, bob, carol]) s.events = [];
+    alice.emit('typing', { pullRequestId: 43, username: 'alice' });
+    await next(bob, 'typing');
+    alice.emit('leave-pr-room', { pullRequestId: 43, username: 'alice' });
+    assert.deepEqual(await next(bob, 'stop-typing', 1000), [{ username: 'alice' }]);
+    assert.equal((await presence(bob, 'left')).text, 'alice left PR 43');
+    carol.emit('typing', { pullRequestId: 43, username: 'carol' });
+    await next(bob, 'typing');
+    carol.close();
+    assert.deepEqual(await next(bob, 'stop-typing', 1000), [{ username: 'carol' }]);
+    assert.equal((await presence(bob, 'left')).text, 'carol left PR 43');
   });
 
   describe('refuses, with an error to the sender only', () => {
