@@ -161,6 +161,62 @@ describe('classroom', () => {
     assert.equal(err.message, 'that ID is already connected with another role or name');
   });
 
+  // Issue 10: presence keyed by ID, whatever the number of connections.
+  it('a user with two tabs appears once to everyone and disconnects once, after its last tab', T, async () => {
+    const a = await join('t2', 1, 'TEACHER', 'A');
+    const tab1 = await join('t2', 5, 'STUDENT', 'E');
+    const tab2 = await join('t2', 5, 'STUDENT', 'E');
+    assert.deepEqual(await next(a, 'user-connected'), [
+      { msg: 'New user connected', data: { ID: 5, role: 'STUDENT', name: 'E' } },
+    ]);
+    // A newcomer sees the two-tab user once, and the two tabs hear of it.
+    const c = await join('t2', 3, 'STUDENT', 'C');
+    assert.deepEqual(c.initial, [
+      { ID: 1, role: 'TEACHER', name: 'A' },
+      { ID: 3, role: 'STUDENT', name: 'C' },
+      { ID: 5, role: 'STUDENT', name: 'E' },
+    ]);
+    for (const s of [a, tab1, tab2]) assert.deepEqual((await next(s, 'user-connected'))[0].data.ID, 3);
+    // A broadcast from one tab reaches the other tab too, and everyone else once.
+    tab1.emit('broadcast-message', { type: 'text', value: 'from tab 1' });
+    const expected = [{ msg: 'New message', data: { from: 5, message: { type: 'text', value: 'from tab 1' } } }];
+    for (const s of [a, c, tab2]) assert.deepEqual(await next(s, 'message'), expected);
+    await sleep(QUIET_MS);
+    for (const s of [a, c, tab1, tab2]) assert.deepEqual(names(s), []);
+    // Both tabs drop at once: one user-disconnected.
+    tab1.close();
+    tab2.close();
+    const gone = [{ msg: 'User disconnected', data: { ID: 5, role: 'STUDENT', name: 'E' } }];
+    assert.deepEqual(await next(a, 'user-disconnected'), gone);
+    assert.deepEqual(await next(c, 'user-disconnected'), gone);
+    await sleep(QUIET_MS);
+    for (const s of [a, c]) assert.deepEqual(names(s), []);
+    // Gone: a message to the ID finds nobody.
+    a.emit('message', { type: 'text', value: 'x' }, 5);
+    assert.equal((await next(a, 'error'))[0].data.code, 'not_found');
+  });
+
+  it('one ID in two classes is a user of each, apart', T, async () => {
+    const a = await join('k1', 1, 'TEACHER', 'A');
+    const b = await join('k2', 2, 'TEACHER', 'B');
+    const here = await join('k1', 7, 'STUDENT', 'G');
+    const there = await join('k2', 7, 'STUDENT', 'G elsewhere');
+    assert.deepEqual(here.initial.map((u) => u.ID), [1, 7]);
+    assert.deepEqual(there.initial, [
+      { ID: 2, role: 'TEACHER', name: 'B' },
+      { ID: 7, role: 'STUDENT', name: 'G elsewhere' },
+    ]);
+    assert.equal((await next(a, 'user-connected'))[0].data.name, 'G');
+    assert.equal((await next(b, 'user-connected'))[0].data.name, 'G elsewhere');
+    a.emit('message', { type: 'text', value: 'k1 only' }, 7);
+    await next(here, 'message');
+    here.close();
+    assert.equal((await next(a, 'user-disconnected'))[0].data.ID, 7);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(b), []);
+    assert.deepEqual(names(there), []);
+  });
+
   describe('refuses a connection with CONNECT_ERROR', () => {
     const good = { room: 'r', ID: 7, role: 'STUDENT', name: 'G' };
     const cases = [
