@@ -244,6 +244,11 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
         member_free(m);
         return refuse(hub, conn, "that ID is already connected with another role or name");
     }
+    /* A resumed connection (recovery) is back in its class but not in its
+     * presence, which it left at the drop (the others heard
+     * user-disconnected): it enters again, as a new connection. */
+    if (room_conn_recovered(conn))
+        room_leave_all(hub, conn);
     room_user_init(&user);
     user.id = m->user;
     user.role = json_string_value(json_object_get(m->info, "role"));

@@ -305,6 +305,29 @@ static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void 
                                            : room_typing_stop(hub, conn, req.room);
 }
 
+static int add_name(const char *room, void *ud)
+{
+    return json_array_append_new(ud, json_string(room)) ? ROOM_ENOMEM : 0;
+}
+
+/* A resumed connection (recovery) is back in its rooms but not in their
+ * presence, which it left at the drop (the others heard "left"). With the
+ * username it connects with, it enters each again ("joined"); without one
+ * (it was made by a join, and forgotten at the drop), it leaves them. */
+static int resume(room_hub *hub, room_conn *conn)
+{
+    json_t *rooms = json_array(), *v;
+    size_t i;
+    int rc = rooms ? room_conn_rooms_foreach(hub, conn, add_name, rooms) : ROOM_ENOMEM;
+    json_array_foreach(rooms, i, v) {
+        room_leave(hub, conn, json_string_value(v));
+        if (rc == 0 && room_conn_user_id(hub, conn))
+            rc = room_presence_join(hub, conn, json_string_value(v), NULL, NULL);
+    }
+    json_decref(rooms);
+    return rc;
+}
+
 /* The identity the connection presented, if any; the refusal's reason is
  * the client's connect_error message. */
 static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -315,14 +338,15 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     int rc = roomd_auth_identity(d->auth, ev, &identity, &why);
     if (rc == ROOM_EDENIED)
         room_refuse(hub, conn, why, NULL);
-    if (rc != 0 || !identity)
+    if (rc != 0)
         return rc;
-    if ((rc = set_user(hub, conn, json_string_value(json_object_get(identity, "userId")))) != 0) {
+    if (identity &&
+        (rc = set_user(hub, conn, json_string_value(json_object_get(identity, "userId")))) != 0) {
         json_decref(identity);
         return rc;
     }
     room_conn_set_data(conn, identity);
-    return 0;
+    return room_conn_recovered(conn) ? resume(hub, conn) : 0;
 }
 
 /* Leaving the rooms is the core's, after this: presence says "left" with

@@ -3,7 +3,8 @@
 // (docs/protocol-classroom.md).
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { roomdSuite, connect, refused, next, names, sleep } = require('./helpers');
+const net = require('node:net');
+const { roomdSuite, client, connect, refused, next, names, sleep, withTimeout } = require('./helpers');
 
 const T = { timeout: 15000 };
 const QUIET_MS = 200;
@@ -256,6 +257,62 @@ describe('classroom', () => {
       ]);
       await sleep(QUIET_MS);
       assert.deepEqual(names(a), []);
+    });
+  });
+
+  // Forwards a port of its own to roomd; cut() ends every connection it
+  // carries, as a broken network path would.
+  async function cutter(port) {
+    const pairs = new Set();
+    const server = net.createServer((down) => {
+      const up = net.connect(port, '127.0.0.1');
+      const pair = [down, up];
+      pairs.add(pair);
+      const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
+      for (const s of pair) s.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${server.address().port}`,
+      cut: () => [...pairs].forEach((pair) => pair.forEach((s) => s.destroy())),
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+
+  describe('with connection-state recovery (--recovery-ms)', () => {
+    const recovering = roomdSuite(['--protocol', 'classroom', '--recovery-ms', '5000']);
+
+    it('a resumed connection is present again: user-disconnected at the drop, user-connected at the resume', T, async () => {
+      const p = await cutter(recovering.roomd.port);
+      const auth = { room: 'rec', ID: 8, role: 'STUDENT', name: 'H' };
+      const h = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth });
+      recovering.track(h);
+      await next(h, 'initial-response');
+      const teacher = await connect(recovering.roomd.url, { auth: { room: 'rec', ID: 1, role: 'TEACHER', name: 'T' } });
+      recovering.track(teacher);
+      try {
+        await next(teacher, 'initial-response');
+        await next(h, 'user-connected');
+        const back = withTimeout(new Promise((resolve) => h.once('connect', resolve)), 8000, 'the resume');
+        p.cut();
+        const user = { ID: 8, role: 'STUDENT', name: 'H' };
+        assert.deepEqual((await next(teacher, 'user-disconnected', 8000))[0], { msg: 'User disconnected', data: user });
+        await back;
+        assert.equal(h.recovered, true);
+        assert.deepEqual((await next(teacher, 'user-connected'))[0], { msg: 'New user connected', data: user });
+        const [res] = await next(h, 'initial-response');
+        assert.deepEqual([...res.data].sort(byID), [{ ID: 1, role: 'TEACHER', name: 'T' }, user]);
+        teacher.emit('message', { type: 'text', value: 'welcome back' }, 8);
+        assert.equal((await next(h, 'message'))[0].data.message.value, 'welcome back');
+        await sleep(QUIET_MS);
+        assert.deepEqual(names(teacher), []);
+      } finally {
+        h.close();
+        p.cut();
+        await p.close();
+      }
     });
   });
 });

@@ -3,7 +3,8 @@
 // (docs/protocol-diffy.md).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { roomdSuite, connect, received, next, names, sleep, Raw } = require('./helpers');
+const net = require('node:net');
+const { roomdSuite, client, connect, received, next, names, sleep, withTimeout, Raw } = require('./helpers');
 
 const T = { timeout: 15000 };
 // Long enough for an event that should not come to have arrived.
@@ -316,5 +317,62 @@ describe('diffy', () => {
       alice.close();
       bob.close();
     }
+  });
+
+  // Forwards a port of its own to roomd; cut() ends every connection it
+  // carries, as a broken network path would.
+  async function cutter(port) {
+    const pairs = new Set();
+    const server = net.createServer((down) => {
+      const up = net.connect(port, '127.0.0.1');
+      const pair = [down, up];
+      pairs.add(pair);
+      const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
+      for (const s of pair) s.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${server.address().port}`,
+      cut: () => [...pairs].forEach((pair) => pair.forEach((s) => s.destroy())),
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+
+  describe('with connection-state recovery (--recovery-ms)', () => {
+    const recovering = roomdSuite(['--protocol', 'diffy', '--recovery-ms', '5000']);
+
+    it('a resumed connection is back in presence under the username it connects with', T, async () => {
+      const p = await cutter(recovering.roomd.port);
+      const rita = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth: { userId: 'rita' } });
+      const bob = await connect(recovering.roomd.url);
+      recovering.track(rita);
+      recovering.track(bob);
+      try {
+        await withTimeout(new Promise((resolve) => rita.once('connect', resolve)), 3000, 'connect');
+        await join(rita, 70, 'rita');
+        await join(bob, 70, 'bob');
+        await presence(rita, 'joined');
+        const back = withTimeout(new Promise((resolve) => rita.once('connect', resolve)), 8000, 'the resume');
+        p.cut();
+        assert.deepEqual(await presence(bob, 'left'), { text: 'rita left PR 70', count: 1, users: ['bob'] });
+        await back;
+        assert.equal(rita.recovered, true);
+        assert.deepEqual(await presence(bob, 'joined'), { text: 'rita joined PR 70', count: 2, users: ['bob', 'rita'] });
+        // Rita first gets what it missed (the roster after its "left"), then its own "joined".
+        assert.equal((await next(rita, 'joined'))[0], 'rita joined PR 70');
+        const last = (event) => rita.events.filter((e) => e.event === event).pop()?.args[0];
+        for (let t = 0; t < 100 && last('active-users')?.length !== 2; t++) await sleep(20);
+        assert.deepEqual(last('user-count'), { userCount: 2 });
+        assert.deepEqual([...last('active-users')].sort(), ['bob', 'rita']);
+        rita.emit('typing', { pullRequestId: 70, username: 'rita' });
+        assert.deepEqual((await next(bob, 'typing'))[0], { username: 'rita' });
+      } finally {
+        rita.close();
+        p.cut();
+        await p.close();
+      }
+    });
   });
 });
