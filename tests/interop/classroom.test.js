@@ -261,7 +261,9 @@ describe('classroom', () => {
   });
 
   // Forwards a port of its own to roomd; cut() ends every connection it
-  // carries, as a broken network path would.
+  // carries, as a broken network path would. Over long-polling there is a
+  // moment between two polls with no connection to cut: callers let the
+  // next poll park first (QUIET_MS), and cut() waits for a connection.
   async function cutter(port) {
     const pairs = new Set();
     const server = net.createServer((down) => {
@@ -276,7 +278,10 @@ describe('classroom', () => {
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
       url: `http://127.0.0.1:${server.address().port}`,
-      cut: () => [...pairs].forEach((pair) => pair.forEach((s) => s.destroy())),
+      async cut() {
+        for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
+        [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
+      },
       close: () => new Promise((resolve) => server.close(resolve)),
     };
   }
@@ -296,7 +301,8 @@ describe('classroom', () => {
         await next(teacher, 'initial-response');
         await next(h, 'user-connected');
         const back = withTimeout(new Promise((resolve) => h.once('connect', resolve)), 8000, 'the resume');
-        p.cut();
+        await sleep(QUIET_MS);
+        await p.cut();
         const user = { ID: 8, role: 'STUDENT', name: 'H' };
         assert.deepEqual((await next(teacher, 'user-disconnected', 8000))[0], { msg: 'User disconnected', data: user });
         await back;
@@ -310,7 +316,7 @@ describe('classroom', () => {
         assert.deepEqual(names(teacher), []);
       } finally {
         h.close();
-        p.cut();
+        await p.cut();
         await p.close();
       }
     });

@@ -320,7 +320,9 @@ describe('diffy', () => {
   });
 
   // Forwards a port of its own to roomd; cut() ends every connection it
-  // carries, as a broken network path would.
+  // carries, as a broken network path would. Over long-polling there is a
+  // moment between two polls with no connection to cut: callers let the
+  // next poll park first (QUIET_MS), and cut() waits for a connection.
   async function cutter(port) {
     const pairs = new Set();
     const server = net.createServer((down) => {
@@ -335,7 +337,10 @@ describe('diffy', () => {
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     return {
       url: `http://127.0.0.1:${server.address().port}`,
-      cut: () => [...pairs].forEach((pair) => pair.forEach((s) => s.destroy())),
+      async cut() {
+        for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
+        [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
+      },
       close: () => new Promise((resolve) => server.close(resolve)),
     };
   }
@@ -355,7 +360,8 @@ describe('diffy', () => {
         await join(bob, 70, 'bob');
         await presence(rita, 'joined');
         const back = withTimeout(new Promise((resolve) => rita.once('connect', resolve)), 8000, 'the resume');
-        p.cut();
+        await sleep(QUIET_MS);
+        await p.cut();
         assert.deepEqual(await presence(bob, 'left'), { text: 'rita left PR 70', count: 1, users: ['bob'] });
         await back;
         assert.equal(rita.recovered, true);
@@ -370,7 +376,7 @@ describe('diffy', () => {
         assert.deepEqual((await next(bob, 'typing'))[0], { username: 'rita' });
       } finally {
         rita.close();
-        p.cut();
+        await p.cut();
         await p.close();
       }
     });
