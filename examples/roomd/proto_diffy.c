@@ -12,11 +12,11 @@
  * alice are one user, counted and listed once, joining with the first and
  * leaving with the last.
  *
- * "joined" and "left" go out at once; "user-count" and "active-users" are
- * sent by proto_diffy_flush(), once per room however many joins and leaves
- * it had since the last flush. A roster to every member on every join
- * would make a burst of k joins cost O(k^2) bytes per member: 1000 joins to
- * one pull request sent 3.3 GB. */
+ * "joined" and "left" go out at once; "user-count" and "active-users" at
+ * the core's presence flush (the `flushed` callback, once per loop tick),
+ * once per room however many users came or went in it since the last. A
+ * roster to every member on every join would make a burst of k joins cost
+ * O(k^2) bytes per member: 1000 joins to one pull request sent 3.3 GB. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,16 +71,6 @@ static int not_joined(room_hub *hub, room_conn *conn, const room_event *ev, cons
     return room_fail(hub, conn, ev, ROOM_ENOTMEMBER, msg);
 }
 
-struct proto_diffy {
-    room_hub *hub;
-    roomd_auth *auth;
-    /* Rooms whose users changed since the last flush: room name -> true.
-     * jansson's object is a set with seeded hashing and insertion order. */
-    json_t *dirty;
-    void (*wake)(void *arg);
-    void *wake_arg;
-};
-
 /* "<username> joined PR <id>" for room "pr:<id>". */
 static json_t *notice_new(const char *username, const char *verb, const char *room)
 {
@@ -123,25 +113,13 @@ static void send_roster(room_hub *hub, const char *room, room_conn *conn)
     }
 }
 
-void proto_diffy_flush(proto_diffy *d)
+/* The presence flush: a room whose users changed since the last one.
+ * Empty, it has nobody to tell. */
+static void on_flushed(room_hub *hub, const char *room, void *ud)
 {
-    const char *room;
-    json_t *v;
-    /* A room left empty in the meantime has nobody to tell. */
-    json_object_foreach(d->dirty, room, v) {
-        if (room_presence_user_count(d->hub, room))
-            send_roster(d->hub, room, NULL);
-    }
-    json_object_clear(d->dirty);
-}
-
-/* The room's count and roster go out at the next flush. */
-static void mark_dirty(proto_diffy *d, const char *room)
-{
-    /* Without memory, this change goes unannounced until the room's next. */
-    if (json_object_size(d->dirty) == 0 && d->wake)
-        d->wake(d->wake_arg);
-    json_object_set_new(d->dirty, room, json_true());
+    (void)ud;
+    if (room_presence_user_count(hub, room))
+        send_roster(hub, room, NULL);
 }
 
 /* `event` {"username": user} to the room's members that are not `user`
@@ -194,23 +172,22 @@ static void send_to_others(room_hub *hub, const char *room, const char *user, co
 static void on_presence(room_hub *hub, const char *room, const char *user,
                         room_presence_change change, room_conn *conn, json_t *entry, void *ud)
 {
-    proto_diffy *d = ud;
     (void)entry;
+    (void)ud;
     switch (change) {
     case ROOM_PRESENCE_JOIN:
         room_send_new(hub, room, "joined", notice_new(user, "joined", room), NULL);
-        mark_dirty(d, room);
         break;
     case ROOM_PRESENCE_CONN_JOIN:
+        /* The room's users did not change: no flush for it, unless others
+         * came or went in this tick too (then this tab gets two rosters,
+         * the last one the room's). */
         room_emit_new(hub, conn, "joined", notice_new(user, "joined", room));
-        /* A room with changes pending sends everyone its roster soon. */
-        if (!json_object_get(d->dirty, room))
-            send_roster(hub, room, conn);
+        send_roster(hub, room, conn);
         break;
     case ROOM_PRESENCE_LEAVE:
         /* A disconnecting connection is still in the room: not told. */
         room_send_new(hub, room, "left", notice_new(user, "left", room), conn);
-        mark_dirty(d, room);
         break;
     case ROOM_PRESENCE_TYPING:
         send_to_others(hub, room, user, "typing");
@@ -332,10 +309,9 @@ static int resume(room_hub *hub, room_conn *conn)
  * the client's connect_error message. */
 static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
-    proto_diffy *d = ud;
     json_t *identity;
     const char *why;
-    int rc = roomd_auth_identity(d->auth, ev, &identity, &why);
+    int rc = roomd_auth_identity(ud, ev, &identity, &why);
     if (rc == ROOM_EDENIED)
         room_refuse(hub, conn, why, NULL);
     if (rc != 0)
@@ -362,8 +338,7 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return 0;
 }
 
-int proto_diffy_register(room_hub *hub, roomd_auth *auth, void (*wake)(void *arg), void *wake_arg,
-                         proto_diffy **out)
+int proto_diffy_register(room_hub *hub, roomd_auth *auth)
 {
     static const room_handler_entry handlers[] = {
         {"connect", on_connect},
@@ -374,35 +349,14 @@ int proto_diffy_register(room_hub *hub, roomd_auth *auth, void (*wake)(void *arg
         {"stop-typing", on_typing},
         {"disconnect", on_disconnect},
     };
-    proto_diffy *d = malloc(sizeof *d);
     room_presence_config presence;
     int rc;
-    *out = NULL;
-    if (!d || !(d->dirty = json_object())) {
-        free(d);
-        return ROOM_ENOMEM;
-    }
-    d->hub = hub;
-    d->auth = auth;
-    d->wake = wake;
-    d->wake_arg = wake_arg;
-    /* No event names: diffy's wire format is its own (on_presence). */
+    /* No event names: diffy's wire format is its own (on_presence,
+     * on_flushed). */
     room_presence_config_init(&presence);
     presence.change = on_presence;
-    presence.user_data = d;
-    if ((rc = room_presence_enable(hub, &presence)) != 0 ||
-        (rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], d)) != 0) {
-        proto_diffy_free(d);
+    presence.flushed = on_flushed;
+    if ((rc = room_presence_enable(hub, &presence)) != 0)
         return rc;
-    }
-    *out = d;
-    return 0;
-}
-
-void proto_diffy_free(proto_diffy *d)
-{
-    if (!d)
-        return;
-    json_decref(d->dirty);
-    free(d);
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], auth);
 }
