@@ -151,14 +151,17 @@ static int emit_other(room_conn *conn, void *ud)
     return 0;
 }
 
-static void send_to_others(room_hub *hub, const char *room, const char *user, const char *event)
+static void send_to_others(room_hub *hub, const char *room, const char *user, const char *event,
+                           room_conn *typist)
 {
     others o = {hub, user, event, json_pack("{ss}", "username", user), NULL, 0};
     if (!o.payload)
         return;
     room_presence_user_conns_foreach(hub, room, user, count_conn, &o);
+    /* None left: the typist is leaving, and a disconnecting connection is
+     * still in the room. */
     if (o.count <= 1)
-        room_send(hub, room, event, o.payload, o.only);
+        room_send(hub, room, event, o.payload, o.count ? o.only : typist);
     else
         room_members_foreach(hub, room, emit_other, &o);
     json_decref(o.payload);
@@ -190,10 +193,10 @@ static void on_presence(room_hub *hub, const char *room, const char *user,
         room_send_new(hub, room, "left", notice_new(user, "left", room), conn);
         break;
     case ROOM_PRESENCE_TYPING:
-        send_to_others(hub, room, user, "typing");
+        send_to_others(hub, room, user, "typing", conn);
         break;
     case ROOM_PRESENCE_STOP_TYPING:
-        send_to_others(hub, room, user, "stop-typing");
+        send_to_others(hub, room, user, "stop-typing", conn);
         break;
     default:
         break;
