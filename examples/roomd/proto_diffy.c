@@ -203,15 +203,6 @@ static void on_presence(room_hub *hub, const char *room, const char *user,
     }
 }
 
-/* The connection speaks for its username in presence. */
-static int set_user(room_hub *hub, room_conn *conn, const char *username)
-{
-    room_user user;
-    room_user_init(&user);
-    user.id = username;
-    return room_conn_set_user(hub, conn, &user);
-}
-
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     json_t *made = NULL;
@@ -225,7 +216,7 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
     if (!room_conn_data(conn)) {
         if (!(made = json_pack("{ss}", "userId", req.username)))
             return ROOM_ENOMEM;
-        if ((rc = set_user(hub, conn, req.username)) != 0) {
+        if ((rc = roomd_auth_set_user(hub, conn, made)) != 0) {
             json_decref(made);
             return rc;
         }
@@ -319,8 +310,7 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
         room_refuse(hub, conn, why, NULL);
     if (rc != 0)
         return rc;
-    if (identity &&
-        (rc = set_user(hub, conn, json_string_value(json_object_get(identity, "userId")))) != 0) {
+    if (identity && (rc = roomd_auth_set_user(hub, conn, identity)) != 0) {
         json_decref(identity);
         return rc;
     }
