@@ -609,6 +609,78 @@ static void detached_leaves(void **state)
     room_hub_free(net.hub);
 }
 
+/* The flushed callback: which rooms, and their users at that moment. */
+typedef struct flushes {
+    int n;
+    char rooms[8][8];
+    size_t users[8];
+} flushes;
+
+static void on_flushed(room_hub *hub, const char *room, void *ud)
+{
+    flushes *f = ud;
+    assert_true(f->n < 8);
+    snprintf(f->rooms[f->n], sizeof f->rooms[0], "%s", room);
+    f->users[f->n++] = room_presence_user_count(hub, room);
+    assert_int_equal(room_presence_flush(hub), ROOM_EINVAL);
+}
+
+/* A host with its own wire format hears once per changed room per flush,
+ * without event names; a user's further connections change nothing. */
+static void flushed_once_per_room(void **state)
+{
+    fake_net net = {0};
+    room_presence_config pc;
+    flushes f = {0};
+    fake_peer *a, *a2, *b, *c;
+    json_t *patch;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_presence_config_init(&pc);
+    pc.flushed = on_flushed;
+    pc.user_data = &f;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    a2 = fake_open(&net);
+    b = fake_open(&net);
+    c = fake_open(&net);
+    set_user(net.hub, a, "alice", NULL);
+    set_user(net.hub, a2, "alice", NULL);
+    set_user(net.hub, b, "bob", NULL);
+    set_user(net.hub, c, "carol", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_join(net.hub, a2->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_join(net.hub, b->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_join(net.hub, c->conn, "s", NULL, NULL), 0);
+    assert_int_equal(room_presence_flush(net.hub), 0); /* nothing sent */
+    assert_int_equal(f.n, 2);
+    assert_string_equal(f.rooms[0], "s");
+    assert_int_equal(f.users[0], 1);
+    assert_string_equal(f.rooms[1], "r");
+    assert_int_equal(f.users[1], 2);
+    room_presence_flush(net.hub);
+    assert_int_equal(f.n, 2);
+    /* A second tab comes and goes: the users did not change. */
+    assert_int_equal(room_leave(net.hub, a2->conn, "r"), 0);
+    room_presence_flush(net.hub);
+    assert_int_equal(f.n, 2);
+    patch = json_pack("{s:i}", "x", 1);
+    assert_int_equal(room_presence_update(net.hub, b->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+    room_hub_tick(net.hub, 1);
+    assert_int_equal(f.n, 3);
+    /* A user that leaves: the room, now empty of it, is told once. */
+    fake_close(&net, b);
+    fake_close(&net, a);
+    room_presence_flush(net.hub);
+    assert_int_equal(f.n, 4);
+    assert_string_equal(f.rooms[3], "r");
+    assert_int_equal(f.users[3], 0);
+    fake_close(&net, a2);
+    fake_close(&net, c);
+    room_hub_free(net.hub);
+}
+
 static int adapter_seen[8];
 static char adapter_last[128];
 
@@ -674,6 +746,7 @@ int main(void)
         cmocka_unit_test(fail_nth_allocation),
         cmocka_unit_test(memory_returned),
         cmocka_unit_test(detached_leaves),
+        cmocka_unit_test(flushed_once_per_room),
         cmocka_unit_test(adapter_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

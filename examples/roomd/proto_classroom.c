@@ -3,16 +3,13 @@
  * or, key by key, from the query parameters of the connection; every server
  * event is a SocketResponse {msg, data}.
  *
- * Each connection is in two rooms: "c:<room>", the class, and
- * "u:<ID>:<room>", its user's own, which turns a message to an ID into one
- * room_send(). The prefixes keep a class name from ever naming another
- * user's room.
- *
- * Several connections may share an ID (two tabs, or a reconnect while the
- * old connection is still timing out). The user is present while any of
- * them is: the others hear user-connected for the first one and
- * user-disconnected after the last one, messages to the ID reach all of
- * them, and initial-response lists the ID once. They must agree on role and
+ * A connection is in one room, "c:<room>", its class, and speaks for the
+ * user "<ID>" in the core's presence (room/presence.h), which keys the
+ * class's members on it. Several connections may share an ID (two tabs, or
+ * a reconnect while the old connection is still timing out): presence makes
+ * them one user, so the others hear user-connected for the first one and
+ * user-disconnected after the last one, initial-response lists the ID once,
+ * and a message to the ID reaches all of them. They must agree on role and
  * name; a connection claiming the ID with different ones is refused.
  *
  * With a secret (auth.h), ID, role and name are the signed token's (its
@@ -24,6 +21,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "room/presence.h"
 
 /* Leaves room for the prefixes within the hub's default 128-byte limit on
  * room names. */
@@ -32,14 +30,9 @@
 typedef struct member {
     json_t *info;              /* {"ID", "role", "name"}, as presence events carry it */
     json_int_t id;
+    char user[24];             /* the ID in decimal: the presence key */
     char klass[CLASS_NAME_MAX + 3]; /* "c:<room>" */
-    char user[CLASS_NAME_MAX + 25]; /* "u:<ID>:<room>" */
 } member;
-
-static void user_room(char *out, size_t size, json_int_t id, const member *in)
-{
-    snprintf(out, size, "u:%" JSON_INTEGER_FORMAT ":%s", id, in->klass + 2);
-}
 
 static int refuse(room_hub *hub, room_conn *conn, const char *why)
 {
@@ -118,7 +111,7 @@ static member *member_new(json_t *auth)
         return NULL;
     }
     snprintf(m->klass, sizeof m->klass, "c:%s", json_string_value(json_object_get(auth, "room")));
-    user_room(m->user, sizeof m->user, m->id, m);
+    snprintf(m->user, sizeof m->user, "%" JSON_INTEGER_FORMAT, m->id);
     return m;
 }
 
@@ -128,55 +121,48 @@ static void member_free(member *m)
     free(m);
 }
 
-/* The hub's idea of who the connection is (room/presence.h): its ID in
- * decimal, role and name. */
-static int set_user(room_hub *hub, room_conn *conn, const member *m)
+static int first_conn(room_conn *conn, void *ud)
 {
-    char id[24];
-    room_user u;
-    room_user_init(&u);
-    snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, m->id);
-    u.id = id;
-    u.name = json_string_value(json_object_get(m->info, "name"));
-    u.role = json_string_value(json_object_get(m->info, "role"));
-    return room_conn_set_user(hub, conn, &u);
-}
-
-static int first_member(room_conn *conn, void *ud)
-{
-    *(const member **)ud = room_conn_data(conn);
+    *(room_conn **)ud = conn;
     return 1;
 }
 
-/* Everyone in the class once per ID, the new user included. */
-typedef struct roster {
-    json_t *users;
-    json_t *seen; /* IDs listed so far, as keys */
-} roster;
-
-static int add_user(room_conn *conn, void *ud)
+/* {"ID", "role", "name"} of a presence member: its ID is the key, role and
+ * name those of its first connection (all of them agree). */
+static json_t *user_info_new(const char *user, json_t *entry)
 {
-    const member *m = room_conn_data(conn);
-    roster *r = ud;
-    char key[24];
-    snprintf(key, sizeof key, "%" JSON_INTEGER_FORMAT, m->id);
-    if (!json_object_get(r->seen, key)) {
-        json_object_set_new(r->seen, key, json_true());
-        json_array_append(r->users, m->info);
-    }
-    return 0;
+    return json_pack("{s:I,s:O,s:O}", "ID", (json_int_t)strtoll(user, NULL, 10), "role",
+                     json_object_get(entry, "role"), "name", json_object_get(entry, "name"));
 }
 
+static int add_user(const room_presence_member *m, void *ud)
+{
+    return json_array_append_new(ud, user_info_new(m->user_id, m->entry)) ? ROOM_ENOMEM : 0;
+}
+
+/* Everyone in the class once per ID, the new user included. */
 static void greet(room_hub *hub, room_conn *conn, const member *m)
 {
-    roster r = {json_array(), json_object()};
-    if (r.users && r.seen) {
-        room_members_foreach(hub, m->klass, add_user, &r);
-        room_emit_new(hub, conn, "initial-response", room_response_new("Connected users", r.users));
-        r.users = NULL;
-    }
-    json_decref(r.users);
-    json_decref(r.seen);
+    json_t *users = json_array();
+    if (users && room_presence_foreach(hub, m->klass, add_user, users) == 0)
+        room_emit_new(hub, conn, "initial-response", room_response_new("Connected users", users));
+    else
+        json_decref(users);
+}
+
+/* The others in the class hear of a user's first connection and of its
+ * last one's going; further connections change nothing they see. */
+static void on_presence(room_hub *hub, const char *room, const char *user,
+                        room_presence_change change, room_conn *conn, json_t *entry, void *ud)
+{
+    (void)ud;
+    /* A disconnecting connection is still in the class: not told. */
+    if (change == ROOM_PRESENCE_JOIN)
+        room_send_new(hub, room, "user-connected",
+                      room_response_new("New user connected", user_info_new(user, entry)), conn);
+    else if (change == ROOM_PRESENCE_LEAVE)
+        room_send_new(hub, room, "user-disconnected",
+                      room_response_new("User disconnected", user_info_new(user, entry)), conn);
 }
 
 /* {ID, role, name} from the verified `token` into `id`, refusing any the
@@ -226,8 +212,9 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     json_t *auth = json_array_get(ev->args, 0);
     json_t *id = identity(auth, json_array_get(ev->args, 1));
     json_t *token = NULL;
-    const member *peer = NULL;
+    room_conn *peer = NULL;
     const char *why = NULL;
+    room_user user;
     member *m;
     int rc;
 
@@ -252,27 +239,28 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
         return refuse(hub, conn, why);
     if (!m)
         return ROOM_ENOMEM;
-    room_members_foreach(hub, m->user, first_member, &peer);
-    if (peer && !json_equal(peer->info, m->info)) {
+    room_presence_user_conns_foreach(hub, m->klass, m->user, first_conn, &peer);
+    if (peer && !json_equal(((const member *)room_conn_data(peer))->info, m->info)) {
         member_free(m);
         return refuse(hub, conn, "that ID is already connected with another role or name");
     }
-    if ((rc = set_user(hub, conn, m)) != 0) {
-        member_free(m);
-        return rc;
-    }
-    /* Before joining, so that the roster finds it. */
-    room_conn_set_data(conn, m);
-    if ((rc = room_join(hub, conn, m->klass)) != 0 || (rc = room_join(hub, conn, m->user)) != 0) {
+    /* A resumed connection (recovery) is back in its class but not in its
+     * presence, which it left at the drop (the others heard
+     * user-disconnected): it enters again, as a new connection. */
+    if (room_conn_recovered(conn))
         room_leave_all(hub, conn);
-        room_conn_set_data(conn, NULL);
+    room_user_init(&user);
+    user.id = m->user;
+    user.role = json_string_value(json_object_get(m->info, "role"));
+    user.name = json_string_value(json_object_get(m->info, "name"));
+    if ((rc = room_conn_set_user(hub, conn, &user)) != 0 ||
+        (rc = room_presence_join(hub, conn, m->klass, NULL, NULL)) != 0) {
+        room_conn_set_user(hub, conn, NULL);
         member_free(m);
-        return refuse(hub, conn, room_strerror(rc));
+        return rc == ROOM_ENOMEM ? rc : refuse(hub, conn, room_strerror(rc));
     }
+    room_conn_set_data(conn, m);
     greet(hub, conn, m);
-    if (!peer)
-        room_send_new(hub, m->klass, "user-connected",
-                      room_response_new("New user connected", json_incref(m->info)), conn);
     return 0;
 }
 
@@ -293,26 +281,43 @@ static int build_message(room_hub *hub, room_conn *conn, const room_event *ev, j
     return *out ? 0 : ROOM_ENOMEM;
 }
 
+typedef struct delivery {
+    room_hub *hub;
+    json_t *msg;
+    int sent;
+} delivery;
+
+static int deliver(room_conn *conn, void *ud)
+{
+    delivery *d = ud;
+    if (room_emit(d->hub, conn, "message", d->msg) == 0)
+        d->sent++;
+    return 0;
+}
+
+/* To every connection of the user with that ID in the sender's class. */
 static int on_message(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const member *self = room_conn_data(conn);
-    json_t *to = json_array_get(ev->args, 1), *msg;
-    char room[sizeof self->user], why[64];
+    json_t *to = json_array_get(ev->args, 1);
+    delivery d = {hub, NULL, 0};
+    char user[24], why[64];
     int rc;
     (void)ud;
 
     if (!json_is_integer(to))
         return room_fail(hub, conn, ev, ROOM_EPROTO, "userID must be an integer");
-    if ((rc = build_message(hub, conn, ev, &msg)) != 0)
+    if ((rc = build_message(hub, conn, ev, &d.msg)) != 0)
         return rc;
-    user_room(room, sizeof room, json_integer_value(to), self);
-    rc = room_send_new(hub, room, "message", msg, NULL);
-    if (rc == 0) {
+    snprintf(user, sizeof user, "%" JSON_INTEGER_FORMAT, json_integer_value(to));
+    room_presence_user_conns_foreach(hub, self->klass, user, deliver, &d);
+    json_decref(d.msg);
+    if (d.sent == 0) {
         snprintf(why, sizeof why, "no user with ID %" JSON_INTEGER_FORMAT " in this room",
                  json_integer_value(to));
         return room_fail(hub, conn, ev, ROOM_ENOTFOUND, why);
     }
-    return rc < 0 ? rc : 0;
+    return 0;
 }
 
 static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -327,15 +332,14 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
     return rc < 0 ? rc : 0;
 }
 
+/* The class is left after this, by the core: presence then says
+ * user-disconnected from its own entry, so the member can go now. */
 static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     member *m = room_conn_data(conn);
+    (void)hub;
     (void)ev;
     (void)ud;
-    /* Still in its rooms: the last connection of its ID is leaving. */
-    if (room_member_count(hub, m->user) == 1)
-        room_send_new(hub, m->klass, "user-disconnected",
-                      room_response_new("User disconnected", json_incref(m->info)), conn);
     room_conn_set_data(conn, NULL);
     member_free(m);
     return 0;
@@ -349,5 +353,12 @@ int proto_classroom_register(room_hub *hub, roomd_auth *auth)
         {"broadcast-message", on_broadcast},
         {"disconnect", on_disconnect},
     };
+    room_presence_config presence;
+    int rc;
+    /* No event names: the classroom's wire format is its own (on_presence). */
+    room_presence_config_init(&presence);
+    presence.change = on_presence;
+    if ((rc = room_presence_enable(hub, &presence)) != 0)
+        return rc;
     return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], auth);
 }

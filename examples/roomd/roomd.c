@@ -86,18 +86,11 @@ typedef struct options {
 struct roomd {
     uv_loop_t *loop;
     uv_signal_t sigint, sigterm;
-    /* Runs the protocols' per-iteration work (diffy's rosters) before the
-     * loop waits: active only while there is some, since an active idle
-     * handle keeps the loop from blocking. */
-    uv_idle_t tick;
-    bool tick_closed;
     room_ws *ws;
     room_uv_server *srv;
     room_eio *eio;
     room_eio *echo; /* plain Engine.IO at /engine.io/ */
     room_hub *json_hub;
-    proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
-    size_t ndiffy;
     bool hub_broadcast;
     int log_level;
     roomd_auth auth;
@@ -329,23 +322,6 @@ static int mount_json(roomd *d, room_ws_mount_config *mcfg)
     return room_ws_mount_json_with(d->ws, d->json_hub, mcfg);
 }
 
-static void on_tick(uv_idle_t *h)
-{
-    roomd *d = h->data;
-    size_t i;
-    uv_idle_stop(h);
-    for (i = 0; i < d->ndiffy; i++)
-        proto_diffy_flush(d->diffy[i]);
-}
-
-/* A protocol has work for the next iteration. */
-static void wake(void *arg)
-{
-    roomd *d = arg;
-    if (!d->tick_closed)
-        uv_idle_start(&d->tick, on_tick);
-}
-
 static int register_rooms(roomd *d, room_hub *hub)
 {
     int rc = room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
@@ -354,10 +330,7 @@ static int register_rooms(roomd *d, room_hub *hub)
 
 static int register_diffy(roomd *d, room_hub *hub)
 {
-    int rc = proto_diffy_register(hub, &d->auth, wake, d, &d->diffy[d->ndiffy]);
-    if (rc == 0)
-        d->ndiffy++;
-    return rc;
+    return proto_diffy_register(hub, &d->auth);
 }
 
 static int register_classroom(roomd *d, room_hub *hub)
@@ -377,9 +350,6 @@ static void on_shutdown(room_uv_server *srv, void *user_data)
     (void)srv;
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
-    /* Every connection is gone: nothing is left to announce. */
-    uv_close((uv_handle_t *)&d->tick, NULL);
-    d->tick_closed = true;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -525,9 +495,6 @@ static int start(roomd *d, const options *o)
         return rc;
     }
 
-    uv_idle_init(d->loop, &d->tick);
-    d->tick.data = d;
-    d->tick_closed = false;
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;
@@ -571,8 +538,6 @@ int main(int argc, char **argv)
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);
     }
-    /* Until start() has made it, the tick handle does not exist. */
-    d.tick_closed = true;
     rc = start(&d, &o);
     if (rc == 0)
         uv_run(d.loop, UV_RUN_DEFAULT);
@@ -582,8 +547,6 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
-    while (d.ndiffy)
-        proto_diffy_free(d.diffy[--d.ndiffy]);
     uv_loop_close(d.loop);
     return rc == 0 ? 0 : 1;
 }

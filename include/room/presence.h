@@ -184,7 +184,15 @@ typedef struct room_presence_config {
     room_join_auth_fn authorize;       /* NULL: every join accepted, no info */
     room_presence_validate_fn validate; /* NULL: any object within the cap */
     room_presence_change_fn change;    /* NULL: none */
-    void *user_data;                   /* given to the three callbacks */
+    void *user_data;                   /* given to the callbacks */
+
+    /* Hosts with their own wire format (roomd's diffy sends a count and a
+     * roster): called at each flush, once per room whose users joined,
+     * left or changed state since the last flush, after the room's diff
+     * frame, so that a summary costs one frame per room per loop tick
+     * however many changes the tick had. NULL: none. Runs as the other
+     * callbacks do (re-entrancy above). */
+    void (*flushed)(room_hub *hub, const char *room, void *ud);
 } room_presence_config;
 
 #define ROOM_PRESENCE_CONFIG_SIZE_MIN \

@@ -109,6 +109,8 @@ static void queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    if (p->cfg.flushed)
+        mark_dirty(p, r);
     if (!p->events[1])
         return;
     if (!r->joins && !(r->joins = json_object()))
@@ -121,6 +123,8 @@ static void queue_leave(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    if (p->cfg.flushed)
+        mark_dirty(p, r);
     if (!p->events[1])
         return;
     if (r->joins)
@@ -503,6 +507,13 @@ int room_presence_flush(room_hub *hub)
         n += rc;
         p->dirty = r->next_dirty;
         r->dirty = false;
+        /* Unlinked first: a connection its sends close marks rooms dirty
+         * again, for this loop to take. */
+        if (p->cfg.flushed) {
+            p->busy++;
+            p->cfg.flushed(hub, r->name, p->cfg.user_data);
+            p->busy--;
+        }
         proom_maybe_free(hub, r);
     }
     return n;

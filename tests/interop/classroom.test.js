@@ -3,7 +3,8 @@
 // (docs/protocol-classroom.md).
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { roomdSuite, connect, refused, next, names, sleep } = require('./helpers');
+const net = require('node:net');
+const { roomdSuite, client, connect, refused, next, names, sleep, withTimeout } = require('./helpers');
 
 const T = { timeout: 15000 };
 const QUIET_MS = 200;
@@ -161,6 +162,62 @@ describe('classroom', () => {
     assert.equal(err.message, 'that ID is already connected with another role or name');
   });
 
+  // Issue 10: presence keyed by ID, whatever the number of connections.
+  it('a user with two tabs appears once to everyone and disconnects once, after its last tab', T, async () => {
+    const a = await join('t2', 1, 'TEACHER', 'A');
+    const tab1 = await join('t2', 5, 'STUDENT', 'E');
+    const tab2 = await join('t2', 5, 'STUDENT', 'E');
+    assert.deepEqual(await next(a, 'user-connected'), [
+      { msg: 'New user connected', data: { ID: 5, role: 'STUDENT', name: 'E' } },
+    ]);
+    // A newcomer sees the two-tab user once, and the two tabs hear of it.
+    const c = await join('t2', 3, 'STUDENT', 'C');
+    assert.deepEqual(c.initial, [
+      { ID: 1, role: 'TEACHER', name: 'A' },
+      { ID: 3, role: 'STUDENT', name: 'C' },
+      { ID: 5, role: 'STUDENT', name: 'E' },
+    ]);
+    for (const s of [a, tab1, tab2]) assert.deepEqual((await next(s, 'user-connected'))[0].data.ID, 3);
+    // A broadcast from one tab reaches the other tab too, and everyone else once.
+    tab1.emit('broadcast-message', { type: 'text', value: 'from tab 1' });
+    const expected = [{ msg: 'New message', data: { from: 5, message: { type: 'text', value: 'from tab 1' } } }];
+    for (const s of [a, c, tab2]) assert.deepEqual(await next(s, 'message'), expected);
+    await sleep(QUIET_MS);
+    for (const s of [a, c, tab1, tab2]) assert.deepEqual(names(s), []);
+    // Both tabs drop at once: one user-disconnected.
+    tab1.close();
+    tab2.close();
+    const gone = [{ msg: 'User disconnected', data: { ID: 5, role: 'STUDENT', name: 'E' } }];
+    assert.deepEqual(await next(a, 'user-disconnected'), gone);
+    assert.deepEqual(await next(c, 'user-disconnected'), gone);
+    await sleep(QUIET_MS);
+    for (const s of [a, c]) assert.deepEqual(names(s), []);
+    // Gone: a message to the ID finds nobody.
+    a.emit('message', { type: 'text', value: 'x' }, 5);
+    assert.equal((await next(a, 'error'))[0].data.code, 'not_found');
+  });
+
+  it('one ID in two classes is a user of each, apart', T, async () => {
+    const a = await join('k1', 1, 'TEACHER', 'A');
+    const b = await join('k2', 2, 'TEACHER', 'B');
+    const here = await join('k1', 7, 'STUDENT', 'G');
+    const there = await join('k2', 7, 'STUDENT', 'G elsewhere');
+    assert.deepEqual(here.initial.map((u) => u.ID), [1, 7]);
+    assert.deepEqual(there.initial, [
+      { ID: 2, role: 'TEACHER', name: 'B' },
+      { ID: 7, role: 'STUDENT', name: 'G elsewhere' },
+    ]);
+    assert.equal((await next(a, 'user-connected'))[0].data.name, 'G');
+    assert.equal((await next(b, 'user-connected'))[0].data.name, 'G elsewhere');
+    a.emit('message', { type: 'text', value: 'k1 only' }, 7);
+    await next(here, 'message');
+    here.close();
+    assert.equal((await next(a, 'user-disconnected'))[0].data.ID, 7);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(b), []);
+    assert.deepEqual(names(there), []);
+  });
+
   describe('refuses a connection with CONNECT_ERROR', () => {
     const good = { room: 'r', ID: 7, role: 'STUDENT', name: 'G' };
     const cases = [
@@ -200,6 +257,68 @@ describe('classroom', () => {
       ]);
       await sleep(QUIET_MS);
       assert.deepEqual(names(a), []);
+    });
+  });
+
+  // Forwards a port of its own to roomd; cut() ends every connection it
+  // carries, as a broken network path would. Over long-polling there is a
+  // moment between two polls with no connection to cut: callers let the
+  // next poll park first (QUIET_MS), and cut() waits for a connection.
+  async function cutter(port) {
+    const pairs = new Set();
+    const server = net.createServer((down) => {
+      const up = net.connect(port, '127.0.0.1');
+      const pair = [down, up];
+      pairs.add(pair);
+      const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
+      for (const s of pair) s.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${server.address().port}`,
+      async cut() {
+        for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
+        [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
+      },
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+
+  describe('with connection-state recovery (--recovery-ms)', () => {
+    const recovering = roomdSuite(['--protocol', 'classroom', '--recovery-ms', '5000']);
+
+    it('a resumed connection is present again: user-disconnected at the drop, user-connected at the resume', T, async () => {
+      const p = await cutter(recovering.roomd.port);
+      const auth = { room: 'rec', ID: 8, role: 'STUDENT', name: 'H' };
+      const h = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth });
+      recovering.track(h);
+      await next(h, 'initial-response');
+      const teacher = await connect(recovering.roomd.url, { auth: { room: 'rec', ID: 1, role: 'TEACHER', name: 'T' } });
+      recovering.track(teacher);
+      try {
+        await next(teacher, 'initial-response');
+        await next(h, 'user-connected');
+        const back = withTimeout(new Promise((resolve) => h.once('connect', resolve)), 8000, 'the resume');
+        await sleep(QUIET_MS);
+        await p.cut();
+        const user = { ID: 8, role: 'STUDENT', name: 'H' };
+        assert.deepEqual((await next(teacher, 'user-disconnected', 8000))[0], { msg: 'User disconnected', data: user });
+        await back;
+        assert.equal(h.recovered, true);
+        assert.deepEqual((await next(teacher, 'user-connected'))[0], { msg: 'New user connected', data: user });
+        const [res] = await next(h, 'initial-response');
+        assert.deepEqual([...res.data].sort(byID), [{ ID: 1, role: 'TEACHER', name: 'T' }, user]);
+        teacher.emit('message', { type: 'text', value: 'welcome back' }, 8);
+        assert.equal((await next(h, 'message'))[0].data.message.value, 'welcome back');
+        await sleep(QUIET_MS);
+        assert.deepEqual(names(teacher), []);
+      } finally {
+        h.close();
+        await p.cut();
+        await p.close();
+      }
     });
   });
 });

@@ -3,7 +3,8 @@
 // (docs/protocol-diffy.md).
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { roomdSuite, connect, received, next, names, sleep, Raw } = require('./helpers');
+const net = require('node:net');
+const { roomdSuite, client, connect, received, next, names, sleep, withTimeout, Raw } = require('./helpers');
 
 const T = { timeout: 15000 };
 // Long enough for an event that should not come to have arrived.
@@ -149,15 +150,82 @@ describe('diffy', () => {
     ]);
   });
 
-  it('counts two connections of one user twice', T, async () => {
+  // Issue 10: user-count and active-users count users, not connections.
+  it('two tabs of one user are one user: counted and listed once, joined with the first, left with the last', T, async () => {
     const tab1 = await user();
+    const bob = await user();
     const tab2 = await user();
     await join(tab1, 40, 'erin');
+    await join(bob, 40, 'bob');
+    await presence(tab1, 'joined');
+    // The second tab hears its own "joined" and gets the roster; nobody else hears of it.
     assert.deepEqual(await join(tab2, 40, 'erin'), {
       text: 'erin joined PR 40',
       count: 2,
-      users: ['erin', 'erin'],
+      users: ['bob', 'erin'],
     });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(tab1), []);
+    assert.deepEqual(names(bob), []);
+    assert.deepEqual(names(tab2), []);
+    // Typing in one tab goes to the other users, not to the user's other tab.
+    tab2.emit('typing', { pullRequestId: 40, username: 'erin' });
+    assert.deepEqual(await next(bob, 'typing'), [{ username: 'erin' }]);
+    tab2.emit('stop-typing', { pullRequestId: 40, username: 'erin' });
+    assert.deepEqual(await next(bob, 'stop-typing'), [{ username: 'erin' }]);
+    // Messages still reach every connection.
+    bob.emit('send-message-to-pr-room', { pullRequestId: 40, username: 'bob', message: 'hi' });
+    for (const s of [tab1, tab2, bob]) await next(s, 'pr-room-message');
+    // One tab leaving changes nothing for the others; the last one is "left".
+    tab1.emit('leave-pr-room', { pullRequestId: 40, username: 'erin' });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(bob), []);
+    assert.deepEqual(names(tab2), []);
+    tab2.close();
+    assert.deepEqual(await presence(bob, 'left'), { text: 'erin left PR 40', count: 1, users: ['bob'] });
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(tab1), []);
+  });
+
+  it('typing stops by itself after 5 s without typing, restarted by each typing', { timeout: 20000 }, async () => {
+    const alice = await user();
+    const bob = await user();
+    await join(alice, 42, 'alice');
+    await join(bob, 42, 'bob');
+    await presence(alice, 'joined');
+    alice.emit('typing', { pullRequestId: 42, username: 'alice' });
+    assert.deepEqual(await next(bob, 'typing'), [{ username: 'alice' }]);
+    await sleep(2500);
+    alice.emit('typing', { pullRequestId: 42, username: 'alice' });
+    await next(bob, 'typing');
+    const restarted = Date.now();
+    assert.deepEqual(await next(bob, 'stop-typing', 8000), [{ username: 'alice' }]);
+    const idle = Date.now() - restarted;
+    assert.ok(idle >= 4500 && idle < 7000, `stop-typing after ${idle} ms`);
+    await sleep(QUIET_MS);
+    assert.deepEqual(names(alice), []);
+    assert.deepEqual(names(bob), []);
+  });
+
+  it('typing stops at once when the typist leaves or drops', T, async () => {
+    const alice = await user();
+    const bob = await user();
+    const carol = await user();
+    await join(alice, 43, 'alice');
+    await join(bob, 43, 'bob');
+    await join(carol, 43, 'carol');
+    await sleep(QUIET_MS);
+    for (const s of [alice, bob, carol]) s.events = [];
+    alice.emit('typing', { pullRequestId: 43, username: 'alice' });
+    await next(bob, 'typing');
+    alice.emit('leave-pr-room', { pullRequestId: 43, username: 'alice' });
+    assert.deepEqual(await next(bob, 'stop-typing', 1000), [{ username: 'alice' }]);
+    assert.equal((await presence(bob, 'left')).text, 'alice left PR 43');
+    carol.emit('typing', { pullRequestId: 43, username: 'carol' });
+    await next(bob, 'typing');
+    carol.close();
+    assert.deepEqual(await next(bob, 'stop-typing', 1000), [{ username: 'carol' }]);
+    assert.equal((await presence(bob, 'left')).text, 'carol left PR 43');
   });
 
   describe('refuses, with an error to the sender only', () => {
@@ -249,5 +317,68 @@ describe('diffy', () => {
       alice.close();
       bob.close();
     }
+  });
+
+  // Forwards a port of its own to roomd; cut() ends every connection it
+  // carries, as a broken network path would. Over long-polling there is a
+  // moment between two polls with no connection to cut: callers let the
+  // next poll park first (QUIET_MS), and cut() waits for a connection.
+  async function cutter(port) {
+    const pairs = new Set();
+    const server = net.createServer((down) => {
+      const up = net.connect(port, '127.0.0.1');
+      const pair = [down, up];
+      pairs.add(pair);
+      const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
+      for (const s of pair) s.on('error', end).on('close', end);
+      down.pipe(up);
+      up.pipe(down);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${server.address().port}`,
+      async cut() {
+        for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
+        [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
+      },
+      close: () => new Promise((resolve) => server.close(resolve)),
+    };
+  }
+
+  describe('with connection-state recovery (--recovery-ms)', () => {
+    const recovering = roomdSuite(['--protocol', 'diffy', '--recovery-ms', '5000']);
+
+    it('a resumed connection is back in presence under the username it connects with', T, async () => {
+      const p = await cutter(recovering.roomd.port);
+      const rita = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth: { userId: 'rita' } });
+      const bob = await connect(recovering.roomd.url);
+      recovering.track(rita);
+      recovering.track(bob);
+      try {
+        await withTimeout(new Promise((resolve) => rita.once('connect', resolve)), 3000, 'connect');
+        await join(rita, 70, 'rita');
+        await join(bob, 70, 'bob');
+        await presence(rita, 'joined');
+        const back = withTimeout(new Promise((resolve) => rita.once('connect', resolve)), 8000, 'the resume');
+        await sleep(QUIET_MS);
+        await p.cut();
+        assert.deepEqual(await presence(bob, 'left'), { text: 'rita left PR 70', count: 1, users: ['bob'] });
+        await back;
+        assert.equal(rita.recovered, true);
+        assert.deepEqual(await presence(bob, 'joined'), { text: 'rita joined PR 70', count: 2, users: ['bob', 'rita'] });
+        // Rita first gets what it missed (the roster after its "left"), then its own "joined".
+        assert.equal((await next(rita, 'joined'))[0], 'rita joined PR 70');
+        const last = (event) => rita.events.filter((e) => e.event === event).pop()?.args[0];
+        for (let t = 0; t < 100 && last('active-users')?.length !== 2; t++) await sleep(20);
+        assert.deepEqual(last('user-count'), { userCount: 2 });
+        assert.deepEqual([...last('active-users')].sort(), ['bob', 'rita']);
+        rita.emit('typing', { pullRequestId: 70, username: 'rita' });
+        assert.deepEqual((await next(bob, 'typing'))[0], { username: 'rita' });
+      } finally {
+        rita.close();
+        await p.cut();
+        await p.close();
+      }
+    });
   });
 });
