@@ -5,7 +5,8 @@
  *
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
  *         [--allow-hub-broadcast] [--handshake-timeout MS]
- *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3] ...
+ *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3]
+ *         [--auth-secret SECRET] ...
  *
  * Plain Engine.IO at /engine.io/ echoes every message back (for
  * engine.io-client).
@@ -22,6 +23,7 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "proto.h"
 #include "room/eio.h"
 #include "room/protocol.h"
@@ -69,6 +71,7 @@ typedef struct options {
     bool credentials;
     bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
     uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
+    const char *auth_secret;      /* --auth-secret or ROOMD_AUTH_SECRET; NULL: self-declared */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -97,6 +100,7 @@ struct roomd {
     size_t ndiffy;
     bool hub_broadcast;
     int log_level;
+    roomd_auth auth;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -134,6 +138,10 @@ static void usage(FILE *out)
           "                         Socket.IO's allowEIO3\n"
           "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
           "                         N ms gets its session and missed events back (0: off)\n"
+          "  --auth-secret SECRET   require a token signed with SECRET (HMAC-SHA256) at connect\n"
+          "                         and check joins against its rooms (also ROOMD_AUTH_SECRET;\n"
+          "                         mint-token.sh makes one); without it, identities are\n"
+          "                         self-declared\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -225,6 +233,7 @@ static void parse_options(int argc, char **argv, options *o)
         O_ALLOW_CREDENTIALS,
         O_ALLOW_EIO3,
         O_RECOVERY_MS,
+        O_AUTH_SECRET,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -247,6 +256,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
         {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
         {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
+        {"auth-secret", required_argument, NULL, O_AUTH_SECRET},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -256,7 +266,8 @@ static void parse_options(int argc, char **argv, options *o)
 
     /* Designated: fields added later default to 0 without a change here. */
     *o = (options){.host = "127.0.0.1", .port = -1, .proto = &protocols[0], .log_level = ROOM_LOG_INFO,
-                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE};
+                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE,
+                   .auth_secret = getenv("ROOMD_AUTH_SECRET")};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -292,6 +303,7 @@ static void parse_options(int argc, char **argv, options *o)
         case O_RECOVERY_MS:
             o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
             break;
+        case O_AUTH_SECRET: o->auth_secret = optarg; break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -300,6 +312,11 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (optind < argc || o->port < 0) {
         usage(stderr);
+        exit(2);
+    }
+    /* An empty secret would sign with a key anyone knows. */
+    if (o->auth_secret && !o->auth_secret[0]) {
+        fprintf(stderr, "roomd: --auth-secret (ROOMD_AUTH_SECRET) must not be empty\n");
         exit(2);
     }
 }
@@ -331,12 +348,13 @@ static void wake(void *arg)
 
 static int register_rooms(roomd *d, room_hub *hub)
 {
-    return room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
+    int rc = room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
+    return rc == 0 && d->auth.key ? roomd_auth_register(hub, &d->auth) : rc;
 }
 
 static int register_diffy(roomd *d, room_hub *hub)
 {
-    int rc = proto_diffy_register(hub, wake, d, &d->diffy[d->ndiffy]);
+    int rc = proto_diffy_register(hub, &d->auth, wake, d, &d->diffy[d->ndiffy]);
     if (rc == 0)
         d->ndiffy++;
     return rc;
@@ -344,8 +362,7 @@ static int register_diffy(roomd *d, room_hub *hub)
 
 static int register_classroom(roomd *d, room_hub *hub)
 {
-    (void)d;
-    return proto_classroom_register(hub);
+    return proto_classroom_register(hub, &d->auth);
 }
 
 static int register_bench(roomd *d, room_hub *hub)
@@ -517,6 +534,14 @@ static int start(roomd *d, const options *o)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 
+    /* Before "listening": whoever waits for that line has this one too. */
+    if (d->auth.key)
+        room_ws_logf(d->ws, ROOM_LOG_INFO,
+                     "identities: signed tokens (--auth-secret), checked at connect and at join");
+    else
+        room_ws_logf(d->ws, ROOM_LOG_WARN,
+                     "identities are self-declared: any client may claim any user, name or role "
+                     "(--auth-secret requires signed tokens)");
     v6 = strchr(o->host, ':') != NULL;
     fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
             room_uv_port(d->srv));
@@ -542,6 +567,10 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.log_level = o.log_level;
     d.hub_broadcast = o.hub_broadcast;
+    if (o.auth_secret) {
+        d.auth.key = (const uint8_t *)o.auth_secret;
+        d.auth.key_len = strlen(o.auth_secret);
+    }
     /* Until start() has made it, the tick handle does not exist. */
     d.tick_closed = true;
     rc = start(&d, &o);
