@@ -84,7 +84,9 @@ static inline void room_user_init(room_user *user)
  * after checking what the client presented (auth, query, handshake). The
  * strings are copied and `meta` deep-copied; nothing of `user` is kept.
  * `user` NULL clears it. The user cannot change while the connection is in
- * a presence room (ROOM_EALREADY): what members were shown stays true.
+ * a presence room (ROOM_EALREADY): what members were shown stays true. It
+ * is cleared when the connection closes or is detached for recovery (a
+ * resume runs the connect handler, which sets it again).
  * Errors: ROOM_EINVAL (NULL hub or conn, size below ROOM_USER_SIZE_MIN,
  * missing or overlong id, text that is not UTF-8, meta not an object, or
  * called from a presence callback), ROOM_EALREADY, ROOM_ENOMEM (the
