@@ -30,7 +30,7 @@
  *          user's connection count is not in it, so that a second tab
  *          changes nothing the members see: room_presence_foreach() has it)
  *   state  {user id: entry, ...}                     to a joiner, at once
- *   diff   {"joins": {user id: entry}, "leaves": {user id: entry}}
+ *   diff   {"room": room, "joins": {user id: entry}, "leaves": {user id: entry}}
  * A client applies a diff's leaves first, then its joins; an entry in
  * joins replaces the user's entry (state updates travel as joins). Diffs of
  * one room are batched: everything that happened since the last flush goes
@@ -166,7 +166,7 @@ typedef struct room_presence_config {
     const char *state_event;
     const char *diff_event;
     /* Typing: relayed to the room's other members with the entry's
-     * {"id", "name"?} as payload; NULL: not sent (change callbacks still
+     * {"room", "id", "name"?} as payload; NULL: not sent (change callbacks still
      * run). */
     const char *typing_event;
     const char *stop_typing_event;

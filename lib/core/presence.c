@@ -457,8 +457,9 @@ int room_presence_flush(room_hub *hub)
             proom_maybe_free(hub, r);
             continue;
         }
-        diff = json_pack("{s:o,s:o}", "joins", r->joins ? json_incref(r->joins) : json_object(),
-                                 "leaves", r->leaves ? json_incref(r->leaves) : json_object());
+        diff = json_pack("{s:s,s:o,s:o}", "room", r->name,
+                         "joins", r->joins ? json_incref(r->joins) : json_object(),
+                         "leaves", r->leaves ? json_incref(r->leaves) : json_object());
         if (!diff)
             return ROOM_ENOMEM;
         rc = rm_presence_send(hub, r->name, p->events[1], diff, NULL);
