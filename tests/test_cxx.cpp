@@ -5,6 +5,7 @@
 #include "room/codec.h"
 #include "room/eio.h"
 #include "room/frame.h"
+#include "room/presence.h"
 #include "room/room.h"
 #include "room/version.h"
 

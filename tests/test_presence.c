@@ -78,6 +78,16 @@ static json_t *last_data(const fake_peer *p, const char *event)
     return d;
 }
 
+/* The members of the last state event `p` got ({"room", "members"}). */
+static json_t *state_members(const fake_peer *p)
+{
+    json_t *d = last_data(p, "presence");
+    json_t *m = json_incref(json_object_get(d, "members"));
+    assert_non_null(json_object_get(d, "room"));
+    json_decref(d);
+    return m;
+}
+
 static int count_conn(room_conn *conn, void *ud)
 {
     (void)conn;
@@ -181,15 +191,19 @@ static void two_connections_one_user(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(room_presence_user_conns_foreach(net.hub, "r", "carol", count_conn, &n), 0);
     assert_int_equal(n, 2);
-    /* The joiner got the full state at once, itself included. */
-    d = last_data(a2, "presence");
+    /* Nothing goes out before the tick; then each joiner gets the full
+     * state, itself included, and bob one diff with one join for alice. */
+    assert_int_equal(fake_count(a2, "presence"), 0);
+    assert_int_equal(fake_count(b, "presence-diff"), 0);
+    assert_int_equal(room_hub_tick(net.hub, 10), -1);
+    assert_int_equal(a1->nframes, 1);
+    assert_int_equal(a2->nframes, 1);
+    d = state_members(a2);
     assert_non_null(json_object_get(d, "bob"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(d, "alice"), "name")), "Alice");
     json_decref(d);
-    /* One diff for the tick, with one join for alice. */
-    assert_int_equal(fake_count(b, "presence-diff"), 0);
-    assert_int_equal(room_hub_tick(net.hub, 10), -1);
     assert_int_equal(fake_count(b, "presence-diff"), 1);
+    assert_int_equal(b->nframes, 1);
     d = last_data(b, "presence-diff");
     assert_int_equal(json_object_size(json_object_get(d, "joins")), 1);
     assert_non_null(json_object_get(json_object_get(d, "joins"), "alice"));
@@ -233,18 +247,47 @@ static void one_diff_per_tick(void **state)
         assert_int_equal(room_presence_join(net.hub, p[i]->conn, "big", NULL, NULL), 0);
     }
     fake_close(&net, p[49]);
+    /* All joined in the tick: one shared state frame each, no diff. */
     size_t before = net.sends;
     assert_int_equal(room_presence_flush(net.hub), 49);
     assert_int_equal(net.sends - before, 49);
-    for (int i = 0; i < 49; i++)
-        assert_int_equal(fake_count(p[i], "presence-diff"), 1);
-    d = last_data(p[0], "presence-diff");
-    assert_int_equal(json_object_size(json_object_get(d, "joins")), 49);
-    assert_int_equal(json_object_size(json_object_get(d, "leaves")), 0);
+    for (int i = 0; i < 49; i++) {
+        assert_int_equal(p[i]->nframes, 1);
+        assert_int_equal(fake_count(p[i], "presence"), 1);
+    }
+    d = state_members(p[0]);
+    assert_int_equal(json_object_size(d), 49);
     json_decref(d);
+    /* The next tick: 10 join and 5 leave; the 10 get the state, the 44
+     * others one diff, which shows neither the 5 nor the 10 twice. */
+    for (int i = 49; i > 44; i--)
+        fake_close(&net, p[i - 1]);
+    fake_peer *q[10];
+    for (int i = 0; i < 10; i++) {
+        q[i] = fake_open(&net);
+        snprintf(id, sizeof id, "q%d", i);
+        set_user(net.hub, q[i], id, NULL);
+        assert_int_equal(room_presence_join(net.hub, q[i]->conn, "big", NULL, NULL), 0);
+    }
+    assert_int_equal(room_presence_flush(net.hub), 54);
+    for (int i = 0; i < 44; i++)
+        assert_int_equal(p[i]->nframes, 2);
+    d = last_data(p[0], "presence-diff");
+    assert_int_equal(json_object_size(json_object_get(d, "joins")), 10);
+    assert_int_equal(json_object_size(json_object_get(d, "leaves")), 5);
+    json_decref(d);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(q[i]->nframes, 1);
+        d = state_members(q[i]);
+        assert_int_equal(json_object_size(d), 54);
+        json_decref(d);
+    }
     /* Nothing pending: nothing sent. */
     assert_int_equal(room_presence_flush(net.hub), 0);
-    for (int i = 0; i < 49; i++)
+    for (int i = 0; i < 10; i++)
+        fake_close(&net, q[i]);
+    assert_int_equal(room_presence_flush(net.hub), 44);
+    for (int i = 0; i < 44; i++)
         fake_close(&net, p[i]);
     assert_int_equal(room_presence_flush(net.hub), 0);
     room_hub_free(net.hub);
@@ -286,8 +329,9 @@ static void join_authorization(void **state)
     assert_false(room_is_member(net.hub, a->conn, "secret"));
     assert_int_equal(room_presence_user_count(net.hub, "secret"), 0);
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"enter\",\"data\":{\"room\":\"open\",\"metadata\":{\"seat\":3}}}"), 0);
+    assert_int_equal(room_presence_flush(net.hub), 1);
     /* No user: the connection is its own user. */
-    d = last_data(a, "presence");
+    d = state_members(a);
     json_t *e = json_object_get(d, room_conn_id(a->conn));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "info"), "seat")), 3);
     json_decref(d);
@@ -575,6 +619,59 @@ static void detached_leaves(void **state)
     room_hub_free(net.hub);
 }
 
+static int adapter_seen[8];
+static char adapter_last[128];
+
+static void adapter_presence(room_adapter *adapter, room_hub *hub, const char *room,
+                             const char *user_id, int change, const char *conn_id, json_t *entry)
+{
+    (void)adapter, (void)hub;
+    assert_true(change > 0 && change < 8);
+    assert_string_equal(json_string_value(json_object_get(entry, "id")), user_id);
+    adapter_seen[change]++;
+    snprintf(adapter_last, sizeof adapter_last, "%s/%s/%s", room, user_id, conn_id ? conn_id : "-");
+}
+
+/* Every change reaches the adapter's presence hook, with the connection
+ * that made it (none for an expiry). */
+static void adapter_hook(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    room_presence_config pc;
+    room_adapter adapter = {.size = sizeof adapter, .name = "presence-test",
+                            .presence = adapter_presence};
+    fake_peer *a;
+    json_t *patch = json_pack("{s:i}", "x", 1);
+    char want[128];
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.adapter = &adapter;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    room_presence_config_init(&pc);
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    set_user(net.hub, a, "alice", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    snprintf(want, sizeof want, "r/alice/%s", room_conn_id(a->conn));
+    assert_string_equal(adapter_last, want);
+    assert_int_equal(room_presence_update(net.hub, a->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+    assert_int_equal(room_typing(net.hub, a->conn, "r"), 0);
+    room_hub_tick(net.hub, 60000);
+    assert_string_equal(adapter_last, "r/alice/-");
+    fake_close(&net, a);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_JOIN], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_UPDATE], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_TYPING], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_STOP_TYPING], 1);
+    assert_int_equal(adapter_seen[ROOM_PRESENCE_LEAVE], 1);
+    /* Nothing was queued or sent: no events are configured. */
+    assert_int_equal(net.sends, 0);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +684,7 @@ int main(void)
         cmocka_unit_test(fail_nth_allocation),
         cmocka_unit_test(memory_returned),
         cmocka_unit_test(detached_leaves),
+        cmocka_unit_test(adapter_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -272,7 +272,18 @@ static void presence_multi_tab(void **state)
     assert_int_equal(room_presence_flush(net.hub), 1);
     fake_clear(b);
     assert_int_equal(fake_recv(&net, a1, "{\"event\":\"join\",\"data\":{\"room\":\"lobby\",\"metadata\":{\"color\":\"red\"}}}"), 0);
-    /* The snapshot, then the answer with users and connections. */
+    /* The answer with users and connections at once; the rest batched:
+     * nothing for bob, no state for the joiner, until the flush. */
+    d = last_data(a1, "result");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "data"), "users")), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "data"), "members")), 2);
+    json_decref(d);
+    assert_int_equal(fake_count(b, "presence-diff"), 0);
+    assert_int_equal(fake_count(a1, "presence"), 0);
+    assert_int_equal(fake_recv(&net, a2, "{\"event\":\"join\",\"data\":\"lobby\"}"), 0);
+    assert_int_equal(room_presence_flush(net.hub), 3);
+    /* The joiners' full state, with the room's name; no diff for them. */
+    assert_int_equal(fake_count(a1, "presence-diff"), 0);
     d = last_data(a1, "presence");
     assert_string_equal(json_string_value(json_object_get(d, "room")), "lobby");
     members = json_object_get(d, "members");
@@ -282,14 +293,7 @@ static void presence_multi_tab(void **state)
         json_string_value(json_object_get(json_object_get(json_object_get(members, "alice"), "info"), "color")), "red");
     assert_non_null(json_object_get(members, "bob"));
     json_decref(d);
-    d = last_data(a1, "result");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "data"), "users")), 2);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "data"), "members")), 2);
-    json_decref(d);
-    /* Batched: nothing for bob until the flush. */
-    assert_int_equal(fake_count(b, "presence-diff"), 0);
-    assert_int_equal(fake_recv(&net, a2, "{\"event\":\"join\",\"data\":\"lobby\"}"), 0);
-    assert_int_equal(room_presence_flush(net.hub), 3);
+    assert_int_equal(fake_count(a2, "presence"), 1);
     assert_int_equal(fake_count(b, "presence-diff"), 1);
     d = diff_of(b);
     assert_string_equal(json_string_value(json_object_get(d, "room")), "lobby");
@@ -546,9 +550,10 @@ static void presence_is_opt_in(void **state)
     assert_false(room_is_member(net.hub, a->conn, "r"));
     room_protocol_rooms_presence_config(&pc);
     assert_string_equal(pc.diff_event, "presence-diff");
-    assert_null(pc.state_event);
+    assert_string_equal(pc.state_event, "presence");
     assert_int_equal(room_presence_enable(net.hub, &pc), 0);
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"join\",\"data\":\"r\"}"), 0);
+    assert_int_equal(room_presence_flush(net.hub), 1);
     assert_int_equal(fake_count(a, "presence"), 1);
     assert_int_equal(room_protocol_rooms_register(net.hub), 0);
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"update-presence\",\"args\":[\"r\",{}]}"), ROOM_EUNKNOWN);

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "room/presence.h"
 #include "room/ws.h"
 
 #define UPGRADE(path)                                                                              \
@@ -404,6 +405,38 @@ static void test_rate_limit_clock(void **state)
     json_free(&j);
 }
 
+static int enter(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    (void)ud;
+    return room_presence_join(hub, conn, "r", NULL, ev);
+}
+
+/* Presence changes made while handling input go out at the engine's next
+ * run, batched, without waiting for a hub deadline. */
+static void test_presence_flush(void **state)
+{
+    json_engine j;
+    room_presence_config pc;
+    room_ws_conn *c;
+    char out[1024];
+    (void)state;
+
+    json_new(&j, NULL, NULL);
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    assert_int_equal(room_presence_enable(j.hub, &pc), 0);
+    room_on(j.hub, "enter", enter, NULL);
+    c = json_open(&j, 0);
+    client_frame(c, 0x1, "{\"event\":\"enter\"}", 0);
+    assert_int_equal(room_ws_conn_output(c, NULL, 16), 0);
+    room_ws_run(j.ws, 0);
+    memset(out, 0, sizeof out);
+    room_ws_conn_written(c, pending(c, out, sizeof out));
+    assert_non_null(strstr(out, "\"presence\""));
+    room_ws_conn_free(c);
+    json_free(&j);
+}
+
 /* RFC 9112 2.2, RFC 9110 5.5: a NUL, a bare CR or a bare LF in the request
  * head gets a 400 at once, LF-only line endings included. */
 static void test_strict_request(void **state)
@@ -499,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_keepalive),
         cmocka_unit_test(test_total_queue_cap),
         cmocka_unit_test(test_rate_limit_clock),
+        cmocka_unit_test(test_presence_flush),
         cmocka_unit_test(test_strict_request),
         cmocka_unit_test(test_non_minimal_length),
     };

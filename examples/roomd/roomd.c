@@ -88,8 +88,6 @@ typedef struct options {
 /* The largest join metadata of a rooms client, as compact JSON: it is
  * shown to every member of the room. */
 #define ROOMD_METADATA_MAX 1024
-/* Hubs speaking rooms: "/", "/admin" and /ws. */
-#define ROOMD_ROOMS_HUBS 3
 
 struct roomd {
     uv_loop_t *loop;
@@ -106,12 +104,9 @@ struct roomd {
     room_hub *json_hub;
     proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
     size_t ndiffy;
-    /* Sends the presence diffs of each loop iteration, batched, once the
-     * iteration's input has been handled (the check phase, after I/O). */
-    uv_check_t presence_flush;
-    bool presence_flush_closed;
-    room_hub *presence_hubs[ROOMD_ROOMS_HUBS];
-    size_t npresence;
+    /* The rooms protocol's presence. Its batched diffs go out once per loop
+     * iteration without help: the engine runs its hubs' clocks
+     * (room_hub_tick(), which flushes presence) after any input. */
     bool presence;
     uint32_t typing_ms;
     char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
@@ -374,14 +369,6 @@ static void wake(void *arg)
         uv_idle_start(&d->tick, on_tick);
 }
 
-static void on_presence_flush(uv_check_t *h)
-{
-    roomd *d = h->data;
-    size_t i;
-    for (i = 0; i < d->npresence; i++)
-        room_presence_flush(d->presence_hubs[i]);
-}
-
 /* rooms: the connection speaks for the identity it presented (auth.h),
  * refused when that is refused; the identity stays as the connection's
  * data for the join checks (its rooms). */
@@ -455,7 +442,6 @@ static int register_rooms(roomd *d, room_hub *hub)
         pcfg.user_data = d;
         if ((rc = room_presence_enable(hub, &pcfg)) != 0)
             return rc;
-        d->presence_hubs[d->npresence++] = hub;
         flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
     }
     if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
@@ -492,10 +478,6 @@ static void on_shutdown(room_uv_server *srv, void *user_data)
     /* Every connection is gone: nothing is left to announce. */
     uv_close((uv_handle_t *)&d->tick, NULL);
     d->tick_closed = true;
-    if (!d->presence_flush_closed) {
-        uv_close((uv_handle_t *)&d->presence_flush, NULL);
-        d->presence_flush_closed = true;
-    }
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -644,12 +626,6 @@ static int start(roomd *d, const options *o)
     uv_idle_init(d->loop, &d->tick);
     d->tick.data = d;
     d->tick_closed = false;
-    if (d->npresence) {
-        uv_check_init(d->loop, &d->presence_flush);
-        d->presence_flush.data = d;
-        uv_check_start(&d->presence_flush, on_presence_flush);
-        d->presence_flush_closed = false;
-    }
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;
@@ -691,7 +667,6 @@ int main(int argc, char **argv)
     d.hub_broadcast = o.hub_broadcast;
     d.presence = o.presence;
     d.typing_ms = o.typing_ms;
-    d.presence_flush_closed = true;
     if (o.auth_secret) {
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);

@@ -29,13 +29,19 @@
  *          (name, role and meta of the connection that entered first; a
  *          user's connection count is not in it, so that a second tab
  *          changes nothing the members see: room_presence_foreach() has it)
- *   state  {user id: entry, ...}                     to a joiner, at once
+ *   state  {"room": room, "members": {user id: entry, ...}}   to a joiner
  *   diff   {"room": room, "joins": {user id: entry}, "leaves": {user id: entry}}
+ *          (the room's name in both: a connection may be in several rooms)
  * A client applies a diff's leaves first, then its joins; an entry in
- * joins replaces the user's entry (state updates travel as joins). Diffs of
- * one room are batched: everything that happened since the last flush goes
- * out as one frame, encoded once for all members, at room_hub_tick() or
- * room_presence_flush().
+ * joins replaces the user's entry (state updates travel as joins).
+ * Batching: at room_hub_tick() or room_presence_flush(), each room with
+ * changes sends one state frame, shared by every connection that entered
+ * since the last flush, and one diff frame, shared by the room's other
+ * presence connections; each is encoded once. A connection thus gets at
+ * most one presence frame per flush, and 1 000 users joining in one tick
+ * cost 1 000 deliveries of one frame. Diffs and states go to the
+ * connections in the room's presence, not to members that joined with
+ * plain room_join().
  *
  * Cluster: every presence change is offered to the adapter's `presence`
  * function (room/adapter.h) as a change record, so that an adapter can make
@@ -166,7 +172,7 @@ typedef struct room_presence_config {
     const char *state_event;
     const char *diff_event;
     /* Typing: relayed to the room's other members with the entry's
-     * {"room", "id", "name"?} as payload; NULL: not sent (change callbacks still
+     * {"id", "name"?} as payload; NULL: not sent (change callbacks still
      * run). */
     const char *typing_event;
     const char *stop_typing_event;
@@ -201,9 +207,9 @@ ROOM_API int room_presence_enable(room_hub *hub, const room_presence_config *con
 
 /* Enters `conn` into `room` with presence: runs `authorize` with
  * `metadata` (borrowed, may be NULL), joins the room (room_join()), adds
- * the connection under its user, sends the joining connection the full
- * state (state_event) at once, and queues a join (first connection of the
- * user) for the next flush. On refusal nothing changes; when `ev` (the
+ * the connection under its user, and queues for the next flush the
+ * joining connection's full state (state_event) and, for the user's first
+ * connection, its join in the diff. On refusal nothing changes; when `ev` (the
  * inbound event being handled, may be NULL) is given, the client is
  * answered with room_fail(ev, ROOM_EFORBIDDEN, reason): an `error`
  * SocketResponse whose data.code is "forbidden" (or the ack). Errors:
@@ -230,7 +236,7 @@ ROOM_API int room_presence_join(room_hub *hub, room_conn *conn, const char *room
 ROOM_API int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_t *patch,
                                   const room_event *ev);
 
-/* Sends pending diffs now, one frame per room with changes. Transports
+/* Sends pending states and diffs now (see the model above). Transports
  * call it once per loop iteration (room_hub_tick() does too). Returns the
  * number of deliveries, ROOM_EINVAL from a presence callback, or
  * ROOM_ENOMEM (the pending diffs of the rooms not yet flushed are kept). */
@@ -242,11 +248,13 @@ ROOM_API int room_presence_flush(room_hub *hub);
  * members (not to the typist's connections) unless the user is already
  * typing there, and (re)starts the idle timer: stop_typing_event follows
  * typing_ms of hub time after the last call (room_hub_tick()), or at once
- * when the typing connection leaves the room. Errors: ROOM_EINVAL,
- * ROOM_ENOTMEMBER (not in the room's presence), ROOM_ENOMEM. */
+ * when the typing connection leaves the room. Out of memory, the relay is
+ * skipped (the timer still runs). Errors: ROOM_EINVAL (presence off, NULL
+ * arguments, re-entrant call), ROOM_ENAME, ROOM_ENOTMEMBER (not in the
+ * room's presence). */
 ROOM_API int room_typing(room_hub *hub, room_conn *conn, const char *room);
 /* Stops conn's user typing in `room` now (stop_typing_event); 0 also when
- * it was not typing. Errors: ROOM_EINVAL, ROOM_ENOTMEMBER. */
+ * it was not typing. Errors: those of room_typing(). */
 ROOM_API int room_typing_stop(room_hub *hub, room_conn *conn, const char *room);
 
 /* ---- queries ------------------------------------------------------------------- */

@@ -35,10 +35,9 @@ enum {
 };
 
 /* room_presence_config_init() plus the protocol's event names:
- * `presence-diff`, `typing`, `stop-typing`. state_event stays NULL: the
- * protocol sends the joiner's `presence` snapshot itself, with the room's
- * name. The host may then set typing_ms, max_state_bytes and the
- * callbacks before room_presence_enable(). */
+ * `presence`, `presence-diff`, `typing`, `stop-typing`. The host may then
+ * set typing_ms, max_state_bytes and the callbacks before
+ * room_presence_enable(). */
 ROOM_PROTOCOL_API void room_protocol_rooms_presence_config(room_presence_config *config);
 
 /* Registers the protocol's handlers (room_on_many()) and its "disconnect"

@@ -28,9 +28,15 @@ typedef struct rm_cuser {
     char id[ROOM_CONN_ID_LEN + 1];
 } rm_cuser;
 
+/* A connection in a room's presence. */
+typedef struct rm_pconn {
+    room_conn *conn;
+    bool fresh; /* joined since the last flush: gets the full state then */
+} rm_pconn;
+
 /* A user present in one room. */
 typedef struct rm_pmember {
-    room_conn **conns; /* its connections in the room */
+    rm_pconn *conns; /* its connections in the room */
     uint32_t nconns, cap;
     uint32_t hash;
     bool announced;    /* the members were told it is here (a flush sent its join) */
@@ -48,6 +54,7 @@ typedef struct rm_pmember {
 typedef struct rm_proom {
     rm_table members; /* rm_pmember by user id */
     uint32_t nconns;
+    uint32_t nfresh; /* connections waiting for the full state */
     uint32_t hash;
     json_t *joins, *leaves; /* pending diff; NULL when nothing is pending */
     struct rm_proom *next_dirty;

@@ -21,7 +21,7 @@ rm_pmember *rm_pmember_find(const room_hub *hub, const rm_proom *r, const char *
 static int conn_index(const rm_pmember *m, const room_conn *conn)
 {
     for (uint32_t i = 0; i < m->nconns; i++) {
-        if (m->conns[i] == conn)
+        if (m->conns[i].conn == conn)
             return (int)i;
     }
     return -1;
@@ -181,6 +181,8 @@ void rm_presence_left(room_hub *hub, room_conn *conn, const char *room, uint32_t
     int i = m ? conn_index(m, conn) : -1;
     if (i < 0)
         return;
+    if (m->conns[i].fresh)
+        r->nfresh--;
     m->conns[i] = m->conns[--m->nconns];
     r->nconns--;
     if (m->typist == conn)
@@ -328,7 +330,7 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         m->info = verdict.info;
         verdict.info = NULL;
     } else if (verdict.info &&
-               !(new_entry = entry_new(hub, m, m->conns[0], m->state, verdict.info))) {
+               !(new_entry = entry_new(hub, m, m->conns[0].conn, m->state, verdict.info))) {
         goto fail_member;
     }
     if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns))
@@ -347,14 +349,14 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         m->entry = new_entry;
         m->info = verdict.info;
     }
-    m->conns[m->nconns++] = conn;
+    /* The joiner's full state goes out at the flush, one frame shared by
+     * everyone who joined in the tick, in place of the diff. */
+    m->conns[m->nconns++] = (rm_pconn){conn, p->events[0] != NULL};
     r->nconns++;
     conn->flags |= RM_CONN_PRESENT;
     if (p->events[0]) {
-        json_t *state = room_presence_state(hub, room);
-        if (state)
-            rm_emit_frame(hub, conn, p->events[0], &state, 1, -1, NULL, 0);
-        json_decref(state);
+        r->nfresh++;
+        mark_dirty(p, r);
     }
     if (new_member || new_entry)
         queue_join(hub, m);
@@ -412,7 +414,7 @@ int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_
         json_decref(next);
         return 0;
     }
-    if (!(entry = entry_new(hub, m, m->conns[0], next, m->info))) {
+    if (!(entry = entry_new(hub, m, m->conns[0].conn, next, m->info))) {
         json_decref(next);
         return answer(hub, conn, ev, ROOM_ENOMEM, NULL);
     }
@@ -436,6 +438,60 @@ static void mark_announced(room_hub *hub, rm_proom *r)
     }
 }
 
+/* Encodes `payload` (stolen) as `event` once; NULL out of memory. */
+static room_frame *encode_new(room_hub *hub, const char *event, json_t *payload)
+{
+    room_frame *f = NULL;
+    if (payload && rm_frame_encode(hub, event, &payload, 1, -1, NULL, 0, &f))
+        f = NULL;
+    json_decref(payload);
+    return f;
+}
+
+/* One room's tick: the full state to the connections that joined since the
+ * last flush, the diff to the others; each frame encoded once. */
+static int flush_room(room_hub *hub, rm_proom *r)
+{
+    rm_people *p = hub->people;
+    room_frame *diff = NULL, *snap = NULL;
+    int n = 0;
+    if (p->events[1] && (r->joins || r->leaves) && r->nconns > r->nfresh) {
+        diff = encode_new(hub, p->events[1],
+                          json_pack("{s:s,s:o,s:o}", "room", r->name,
+                                    "joins", r->joins ? json_incref(r->joins) : json_object(),
+                                    "leaves", r->leaves ? json_incref(r->leaves) : json_object()));
+        if (!diff)
+            return ROOM_ENOMEM;
+    }
+    /* The room's name in both: a connection may be in several rooms. */
+    if (r->nfresh && p->events[0] &&
+        !(snap = encode_new(hub, p->events[0],
+                            json_pack("{s:s,s:o}", "room", r->name, "members",
+                                      room_presence_state(hub, r->name))))) {
+        room_frame_unref(diff);
+        return ROOM_ENOMEM;
+    }
+    for (uint32_t i = 0; i < r->members.cap; i++) {
+        rm_pmember *m = r->members.slots[i];
+        for (uint32_t k = 0; m && k < m->nconns; k++) {
+            rm_pconn *pc = &m->conns[k];
+            room_frame *f = pc->fresh ? snap : diff;
+            pc->fresh = false;
+            if (f && rm_deliver(hub, pc->conn, f) == 0)
+                n++;
+        }
+    }
+    r->nfresh = 0;
+    room_frame_unref(diff);
+    room_frame_unref(snap);
+    if (r->joins)
+        mark_announced(hub, r);
+    json_decref(r->joins);
+    json_decref(r->leaves);
+    r->joins = r->leaves = NULL;
+    return n;
+}
+
 int room_presence_flush(room_hub *hub)
 {
     rm_people *p = hub ? hub->people : NULL;
@@ -446,35 +502,11 @@ int room_presence_flush(room_hub *hub)
     if (p->busy)
         return ROOM_EINVAL;
     while ((r = p->dirty) != NULL) {
-        json_t *diff;
-        if (!p->events[1]) {
-            /* diff_event was unset since these were queued: nobody wants them. */
-            p->dirty = r->next_dirty;
-            r->dirty = false;
-            json_decref(r->joins);
-            json_decref(r->leaves);
-            r->joins = r->leaves = NULL;
-            proom_maybe_free(hub, r);
-            continue;
-        }
-        diff = json_pack("{s:s,s:o,s:o}", "room", r->name,
-                         "joins", r->joins ? json_incref(r->joins) : json_object(),
-                         "leaves", r->leaves ? json_incref(r->leaves) : json_object());
-        if (!diff)
-            return ROOM_ENOMEM;
-        rc = rm_presence_send(hub, r->name, p->events[1], diff, NULL);
-        json_decref(diff);
-        if (rc == ROOM_ENOMEM)
+        if ((rc = flush_room(hub, r)) < 0)
             return rc;
-        if (rc > 0)
-            n += rc;
+        n += rc;
         p->dirty = r->next_dirty;
         r->dirty = false;
-        if (r->joins)
-            mark_announced(hub, r);
-        json_decref(r->joins);
-        json_decref(r->leaves);
-        r->joins = r->leaves = NULL;
         proom_maybe_free(hub, r);
     }
     return n;
@@ -576,7 +608,7 @@ int room_presence_user_conns_foreach(room_hub *hub, const char *room, const char
     r = proom_named(hub, room);
     m = r ? rm_pmember_find(hub, r, user_id) : NULL;
     for (uint32_t i = 0; m && i < m->nconns; i++) {
-        if ((rc = fn(m->conns[i], ud)) != 0)
+        if ((rc = fn(m->conns[i].conn, ud)) != 0)
             return rc;
     }
     return 0;
@@ -596,7 +628,7 @@ void rm_people_free(room_hub *hub)
         for (uint32_t j = 0; j < r->members.cap; j++) {
             rm_pmember *m = r->members.slots[j];
             for (uint32_t k = 0; m && k < m->nconns; k++)
-                m->conns[k]->flags &= (uint8_t)~RM_CONN_PRESENT;
+                m->conns[k].conn->flags &= (uint8_t)~RM_CONN_PRESENT;
             if (m)
                 m->typist = NULL; /* members go with their rooms: no list upkeep */
         }

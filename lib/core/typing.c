@@ -49,7 +49,7 @@ static int find(room_hub *hub, room_conn *conn, const char *room, rm_pmember **o
     r = rm_proom_find(p, room, rm_hash(hub->seed, room, len));
     *out = r ? rm_pmember_find(hub, r, rm_user_key(hub, conn)) : NULL;
     for (uint32_t i = 0; *out && i < (*out)->nconns; i++) {
-        if ((*out)->conns[i] == conn)
+        if ((*out)->conns[i].conn == conn)
             return 0;
     }
     return ROOM_ENOTMEMBER;

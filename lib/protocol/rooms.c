@@ -60,18 +60,6 @@ static json_t *member_event(room_hub *hub, const char *room, const room_conn *wh
                      room_conn_user_id(hub, who));
 }
 
-/* The joiner's `presence` snapshot: {"room", "members": {user id: entry}}
- * (the core's state, with the room's name, since a connection may be in
- * several rooms). */
-static int send_snapshot(room_hub *hub, room_conn *conn, const char *room)
-{
-    json_t *members = room_presence_state(hub, room);
-    json_t *snap = members ? json_pack("{s:s,s:o}", "room", room, "members", members) : NULL;
-    if (!snap)
-        return ROOM_ENOMEM;
-    return room_emit_new(hub, conn, "presence", snap);
-}
-
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -80,15 +68,12 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
     int rc;
     if (!room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "join needs a room name");
-    /* A refusal is answered by the core, with its reason and "forbidden". */
+    /* A refusal is answered by the core, with its reason and "forbidden";
+     * the joiner's `presence` state goes out at the next flush. */
     rc = presence ? room_presence_join(hub, conn, room, arg(ev, 1, "metadata"), ev)
                   : room_join(hub, conn, room);
     if (rc != 0)
         return rc;
-    /* Out of memory the joiner lacks its snapshot until the next diff;
-     * the join itself stands. */
-    if (presence)
-        send_snapshot(hub, conn, room);
     room_send_new(hub, room, "member-joined",
                   room_response_new("Member joined", member_event(hub, room, conn)), conn);
     res = json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room));
@@ -311,6 +296,7 @@ int room_protocol_rooms_disconnect(room_hub *hub, room_conn *conn, const room_ev
 void room_protocol_rooms_presence_config(room_presence_config *config)
 {
     room_presence_config_init(config);
+    config->state_event = "presence";
     config->diff_event = "presence-diff";
     config->typing_event = "typing";
     config->stop_typing_event = "stop-typing";
