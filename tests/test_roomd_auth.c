@@ -196,8 +196,9 @@ static void test_malformed(void **state)
 /* Claims under a valid MAC are still decoded strictly. */
 static void test_claims(void **state)
 {
-    char claims[512], name[ROOMD_ID_MAX + 2], rooms[ROOMD_ROOMS_MAX * 6 + 8];
-    size_t i, o = 0;
+    char claims[512], name[ROOMD_ID_MAX + 2], *text;
+    json_t *rooms, *claims_obj;
+    size_t i;
     (void)state;
     assert_string_equal(refused_claims("not json"), "token claims are not JSON");
     assert_string_equal(refused_claims("[1]"), "token claims must be an object");
@@ -240,15 +241,20 @@ static void test_claims(void **state)
     name[ROOMD_ID_MAX + 1] = 0;
     snprintf(claims, sizeof claims, "{\"userId\":\"%s\",\"exp\":4102444800,\"rooms\":[]}", name);
     assert_string_equal(refused_claims(claims), "token userId must be a non-empty string of at most 128 bytes");
-    o += (size_t)sprintf(rooms + o, "[");
+    rooms = json_array();
     for (i = 0; i < ROOMD_ROOMS_MAX; i++)
-        o += (size_t)sprintf(rooms + o, "%s\"r%zu\"", i ? "," : "", i);
-    sprintf(rooms + o, "]");
-    snprintf(claims, sizeof claims, "{\"userId\":\"a\",\"exp\":4102444800,\"rooms\":%s}", rooms);
-    accepted_claims(claims);
-    sprintf(rooms + o, ",\"x\"]");
-    snprintf(claims, sizeof claims, "{\"userId\":\"a\",\"exp\":4102444800,\"rooms\":%s}", rooms);
-    assert_string_equal(refused_claims(claims), "token rooms must be an array of at most 64 room names");
+        json_array_append_new(rooms, json_sprintf("r%zu", i));
+    claims_obj = json_pack("{s:s,s:I,s:O}", "userId", "a", "exp", (json_int_t)4102444800, "rooms", rooms);
+    text = json_dumps(claims_obj, JSON_COMPACT);
+    json_decref(claims_obj);
+    accepted_claims(text);
+    free(text);
+    json_array_append_new(rooms, json_string("x"));
+    claims_obj = json_pack("{s:s,s:I,s:o}", "userId", "a", "exp", (json_int_t)4102444800, "rooms", rooms);
+    text = json_dumps(claims_obj, JSON_COMPACT);
+    json_decref(claims_obj);
+    assert_string_equal(refused_claims(text), "token rooms must be an array of at most 64 room names");
+    free(text);
 }
 
 static void test_declared(void **state)
@@ -347,6 +353,7 @@ static void test_hub(void **state)
     fake_peer *p = calloc(1, sizeof *p);
     json_t *refusal = NULL, *j;
     room_conn *conn;
+    size_t fail_k;
     (void)state;
     assert_non_null(fake_hub(&net, 1));
     assert_int_equal(roomd_auth_register(net.hub, &a), 0);
@@ -360,8 +367,29 @@ static void test_hub(void **state)
     json_decref(refusal);
     assert_int_equal(room_conn_count(net.hub), 0);
     json_object_set_new(args.auth, "token", json_string(vector));
-    assert_int_equal(room_conn_open_with(net.hub, p, &args, &p->conn, &refusal), 0);
+    /* Every allocation of the connect, the user's included, failed in
+     * turn: refused as out of memory, until it opens. */
+    for (fail_k = 1;; fail_k++) {
+        int rc;
+        net.alloc.fail_at = net.alloc.allocs + net.alloc.failures + fail_k;
+        rc = room_conn_open_with(net.hub, p, &args, &p->conn, &refusal);
+        /* A handler's failure is a refusal that says so. */
+        if (rc == ROOM_EDENIED)
+            assert_string_equal(json_string_value(json_object_get(refusal, "msg")),
+                                room_strerror(ROOM_ENOMEM));
+        json_decref(refusal);
+        if (rc == 0)
+            break;
+        assert_true(rc == ROOM_ENOMEM || rc == ROOM_EDENIED);
+        assert_int_equal(room_conn_count(net.hub), 0);
+    }
+    net.alloc.fail_at = 0;
+    assert_true(fail_k > 2);
     json_decref(args.auth);
+    /* The hub knows who it is, from the token. */
+    assert_string_equal(room_conn_user_id(net.hub, p->conn), "42");
+    assert_string_equal(room_conn_user_name(net.hub, p->conn), "Ada");
+    assert_string_equal(room_conn_user_role(net.hub, p->conn), "TEACHER");
 
     /* Answered by the handler: the hub has nothing more to say. */
     assert_int_equal(fake_recv(&net, p, "{\"event\":\"j\",\"data\":\"pr:2\"}"), 0);

@@ -234,6 +234,16 @@ int roomd_auth_identity(const roomd_auth *a, const room_event *connect_ev, json_
                                identity_out, why);
 }
 
+int roomd_auth_set_user(room_hub *hub, room_conn *conn, const json_t *identity)
+{
+    room_user u;
+    room_user_init(&u);
+    u.id = json_string_value(json_object_get(identity, "userId"));
+    u.name = json_string_value(json_object_get(identity, "name"));
+    u.role = json_string_value(json_object_get(identity, "role"));
+    return room_conn_set_user(hub, conn, &u);
+}
+
 static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     json_t *identity;
@@ -241,7 +251,10 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     int rc = roomd_auth_identity(ud, ev, &identity, &why);
     if (rc == ROOM_EDENIED)
         room_refuse(hub, conn, why, NULL);
-    /* Checked, not kept: nothing in this protocol reads it yet. */
+    else if (rc == 0 && identity)
+        rc = roomd_auth_set_user(hub, conn, identity);
+    /* The hub keeps its own copy; the rooms claim is not kept (nothing
+     * checks this protocol's joins against it yet). */
     json_decref(identity);
     return rc;
 }
@@ -254,9 +267,6 @@ int roomd_auth_register(room_hub *hub, roomd_auth *a)
 int roomd_forbid(room_hub *hub, room_conn *conn, const room_event *ev, const char *room)
 {
     char msg[ROOMD_ROOM_MAX + 32];
-    json_t *data = json_pack("{s:s,s:s}", "code", "forbidden", "event", ev->name);
     snprintf(msg, sizeof msg, "not allowed in room %s", room);
-    if (data)
-        room_reply_new(hub, conn, ev, "error", room_response_new(msg, data));
-    return ROOM_EDENIED;
+    return room_fail(hub, conn, ev, ROOM_EFORBIDDEN, msg);
 }

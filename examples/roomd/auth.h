@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "room/presence.h"
 #include "room/room.h"
 
 /* Bounds of what a client may present: a token is short, and every string
@@ -69,15 +70,22 @@ typedef struct roomd_auth {
 int roomd_auth_identity(const roomd_auth *a, const room_event *connect_ev, json_t **identity_out,
                         const char **why);
 
+/* Tells the hub who `conn` speaks for (room_conn_set_user()): the
+ * identity's userId, name and role (`identity` borrowed, not NULL). The
+ * presence and direct messages of the core then key on the server's idea of
+ * the user, not the client's. Errors: those of room_conn_set_user(). */
+int roomd_auth_set_user(room_hub *hub, room_conn *conn, const json_t *identity);
+
 /* For hubs whose protocol keeps no identity (rooms): a "connect" handler
  * that refuses a connection whose identity roomd_auth_identity() refuses,
- * with the reason as the client's connect_error message. */
+ * with the reason as the client's connect_error message, and otherwise
+ * sets its user (roomd_auth_set_user()) when it has one. */
 int roomd_auth_register(room_hub *hub, roomd_auth *a);
 
-/* Answers `ev` with the error SocketResponse {"msg": "not allowed in room
- * <room>", "data": {"code": "forbidden", "event": ev->name}} (as room_fail()
- * does: the ack if one was asked for, else an `error` event). Returns
- * ROOM_EDENIED, for the handler to return. */
+/* Answers `ev` with room_fail(ROOM_EFORBIDDEN): the error SocketResponse
+ * {"msg": "not allowed in room <room>", "data": {"code": "forbidden",
+ * "event": ev->name}}, as the ack if one was asked for, else an `error`
+ * event. Returns ROOM_EFORBIDDEN, for the handler to return. */
 int roomd_forbid(room_hub *hub, room_conn *conn, const room_event *ev, const char *room);
 
 /* 1 when `identity` (borrowed; NULL means anonymous) may join `room`. */

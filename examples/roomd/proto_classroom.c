@@ -128,6 +128,20 @@ static void member_free(member *m)
     free(m);
 }
 
+/* The hub's idea of who the connection is (room/presence.h): its ID in
+ * decimal, role and name. */
+static int set_user(room_hub *hub, room_conn *conn, const member *m)
+{
+    char id[24];
+    room_user u;
+    room_user_init(&u);
+    snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, m->id);
+    u.id = id;
+    u.name = json_string_value(json_object_get(m->info, "name"));
+    u.role = json_string_value(json_object_get(m->info, "role"));
+    return room_conn_set_user(hub, conn, &u);
+}
+
 static int first_member(room_conn *conn, void *ud)
 {
     *(const member **)ud = room_conn_data(conn);
@@ -242,6 +256,10 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     if (peer && !json_equal(peer->info, m->info)) {
         member_free(m);
         return refuse(hub, conn, "that ID is already connected with another role or name");
+    }
+    if ((rc = set_user(hub, conn, m)) != 0) {
+        member_free(m);
+        return rc;
     }
     /* Before joining, so that the roster finds it. */
     room_conn_set_data(conn, m);

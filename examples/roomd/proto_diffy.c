@@ -148,11 +148,16 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
         made = json_pack("{ss}", "userId", req.username);
         if (!made)
             return ROOM_ENOMEM;
+        if ((rc = roomd_auth_set_user(hub, conn, made)) != 0) {
+            json_decref(made);
+            return rc;
+        }
         /* Before joining, so that the roster finds it. */
         room_conn_set_data(conn, made);
     }
     if ((rc = room_join(hub, conn, req.room)) != 0) {
         if (made) {
+            room_conn_set_user(hub, conn, NULL);
             room_conn_set_data(conn, NULL);
             json_decref(made);
         }
@@ -228,10 +233,15 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     json_t *identity;
     const char *why;
     int rc = roomd_auth_identity(d->auth, ev, &identity, &why);
-    if (rc == ROOM_EDENIED)
+    if (rc == ROOM_EDENIED) {
         room_refuse(hub, conn, why, NULL);
-    else if (rc == 0)
+    } else if (rc == 0 && identity) {
+        if ((rc = roomd_auth_set_user(hub, conn, identity)) != 0) {
+            json_decref(identity);
+            return rc;
+        }
         room_conn_set_data(conn, identity);
+    }
     return rc;
 }
 
