@@ -377,18 +377,13 @@ static int rooms_connect(room_hub *hub, room_conn *conn, const room_event *ev, v
     roomd *d = ud;
     json_t *identity = NULL;
     const char *why;
-    room_user user;
     int rc = roomd_auth_identity(&d->auth, ev, &identity, &why);
     if (rc == ROOM_EDENIED)
         room_refuse(hub, conn, why, NULL);
     if (rc != 0 || !identity)
         return rc;
-    room_user_init(&user);
-    user.id = json_string_value(json_object_get(identity, "userId"));
-    user.name = json_string_value(json_object_get(identity, "name"));
-    user.role = json_string_value(json_object_get(identity, "role"));
     /* A resumed connection (recovery) keeps the data of its first connect. */
-    if ((rc = room_conn_set_user(hub, conn, &user)) != 0 || room_conn_data(conn)) {
+    if ((rc = roomd_auth_set_user(hub, conn, identity)) != 0 || room_conn_data(conn)) {
         json_decref(identity);
         return rc;
     }
