@@ -115,6 +115,28 @@ static void formats_log_lines(void **state)
     room_logf(NULL, NULL, ROOM_LOG_ERROR, "%s", "nobody listens");
 }
 
+/* room_utf8_walk() counts what JavaScript counts (UTF-16 units), stops
+ * before a character that would pass the limit, and refuses what RFC 3629
+ * forbids. */
+static void walks_utf8(void **state)
+{
+    /* "a", U+00E9, U+20AC, U+1F600: 1 + 1 + 1 + 2 units in 1 + 2 + 3 + 4 bytes. */
+    static const char text[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    static const char *const bad[] = {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\xff"};
+    size_t bytes, units, i;
+    (void)state;
+    assert_int_equal(room_utf8_walk(text, 10, SIZE_MAX, &bytes, &units), 0);
+    assert_int_equal(bytes, 10);
+    assert_int_equal(units, 5);
+    /* The emoji's pair would pass 4 units: the walk stops before it. */
+    assert_int_equal(room_utf8_walk(text, 10, 4, &bytes, &units), 0);
+    assert_int_equal(bytes, 6);
+    assert_int_equal(units, 3);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(room_utf8_walk(bad[i], strlen(bad[i]), SIZE_MAX, &bytes, &units), ROOM_EPROTO);
+    assert_int_equal(room_utf8_walk(NULL, 1, 1, &bytes, &units), ROOM_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +144,7 @@ int main(void)
         cmocka_unit_test(loads_json),
         cmocka_unit_test(generates_ids),
         cmocka_unit_test(formats_log_lines),
+        cmocka_unit_test(walks_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

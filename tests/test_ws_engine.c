@@ -112,6 +112,32 @@ static void test_free_after_partial_write(void **state)
     eng_free(e);
 }
 
+/* A host built against the 0.2 header (no polling counters) gets exactly
+ * the counters it knows: nothing is written past its struct. */
+static void test_stats_copy_size(void **state)
+{
+    engine *e = eng_new();
+    room_ws_conn *c;
+    size_t old_size = offsetof(room_ws_stats, polling_sessions);
+    _Alignas(room_ws_stats) unsigned char buf[sizeof(room_ws_stats) + 8];
+    room_ws_stats full;
+    size_t i;
+    (void)state;
+
+    assert_int_equal(room_ws_conn_new(e->ws, NULL, 0, &c), 0);
+    feed(c, UPGRADE("/socket.io/?EIO=4&transport=websocket"), 0);
+    room_ws_run(e->ws, 0);
+    memset(buf, 0xa5, sizeof buf);
+    room_ws_stats_copy(e->ws, (room_ws_stats *)(void *)buf, old_size);
+    for (i = old_size; i < sizeof buf; i++)
+        assert_int_equal(buf[i], 0xa5);
+    room_ws_stats_get(e->ws, &full);
+    assert_memory_equal(buf, &full, old_size);
+    assert_int_equal(full.connections, 1);
+    room_ws_conn_free(c);
+    eng_free(e);
+}
+
 /* A refused request gets a 400 with its reason, then FIN once written,
  * then the socket closes on the peer's FIN. */
 static void test_refusal(void **state)
@@ -526,6 +552,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upgrade_and_partial_writes),
         cmocka_unit_test(test_free_after_partial_write),
+        cmocka_unit_test(test_stats_copy_size),
         cmocka_unit_test(test_refusal),
         cmocka_unit_test(test_handshake_deadline),
         cmocka_unit_test(test_too_big_header),

@@ -51,6 +51,15 @@ ROOM_API int room_buf_append_int(room_buf *buf, int64_t v);
  * allow), ROOM_ENOMEM or ROOM_EINVAL (NULL out). */
 ROOM_API int room_json_load(const void *bytes, size_t len, size_t flags, json_t **out);
 
+/* Walks strict UTF-8 (RFC 3629: no overlongs, surrogates or values past
+ * U+10FFFF) until `len` bytes or `max_units` UTF-16 code units (what
+ * JavaScript counts as a string's length) are consumed, stopping before a
+ * character that would pass max_units. Sets *bytes_out and *units_out to
+ * what was consumed. Returns 0, ROOM_EPROTO (invalid UTF-8 within what was
+ * walked) or ROOM_EINVAL. */
+ROOM_API int room_utf8_walk(const void *bytes, size_t len, size_t max_units, size_t *bytes_out,
+                            size_t *units_out);
+
 enum { ROOM_MSG_EVENT = 1, ROOM_MSG_ACK = 2 };
 
 /* One decoded inbound message. The codec fills it; the hub releases it. */

@@ -251,7 +251,15 @@ ROOM_WS_API void room_ws_logf(const room_ws *ws, int level, const char *fmt, ...
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-ROOM_WS_API void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats);
+/* Copies the first `size` bytes of the engine's counters into `stats`
+ * (zeroing what the library does not have), so that a host built against
+ * a header with fewer counters, or more, reads only what both know. Use
+ * room_ws_stats_get(), which passes the size the host was compiled with. */
+ROOM_WS_API void room_ws_stats_copy(const room_ws *ws, room_ws_stats *stats, size_t size);
+static inline void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats)
+{
+    room_ws_stats_copy(ws, stats, sizeof *stats);
+}
 
 /* ---- connections --------------------------------------------------------- */
 

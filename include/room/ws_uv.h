@@ -102,7 +102,13 @@ ROOM_UV_API int room_uv_port(const room_uv_server *srv);
 typedef void (*room_uv_done_fn)(room_uv_server *srv, void *user_data);
 ROOM_UV_API int room_uv_shutdown(room_uv_server *srv, room_uv_done_fn done);
 
-ROOM_UV_API void room_uv_stats_get(const room_uv_server *srv, room_uv_stats *stats);
+/* Copies the first `size` bytes of the counters (zeroing what the library
+ * does not have); room_uv_stats_get() passes the host's own size. */
+ROOM_UV_API void room_uv_stats_copy(const room_uv_server *srv, room_uv_stats *stats, size_t size);
+static inline void room_uv_stats_get(const room_uv_server *srv, room_uv_stats *stats)
+{
+    room_uv_stats_copy(srv, stats, sizeof *stats);
+}
 
 #ifdef __cplusplus
 }

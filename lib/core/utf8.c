@@ -2,15 +2,20 @@
  * past U+10FFFF. */
 #include "internal.h"
 
-bool rm_utf8_valid(const unsigned char *s, size_t len)
+int room_utf8_walk(const void *bytes, size_t len, size_t max_units, size_t *bytes_out,
+                   size_t *units_out)
 {
-    size_t i = 0;
-    while (i < len) {
+    const unsigned char *s = bytes;
+    size_t i = 0, units = 0;
+    if ((!s && len) || !bytes_out || !units_out)
+        return ROOM_EINVAL;
+    while (i < len && units < max_units) {
         unsigned char c = s[i];
-        size_t n;
+        size_t n, k;
         uint32_t cp;
         if (c < 0x80) {
             i++;
+            units++;
             continue;
         }
         if (c >= 0xc2 && c <= 0xdf) {
@@ -23,20 +28,32 @@ bool rm_utf8_valid(const unsigned char *s, size_t len)
             n = 3;
             cp = c & 0x07;
         } else {
-            return false;
+            return ROOM_EPROTO;
         }
         if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
+            return ROOM_EPROTO;
+        for (k = 1; k <= n; k++) {
             if ((s[i + k] & 0xc0) != 0x80)
-                return false;
+                return ROOM_EPROTO;
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
         /* Overlong forms, surrogates and values past U+10FFFF. */
         if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
             (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
+            return ROOM_EPROTO;
+        /* Beyond the BMP a character is a surrogate pair. */
+        if (units + (n == 3 ? 2 : 1) > max_units)
+            break;
+        units += n == 3 ? 2 : 1;
         i += n + 1;
     }
-    return true;
+    *bytes_out = i;
+    *units_out = units;
+    return 0;
+}
+
+bool rm_utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t bytes, units;
+    return room_utf8_walk(s, len, SIZE_MAX, &bytes, &units) == 0 && bytes == len;
 }

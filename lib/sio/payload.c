@@ -28,60 +28,10 @@ static const char binary_type[] = "application/octet-stream";
 
 /* ---- UTF-8 and UTF-16 --------------------------------------------------- */
 
-/* Walks strict UTF-8 (RFC 3629) until `len` bytes or `max_units` UTF-16
- * code units are consumed, stopping before a character that would pass
- * max_units. Returns false on invalid UTF-8. */
-static bool utf8_walk(const uint8_t *p, size_t len, size_t max_units, size_t *bytes_out,
-                      size_t *units_out)
-{
-    size_t i = 0, units = 0;
-    while (i < len && units < max_units) {
-        uint8_t c = p[i];
-        size_t n, k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            units++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF. */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        /* Beyond the BMP a character is a surrogate pair. */
-        if (units + (n == 3 ? 2 : 1) > max_units)
-            break;
-        units += n == 3 ? 2 : 1;
-        i += n + 1;
-    }
-    *bytes_out = i;
-    *units_out = units;
-    return true;
-}
-
 bool sio_utf8_units(const uint8_t *p, size_t len, size_t *units)
 {
     size_t bytes;
-    return utf8_walk(p, len, SIZE_MAX, &bytes, units) && bytes == len;
+    return room_utf8_walk(p, len, SIZE_MAX, &bytes, units) == 0 && bytes == len;
 }
 
 /* ---- base64 -------------------------------------------------------------- */
@@ -250,7 +200,7 @@ static bool walk_v3_text(const uint8_t *p, size_t len, sio_sink *sink)
         size_t units, bytes, got;
         sio_piece piece;
         if (!length_of(p, len, &i, '0', ':', &units) ||
-            !utf8_walk(p + i, len - i, units, &bytes, &got) || got != units)
+            room_utf8_walk(p + i, len - i, units, &bytes, &got) != 0 || got != units)
             return false;
         /* engine.io-parser 2 skips empty packets. */
         if (bytes) {

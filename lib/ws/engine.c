@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ws_internal.h"
 
@@ -181,8 +182,10 @@ size_t room_ws_conn_count(const room_ws *ws)
     return ws ? ws->nconns : 0;
 }
 
-void room_ws_stats_get(const room_ws *ws, room_ws_stats *stats)
+void room_ws_stats_copy(const room_ws *ws, room_ws_stats *stats, size_t size)
 {
-    if (ws && stats)
-        *stats = ws->stats;
+    if (!ws || !stats)
+        return;
+    memset(stats, 0, size);
+    memcpy(stats, &ws->stats, size < sizeof ws->stats ? size : sizeof ws->stats);
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -265,8 +266,10 @@ int room_uv_shutdown(room_uv_server *srv, room_uv_done_fn done)
     return 0;
 }
 
-void room_uv_stats_get(const room_uv_server *srv, room_uv_stats *stats)
+void room_uv_stats_copy(const room_uv_server *srv, room_uv_stats *stats, size_t size)
 {
-    if (srv && stats)
-        *stats = srv->stats;
+    if (!srv || !stats)
+        return;
+    memset(stats, 0, size);
+    memcpy(stats, &srv->stats, size < sizeof srv->stats ? size : sizeof srv->stats);
 }
