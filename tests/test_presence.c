@@ -78,6 +78,16 @@ static json_t *last_data(const fake_peer *p, const char *event)
     return d;
 }
 
+/* The members of the last state event `p` got ({"room", "members"}). */
+static json_t *state_members(const fake_peer *p)
+{
+    json_t *d = last_data(p, "presence");
+    json_t *m = json_incref(json_object_get(d, "members"));
+    assert_non_null(json_object_get(d, "room"));
+    json_decref(d);
+    return m;
+}
+
 static int count_conn(room_conn *conn, void *ud)
 {
     (void)conn;
@@ -188,7 +198,7 @@ static void two_connections_one_user(void **state)
     assert_int_equal(room_hub_tick(net.hub, 10), -1);
     assert_int_equal(a1->nframes, 1);
     assert_int_equal(a2->nframes, 1);
-    d = last_data(a2, "presence");
+    d = state_members(a2);
     assert_non_null(json_object_get(d, "bob"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(d, "alice"), "name")), "Alice");
     json_decref(d);
@@ -245,7 +255,7 @@ static void one_diff_per_tick(void **state)
         assert_int_equal(p[i]->nframes, 1);
         assert_int_equal(fake_count(p[i], "presence"), 1);
     }
-    d = last_data(p[0], "presence");
+    d = state_members(p[0]);
     assert_int_equal(json_object_size(d), 49);
     json_decref(d);
     /* The next tick: 10 join and 5 leave; the 10 get the state, the 44
@@ -268,7 +278,7 @@ static void one_diff_per_tick(void **state)
     json_decref(d);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(q[i]->nframes, 1);
-        d = last_data(q[i], "presence");
+        d = state_members(q[i]);
         assert_int_equal(json_object_size(d), 54);
         json_decref(d);
     }
@@ -321,7 +331,7 @@ static void join_authorization(void **state)
     assert_int_equal(fake_recv(&net, a, "{\"event\":\"enter\",\"data\":{\"room\":\"open\",\"metadata\":{\"seat\":3}}}"), 0);
     assert_int_equal(room_presence_flush(net.hub), 1);
     /* No user: the connection is its own user. */
-    d = last_data(a, "presence");
+    d = state_members(a);
     json_t *e = json_object_get(d, room_conn_id(a->conn));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "info"), "seat")), 3);
     json_decref(d);

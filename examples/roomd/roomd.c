@@ -6,7 +6,7 @@
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
  *         [--allow-hub-broadcast] [--handshake-timeout MS]
  *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3]
- *         [--auth-secret SECRET] ...
+ *         [--auth-secret SECRET] [--presence [--typing-ms MS]] ...
  *
  * Plain Engine.IO at /engine.io/ echoes every message back (for
  * engine.io-client).
@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "proto.h"
 #include "room/eio.h"
+#include "room/presence.h"
 #include "room/protocol.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
@@ -72,6 +73,8 @@ typedef struct options {
     bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
     uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
     const char *auth_secret;      /* --auth-secret or ROOMD_AUTH_SECRET; NULL: self-declared */
+    bool presence;                /* the rooms protocol's presence on its hubs */
+    uint32_t typing_ms;           /* automatic stop-typing; 0: the library's default */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -82,6 +85,9 @@ typedef struct options {
 /* Descriptors kept for everything but connections: stdio, the listener,
  * epoll, libuv's own, the helpers' wakeups, a log file. */
 #define ROOMD_FD_RESERVE 64
+/* The largest join metadata of a rooms client, as compact JSON: it is
+ * shown to every member of the room. */
+#define ROOMD_METADATA_MAX 1024
 
 struct roomd {
     uv_loop_t *loop;
@@ -91,6 +97,12 @@ struct roomd {
     room_eio *eio;
     room_eio *echo; /* plain Engine.IO at /engine.io/ */
     room_hub *json_hub;
+    /* The rooms protocol's presence. Its batched diffs go out once per loop
+     * iteration without help: the engine runs its hubs' clocks
+     * (room_hub_tick(), which flushes presence) after any input. */
+    bool presence;
+    uint32_t typing_ms;
+    char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
     bool hub_broadcast;
     int log_level;
     roomd_auth auth;
@@ -135,6 +147,9 @@ static void usage(FILE *out)
           "                         and check joins against its rooms (also ROOMD_AUTH_SECRET;\n"
           "                         mint-token.sh makes one); without it, identities are\n"
           "                         self-declared\n"
+          "  --presence             rooms protocol: presence (presence, presence-diff,\n"
+          "                         update-presence, typing, stop-typing) on its hubs\n"
+          "  --typing-ms MS         idle time before an automatic stop-typing (5000)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -227,6 +242,8 @@ static void parse_options(int argc, char **argv, options *o)
         O_ALLOW_EIO3,
         O_RECOVERY_MS,
         O_AUTH_SECRET,
+        O_PRESENCE,
+        O_TYPING_MS,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -250,6 +267,8 @@ static void parse_options(int argc, char **argv, options *o)
         {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
         {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
         {"auth-secret", required_argument, NULL, O_AUTH_SECRET},
+        {"presence", no_argument, NULL, O_PRESENCE},
+        {"typing-ms", required_argument, NULL, O_TYPING_MS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -297,6 +316,10 @@ static void parse_options(int argc, char **argv, options *o)
             o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
             break;
         case O_AUTH_SECRET: o->auth_secret = optarg; break;
+        case O_PRESENCE: o->presence = true; break;
+        case O_TYPING_MS:
+            o->typing_ms = (uint32_t)parse_number("--typing-ms", optarg, 1, INT_MAX);
+            break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -322,10 +345,80 @@ static int mount_json(roomd *d, room_ws_mount_config *mcfg)
     return room_ws_mount_json_with(d->ws, d->json_hub, mcfg);
 }
 
+/* rooms: the connection speaks for the identity it presented (auth.h),
+ * refused when that is refused; the identity stays as the connection's
+ * data for the join checks (its rooms). */
+static int rooms_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    roomd *d = ud;
+    json_t *identity = NULL;
+    const char *why;
+    int rc = roomd_auth_identity(&d->auth, ev, &identity, &why);
+    if (rc == ROOM_EDENIED)
+        room_refuse(hub, conn, why, NULL);
+    if (rc != 0 || !identity)
+        return rc;
+    /* A resumed connection (recovery) keeps the data of its first connect. */
+    if ((rc = roomd_auth_set_user(hub, conn, identity)) != 0 || room_conn_data(conn)) {
+        json_decref(identity);
+        return rc;
+    }
+    room_conn_set_data(conn, identity);
+    return 0;
+}
+
+static int rooms_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_decref(room_conn_data(conn));
+    room_conn_set_data(conn, NULL);
+    return room_protocol_rooms_disconnect(hub, conn, ev, ud);
+}
+
+/* Joins: the token's rooms (all when self-declared), and the join's
+ * metadata, an object of at most ROOMD_METADATA_MAX bytes, shown to the
+ * members as the member's "info". */
+static int rooms_authorize(room_hub *hub, room_conn *conn, const char *room, json_t *metadata,
+                           room_join_verdict *verdict, void *ud)
+{
+    roomd *d = ud;
+    (void)hub;
+    if (!roomd_identity_may_join(room_conn_data(conn), room)) {
+        snprintf(d->refusal, sizeof d->refusal, "not allowed in room %s", room);
+        verdict->reason = d->refusal;
+        return ROOM_EFORBIDDEN;
+    }
+    if (!metadata || json_is_null(metadata))
+        return 0;
+    if (!json_is_object(metadata)) {
+        verdict->reason = "join metadata must be an object";
+        return ROOM_EPROTO;
+    }
+    if (json_dumpb(metadata, NULL, 0, JSON_COMPACT) > ROOMD_METADATA_MAX) {
+        verdict->reason = "join metadata is larger than 1024 bytes";
+        return ROOM_ETOOBIG;
+    }
+    verdict->info = json_deep_copy(metadata);
+    return verdict->info ? 0 : ROOM_ENOMEM;
+}
+
 static int register_rooms(roomd *d, room_hub *hub)
 {
-    int rc = room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
-    return rc == 0 && d->auth.key ? roomd_auth_register(hub, &d->auth) : rc;
+    unsigned flags = d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0;
+    room_presence_config pcfg;
+    int rc;
+    if (d->presence) {
+        room_protocol_rooms_presence_config(&pcfg);
+        pcfg.typing_ms = d->typing_ms;
+        pcfg.authorize = rooms_authorize;
+        pcfg.user_data = d;
+        if ((rc = room_presence_enable(hub, &pcfg)) != 0)
+            return rc;
+        flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
+    }
+    if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
+        (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
+        return rc;
+    return room_on(hub, "disconnect", rooms_disconnect, NULL);
 }
 
 static int register_diffy(roomd *d, room_hub *hub)
@@ -534,6 +627,8 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.log_level = o.log_level;
     d.hub_broadcast = o.hub_broadcast;
+    d.presence = o.presence;
+    d.typing_ms = o.typing_ms;
     if (o.auth_secret) {
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);

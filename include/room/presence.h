@@ -29,8 +29,9 @@
  *          (name, role and meta of the connection that entered first; a
  *          user's connection count is not in it, so that a second tab
  *          changes nothing the members see: room_presence_foreach() has it)
- *   state  {user id: entry, ...}                     to a joiner
- *   diff   {"joins": {user id: entry}, "leaves": {user id: entry}}
+ *   state  {"room": room, "members": {user id: entry, ...}}   to a joiner
+ *   diff   {"room": room, "joins": {user id: entry}, "leaves": {user id: entry}}
+ *          (the room's name in both: a connection may be in several rooms)
  * A client applies a diff's leaves first, then its joins; an entry in
  * joins replaces the user's entry (state updates travel as joins).
  * Batching: at room_hub_tick() or room_presence_flush(), each room with

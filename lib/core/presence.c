@@ -461,13 +461,17 @@ static int flush_room(room_hub *hub, rm_proom *r)
     int n = 0;
     if (p->events[1] && (r->joins || r->leaves) && r->nconns > r->nfresh) {
         diff = encode_new(hub, p->events[1],
-                          json_pack("{s:o,s:o}", "joins", r->joins ? json_incref(r->joins) : json_object(),
+                          json_pack("{s:s,s:o,s:o}", "room", r->name,
+                                    "joins", r->joins ? json_incref(r->joins) : json_object(),
                                     "leaves", r->leaves ? json_incref(r->leaves) : json_object()));
         if (!diff)
             return ROOM_ENOMEM;
     }
+    /* The room's name in both: a connection may be in several rooms. */
     if (r->nfresh && p->events[0] &&
-        !(snap = encode_new(hub, p->events[0], room_presence_state(hub, r->name)))) {
+        !(snap = encode_new(hub, p->events[0],
+                            json_pack("{s:s,s:o}", "room", r->name, "members",
+                                      room_presence_state(hub, r->name))))) {
         room_frame_unref(diff);
         return ROOM_ENOMEM;
     }
