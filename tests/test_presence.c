@@ -78,6 +78,28 @@ static json_t *last_data(const fake_peer *p, const char *event)
     return d;
 }
 
+static int count_conn(room_conn *conn, void *ud)
+{
+    (void)conn;
+    (*(int *)ud)++;
+    return 0;
+}
+
+static int stop_conn(room_conn *conn, void *ud)
+{
+    (void)conn, (void)ud;
+    return 5;
+}
+
+/* Sums connections per member, and checks each entry against its id. */
+static int sum_members(const room_presence_member *m, void *ud)
+{
+    assert_string_equal(json_string_value(json_object_get(m->entry, "id")), m->user_id);
+    assert_true(json_is_object(m->state));
+    *(size_t *)ud += m->connections;
+    return 0;
+}
+
 static void identity(void **state)
 {
     fake_net net = {0};
@@ -104,6 +126,11 @@ static void identity(void **state)
     assert_int_equal(json_integer_value(json_object_get(room_conn_user_meta(net.hub, a->conn), "age")), 7);
     set_user(net.hub, b, "alice", NULL);
     assert_int_equal(room_user_conn_count(net.hub, "alice"), 2);
+    int n = 0;
+    assert_int_equal(room_user_conns_foreach(net.hub, "alice", count_conn, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(room_user_conns_foreach(net.hub, "alice", stop_conn, NULL), 5);
+    assert_int_equal(room_user_conns_foreach(net.hub, "nobody", stop_conn, NULL), 0);
     /* Renaming within the same user keeps its place; changing user moves it. */
     set_user(net.hub, a, "alice", "Al");
     assert_string_equal(room_conn_user_name(net.hub, a->conn), "Al");
@@ -146,6 +173,14 @@ static void two_connections_one_user(void **state)
     assert_int_equal(c.n[ROOM_PRESENCE_CONN_JOIN], 1);
     assert_int_equal(room_presence_user_count(net.hub, "r"), 2);
     assert_int_equal(room_presence_conn_count(net.hub, "r"), 3);
+    size_t conns = 0;
+    int n = 0;
+    assert_int_equal(room_presence_foreach(net.hub, "r", sum_members, &conns), 0);
+    assert_int_equal(conns, 3);
+    assert_int_equal(room_presence_user_conns_foreach(net.hub, "r", "alice", count_conn, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(room_presence_user_conns_foreach(net.hub, "r", "carol", count_conn, &n), 0);
+    assert_int_equal(n, 2);
     /* The joiner got the full state at once, itself included. */
     d = last_data(a2, "presence");
     assert_non_null(json_object_get(d, "bob"));
@@ -328,6 +363,16 @@ static void state_updates(void **state)
     d = room_presence_state(net.hub, "r");
     assert_int_equal(json_object_size(d), 2);
     json_decref(d);
+    /* Diffs queued before diff_event is unset are dropped, not sent. */
+    st = json_pack("{s:i}", "n", 4);
+    assert_int_equal(room_presence_update(net.hub, a->conn, "r", st, NULL), 0);
+    json_decref(st);
+    pc.diff_event = NULL;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    assert_int_equal(room_presence_flush(net.hub), 0);
+    assert_int_equal(fake_count(b, "presence-diff"), 1);
+    pc.diff_event = "";
+    assert_int_equal(room_presence_enable(net.hub, &pc), ROOM_EINVAL);
     fake_close(&net, a);
     fake_close(&net, b);
     room_hub_free(net.hub);

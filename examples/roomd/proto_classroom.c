@@ -13,7 +13,11 @@
  * them is: the others hear user-connected for the first one and
  * user-disconnected after the last one, messages to the ID reach all of
  * them, and initial-response lists the ID once. They must agree on role and
- * name; a connection claiming the ID with different ones is refused. */
+ * name; a connection claiming the ID with different ones is refused.
+ *
+ * With a secret (auth.h), ID, role and name are the signed token's (its
+ * userId a whole decimal number): a connection declaring others is refused,
+ * as is one whose token does not list its class. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,19 +165,73 @@ static void greet(room_hub *hub, room_conn *conn, const member *m)
     json_decref(r.seen);
 }
 
+/* {ID, role, name} from the verified `token` into `id`, refusing any the
+ * client declared otherwise. */
+static const char *from_token(json_t *token, json_t *id)
+{
+    static const char *const keys[] = {"ID", "role", "name"};
+    const char *user = json_string_value(json_object_get(token, "userId"));
+    json_t *v[3];
+    size_t i;
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(user, &end, 10);
+    if (*end || errno || !(*user >= '0' && *user <= '9'))
+        return "the token's userId must be a whole decimal number";
+    v[0] = json_integer(n);
+    v[1] = json_incref(json_object_get(token, "role"));
+    v[2] = json_incref(json_object_get(token, "name"));
+    for (i = 0; i < 3; i++) {
+        json_t *declared = json_object_get(id, keys[i]);
+        if (declared && !json_equal(declared, v[i]))
+            break;
+    }
+    if (i < 3 || !v[0]) {
+        for (i = 0; i < 3; i++)
+            json_decref(v[i]);
+        return v[0] ? "ID, role and name come from the token" : room_strerror(ROOM_ENOMEM);
+    }
+    /* Absent from the token: check_auth() then says which is missing. */
+    for (i = 0; i < 3; i++) {
+        if (!v[i])
+            json_object_del(id, keys[i]);
+        else if (json_object_set_new(id, keys[i], v[i]) != 0) {
+            while (++i < 3)
+                json_decref(v[i]);
+            return room_strerror(ROOM_ENOMEM);
+        }
+    }
+    return NULL;
+}
+
 static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
+    roomd_auth *a = ud;
     json_t *auth = json_array_get(ev->args, 0);
     json_t *id = identity(auth, json_array_get(ev->args, 1));
+    json_t *token = NULL;
     const member *peer = NULL;
-    const char *why;
+    const char *why = NULL;
     member *m;
     int rc;
-    (void)ud;
 
     if (!id)
         return ROOM_ENOMEM;
-    why = check_auth(auth, id);
+    if (a->key) {
+        if ((rc = roomd_auth_identity(a, ev, &token, &why)) == ROOM_ENOMEM) {
+            json_decref(id);
+            return rc;
+        }
+        if (!why)
+            why = from_token(token, id);
+    }
+    if (!why)
+        why = check_auth(auth, id);
+    if (!why && token && !roomd_identity_may_join(token, json_string_value(json_object_get(id, "room"))))
+        why = "the token does not allow this room";
+    json_decref(token);
     m = why ? NULL : member_new(id);
     json_decref(id);
     if (why)
@@ -265,7 +323,7 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return 0;
 }
 
-int proto_classroom_register(room_hub *hub)
+int proto_classroom_register(room_hub *hub, roomd_auth *auth)
 {
     static const room_handler_entry handlers[] = {
         {"connect", on_connect},
@@ -273,5 +331,5 @@ int proto_classroom_register(room_hub *hub)
         {"broadcast-message", on_broadcast},
         {"disconnect", on_disconnect},
     };
-    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], NULL);
+    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], auth);
 }

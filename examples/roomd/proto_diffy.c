@@ -2,8 +2,12 @@
  * (docs/protocol-diffy.md). Events go out raw, without the SocketResponse
  * envelope, as Diffy's clients expect; only errors use it (room_fail).
  *
- * The connection's data is its username (a malloc'd string): set by its
- * first successful join, kept until it disconnects.
+ * The connection's data is its identity (auth.h, a JSON object whose userId
+ * is its username): from the connect (a signed token, or a userId the
+ * client declared), or else made by its first successful join; kept until
+ * it disconnects. With a token, the username is the token's: a request
+ * naming another is refused, as are joins to rooms the token does not
+ * list.
  *
  * "joined" and "left" go out at once; "user-count" and "active-users" are
  * sent by proto_diffy_flush(), once per room however many joins and leaves
@@ -27,10 +31,15 @@ typedef struct request {
     char room[32]; /* "pr:" and at most 19 digits */
 } request;
 
+static const char *username_of(const room_conn *conn)
+{
+    return json_string_value(json_object_get(room_conn_data(conn), "userId"));
+}
+
 static int parse(room_hub *hub, room_conn *conn, const room_event *ev, request *req)
 {
     json_t *id;
-    const char *self = room_conn_data(conn);
+    const char *self = username_of(conn);
 
     req->body = json_array_get(ev->args, 0);
     if (!json_is_object(req->body))
@@ -60,6 +69,7 @@ static int not_joined(room_hub *hub, room_conn *conn, const room_event *ev, cons
 
 struct proto_diffy {
     room_hub *hub;
+    roomd_auth *auth;
     /* Rooms whose members changed since the last flush: room name -> true.
      * jansson's object is a set with seeded hashing and insertion order. */
     json_t *dirty;
@@ -76,7 +86,7 @@ static int add_user(room_conn *conn, void *ud)
 {
     roster *r = ud;
     if (conn != r->gone)
-        json_array_append_new(r->users, json_string(room_conn_data(conn)));
+        json_array_append_new(r->users, json_string(username_of(conn)));
     return 0;
 }
 
@@ -126,23 +136,25 @@ static void announce_left(proto_diffy *d, const char *room, const char *username
 
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
-    char text[USERNAME_MAX + 40], *name = NULL;
+    char text[USERNAME_MAX + 40];
+    json_t *made = NULL;
     request req;
     int rc;
-    (void)ud;
     if ((rc = parse(hub, conn, ev, &req)) != 0)
         return rc;
+    if (!roomd_identity_may_join(room_conn_data(conn), req.room))
+        return roomd_forbid(hub, conn, ev, req.room);
     if (!room_conn_data(conn)) {
-        name = strdup(req.username);
-        if (!name)
+        made = json_pack("{ss}", "userId", req.username);
+        if (!made)
             return ROOM_ENOMEM;
         /* Before joining, so that the roster finds it. */
-        room_conn_set_data(conn, name);
+        room_conn_set_data(conn, made);
     }
     if ((rc = room_join(hub, conn, req.room)) != 0) {
-        if (name) {
+        if (made) {
             room_conn_set_data(conn, NULL);
-            free(name);
+            json_decref(made);
         }
         return rc;
     }
@@ -204,28 +216,44 @@ typedef struct leaving {
 static int tell_left(const char *room, void *ud)
 {
     leaving *l = ud;
-    announce_left(l->d, room, room_conn_data(l->conn), l->conn);
+    announce_left(l->d, room, username_of(l->conn), l->conn);
     return 0;
+}
+
+/* The identity the connection presented, if any; the refusal's reason is
+ * the client's connect_error message. */
+static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    proto_diffy *d = ud;
+    json_t *identity;
+    const char *why;
+    int rc = roomd_auth_identity(d->auth, ev, &identity, &why);
+    if (rc == ROOM_EDENIED)
+        room_refuse(hub, conn, why, NULL);
+    else if (rc == 0)
+        room_conn_set_data(conn, identity);
+    return rc;
 }
 
 static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
-    char *name = room_conn_data(conn);
+    json_t *identity = room_conn_data(conn);
     leaving l = {ud, conn};
-    (void)hub;
     (void)ev;
-    /* No username: it never joined a room. */
-    if (!name)
+    /* No identity: it never joined a room. */
+    if (!identity)
         return 0;
     room_conn_rooms_foreach(hub, conn, tell_left, &l);
     room_conn_set_data(conn, NULL);
-    free(name);
+    json_decref(identity);
     return 0;
 }
 
-int proto_diffy_register(room_hub *hub, void (*wake)(void *arg), void *wake_arg, proto_diffy **out)
+int proto_diffy_register(room_hub *hub, roomd_auth *auth, void (*wake)(void *arg), void *wake_arg,
+                         proto_diffy **out)
 {
     static const room_handler_entry handlers[] = {
+        {"connect", on_connect},
         {"join-pr-room", on_join},
         {"leave-pr-room", on_leave},
         {"send-message-to-pr-room", on_send},
@@ -241,6 +269,7 @@ int proto_diffy_register(room_hub *hub, void (*wake)(void *arg), void *wake_arg,
         return ROOM_ENOMEM;
     }
     d->hub = hub;
+    d->auth = auth;
     d->wake = wake;
     d->wake_arg = wake_arg;
     if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], d)) != 0) {

@@ -5,7 +5,8 @@
  *
  *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
  *         [--allow-hub-broadcast] [--handshake-timeout MS]
- *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3] ...
+ *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3]
+ *         [--auth-secret SECRET] [--presence [--typing-ms MS]] ...
  *
  * Plain Engine.IO at /engine.io/ echoes every message back (for
  * engine.io-client).
@@ -22,8 +23,10 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "proto.h"
 #include "room/eio.h"
+#include "room/presence.h"
 #include "room/protocol.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
@@ -69,6 +72,9 @@ typedef struct options {
     bool credentials;
     bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
     uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
+    const char *auth_secret;      /* --auth-secret or ROOMD_AUTH_SECRET; NULL: self-declared */
+    bool presence;                /* the rooms protocol's presence on its hubs */
+    uint32_t typing_ms;           /* automatic stop-typing; 0: the library's default */
 } options;
 
 /* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
@@ -79,6 +85,11 @@ typedef struct options {
 /* Descriptors kept for everything but connections: stdio, the listener,
  * epoll, libuv's own, the helpers' wakeups, a log file. */
 #define ROOMD_FD_RESERVE 64
+/* The largest join metadata of a rooms client, as compact JSON: it is
+ * shown to every member of the room. */
+#define ROOMD_METADATA_MAX 1024
+/* Hubs speaking rooms: "/", "/admin" and /ws. */
+#define ROOMD_ROOMS_HUBS 3
 
 struct roomd {
     uv_loop_t *loop;
@@ -95,8 +106,18 @@ struct roomd {
     room_hub *json_hub;
     proto_diffy *diffy[2]; /* one per hub speaking diffy: "/" and /ws */
     size_t ndiffy;
+    /* Sends the presence diffs of each loop iteration, batched, once the
+     * iteration's input has been handled (the check phase, after I/O). */
+    uv_check_t presence_flush;
+    bool presence_flush_closed;
+    room_hub *presence_hubs[ROOMD_ROOMS_HUBS];
+    size_t npresence;
+    bool presence;
+    uint32_t typing_ms;
+    char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
     bool hub_broadcast;
     int log_level;
+    roomd_auth auth;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -134,6 +155,13 @@ static void usage(FILE *out)
           "                         Socket.IO's allowEIO3\n"
           "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
           "                         N ms gets its session and missed events back (0: off)\n"
+          "  --auth-secret SECRET   require a token signed with SECRET (HMAC-SHA256) at connect\n"
+          "                         and check joins against its rooms (also ROOMD_AUTH_SECRET;\n"
+          "                         mint-token.sh makes one); without it, identities are\n"
+          "                         self-declared\n"
+          "  --presence             rooms protocol: presence (presence, presence-diff,\n"
+          "                         update-presence, typing, stop-typing) on its hubs\n"
+          "  --typing-ms MS         idle time before an automatic stop-typing (5000)\n"
           "  --verbose              log debug messages too\n"
           "  --quiet                log errors and warnings only\n"
           "  --help                 show this and exit\n"
@@ -225,6 +253,9 @@ static void parse_options(int argc, char **argv, options *o)
         O_ALLOW_CREDENTIALS,
         O_ALLOW_EIO3,
         O_RECOVERY_MS,
+        O_AUTH_SECRET,
+        O_PRESENCE,
+        O_TYPING_MS,
         O_VERBOSE,
         O_QUIET,
         O_HELP
@@ -247,6 +278,9 @@ static void parse_options(int argc, char **argv, options *o)
         {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
         {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
         {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
+        {"auth-secret", required_argument, NULL, O_AUTH_SECRET},
+        {"presence", no_argument, NULL, O_PRESENCE},
+        {"typing-ms", required_argument, NULL, O_TYPING_MS},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"quiet", no_argument, NULL, O_QUIET},
         {"help", no_argument, NULL, O_HELP},
@@ -256,7 +290,8 @@ static void parse_options(int argc, char **argv, options *o)
 
     /* Designated: fields added later default to 0 without a change here. */
     *o = (options){.host = "127.0.0.1", .port = -1, .proto = &protocols[0], .log_level = ROOM_LOG_INFO,
-                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE};
+                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE,
+                   .auth_secret = getenv("ROOMD_AUTH_SECRET")};
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
@@ -292,6 +327,11 @@ static void parse_options(int argc, char **argv, options *o)
         case O_RECOVERY_MS:
             o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
             break;
+        case O_AUTH_SECRET: o->auth_secret = optarg; break;
+        case O_PRESENCE: o->presence = true; break;
+        case O_TYPING_MS:
+            o->typing_ms = (uint32_t)parse_number("--typing-ms", optarg, 1, INT_MAX);
+            break;
         case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
         case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
         case O_HELP: usage(stdout); exit(0);
@@ -300,6 +340,11 @@ static void parse_options(int argc, char **argv, options *o)
     }
     if (optind < argc || o->port < 0) {
         usage(stderr);
+        exit(2);
+    }
+    /* An empty secret would sign with a key anyone knows. */
+    if (o->auth_secret && !o->auth_secret[0]) {
+        fprintf(stderr, "roomd: --auth-secret (ROOMD_AUTH_SECRET) must not be empty\n");
         exit(2);
     }
 }
@@ -329,14 +374,99 @@ static void wake(void *arg)
         uv_idle_start(&d->tick, on_tick);
 }
 
+static void on_presence_flush(uv_check_t *h)
+{
+    roomd *d = h->data;
+    size_t i;
+    for (i = 0; i < d->npresence; i++)
+        room_presence_flush(d->presence_hubs[i]);
+}
+
+/* rooms: the connection speaks for the identity it presented (auth.h),
+ * refused when that is refused; the identity stays as the connection's
+ * data for the join checks (its rooms). */
+static int rooms_connect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    roomd *d = ud;
+    json_t *identity = NULL;
+    const char *why;
+    room_user user;
+    int rc = roomd_auth_identity(&d->auth, ev, &identity, &why);
+    if (rc == ROOM_EDENIED)
+        room_refuse(hub, conn, why, NULL);
+    if (rc != 0 || !identity)
+        return rc;
+    room_user_init(&user);
+    user.id = json_string_value(json_object_get(identity, "userId"));
+    user.name = json_string_value(json_object_get(identity, "name"));
+    user.role = json_string_value(json_object_get(identity, "role"));
+    /* A resumed connection (recovery) keeps the data of its first connect. */
+    if ((rc = room_conn_set_user(hub, conn, &user)) != 0 || room_conn_data(conn)) {
+        json_decref(identity);
+        return rc;
+    }
+    room_conn_set_data(conn, identity);
+    return 0;
+}
+
+static int rooms_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    json_decref(room_conn_data(conn));
+    room_conn_set_data(conn, NULL);
+    return room_protocol_rooms_disconnect(hub, conn, ev, ud);
+}
+
+/* Joins: the token's rooms (all when self-declared), and the join's
+ * metadata, an object of at most ROOMD_METADATA_MAX bytes, shown to the
+ * members as the member's "info". */
+static int rooms_authorize(room_hub *hub, room_conn *conn, const char *room, json_t *metadata,
+                           room_join_verdict *verdict, void *ud)
+{
+    roomd *d = ud;
+    (void)hub;
+    if (!roomd_identity_may_join(room_conn_data(conn), room)) {
+        snprintf(d->refusal, sizeof d->refusal, "not allowed in room %s", room);
+        verdict->reason = d->refusal;
+        return ROOM_EFORBIDDEN;
+    }
+    if (!metadata || json_is_null(metadata))
+        return 0;
+    if (!json_is_object(metadata)) {
+        verdict->reason = "join metadata must be an object";
+        return ROOM_EPROTO;
+    }
+    if (json_dumpb(metadata, NULL, 0, JSON_COMPACT) > ROOMD_METADATA_MAX) {
+        verdict->reason = "join metadata is larger than 1024 bytes";
+        return ROOM_ETOOBIG;
+    }
+    verdict->info = json_deep_copy(metadata);
+    return verdict->info ? 0 : ROOM_ENOMEM;
+}
+
 static int register_rooms(roomd *d, room_hub *hub)
 {
-    return room_protocol_rooms_register_flags(hub, d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0);
+    unsigned flags = d->hub_broadcast ? ROOM_PROTOCOL_ROOMS_HUB_BROADCAST : 0;
+    room_presence_config pcfg;
+    int rc;
+    if (d->presence) {
+        room_protocol_rooms_presence_config(&pcfg);
+        pcfg.typing_ms = d->typing_ms;
+        pcfg.authorize = rooms_authorize;
+        pcfg.user_data = d;
+        if ((rc = room_presence_enable(hub, &pcfg)) != 0)
+            return rc;
+        d->presence_hubs[d->npresence++] = hub;
+        flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
+    }
+    if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
+        (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
+        return rc;
+    return room_on(hub, "disconnect", rooms_disconnect, NULL);
 }
 
 static int register_diffy(roomd *d, room_hub *hub)
 {
-    int rc = proto_diffy_register(hub, wake, d, &d->diffy[d->ndiffy]);
+    int rc = proto_diffy_register(hub, &d->auth, wake, d, &d->diffy[d->ndiffy]);
     if (rc == 0)
         d->ndiffy++;
     return rc;
@@ -344,8 +474,7 @@ static int register_diffy(roomd *d, room_hub *hub)
 
 static int register_classroom(roomd *d, room_hub *hub)
 {
-    (void)d;
-    return proto_classroom_register(hub);
+    return proto_classroom_register(hub, &d->auth);
 }
 
 static int register_bench(roomd *d, room_hub *hub)
@@ -363,6 +492,10 @@ static void on_shutdown(room_uv_server *srv, void *user_data)
     /* Every connection is gone: nothing is left to announce. */
     uv_close((uv_handle_t *)&d->tick, NULL);
     d->tick_closed = true;
+    if (!d->presence_flush_closed) {
+        uv_close((uv_handle_t *)&d->presence_flush, NULL);
+        d->presence_flush_closed = true;
+    }
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -511,12 +644,26 @@ static int start(roomd *d, const options *o)
     uv_idle_init(d->loop, &d->tick);
     d->tick.data = d;
     d->tick_closed = false;
+    if (d->npresence) {
+        uv_check_init(d->loop, &d->presence_flush);
+        d->presence_flush.data = d;
+        uv_check_start(&d->presence_flush, on_presence_flush);
+        d->presence_flush_closed = false;
+    }
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sigterm);
     d->sigint.data = d->sigterm.data = d;
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 
+    /* Before "listening": whoever waits for that line has this one too. */
+    if (d->auth.key)
+        room_ws_logf(d->ws, ROOM_LOG_INFO,
+                     "identities: signed tokens (--auth-secret), checked at connect and at join");
+    else
+        room_ws_logf(d->ws, ROOM_LOG_WARN,
+                     "identities are self-declared: any client may claim any user, name or role "
+                     "(--auth-secret requires signed tokens)");
     v6 = strchr(o->host, ':') != NULL;
     fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
             room_uv_port(d->srv));
@@ -542,6 +689,13 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.log_level = o.log_level;
     d.hub_broadcast = o.hub_broadcast;
+    d.presence = o.presence;
+    d.typing_ms = o.typing_ms;
+    d.presence_flush_closed = true;
+    if (o.auth_secret) {
+        d.auth.key = (const uint8_t *)o.auth_secret;
+        d.auth.key_len = strlen(o.auth_secret);
+    }
     /* Until start() has made it, the tick handle does not exist. */
     d.tick_closed = true;
     rc = start(&d, &o);

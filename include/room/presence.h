@@ -30,7 +30,7 @@
  *          user's connection count is not in it, so that a second tab
  *          changes nothing the members see: room_presence_foreach() has it)
  *   state  {user id: entry, ...}                     to a joiner, at once
- *   diff   {"joins": {user id: entry}, "leaves": {user id: entry}}
+ *   diff   {"room": room, "joins": {user id: entry}, "leaves": {user id: entry}}
  * A client applies a diff's leaves first, then its joins; an entry in
  * joins replaces the user's entry (state updates travel as joins). Diffs of
  * one room are batched: everything that happened since the last flush goes
@@ -84,7 +84,9 @@ static inline void room_user_init(room_user *user)
  * after checking what the client presented (auth, query, handshake). The
  * strings are copied and `meta` deep-copied; nothing of `user` is kept.
  * `user` NULL clears it. The user cannot change while the connection is in
- * a presence room (ROOM_EALREADY): what members were shown stays true.
+ * a presence room (ROOM_EALREADY): what members were shown stays true. It
+ * is cleared when the connection closes or is detached for recovery (a
+ * resume runs the connect handler, which sets it again).
  * Errors: ROOM_EINVAL (NULL hub or conn, size below ROOM_USER_SIZE_MIN,
  * missing or overlong id, text that is not UTF-8, meta not an object, or
  * called from a presence callback), ROOM_EALREADY, ROOM_ENOMEM (the
@@ -164,7 +166,7 @@ typedef struct room_presence_config {
     const char *state_event;
     const char *diff_event;
     /* Typing: relayed to the room's other members with the entry's
-     * {"id", "name"?} as payload; NULL: not sent (change callbacks still
+     * {"room", "id", "name"?} as payload; NULL: not sent (change callbacks still
      * run). */
     const char *typing_event;
     const char *stop_typing_event;

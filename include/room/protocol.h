@@ -7,6 +7,7 @@
 #ifndef ROOM_PROTOCOL_H
 #define ROOM_PROTOCOL_H
 
+#include "room/presence.h"
 #include "room/protocol_export.h"
 #include "room/room.h"
 
@@ -23,7 +24,22 @@ enum {
      * (40 messages of 900 KB closed 50 clients). Grant it on a hub whose
      * clients are trusted (an admin namespace) or small. */
     ROOM_PROTOCOL_ROOMS_HUB_BROADCAST = 1 << 0,
+    /* Presence (docs/protocol-rooms.md, "Presence"): `join` enters the
+     * room's presence with room_presence_join() (authorization, metadata,
+     * the `presence` snapshot), and `update-presence`, `typing` and
+     * `stop-typing` are served. The host turns presence on first, with
+     * room_presence_enable() and a config from
+     * room_protocol_rooms_presence_config(); without it, `join` fails with
+     * ROOM_EINVAL. */
+    ROOM_PROTOCOL_ROOMS_PRESENCE = 1 << 1,
 };
+
+/* room_presence_config_init() plus the protocol's event names:
+ * `presence-diff`, `typing`, `stop-typing`. state_event stays NULL: the
+ * protocol sends the joiner's `presence` snapshot itself, with the room's
+ * name. The host may then set typing_ms, max_state_bytes and the
+ * callbacks before room_presence_enable(). */
+ROOM_PROTOCOL_API void room_protocol_rooms_presence_config(room_presence_config *config);
 
 /* Registers the protocol's handlers (room_on_many()) and its "disconnect"
  * handler on `hub`, with `flags` (ROOM_PROTOCOL_ROOMS_*). Returns 0,
@@ -33,6 +49,13 @@ ROOM_PROTOCOL_API int room_protocol_rooms_register_flags(room_hub *hub, unsigned
 /* room_protocol_rooms_register_flags() with no flags: hub-wide broadcast
  * refused. */
 ROOM_PROTOCOL_API int room_protocol_rooms_register(room_hub *hub);
+
+/* The protocol's "disconnect" handler (`member-left` to the rooms the
+ * connection was in), for a host that registers a "disconnect" handler of
+ * its own after the protocol's, which replaces it: call this from it.
+ * `ud` is unused. Returns 0 or what room_conn_rooms_foreach() returns. */
+ROOM_PROTOCOL_API int room_protocol_rooms_disconnect(room_hub *hub, room_conn *conn,
+                                                     const room_event *ev, void *ud);
 
 #ifdef __cplusplus
 }

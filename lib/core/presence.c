@@ -446,8 +446,20 @@ int room_presence_flush(room_hub *hub)
     if (p->busy)
         return ROOM_EINVAL;
     while ((r = p->dirty) != NULL) {
-        json_t *diff = json_pack("{s:o,s:o}", "joins", r->joins ? json_incref(r->joins) : json_object(),
-                                 "leaves", r->leaves ? json_incref(r->leaves) : json_object());
+        json_t *diff;
+        if (!p->events[1]) {
+            /* diff_event was unset since these were queued: nobody wants them. */
+            p->dirty = r->next_dirty;
+            r->dirty = false;
+            json_decref(r->joins);
+            json_decref(r->leaves);
+            r->joins = r->leaves = NULL;
+            proom_maybe_free(hub, r);
+            continue;
+        }
+        diff = json_pack("{s:s,s:o,s:o}", "room", r->name,
+                         "joins", r->joins ? json_incref(r->joins) : json_object(),
+                         "leaves", r->leaves ? json_incref(r->leaves) : json_object());
         if (!diff)
             return ROOM_ENOMEM;
         rc = rm_presence_send(hub, r->name, p->events[1], diff, NULL);

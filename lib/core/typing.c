@@ -3,11 +3,12 @@
  * leaves. */
 #include "people.h"
 
-/* {"id", "name"?}: who is typing. */
+/* {"room", "id", "name"?}: who is typing where (a client may be in
+ * several rooms). */
 static json_t *typist_new(const rm_pmember *m)
 {
-    json_t *name = json_object_get(m->entry, "name");
-    return name ? json_pack("{s:s,s:O}", "id", m->id, "name", name) : json_pack("{s:s}", "id", m->id);
+    return json_pack("{s:s,s:s,s:O*}", "room", m->room->name, "id", m->id, "name",
+                     json_object_get(m->entry, "name"));
 }
 
 static void relay(room_hub *hub, rm_pmember *m, const char *event)

@@ -2,15 +2,21 @@
  * public API: a set of room_on() handlers. Each request takes its
  * arguments positionally (Socket.IO style: emit('send', room, data)) or as
  * one object (JSON codec style: {"room": .., "data": ..}). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "room/protocol.h"
 
-/* The handlers' user data: this address when hub-wide broadcast is
- * granted, NULL when not. Nothing else is configurable, so nothing is
+/* The handlers' user data: the address of the element holding the flags
+ * (ROOM_PROTOCOL_ROOMS_*) they were registered with, so that nothing is
  * allocated. */
-static char hub_broadcast_granted;
+static unsigned char flag_sets[4] = {0, 1, 2, 3};
+
+static unsigned flags_of(const void *ud)
+{
+    return *(const unsigned char *)ud;
+}
 
 /* The i-th positional argument, or member `key` of a lone object argument. */
 static json_t *arg(const room_event *ev, size_t i, const char *key)
@@ -33,24 +39,63 @@ static int ok(room_hub *hub, room_conn *conn, const room_event *ev, const char *
     return room_reply_new(hub, conn, ev, NULL, room_response_new(msg, data));
 }
 
-static json_t *member_event(const char *room, const room_conn *who)
+/* Who a connection speaks for, as the server knows it: its user's id (the
+ * connection's id when the host set no user) in `from`, and the user's
+ * name. Never anything the client wrote. */
+static int put_sender(room_hub *hub, const room_conn *conn, json_t *d)
 {
-    return json_pack("{ssss}", "room", room, "id", room_conn_id(who));
+    const char *user = room_conn_user_id(hub, conn);
+    const char *name = room_conn_user_name(hub, conn);
+    if (json_object_set_new(d, "from", json_string(user ? user : room_conn_id(conn))) != 0)
+        return ROOM_ENOMEM;
+    if (name && json_object_set_new(d, "name", json_string(name)) != 0)
+        return ROOM_ENOMEM;
+    return 0;
+}
+
+/* {"room", "id": connection id, "user"?: its user's id}. */
+static json_t *member_event(room_hub *hub, const char *room, const room_conn *who)
+{
+    return json_pack("{s:s,s:s,s:s*}", "room", room, "id", room_conn_id(who), "user",
+                     room_conn_user_id(hub, who));
+}
+
+/* The joiner's `presence` snapshot: {"room", "members": {user id: entry}}
+ * (the core's state, with the room's name, since a connection may be in
+ * several rooms). */
+static int send_snapshot(room_hub *hub, room_conn *conn, const char *room)
+{
+    json_t *members = room_presence_state(hub, room);
+    json_t *snap = members ? json_pack("{s:s,s:o}", "room", room, "members", members) : NULL;
+    if (!snap)
+        return ROOM_ENOMEM;
+    return room_emit_new(hub, conn, "presence", snap);
 }
 
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
+    bool presence = flags_of(ud) & ROOM_PROTOCOL_ROOMS_PRESENCE;
+    json_t *res;
     int rc;
-    (void)ud;
     if (!room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "join needs a room name");
-    if ((rc = room_join(hub, conn, room)) != 0)
+    /* A refusal is answered by the core, with its reason and "forbidden". */
+    rc = presence ? room_presence_join(hub, conn, room, arg(ev, 1, "metadata"), ev)
+                  : room_join(hub, conn, room);
+    if (rc != 0)
         return rc;
-    room_send_new(hub, room, "member-joined", room_response_new("Member joined", member_event(room, conn)),
-                  conn);
-    return ok(hub, conn, ev, "Joined room",
-              json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room)));
+    /* Out of memory the joiner lacks its snapshot until the next diff;
+     * the join itself stands. */
+    if (presence)
+        send_snapshot(hub, conn, room);
+    room_send_new(hub, room, "member-joined",
+                  room_response_new("Member joined", member_event(hub, room, conn)), conn);
+    res = json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room));
+    if (res && presence &&
+        json_object_set_new(res, "users", json_integer((json_int_t)room_presence_user_count(hub, room))))
+        res = (json_decref(res), NULL);
+    return ok(hub, conn, ev, "Joined room", res);
 }
 
 static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -62,19 +107,22 @@ static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *
         return room_fail(hub, conn, ev, ROOM_EPROTO, "leave needs a room name");
     if ((rc = room_leave(hub, conn, room)) != 0)
         return rc;
-    room_send_new(hub, room, "member-left", room_response_new("Member left", member_event(room, conn)),
-                  NULL);
+    room_send_new(hub, room, "member-left",
+                  room_response_new("Member left", member_event(hub, room, conn)), NULL);
     return ok(hub, conn, ev, "Left room", json_pack("{ss}", "room", room));
 }
 
 /* {"msg": "Message", "data": {"room": .., "from": .., "data": ..}}, where
  * "data" is the request's first data argument (the one after the room or
  * the id) and, when it gave more than one, "args" all of them in order. */
-static json_t *message(const char *room, const room_conn *from, const room_event *ev)
+static json_t *message(room_hub *hub, const char *room, const room_conn *from, const room_event *ev)
 {
-    json_t *d = json_pack("{s:s?,s:s,s:O?}", "room", room, "from", room_conn_id(from), "data",
-                          arg(ev, 1, "data"));
+    json_t *d = json_pack("{s:s?,s:O?}", "room", room, "data", arg(ev, 1, "data"));
     size_t n = json_array_size(ev->args);
+    if (d && put_sender(hub, from, d) != 0) {
+        json_decref(d);
+        return NULL;
+    }
     if (d && n > 2) {
         json_t *all = json_array();
         size_t i;
@@ -97,7 +145,7 @@ static json_t *message(const char *room, const room_conn *from, const room_event
 static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
                  const room_conn *except)
 {
-    json_t *msg = message(room, conn, ev);
+    json_t *msg = message(hub, room, conn, ev);
     int n;
     if (!msg)
         return ROOM_ENOMEM;
@@ -131,7 +179,7 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
     int n;
     if (room_v && !json_is_null(room_v) && !room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "room must be a string or null");
-    if (!room && ud != &hub_broadcast_granted)
+    if (!room && !(flags_of(ud) & ROOM_PROTOCOL_ROOMS_HUB_BROADCAST))
         return room_fail(hub, conn, ev, ROOM_EDENIED,
                          "broadcast to every connection is not enabled on this server: name a room");
     if (room && !room_is_member(hub, conn, room))
@@ -142,26 +190,82 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
     return ok(hub, conn, ev, "Broadcast", json_pack("{s:s?,s:i}", "room", room, "delivered", n));
 }
 
+struct direct {
+    room_hub *hub;
+    const room_event *ev;
+    json_t *msg;
+    int delivered;
+};
+
+static int direct_one(room_conn *target, void *ud)
+{
+    struct direct *d = ud;
+    int rc = room_emit_binary(d->hub, target, "message", d->msg, d->ev->attachments,
+                              d->ev->attachment_count);
+    if (rc == ROOM_ENOMEM)
+        return rc;
+    d->delivered += rc == 0;
+    return 0;
+}
+
+/* `to` names a connection, or else a user: then every connection of that
+ * user on this hub (its tabs) gets the message. */
 static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *to = json_string_value(arg(ev, 0, "to"));
     room_conn *target;
-    json_t *msg;
+    struct direct d = {hub, ev, NULL, 0};
     int rc;
     (void)ud;
     if (!to)
-        return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection id in \"to\"");
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection or user id in \"to\"");
     target = room_conn_find(hub, to);
-    if (!target)
-        return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection with that id");
-    msg = message(NULL, conn, ev);
-    if (!msg)
+    if (!target && !room_user_conn_count(hub, to))
+        return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
+    if (!(d.msg = message(hub, NULL, conn, ev)))
         return ROOM_ENOMEM;
-    rc = room_emit_binary(hub, target, "message", msg, ev->attachments, ev->attachment_count);
-    json_decref(msg);
+    if (target)
+        rc = room_emit_binary(hub, target, "message", d.msg, ev->attachments, ev->attachment_count);
+    else
+        rc = room_user_conns_foreach(hub, to, direct_one, &d);
+    json_decref(d.msg);
     if (rc)
         return rc;
-    return ok(hub, conn, ev, "Sent", json_pack("{ss}", "to", to));
+    /* To a user: how many of its connections it reached. */
+    return ok(hub, conn, ev, "Sent",
+              target ? json_pack("{ss}", "to", to) : json_pack("{sssi}", "to", to, "delivered", d.delivered));
+}
+
+/* update-presence room patch: an RFC 7386 merge patch of the sender's own
+ * presence state in the room; the core caps, validates and answers its
+ * refusals. */
+static int on_update_presence(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *room = room_arg(ev);
+    json_t *patch = arg(ev, 1, "presence");
+    int rc;
+    (void)ud;
+    if (!room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "update-presence needs a room name");
+    if (!patch)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "update-presence needs a presence object");
+    if ((rc = room_presence_update(hub, conn, room, patch, ev)) != 0)
+        return rc;
+    return ok(hub, conn, ev, "Presence updated", json_pack("{ss}", "room", room));
+}
+
+static int on_typing(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    const char *room = room_arg(ev);
+    bool stop = strcmp(ev->name, "stop-typing") == 0;
+    int rc;
+    (void)ud;
+    if (!room)
+        return room_fail(hub, conn, ev, ROOM_EPROTO, "typing needs a room name");
+    rc = stop ? room_typing_stop(hub, conn, room) : room_typing(hub, conn, room);
+    if (rc != 0)
+        return rc;
+    return ok(hub, conn, ev, stop ? "Stopped typing" : "Typing", json_pack("{ss}", "room", room));
 }
 
 /* Answers with every argument it was given, binary attachments included:
@@ -189,11 +293,11 @@ static int tell_left(const char *room, void *ud)
         room_conn *conn;
     } *ctx = ud;
     room_send_new(ctx->hub, room, "member-left",
-                  room_response_new("Member left", member_event(room, ctx->conn)), ctx->conn);
+                  room_response_new("Member left", member_event(ctx->hub, room, ctx->conn)), ctx->conn);
     return 0;
 }
 
-static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+int room_protocol_rooms_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     struct {
         room_hub *hub;
@@ -204,17 +308,41 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
     return room_conn_rooms_foreach(hub, conn, tell_left, &ctx);
 }
 
+void room_protocol_rooms_presence_config(room_presence_config *config)
+{
+    room_presence_config_init(config);
+    config->diff_event = "presence-diff";
+    config->typing_event = "typing";
+    config->stop_typing_event = "stop-typing";
+}
+
 int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
 {
     static const room_handler_entry handlers[] = {
-        {"join", on_join},         {"leave", on_leave},   {"send", on_send},
+        {"join", on_join},           {"leave", on_leave},   {"send", on_send},
         {"broadcast", on_broadcast}, {"direct", on_direct}, {"echo", on_echo},
-        {"disconnect", on_disconnect},
+        {"disconnect", room_protocol_rooms_disconnect},
     };
-    if (flags & ~(unsigned)ROOM_PROTOCOL_ROOMS_HUB_BROADCAST)
+    static const room_handler_entry presence_handlers[] = {
+        {"update-presence", on_update_presence},
+        {"typing", on_typing},
+        {"stop-typing", on_typing},
+    };
+    void *ud = &flag_sets[flags & 3];
+    int rc;
+    if (!hub || flags & ~(unsigned)(ROOM_PROTOCOL_ROOMS_HUB_BROADCAST | ROOM_PROTOCOL_ROOMS_PRESENCE))
         return ROOM_EINVAL;
-    return room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0],
-                        flags & ROOM_PROTOCOL_ROOMS_HUB_BROADCAST ? &hub_broadcast_granted : NULL);
+    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], ud)) != 0)
+        return rc;
+    /* Registered again without presence: the requests go back to unknown
+     * (removing a handler cannot fail). */
+    for (size_t i = 0; i < sizeof presence_handlers / sizeof presence_handlers[0]; i++) {
+        rc = room_on(hub, presence_handlers[i].event,
+                     flags & ROOM_PROTOCOL_ROOMS_PRESENCE ? presence_handlers[i].fn : NULL, ud);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 int room_protocol_rooms_register(room_hub *hub)

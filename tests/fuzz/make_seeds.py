@@ -261,6 +261,34 @@ PAYLOAD = {
 }
 
 
+def token(claims, key=b"fuzz-key"):
+    """A roomd token (examples/roomd/auth.h) for claims, signed with key."""
+    import base64, hashlib, hmac
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+    payload = b64(claims)
+    return payload + b"." + b64(hmac.new(key, payload, hashlib.sha256).digest())
+
+
+GOOD_CLAIMS = b'{"userId":"42","name":"Ada","role":"TEACHER","exp":4102444800,"rooms":["math","pr:1","*"]}'
+TOKEN = {
+    "valid": b"T" + token(GOOD_CLAIMS),
+    "minimal": b"T" + token(b'{"userId":"a","exp":4102444800,"rooms":[]}'),
+    "expired": b"T" + token(b'{"userId":"a","exp":1,"rooms":["*"]}'),
+    "unknown-claim": b"T" + token(b'{"userId":"a","exp":4102444800,"rooms":[],"admin":true}'),
+    "other-key": b"T" + token(GOOD_CLAIMS, b"another key"),
+    "padded": b"T" + token(GOOD_CLAIMS) + b"=",
+    "no-dot": b"T" + token(GOOD_CLAIMS).replace(b".", b""),
+    "claims": b"C" + GOOD_CLAIMS,
+    "claims-dup": b'C{"userId":"a","userId":"b","exp":4102444800,"rooms":[]}',
+    "claims-bounds": b'C{"userId":"' + b"u" * 128 + b'","role":"' + b"r" * 33 + b'","exp":4102444800,"rooms":[]}',
+    "claims-rooms": b'C{"userId":"a","exp":4102444800,"rooms":[' + b",".join(b'"r%d"' % i for i in range(65)) + b"]}",
+    "claims-types": b'C{"userId":1,"name":null,"exp":4102444800.5,"rooms":"*"}',
+    "declared": b'D{"userId":"alice","name":"Alice"}',
+    "declared-bad": b'D{"userId":"a\u0000b","name":""}',
+    "declared-name-only": b'D{"name":"x"}',
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -275,3 +303,4 @@ write("query", QUERY)
 write("ws", WS)
 write("http", HTTP)
 write("payload", PAYLOAD)
+write("token", TOKEN)
