@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* mallinfo2(): jansson's objects are not in room_hub_memory() */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,9 +168,9 @@ static size_t heap_bytes(void)
 /* 10 000 users enter one presence room as fast as a server would let them
  * (`per_tick` joins handled per loop iteration, then the flush the
  * transport makes), then leave the same way. Each joiner gets the full
- * state at once, so the snapshots alone are n^2/2 entries: the figure
- * shows what that costs next to the batched diffs. */
-static void presence(int n, int per_tick)
+ * state at once, so the snapshots alone are n^2/2 entries: the run
+ * without them (`snapshots` false) shows what the batched diffs cost. */
+static void presence(int n, int per_tick, bool snapshots)
 {
     psink sink = {0, 0};
     room_config cfg;
@@ -186,7 +187,7 @@ static void presence(int n, int per_tick)
     cfg.send = count_send;
     cfg.user_data = &sink;
     room_presence_config_init(&pc);
-    pc.state_event = "presence";
+    pc.state_event = snapshots ? "presence" : NULL;
     pc.diff_event = "presence-diff";
     if (room_hub_new(&hub, &cfg) != 0 || room_presence_enable(hub, &pc) != 0) {
         fprintf(stderr, "presence hub setup failed\n");
@@ -231,10 +232,10 @@ static void presence(int n, int per_tick)
             room_presence_flush(hub);
     }
     t_leave = now_s() - t0;
-    printf("presence users=%d joins/tick=%-5d join=%.3fs (%.0f ns/join) users_seen=%zu frames=%lu "
+    printf("presence users=%d joins/tick=%-5d snapshots=%d join=%.3fs (%.0f ns/join) users_seen=%zu frames=%lu "
            "(%.1f/client, %lu ticks) bytes=%.1fMB leave=%.3fs leave_frames=%lu "
            "bytes/member=%.0f (library %.0f)\n",
-           n, per_tick, t_join, t_join * 1e9 / n, users, join_frames, (double)join_frames / n, ticks,
+           n, per_tick, snapshots, t_join, t_join * 1e9 / n, users, join_frames, (double)join_frames / n, ticks,
            (double)join_bytes / 1e6, t_leave, sink.frames - join_frames,
            (double)(heap1 - heap0) / n, (double)(lib1 - lib0) / n);
     for (int i = 0; i < n; i++)
@@ -256,8 +257,8 @@ int main(int argc, char **argv)
     memory();
     if (users < 1)
         users = 1;
-    presence(users, 1);
-    presence(users, 100);
-    presence(users, 1000);
+    presence(users, 1, true);
+    presence(users, 1000, true);
+    presence(users, 1000, false);
     return 0;
 }
