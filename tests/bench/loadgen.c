@@ -168,7 +168,7 @@ static struct {
 	uint64_t deliveries, expected, slow_deliveries, slow_expected, sent_total;
 	bool timed_out;
 	/* --presence */
-	uint64_t pframes, pbytes, bad_ids;
+	uint64_t pframes, pbytes, bad_ids, other_frames;
 	int64_t t_leave, t_left;
 	struct hist lat, handshake;
 	struct ends fast_end, slow_end;
@@ -573,6 +573,9 @@ static void on_presence_event(struct client *c, const char *s, size_t len, int64
 		presence_ids(c, l, j > l ? j : e, false);
 		presence_ids(c, j, l > j ? l : e, true);
 	} else {
+		/* Answers, and whatever else the protocol sends along (the rooms
+		 * protocol's member-joined / member-left): counted apart. */
+		g.other_frames++;
 		if (len >= sizeof err - 1 && memcmp(s, err, sizeof err - 1) == 0) {
 			g.join_errors++;
 			proto_error(c, "error event", s, len);
@@ -1306,13 +1309,15 @@ static void report(int64_t now, int64_t cpu_end)
 		double left_s = g.t_left ? secs(g.t_left - g.t_leave) : 0;
 		printf("  presence    every client had all %" PRIu32 " users after %.3f s; %" PRIu64
 		       " presence frames (%.1f per client, max %" PRIu32 ", %.1f per client per s), %.1f MB;"
-		       " %" PRIu32 " left in %.3f s%s; %" PRIu64 " bad ids\n",
+		       " %" PRIu32 " left in %.3f s%s; %" PRIu64 " bad ids; %" PRIu64 " other events\n",
 		       g.o.clients, full_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
-		       (double)g.pbytes / 1e6, g.o.clients - 1, left_s, g.t_left ? "" : " (NOT SEEN)", g.bad_ids);
+		       (double)g.pbytes / 1e6, g.o.clients - 1, left_s, g.t_left ? "" : " (NOT SEEN)", g.bad_ids,
+		       g.other_frames);
 		printf("RESULT full_s=%.3f presence_frames=%" PRIu64 " pframes_per_client=%.1f pframes_max=%" PRIu32
-		       " pframes_per_client_per_s=%.1f presence_mb=%.1f left_s=%.3f left_seen=%d bad_ids=%" PRIu64 "\n",
+		       " pframes_per_client_per_s=%.1f presence_mb=%.1f left_s=%.3f left_seen=%d bad_ids=%" PRIu64
+		       " other_events=%" PRIu64 "\n",
 		       full_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
-		       (double)g.pbytes / 1e6, left_s, g.t_left != 0, g.bad_ids);
+		       (double)g.pbytes / 1e6, left_s, g.t_left != 0, g.bad_ids, g.other_frames);
 	}
 	printf("  errors      connect %" PRIu64 ", join %" PRIu64 ", protocol %" PRIu64 "\n", g.connect_errors,
 	       g.join_errors, g.protocol_errors);

@@ -342,6 +342,7 @@ rows=(
     "presence|presence frames at the busiest client|pframes_max|lower"
     "presence|presence frames per client per second|pframes_per_client_per_s|lower"
     "presence|presence bytes received, all clients, MB|presence_mb|lower"
+    "presence|other events received (answers, member-joined/left), all clients|other_events|lower"
     "presence|9999 leaves seen by the last member, s|left_s|lower"
     "presence|server RSS per member (connection included), bytes|bytes_per_member|lower"
 )
