@@ -23,6 +23,14 @@
  *   drain    slow clients (--slow) read again, to learn what the server did
  *            with them while they were not reading.
  *
+ * --presence drives `roomd --protocol rooms --presence` instead: every
+ * client connects as user u<i> (CONNECT auth {"userId"}), joins room r0,
+ * and keeps the member list from its `presence` snapshot and the
+ * `presence-diff` frames that follow (leaves first, then joins; a bitmap of
+ * user ids). A client counts as joined once its list holds exactly every
+ * user. Then (after --idle, if given) all but client 0 send `leave`, and
+ * the run ends when client 0's list is down to itself.
+ *
  * Payloads carry "t=<monotonic ns>;s=<sender id>;", padded with 'x', so a
  * delivery's latency and whether it is a sender's own echo come straight
  * from the frame without a JSON parser.
@@ -32,6 +40,7 @@
  * pending on its own keep-alive connection, and POSTs on a second one, one
  * at a time, each carrying every packet queued meanwhile joined by \x1e.
  */
+#define _GNU_SOURCE /* memmem() */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +69,9 @@
 #define READ_CHUNK (256u * 1024u)
 /* A phase that makes no progress for this long is over. */
 #define STALL_NS (3 * NS_PER_S)
+/* --presence: a server sending every joiner the whole member list can be
+ * silent for seconds in a burst, busy, not stalled; --timeout still bounds it. */
+#define PRESENCE_STALL_NS (30 * NS_PER_S)
 #define PROBE_EVERY_NS (200 * NS_PER_MS)
 #define MAX_EVENTS 1024
 #define MAX_HTTP_RESPONSE 8192
@@ -72,7 +84,7 @@ static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
 static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 enum state { S_NEW, S_TCP, S_UPGRADE, S_EIO, S_SIO, S_JOINING, S_READY, S_DEAD, S_COUNT };
-enum phase { P_CONNECT, P_SEND, P_IDLE, P_DRAIN, P_DONE };
+enum phase { P_CONNECT, P_SEND, P_IDLE, P_DRAIN, P_LEAVE, P_DONE };
 enum how { H_CLOSE_FRAME, H_EOF, H_RESET, H_ERROR, H_EIO_CLOSE, H_SIO_DISCONNECT, H_PROTOCOL };
 static const char *const how_names[] = {"close-frame",    "eof",        "reset",   "error",
                                         "eio-close",      "sio-disconnect", "protocol"};
@@ -103,6 +115,9 @@ struct client {
 	struct buf frag; /* a fragmented text message being assembled */
 	struct buf q;    /* polling: packets for the next POST */
 	char sid[32];    /* polling: the Engine.IO session id */
+	/* --presence: the users this client believes are in the room. */
+	uint8_t *seen;   /* a bit per user id */
+	uint32_t members, pframes;
 };
 
 struct room {
@@ -133,7 +148,7 @@ struct opts {
 	struct sockaddr_in addr;
 	uint32_t clients, rooms, senders, messages, size, inflight, slow, concurrency;
 	double rate, idle, timeout;
-	bool connect_only, polling;
+	bool connect_only, polling, presence;
 	char host[32]; /* the Host header: "127.0.0.1:port" */
 };
 
@@ -152,6 +167,9 @@ static struct {
 	uint64_t connect_errors, join_errors, protocol_errors, ready_ever;
 	uint64_t deliveries, expected, slow_deliveries, slow_expected, sent_total;
 	bool timed_out;
+	/* --presence */
+	uint64_t pframes, pbytes, bad_ids, other_frames;
+	int64_t t_leave, t_left;
 	struct hist lat, handshake;
 	struct ends fast_end, slow_end;
 } g;
@@ -509,10 +527,82 @@ static const char *parse_u64(const char *p, const char *e, uint64_t *out)
 	return p > start ? p : NULL;
 }
 
+/* Sets (or clears) the bit of every "id":"u<n>" in [p, e): the entries of
+ * a presence snapshot or of one side of a diff. jansson writes compact
+ * JSON, and the bench's states are empty, so no other "id" can match. */
+static void presence_ids(struct client *c, const char *p, const char *e, bool add)
+{
+	static const char key[] = "\"id\":\"u";
+	const size_t klen = sizeof key - 1;
+	while ((p = memmem(p, (size_t)(e - p), key, klen)) != NULL) {
+		uint64_t id;
+		const char *q = parse_u64(p + klen, e, &id);
+		p += klen;
+		if (!q || q == e || *q != '"' || id >= g.o.clients) {
+			g.bad_ids++;
+			continue;
+		}
+		uint8_t bit = (uint8_t)(1u << (id & 7)), *b = &c->seen[id >> 3];
+		if (add && !(*b & bit)) {
+			*b |= bit;
+			c->members++;
+		} else if (!add && (*b & bit)) {
+			*b &= (uint8_t)~bit;
+			c->members--;
+		}
+	}
+}
+
+/* --presence: a `presence` snapshot replaces the list; a `presence-diff`
+ * applies its leaves, then its joins. Other events (answers) are ignored
+ * but an `error`, which is a refused request. */
+static void on_presence_event(struct client *c, const char *s, size_t len, int64_t now)
+{
+	static const char snap[] = "[\"presence\",", diff[] = "[\"presence-diff\",", err[] = "[\"error\",";
+	const char *e = s + len;
+	if (len >= sizeof snap - 1 && memcmp(s, snap, sizeof snap - 1) == 0) {
+		memset(c->seen, 0, (g.o.clients + 7) / 8);
+		c->members = 0;
+		presence_ids(c, s, e, true);
+	} else if (len >= sizeof diff - 1 && memcmp(s, diff, sizeof diff - 1) == 0) {
+		const char *j = memmem(s, len, "\"joins\":", 8), *l = memmem(s, len, "\"leaves\":", 9);
+		if (!j || !l) {
+			proto_error(c, "presence-diff without joins and leaves", s, len);
+			return;
+		}
+		presence_ids(c, l, j > l ? j : e, false);
+		presence_ids(c, j, l > j ? l : e, true);
+	} else {
+		/* Answers, and whatever else the protocol sends along (the rooms
+		 * protocol's member-joined / member-left): counted apart. */
+		g.other_frames++;
+		if (len >= sizeof err - 1 && memcmp(s, err, sizeof err - 1) == 0) {
+			g.join_errors++;
+			proto_error(c, "error event", s, len);
+		}
+		return;
+	}
+	c->pframes++;
+	g.pframes++;
+	g.pbytes += len + 2;
+	g.t_progress = now;
+	if (c->state == S_JOINING && c->members == g.o.clients) {
+		set_state(c, S_READY);
+		g.ready_ever++;
+		g.t_last = now;
+	}
+	if (g.phase == P_LEAVE && c->id == 0 && c->members == 1)
+		g.t_left = now;
+}
+
 /* A Socket.IO event, after its "42": expects ["msg","<payload>"...]. */
 static void on_event(struct client *c, const char *s, size_t len, int64_t now)
 {
 	const char *e = s + len, *p = skip_ws(s, e);
+	if (g.o.presence) {
+		on_presence_event(c, s, len, now);
+		return;
+	}
 	static const char name[] = "\"msg\"";
 	if (p == e || *p++ != '[')
 		goto bad;
@@ -567,7 +657,12 @@ static void on_text(struct client *c, const char *s, size_t len, int64_t now)
 	case '0': /* Engine.IO open: connect to the default namespace */
 		if (c->state != S_EIO)
 			break;
-		ws_text(c, "40", 2);
+		if (g.o.presence) {
+			int n = snprintf(g.pkt, g.pkt_cap, "40{\"userId\":\"u%" PRIu32 "\"}", c->id);
+			ws_text(c, g.pkt, (size_t)n);
+		} else {
+			ws_text(c, "40", 2);
+		}
 		if (c->state == S_EIO)
 			set_state(c, S_SIO);
 		return;
@@ -1036,6 +1131,17 @@ static void pace(int64_t now)
 	}
 }
 
+/* --presence: everyone but client 0 leaves; client 0 watches them go. */
+static void start_leave(int64_t now)
+{
+	static const char leave[] = "42[\"leave\",\"r0\"]";
+	g.phase = P_LEAVE;
+	g.t_leave = g.t_progress = now;
+	for (uint32_t i = 1; i < g.o.clients; i++)
+		if (g.c[i].state == S_READY)
+			ws_text(&g.c[i], leave, sizeof leave - 1);
+}
+
 static void end_connect(int64_t now)
 {
 	/* Clients still short of joined after the stall count as failures. */
@@ -1051,6 +1157,8 @@ static void end_connect(int64_t now)
 		fflush(stdout);
 		g.t_idle_end = now + (int64_t)(g.o.idle * (double)NS_PER_S);
 		g.phase = P_IDLE;
+	} else if (g.o.presence) {
+		start_leave(now);
 	} else {
 		start_send(now);
 	}
@@ -1062,12 +1170,12 @@ static void step(int64_t now)
 	case P_CONNECT:
 		while (g.started < g.o.clients && handshaking() < g.o.concurrency)
 			start_connect(&g.c[g.started++], now);
-		if (now - g.t_scan >= 10 * NS_PER_MS) {
+		if (!g.o.presence && now - g.t_scan >= 10 * NS_PER_MS) {
 			probe_rooms(now);
 			g.t_scan = now;
 		}
 		if ((g.started == g.o.clients && g.count[S_READY] + g.count[S_DEAD] == g.o.clients) ||
-		    now - g.t_progress > STALL_NS)
+		    now - g.t_progress > (g.o.presence ? PRESENCE_STALL_NS : STALL_NS))
 			end_connect(now);
 		break;
 	case P_SEND:
@@ -1096,7 +1204,15 @@ static void step(int64_t now)
 		break;
 	}
 	case P_IDLE:
-		if (now >= g.t_idle_end)
+		if (now >= g.t_idle_end) {
+			if (g.o.presence)
+				start_leave(now);
+			else
+				g.phase = P_DONE;
+		}
+		break;
+	case P_LEAVE:
+		if (g.t_left || now - g.t_progress > PRESENCE_STALL_NS)
 			g.phase = P_DONE;
 		break;
 	case P_DONE:
@@ -1163,7 +1279,7 @@ static void report(int64_t now, int64_t cpu_end)
 	double cpu_pct = wall_window > 0 ? 100.0 * (double)cpu_window / (double)wall_window : 0;
 	double cpu_total = now > g.t0 ? 100.0 * (double)(cpu_end - g.cpu0) / (double)(now - g.t0) : 0;
 	uint64_t missing = g.expected > g.deliveries ? g.expected - g.deliveries : 0;
-	const char *mode = g.o.connect_only ? "connect" : g.o.idle > 0 ? "idle" : "send";
+	const char *mode = g.o.presence ? "presence" : g.o.connect_only ? "connect" : g.o.idle > 0 ? "idle" : "send";
 
 	const char *transport = g.o.polling ? "polling" : "websocket";
 	printf("loadgen: %s, %" PRIu32 " %s clients in %" PRIu32 " rooms", mode, g.o.clients, transport, g.o.rooms);
@@ -1184,6 +1300,25 @@ static void report(int64_t now, int64_t cpu_end)
 		       " lost the connection (first: %s, code %u, reason %s)\n",
 		       g.o.slow, g.slow_deliveries, g.slow_expected, g.slow_end.n, end_how(&g.slow_end),
 		       g.slow_end.code, end_reason(&g.slow_end));
+	if (g.o.presence) {
+		uint32_t max = 0;
+		for (uint32_t i = 0; i < g.o.clients; i++)
+			max = g.c[i].pframes > max ? g.c[i].pframes : max;
+		double full_s = g.ready_ever == g.o.clients ? secs(g.t_last - g.t0) : 0;
+		double per_client = (double)g.pframes / g.o.clients;
+		double left_s = g.t_left ? secs(g.t_left - g.t_leave) : 0;
+		printf("  presence    every client had all %" PRIu32 " users after %.3f s; %" PRIu64
+		       " presence frames (%.1f per client, max %" PRIu32 ", %.1f per client per s), %.1f MB;"
+		       " %" PRIu32 " left in %.3f s%s; %" PRIu64 " bad ids; %" PRIu64 " other events\n",
+		       g.o.clients, full_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
+		       (double)g.pbytes / 1e6, g.o.clients - 1, left_s, g.t_left ? "" : " (NOT SEEN)", g.bad_ids,
+		       g.other_frames);
+		printf("RESULT full_s=%.3f presence_frames=%" PRIu64 " pframes_per_client=%.1f pframes_max=%" PRIu32
+		       " pframes_per_client_per_s=%.1f presence_mb=%.1f left_s=%.3f left_seen=%d bad_ids=%" PRIu64
+		       " other_events=%" PRIu64 "\n",
+		       full_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
+		       (double)g.pbytes / 1e6, left_s, g.t_left != 0, g.bad_ids, g.other_frames);
+	}
 	printf("  errors      connect %" PRIu64 ", join %" PRIu64 ", protocol %" PRIu64 "\n", g.connect_errors,
 	       g.join_errors, g.protocol_errors);
 	printf("  dropped     %" PRIu64 " clients (not --slow) lost the connection after joining (first: %s, code %u, "
@@ -1230,6 +1365,8 @@ static void usage(FILE *f)
 	      "  --timeout SECONDS  hard bound for the whole run (60)\n"
 	      "  --transport T      websocket (default) or polling: Engine.IO v4 long-polling,\n"
 	      "                     a GET and a POST keep-alive connection per client\n"
+	      "  --presence         `roomd --protocol rooms --presence`: all clients join r0 as\n"
+	      "                     users u<i>, track the member list, then all but one leave\n"
 	      "A phase with no progress for 3 s ends. Exit status 0 when every client\n"
 	      "joined and every expected delivery arrived, 1 otherwise, 2 on bad usage.\n",
 	      f);
@@ -1257,7 +1394,7 @@ static double parse_number(const char *opt, const char *s, double max)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CLIENTS, O_ROOMS, O_SENDERS, O_MESSAGES, O_SIZE, O_INFLIGHT,
-	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_TRANSPORT, O_HELP };
+	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_TRANSPORT, O_PRESENCE, O_HELP };
 	static const struct option longopts[] = {
 		{"host", required_argument, NULL, O_HOST},         {"port", required_argument, NULL, O_PORT},
 		{"clients", required_argument, NULL, O_CLIENTS},   {"rooms", required_argument, NULL, O_ROOMS},
@@ -1266,7 +1403,7 @@ static void parse_args(int argc, char **argv)
 		{"rate", required_argument, NULL, O_RATE},         {"concurrency", required_argument, NULL, O_CONC},
 		{"connect-only", no_argument, NULL, O_CONNECT_ONLY}, {"idle", required_argument, NULL, O_IDLE},
 		{"slow", required_argument, NULL, O_SLOW},         {"timeout", required_argument, NULL, O_TIMEOUT},
-		{"transport", required_argument, NULL, O_TRANSPORT},
+		{"transport", required_argument, NULL, O_TRANSPORT}, {"presence", no_argument, NULL, O_PRESENCE},
 		{"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0},
 	};
 	struct opts *o = &g.o;
@@ -1300,6 +1437,7 @@ static void parse_args(int argc, char **argv)
 				die("--transport: websocket or polling, not '%s'", optarg);
 			o->polling = optarg[0] == 'p';
 			break;
+		case O_PRESENCE: o->presence = true; break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1315,7 +1453,9 @@ static void parse_args(int argc, char **argv)
 	/* A load generator aimed elsewhere than this machine is a mistake. */
 	if ((ntohl(o->addr.sin_addr.s_addr) >> 24) != 127)
 		die("--host: only loopback addresses (127.0.0.0/8) are allowed");
-	if (o->connect_only || o->idle > 0)
+	if (o->presence && (o->rooms != 1 || o->connect_only || o->polling))
+		die("--presence is one room over WebSocket, without --rooms, --connect-only or --transport polling");
+	if (o->connect_only || o->idle > 0 || o->presence)
 		o->senders = o->messages = o->slow = 0; /* nothing is sent */
 	else if (!senders_set)
 		o->senders = o->rooms == 1 ? 1 : o->clients;
@@ -1362,6 +1502,7 @@ static void close_all(void)
 		}
 		free(c->frag.p);
 		free(c->q.p);
+		free(c->seen);
 	}
 	free(g.c);
 	free(g.rooms);
@@ -1389,6 +1530,8 @@ int main(int argc, char **argv)
 		g.c[i] = (struct client){.w.fd = -1, .p.fd = -1, .id = i, .room = i % g.o.rooms};
 		g.c[i].sender = i < g.o.senders;
 		g.c[i].slow = i >= g.o.clients - g.o.slow;
+		if (g.o.presence && !(g.c[i].seen = calloc((g.o.clients + 7) / 8, 1)))
+			die("out of memory");
 	}
 	g.count[S_NEW] = g.o.clients;
 	g.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -1419,7 +1562,7 @@ int main(int argc, char **argv)
 	int64_t cpu_end = cpu_ns();
 	report(now_ns(), cpu_end);
 	bool ok = !g.timed_out && g.ready_ever == g.o.clients && g.protocol_errors == 0 && g.fast_end.n == 0 &&
-	          g.deliveries >= g.expected;
+	          g.deliveries >= g.expected && (!g.o.presence || (g.t_left && g.bad_ids == 0));
 	close_all();
 	return ok ? 0 : 1;
 }

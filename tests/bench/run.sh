@@ -86,7 +86,7 @@ trap cleanup EXIT
 
 # --- scenarios ---------------------------------------------------------------
 all_scenarios="fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms idle storm slow
-    fanout-1k-polling idle-polling"
+    fanout-1k-polling idle-polling presence"
 # shellcheck disable=SC2206 # a word list on purpose
 scenarios=(${BENCH_SCENARIOS:-$all_scenarios})
 declare -A title args primary
@@ -102,6 +102,7 @@ title[storm]="connection storm: 10000 connects + joins"
 title[slow]="slow consumer: 100 clients, 1 stops reading, 10000 msgs of 4 KiB"
 title[fanout-1k-polling]="polling fan-out: 1 room, 1000 long-polling clients, 1 sender x 300 msgs of 100 B, 32 in flight"
 title[idle-polling]="idle polling: 5000 long-polling sessions, 500 rooms of 10"
+title[presence]="presence: 10000 users join 1 room at once (rooms protocol, roomd --presence), then 9999 leave"
 # Fan-out: the sender keeps up to 32 of its own messages in flight, enough
 # that each server is measured at its capacity rather than at the round
 # trip of one message. The -rt rows allow only 4: there a server that
@@ -123,6 +124,10 @@ args[slow]="--clients 100 --rooms 1 --messages 10000 --size 4096 --inflight 16 -
 # 5000 idle sessions are 10000 connections, as many as the WebSocket idle row.
 args[fanout-1k-polling]="--transport polling --clients 1000 --rooms 1 --messages 300 --size 100 --inflight 32"
 args[idle-polling]="--transport polling --clients 5000 --rooms 500 --idle 3"
+# Presence (roomd only: the Socket.IO baseline has no presence): every client
+# is user u<i> and tracks the member list from the snapshot and the diffs;
+# --idle holds the full room for the RSS sample, then all but one leave.
+args[presence]="--presence --clients 10000 --idle 2"
 primary[fanout-1k]=deliveries_per_s
 primary[fanout-5k]=deliveries_per_s
 primary[fanout-100]=deliveries_per_s
@@ -135,6 +140,7 @@ primary[storm]=connect_rate
 primary[slow]=deliveries_per_s
 primary[fanout-1k-polling]=deliveries_per_s
 primary[idle-polling]=bytes_per_conn
+primary[presence]=full_s
 
 start_server() { # name scenario -> sets server_pid, port
     port=$(free_port)
@@ -142,7 +148,13 @@ start_server() { # name scenario -> sets server_pid, port
     local transports=websocket
     [ "${2%-polling}" = "$2" ] || transports=websocket,polling
     case $1 in
-    roomd) "$roomd" --port "$port" --protocol bench --no-rate-limit >"$work/server.log" 2>&1 & ;;
+    roomd)
+        if [ "$2" = presence ]; then
+            "$roomd" --port "$port" --protocol rooms --presence --no-rate-limit >"$work/server.log" 2>&1 &
+        else
+            "$roomd" --port "$port" --protocol bench --no-rate-limit >"$work/server.log" 2>&1 &
+        fi
+        ;;
     socketio) node "$bench/node/server.js" --port "$port" --transports "$transports" >"$work/server.log" 2>&1 & ;;
     esac
     server_pid=$!
@@ -162,16 +174,18 @@ stop_server() {
 # One loadgen run against a fresh server; its RESULT line plus a SERVER line
 # of server-side figures end up in $1.
 run_once() { # out server scenario
-    local out=$1 name=$2 scen=$3 lg before after peak r
+    local out=$1 name=$2 scen=$3 lg before after peak r limit=120
+    # Every joiner gets the whole member list: the presence run grows as n^2.
+    [ "$scen" != presence ] || limit=300
     start_server "$name" "$scen"
     # shellcheck disable=SC2086 # args are word lists on purpose
-    set -- "$loadgen" --port "$port" ${args[$scen]} --timeout 120
+    set -- "$loadgen" --port "$port" ${args[$scen]} --timeout "$limit"
     before=$(status_kib "$server_pid" VmRSS)
     case $scen in
-    idle | idle-polling)
+    idle | idle-polling | presence)
         "$@" >"$out" 2>&1 &
         lg=$!
-        for _ in $(seq 1 1200); do
+        for _ in $(seq 1 $((limit * 10))); do
             grep -q '^READY' "$out" && break
             kill -0 "$lg" 2>/dev/null || break
             sleep 0.1
@@ -221,12 +235,16 @@ load_result() {
     if { [ "${2%%.*}" = idle ] || [ "${2%%.*}" = idle-polling ]; } && [ "$a" != - ] && [ "$j" -gt 0 ]; then
         R[$1.$2.bytes_per_conn]=$(((a - b) * 1024 / j))
     fi
+    if [ "${2%%.*}" = presence ] && [ "$a" != - ] && [ "$j" -gt 0 ]; then
+        R[$1.$2.bytes_per_member]=$(((a - b) * 1024 / j))
+    fi
 }
 
 get() { echo "${R[$1.$2.$3]:-}"; }
 
 for name in "${servers[@]}"; do
     for scen in "${scenarios[@]}"; do
+        [ "$scen" != presence ] || [ "$name" = roomd ] || continue
         # Keeps the median run by the scenario's primary figure.
         : >"$work/runs"
         for i in $(seq 1 "$repeat"); do
@@ -263,6 +281,9 @@ flag() { # server scenario
     [ "$(get "$1" "$2" protocol_errors)" = 0 ] || bad=1
     [ "$(get "$1" "$2" timed_out)" = 0 ] || bad=1
     [ "$(get "$1" "$2" alive)" = 1 ] || bad=1
+    [ "$2" != presence ] || [ "$(get "$1" "$2" left_seen)" = 1 ] || bad=1
+    [ "$2" != presence ] || [ "$(get "$1" "$2" bad_ids)" = 0 ] || bad=1
+    [ "$2" != presence ] || [ "$(get "$1" "$2" dropped)" = 0 ] || bad=1
     [ -z "$bad" ] || printf ' (!)'
     awk -v c="$(get "$1" "$2" cpu_pct)" 'BEGIN { if (c + 0 >= 90) printf " (L)" }'
 }
@@ -316,6 +337,14 @@ rows=(
     "fanout-1k-polling|deliveries/s|deliveries_per_s|higher"
     "fanout-1k-polling|p99 latency, ms|lat_p99_ms|lower"
     "idle-polling|server RSS per polling session, bytes|bytes_per_conn|lower"
+    "presence|time until every client has the full member list, s|full_s|lower"
+    "presence|presence frames per client (snapshot + diffs)|pframes_per_client|lower"
+    "presence|presence frames at the busiest client|pframes_max|lower"
+    "presence|presence frames per client per second|pframes_per_client_per_s|lower"
+    "presence|presence bytes received, all clients, MB|presence_mb|lower"
+    "presence|other events received (answers, member-joined/left), all clients|other_events|lower"
+    "presence|9999 leaves seen by the last member, s|left_s|lower"
+    "presence|server RSS per member (connection included), bytes|bytes_per_member|lower"
 )
 
 mkdir -p docs/bench
@@ -344,6 +373,7 @@ d() { get "$name" "$scen" "$1"; }
         for scen in "${scenarios[@]}"; do
             case $scen in
             idle | idle-polling | storm) el=$(d connect_s) ;;
+            presence) el=$(d full_s) ;;
             *) el=$(d elapsed_s) ;;
             esac
             echo "| $name | $scen | $(d deliveries) | $(d expected) | $(d missing) | $(d joined) |" \
@@ -426,6 +456,10 @@ elapsed=$(($(date +%s) - run_started))
     echo "  and an idle keep-alive POST connection)."
     echo "- *connects+joins/s*: 10000 clients, at most 200 handshakes in flight, counted once each has"
     echo "  seen a message sent to its room after joining."
+    echo "- *presence*: \`roomd --protocol rooms --presence\`; each client connects as user u<i>, joins"
+    echo "  room r0 at once and keeps the member list from its \`presence\` snapshot and the"
+    echo "  \`presence-diff\` frames; the time runs from the first connect until every list holds"
+    echo "  exactly the 10000 users. RSS per member as in the idle row, one room of 10000."
     echo "- *slow consumer*: the last client stops reading once joined and reads again after the"
     echo "  others are done; the server's RSS is sampled every 0.5 s."
     echo

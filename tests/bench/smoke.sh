@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck source-path=SCRIPTDIR
-# loadgen-smoke: a short bench-protocol run of loadgen against roomd.
+# loadgen-smoke: short bench-protocol and presence runs of loadgen against roomd.
 # Usage: smoke.sh ROOMD LOADGEN
 set -eu
 roomd=$1
@@ -20,3 +20,13 @@ wait_listening "$port" "$pid" || { echo "roomd did not start listening on $port"
 "$loadgen" --port "$port" --clients 200 --rooms 20 --messages 5 --timeout 20
 # The same fan-out over HTTP long-polling (loadgen --transport polling).
 "$loadgen" --port "$port" --transport polling --clients 50 --rooms 1 --messages 50 --inflight 4 --timeout 20
+
+# Presence (loadgen --presence): 100 users in one room, each client's member
+# list complete, then all but one leave; exit status 0 only if all of it held.
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+port=$(free_port)
+"$roomd" --port "$port" --protocol rooms --presence &
+pid=$!
+wait_listening "$port" "$pid" || { echo "roomd --presence did not start listening on $port" >&2; exit 1; }
+"$loadgen" --port "$port" --presence --clients 100 --timeout 20
