@@ -7,7 +7,8 @@
 # Usage: tests/bench/run.sh
 #   BENCH_REPEAT=N      runs per scenario and server; the median run is kept (3)
 #   BENCH_SERVERS=LIST  servers to measure, of "roomd socketio" (both)
-#   BENCH_SCENARIOS=LIST  scenarios to run (all; e.g. "fanout-1k-polling idle-polling")
+#   BENCH_SCENARIOS=LIST  scenarios to run (all but presence; e.g. "fanout-1k-polling idle-polling",
+#                       or "presence", which runs only when named)
 #   BENCH_ROOMD=PATH    another roomd binary (an older tree's, for before/after figures)
 # Installs missing packages (needs root or sudo for that only) and builds
 # into build-bench/ (buildtype=release). All traffic stays on 127.0.0.1.
@@ -85,8 +86,10 @@ cleanup() {
 trap cleanup EXIT
 
 # --- scenarios ---------------------------------------------------------------
+# "presence" runs only when named: while its cost grows as n^2 (docs/benchmarks.md, Presence)
+# one run takes minutes, more than all the others together.
 all_scenarios="fanout-1k fanout-5k fanout-100 fanout-1k-rt fanout-5k-rt fanout-100-rt many-rooms idle storm slow
-    fanout-1k-polling idle-polling presence"
+    fanout-1k-polling idle-polling"
 # shellcheck disable=SC2206 # a word list on purpose
 scenarios=(${BENCH_SCENARIOS:-$all_scenarios})
 declare -A title args primary
