@@ -3,8 +3,7 @@
 // (docs/protocol-classroom.md).
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const { roomdSuite, client, connect, refused, next, names, sleep, withTimeout } = require('./helpers');
+const { roomdSuite, client, connect, refused, next, names, sleep, withTimeout, cuttingProxy } = require('./helpers');
 
 const T = { timeout: 15000 };
 const QUIET_MS = 200;
@@ -260,37 +259,11 @@ describe('classroom', () => {
     });
   });
 
-  // Forwards a port of its own to roomd; cut() ends every connection it
-  // carries, as a broken network path would. Over long-polling there is a
-  // moment between two polls with no connection to cut: callers let the
-  // next poll park first (QUIET_MS), and cut() waits for a connection.
-  async function cutter(port) {
-    const pairs = new Set();
-    const server = net.createServer((down) => {
-      const up = net.connect(port, '127.0.0.1');
-      const pair = [down, up];
-      pairs.add(pair);
-      const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
-      for (const s of pair) s.on('error', end).on('close', end);
-      down.pipe(up);
-      up.pipe(down);
-    });
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return {
-      url: `http://127.0.0.1:${server.address().port}`,
-      async cut() {
-        for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
-        [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
-      },
-      close: () => new Promise((resolve) => server.close(resolve)),
-    };
-  }
-
   describe('with connection-state recovery (--recovery-ms)', () => {
     const recovering = roomdSuite(['--protocol', 'classroom', '--recovery-ms', '5000']);
 
     it('a resumed connection is present again: user-disconnected at the drop, user-connected at the resume', T, async () => {
-      const p = await cutter(recovering.roomd.port);
+      const p = await cuttingProxy(recovering.roomd.port);
       const auth = { room: 'rec', ID: 8, role: 'STUDENT', name: 'H' };
       const h = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth });
       recovering.track(h);

@@ -512,6 +512,55 @@ function delayingProxy(port, { match = /transport=websocket/, delayMs = 300 } = 
   );
 }
 
+// A TCP proxy in front of the server at `port`. cut() ends every connection
+// it carries, both sides at once, as a broken network path would; over
+// long-polling there is a moment between two polls with no connection to
+// cut, so it first waits (up to 1 s) for one. hold() refuses new
+// connections until release(); close() ends them all and stops listening.
+async function cuttingProxy(port) {
+  const pairs = new Set();
+  let holding = false;
+  const server = net.createServer((down) => {
+    if (holding) {
+      down.destroy();
+      return;
+    }
+    const up = net.connect(port, '127.0.0.1');
+    const pair = [down, up];
+    pairs.add(pair);
+    const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
+    for (const s of pair) s.on('error', end).on('close', end);
+    down.pipe(up);
+    up.pipe(down);
+  });
+  const drop = () => [...pairs].forEach((pair) => pair.forEach((s) => s.destroy()));
+  await withTimeout(
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    }),
+    WAIT_MS,
+    'the proxy to listen',
+  );
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    async cut() {
+      for (let t = 0; t < 100 && pairs.size === 0; t++) await sleep(10);
+      drop();
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+    },
+    close() {
+      drop();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 module.exports = {
   WAIT_MS,
   speaks,
@@ -534,4 +583,5 @@ module.exports = {
   RS,
   pollOpen,
   delayingProxy,
+  cuttingProxy,
 };

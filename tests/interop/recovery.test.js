@@ -6,57 +6,9 @@
 // it, a fresh session.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
-const { startRoomd, client, connect, ack, withTimeout, sleep, speaks, Raw, WAIT_MS } = require('./helpers');
+const { startRoomd, client, connect, ack, withTimeout, sleep, speaks, Raw, cuttingProxy, WAIT_MS } = require('./helpers');
 
 const T = { skip: !speaks('rooms') && 'the server does not speak the rooms protocol', timeout: 30000 };
-
-// Forwards 127.0.0.1:<its port> to the server; cut() destroys every
-// connection it carries (both sides at once, as a broken network path
-// would end them), hold() refuses new ones until release().
-async function proxy(target) {
-  const pairs = new Set();
-  let holding = false;
-  const server = net.createServer((down) => {
-    if (holding) {
-      down.destroy();
-      return;
-    }
-    const up = net.connect(target, '127.0.0.1');
-    const pair = { down, up };
-    pairs.add(pair);
-    const end = () => {
-      pairs.delete(pair);
-      down.destroy();
-      up.destroy();
-    };
-    down.on('error', end).on('close', end);
-    up.on('error', end).on('close', end);
-    down.pipe(up);
-    up.pipe(down);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    cut() {
-      for (const { down, up } of pairs) {
-        down.destroy();
-        up.destroy();
-      }
-      pairs.clear();
-    },
-    hold() {
-      holding = true;
-    },
-    release() {
-      holding = false;
-    },
-    close() {
-      this.cut();
-      return new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 // A client through the proxy that reconnects quickly by itself, as the
 // stock client does by default (only faster).
@@ -108,7 +60,7 @@ describe('connection-state recovery over Socket.IO', () => {
   });
 
   it('a cut within the window: same id, same rooms, every event once in order', T, async () => {
-    const p = await proxy(roomd.port);
+    const p = await cuttingProxy(roomd.port);
     const a = reconnecting(p.url);
     const b = await connect(roomd.url);
     try {
@@ -155,7 +107,7 @@ describe('connection-state recovery over Socket.IO', () => {
   });
 
   it('after the window: a fresh session, in no room', T, async () => {
-    const p = await proxy(roomd.port);
+    const p = await cuttingProxy(roomd.port);
     const a = reconnecting(p.url);
     const b = await connect(roomd.url);
     try {
