@@ -65,6 +65,7 @@ void room_ws_free(room_ws *ws)
     free(ws->conns);
     rm_ws_polls_free(ws);
     rm_ws_mounts_free(ws);
+    rm_ws_routes_free(ws);
     rm_ws_pool_free(ws);
     free(ws);
 }
