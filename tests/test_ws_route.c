@@ -453,15 +453,32 @@ static void test_mounts_first(void **state)
 }
 
 /* Shutting down (room_ws_close_all()), routes still answer, each on a
- * connection that then closes. */
+ * connection that then closes, and new sessions are refused with 503
+ * (counted as handshake failures). */
 static void test_shutting_down(void **state)
 {
     fx *f = fx_new();
     room_ws_conn *c;
+    room_ws_stats st;
     resp r;
     (void)state;
 
     room_ws_close_all(f->ws, 1001, "going away");
+    c = conn_new(f);
+    put(f, c,
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    take(f, c);
+    assert_true(strncmp(out, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+    room_ws_conn_free(c);
+    c = conn_new(f);
+    r = get(f, c, "GET", "/socket.io/?EIO=4&transport=polling", NULL);
+    assert_int_equal(r.status, 503);
+    room_ws_conn_free(c);
+    room_ws_stats_get(f->ws, &st);
+    assert_int_equal(st.handshake_failures, 2);
+    assert_int_equal(f->calls, 0);
+
     c = conn_new(f);
     f->status = 503;
     r = get(f, c, "GET", "/healthz", NULL);

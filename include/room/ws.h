@@ -134,6 +134,10 @@ typedef struct room_ws_stats {
     uint64_t polling_sessions; /* Engine.IO sessions on HTTP long-polling now; their
                                 * buffered bytes count in bytes_queued and bytes_pending */
     uint64_t http_requests;    /* HTTP requests answered other than upgrades */
+    /* ---- libroom-ws 0.3 + routes */
+    uint64_t handshake_failures; /* WebSocket upgrades refused (bad request, origin,
+                                  * version, shutting down) and requests to an
+                                  * Engine.IO mount answered with an Engine.IO error */
 } room_ws_stats;
 
 /* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config

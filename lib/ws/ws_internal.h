@@ -226,6 +226,12 @@ void rm_ws_abort(room_ws_conn *c, const char *why);
  * open. Never from inside a hub's callback: disconnect handlers run. */
 void rm_ws_settle(room_ws_conn *c);
 
+/* engine.c */
+/* The debug lines of a session's start and end (roomd --verbose): one
+ * per connection, never one per message. */
+void rm_ws_log_open(const room_ws *ws, const char *transport, const char *id, const char *peer, const char *path);
+void rm_ws_log_close(const room_ws *ws, const char *id, const char *reason);
+
 /* keepalive.c */
 /* Runs the keepalive rounds that are due; returns the next one's time, or
  * 0 when none is needed. */
