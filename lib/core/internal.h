@@ -367,6 +367,8 @@ struct room_hub {
 
     /* Identity and presence (people.h); NULL until first used. */
     struct rm_people *people;
+
+    room_hub_stats stats; /* room_hub_stats_copy() */
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit
