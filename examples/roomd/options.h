@@ -40,6 +40,9 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *static_dir;  /* --static: files served at "/"; NULL: none */
+    uint32_t drain_ms;       /* shutdown: how long clients get to leave */
+    int log_format;          /* ROOMD_LOG_TEXT or ROOMD_LOG_JSON (log.h) */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

@@ -344,7 +344,8 @@ ROOM_WS_API const char *room_ws_http_peer(const room_ws_http *req);
  * \"1f-2a\"\r\nCache-Control: no-cache\r\n"), "Connection: close" when the
  * connection ends after it (HTTP/1.0, the client's Connection: close, the
  * engine shutting down), then `len` bytes of `body`, copied; a HEAD
- * request gets everything but the body. Once per request. Errors:
+ * request gets everything but the body (which may then be NULL: only `len`
+ * is used, for Content-Length). Once per request. Errors:
  * ROOM_EINVAL (NULL req, answered already, status outside 200..599, a
  * body with 204 or 304, a CR or LF in content_type, malformed header
  * lines), ROOM_ENOMEM (then the handler may answer again, unless part of

@@ -136,6 +136,8 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
             return 0;
         }
         ws->stats.slow_closes++;
+        room_ws_logf(ws, ROOM_LOG_WARN, "slow consumer %s closed: %zu bytes held", room_eio_session_id(p->session),
+                     p->pending);
         frames_release(p);
         rm_ws_poll_close(p, "slow consumer", false);
         return ROOM_ECLOSED;

@@ -175,7 +175,7 @@ int room_ws_http_respond(room_ws_http *req, int status, const char *content_type
     char *head;
     int k, rc = 0;
 
-    if (!req || req->answered || req->broken || status < 200 || status > 599 || (bodiless && len) || (!body && len) ||
+    if (!req || req->answered || req->broken || status < 200 || status > 599 || (bodiless && len) || (!body && len && !req->head) ||
         (content_type && strpbrk(content_type, "\r\n")) || (headers && !headers_valid(headers)))
         return ROOM_EINVAL;
     c = req->c;
