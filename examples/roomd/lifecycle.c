@@ -70,12 +70,13 @@ static void on_shutdown(room_uv_server *srv, void *user_data)
     roomd_log_notice("stopped");
 }
 
-/* Clients left: open WebSockets, closing ones, polling sessions. */
+/* Clients left: sockets, of WebSockets (closing too) and of requests. A
+ * live polling client always has one, its parked GET, which takes the
+ * close packet; a polling session without one has a client that is gone,
+ * and is not waited for. */
 static size_t clients(const roomd_life *life)
 {
-    room_ws_stats st;
-    room_ws_stats_get(life->ws, &st);
-    return room_ws_conn_count(life->ws) + (size_t)st.polling_sessions;
+    return room_ws_conn_count(life->ws);
 }
 
 static void stop(roomd_life *life, const char *why)

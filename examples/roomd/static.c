@@ -217,7 +217,7 @@ static void serve(room_ws_http *req, void *user_data)
     struct tm tm;
     char *body;
     int fd, status;
-    bool head = strcmp(method, "HEAD") == 0;
+    bool head = strcmp(method, "HEAD") == 0, index = false;
 
     if (!head && strcmp(method, "GET") != 0) {
         answer_text(req, 405, "Allow: GET, HEAD\r\n", "method not allowed\n");
@@ -258,8 +258,10 @@ static void serve(room_ws_http *req, void *user_data)
             return;
         }
         snprintf(rel + strlen(rel), sizeof rel - strlen(rel), "/index.html");
+        index = true;
     }
-    if (!S_ISREG(sb.st_mode)) {
+    /* "/app.js/": a file is no directory. */
+    if (!S_ISREG(sb.st_mode) || (path[plen - 1] == '/' && !index)) {
         close(fd);
         answer_text(req, 404, NULL, "not found\n");
         return;
