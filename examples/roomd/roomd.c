@@ -340,6 +340,9 @@ static int start(roomd *d, const options *o)
         return rc;
     }
 
+    /* Signals handled before "listening": whoever waits for that line may
+     * send one at once. */
+    roomd_life_ready(&d->life);
     /* Before "listening": whoever waits for that line has this one too. */
     if (d->auth.key)
         room_ws_logf(d->ws, ROOM_LOG_INFO,
@@ -354,7 +357,6 @@ static int start(roomd *d, const options *o)
     room_ws_logf(d->ws, ROOM_LOG_INFO,
                  "limits: %zu connections, per connection %u messages/s and %u bytes/s (0: none)",
                  o->max_connections, o->msg_rate, o->byte_rate);
-    roomd_life_ready(&d->life);
     return 0;
 }
 
