@@ -3,6 +3,9 @@
 # Sourced by tests/run-all.sh, examples/demo.sh and tests/bench/run.sh.
 pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev libwslay-dev
       nettle-dev libhttp-parser-dev valgrind"
+# roomd's man page (help2man, from --help) and systemd readiness (sd_notify);
+# both optional to the build, both wanted by the suite.
+pkgs="$pkgs help2man libsystemd-dev"
 # The test suite also drives a real headless browser (tests/browser, which
 # runs it with --no-sandbox --headless=new, as root in a container needs);
 # the demo and the benchmark do not need it.
