@@ -16,6 +16,8 @@ void rm_ws_eio_error(room_ws_conn *c, const rm_ws_request *r, int code, bool kee
 {
     char body[96];
     c->ws->stats.handshake_failures++;
+    room_ws_logf(c->ws, ROOM_LOG_DEBUG, "refused a request from %s to %s: %s",
+                 c->side && c->side->peer[0] ? c->side->peer : "?", c->ws->mounts[r->mount]->path, messages[code]);
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, messages[code]);
     if (rm_ws_respond(c, r, code == RM_EIO_FORBIDDEN ? 403 : 400, "application/json", NULL, body, (size_t)n,
                       keep_alive) != 0) {

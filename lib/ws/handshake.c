@@ -199,6 +199,9 @@ void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest,
 
     if ((why = check(c, r, accept, &query, &p, &status)) != NULL) {
         c->ws->stats.handshake_failures++;
+        room_ws_logf(c->ws, ROOM_LOG_DEBUG, "refused a websocket from %s at %.*s: %d %.*s",
+                     c->side->peer[0] ? c->side->peer : "?", (int)(r->path.len < 200 ? r->path.len : 200), r->path.p,
+                     status, (int)strcspn(why, "\n"), why);
         rm_ws_refuse(c, r, status, why);
         return;
     }

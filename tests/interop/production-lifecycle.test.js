@@ -169,6 +169,53 @@ describe('drain', () => {
   });
 });
 
+describe('systemd', () => {
+  // Whether this roomd has sd_notify (built with libsystemd).
+  const notifies = () => {
+    try {
+      return require('node:child_process').execFileSync('ldd', [ROOMD]).toString().includes('libsystemd');
+    } catch {
+      return false;
+    }
+  };
+
+  it('says READY=1 once it listens and STOPPING=1 when it drains (sd_notify)', T, async (t) => {
+    if (!notifies()) {
+      t.skip('roomd built without libsystemd');
+      return;
+    }
+    // systemd's end of the notification socket: a datagram socket (which
+    // node lacks), in Python, which meson needs anyway.
+    const sockPath = path.join(os.tmpdir(), `roomd-notify-${process.pid}.sock`);
+    const listener = spawn(
+      'python3',
+      ['-u', '-c', 'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint("bound")\nwhile True: print(s.recv(4096).decode().replace("\\n"," "))', sockPath],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let heard = '';
+    listener.stdout.on('data', (d) => (heard += d));
+    const hear = (what) =>
+      withTimeout(
+        (async () => {
+          while (!heard.includes(what)) await sleep(20);
+        })(),
+        WAIT_MS,
+        what,
+      );
+    try {
+      await hear('bound');
+      const r = await start(['--port', '0'], { NOTIFY_SOCKET: sockPath });
+      await hear('READY=1');
+      assert.ok(!heard.includes('STOPPING=1'));
+      assert.deepEqual(await r.stop(), { code: 0, signal: null });
+      await hear('STOPPING=1');
+    } finally {
+      listener.kill('SIGKILL');
+      fs.rmSync(sockPath, { force: true });
+    }
+  });
+});
+
 describe('configuration from the environment', () => {
   it('reads every option as ROOMD_<NAME>; the command line wins', T, async () => {
     const port = await freePort();
