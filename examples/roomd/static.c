@@ -129,15 +129,19 @@ static int relative_path(const char *p, size_t len, char *out)
     return 0;
 }
 
-static int open_beneath(const roomd_static *st, int dir, const char *rel)
+/* `rel` under DIR, opened for reading; -1 with errno set (EXDEV: it
+ * leads out of DIR). */
+static int open_beneath(const roomd_static *st, const char *rel)
 {
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     char joined[PATH_BYTES + PATH_MAX], real[PATH_MAX];
     size_t n;
-    long fd = syscall(SYS_openat2, dir, rel[0] ? rel : ".", &how, sizeof how);
+    long fd = syscall(SYS_openat2, st->root, rel[0] ? rel : ".", &how, sizeof how);
 
-    if (fd >= 0 || errno != ENOSYS)
+    /* ENOSYS: a kernel before 5.6; EPERM: a seccomp filter that predates
+     * openat2 (container runtimes' older profiles). */
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
         return (int)fd;
     /* No openat2: the resolved path must be DIR or under it. */
     snprintf(joined, sizeof joined, "%s/%s", st->real, rel);
@@ -228,18 +232,17 @@ static void serve(room_ws_http *req, void *user_data)
         answer_text(req, status, NULL, status == 400 ? "bad request\n" : status == 414 ? "path too long\n" : "not found\n");
         return;
     }
-    if ((fd = open_beneath(st, st->root, rel)) < 0 || fstat(fd, &sb) != 0) {
+    if ((fd = open_beneath(st, rel)) < 0 || fstat(fd, &sb) != 0) {
         if (fd >= 0)
             close(fd);
         answer_text(req, 404, NULL, "not found\n");
         return;
     }
     if (S_ISDIR(sb.st_mode)) {
-        int dir = fd;
+        close(fd);
         /* Relative links in its index.html are relative to the directory. */
         if (path[plen - 1] != '/') {
             char *loc = malloc(plen + PATH_BYTES + 32);
-            close(dir);
             query = room_ws_http_query(req, &qlen);
             if (loc) {
                 snprintf(loc, plen + PATH_BYTES + 32, "Location: %.*s/%s%.*s\r\n", (int)plen, path, query ? "?" : "",
@@ -249,16 +252,14 @@ static void serve(room_ws_http *req, void *user_data)
             }
             return;
         }
-        fd = open_beneath(st, dir, "index.html");
-        close(dir);
-        if (fd < 0 || fstat(fd, &sb) != 0) {
+        snprintf(rel + strlen(rel), sizeof rel - strlen(rel), "%sindex.html", rel[0] ? "/" : "");
+        index = true;
+        if ((fd = open_beneath(st, rel)) < 0 || fstat(fd, &sb) != 0) {
             if (fd >= 0)
                 close(fd);
             answer_text(req, 404, NULL, "not found\n");
             return;
         }
-        snprintf(rel + strlen(rel), sizeof rel - strlen(rel), "/index.html");
-        index = true;
     }
     /* "/app.js/": a file is no directory. */
     if (!S_ISREG(sb.st_mode) || (path[plen - 1] == '/' && !index)) {

@@ -41,6 +41,9 @@ before(() => {
   fs.symlinkSync(top, path.join(root, 'out-dir'));
   fs.symlinkSync('../secret.txt', path.join(root, 'out-relative'));
   fs.symlinkSync('app.js', path.join(root, 'in-link.js'));
+  fs.symlinkSync('sub', path.join(root, 'in-dir'));
+  fs.mkdirSync(path.join(root, 'linked'));
+  fs.symlinkSync('../../secret.txt', path.join(root, 'linked', 'index.html'));
 });
 after(() => fs.rmSync(top, { recursive: true, force: true }));
 
@@ -77,6 +80,7 @@ describe('static files', () => {
       '/blob.bin': 'application/octet-stream',
       '/a%20b.txt': 'text/plain; charset=utf-8',
       '/in-link.js': 'text/javascript; charset=utf-8',
+      '/in-dir/': 'text/html; charset=utf-8',
       '/': 'text/html; charset=utf-8',
       '/sub/': 'text/html; charset=utf-8',
     };
@@ -85,7 +89,8 @@ describe('static files', () => {
       assert.equal(res.status, 200, p);
       assert.equal(res.headers['content-type'], type, p);
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
-      const name = p === '/' ? 'index.html' : p === '/sub/' ? 'sub/index.html' : p === '/in-link.js' ? 'app.js' : decodeURIComponent(p.slice(1));
+      const aliases = { '/': 'index.html', '/sub/': 'sub/index.html', '/in-dir/': 'sub/index.html', '/in-link.js': 'app.js' };
+      const name = aliases[p] || decodeURIComponent(p.slice(1));
       assert.equal(res.body.toString('latin1'), files[name], p);
       assert.equal(Number(res.headers['content-length']), Buffer.byteLength(files[name], 'latin1'));
     }
@@ -119,6 +124,8 @@ describe('static files', () => {
       '/out-relative',
       '/out-dir/secret.txt',
       '/out-dir/',
+      '/linked/',
+      '/linked/index.html',
       '/.hidden',
       '/%2ehidden',
       '/./index.html',
