@@ -4,8 +4,8 @@
  *
  * Escapes are refused twice. The path is percent-decoded once, and a
  * decoded '/' (%2f), a NUL, or a segment starting with '.' ("..", ".",
- * hidden files such as .git) answers 404 before the file system is asked.
- * Then the file is opened relative to DIR's descriptor with openat2(2)'s
+ * hidden files such as .git) answers 404 before the file system is asked
+ * (static_path.c). Then the file is opened relative to DIR's descriptor with openat2(2)'s
  * RESOLVE_BENEATH, which refuses any path, symlinks included, that leaves
  * DIR (Linux 5.6; on an older kernel, realpath(3) of the file must be
  * under realpath(DIR), and the file is opened with O_NOFOLLOW). */
@@ -30,7 +30,7 @@
 
 #include "log.h"
 
-#define PATH_BYTES 4096
+#define PATH_BYTES ROOMD_STATIC_PATH_BYTES
 
 struct roomd_static {
     int root;   /* DIR, O_PATH */
@@ -83,50 +83,6 @@ static const char *content_type(const char *path)
         }
     }
     return "application/octet-stream";
-}
-
-static int hex(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The request path as a path relative to DIR ("" for DIR itself), in
- * `out`; or the status to answer: 400 (bad percent-encoding), 404 (a path
- * that names nothing servable), 414 (too long). */
-static int relative_path(const char *p, size_t len, char *out)
-{
-    size_t i = 0, n = 0, seg = 0;
-    while (i < len) {
-        char c = p[i++];
-        bool encoded = false;
-        if (c == '%') {
-            int hi, lo;
-            if (i + 2 > len || (hi = hex(p[i])) < 0 || (lo = hex(p[i + 1])) < 0)
-                return 400;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-            encoded = true;
-        }
-        if (c == '\0' || (encoded && (c == '/' || c == '\\')))
-            return 404;
-        if (c == '/') {
-            /* "//" is one separator; the leading '/' is none. */
-            if (n > seg)
-                out[n++] = '/';
-            seg = n;
-            continue;
-        }
-        /* ".", "..", and hidden files: never served. */
-        if (n == seg && c == '.')
-            return 404;
-        if (n + 2 >= PATH_BYTES)
-            return 414;
-        out[n++] = c;
-    }
-    if (n && out[n - 1] == '/')
-        n--;
-    out[n] = '\0';
-    return 0;
 }
 
 /* `rel` under DIR, opened for reading; -1 with errno set (EXDEV: it
@@ -228,7 +184,7 @@ static void serve(room_ws_http *req, void *user_data)
         return;
     }
     path = room_ws_http_path(req, &plen);
-    if ((status = relative_path(path, plen, rel)) != 0) {
+    if ((status = roomd_static_path(path, plen, rel, sizeof rel)) != 0) {
         answer_text(req, status, NULL, status == 400 ? "bad request\n" : status == 414 ? "path too long\n" : "not found\n");
         return;
     }

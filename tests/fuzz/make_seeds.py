@@ -308,3 +308,10 @@ write("ws", WS)
 write("http", HTTP)
 write("payload", PAYLOAD)
 write("token", TOKEN)
+# Request paths for roomd --static (examples/roomd/static_path.c).
+write("static_path", {
+    "index": b"/index.html", "nested": b"/a//b/c.js/", "root": b"/",
+    "dotdot": b"/../etc/passwd", "encoded-dotdot": b"/%2e%2E/secret", "encoded-slash": b"/a%2fb",
+    "encoded-backslash": b"/a%5c..%5cb", "hidden": b"/.git/config", "nul": b"/a%00b",
+    "bad-escape": b"/%zz", "space": b"/a%20b.txt", "utf8": b"/caf%C3%A9.html",
+})
