@@ -24,41 +24,49 @@ void roomd_log_setup(int level, int format)
     log_format = format;
 }
 
-/* A JSON string's content: quotes, backslashes and control bytes escaped,
- * the rest as it is. */
-static void json_escaped(const char *s, FILE *out)
+/* Appends `s` to line[*n] as a JSON string's content: quotes, backslashes
+ * and control bytes escaped, the rest as it is; cut rather than overflow. */
+static void json_escaped(char *line, size_t cap, size_t *n, const char *s)
 {
-    for (; *s; s++) {
+    for (; *s && *n + 7 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
+            *n += (size_t)snprintf(line + *n, cap - *n, "\\%c", ch);
         else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
+            *n += (size_t)snprintf(line + *n, cap - *n, "\\u%04x", ch);
         else
-            fputc(ch, out);
+            line[(*n)++] = (char)ch;
     }
 }
 
+/* The whole line is formatted first and written with one call: stderr is
+ * unbuffered, and a line must not interleave with another writer's. */
 static void write_line(int level, const char *message)
 {
     struct timespec ts;
     struct tm tm;
-    char when[40];
+    char when[40], line[1200];
+    size_t n;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     if (log_format == ROOMD_LOG_JSON) {
-        fprintf(stderr, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when, ts.tv_nsec / 1000000,
-                level_names[level]);
-        json_escaped(message, stderr);
-        fputs("\"}\n", stderr);
+        n = (size_t)snprintf(line, sizeof line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when,
+                             ts.tv_nsec / 1000000, level_names[level]);
+        json_escaped(line, sizeof line - 3, &n, message);
+        memcpy(line + n, "\"}\n", 3);
+        n += 3;
     } else {
-        fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000, level_names[level], message);
+        int k = snprintf(line, sizeof line, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000, level_names[level],
+                         message);
+        if (k < 0)
+            return;
+        /* A line cut short still ends with its newline. */
+        n = (size_t)k < sizeof line ? (size_t)k : sizeof line - 1;
+        line[n - 1] = '\n';
     }
-    /* stderr is unbuffered, but a redirected one may not be: a line is
-     * whole when it leaves. */
-    fflush(stderr);
+    fwrite(line, 1, n, stderr);
 }
 
 void roomd_log_line(int level, const char *message, void *user_data)
