@@ -62,6 +62,15 @@ static fake_peer *member(fake_net *net, const char *room)
     return p;
 }
 
+/* A member that has synced the whole log. */
+static fake_peer *synced(fake_net *net, const char *room)
+{
+    fake_peer *p = member(net, room);
+    assert_int_equal(room_storage_sync_begin(net->hub, p->conn, room), 0);
+    assert_int_equal(room_storage_sync_send(net->hub, p->conn, room, 0), 1);
+    return p;
+}
+
 static void append_id(fake_net *net, fake_peer *from, const char *room, int id)
 {
     char u[ID_LEN + 1];
@@ -281,8 +290,8 @@ static void compaction_keeps_what_raced(void **state)
     int i;
     (void)state;
     storage_hub(&net, &c, NULL, 12);
-    a = member(&net, "doc");
-    b = member(&net, "doc");
+    a = synced(&net, "doc");
+    b = synced(&net, "doc");
     append_id(&net, a, "doc", 1);
     append_id(&net, b, "doc", 2);
     assert_int_equal(room_storage_flush(net.hub), 0);
@@ -298,6 +307,9 @@ static void compaction_keeps_what_raced(void **state)
     j = member(&net, "doc");
     assert_int_equal(room_storage_sync_begin(net.hub, j->conn, "doc"), 0);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", j->conn, &token), ROOM_ENOTMEMBER);
+    fake_peer *unsynced = member(&net, "doc"); /* joined, never synced: misses u1..u3 */
+    assert_int_equal(room_storage_compaction_begin(net.hub, "doc", unsynced->conn, &token), ROOM_ENOTMEMBER);
+    fake_close(&net, unsynced);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", a->conn, &token), 0);
     assert_int_equal(token, 3);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", b->conn, &t2), ROOM_EALREADY);
@@ -541,7 +553,7 @@ static void restart_keeps_the_log(void **state)
     assert_int_equal(room_store_memory_new(&mem, NULL), 0);
     counting_init(&cs, mem);
     storage_hub(&net, &c, &cs.table, 0);
-    a = member(&net, "doc");
+    a = synced(&net, "doc");
     append_id(&net, a, "doc", 1);
     append_id(&net, a, "doc", 2);
     append_id(&net, NULL, "other", 3);
@@ -715,6 +727,9 @@ static int session(fake_net *net, size_t fail_at, room_store *mem)
     for (i = 0; i < 3; i++) {
         p[i] = fake_open(net);
         if (p[i] && room_join(net->hub, p[i]->conn, "doc"))
+            rc = 1;
+        if (p[i] && i == 0 && (room_storage_sync_begin(net->hub, p[i]->conn, "doc") ||
+                               room_storage_sync_send(net->hub, p[i]->conn, "doc", 0) != 1))
             rc = 1;
     }
     for (i = 0; i < 4; i++) {

@@ -343,13 +343,15 @@ ROOM_API int room_storage_get_info(room_hub *hub, const char *room, room_storage
 
 /* ---- compaction ---------------------------------------------------------------- */
 
-/* Starts a compaction of `room`'s log: `member` (a member of the room that
- * is not syncing, or NULL to let the hub pick one) is the one the caller
- * will ask for its full state. Every entry up to the current last offset
- * has reached it; that offset is the token (*token_out). Errors:
- * ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTMEMBER (member not in the room, or
- * syncing), ROOM_ENOTFOUND (an empty log; or NULL member and none
- * eligible), ROOM_EALREADY (a compaction is running), ROOM_ESTORAGE. */
+/* Starts a compaction of `room`'s log: `member` is the one the caller will
+ * ask for its full state: a member whose sync of the room is complete
+ * (room_storage_sync_send() returned 1, and it has not begun another since,
+ * so it has every entry), or NULL to let the hub pick one. Every entry up
+ * to the current last offset has reached it; that offset is the token
+ * (*token_out). Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTMEMBER (member
+ * not in the room, or its sync not complete), ROOM_ENOTFOUND (an empty
+ * log; or NULL member and none eligible), ROOM_EALREADY (a compaction is
+ * running), ROOM_ESTORAGE. */
 ROOM_API int room_storage_compaction_begin(room_hub *hub, const char *room, room_conn *member,
                                            uint64_t *token_out);
 /* The member's full state arrived: the entries with offsets up to `token`
