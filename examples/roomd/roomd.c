@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "history.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "metrics.h"
@@ -74,6 +75,7 @@ struct roomd {
     char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
     bool hub_broadcast;
     roomd_auth auth;
+    const options *options;
     roomd_life life;            /* lifecycle.c: health, drain */
     roomd_metrics_source metrics;
     roomd_static *files;        /* --static */
@@ -168,7 +170,8 @@ static int register_rooms(roomd *d, room_hub *hub)
             return rc;
         flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
     }
-    if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
+    if ((rc = roomd_history_enable(hub, d->options, NULL, NULL)) != 0 ||
+        (rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
         (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
         return rc;
     return room_on(hub, "disconnect", rooms_disconnect, NULL);
@@ -379,6 +382,7 @@ int main(int argc, char **argv)
     d.hub_broadcast = o.hub_broadcast;
     d.presence = o.presence;
     d.typing_ms = o.typing_ms;
+    d.options = &o;
     if (o.auth_secret) {
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);
