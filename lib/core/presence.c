@@ -102,9 +102,8 @@ static void mark_dirty(rm_people *p, rm_proom *r)
     }
 }
 
-/* Queues the member's current entry in the room's pending joins. Out of
- * memory the diff is lost for this member; its next change or a snapshot
- * repairs it, and nothing else is affected. */
+/* Queues the member's current entry in the room's pending joins (its
+ * encoding is written at the flush). */
 static void queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
@@ -113,29 +112,48 @@ static void queue_join(room_hub *hub, rm_pmember *m)
         mark_dirty(p, r);
     if (!p->events[1])
         return;
-    if (!r->joins && !(r->joins = json_object()))
-        return;
-    if (json_object_set(r->joins, m->id, m->entry) == 0)
-        mark_dirty(p, r);
+    if (!m->queued) {
+        m->queued = true;
+        m->qprev = NULL;
+        m->qnext = r->joins;
+        if (r->joins)
+            r->joins->qprev = m;
+        r->joins = m;
+    }
+    mark_dirty(p, r);
 }
 
+static void unqueue(rm_pmember *m)
+{
+    if (!m->queued)
+        return;
+    if (m->qprev)
+        m->qprev->qnext = m->qnext;
+    else
+        m->room->joins = m->qnext;
+    if (m->qnext)
+        m->qnext->qprev = m->qprev;
+    m->qprev = m->qnext = NULL;
+    m->queued = false;
+}
+
+/* Out of memory the leave is lost for this member; nothing else is
+ * affected, and the next state repairs it. */
 static void queue_leave(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    r->body_stale = true;
     if (p->cfg.flushed)
         mark_dirty(p, r);
+    unqueue(m);
     if (!p->events[1])
         return;
-    if (r->joins)
-        json_object_del(r->joins, m->id);
     /* Members never told of it need no leave. */
     if (!m->announced)
         return;
-    if (!r->leaves && !(r->leaves = json_object()))
-        return;
-    if (json_object_set(r->leaves, m->id, m->entry) == 0)
-        mark_dirty(p, r);
+    rm_pwire_leave(hub, m);
+    mark_dirty(p, r);
 }
 
 static void member_free(room_hub *hub, rm_pmember *m)
@@ -152,6 +170,8 @@ static void member_free(room_hub *hub, rm_pmember *m)
     json_decref(m->state);
     json_decref(m->info);
     json_decref(m->entry);
+    if (m->enc)
+        rm_free(&hub->alloc, m->enc, m->enc_len);
     rm_free(&hub->alloc, m->conns, m->cap * sizeof *m->conns);
     rm_free(&hub->alloc, m, sizeof *m + strlen(m->id) + 1);
 }
@@ -163,8 +183,7 @@ static void proom_free(room_hub *hub, rm_proom *r)
             member_free(hub, r->members.slots[i]);
     }
     rm_table_release(&r->members, &hub->alloc);
-    json_decref(r->joins);
-    json_decref(r->leaves);
+    rm_pwire_room_free(hub, r);
     rm_free(&hub->alloc, r, sizeof *r + strlen(r->name) + 1);
 }
 
@@ -245,11 +264,16 @@ int room_presence_enable(room_hub *hub, const room_presence_config *config)
         (hub->people && hub->people->busy))
         return ROOM_EINVAL;
     const char *names[4] = {cfg.state_event, cfg.diff_event, cfg.typing_event, cfg.stop_typing_event};
+    rm_splice splice[2] = {{NULL, 0, 0, false}, {NULL, 0, 0, false}};
     for (int i = 0; i < 4 && !rc; i++)
         events[i] = dup_event(hub, names[i], &rc);
+    for (int i = 0; i < 2 && !rc; i++)
+        rc = rm_splice_learn(hub, &splice[i], events[i]);
     if (!rc && !(p = rm_people_get(hub)))
         rc = ROOM_ENOMEM;
     if (rc) {
+        rm_splice_free(hub, &splice[0]);
+        rm_splice_free(hub, &splice[1]);
         free_events(hub, events);
         return rc;
     }
@@ -259,6 +283,9 @@ int room_presence_enable(room_hub *hub, const room_presence_config *config)
         cfg.max_state_bytes = DEFAULT_MAX_STATE_BYTES;
     free_events(hub, p->events);
     memcpy(p->events, events, sizeof events);
+    rm_splice_free(hub, &p->splice[0]);
+    rm_splice_free(hub, &p->splice[1]);
+    memcpy(p->splice, splice, sizeof splice);
     cfg.state_event = p->events[0];
     cfg.diff_event = p->events[1];
     cfg.typing_event = p->events[2];
@@ -316,6 +343,9 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
             !(r = rm_calloc(&hub->alloc, sizeof *r + len + 1)))
             goto fail_info;
         rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
+        rm_buf_init(&r->leaves, &hub->alloc);
+        rm_buf_init(&r->body, &hub->alloc);
+        r->body_stale = true; /* built by the first state */
         memcpy(r->name, room, len + 1);
         r->hash = hash;
         new_room = true;
@@ -352,7 +382,10 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         json_decref(m->info);
         m->entry = new_entry;
         m->info = verdict.info;
+        rm_pmember_changed(hub, m);
     }
+    if (new_member)
+        rm_pwire_add(hub, m);
     /* The joiner's full state goes out at the flush, one frame shared by
      * everyone who joined in the tick, in place of the diff. */
     m->conns[m->nconns++] = (rm_pconn){conn, p->events[0] != NULL};
@@ -426,30 +459,27 @@ int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_
     json_decref(m->entry);
     m->state = next;
     m->entry = entry;
+    rm_pmember_changed(hub, m);
     queue_join(hub, m);
     rm_presence_notify(hub, m, ROOM_PRESENCE_UPDATE, conn);
     return 0;
 }
 
-static void mark_announced(room_hub *hub, rm_proom *r)
+/* The tick's diff went out: its joins are now known to the members. */
+static void clear_diff(rm_proom *r)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(r->joins, key, v) {
-        rm_pmember *m = rm_pmember_find(hub, r, key);
-        if (m)
-            m->announced = true;
+    rm_pmember *m, *next;
+    for (m = r->joins; m; m = next) {
+        next = m->qnext;
+        m->announced = true;
+        m->queued = false;
+        m->qprev = m->qnext = NULL;
     }
-}
-
-/* Encodes `payload` (stolen) as `event` once; NULL out of memory. */
-static room_frame *encode_new(room_hub *hub, const char *event, json_t *payload)
-{
-    room_frame *f = NULL;
-    if (payload && rm_frame_encode(hub, event, &payload, 1, -1, NULL, 0, &f))
-        f = NULL;
-    json_decref(payload);
-    return f;
+    r->joins = NULL;
+    /* A burst's leaves can be large: their buffer is not kept. */
+    if (r->leaves.cap > 4096)
+        rm_buf_release(&r->leaves);
+    r->leaves.len = 0;
 }
 
 /* One room's tick: the full state to the connections that joined since the
@@ -459,19 +489,10 @@ static int flush_room(room_hub *hub, rm_proom *r)
     rm_people *p = hub->people;
     room_frame *diff = NULL, *snap = NULL;
     int n = 0;
-    if (p->events[1] && (r->joins || r->leaves) && r->nconns > r->nfresh) {
-        diff = encode_new(hub, p->events[1],
-                          json_pack("{s:s,s:o,s:o}", "room", r->name,
-                                    "joins", r->joins ? json_incref(r->joins) : json_object(),
-                                    "leaves", r->leaves ? json_incref(r->leaves) : json_object()));
-        if (!diff)
-            return ROOM_ENOMEM;
-    }
-    /* The room's name in both: a connection may be in several rooms. */
-    if (r->nfresh && p->events[0] &&
-        !(snap = encode_new(hub, p->events[0],
-                            json_pack("{s:s,s:o}", "room", r->name, "members",
-                                      room_presence_state(hub, r->name))))) {
+    if (p->events[1] && (r->joins || r->leaves.len) && r->nconns > r->nfresh &&
+        !(diff = rm_pwire_diff(hub, r)))
+        return ROOM_ENOMEM;
+    if (r->nfresh && p->events[0] && !(snap = rm_pwire_state(hub, r))) {
         room_frame_unref(diff);
         return ROOM_ENOMEM;
     }
@@ -488,11 +509,7 @@ static int flush_room(room_hub *hub, rm_proom *r)
     r->nfresh = 0;
     room_frame_unref(diff);
     room_frame_unref(snap);
-    if (r->joins)
-        mark_announced(hub, r);
-    json_decref(r->joins);
-    json_decref(r->leaves);
-    r->joins = r->leaves = NULL;
+    clear_diff(r);
     return n;
 }
 
@@ -658,6 +675,8 @@ void rm_people_free(room_hub *hub)
     rm_table_release(&p->by_conn, &hub->alloc);
     rm_table_release(&p->users, &hub->alloc);
     free_events(hub, p->events);
+    rm_splice_free(hub, &p->splice[0]);
+    rm_splice_free(hub, &p->splice[1]);
     rm_free(&hub->alloc, p, sizeof *p);
     hub->people = NULL;
 }
