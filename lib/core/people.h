@@ -31,6 +31,9 @@ typedef struct rm_cuser {
 /* A connection in a room's presence. */
 typedef struct rm_pconn {
     room_conn *conn;
+    /* The room's change count (rm_proom.seq) when it got its state: a diff
+     * of no later change is nothing new to it. 0: never. */
+    uint32_t seen;
     bool fresh; /* joined since the last flush: gets the full state then */
 } rm_pconn;
 
@@ -58,11 +61,22 @@ typedef struct rm_pmember {
     char id[];
 } rm_pmember;
 
+/* A connection waiting for its room's full state. */
+typedef struct rm_fresh {
+    rm_pmember *member;
+    room_conn *conn;
+} rm_fresh;
+
 typedef struct rm_proom {
     rm_table members; /* rm_pmember by user id */
     uint32_t nconns;
-    uint32_t nfresh; /* connections waiting for the full state */
+    /* The connections waiting for the full state: a tick whose diff is held
+     * back (diff_ms) visits them, not every member. */
+    rm_fresh *fresh;
+    uint32_t nfresh, fresh_cap;
     uint32_t hash;
+    uint32_t seq;     /* user changes so far, from 1 (0 is "never") */
+    uint64_t diff_at; /* hub time from which the next diff may go (diff_ms) */
     /* The pending diff: members whose entry is to be shown (a list through
      * qprev/qnext), and the encoded entries of those that left. */
     rm_pmember *joins;
@@ -98,6 +112,7 @@ typedef struct rm_people {
     rm_table rooms;    /* rm_proom by name */
     rm_proom *dirty;   /* rooms with a pending diff */
     rm_pmember *typing; /* members typing */
+    uint64_t diff_due;  /* set by a flush: the earliest diff it held back, or UINT64_MAX */
     uint32_t busy;     /* callbacks running: presence changes refused */
 } rm_people;
 

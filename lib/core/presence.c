@@ -93,6 +93,14 @@ static json_t *entry_new(room_hub *hub, const rm_pmember *m, const room_conn *co
     return e;
 }
 
+/* The pending diff changed: connections holding a state from before this
+ * need it. */
+static void bump(rm_proom *r)
+{
+    if (++r->seq == 0)
+        r->seq = 1;
+}
+
 static void mark_dirty(rm_people *p, rm_proom *r)
 {
     if (!r->dirty) {
@@ -108,6 +116,7 @@ static void queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     if (!p->events[1])
@@ -144,6 +153,7 @@ static void queue_leave(room_hub *hub, rm_pmember *m)
     rm_people *p = hub->people;
     rm_proom *r = m->room;
     r->body_stale = true;
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     unqueue(m);
@@ -183,6 +193,7 @@ static void proom_free(room_hub *hub, rm_proom *r)
             member_free(hub, r->members.slots[i]);
     }
     rm_table_release(&r->members, &hub->alloc);
+    rm_free(&hub->alloc, r->fresh, r->fresh_cap * sizeof *r->fresh);
     rm_pwire_room_free(hub, r);
     rm_free(&hub->alloc, r, sizeof *r + strlen(r->name) + 1);
 }
@@ -204,8 +215,12 @@ void rm_presence_left(room_hub *hub, room_conn *conn, const char *room, uint32_t
     int i = m ? conn_index(m, conn) : -1;
     if (i < 0)
         return;
-    if (m->conns[i].fresh)
-        r->nfresh--;
+    for (uint32_t f = 0; m->conns[i].fresh && f < r->nfresh; f++) {
+        if (r->fresh[f].conn == conn) {
+            r->fresh[f] = r->fresh[--r->nfresh];
+            break;
+        }
+    }
     m->conns[i] = m->conns[--m->nconns];
     r->nconns--;
     if (m->typist == conn)
@@ -346,6 +361,7 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         rm_buf_init(&r->leaves, &hub->alloc);
         rm_buf_init(&r->body, &hub->alloc);
         r->body_stale = true; /* built by the first state */
+        r->seq = 1;
         memcpy(r->name, room, len + 1);
         r->hash = hash;
         new_room = true;
@@ -367,7 +383,9 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
                !(new_entry = entry_new(hub, m, m->conns[0].conn, m->state, verdict.info))) {
         goto fail_member;
     }
-    if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns))
+    if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns) ||
+        (p->events[0] &&
+         rm_grow(&hub->alloc, (void **)&r->fresh, &r->fresh_cap, r->nfresh + 1, sizeof *r->fresh)))
         goto fail_member;
     if ((rc = room_join(hub, conn, room)) != 0)
         goto fail_member;
@@ -388,11 +406,11 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         rm_pwire_add(hub, m);
     /* The joiner's full state goes out at the flush, one frame shared by
      * everyone who joined in the tick, in place of the diff. */
-    m->conns[m->nconns++] = (rm_pconn){conn, p->events[0] != NULL};
+    m->conns[m->nconns++] = (rm_pconn){conn, 0, p->events[0] != NULL};
     r->nconns++;
     conn->flags |= RM_CONN_PRESENT;
     if (p->events[0]) {
-        r->nfresh++;
+        r->fresh[r->nfresh++] = (rm_fresh){m, conn};
         mark_dirty(p, r);
     }
     if (new_member || new_entry)
@@ -465,16 +483,22 @@ int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_
     return 0;
 }
 
-/* The tick's diff went out: its joins are now known to the members. */
-static void clear_diff(rm_proom *r)
+/* The pending joins were shown: in a state (`sent` false: they stay
+ * pending for the diff), or in the diff, which is then cleared. Either way
+ * a leave of theirs must now be told. */
+static void announce(rm_proom *r, bool sent)
 {
     rm_pmember *m, *next;
     for (m = r->joins; m; m = next) {
         next = m->qnext;
         m->announced = true;
-        m->queued = false;
-        m->qprev = m->qnext = NULL;
+        if (sent) {
+            m->queued = false;
+            m->qprev = m->qnext = NULL;
+        }
     }
+    if (!sent)
+        return;
     r->joins = NULL;
     /* A burst's leaves can be large: their buffer is not kept. */
     if (r->leaves.cap > 4096)
@@ -483,51 +507,73 @@ static void clear_diff(rm_proom *r)
 }
 
 /* One room's tick: the full state to the connections that joined since the
- * last flush, the diff to the others; each frame encoded once. */
-static int flush_room(room_hub *hub, rm_proom *r)
+ * last flush, and when `due` the diff to the others that lack some of it;
+ * each frame encoded once. */
+static int flush_room(room_hub *hub, rm_proom *r, bool due, bool *diffed)
 {
     rm_people *p = hub->people;
     room_frame *diff = NULL, *snap = NULL;
     int n = 0;
-    if (p->events[1] && (r->joins || r->leaves.len) && r->nconns > r->nfresh &&
+    if (due && p->events[1] && (r->joins || r->leaves.len) && r->nconns > r->nfresh &&
         !(diff = rm_pwire_diff(hub, r)))
         return ROOM_ENOMEM;
     if (r->nfresh && p->events[0] && !(snap = rm_pwire_state(hub, r))) {
         room_frame_unref(diff);
         return ROOM_ENOMEM;
     }
-    for (uint32_t i = 0; i < r->members.cap; i++) {
+    for (uint32_t i = 0; diff && i < r->members.cap; i++) {
         rm_pmember *m = r->members.slots[i];
         for (uint32_t k = 0; m && k < m->nconns; k++) {
             rm_pconn *pc = &m->conns[k];
-            room_frame *f = pc->fresh ? snap : diff;
-            pc->fresh = false;
-            if (f && rm_deliver(hub, pc->conn, f) == 0)
+            if (!pc->fresh && pc->seen != r->seq && rm_deliver(hub, pc->conn, diff) == 0)
                 n++;
         }
     }
+    for (uint32_t i = 0; i < r->nfresh; i++) {
+        rm_pconn *pc = &r->fresh[i].member->conns[conn_index(r->fresh[i].member, r->fresh[i].conn)];
+        pc->fresh = false;
+        pc->seen = r->seq;
+        if (snap && rm_deliver(hub, pc->conn, snap) == 0)
+            n++;
+    }
     r->nfresh = 0;
+    *diffed = diff != NULL;
     room_frame_unref(diff);
     room_frame_unref(snap);
-    clear_diff(r);
+    if (due || snap)
+        announce(r, due);
     return n;
 }
 
-int room_presence_flush(room_hub *hub)
+/* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
+ * whose diff is held back stay dirty, the soonest in p->diff_due. */
+static int flush(room_hub *hub, bool all)
 {
-    rm_people *p = hub ? hub->people : NULL;
-    rm_proom *r;
-    int n = 0, rc;
-    if (!p)
-        return 0;
-    if (p->busy)
-        return ROOM_EINVAL;
+    rm_people *p = hub->people;
+    rm_proom *r, *held = NULL;
+    int n = 0, rc = 0;
+    p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
-        if ((rc = flush_room(hub, r)) < 0)
-            return rc;
+        bool diffed;
+        /* A clock that went back does not hold a diff longer than diff_ms. */
+        bool due = all || !p->cfg.diff_ms || hub->now_ms >= r->diff_at ||
+                   r->diff_at - hub->now_ms > p->cfg.diff_ms;
+        if ((rc = flush_room(hub, r, due, &diffed)) < 0)
+            break;
         n += rc;
         p->dirty = r->next_dirty;
+        if (!due) {
+            r->next_dirty = held;
+            held = r;
+            if (r->diff_at < p->diff_due)
+                p->diff_due = r->diff_at;
+            continue;
+        }
         r->dirty = false;
+        /* The interval runs from a diff sent (or from the changes a host
+         * with its own wire format was told of), not from a state. */
+        if (diffed || (!p->events[1] && p->cfg.flushed))
+            r->diff_at = hub->now_ms + p->cfg.diff_ms;
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
         if (p->cfg.flushed) {
@@ -537,7 +583,22 @@ int room_presence_flush(room_hub *hub)
         }
         proom_maybe_free(hub, r);
     }
-    return n;
+    while ((r = held) != NULL) {
+        held = r->next_dirty;
+        r->next_dirty = p->dirty;
+        p->dirty = r;
+    }
+    return rc < 0 ? rc : n;
+}
+
+int room_presence_flush(room_hub *hub)
+{
+    rm_people *p = hub ? hub->people : NULL;
+    if (!p)
+        return 0;
+    if (p->busy)
+        return ROOM_EINVAL;
+    return flush(hub, true);
 }
 
 int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms)
@@ -545,7 +606,10 @@ int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms)
     rm_people *p = hub->people;
     rm_pmember *m, *next;
     uint64_t soonest = UINT64_MAX;
-    room_presence_flush(hub);
+    if (!p->busy)
+        flush(hub, false);
+    if (p->diff_due != UINT64_MAX)
+        soonest = p->diff_due > now_ms ? p->diff_due : now_ms;
     for (m = p->typing; m; m = next) {
         next = m->tnext;
         if (m->typing_until <= now_ms)
