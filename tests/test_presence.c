@@ -489,6 +489,7 @@ static int session(fake_net *net, size_t fail_at)
     pc.authorize = refuse_secret;
     pc.change = on_change;
     pc.user_data = &c;
+    pc.diff_ms = 10;
     if (room_presence_enable(net->hub, &pc))
         rc = 1;
     for (int i = 0; i < 3; i++)
@@ -503,11 +504,18 @@ static int session(fake_net *net, size_t fail_at)
             rc = 1;
         if (room_presence_join(net->hub, p[i]->conn, "r", NULL, NULL))
             rc = 1;
+        if (i == 0)
+            room_hub_tick(net->hub, 1);
+        if (room_presence_join(net->hub, p[i]->conn, i == 2 ? "s" : "t", NULL, NULL))
+            rc = 1;
     }
+    /* Diffs held back (diff_ms) in two rooms, states sent. */
+    room_hub_tick(net->hub, 2);
     patch = json_pack("{s:i}", "n", 1);
     if (p[0] && room_presence_update(net->hub, p[0]->conn, "r", patch, NULL))
         rc = 1;
     json_decref(patch);
+    room_hub_tick(net->hub, 3);
     if (p[2] && room_typing(net->hub, p[2]->conn, "r"))
         rc = 1;
     if (room_presence_flush(net->hub) < 0)
