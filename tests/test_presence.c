@@ -863,6 +863,49 @@ static void diff_interval(void **state)
     room_hub_free(net.hub);
 }
 
+/* diff_budget spaces a large room's diffs by its connections' share of
+ * the budget: 5 connections at 10 a second, half a second. */
+static void diff_budget_spacing(void **state)
+{
+    fake_net net = {0};
+    room_presence_config pc;
+    fake_peer *p[6];
+    char id[8];
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    pc.diff_ms = 100;
+    pc.diff_budget = 10;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    for (int i = 0; i < 6; i++) {
+        p[i] = fake_open(&net);
+        snprintf(id, sizeof id, "u%d", i);
+        set_user(net.hub, p[i], id, NULL);
+    }
+    room_hub_tick(net.hub, 1000);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(room_presence_join(net.hub, p[i]->conn, "r", NULL, NULL), 0);
+    room_hub_tick(net.hub, 1000);
+    assert_int_equal(room_presence_join(net.hub, p[4]->conn, "r", NULL, NULL), 0);
+    /* A diff to four goes at once; the next waits 500 ms, not 100. */
+    assert_int_equal(room_hub_tick(net.hub, 1001), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 1);
+    assert_int_equal(room_presence_join(net.hub, p[5]->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_hub_tick(net.hub, 1200), 301);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 1);
+    assert_int_equal(room_hub_tick(net.hub, 1501), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 2);
+    /* A room that shrank does not wait for what it was. */
+    for (int i = 1; i < 6; i++)
+        fake_close(&net, p[i]);
+    assert_int_equal(room_hub_tick(net.hub, 1502), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 3);
+    fake_close(&net, p[0]);
+    room_hub_free(net.hub);
+}
+
 /* Joins, tabs, leaves and state updates at random, ticks at random times
  * with diffs held for diff_ms: each connection gets at most one presence
  * frame per tick, and once the held diffs are out every connection's view
@@ -1030,6 +1073,7 @@ int main(void)
         cmocka_unit_test(flushed_once_per_room),
         cmocka_unit_test(adapter_hook),
         cmocka_unit_test(diff_interval),
+        cmocka_unit_test(diff_budget_spacing),
         cmocka_unit_test(views_converge),
         cmocka_unit_test(opaque_codec),
     };

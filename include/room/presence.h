@@ -41,7 +41,8 @@
  * are skipped); each is encoded once. A connection thus gets at most one
  * presence frame per flush, and 1 000 users joining in one tick cost 1 000
  * deliveries of one frame. With `diff_ms`, a room's diffs are spaced by at
- * least that much hub time (states are not). Diffs and states go to the
+ * least that much hub time, and with `diff_budget` by more in large rooms
+ * (states are not). Diffs and states go to the
  * connections in the room's presence, not to members that joined with
  * plain room_join().
  *
@@ -204,6 +205,12 @@ typedef struct room_presence_config {
      * counts a pending diff among its deadlines. The `flushed` callback
      * follows the diffs. */
     uint32_t diff_ms;
+    /* The most diff deliveries per second one room may cost: a room's
+     * diffs are also spaced by (its presence connections / diff_budget)
+     * seconds, so that a large room's presence stays within a fixed
+     * number of frames a second (10 000 members at 10 000 a second: a diff
+     * a second). 0 (the default): no such bound. */
+    uint32_t diff_budget;
 } room_presence_config;
 
 #define ROOM_PRESENCE_CONFIG_SIZE_MIN \

@@ -36,7 +36,8 @@ enum {
 
 /* room_presence_config_init() plus the protocol's event names:
  * `presence`, `presence-diff`, `typing`, `stop-typing`, and diffs spaced by
- * 100 ms (`diff_ms`). The host may then
+ * 100 ms (`diff_ms`) and 10 000 frames a second per room (`diff_budget`).
+ * The host may then
  * set typing_ms, max_state_bytes and the callbacks before
  * room_presence_enable(). */
 ROOM_PROTOCOL_API void room_protocol_rooms_presence_config(room_presence_config *config);

@@ -545,6 +545,16 @@ static int flush_room(room_hub *hub, rm_proom *r, bool due, bool *diffed)
     return n;
 }
 
+/* How long a diff of `r` holds the next back: diff_ms, or its connections'
+ * share of diff_budget when that is longer. */
+static uint64_t spacing(const rm_people *p, const rm_proom *r)
+{
+    uint64_t ms = p->cfg.diff_ms;
+    if (p->cfg.diff_budget && (uint64_t)r->nconns * 1000 / p->cfg.diff_budget > ms)
+        ms = (uint64_t)r->nconns * 1000 / p->cfg.diff_budget;
+    return ms;
+}
+
 /* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
  * whose diff is held back stay dirty, the soonest in p->diff_due. */
 static int flush(room_hub *hub, bool all)
@@ -555,9 +565,9 @@ static int flush(room_hub *hub, bool all)
     p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
         bool diffed;
-        /* A clock that went back does not hold a diff longer than diff_ms. */
-        bool due = all || !p->cfg.diff_ms || hub->now_ms >= r->diff_at ||
-                   r->diff_at - hub->now_ms > p->cfg.diff_ms;
+        /* A clock that went back, or a room that shrank, does not hold a
+         * diff longer than the room's spacing now. */
+        bool due = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > spacing(p, r);
         if ((rc = flush_room(hub, r, due, &diffed)) < 0)
             break;
         n += rc;
@@ -573,7 +583,7 @@ static int flush(room_hub *hub, bool all)
         /* The interval runs from a diff sent (or from the changes a host
          * with its own wire format was told of), not from a state. */
         if (diffed || (!p->events[1] && p->cfg.flushed))
-            r->diff_at = hub->now_ms + p->cfg.diff_ms;
+            r->diff_at = hub->now_ms + spacing(p, r);
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
         if (p->cfg.flushed) {

@@ -322,9 +322,11 @@ void room_protocol_rooms_presence_config(room_presence_config *config)
     config->typing_event = "typing";
     config->stop_typing_event = "stop-typing";
     /* Presence diffs at most ten times a second per room (Liveblocks
-     * throttles presence to 100 ms too): a burst of joins into a large room
-     * costs each member a frame per 100 ms, not one per loop iteration. */
+     * throttles presence to 100 ms too), and at most 10 000 diff frames a
+     * second per room: a burst of joins into a room of 10 000 costs each
+     * member a frame a second, not one per loop iteration. */
     config->diff_ms = 100;
+    config->diff_budget = 10000;
 }
 
 int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
