@@ -85,6 +85,7 @@ typedef struct rm_proom {
      * so that a joiner's state costs a copy; stale after a leave or an
      * entry change (or while no state is sent), rebuilt at the next state. */
     room_buf body;
+    uint32_t body_count; /* members in it: a member added any other way makes it stale */
     bool body_stale;
     struct rm_proom *next_dirty;
     bool dirty;
@@ -136,6 +137,9 @@ void rm_presence_drop(room_hub *hub, room_conn *conn);
  * now) or -1. */
 int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms);
 rm_proom *rm_proom_find(const rm_people *p, const char *room, uint32_t hash);
+/* A room's presence, empty, not yet in p->rooms; NULL out of memory. Every
+ * presence room is made here: its buffers and counters start right. */
+rm_proom *rm_proom_new(room_hub *hub, const char *room, size_t len, uint32_t hash);
 rm_pmember *rm_pmember_find(const room_hub *hub, const rm_proom *r, const char *key);
 /* Runs the change callback and the adapter hook. */
 void rm_presence_notify(room_hub *hub, rm_pmember *m, room_presence_change change, room_conn *conn);
@@ -151,7 +155,9 @@ void rm_splice_free(room_hub *hub, rm_splice *s);
 int rm_pmember_encode(room_hub *hub, rm_pmember *m);
 /* m's entry changed: its encoding and the room's body are out of date. */
 void rm_pmember_changed(room_hub *hub, rm_pmember *m);
-/* A new member: appended to the room's body while that is current. */
+/* A new member (every one, local or from another node): appended to the
+ * room's body while that is current. An entry that changes in any way
+ * goes through rm_pmember_changed(). */
 void rm_pwire_add(room_hub *hub, rm_pmember *m);
 /* A member that members were shown leaves: its entry goes into the
  * pending leaves (lost out of memory, as a diff is). */

@@ -318,6 +318,21 @@ static int answer(room_hub *hub, room_conn *conn, const room_event *ev, int code
     return code;
 }
 
+rm_proom *rm_proom_new(room_hub *hub, const char *room, size_t len, uint32_t hash)
+{
+    rm_proom *r = rm_calloc(&hub->alloc, sizeof *r + len + 1);
+    if (!r)
+        return NULL;
+    rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
+    rm_buf_init(&r->leaves, &hub->alloc);
+    rm_buf_init(&r->body, &hub->alloc);
+    r->body_stale = true; /* built by the first state */
+    r->seq = 1;
+    memcpy(r->name, room, len + 1);
+    r->hash = hash;
+    return r;
+}
+
 int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t *metadata,
                        const room_event *ev)
 {
@@ -354,16 +369,8 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
     klen = strlen(key);
     rc = ROOM_ENOMEM;
     if (!(r = rm_proom_find(p, room, hash))) {
-        if (rm_table_reserve(&p->rooms, &hub->alloc) ||
-            !(r = rm_calloc(&hub->alloc, sizeof *r + len + 1)))
+        if (rm_table_reserve(&p->rooms, &hub->alloc) || !(r = rm_proom_new(hub, room, len, hash)))
             goto fail_info;
-        rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
-        rm_buf_init(&r->leaves, &hub->alloc);
-        rm_buf_init(&r->body, &hub->alloc);
-        r->body_stale = true; /* built by the first state */
-        r->seq = 1;
-        memcpy(r->name, room, len + 1);
-        r->hash = hash;
         new_room = true;
     }
     if (!(m = rm_pmember_find(hub, r, key))) {

@@ -126,6 +126,7 @@ void rm_pwire_add(room_hub *hub, rm_pmember *m)
      * is set later. */
     if (!r->body_stale && (!hub->people->events[0] || append_entry(hub, &r->body, m)))
         r->body_stale = true;
+    r->body_count++;
 }
 
 void rm_pwire_leave(room_hub *hub, rm_pmember *m)
@@ -141,6 +142,7 @@ static int rebuild(room_hub *hub, rm_proom *r)
         if (m && append_entry(hub, &r->body, m))
             return ROOM_ENOMEM;
     }
+    r->body_count = r->members.count;
     r->body_stale = false;
     return 0;
 }
@@ -183,7 +185,7 @@ room_frame *rm_pwire_state(room_hub *hub, rm_proom *r)
 {
     rm_people *p = hub->people;
     room_buf b;
-    if (r->body_stale && rebuild(hub, r))
+    if ((r->body_stale || r->body_count != r->members.count) && rebuild(hub, r))
         return NULL;
     if (open_payload(hub, &b, &p->splice[0], r, 16 + r->body.len) ||
         rm_buf_put(&b, "\"members\":{", 11) || rm_buf_put(&b, r->body.data, r->body.len) ||
