@@ -3,17 +3,11 @@
  * protocols that need no handshake identity, the same protocol over the
  * plain JSON codec at /ws. One thread, one libuv loop.
  *
- *   roomd --port PORT [--host ADDR] [--protocol rooms|diffy|classroom|bench]
- *         [--allow-hub-broadcast] [--handshake-timeout MS]
- *         [--transports websocket,polling] [--allow-origin ORIGINS] [--allow-eio3]
- *         [--auth-secret SECRET] [--presence [--typing-ms MS]] ...
+ * Options: options.c (roomd --help).
  *
  * Plain Engine.IO at /engine.io/ echoes every message back (for
  * engine.io-client).
  */
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "options.h"
 #include "proto.h"
 #include "room/eio.h"
 #include "room/presence.h"
@@ -52,36 +47,6 @@ static const protocol protocols[] = {
     {"bench", register_bench, false},
 };
 
-#define ROOMD_MAX_ORIGINS 64
-
-typedef struct options {
-    const char *host;
-    int port;
-    const protocol *proto;
-    uint32_t ping_interval_ms; /* 0: the library's default */
-    uint32_t ping_timeout_ms;
-    uint32_t handshake_timeout_ms; /* 0: the library's default */
-    int log_level;
-    int write_threads; /* -1: one fewer than the CPUs, at most 3 */
-    uint32_t msg_rate, byte_rate; /* per connection and second; 0: unlimited */
-    size_t max_connections;       /* 0: from the descriptor limit */
-    bool hub_broadcast;           /* rooms clients may broadcast to a whole hub */
-    unsigned transports;          /* ROOM_WS_TRANSPORT_* of /socket.io/; 0: both */
-    /* --allow-origin, split in place; none: no CORS, as Socket.IO's default. */
-    const char *origins[ROOMD_MAX_ORIGINS + 1];
-    bool credentials;
-    bool allow_eio3; /* Engine.IO v3 / Socket.IO v2 clients too */
-    uint32_t recovery_ms;         /* connection-state recovery window; 0: off */
-    const char *auth_secret;      /* --auth-secret or ROOMD_AUTH_SECRET; NULL: self-declared */
-    bool presence;                /* the rooms protocol's presence on its hubs */
-    uint32_t typing_ms;           /* automatic stop-typing; 0: the library's default */
-} options;
-
-/* roomd's limits (docs/roomd.md). Per connection: 100 messages a second
- * with bursts of 200, and 1 MiB a second (a burst is at least one largest
- * message); 10 refusals in a row close it with 1008. */
-#define ROOMD_MSG_RATE 100
-#define ROOMD_BYTE_RATE (1u << 20)
 /* Descriptors kept for everything but connections: stdio, the listener,
  * epoll, libuv's own, the helpers' wakeups, a log file. */
 #define ROOMD_FD_RESERVE 64
@@ -90,6 +55,7 @@ typedef struct options {
 #define ROOMD_METADATA_MAX 1024
 
 struct roomd {
+    const protocol *proto;
     uv_loop_t *loop;
     uv_signal_t sigint, sigterm;
     room_ws *ws;
@@ -117,99 +83,6 @@ static void log_line(int level, const char *message, void *user_data)
         fprintf(stderr, "roomd: %s: %s\n", level_names[level], message);
 }
 
-static void usage(FILE *out)
-{
-    fputs("usage: roomd --port PORT [options]\n"
-          "  --port PORT            TCP port; 0 picks a free one (printed when ready)\n"
-          "  --host ADDR            IPv4 or IPv6 address to bind (127.0.0.1)\n"
-          "  --protocol NAME        rooms, diffy, classroom or bench (rooms)\n"
-          "  --ping-interval MS     Engine.IO pingInterval (25000)\n"
-          "  --ping-timeout MS      Engine.IO pingTimeout (20000)\n"
-          "  --write-threads N      helper threads for socket writes (CPUs - 1, at most 3)\n"
-          "  --msg-rate N           messages per second per connection, bursts of 2N (100);\n"
-          "                         over it a message is refused with rate_limited, and 10\n"
-          "                         refusals in a row close the connection with 1008\n"
-          "  --byte-rate N          inbound bytes per second per connection (1048576)\n"
-          "  --no-rate-limit        no rate limits (the benchmark's senders)\n"
-          "  --max-connections N    connections at most (the descriptor limit - 64)\n"
-          "  --handshake-timeout MS time a client has to send its whole upgrade request (10000)\n"
-          "  --allow-hub-broadcast  let rooms clients broadcast to every connection of a hub\n"
-          "  --transports LIST      websocket,polling (both): what /socket.io/ serves\n"
-          "  --allow-origin ORIGINS \"*\" or a comma-separated list of browser origins: CORS\n"
-          "                         headers for them, 403 for other origins (default: no CORS\n"
-          "                         headers, every origin may open a WebSocket)\n"
-          "  --allow-credentials    Access-Control-Allow-Credentials: true for allowed origins\n"
-          "  --allow-eio3           accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
-          "                         Socket.IO's allowEIO3\n"
-          "  --recovery-ms N        connection-state recovery: a client that comes back within\n"
-          "                         N ms gets its session and missed events back (0: off)\n"
-          "  --auth-secret SECRET   require a token signed with SECRET (HMAC-SHA256) at connect\n"
-          "                         and check joins against its rooms (also ROOMD_AUTH_SECRET;\n"
-          "                         mint-token.sh makes one); without it, identities are\n"
-          "                         self-declared\n"
-          "  --presence             rooms protocol: presence (presence, presence-diff,\n"
-          "                         update-presence, typing, stop-typing) on its hubs\n"
-          "  --typing-ms MS         idle time before an automatic stop-typing (5000)\n"
-          "  --verbose              log debug messages too\n"
-          "  --quiet                log errors and warnings only\n"
-          "  --help                 show this and exit\n"
-          "Socket.IO is served at /socket.io/ (namespaces \"/\" and \"/admin\"),\n"
-          "the JSON codec at /ws (rooms and diffy only), plain Engine.IO echoing every\n"
-          "message at /engine.io/. SIGINT or SIGTERM stops it.\n",
-          out);
-}
-
-static long parse_number(const char *opt, const char *text, long min, long max)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        fprintf(stderr, "roomd: %s wants a number from %ld to %ld, not \"%s\"\n", opt, min, max,
-                text);
-        exit(2);
-    }
-    return v;
-}
-
-static unsigned parse_transports(char *list)
-{
-    unsigned mask = 0;
-    char *t;
-    for (t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-        if (strcmp(t, "websocket") == 0)
-            mask |= ROOM_WS_TRANSPORT_WEBSOCKET;
-        else if (strcmp(t, "polling") == 0)
-            mask |= ROOM_WS_TRANSPORT_POLLING;
-        else
-            break;
-    }
-    if (t || !mask) {
-        fprintf(stderr, "roomd: --transports wants websocket, polling or both, comma-separated\n");
-        exit(2);
-    }
-    return mask;
-}
-
-static void parse_origins(char *list, const char **origins)
-{
-    size_t n = 0;
-    char *t;
-    for (t = strtok(list, ","); t; t = strtok(NULL, ",")) {
-        if (n == ROOMD_MAX_ORIGINS) {
-            fprintf(stderr, "roomd: --allow-origin takes at most %d origins\n", ROOMD_MAX_ORIGINS);
-            exit(2);
-        }
-        origins[n++] = t;
-    }
-    if (!n) {
-        fprintf(stderr, "roomd: --allow-origin wants \"*\" or origins, comma-separated\n");
-        exit(2);
-    }
-    origins[n] = NULL;
-}
-
 static const protocol *find_protocol(const char *name)
 {
     size_t i;
@@ -219,122 +92,6 @@ static const protocol *find_protocol(const char *name)
     }
     fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench)\n", name);
     exit(2);
-}
-
-static void parse_options(int argc, char **argv, options *o)
-{
-    enum {
-        O_PORT = 256,
-        O_HOST,
-        O_PROTOCOL,
-        O_PING_INTERVAL,
-        O_PING_TIMEOUT,
-        O_WRITE_THREADS,
-        O_MSG_RATE,
-        O_BYTE_RATE,
-        O_NO_RATE_LIMIT,
-        O_MAX_CONNECTIONS,
-        O_HANDSHAKE_TIMEOUT,
-        O_HUB_BROADCAST,
-        O_TRANSPORTS,
-        O_ALLOW_ORIGIN,
-        O_ALLOW_CREDENTIALS,
-        O_ALLOW_EIO3,
-        O_RECOVERY_MS,
-        O_AUTH_SECRET,
-        O_PRESENCE,
-        O_TYPING_MS,
-        O_VERBOSE,
-        O_QUIET,
-        O_HELP
-    };
-    static const struct option longopts[] = {
-        {"port", required_argument, NULL, O_PORT},
-        {"host", required_argument, NULL, O_HOST},
-        {"protocol", required_argument, NULL, O_PROTOCOL},
-        {"ping-interval", required_argument, NULL, O_PING_INTERVAL},
-        {"ping-timeout", required_argument, NULL, O_PING_TIMEOUT},
-        {"write-threads", required_argument, NULL, O_WRITE_THREADS},
-        {"msg-rate", required_argument, NULL, O_MSG_RATE},
-        {"byte-rate", required_argument, NULL, O_BYTE_RATE},
-        {"no-rate-limit", no_argument, NULL, O_NO_RATE_LIMIT},
-        {"max-connections", required_argument, NULL, O_MAX_CONNECTIONS},
-        {"handshake-timeout", required_argument, NULL, O_HANDSHAKE_TIMEOUT},
-        {"allow-hub-broadcast", no_argument, NULL, O_HUB_BROADCAST},
-        {"transports", required_argument, NULL, O_TRANSPORTS},
-        {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
-        {"allow-credentials", no_argument, NULL, O_ALLOW_CREDENTIALS},
-        {"allow-eio3", no_argument, NULL, O_ALLOW_EIO3},
-        {"recovery-ms", required_argument, NULL, O_RECOVERY_MS},
-        {"auth-secret", required_argument, NULL, O_AUTH_SECRET},
-        {"presence", no_argument, NULL, O_PRESENCE},
-        {"typing-ms", required_argument, NULL, O_TYPING_MS},
-        {"verbose", no_argument, NULL, O_VERBOSE},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-
-    /* Designated: fields added later default to 0 without a change here. */
-    *o = (options){.host = "127.0.0.1", .port = -1, .proto = &protocols[0], .log_level = ROOM_LOG_INFO,
-                   .write_threads = -1, .msg_rate = ROOMD_MSG_RATE, .byte_rate = ROOMD_BYTE_RATE,
-                   .auth_secret = getenv("ROOMD_AUTH_SECRET")};
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_PORT: o->port = (int)parse_number("--port", optarg, 0, 65535); break;
-        case O_HOST: o->host = optarg; break;
-        case O_PROTOCOL: o->proto = find_protocol(optarg); break;
-        case O_PING_INTERVAL:
-            o->ping_interval_ms = (uint32_t)parse_number("--ping-interval", optarg, 1, INT_MAX);
-            break;
-        case O_PING_TIMEOUT:
-            o->ping_timeout_ms = (uint32_t)parse_number("--ping-timeout", optarg, 1, INT_MAX);
-            break;
-        case O_MSG_RATE:
-            o->msg_rate = (uint32_t)parse_number("--msg-rate", optarg, 1, 1000000);
-            break;
-        case O_BYTE_RATE:
-            o->byte_rate = (uint32_t)parse_number("--byte-rate", optarg, 1, INT_MAX);
-            break;
-        case O_NO_RATE_LIMIT: o->msg_rate = o->byte_rate = 0; break;
-        case O_MAX_CONNECTIONS:
-            o->max_connections = (size_t)parse_number("--max-connections", optarg, 1, INT_MAX);
-            break;
-        case O_WRITE_THREADS:
-            o->write_threads = (int)parse_number("--write-threads", optarg, 0, 64);
-            break;
-        case O_HANDSHAKE_TIMEOUT:
-            o->handshake_timeout_ms = (uint32_t)parse_number("--handshake-timeout", optarg, 1, INT_MAX);
-            break;
-        case O_HUB_BROADCAST: o->hub_broadcast = true; break;
-        case O_TRANSPORTS: o->transports = parse_transports(optarg); break;
-        case O_ALLOW_ORIGIN: parse_origins(optarg, o->origins); break;
-        case O_ALLOW_CREDENTIALS: o->credentials = true; break;
-        case O_ALLOW_EIO3: o->allow_eio3 = true; break;
-        case O_RECOVERY_MS:
-            o->recovery_ms = (uint32_t)parse_number("--recovery-ms", optarg, 0, INT_MAX);
-            break;
-        case O_AUTH_SECRET: o->auth_secret = optarg; break;
-        case O_PRESENCE: o->presence = true; break;
-        case O_TYPING_MS:
-            o->typing_ms = (uint32_t)parse_number("--typing-ms", optarg, 1, INT_MAX);
-            break;
-        case O_VERBOSE: o->log_level = ROOM_LOG_DEBUG; break;
-        case O_QUIET: o->log_level = ROOM_LOG_WARN; break;
-        case O_HELP: usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
-        }
-    }
-    if (optind < argc || o->port < 0) {
-        usage(stderr);
-        exit(2);
-    }
-    /* An empty secret would sign with a key anyone knows. */
-    if (o->auth_secret && !o->auth_secret[0]) {
-        fprintf(stderr, "roomd: --auth-secret (ROOMD_AUTH_SECRET) must not be empty\n");
-        exit(2);
-    }
 }
 
 /* /ws with the same origins as /socket.io/ (WebSocket only). */
@@ -555,8 +312,8 @@ static int start(roomd *d, const options *o)
     rcfg.recovery_ms = o->recovery_ms;
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
-    if ((rc = o->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
-        return fail(o->proto->name, rc);
+    if ((rc = d->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
+        return fail(d->proto->name, rc);
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
         (rc = register_rooms(d, admin)) != 0)
         return fail("namespace /admin", rc);
@@ -569,7 +326,7 @@ static int start(roomd *d, const options *o)
     if ((rc = mount_echo(d, &ecfg, &mcfg)) != 0)
         return fail("mount /engine.io/", rc);
 
-    if (o->proto->json) {
+    if (d->proto->json) {
         room_config_init(&jcfg);
         room_ws_hub_config(d->ws, &jcfg);
         jcfg.log = log_line;
@@ -577,7 +334,7 @@ static int start(roomd *d, const options *o)
         set_rate_limits(&jcfg, o);
         jcfg.recovery_ms = o->recovery_ms;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
-            (rc = o->proto->register_fn(d, d->json_hub)) != 0 ||
+            (rc = d->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = mount_json(d, &mcfg)) != 0)
             return fail("mount /ws", rc);
     }
@@ -618,7 +375,8 @@ int main(int argc, char **argv)
     size_t fd_room;
     int rc;
 
-    parse_options(argc, argv, &o);
+    roomd_options_parse(argc, argv, &o);
+    d.proto = find_protocol(o.protocol);
     /* A peer that hung up must cost an EPIPE, not the process. */
     signal(SIGPIPE, SIG_IGN);
     fd_room = raise_fd_limit();
@@ -643,5 +401,6 @@ int main(int argc, char **argv)
     room_eio_free(d.eio);
     room_eio_free(d.echo);
     uv_loop_close(d.loop);
+    roomd_options_release(&o);
     return rc == 0 ? 0 : 1;
 }
