@@ -15,7 +15,8 @@ extern "C" {
 #endif
 
 /* room_redis_new() driven by `loop` (config->watch and watch_data are
- * ignored). Errors as room_redis_new(). */
+ * ignored). Its handles are unreferenced: they do not keep the loop
+ * running on their own. Errors as room_redis_new(). */
 ROOM_REDIS_API int room_redis_uv_new(room_redis **out, uv_loop_t *loop, const room_redis_config *config);
 /* room_redis_free(), then closes the handles; their memory is released
  * by the loop's close callbacks, which this runs. NULL-safe. */

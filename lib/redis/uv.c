@@ -68,6 +68,8 @@ static void watch(int fd, int events, void *data)
             rr_free(&uv->alloc, p);
             return;
         }
+        /* The server keeps the loop alive, not the cluster link. */
+        uv_unref((uv_handle_t *)&p->handle);
         p->handle.data = uv;
         p->owner = uv;
         p->fd = fd;
@@ -111,6 +113,7 @@ int room_redis_uv_new(room_redis **out, uv_loop_t *loop, const room_redis_config
     uv->open_handles++;
     room_redis_tick(uv->bus, uv_now(loop));
     uv_timer_start(&uv->timer, on_timer, 100, 100);
+    uv_unref((uv_handle_t *)&uv->timer);
     *out = uv->bus;
     return 0;
 }
