@@ -255,8 +255,10 @@ static json_t *bin_placeholder(conv *c, const msgpack_object *o)
     if (c->natt == c->capatt) {
         size_t cap = c->capatt * 2;
         room_bytes *att = rr_malloc(c->alloc, cap * sizeof *att);
-        if (!att)
+        if (!att) {
+            c->failed = true;
             return NULL;
+        }
         memcpy(att, c->att, c->natt * sizeof *att);
         rr_free(c->alloc, c->att);
         c->att = att;
@@ -310,8 +312,12 @@ static json_t *to_json(conv *c, const msgpack_object *o)
             char *key;
             /* Object keys are strings in JSON; jansson wants them NUL-free. */
             if (kv->key.type != MSGPACK_OBJECT_STR ||
-                memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size) ||
-                !(key = rr_malloc(c->alloc, kv->key.via.str.size + 1))) {
+                memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size)) {
+                json_decref(v);
+                return NULL;
+            }
+            if (!(key = rr_malloc(c->alloc, kv->key.via.str.size + 1))) {
+                c->failed = true;
                 json_decref(v);
                 return NULL;
             }
@@ -349,7 +355,7 @@ static json_t *unpack(conv *c, const uint8_t *bytes, size_t len)
 
 json_t *rr_msgpack_to_json(const uint8_t *bytes, size_t len)
 {
-    conv c = {0};
+    conv c = {.alloc = room_allocator_libc()};
     return unpack(&c, bytes, len);
 }
 
@@ -408,6 +414,8 @@ int rr_decode_broadcast(const room_allocator *a, const uint8_t *bytes, size_t le
     out->att = c.att;
     out->natt = c.natt;
     out->root = msg;
+    if (c.failed)
+        goto nomem;
     if (!msg || !json_is_array(msg) || json_array_size(msg) < 2 ||
         !json_is_string(json_array_get(msg, 0)) || !json_is_object(packet = json_array_get(msg, 1)))
         goto proto;
