@@ -146,8 +146,10 @@ void rr_adapter_back(rr_adapter *ad)
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
 {
     int n;
-    if (ad->hub && (n = room_presence_remote_forget(ad->hub, uid)) > 0)
+    if (ad->hub && (n = room_presence_remote_forget(ad->hub, uid)) > 0) {
         rr_log(ad->bus, ROOM_LOG_INFO, "redis: %d users of node %s left %s", n, uid, ad->nsp);
+        room_presence_flush(ad->hub);
+    }
 }
 
 static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
@@ -169,6 +171,8 @@ static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
                                  (size_t)json_integer_value(conns), json_array_get(rec, 4));
     }
     json_decref(obj);
+    /* Nothing from the host's clients may come to flush them soon. */
+    room_presence_flush(ad->hub);
 }
 
 /* ---- the hub's calls ------------------------------------------------------------- */
@@ -355,6 +359,8 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     }
     bus->stats.requests++;
     rc = room_remote_apply(ad->hub, &op);
+    /* A leave here changes presence: its diffs go out now. */
+    room_presence_flush(ad->hub);
     /* Whoever holds the id answers; the others stay silent. */
     if (op.conn_id && rc != ROOM_ENOTFOUND && request_id)
         respond(ad, request_id, rc < 0 ? rc : 0);
