@@ -157,6 +157,11 @@ static void refuses_hostile_input(void **state)
     assert_false(rr_msgpack_check(deep, RR_MAX_DEPTH + 2));
     for (i = 0; i <= RR_MAX_DEPTH; i++)
         assert_false(rr_msgpack_check(deep, i));
+    /* An empty container counts too (msgpack-c refuses it one deeper). */
+    deep[RR_MAX_DEPTH] = 0x80;
+    assert_false(rr_msgpack_check(deep, RR_MAX_DEPTH + 1));
+    deep[RR_MAX_DEPTH - 1] = 0x90;
+    assert_true(rr_msgpack_check(deep, RR_MAX_DEPTH));
 
     /* Shapes: not an array; a packet that is no event (type 3, an ack);
      * no event name; invalid UTF-8; a map key that is no string. */

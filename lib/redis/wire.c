@@ -180,6 +180,9 @@ bool rr_msgpack_check(const uint8_t *p, size_t len)
         c = p[pos++];
         if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
             continue;
+        /* A container takes a level of msgpack-c's stack even when empty. */
+        if ((c <= 0x9f || (c >= 0xdc && c <= 0xdf)) && depth == RR_MAX_DEPTH)
+            return false;
         if (c <= 0x8f) {
             items = 2u * (c & 0x0f);
         } else if (c <= 0x9f) {
@@ -228,7 +231,7 @@ bool rr_msgpack_check(const uint8_t *p, size_t len)
         }
         if (items) {
             /* Every item takes at least one byte. */
-            if (items > len - pos || depth == RR_MAX_DEPTH)
+            if (items > len - pos)
                 return false;
             pending[++depth] = items;
         }
