@@ -55,16 +55,25 @@ typedef struct batch {
     rr_adapter *ad;
     json_t *records;
     const char *room;
+    /* A full snapshot: "sync" 1 on its first message, 2 on its last (3:
+     * both), so that receivers drop what it no longer has. */
+    bool snapshot, begun;
 } batch;
 
 static void publish_json(rr_adapter *ad, const char *chan, json_t *obj);
 
-static void batch_flush(batch *b)
+static void batch_flush(batch *b, bool last)
 {
     json_t *msg;
-    if (!b->records || !json_array_size(b->records))
+    int sync = b->snapshot ? (b->begun ? 0 : 1) | (last ? 2 : 0) : 0;
+    if (!b->records || (!json_array_size(b->records) && !sync))
         return;
     msg = json_pack("{sssisO}", "uid", b->ad->bus->uid, "type", RR_REQ_PRESENCE, "records", b->records);
+    if (msg && sync && json_object_set_new(msg, "sync", json_integer(sync))) {
+        json_decref(msg);
+        msg = NULL;
+    }
+    b->begun = true;
     if (msg)
         publish_json(b->ad, b->ad->pres_chan, msg);
     else
@@ -83,7 +92,7 @@ static void batch_add(batch *b, const char *room, const char *user, int change, 
     }
     /* Messages of a few hundred records: big enough to be few. */
     if (json_array_size(b->records) >= 256)
-        batch_flush(b);
+        batch_flush(b, false);
 }
 
 static int count_conn(room_conn *conn, void *ud)
@@ -103,14 +112,14 @@ static size_t local_conns(room_hub *hub, const char *room, const char *user)
 static void ad_presence(room_adapter *adapter, room_hub *hub, const char *room, const char *user_id,
                         int change, const char *conn_id, json_t *entry)
 {
-    batch b = {of(adapter), json_array(), room};
+    batch b = {of(adapter), json_array(), room, false, false};
     (void)conn_id;
     if (!b.records) {
         b.ad->bus->stats.dropped++;
         return;
     }
     batch_add(&b, room, user_id, change, local_conns(hub, room, user_id), entry);
-    batch_flush(&b);
+    batch_flush(&b, true);
     json_decref(b.records);
 }
 
@@ -131,16 +140,32 @@ static int snapshot_room(const char *room, void *ud)
     return 0;
 }
 
-/* Every user with connections here, as joins: idempotent for nodes that
- * knew them already (a record sets this node's count). */
-void rr_adapter_back(rr_adapter *ad)
+/* Every user with connections here, as joins: a full snapshot, which
+ * sets this node's counts and removes what it no longer has. */
+static void publish_snapshot(rr_adapter *ad)
 {
-    batch b = {ad, NULL, NULL};
+    batch b = {ad, NULL, NULL, true, false};
     if (!ad->hub || !(b.records = json_array()))
         return;
     room_hub_rooms_foreach(ad->hub, snapshot_room, &b);
-    batch_flush(&b);
+    batch_flush(&b, true);
     json_decref(b.records);
+}
+
+void rr_adapter_announce(rr_adapter *ad)
+{
+    publish_snapshot(ad);
+}
+
+/* Redis is back: the others may have changed unheard (ask for their
+ * snapshots), and may have dropped ours. */
+void rr_adapter_back(rr_adapter *ad)
+{
+    json_t *ask = json_pack("{sssi}", "uid", ad->bus->uid, "type", RR_REQ_SYNC);
+    if (ask)
+        publish_json(ad, ad->pres_chan, ask);
+    json_decref(ask);
+    publish_snapshot(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
@@ -157,10 +182,18 @@ static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
     json_t *obj = rr_decode_object(msg, len), *rec;
     const char *uid = json_string_value(json_object_get(obj, "uid"));
     size_t i;
-    if (!uid || strcmp(uid, ad->bus->uid) == 0) {
+    json_int_t sync = json_integer_value(json_object_get(obj, "sync"));
+    if (!uid || strcmp(uid, ad->bus->uid) == 0 || strlen(uid) >= 32) {
         json_decref(obj);
         return;
     }
+    if (json_integer_value(json_object_get(obj, "type")) == RR_REQ_SYNC) {
+        json_decref(obj);
+        publish_snapshot(ad);
+        return;
+    }
+    if (sync & 1)
+        room_presence_remote_sync(ad->hub, uid, ROOM_PRESENCE_SYNC_BEGIN);
     json_array_foreach(json_object_get(obj, "records"), i, rec) {
         const char *room = json_string_value(json_array_get(rec, 0));
         const char *user = json_string_value(json_array_get(rec, 1));
@@ -170,6 +203,8 @@ static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
             room_presence_remote(ad->hub, uid, room, user, (int)json_integer_value(change),
                                  (size_t)json_integer_value(conns), json_array_get(rec, 4));
     }
+    if (sync & 2)
+        room_presence_remote_sync(ad->hub, uid, ROOM_PRESENCE_SYNC_END);
     json_decref(obj);
     /* Nothing from the host's clients may come to flush them soon. */
     room_presence_flush(ad->hub);

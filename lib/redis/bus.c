@@ -263,6 +263,8 @@ void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
         return;
     redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b", channel,
                       len);
+    /* Subscribed before what this node publishes next is answered. */
+    redisAsyncHandleWrite(bus->sub.ac);
 }
 
 static rr_node *node_find(room_redis *bus, const char *uid, rr_node ***link)
@@ -321,7 +323,7 @@ static void heartbeat_message(room_redis *bus, const uint8_t *msg, size_t len)
             rr_log(bus, ROOM_LOG_INFO, "redis: node %s (%s) joined", n->name, n->uid);
             /* It knows nothing of our presence yet. */
             for (ad = bus->adapters; ad; ad = ad->next)
-                rr_adapter_back(ad);
+                rr_adapter_announce(ad);
         }
         if (n)
             n->last_seen = bus->now;

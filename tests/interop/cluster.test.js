@@ -433,3 +433,27 @@ describe('cluster: rooms presence over two nodes', { skip: !REDIS_SERVER && 'no 
     assert.deepEqual(Object.keys(gone.leaves), ['alice']);
   });
 });
+
+describe('cluster: presence across a Redis outage', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'diffy'], 2);
+
+  it('a user that left unheard during the outage leaves the others\' lists when Redis is back', T, async () => {
+    const alice = await c.user(0);
+    const bob = await c.user(1);
+    alice.emit('join-pr-room', { pullRequestId: 9, username: 'alice' });
+    await received(alice, 'active-users');
+    await settle();
+    bob.emit('join-pr-room', { pullRequestId: 9, username: 'bob' });
+    await received(alice, 'active-users', 2);
+    assert.deepEqual([...alice.events.filter((e) => e.event === 'active-users')[1].args[0]].sort(), ['alice', 'bob']);
+    alice.events.length = 0;
+    await c.redis.stop();
+    bob.close();
+    await sleep(QUIET_MS);
+    assert.equal(count(alice, 'left'), 0, 'node 0 cannot know yet');
+    c.redis = await startRedis(c.port);
+    const [text] = await next(alice, 'left', RECOVER_MS);
+    assert.equal(text, 'bob left PR 9');
+    assert.deepEqual(await next(alice, 'active-users'), [['alice']]);
+  });
+});
