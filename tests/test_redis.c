@@ -175,6 +175,16 @@ static void refuses_hostile_input(void **state)
     /* Numeric rooms name nothing libroom has. */
     assert_int_equal(decode_hex("93a17582a47479706502a46461746191a2686981a5726f6f6d739101"),
                      ROOM_EPROTO);
+    /* Binary outside the arguments is no attachment. */
+    {
+        uint8_t bytes[64];
+        size_t len = unhex("92a17584a47479706502a46461746192a162c40101a36e7370a12fa178c40102", bytes);
+        rr_broadcast b;
+        assert_int_equal(rr_decode_broadcast(room_allocator_libc(), bytes, len, &b), 0);
+        assert_int_equal(b.natt, 1);
+        assert_int_equal(b.att[0].data[0], 1);
+        rr_broadcast_release(room_allocator_libc(), &b);
+    }
     /* NaN and infinity become null (as JSON.stringify makes them). */
     assert_int_equal(decode_hex("92a17582a47479706502a46461746192a26869cb7ff8000000000000"), 0);
 }
