@@ -378,6 +378,76 @@ static void respond(rr_adapter *ad, const char *request_id, int status)
     json_decref(resp);
 }
 
+/* ---- Socket.IO nodes' queries (a mixed cluster): every node answers,
+ * or theirs waits for its request timeout ------------------------------- */
+
+typedef struct query {
+    room_hub *hub;
+    json_t *rooms, *except; /* Socket.IO's opts: arrays of names, or NULL */
+    json_t *out;            /* the answer's list */
+    bool fetch;             /* REMOTE_FETCH: socket objects, not ids */
+} query;
+
+static int add_room_name(const char *room, void *ud)
+{
+    return json_array_append_new(ud, json_string(room)) ? ROOM_ENOMEM : 0;
+}
+
+static int in_any(room_hub *hub, room_conn *conn, json_t *names)
+{
+    json_t *name;
+    size_t i;
+    json_array_foreach(names, i, name) {
+        const char *n = json_string_value(name);
+        if (n && (room_is_member(hub, conn, n) || strcmp(n, room_conn_id(conn)) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static int add_socket(room_conn *conn, void *ud)
+{
+    query *q = ud;
+    json_t *item, *rooms;
+    if ((json_array_size(q->rooms) && !in_any(q->hub, conn, q->rooms)) || in_any(q->hub, conn, q->except))
+        return 0;
+    if (!q->fetch)
+        return json_array_append_new(q->out, json_string(room_conn_id(conn))) ? ROOM_ENOMEM : 0;
+    rooms = json_pack("[s]", room_conn_id(conn));
+    if (rooms)
+        room_conn_rooms_foreach(q->hub, conn, add_room_name, rooms);
+    item = json_pack("{sss{}s{}so}", "id", room_conn_id(conn), "handshake", "data", "rooms", rooms);
+    return item && !json_array_append_new(q->out, item) ? 0 : ROOM_ENOMEM;
+}
+
+/* SOCKETS (0), ALL_ROOMS (1), REMOTE_FETCH (5): answered with what this
+ * node has; true when `req` was one. */
+static bool answer_query(rr_adapter *ad, json_t *req, const char *request_id)
+{
+    json_int_t type = json_integer_value(json_object_get(req, "type"));
+    json_t *opts = json_object_get(req, "opts"), *resp;
+    query q = {ad->hub, NULL, NULL, json_array(), type == 5};
+    if (!json_is_integer(json_object_get(req, "type")) || (type != 0 && type != 1 && type != 5) ||
+        !request_id || !q.out) {
+        json_decref(q.out);
+        return false;
+    }
+    if (type == 1) {
+        room_hub_rooms_foreach(ad->hub, add_room_name, q.out);
+    } else {
+        q.rooms = type == 0 ? json_object_get(req, "rooms") : json_object_get(opts, "rooms");
+        q.except = json_object_get(opts, "except");
+        room_conns_foreach(ad->hub, add_socket, &q);
+    }
+    resp = json_pack("{sssO}", "requestId", request_id, type == 1 ? "rooms" : "sockets", q.out);
+    if (resp)
+        publish_json(ad, ad->resp_chan, resp);
+    json_decref(resp);
+    json_decref(q.out);
+    ad->bus->stats.requests++;
+    return true;
+}
+
 static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
 {
     room_redis *bus = ad->bus;
@@ -387,6 +457,10 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *request_id = json_string_value(json_object_get(req, "requestId"));
     room_remote_op op;
     int rc;
+    if (req && (!uid || strcmp(uid, bus->uid) != 0) && answer_query(ad, req, request_id)) {
+        json_decref(req);
+        return;
+    }
     if (!req || (uid && strcmp(uid, bus->uid) == 0) || rr_request_op(req, &op, rooms, argv)) {
         bus->stats.ignored++;
         json_decref(req);

@@ -457,3 +457,59 @@ describe('cluster: presence across a Redis outage', { skip: !REDIS_SERVER && 'no
     assert.deepEqual(await next(alice, 'active-users'), [['alice']]);
   });
 });
+
+describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-adapter', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms'], 1);
+  const { Server } = require('socket.io');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+
+  // A Node server in this process, on the cluster's Redis: closed by the
+  // test itself, before the cluster's Redis goes.
+  async function nodeServer() {
+    const pub = await redisClient(c.port);
+    const sub = pub.duplicate();
+    sub.on('error', () => {});
+    await sub.connect();
+    const io = new Server({ transports: ['websocket'] });
+    io.adapter(createAdapter(pub, sub, { requestsTimeout: 3000 }));
+    io.on('connection', (socket) => socket.on('join', (room, cb) => {
+      socket.join(room);
+      cb('ok');
+    }));
+    io.listen(await freePort());
+    io.stop = async () => {
+      await new Promise((resolve) => io.close(resolve));
+      await Promise.all([pub.quit(), sub.quit()]).catch(() => {});
+    };
+    return io;
+  }
+
+  it('broadcasts go both ways; the Node server\'s queries are answered by roomd', T, async () => {
+    const io = await nodeServer();
+    try {
+      const onRoomd = await c.user(0);
+      const onNode = await connect(`http://127.0.0.1:${io.httpServer.address().port}`);
+      c.open.push(onNode);
+      await ack(onRoomd, 'join', 'mix');
+      assert.equal(await ack(onNode, 'join', 'mix'), 'ok');
+      await settle();
+      io.to('mix').emit('from-node', { n: 1 });
+      assert.deepEqual(await next(onRoomd, 'from-node'), [{ n: 1 }]);
+      assert.deepEqual(await next(onNode, 'from-node'), [{ n: 1 }]);
+      await ack(onRoomd, 'send', 'mix', { n: 2 });
+      const [got] = await next(onNode, 'message');
+      assert.equal(got.data.data.n, 2);
+      // fetchSockets, allRooms and socketsJoin span both kinds of node.
+      const ids = (await io.in('mix').fetchSockets()).map((s) => s.id).sort();
+      assert.deepEqual(ids, [onRoomd.id, onNode.id].sort());
+      assert.ok((await io.of('/').adapter.allRooms()).has('mix'));
+      io.in('mix').socketsJoin('mix2');
+      await settle();
+      io.to('mix2').emit('moved', true);
+      assert.deepEqual(await next(onRoomd, 'moved'), [true]);
+      onNode.close();
+    } finally {
+      await io.stop();
+    }
+  });
+});
