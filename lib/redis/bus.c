@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+/* How long a connection attempt may take. */
+#define CONNECT_TIMEOUT_MS 5000
+
 /* ---- allocation ------------------------------------------------------------- */
 
 void rr_allocator_resolve(room_allocator *a)
@@ -215,6 +218,7 @@ static void connect_one(room_redis *bus, rr_conn *c)
     c->ac = ac;
     c->fd = ac->c.fd;
     c->events = 0;
+    c->started = bus->now;
     ac->data = c;
     ac->ev.data = c;
     ac->ev.addRead = ev_add_read;
@@ -387,6 +391,16 @@ int64_t room_redis_tick(room_redis *bus, uint64_t now_ms)
     if (!bus)
         return -1;
     bus->now = now_ms;
+    /* hiredis has no connect timeout: a Redis that never answers the SYN
+     * would hold the attempt forever. */
+    for (int i = 0; i < 2; i++) {
+        rr_conn *c = i ? &bus->sub : &bus->pub;
+        if (c->ac && !c->up && now_ms - c->started > CONNECT_TIMEOUT_MS) {
+            redisAsyncFree(c->ac);
+            c->ac = NULL; /* ev_cleanup did so too */
+            outage(bus, "connect timed out");
+        }
+    }
     if (bus->next_connect && now_ms >= bus->next_connect)
         connect_all(bus);
     if (bus->pub.up && now_ms >= bus->next_heartbeat) {

@@ -115,6 +115,7 @@ typedef struct rr_conn {
     int fd;
     int events;  /* ROOM_REDIS_READABLE | ROOM_REDIS_WRITABLE being watched */
     bool up;     /* connected (the connect callback said so) */
+    uint64_t started; /* when the connect began */
     bool sub;    /* the subscriber */
 } rr_conn;
 
