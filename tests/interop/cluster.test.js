@@ -238,7 +238,9 @@ describe('cluster: a node with no member in a room receives nothing for it', { s
     for (let i = 0; i < 50; i++) await ack(i % 2 ? a : b, 'send', 'busy', { i });
     await received(a, 'message', 50);
     await received(b, 'message', 50);
+    // One at a time: b's member-left must not cross a's node unsubscribing.
     a.close();
+    await sleep(QUIET_MS);
     b.close();
     await sleep(QUIET_MS);
     for (const node of c.nodes) await node.stop();
