@@ -391,6 +391,13 @@ int64_t room_redis_tick(room_redis *bus, uint64_t now_ms)
     if (!bus)
         return -1;
     bus->now = now_ms;
+    /* Attempts made before the host's clock was known start now. */
+    if (!bus->ticked) {
+        bus->ticked = true;
+        bus->pub.started = bus->sub.started = now_ms;
+        if (bus->next_connect)
+            bus->next_connect = now_ms + bus->cfg.reconnect_ms;
+    }
     /* hiredis has no connect timeout: a Redis that never answers the SYN
      * would hold the attempt forever. */
     for (int i = 0; i < 2; i++) {

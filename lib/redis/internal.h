@@ -138,6 +138,7 @@ struct room_redis {
     uint64_t now, next_connect, next_heartbeat;
     bool outage;   /* logged once; cleared when both connections are back */
     bool closing;
+    bool ticked;   /* `now` is the host's clock (not before the first tick) */
     uint64_t dropped_in_outage;
     char *hb_chan; /* "<key>-roomd#" */
     room_redis_stats stats;
