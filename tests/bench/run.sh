@@ -345,7 +345,7 @@ EOF
         echo "The fanout-1k load (\`loadgen ${args[fanout-1k]}\`), its 1000 clients spread"
         echo "over the nodes (\`--port P1,P2\`: the sender and half the room on the first node,"
         echo "the other half on the second, reached through Redis). Median of $repeat runs; redis-server"
-        echo "$(redis-server --version | awk '{ print $3 }') without persistence on the same machine."
+        echo "$(redis-server --version | awk '{ sub("v=", "", $3); print $3 }') without persistence on the same machine."
         echo
         echo "| setup | deliveries/s | p99 latency, ms | missing | vs roomd, 1 node | roomd 2 nodes / this |"
         echo "|---|--:|--:|--:|--:|--:|"
