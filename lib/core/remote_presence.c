@@ -91,12 +91,8 @@ static rm_pmember *member_new(room_hub *hub, const char *room, size_t len, const
         return NULL;
     }
     if (!r) {
-        if (rm_table_reserve(&p->rooms, &hub->alloc) ||
-            !(r = rm_calloc(&hub->alloc, sizeof *r + len + 1)))
+        if (rm_table_reserve(&p->rooms, &hub->alloc) || !(r = rm_proom_new(hub, room, len, hash)))
             return NULL;
-        rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
-        memcpy(r->name, room, len + 1);
-        r->hash = hash;
         new_room = true;
     }
     if (rm_table_reserve(&r->members, &hub->alloc) ||
@@ -113,6 +109,7 @@ static rm_pmember *member_new(room_hub *hub, const char *room, size_t len, const
     if (new_room)
         rm_table_put(&p->rooms, r);
     rm_table_put(&r->members, m);
+    rm_pwire_add(hub, m);
     *rc = 0;
     return m;
 }
@@ -169,6 +166,7 @@ int room_presence_remote(room_hub *hub, const char *node, const char *room, cons
         json_decref(m->entry);
         m->state = json_incref(json_object_get(entry, "state"));
         m->entry = json_incref(entry);
+        rm_pmember_changed(hub, m);
         rm_presence_queue_join(hub, m);
         tell(hub, m, ROOM_PRESENCE_UPDATE);
         return 0;

@@ -8,6 +8,7 @@
 
 #include "room/adapter.h"
 #include "room/protocol.h"
+#include "rooms_history.h"
 
 /* The handlers' user data: the address of the element holding the flags
  * (ROOM_PROTOCOL_ROOMS_*) they were registered with, so that nothing is
@@ -61,6 +62,21 @@ static json_t *member_event(room_hub *hub, const char *room, const room_conn *wh
                      room_conn_user_id(hub, who));
 }
 
+static int is_conn(room_conn *c, void *ud)
+{
+    return c == ud;
+}
+
+/* Whether `conn` is in `room`'s presence: there its presence diffs tell
+ * the members who came and went, per user and batched per loop tick, in
+ * place of member-joined / member-left (one frame per join to every member,
+ * n^2 frames when n users arrive). */
+static bool in_presence(room_hub *hub, room_conn *conn, const char *room)
+{
+    const char *user = room_conn_user_id(hub, conn);
+    return room_presence_user_conns_foreach(hub, room, user ? user : room_conn_id(conn), is_conn, conn) != 0;
+}
+
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -75,8 +91,9 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
                   : room_join(hub, conn, room);
     if (rc != 0)
         return rc;
-    room_send_new(hub, room, "member-joined",
-                  room_response_new("Member joined", member_event(hub, room, conn)), conn);
+    if (!presence)
+        room_send_new(hub, room, "member-joined",
+                      room_response_new("Member joined", member_event(hub, room, conn)), conn);
     res = json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room));
     if (res && presence &&
         json_object_set_new(res, "users", json_integer((json_int_t)room_presence_user_count(hub, room))))
@@ -87,14 +104,17 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
 static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
+    bool quiet;
     int rc;
     (void)ud;
     if (!room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "leave needs a room name");
+    quiet = in_presence(hub, conn, room);
     if ((rc = room_leave(hub, conn, room)) != 0)
         return rc;
-    room_send_new(hub, room, "member-left",
-                  room_response_new("Member left", member_event(hub, room, conn)), NULL);
+    if (!quiet)
+        room_send_new(hub, room, "member-left",
+                      room_response_new("Member left", member_event(hub, room, conn)), NULL);
     return ok(hub, conn, ev, "Left room", json_pack("{ss}", "room", room));
 }
 
@@ -136,7 +156,7 @@ static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const cha
     if (!msg)
         return ROOM_ENOMEM;
     if (room)
-        n = room_send_binary(hub, room, "message", msg, ev->attachments, ev->attachment_count, except);
+        n = rm_rooms_history_relay(hub, room, msg, ev, except);
     else
         n = room_broadcast_binary(hub, "message", msg, ev->attachments, ev->attachment_count, except);
     json_decref(msg);
@@ -306,6 +326,8 @@ static int tell_left(const char *room, void *ud)
         room_hub *hub;
         room_conn *conn;
     } *ctx = ud;
+    if (in_presence(ctx->hub, ctx->conn, room))
+        return 0;
     room_send_new(ctx->hub, room, "member-left",
                   room_response_new("Member left", member_event(ctx->hub, room, ctx->conn)), ctx->conn);
     return 0;
@@ -329,6 +351,12 @@ void room_protocol_rooms_presence_config(room_presence_config *config)
     config->diff_event = "presence-diff";
     config->typing_event = "typing";
     config->stop_typing_event = "stop-typing";
+    /* Presence diffs at most ten times a second per room (Liveblocks
+     * throttles presence to 100 ms too), and at most 10 000 diff frames a
+     * second per room: a burst of joins into a room of 10 000 costs each
+     * member a frame a second, not one per loop iteration. */
+    config->diff_ms = 100;
+    config->diff_budget = 10000;
 }
 
 int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
@@ -347,7 +375,8 @@ int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
     int rc;
     if (!hub || flags & ~(unsigned)(ROOM_PROTOCOL_ROOMS_HUB_BROADCAST | ROOM_PROTOCOL_ROOMS_PRESENCE))
         return ROOM_EINVAL;
-    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], ud)) != 0)
+    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], ud)) != 0 ||
+        (rc = rm_rooms_history_register(hub)) != 0)
         return rc;
     /* Registered again without presence: the requests go back to unknown
      * (removing a handler cannot fail). */
