@@ -157,7 +157,7 @@ static const option_row rows[] = {
     {"port", "PORT", set_int, F(port), 0, 65535,
      "TCP port (3000); 0 picks a free one (printed when ready)"},
     {"host", "ADDR", set_string, F(host), 0, 0, "IPv4 or IPv6 address to bind (127.0.0.1)"},
-    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom or bench (rooms)"},
+    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom, bench or sails (rooms)"},
     {"ping-interval", "MS", set_u32, F(ping_interval_ms), 1, INT_MAX,
      "Engine.IO pingInterval (25000)"},
     {"ping-timeout", "MS", set_u32, F(ping_timeout_ms), 1, INT_MAX, "Engine.IO pingTimeout (20000)"},
