@@ -94,12 +94,33 @@ static int respond_error(room_hub *hub, room_conn *conn, const room_event *ev, i
                                   room_strerror(rc)));
 }
 
+/* Cuts a sequence that snprintf() cut in two off the end of `s`, so that
+ * the details stay UTF-8. */
+static void utf8_trim(char *s)
+{
+    size_t len = strlen(s), i = len, need;
+    unsigned char lead;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--;
+    if (i == 0)
+        return;
+    lead = (unsigned char)s[i - 1];
+    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (len - (i - 1) < need)
+        s[i - 1] = '\0';
+}
+
 /* sails-hook-sockets' respondWithParseError(): its PARSE_VIRTUAL_REQ error
  * (code, name, status, message, details) to the acknowledgement, or as a
- * "sails:parseError" event when there is none; plus the JWR fields. */
-static int parse_error(room_hub *hub, room_conn *conn, const room_event *ev, const char *details)
+ * "sails:parseError" event when there is none; plus the JWR fields.
+ * `text` may end in a sequence snprintf() cut. */
+static int parse_error(room_hub *hub, room_conn *conn, const room_event *ev, const char *text)
 {
-    json_t *err = json_pack("{sssssissss}", "code", PARSE_ERROR_CODE, "name",
+    char details[512];
+    json_t *err;
+    snprintf(details, sizeof details, "%s", text);
+    utf8_trim(details);
+    err = json_pack("{sssssissss}", "code", PARSE_ERROR_CODE, "name",
                             "Error (" PARSE_ERROR_CODE "):", "status", 400, "message",
                             "Failed to parse incoming socket.io request.", "details", details);
     if (!err || json_object_set_new(err, "statusCode", json_integer(400)) != 0 ||
@@ -398,7 +419,7 @@ static int on_request(room_hub *hub, room_conn *conn, const room_event *ev, void
     url = json_object_get(msg, "url");
     if (!url || json_is_null(url) || json_is_false(url) ||
         (json_is_string(url) && !json_string_length(url)) ||
-        (json_is_integer(url) && !json_integer_value(url))) {
+        (json_is_number(url) && json_number_value(url) == 0)) {
         text = json_dumps(msg, JSON_COMPACT);
         snprintf(details, sizeof details, "No url provided in request: %.200s", text ? text : "?");
         free(text);

@@ -343,6 +343,10 @@ SAILS = {
         'm0{"event":"post","data":{"url":"http://h:1/joinFunRoom?roomName=%zz#x"},"id":10}',
         'm0{"event":"get","data":{"nourl":1}}', "k0",
         'm0{"event":"get","data":{"url":"/socketId"},"id":11}'),
+    "utf8-cut": script(
+        "o0" + SDK,
+        'm0{"event":"post","data":"' + "\u00e9" * 150 + '","id":1}',
+        'm0{"event":"' + "\u20ac" * 40 + '","data":{"url":"/x"},"id":2}'),
     "old-sdk": script(
         "o0", "o1__sails_io_sdk_version=0.10.5", "o2__sails_io_sdk_version=v1.0.0-rc.1",
         'm0{"event":"get","data":{"url":"/socketId"},"id":1}',
