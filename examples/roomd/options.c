@@ -199,6 +199,10 @@ static const option_row rows[] = {
      "update-presence, typing, stop-typing) on its hubs"},
     {"typing-ms", "MS", set_u32, F(typing_ms), 1, INT_MAX,
      "idle time before an automatic stop-typing (5000)"},
+    {"redis", "URL", set_string, F(redis_url), 0, 0,
+     "join a cluster over Redis (redis://127.0.0.1:6379): rooms,\n"
+     "presence and operations by id span every node (docs/cluster.md)"},
+    {"node-id", "NAME", set_string, F(node_id), 0, 0, "this node's name in the cluster's logs (random)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

@@ -40,6 +40,8 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *redis_url;   /* --redis: join a cluster (cluster.c); NULL: single node */
+    const char *node_id;     /* --node-id: this node's name in the cluster */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "cluster.h"
 #include "options.h"
 #include "proto.h"
 #include "room/eio.h"
@@ -308,6 +309,8 @@ static int start(roomd *d, const options *o)
     if ((rc = room_ws_new(&d->ws, &wcfg)) != 0 ||
         (rc = room_uv_server_new(&d->srv, d->loop, d->ws, &ucfg)) != 0)
         return fail("server", rc);
+    if ((rc = roomd_cluster_start(d->loop, o, log_line, d)) != 0)
+        return rc;
 
     room_eio_config_init(&ecfg);
     room_ws_eio_config(d->ws, &ecfg);
@@ -321,10 +324,12 @@ static int start(roomd *d, const options *o)
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
     rcfg.recovery_ms = o->recovery_ms;
+    rcfg.adapter = roomd_cluster_adapter("/");
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = d->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
         return fail(d->proto->name, rc);
+    rcfg.adapter = roomd_cluster_adapter("/admin");
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
         (rc = register_rooms(d, admin)) != 0)
         return fail("namespace /admin", rc);
@@ -344,11 +349,16 @@ static int start(roomd *d, const options *o)
         jcfg.user_data = d;
         set_rate_limits(&jcfg, o);
         jcfg.recovery_ms = o->recovery_ms;
+        jcfg.adapter = roomd_cluster_adapter("/ws");
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = d->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = mount_json(d, &mcfg)) != 0)
             return fail("mount /ws", rc);
     }
+
+    if ((rc = roomd_cluster_bind("/", room_eio_hub(d->eio, "/"))) != 0 ||
+        (rc = roomd_cluster_bind("/admin", admin)) != 0 || (rc = roomd_cluster_bind("/ws", d->json_hub)) != 0)
+        return fail("cluster", rc);
 
     /* The server has logged why. */
     if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
@@ -411,6 +421,7 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
+    roomd_cluster_stop();
     uv_loop_close(d.loop);
     roomd_options_release(&o);
     return rc == 0 ? 0 : 1;

@@ -1,0 +1,355 @@
+/* One hub's adapter: broadcasts out and in, per-room subscriptions, and
+ * operations by connection id with their answers and timeouts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static rr_adapter *of(room_adapter *adapter)
+{
+    return (rr_adapter *)adapter;
+}
+
+/* "<chan><room>#": the channel of one room. */
+static char *room_channel(rr_adapter *ad, const char *room)
+{
+    return rr_concat(&ad->bus->cfg.allocator, ad->chan, room, "#");
+}
+
+static void subscribe_room(rr_adapter *ad, const char *room, bool on)
+{
+    char *chan = room_channel(ad, room);
+    if (!chan) {
+        rr_log(ad->bus, ROOM_LOG_ERROR, "redis: out of memory subscribing to room %s", room);
+        return;
+    }
+    rr_subscribe(ad->bus, chan, strlen(chan), on);
+    rr_free(&ad->bus->cfg.allocator, chan);
+}
+
+static int subscribe_visit(const char *room, void *ud)
+{
+    subscribe_room(ud, room, true);
+    return 0;
+}
+
+void rr_adapter_subscribe_all(rr_adapter *ad)
+{
+    room_redis *bus = ad->bus;
+    rr_subscribe(bus, ad->chan, strlen(ad->chan), true);
+    rr_subscribe(bus, ad->req_chan, strlen(ad->req_chan), true);
+    rr_subscribe(bus, ad->resp_chan, strlen(ad->resp_chan), true);
+    rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), true);
+    if (ad->hub)
+        room_hub_rooms_foreach(ad->hub, subscribe_visit, ad);
+}
+
+void rr_adapter_back(rr_adapter *ad)
+{
+    (void)ad;
+}
+
+void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
+{
+    (void)ad;
+    (void)uid;
+}
+
+/* ---- the hub's calls ------------------------------------------------------------- */
+
+static int ad_publish_event(room_adapter *adapter, room_hub *hub, const char *room,
+                            const char *event, json_t *const *argv, size_t argc,
+                            const room_bytes *att, size_t natt, const char *except_id)
+{
+    rr_adapter *ad = of(adapter);
+    rr_out out;
+    char *chan = NULL;
+    int rc;
+    (void)hub;
+    rr_out_init(&out, &ad->bus->cfg.allocator);
+    rc = rr_encode_broadcast(&out, ad->bus->uid, ad->nsp, event, argv, argc, att, natt, room,
+                             except_id);
+    /* One room: its own channel, which only the nodes serving it hear. */
+    if (!rc && room && !(chan = room_channel(ad, room)))
+        rc = ROOM_ENOMEM;
+    if (!rc)
+        rr_publish(ad->bus, chan ? chan : ad->chan, strlen(chan ? chan : ad->chan), out.data,
+                   out.len);
+    rr_free(&ad->bus->cfg.allocator, chan);
+    rr_out_release(&out);
+    return rc;
+}
+
+static void publish_json(rr_adapter *ad, const char *chan, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (!text) {
+        ad->bus->stats.dropped++;
+        return;
+    }
+    rr_publish(ad->bus, chan, strlen(chan), text, strlen(text));
+    free(text);
+}
+
+static int ad_remote(room_adapter *adapter, room_hub *hub, const room_remote_op *op,
+                     room_done_fn done, void *ud)
+{
+    rr_adapter *ad = of(adapter);
+    room_redis *bus = ad->bus;
+    rr_pending *p = NULL;
+    json_t *req;
+    static uint32_t counter;
+    (void)hub;
+    if (op->conn_id) {
+        if (!(p = rr_malloc(&bus->cfg.allocator, sizeof *p)))
+            return ROOM_ENOMEM;
+        memset(p, 0, sizeof *p);
+        snprintf(p->id, sizeof p->id, "%.6s%08x", bus->uid, (unsigned)++counter);
+        p->deadline = bus->now + bus->cfg.request_timeout_ms;
+        p->done = done;
+        p->ud = ud;
+    }
+    req = rr_request_new(bus->uid, p ? p->id : NULL, op);
+    if (!req) {
+        rr_free(&bus->cfg.allocator, p);
+        return ROOM_ENOMEM;
+    }
+    /* Silence until the deadline means nobody holds the id; so does a
+     * Redis that is away (the request is dropped). */
+    publish_json(ad, ad->req_chan, req);
+    json_decref(req);
+    if (p) {
+        p->next = ad->pending;
+        ad->pending = p;
+    }
+    return 0;
+}
+
+static void ad_room_local(room_adapter *adapter, room_hub *hub, const char *room, int present)
+{
+    (void)hub;
+    subscribe_room(of(adapter), room, present != 0);
+}
+
+static void ad_destroy(room_adapter *adapter)
+{
+    rr_adapter *ad = of(adapter), **link;
+    room_redis *bus = ad->bus;
+    rr_pending *p;
+    for (link = &bus->adapters; *link; link = &(*link)->next) {
+        if (*link == ad) {
+            *link = ad->next;
+            break;
+        }
+    }
+    if (ad->own_chan) { /* every channel name was made */
+        rr_subscribe(bus, ad->chan, strlen(ad->chan), false);
+        rr_subscribe(bus, ad->req_chan, strlen(ad->req_chan), false);
+        rr_subscribe(bus, ad->resp_chan, strlen(ad->resp_chan), false);
+        rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), false);
+    }
+    /* The hub is going: its callbacks cannot run any more. */
+    while ((p = ad->pending) != NULL) {
+        ad->pending = p->next;
+        rr_free(&bus->cfg.allocator, p);
+    }
+    rr_free(&bus->cfg.allocator, ad->nsp);
+    rr_free(&bus->cfg.allocator, ad->chan);
+    rr_free(&bus->cfg.allocator, ad->req_chan);
+    rr_free(&bus->cfg.allocator, ad->resp_chan);
+    rr_free(&bus->cfg.allocator, ad->own_chan);
+    rr_free(&bus->cfg.allocator, ad);
+}
+
+void rr_adapter_tick(rr_adapter *ad, uint64_t now)
+{
+    rr_pending **link = &ad->pending, *p;
+    while ((p = *link) != NULL) {
+        if (now < p->deadline) {
+            link = &p->next;
+            continue;
+        }
+        *link = p->next;
+        if (p->done && ad->hub)
+            p->done(ad->hub, ROOM_ENOTFOUND, p->ud);
+        rr_free(&ad->bus->cfg.allocator, p);
+        /* The callback may have added requests: start over. */
+        link = &ad->pending;
+    }
+}
+
+/* ---- traffic from the other nodes --------------------------------------------------- */
+
+static void on_broadcast(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    room_redis *bus = ad->bus;
+    rr_broadcast b;
+    size_t i;
+    bool served = false;
+    int rc = rr_decode_broadcast(&bus->cfg.allocator, msg, len, &b);
+    if (rc) {
+        if (rc == ROOM_ENOMEM)
+            rr_log(bus, ROOM_LOG_ERROR, "redis: out of memory decoding a broadcast");
+        bus->stats.ignored++;
+        return;
+    }
+    /* Our own (delivered here already), another namespace, or local-only. */
+    if (strcmp(b.uid, bus->uid) == 0 || strcmp(b.nsp, ad->nsp) != 0 || b.local) {
+        bus->stats.ignored++;
+        rr_broadcast_release(&bus->cfg.allocator, &b);
+        return;
+    }
+    bus->stats.received++;
+    for (i = 0; i < b.nrooms && !served; i++)
+        served = room_member_count(ad->hub, b.rooms[i]) > 0;
+    if (b.nrooms && !served)
+        bus->stats.unserved++;
+    else if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
+                                                 b.event, b.argv, b.argc, b.att, b.natt)) < 0)
+        rr_log(bus, ROOM_LOG_WARN, "redis: a broadcast from %s not delivered: %s", b.uid,
+               room_strerror(rc));
+    rr_broadcast_release(&bus->cfg.allocator, &b);
+}
+
+static void respond(rr_adapter *ad, const char *request_id, int status)
+{
+    json_t *resp = json_pack("{ss}", "requestId", request_id);
+    if (resp && status)
+        json_object_set_new(resp, "status", json_integer(status));
+    if (resp)
+        publish_json(ad, ad->resp_chan, resp);
+    json_decref(resp);
+}
+
+static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    room_redis *bus = ad->bus;
+    json_t *req = rr_decode_object(msg, len), *argv[RR_MAX_ARGS];
+    const char *rooms[RR_MAX_ROOMS];
+    const char *uid = json_string_value(json_object_get(req, "uid"));
+    const char *request_id = json_string_value(json_object_get(req, "requestId"));
+    room_remote_op op;
+    int rc;
+    if (!req || (uid && strcmp(uid, bus->uid) == 0) || rr_request_op(req, &op, rooms, argv)) {
+        bus->stats.ignored++;
+        json_decref(req);
+        return;
+    }
+    bus->stats.requests++;
+    rc = room_remote_apply(ad->hub, &op);
+    /* Whoever holds the id answers; the others stay silent. */
+    if (op.conn_id && rc != ROOM_ENOTFOUND && request_id)
+        respond(ad, request_id, rc < 0 ? rc : 0);
+    json_decref(req);
+}
+
+static void on_response(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    json_t *resp = rr_decode_object(msg, len);
+    const char *id = json_string_value(json_object_get(resp, "requestId"));
+    json_t *status = json_object_get(resp, "status");
+    rr_pending **link, *p;
+    for (link = &ad->pending; id && (p = *link) != NULL; link = &p->next) {
+        if (strcmp(p->id, id) != 0)
+            continue;
+        *link = p->next;
+        if (p->done)
+            p->done(ad->hub, json_is_integer(status) ? (int)json_integer_value(status) : 0, p->ud);
+        rr_free(&ad->bus->cfg.allocator, p);
+        break;
+    }
+    json_decref(resp);
+}
+
+void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
+                        const uint8_t *msg, size_t len)
+{
+    size_t q = strlen(ad->req_chan), s = strlen(ad->resp_chan);
+    if (!ad->hub) {
+        ad->bus->stats.ignored++;
+        return;
+    }
+    if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
+        on_request(ad, msg, len);
+    else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
+        on_response(ad, msg, len);
+    else
+        on_broadcast(ad, msg, len);
+}
+
+/* ---- creation ------------------------------------------------------------------------- */
+
+int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
+{
+    const room_allocator *a;
+    rr_adapter *ad;
+    char *own;
+    if (!out)
+        return ROOM_EINVAL;
+    *out = NULL;
+    if (!bus || !nsp || !*nsp || strchr(nsp, '#'))
+        return ROOM_EINVAL;
+    for (ad = bus->adapters; ad; ad = ad->next) {
+        if (strcmp(ad->nsp, nsp) == 0)
+            return ROOM_EALREADY;
+    }
+    a = &bus->cfg.allocator;
+    if (!(ad = rr_malloc(a, sizeof *ad)))
+        return ROOM_ENOMEM;
+    memset(ad, 0, sizeof *ad);
+    ad->bus = bus;
+    ad->base.size = sizeof ad->base;
+    ad->base.name = "redis";
+    ad->base.state = ad;
+    ad->base.destroy = ad_destroy;
+    ad->base.remote = ad_remote;
+    ad->base.publish_event = ad_publish_event;
+    ad->base.room_local = ad_room_local;
+    own = rr_concat(a, bus->uid, "#", "");
+    ad->nsp = rr_strdup(a, nsp);
+    ad->chan = rr_concat(a, bus->key, "#", nsp);
+    if (ad->chan) {
+        char *c = rr_concat(a, ad->chan, "#", "");
+        rr_free(a, ad->chan);
+        ad->chan = c;
+    }
+    ad->req_chan = rr_concat(a, bus->key, "-request#", nsp);
+    ad->resp_chan = rr_concat(a, bus->key, "-response#", nsp);
+    if (ad->req_chan) {
+        char *c = rr_concat(a, ad->req_chan, "#", "");
+        rr_free(a, ad->req_chan);
+        ad->req_chan = c;
+    }
+    if (ad->resp_chan) {
+        char *c = rr_concat(a, ad->resp_chan, "#", "");
+        rr_free(a, ad->resp_chan);
+        ad->resp_chan = c;
+    }
+    ad->own_chan = ad->resp_chan && own ? rr_concat(a, ad->resp_chan, own, "") : NULL;
+    rr_free(a, own);
+    if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan) {
+        ad_destroy(&ad->base);
+        return ROOM_ENOMEM;
+    }
+    ad->next = bus->adapters;
+    bus->adapters = ad;
+    *out = &ad->base;
+    return 0;
+}
+
+void room_redis_adapter_free(room_adapter *adapter)
+{
+    if (adapter)
+        ad_destroy(adapter);
+}
+
+int room_redis_adapter_bind(room_adapter *adapter, room_hub *hub)
+{
+    rr_adapter *ad = adapter ? of(adapter) : NULL;
+    if (!ad || !hub || ad->base.destroy != ad_destroy)
+        return ROOM_EINVAL;
+    ad->hub = hub;
+    rr_adapter_subscribe_all(ad);
+    return 0;
+}

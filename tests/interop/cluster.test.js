@@ -1,0 +1,275 @@
+'use strict';
+// Three roomd nodes joined by Redis (roomd --redis, docs/cluster.md) with
+// stock socket.io-client users spread over them, the stock
+// @socket.io/redis-emitter, a node killed with SIGKILL, and Redis stopped
+// and restarted under them. Starts its own redis-server (Debian package;
+// tests/deps.sh installs it) on 127.0.0.1 and a free port, without
+// persistence, and stops it by PID.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const net = require('node:net');
+const { createClient } = require('redis');
+const { Emitter } = require('@socket.io/redis-emitter');
+const { startRoomd, connect, next, received, ack, sleep, withTimeout, WAIT_MS } = require('./helpers');
+
+const T = { timeout: 30000 };
+const QUIET_MS = 300;
+// Cross-node traffic after Redis or a node came back or went away.
+const RECOVER_MS = 10000;
+
+function redisServerPath() {
+  for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
+    try {
+      execFileSync(p, ['--version']);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+const REDIS_SERVER = redisServerPath();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// redis-server on `port`, ready when it says so (bounded).
+async function startRedis(port) {
+  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  await withTimeout(new Promise((resolve, reject) => {
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+    exited.then((code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+  }), 5000, 'redis-server to start').catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    proc,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      await withTimeout(exited, 5000, 'redis-server to exit').catch(() => proc.kill('SIGKILL'));
+    },
+  };
+}
+
+// A cluster: redis-server and `n` roomd nodes with `args`.
+function clusterSuite(args, n = 3) {
+  const c = { redis: null, port: 0, nodes: [], open: [] };
+  c.url = () => `redis://127.0.0.1:${c.port}`;
+  c.startNode = async (i) => {
+    c.nodes[i] = await startRoomd(['--redis', c.url(), '--node-id', `node${i}`, ...args]);
+    return c.nodes[i];
+  };
+  c.user = async (i, opts = {}) => {
+    const s = await connect(c.nodes[i].url, opts);
+    c.open.push(s);
+    return s;
+  };
+  before(async () => {
+    c.port = await freePort();
+    c.redis = await startRedis(c.port);
+    for (let i = 0; i < n; i++) await c.startNode(i);
+    // Every node has heard every other (heartbeats go once a second).
+    await sleep(1200);
+  });
+  after(async () => {
+    for (const s of c.open) s.close();
+    for (const node of c.nodes) if (node && node.running()) await node.stop();
+    await c.redis.stop();
+  });
+  return c;
+}
+
+const count = (s, event) => s.events.filter((e) => e.event === event).length;
+
+async function redisClient(port) {
+  const client = createClient({ url: `redis://127.0.0.1:${port}` });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
+}
+
+// A message sent in `room` until `to` gets it (Redis or a node coming
+// back), every try bounded; returns how long it took.
+async function deliveredWithin(from, room, to, ms) {
+  const start = Date.now();
+  for (let i = 0; Date.now() - start < ms; i++) {
+    await ack(from, 'send', room, { probe: i });
+    await sleep(250);
+    if (to.events.some((e) => e.event === 'message' && e.args[0].data.data && e.args[0].data.data.probe === i))
+      return Date.now() - start;
+  }
+  throw new Error(`no cross-node delivery within ${ms} ms`);
+}
+
+describe('cluster: rooms protocol over three nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms']);
+
+  it('a room spread over the nodes gets every message once, the sender included', T, async () => {
+    const users = [await c.user(0), await c.user(1), await c.user(2), await c.user(0)];
+    for (const u of users) await ack(u, 'join', 'spread');
+    await sleep(QUIET_MS);
+    for (const u of users) u.events.length = 0;
+    for (let i = 0; i < 5; i++) await ack(users[i % 4], 'send', 'spread', { n: i });
+    for (const u of users) await received(u, 'message', 5);
+    await sleep(QUIET_MS);
+    for (const u of users) {
+      assert.equal(count(u, 'message'), 5, 'no duplicates, nothing lost');
+      assert.deepEqual(u.events.filter((e) => e.event === 'message').map((e) => e.args[0].data.data.n).sort(),
+        [0, 1, 2, 3, 4]);
+    }
+  });
+
+  it('member-joined and member-left reach members on other nodes', T, async () => {
+    const a = await c.user(0);
+    const b = await c.user(1);
+    await ack(a, 'join', 'mj');
+    await ack(b, 'join', 'mj');
+    assert.deepEqual(await next(a, 'member-joined'), [{ msg: 'Member joined', data: { room: 'mj', id: b.id } }]);
+    await ack(b, 'leave', 'mj');
+    assert.deepEqual(await next(a, 'member-left'), [{ msg: 'Member left', data: { room: 'mj', id: b.id } }]);
+  });
+
+  it('direct messages cross nodes, answered once the other node delivered them', T, async () => {
+    const a = await c.user(0);
+    const b = await c.user(2);
+    assert.deepEqual(await ack(a, 'direct', { to: b.id, data: { hi: 1 } }), {
+      msg: 'Sent',
+      data: { to: b.id, event: 'direct' },
+    });
+    const [got] = await next(b, 'message');
+    assert.equal(got.data.data.hi, 1);
+    assert.equal(got.data.from, a.id);
+    // An id no node holds: not found, after the cluster's request timeout.
+    const reply = await a.timeout(8000).emitWithAck('direct', { to: 'AAAAAAAAAAAAAAAAAAAA', data: 1 });
+    assert.equal(reply.data.code, 'not_found');
+  });
+
+  it('binary arguments cross nodes', T, async () => {
+    const a = await c.user(0);
+    const b = await c.user(1);
+    await ack(a, 'join', 'bin');
+    await ack(b, 'join', 'bin');
+    await sleep(QUIET_MS);
+    await ack(a, 'send', 'bin', { blob: Buffer.from([0, 1, 2, 250, 255]) });
+    const [got] = await next(b, 'message');
+    assert.deepEqual([...got.data.data.blob], [0, 1, 2, 250, 255]);
+  });
+
+  it('the stock @socket.io/redis-emitter reaches a room spread over the nodes, and moves its members', T, async () => {
+    const users = [await c.user(0), await c.user(1), await c.user(2)];
+    for (const u of users) await ack(u, 'join', 'news');
+    await sleep(QUIET_MS);
+    const client = await redisClient(c.port);
+    try {
+      const emitter = new Emitter(client);
+      emitter.to('news').emit('headline', { title: 'cluster' }, 2);
+      for (const u of users) assert.deepEqual(await next(u, 'headline'), [{ title: 'cluster' }, 2]);
+      // Every connection of the main namespace, on every node.
+      emitter.emit('everyone', 'x');
+      for (const u of users) assert.deepEqual(await next(u, 'everyone'), ['x']);
+      // socketsJoin: the members of "news" on every node join "extra".
+      emitter.in('news').socketsJoin('extra');
+      await sleep(QUIET_MS);
+      emitter.to('extra').emit('moved', true);
+      for (const u of users) assert.deepEqual(await next(u, 'moved'), [true]);
+      emitter.in('news').socketsLeave('extra');
+      await sleep(QUIET_MS);
+      emitter.to('extra').emit('moved', false);
+      await sleep(QUIET_MS);
+      for (const u of users) assert.equal(count(u, 'moved'), 0);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('a node subscribes only to the rooms it has members in', T, async () => {
+    const client = await redisClient(c.port);
+    try {
+      const a = await c.user(0);
+      const b = await c.user(1);
+      await ack(a, 'join', 'only01');
+      await ack(b, 'join', 'only01');
+      await sleep(QUIET_MS);
+      const numsub = async (room) => Number((await client.pubSubNumSub(`socket.io#/#${room}#`))[`socket.io#/#${room}#`]);
+      assert.equal(await numsub('only01'), 2, 'nodes 0 and 1, not node 2');
+      await ack(b, 'leave', 'only01');
+      await sleep(QUIET_MS);
+      assert.equal(await numsub('only01'), 1, 'node 1 unsubscribed after its last member left');
+      await ack(a, 'leave', 'only01');
+      await sleep(QUIET_MS);
+      assert.equal(await numsub('only01'), 0);
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+describe('cluster: a node with no member in a room receives nothing for it', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms']);
+
+  it('node 2 counts no broadcast received while nodes 0 and 1 talk in their room', T, async () => {
+    const a = await c.user(0);
+    const b = await c.user(1);
+    await ack(a, 'join', 'busy');
+    await ack(b, 'join', 'busy');
+    await sleep(QUIET_MS);
+    for (let i = 0; i < 50; i++) await ack(i % 2 ? a : b, 'send', 'busy', { i });
+    await received(a, 'message', 50);
+    await received(b, 'message', 50);
+    a.close();
+    b.close();
+    await sleep(QUIET_MS);
+    for (const node of c.nodes) await node.stop();
+    // Each node logs its adapter's counters when it stops.
+    const stats = c.nodes.map((n) => /received (\d+) \((\d+) for rooms not served here\)/.exec(n.stderr()));
+    assert.ok(stats.every(Boolean), 'every node logged its counters');
+    assert.equal(Number(stats[2][1]), 0, 'node 2 received no broadcast at all');
+    assert.ok(Number(stats[0][1]) >= 25 && Number(stats[1][1]) >= 25, 'nodes 0 and 1 got each other\'s');
+    assert.equal(Number(stats[0][2]) + Number(stats[1][2]), 0, 'nothing came for a room a node did not serve');
+  });
+});
+
+describe('cluster: Redis stopped and restarted', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms'], 2);
+
+  it('local delivery never stops; cross-node delivery is back within 10 s', T, async () => {
+    const a = await c.user(0);
+    const a2 = await c.user(0);
+    const b = await c.user(1);
+    for (const u of [a, a2, b]) await ack(u, 'join', 'outage');
+    await sleep(QUIET_MS);
+    await deliveredWithin(a, 'outage', b, 3000);
+    await c.redis.stop();
+    await sleep(QUIET_MS);
+    // Redis is away: a's node delivers to its own members at once.
+    for (let i = 0; i < 5; i++) {
+      const reply = await ack(a, 'send', 'outage', { local: i });
+      assert.equal(reply.data.delivered, 2);
+    }
+    await received(a2, 'message', 5);
+    c.redis = await startRedis(c.port);
+    const took = await deliveredWithin(a, 'outage', b, RECOVER_MS);
+    assert.ok(took < RECOVER_MS);
+    // Logged once per outage, not once per dropped message.
+    const log = c.nodes[0].stderr();
+    assert.equal((log.match(/delivering locally only/g) || []).length, 1, log);
+    assert.match(log, /connected again/);
+  });
+});
