@@ -3,12 +3,14 @@
 // on the socket.io-client 2.0.3 it ships with (Engine.IO v3, which sails
 // mode allows by itself), plus raw Socket.IO clients for what sails.io.js
 // never sends. Bodies, headers and status codes are those a Sails 1 app
-// with the example controller gives (docs/protocol-sails.md).
+// with the example controller gives (docs/protocol-sails.md). Then two
+// roomd nodes joined by a redis-server of the test's own: a leave by id of
+// a socket on the other node.
 const { describe, it, before, after, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const ioV2 = require('socket.io-client-v2');
 const sailsIO = require('sails.io.js');
-const { roomdSuite, connect: connectV4, withTimeout, WAIT_MS } = require('./helpers');
+const { roomdSuite, startRoomd, connect: connectV4, withTimeout, sleep, WAIT_MS, REDIS_SERVER, freePort, startRedis } = require('./helpers');
 
 const T = { timeout: 20000 };
 const SDK_QUERY = '__sails_io_sdk_version=1.2.1&__sails_io_sdk_platform=node&__sails_io_sdk_language=javascript';
@@ -73,6 +75,21 @@ function emitAck(socket, ...args) {
 
 const EVENTS = ['hello', 'after', 'message', 'sails:parseError'];
 
+// The SDK augments the socket.io-client module it is given, once, and
+// connects io.socket to io.sails.url on the next tick: made by the first
+// suite that needs it, once its roomd listens at `url`.
+let sdk = null;
+function sailsSdk(url) {
+  if (!sdk) {
+    sdk = sailsIO(ioV2);
+    sdk.sails.url = url;
+    sdk.sails.environment = 'production'; // its console logging off
+    sdk.sails.reconnection = false;
+    record(sdk.socket, EVENTS);
+  }
+  return sdk;
+}
+
 describe('roomd --protocol sails with sails.io.js 1.2.1', () => {
   const suite = roomdSuite(['--protocol', 'sails']);
   const open = [];
@@ -96,14 +113,8 @@ describe('roomd --protocol sails with sails.io.js 1.2.1', () => {
   };
   const idOf = (s) => s._raw.id;
 
-  // The SDK augments the socket.io-client module it is given, once, and
-  // connects io.socket to io.sails.url on the next tick: once roomd listens.
   before(() => {
-    io = sailsIO(ioV2);
-    io.sails.url = suite.roomd.url;
-    io.sails.environment = 'production'; // its console logging off
-    io.sails.reconnection = false;
-    record(io.socket, EVENTS);
+    io = sailsSdk(suite.roomd.url);
   });
   after(() => {
     if (io.socket.isConnected()) io.socket.disconnect();
@@ -275,5 +286,76 @@ describe('roomd --protocol sails with sails.io.js 1.2.1', () => {
     assert.deepEqual(jwr, { body: { message: 'Subscribed to a fun room called v4!' }, headers: {}, statusCode: 200 });
     const got = await s.timeout(WAIT_MS).emitWithAck('get', { method: 'get', url: '/socketId', headers: {}, data: {} });
     assert.equal(JSON.parse(got.body), s.id);
+  });
+});
+
+describe('roomd --protocol sails on two nodes joined by Redis', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  let redis;
+  let io;
+  const nodes = [];
+  const open = [];
+  before(async () => {
+    const port = await freePort();
+    redis = await startRedis(port);
+    for (let i = 0; i < 2; i++) {
+      nodes.push(await startRoomd(['--protocol', 'sails', '--redis', `redis://127.0.0.1:${port}`, '--node-id', `sails${i}`]));
+    }
+    // Every node has heard the other (heartbeats go once a second).
+    await sleep(1200);
+    io = sailsSdk(nodes[0].url);
+  });
+  after(async () => {
+    for (const s of [io.socket, ...open]) if (s.isConnected()) s.disconnect();
+    for (const node of nodes) {
+      const exit = await node.stop();
+      assert.deepEqual(exit, { code: 0, signal: null }, node.stderr());
+    }
+    await redis.stop();
+  });
+  const sails = async (node) => {
+    const s = record(io.sails.connect(nodes[node].url, { multiplex: false }), EVENTS);
+    open.push(s);
+    return connected(s);
+  };
+
+  it('/leaveRoom unsubscribes a socket on the other node, answered once that is done', { timeout: 30000 }, async () => {
+    // a on node 0; b and its neighbour d on node 1, all in "fun".
+    const [a, b, d] = await Promise.all([sails(0), sails(1), sails(1)]);
+    for (const s of [a, b, d]) assert.equal((await post(s, '/joinFunRoom', { roomName: 'fun' })).jwr.statusCode, 200);
+    await post(a, '/broadcast', { roomName: 'fun', event: 'hello', data: 1 });
+    for (const s of [a, b, d]) assert.deepEqual(await take(s, 'hello'), [1]);
+
+    const { body, jwr } = await post(a, '/leaveRoom', { socketId: b._raw.id, roomName: 'fun' });
+    assert.equal(jwr.statusCode, 200);
+    assert.deepEqual(body, { message: `Socket ${b._raw.id} left the room called fun!` });
+    // b left before a got its answer: a broadcast sent now misses it.
+    await post(a, '/broadcast', { roomName: 'fun', event: 'after', data: 2 });
+    assert.deepEqual(await take(a, 'after'), [2]);
+    // Once d (b's node) has it, anything for b went out too; b's answer follows it.
+    assert.deepEqual(await take(d, 'after'), [2]);
+    await get(b, '/socketId');
+    assert.deepEqual(b.got, []);
+
+    // And back, from node 1 to a socket on node 0.
+    const back = await post(d, '/leaveRoom', { socketId: a._raw.id, roomName: 'fun' });
+    assert.equal(back.jwr.statusCode, 200);
+    await post(d, '/broadcast', { roomName: 'fun', event: 'after', data: 3 });
+    assert.deepEqual(await take(d, 'after'), [3]);
+    await get(a, '/socketId');
+    assert.deepEqual(a.got, []);
+  });
+
+  it('/leaveRoom answers 404 when no node holds the id, after the adapter\'s timeout', { timeout: 30000 }, async () => {
+    const a = await sails(0);
+    const started = Date.now();
+    const { body, jwr } = await withTimeout(
+      new Promise((resolve) => a.request({ method: 'post', url: '/leaveRoom', data: { socketId: 'AAAAAAAAAAAAAAAAAAAA', roomName: 'fun' } }, (b, j) => resolve({ body: b, jwr: j }))),
+      10000,
+      'the 404',
+    );
+    assert.equal(jwr.statusCode, 404);
+    assert.deepEqual(body, { message: 'Cannot find socket with id=`AAAAAAAAAAAAAAAAAAAA`' });
+    // The other node was asked: silence for the request timeout (5 s).
+    assert.ok(Date.now() - started >= 4000, `answered after ${Date.now() - started} ms`);
   });
 });
