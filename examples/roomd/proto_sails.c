@@ -94,33 +94,25 @@ static int respond_error(room_hub *hub, room_conn *conn, const room_event *ev, i
                                   room_strerror(rc)));
 }
 
-/* Cuts a sequence that snprintf() cut in two off the end of `s`, so that
- * the details stay UTF-8. */
-static void utf8_trim(char *s)
+/* The length of the longest prefix of `s` of at most `max` bytes that
+ * ends between characters: what a "%.*s" may take of a UTF-8 string. */
+static int utf8_prefix(const char *s, int max)
 {
-    size_t len = strlen(s), i = len, need;
-    unsigned char lead;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-        i--;
-    if (i == 0)
-        return;
-    lead = (unsigned char)s[i - 1];
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (len - (i - 1) < need)
-        s[i - 1] = '\0';
+    size_t n = strlen(s);
+    if (n <= (size_t)max)
+        return (int)n;
+    n = (size_t)max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
 }
 
 /* sails-hook-sockets' respondWithParseError(): its PARSE_VIRTUAL_REQ error
  * (code, name, status, message, details) to the acknowledgement, or as a
- * "sails:parseError" event when there is none; plus the JWR fields.
- * `text` may end in a sequence snprintf() cut. */
-static int parse_error(room_hub *hub, room_conn *conn, const room_event *ev, const char *text)
+ * "sails:parseError" event when there is none; plus the JWR fields. */
+static int parse_error(room_hub *hub, room_conn *conn, const room_event *ev, const char *details)
 {
-    char details[512];
-    json_t *err;
-    snprintf(details, sizeof details, "%s", text);
-    utf8_trim(details);
-    err = json_pack("{sssssissss}", "code", PARSE_ERROR_CODE, "name",
+    json_t *err = json_pack("{sssssissss}", "code", PARSE_ERROR_CODE, "name",
                             "Error (" PARSE_ERROR_CODE "):", "status", 400, "message",
                             "Failed to parse incoming socket.io request.", "details", details);
     if (!err || json_object_set_new(err, "statusCode", json_integer(400)) != 0 ||
@@ -411,8 +403,8 @@ static int on_request(room_hub *hub, room_conn *conn, const room_event *ev, void
     if (!json_is_object(msg)) {
         text = json_dumps(msg ? msg : json_null(), JSON_ENCODE_ANY | JSON_COMPACT);
         snprintf(details, sizeof details,
-                 "Invalid request: expected an object {method, url, headers, data}, got %.200s",
-                 text ? text : "?");
+                 "Invalid request: expected an object {method, url, headers, data}, got %.*s",
+                 utf8_prefix(text ? text : "?", 200), text ? text : "?");
         free(text);
         return parse_error(hub, conn, ev, details);
     }
@@ -421,23 +413,25 @@ static int on_request(room_hub *hub, room_conn *conn, const room_event *ev, void
         (json_is_string(url) && !json_string_length(url)) ||
         (json_is_number(url) && json_number_value(url) == 0)) {
         text = json_dumps(msg, JSON_COMPACT);
-        snprintf(details, sizeof details, "No url provided in request: %.200s", text ? text : "?");
+        snprintf(details, sizeof details, "No url provided in request: %.*s",
+                 utf8_prefix(text ? text : "?", 200), text ? text : "?");
         free(text);
         return parse_error(hub, conn, ev, details);
     }
     if (!json_is_string(url)) {
         text = json_dumps(url, JSON_ENCODE_ANY | JSON_COMPACT);
-        snprintf(details, sizeof details, "Invalid url provided: %.200s", text ? text : "?");
+        snprintf(details, sizeof details, "Invalid url provided: %.*s",
+                 utf8_prefix(text ? text : "?", 200), text ? text : "?");
         free(text);
         return parse_error(hub, conn, ev, details);
     }
     if (old) {
         snprintf(details, sizeof details,
                  "This version of Sails is not compatible with the socket.io/sails.io.js client "
-                 "SDK version you are using (%.40s). Please see "
+                 "SDK version you are using (%.*s). Please see "
                  "https://sailsjs.com/documentation/upgrading/to-v-0-11 for more information-- "
                  "then please continue upgrading all the way to the installed version of Sails.",
-                 json_string_value(old));
+                 utf8_prefix(json_string_value(old), 40), json_string_value(old));
         return parse_error(hub, conn, ev, details);
     }
     /* Sails routes by the event's name alone; a `method` that says
@@ -447,8 +441,8 @@ static int on_request(room_hub *hub, room_conn *conn, const room_event *ev, void
         (!json_is_string(method) || strcasecmp(json_string_value(method), ev->name) != 0)) {
         text = json_dumps(method, JSON_ENCODE_ANY | JSON_COMPACT);
         snprintf(details, sizeof details,
-                 "Invalid method %.100s: a request sent as \"%s\" has the method \"%s\"",
-                 text ? text : "?", ev->name, ev->name);
+                 "Invalid method %.*s: a request sent as \"%s\" has the method \"%s\"",
+                 utf8_prefix(text ? text : "?", 100), text ? text : "?", ev->name, ev->name);
         free(text);
         return parse_error(hub, conn, ev, details);
     }
@@ -473,9 +467,9 @@ static int on_other(room_hub *hub, room_conn *conn, const room_event *ev, void *
     char details[200];
     (void)ud;
     snprintf(details, sizeof details,
-             "Unknown method \"%.60s\": a request is an event named get, post, put, delete, "
+             "Unknown method \"%.*s\": a request is an event named get, post, put, delete, "
              "patch, options or head",
-             ev->name);
+             utf8_prefix(ev->name, 60), ev->name);
     return parse_error(hub, conn, ev, details);
 }
 
