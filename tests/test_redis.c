@@ -83,7 +83,7 @@ static void encodes_what_it_decodes(void **state)
     rr_broadcast b;
     char *text;
     (void)state;
-    argv[0] = json_pack("{sis[sb]sf}", "n", -5, "l", "é", 0, "r", 0.25);
+    argv[0] = json_pack("{sis[sb]sfss}", "n", -5, "l", "é", 0, "r", 0.25, "", ""); /* "" both ways */
     argv[1] = json_pack("{sbsi}", "_placeholder", 1, "num", 0);
     rr_out_init(&out, a);
     assert_int_equal(rr_encode_broadcast(&out, "abc", "/admin", "msg", argv, 2, &att, 1, "room 1",

@@ -166,6 +166,28 @@ ROOM_API int room_hub_deliver_remote_event(room_hub *hub, const char *const *roo
                                            const char *event, json_t *const *argv, size_t argc,
                                            const room_bytes *attachments, size_t attachment_count);
 
+/* Presence from another node (docs/presence.md, "The cluster adapter").
+ * `node` names the node (at most 31 bytes); `conns` is how many
+ * connections `user_id` now has in `room` on that node, for the kinds
+ * ROOM_PRESENCE_JOIN, CONN_JOIN, CONN_LEAVE and LEAVE alike (0: none
+ * left there); `entry` (borrowed; an object with "state") is the user's
+ * entry as that node shows it, needed when the user is new here and for
+ * ROOM_PRESENCE_UPDATE. TYPING / STOP_TYPING relay typing (its expiry runs
+ * on the typist's node). The hub merges it with its own members by user
+ * id: members see a user join on its first connection cluster-wide and
+ * leave after its last, through the same diffs, change callbacks and
+ * counts as local changes; the change callback gets NULL for `conn`, and
+ * no CONN_* kinds (they concern a connection of another node). Broadcasts
+ * made from presence callbacks are not published (every node runs them).
+ * Errors: ROOM_EINVAL (presence off, bad arguments, called from a presence
+ * callback), ROOM_ENAME, ROOM_ENOMEM (nothing changed). */
+ROOM_API int room_presence_remote(room_hub *hub, const char *node, const char *room,
+                                  const char *user_id, int change, size_t conns, json_t *entry);
+/* Every connection of `node` leaves presence (it died, or left): members
+ * hear of the users it was the last node of. Returns how many users left,
+ * or ROOM_EINVAL. */
+ROOM_API int room_presence_remote_forget(room_hub *hub, const char *node);
+
 /* Visits the rooms that have members on this hub (an adapter subscribing
  * again after its bus came back). The callback must not join or leave. */
 ROOM_API int room_hub_rooms_foreach(room_hub *hub, room_name_visit_fn fn, void *ud);

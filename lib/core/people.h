@@ -43,6 +43,12 @@ typedef struct rm_pmember {
     json_t *state;     /* an object */
     json_t *info;      /* from the join authorization, or NULL */
     json_t *entry;     /* what members see */
+    /* Other nodes' connections of this user here (remote_presence.c):
+     * the member stays while it has any, local or remote. */
+    struct rm_premote *remote;
+    uint32_t nremote, capremote;
+    uint32_t rconns;   /* their sum */
+    bool rtyping;      /* typing on another node */
     /* Typing: the connection that typed last, NULL when not typing. */
     room_conn *typist;
     uint64_t typing_until;
@@ -54,6 +60,7 @@ typedef struct rm_pmember {
 typedef struct rm_proom {
     rm_table members; /* rm_pmember by user id */
     uint32_t nconns;
+    uint32_t rconns; /* on other nodes */
     uint32_t nfresh; /* connections waiting for the full state */
     uint32_t hash;
     json_t *joins, *leaves; /* pending diff; NULL when nothing is pending */
@@ -99,6 +106,17 @@ rm_pmember *rm_pmember_find(const room_hub *hub, const rm_proom *r, const char *
 void rm_presence_notify(room_hub *hub, rm_pmember *m, room_presence_change change, room_conn *conn);
 /* Typing of `m` stops (expiry, leave): tells the others. */
 void rm_typing_end(room_hub *hub, rm_pmember *m, room_conn *conn);
+/* A node's connections of a member (remote_presence.c). */
+typedef struct rm_premote {
+    char node[32];
+    uint32_t conns;
+} rm_premote;
+/* presence.c's pieces that remote_presence.c shares. */
+void rm_presence_queue_join(room_hub *hub, rm_pmember *m);
+void rm_presence_queue_leave(room_hub *hub, rm_pmember *m);
+void rm_presence_member_free(room_hub *hub, rm_pmember *m);
+void rm_presence_room_free(room_hub *hub, rm_proom *r);
+void rm_presence_room_maybe_free(room_hub *hub, rm_proom *r);
 /* Encodes `event` with `payload` once and delivers it to the room's members
  * whose key is not `skip_key` (NULL: all). */
 int rm_presence_send(room_hub *hub, const char *room, const char *event, json_t *payload,

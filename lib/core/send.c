@@ -1,5 +1,14 @@
 /* Outbound: encode once, fan the same frame out to every recipient. */
 #include "internal.h"
+#include "people.h"
+
+/* Whether a broadcast goes to the other nodes as an event. Not from
+ * presence callbacks: every node runs them for every change, cluster-wide,
+ * and tells its own members. */
+static inline bool publishes_events(const room_hub *hub)
+{
+    return hub->adapter.publish_event && !(hub->people && hub->people->busy);
+}
 
 int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
 {
@@ -85,7 +94,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (rc)
             return rc;
         /* Nobody here and nobody to publish to: skip the encoding. */
-        if (!room && !hub->adapter.publish && !hub->adapter.publish_event)
+        if (!room && !hub->adapter.publish && !publishes_events(hub))
             return 0;
     }
     if (name && !room && !hub->adapter.publish) {
@@ -98,7 +107,7 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         n = fan_out(hub, name, room, frame, except);
         room_frame_unref(frame);
     }
-    if (n >= 0 && hub->adapter.publish_event &&
+    if (n >= 0 && publishes_events(hub) &&
         (rc = hub->adapter.publish_event(hub->cfg.adapter, hub, name, event, argv, argc, att, natt,
                                          except ? except->id : NULL)) != 0)
         rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "room/presence.h"
 
 static rr_adapter *of(room_adapter *adapter)
 {
@@ -41,19 +42,133 @@ void rr_adapter_subscribe_all(rr_adapter *ad)
     rr_subscribe(bus, ad->req_chan, strlen(ad->req_chan), true);
     rr_subscribe(bus, ad->resp_chan, strlen(ad->resp_chan), true);
     rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), true);
+    rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), true);
     if (ad->hub)
         room_hub_rooms_foreach(ad->hub, subscribe_visit, ad);
 }
 
+/* ---- presence: {"uid", "type": 104, "records": [[room, user, change,
+ * conns here, entry], ...]} on the namespace's presence channel ---------- */
+
+/* Records waiting to go out as one message. */
+typedef struct batch {
+    rr_adapter *ad;
+    json_t *records;
+    const char *room;
+} batch;
+
+static void publish_json(rr_adapter *ad, const char *chan, json_t *obj);
+
+static void batch_flush(batch *b)
+{
+    json_t *msg;
+    if (!b->records || !json_array_size(b->records))
+        return;
+    msg = json_pack("{sssisO}", "uid", b->ad->bus->uid, "type", RR_REQ_PRESENCE, "records", b->records);
+    if (msg)
+        publish_json(b->ad, b->ad->pres_chan, msg);
+    else
+        b->ad->bus->stats.dropped++;
+    json_decref(msg);
+    json_array_clear(b->records);
+}
+
+static void batch_add(batch *b, const char *room, const char *user, int change, size_t conns,
+                      json_t *entry)
+{
+    json_t *rec = json_pack("[ssiIO]", room, user, change, (json_int_t)conns, entry);
+    if (!rec || json_array_append_new(b->records, rec)) {
+        b->ad->bus->stats.dropped++;
+        return;
+    }
+    /* Messages of a few hundred records: big enough to be few. */
+    if (json_array_size(b->records) >= 256)
+        batch_flush(b);
+}
+
+static int count_conn(room_conn *conn, void *ud)
+{
+    (void)conn;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+static size_t local_conns(room_hub *hub, const char *room, const char *user)
+{
+    size_t n = 0;
+    room_presence_user_conns_foreach(hub, room, user, count_conn, &n);
+    return n;
+}
+
+static void ad_presence(room_adapter *adapter, room_hub *hub, const char *room, const char *user_id,
+                        int change, const char *conn_id, json_t *entry)
+{
+    batch b = {of(adapter), json_array(), room};
+    (void)conn_id;
+    if (!b.records) {
+        b.ad->bus->stats.dropped++;
+        return;
+    }
+    batch_add(&b, room, user_id, change, local_conns(hub, room, user_id), entry);
+    batch_flush(&b);
+    json_decref(b.records);
+}
+
+static int snapshot_member(const room_presence_member *m, void *ud)
+{
+    batch *b = ud;
+    size_t n = local_conns(b->ad->hub, b->room, m->user_id);
+    if (n)
+        batch_add(b, b->room, m->user_id, ROOM_PRESENCE_JOIN, n, m->entry);
+    return 0;
+}
+
+static int snapshot_room(const char *room, void *ud)
+{
+    batch *b = ud;
+    b->room = room;
+    room_presence_foreach(b->ad->hub, room, snapshot_member, b);
+    return 0;
+}
+
+/* Every user with connections here, as joins: idempotent for nodes that
+ * knew them already (a record sets this node's count). */
 void rr_adapter_back(rr_adapter *ad)
 {
-    (void)ad;
+    batch b = {ad, NULL, NULL};
+    if (!ad->hub || !(b.records = json_array()))
+        return;
+    room_hub_rooms_foreach(ad->hub, snapshot_room, &b);
+    batch_flush(&b);
+    json_decref(b.records);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
 {
-    (void)ad;
-    (void)uid;
+    int n;
+    if (ad->hub && (n = room_presence_remote_forget(ad->hub, uid)) > 0)
+        rr_log(ad->bus, ROOM_LOG_INFO, "redis: %d users of node %s left %s", n, uid, ad->nsp);
+}
+
+static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    json_t *obj = rr_decode_object(msg, len), *rec;
+    const char *uid = json_string_value(json_object_get(obj, "uid"));
+    size_t i;
+    if (!uid || strcmp(uid, ad->bus->uid) == 0) {
+        json_decref(obj);
+        return;
+    }
+    json_array_foreach(json_object_get(obj, "records"), i, rec) {
+        const char *room = json_string_value(json_array_get(rec, 0));
+        const char *user = json_string_value(json_array_get(rec, 1));
+        json_t *change = json_array_get(rec, 2), *conns = json_array_get(rec, 3);
+        if (room && user && json_is_integer(change) && json_is_integer(conns) &&
+            json_integer_value(conns) >= 0)
+            room_presence_remote(ad->hub, uid, room, user, (int)json_integer_value(change),
+                                 (size_t)json_integer_value(conns), json_array_get(rec, 4));
+    }
+    json_decref(obj);
 }
 
 /* ---- the hub's calls ------------------------------------------------------------- */
@@ -148,6 +263,7 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->req_chan, strlen(ad->req_chan), false);
         rr_subscribe(bus, ad->resp_chan, strlen(ad->resp_chan), false);
         rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), false);
+        rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
     /* The hub is going: its callbacks cannot run any more. */
     while ((p = ad->pending) != NULL) {
@@ -159,6 +275,7 @@ static void ad_destroy(room_adapter *adapter)
     rr_free(&bus->cfg.allocator, ad->req_chan);
     rr_free(&bus->cfg.allocator, ad->resp_chan);
     rr_free(&bus->cfg.allocator, ad->own_chan);
+    rr_free(&bus->cfg.allocator, ad->pres_chan);
     rr_free(&bus->cfg.allocator, ad);
 }
 
@@ -272,6 +389,8 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
     }
     if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request(ad, msg, len);
+    else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
+        on_presence(ad, msg, len);
     else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
         on_response(ad, msg, len);
     else
@@ -306,6 +425,7 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.remote = ad_remote;
     ad->base.publish_event = ad_publish_event;
     ad->base.room_local = ad_room_local;
+    ad->base.presence = ad_presence;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);
@@ -326,7 +446,14 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
         rr_free(a, ad->resp_chan);
         ad->resp_chan = c;
     }
-    ad->own_chan = ad->resp_chan && own ? rr_concat(a, ad->resp_chan, own, "") : NULL;
+    ad->pres_chan = rr_concat(a, bus->key, "-roomd-presence#", nsp);
+    if (ad->pres_chan) {
+        char *c = rr_concat(a, ad->pres_chan, "#", "");
+        rr_free(a, ad->pres_chan);
+        ad->pres_chan = c;
+    }
+    /* Last: ad_destroy takes it to mean every channel name was made. */
+    ad->own_chan = ad->resp_chan && own && ad->pres_chan ? rr_concat(a, ad->resp_chan, own, "") : NULL;
     rr_free(a, own);
     if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan) {
         ad_destroy(&ad->base);

@@ -244,11 +244,17 @@ void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const 
         bus->stats.dropped++;
         return;
     }
-    if (redisAsyncCommand(ac, NULL, NULL, "PUBLISH %b %b", channel, channel_len, msg, len) ==
-        REDIS_OK)
-        bus->stats.published++;
-    else
+    if (redisAsyncCommand(ac, NULL, NULL, "PUBLISH %b %b", channel, channel_len, msg, len) !=
+        REDIS_OK) {
         bus->stats.dropped++;
+        return;
+    }
+    bus->stats.published++;
+    /* Out now rather than when the loop next polls: the host may answer
+     * its clients first in this iteration, and a client told of a change
+     * must not reach another node before the change does. What the socket
+     * does not take waits for writability as usual. */
+    redisAsyncHandleWrite(ac);
 }
 
 void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
@@ -295,6 +301,7 @@ static void heartbeat_message(room_redis *bus, const uint8_t *msg, size_t len)
     const char *name = json_string_value(json_object_get(obj, "node"));
     json_int_t type = json_integer_value(json_object_get(obj, "type"));
     rr_node *n, **link;
+    rr_adapter *ad;
     if (!uid || strlen(uid) >= sizeof n->uid || strcmp(uid, bus->uid) == 0) {
         json_decref(obj);
         return;
@@ -312,6 +319,9 @@ static void heartbeat_message(room_redis *bus, const uint8_t *msg, size_t len)
             bus->nodes = n;
             bus->stats.nodes++;
             rr_log(bus, ROOM_LOG_INFO, "redis: node %s (%s) joined", n->name, n->uid);
+            /* It knows nothing of our presence yet. */
+            for (ad = bus->adapters; ad; ad = ad->next)
+                rr_adapter_back(ad);
         }
         if (n)
             n->last_seen = bus->now;
@@ -347,8 +357,10 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
     }
     for (ad = bus->adapters; ad; ad = ad->next) {
         size_t n = strlen(ad->chan), q = strlen(ad->req_chan), s = strlen(ad->resp_chan);
+        size_t pr = strlen(ad->pres_chan);
         if ((chan->len >= n && memcmp(chan->str, ad->chan, n) == 0) ||
             (chan->len == q && memcmp(chan->str, ad->req_chan, q) == 0) ||
+            (chan->len == pr && memcmp(chan->str, ad->pres_chan, pr) == 0) ||
             (chan->len >= s && memcmp(chan->str, ad->resp_chan, s) == 0)) {
             rr_adapter_message(ad, chan->str, chan->len, (const uint8_t *)msg->str, msg->len);
             return;

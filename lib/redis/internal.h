@@ -159,6 +159,7 @@ struct rr_adapter {
     char *req_chan;  /* "<key>-request#<nsp>#" */
     char *resp_chan; /* "<key>-response#<nsp>#" */
     char *own_chan;  /* "<key>-response#<nsp>#<uid>#" */
+    char *pres_chan; /* "<key>-roomd-presence#<nsp>#": presence records */
     rr_pending *pending;
     rr_adapter *next;
 };
@@ -174,7 +175,7 @@ void rr_adapter_subscribe_all(rr_adapter *ad);
 /* A message on a channel of `ad`. */
 void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
                         const uint8_t *msg, size_t len);
-/* Redis is back: publish this node's state again. */
+/* Redis is back, or a node appeared: publish this node's presence. */
 void rr_adapter_back(rr_adapter *ad);
 /* Request timeouts. */
 void rr_adapter_tick(rr_adapter *ad, uint64_t now);

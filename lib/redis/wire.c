@@ -291,7 +291,8 @@ static json_t *to_json(conv *c, const msgpack_object *o)
         /* JSON has no NaN or infinity; JSON.stringify makes them null. */
         return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
     case MSGPACK_OBJECT_STR:
-        return json_stringn(o->via.str.ptr, o->via.str.size); /* NULL unless UTF-8 */
+        /* msgpack-c leaves ptr NULL for "". NULL unless UTF-8. */
+        return json_stringn(o->via.str.size ? o->via.str.ptr : "", o->via.str.size);
     case MSGPACK_OBJECT_BIN:
         return bin_placeholder(c, o);
     case MSGPACK_OBJECT_ARRAY:
@@ -312,7 +313,7 @@ static json_t *to_json(conv *c, const msgpack_object *o)
             char *key;
             /* Object keys are strings in JSON; jansson wants them NUL-free. */
             if (kv->key.type != MSGPACK_OBJECT_STR ||
-                memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size)) {
+                (kv->key.via.str.size && memchr(kv->key.via.str.ptr, 0, kv->key.via.str.size))) {
                 json_decref(v);
                 return NULL;
             }
@@ -321,7 +322,8 @@ static json_t *to_json(conv *c, const msgpack_object *o)
                 json_decref(v);
                 return NULL;
             }
-            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            if (kv->key.via.str.size)
+                memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
             key[kv->key.via.str.size] = '\0';
             item = to_json(c, &kv->val);
             if (!item || json_object_set_new(v, key, item)) {

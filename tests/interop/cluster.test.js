@@ -221,3 +221,79 @@ describe('cluster: Redis stopped and restarted', { skip: !REDIS_SERVER && 'no re
     assert.match(log, /connected again/);
   });
 });
+
+describe('cluster: diffy over three nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'diffy']);
+
+  // The three presence events, in order, as one socket saw them.
+  async function presence(s, event) {
+    const [text] = await next(s, event);
+    const [cnt] = await next(s, 'user-count');
+    const [users] = await next(s, 'active-users');
+    return { text, count: cnt.userCount, users: [...users].sort() };
+  }
+  async function join(s, pullRequestId, username) {
+    s.emit('join-pr-room', { pullRequestId, username });
+    return presence(s, 'joined');
+  }
+
+  it('join-pr-room, messages and typing as on one node, with users on every node', T, async () => {
+    const alice = await c.user(0);
+    const bob = await c.user(1);
+    const carol = await c.user(2);
+    assert.deepEqual(await join(alice, 1, 'alice'), { text: 'alice joined PR 1', count: 1, users: ['alice'] });
+    let expected = { text: 'bob joined PR 1', count: 2, users: ['alice', 'bob'] };
+    assert.deepEqual(await join(bob, 1, 'bob'), expected);
+    assert.deepEqual(await presence(alice, 'joined'), expected);
+    expected = { text: 'carol joined PR 1', count: 3, users: ['alice', 'bob', 'carol'] };
+    assert.deepEqual(await join(carol, 1, 'carol'), expected);
+    assert.deepEqual(await presence(alice, 'joined'), expected);
+    assert.deepEqual(await presence(bob, 'joined'), expected);
+    await sleep(QUIET_MS);
+    for (const s of [alice, bob, carol]) assert.deepEqual(s.events.map((e) => e.event), []);
+
+    alice.emit('send-message-to-pr-room', { pullRequestId: 1, username: 'alice', message: 'LGTM' });
+    for (const s of [alice, bob, carol])
+      assert.deepEqual(await next(s, 'pr-room-message'), [{ username: 'alice', message: 'LGTM' }]);
+    alice.emit('typing', { pullRequestId: 1, username: 'alice' });
+    alice.emit('stop-typing', { pullRequestId: 1, username: 'alice' });
+    for (const s of [bob, carol]) {
+      assert.deepEqual(await next(s, 'typing'), [{ username: 'alice' }]);
+      assert.deepEqual(await next(s, 'stop-typing'), [{ username: 'alice' }]);
+    }
+    await sleep(QUIET_MS);
+    for (const s of [alice, bob, carol]) assert.deepEqual(s.events.map((e) => e.event), []);
+
+    // A second tab of bob on another node changes nothing the others see.
+    const bob2 = await c.user(2);
+    bob2.emit('join-pr-room', { pullRequestId: 1, username: 'bob' });
+    assert.deepEqual((await presence(bob2, 'joined')).count, 3);
+    bob.close();
+    await sleep(QUIET_MS * 2);
+    assert.deepEqual(alice.events.map((e) => e.event), []);
+    bob2.close();
+    assert.deepEqual(await presence(alice, 'left'), { text: 'bob left PR 1', count: 2, users: ['alice', 'carol'] });
+    assert.deepEqual(await presence(carol, 'left'), { text: 'bob left PR 1', count: 2, users: ['alice', 'carol'] });
+  });
+
+  it('a node killed with SIGKILL: its users leave everywhere within 10 s', T, async () => {
+    const alice = await c.user(0);
+    const dave = await c.user(2);
+    await join(alice, 7, 'alice');
+    await join(dave, 7, 'dave');
+    await presence(alice, 'joined');
+    const start = Date.now();
+    c.nodes[2].proc.kill('SIGKILL');
+    const [text] = await next(alice, 'left', RECOVER_MS);
+    assert.equal(text, 'dave left PR 7');
+    assert.ok(Date.now() - start < RECOVER_MS);
+    assert.deepEqual(await next(alice, 'user-count'), [{ userCount: 1 }]);
+    assert.deepEqual(await next(alice, 'active-users'), [['alice']]);
+    // A new node in its place joins the cluster and sees the room.
+    await c.startNode(2);
+    await sleep(1500);
+    const erin = await c.user(2);
+    const seen = await join(erin, 7, 'erin');
+    assert.deepEqual(seen, { text: 'erin joined PR 7', count: 2, users: ['alice', 'erin'] });
+  });
+});
