@@ -186,7 +186,7 @@ static const option_row rows[] = {
      "Access-Control-Allow-Credentials: true for allowed origins"},
     {"allow-eio3", NULL, set_true, F(allow_eio3), 0, 0,
      "accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
-     "Socket.IO's allowEIO3"},
+     "Socket.IO's allowEIO3 (always, with --protocol sails)"},
     {"recovery-ms", "N", set_u32, F(recovery_ms), 0, INT_MAX,
      "connection-state recovery: a client that comes back within\n"
      "N ms gets its session and missed events back (0: off)"},
