@@ -157,6 +157,11 @@ static void refuses_hostile_input(void **state)
     assert_false(rr_msgpack_check(deep, RR_MAX_DEPTH + 2));
     for (i = 0; i <= RR_MAX_DEPTH; i++)
         assert_false(rr_msgpack_check(deep, i));
+    /* An empty container counts too (msgpack-c refuses it one deeper). */
+    deep[RR_MAX_DEPTH] = 0x80;
+    assert_false(rr_msgpack_check(deep, RR_MAX_DEPTH + 1));
+    deep[RR_MAX_DEPTH - 1] = 0x90;
+    assert_true(rr_msgpack_check(deep, RR_MAX_DEPTH));
 
     /* Shapes: not an array; a packet that is no event (type 3, an ack);
      * no event name; invalid UTF-8; a map key that is no string. */
@@ -170,6 +175,16 @@ static void refuses_hostile_input(void **state)
     /* Numeric rooms name nothing libroom has. */
     assert_int_equal(decode_hex("93a17582a47479706502a46461746191a2686981a5726f6f6d739101"),
                      ROOM_EPROTO);
+    /* Binary outside the arguments is no attachment. */
+    {
+        uint8_t bytes[64];
+        size_t len = unhex("92a17584a47479706502a46461746192a162c40101a36e7370a12fa178c40102", bytes);
+        rr_broadcast b;
+        assert_int_equal(rr_decode_broadcast(room_allocator_libc(), bytes, len, &b), 0);
+        assert_int_equal(b.natt, 1);
+        assert_int_equal(b.att[0].data[0], 1);
+        rr_broadcast_release(room_allocator_libc(), &b);
+    }
     /* NaN and infinity become null (as JSON.stringify makes them). */
     assert_int_equal(decode_hex("92a17582a47479706502a46461746192a26869cb7ff8000000000000"), 0);
 }

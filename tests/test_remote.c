@@ -6,6 +6,7 @@
 
 #include "fake.h"
 #include "room/adapter.h"
+#include "room/presence.h"
 
 static int done_calls, done_status;
 static void record_done(room_hub *hub, int status, void *ud)
@@ -296,6 +297,177 @@ static void failing_allocations(void **state)
     }
 }
 
+
+/* ---- presence from other nodes (remote_presence.c) ------------------------ */
+
+typedef struct told {
+    int n[8];
+    int with_conn; /* changes that named a connection */
+} told;
+
+static void on_told(room_hub *hub, const char *room, const char *user_id, room_presence_change change,
+                    room_conn *conn, json_t *entry, void *ud)
+{
+    told *t = ud;
+    (void)room, (void)user_id, (void)entry;
+    t->n[change]++;
+    t->with_conn += conn != NULL;
+    /* Every node runs this for every change: not published. */
+    room_send(hub, room, "from-callback", NULL, NULL);
+}
+
+static room_hub *presence_hub(fake_net *net, told *t, room_adapter *adapter)
+{
+    room_presence_config pc;
+    hub_with(net, adapter);
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    pc.typing_event = "typing";
+    pc.stop_typing_event = "stop-typing";
+    pc.change = on_told;
+    pc.user_data = t;
+    assert_int_equal(room_presence_enable(net->hub, &pc), 0);
+    return net->hub;
+}
+
+static void set_user(room_hub *hub, fake_peer *p, const char *id)
+{
+    room_user u;
+    room_user_init(&u);
+    u.id = id;
+    assert_int_equal(room_conn_set_user(hub, p->conn, &u), 0);
+}
+
+/* The keys of data.joins / data.leaves of p's last diff, "joins|leaves". */
+static void last_diff(const fake_peer *p, char *out, size_t size)
+{
+    long i, at = -1;
+    json_t *j, *d, *v;
+    const char *key;
+    size_t n = 0;
+    for (i = fake_find(p, "presence-diff", 0); i >= 0; i = fake_find(p, "presence-diff", (size_t)i + 1))
+        at = i;
+    out[0] = '\0';
+    if (at < 0)
+        return;
+    j = fake_json(p, (size_t)at);
+    d = json_object_get(j, "data");
+    json_object_foreach(json_object_get(d, "joins"), key, v) {
+        n += (size_t)snprintf(out + n, size - n, "+%s", key);
+    }
+    json_object_foreach(json_object_get(d, "leaves"), key, v) {
+        n += (size_t)snprintf(out + n, size - n, "-%s", key);
+    }
+    json_decref(j);
+}
+
+static void remote_presence_merges_by_user(void **state)
+{
+    fake_net net = {0};
+    told t = {{0}, 0};
+    fake_peer *a;
+    json_t *bob = json_pack("{sss{}}", "id", "bob", "state");
+    json_t *alice_there = json_pack("{sss{}}", "id", "alice", "state");
+    json_t *bob_away = json_pack("{sss{ss}}", "id", "bob", "state", "status", "away");
+    json_t *st;
+    char diff[64];
+    (void)state;
+    presence_hub(&net, &t, &recording);
+    a = fake_open(&net);
+    set_user(net.hub, a, "alice");
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    room_presence_flush(net.hub);
+    memset(&t, 0, sizeof t);
+    R.published = 0;
+
+    /* bob on node B: a member here, with the usual diff and callback. */
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_JOIN, 2, bob), 0);
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 2);
+    assert_int_equal(room_presence_conn_count(net.hub, "r"), 3);
+    assert_int_equal(t.n[ROOM_PRESENCE_JOIN], 1);
+    assert_int_equal(t.with_conn, 0);
+    assert_int_equal(R.published, 0); /* the callback's send stayed here */
+    room_presence_flush(net.hub);
+    last_diff(a, diff, sizeof diff);
+    assert_string_equal(diff, "+bob");
+    st = room_presence_state(net.hub, "r");
+    assert_int_equal(json_object_size(st), 2);
+    json_decref(st);
+    /* A second node of bob's, and alice also on B: nothing members see. */
+    assert_int_equal(room_presence_remote(net.hub, "C", "r", "bob", ROOM_PRESENCE_JOIN, 1, bob), 0);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "alice", ROOM_PRESENCE_JOIN, 1, alice_there), 0);
+    assert_int_equal(t.n[ROOM_PRESENCE_JOIN], 1);
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 2);
+    /* An update replaces the entry. */
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_UPDATE, 2, bob_away), 0);
+    assert_int_equal(t.n[ROOM_PRESENCE_UPDATE], 1);
+    /* Typing is relayed once, and its stop. */
+    fake_clear(a);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_TYPING, 2, bob_away), 0);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_TYPING, 2, bob_away), 0);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_STOP_TYPING, 2, bob_away), 0);
+    assert_int_equal(fake_count(a, "typing"), 1);
+    assert_int_equal(fake_count(a, "stop-typing"), 1);
+    /* bob leaves B but stays on C; then node C dies. */
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_LEAVE, 0, bob), 0);
+    assert_int_equal(t.n[ROOM_PRESENCE_LEAVE], 0);
+    assert_int_equal(room_presence_remote_forget(net.hub, "C"), 1);
+    assert_int_equal(t.n[ROOM_PRESENCE_LEAVE], 1);
+    room_presence_flush(net.hub);
+    last_diff(a, diff, sizeof diff);
+    assert_string_equal(diff, "-bob");
+    /* alice's local connection goes: she stays, present on B. */
+    fake_close(&net, a);
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 1);
+    assert_int_equal(t.n[ROOM_PRESENCE_LEAVE], 1);
+    /* A full snapshot of B without alice: she leaves. */
+    assert_int_equal(room_presence_remote_sync(net.hub, "B", ROOM_PRESENCE_SYNC_BEGIN), 0);
+    assert_int_equal(room_presence_remote_sync(net.hub, "B", ROOM_PRESENCE_SYNC_END), 1);
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 0);
+    assert_int_equal(t.n[ROOM_PRESENCE_LEAVE], 2);
+
+    /* Refusals. */
+    assert_int_equal(room_presence_remote(net.hub, NULL, "r", "x", ROOM_PRESENCE_JOIN, 1, bob), ROOM_EINVAL);
+    assert_int_equal(room_presence_remote(net.hub, "B", "", "x", ROOM_PRESENCE_JOIN, 1, bob), ROOM_ENAME);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "x", ROOM_PRESENCE_JOIN, 1, NULL), ROOM_EINVAL);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "x", 99, 1, bob), ROOM_EINVAL);
+    assert_int_equal(room_presence_remote(net.hub, "0123456789012345678901234567890123", "r", "x",
+                                          ROOM_PRESENCE_JOIN, 1, bob), ROOM_EINVAL);
+    assert_int_equal(room_presence_remote(net.hub, "B", "r", "x", ROOM_PRESENCE_LEAVE, 0, bob), 0);
+    assert_int_equal(room_presence_remote_sync(net.hub, "B", 7), ROOM_EINVAL);
+    assert_int_equal(room_presence_user_count(net.hub, "r"), 0);
+    json_decref(bob);
+    json_decref(alice_there);
+    json_decref(bob_away);
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
+/* Every allocation of a remote join may fail: nothing changes, nothing
+ * leaks. */
+static void remote_presence_allocations(void **state)
+{
+    json_t *bob = json_pack("{sss{}}", "id", "bob", "state");
+    size_t n;
+    int rc;
+    (void)state;
+    for (n = 1; n < 12; n++) {
+        fake_net net = {0};
+        told t = {{0}, 0};
+        presence_hub(&net, &t, &recording);
+        net.alloc.fail_at = net.alloc.allocs + n;
+        rc = room_presence_remote(net.hub, "B", "r", "bob", ROOM_PRESENCE_JOIN, 1, bob);
+        net.alloc.fail_at = 0;
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        assert_int_equal(room_presence_user_count(net.hub, "r"), rc == 0 ? 1 : 0);
+        assert_int_equal(t.n[ROOM_PRESENCE_JOIN], rc == 0);
+        room_hub_free(net.hub);
+        assert_int_equal(net.alloc.allocs, net.alloc.frees);
+    }
+    json_decref(bob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +477,8 @@ int main(void)
         cmocka_unit_test(apply_from_other_nodes),
         cmocka_unit_test(deliver_remote_events),
         cmocka_unit_test(failing_allocations),
+        cmocka_unit_test(remote_presence_merges_by_user),
+        cmocka_unit_test(remote_presence_allocations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -187,6 +187,13 @@ ROOM_API int room_presence_remote(room_hub *hub, const char *node, const char *r
  * hear of the users it was the last node of. Returns how many users left,
  * or ROOM_EINVAL. */
 ROOM_API int room_presence_remote_forget(room_hub *hub, const char *node);
+/* A full snapshot of `node`'s presence follows (BEGIN: its records here
+ * are marked), or has been applied (END: the marked ones that it did not
+ * renew are removed, as room_presence_remote_forget() does, and the users
+ * that left are returned). Repairs what an outage of the bus hid. Errors:
+ * ROOM_EINVAL. */
+enum { ROOM_PRESENCE_SYNC_BEGIN = 0, ROOM_PRESENCE_SYNC_END = 1 };
+ROOM_API int room_presence_remote_sync(room_hub *hub, const char *node, int phase);
 
 /* Visits the rooms that have members on this hub (an adapter subscribing
  * again after its bus came back). The callback must not join or leave. */

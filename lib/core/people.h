@@ -110,6 +110,7 @@ void rm_typing_end(room_hub *hub, rm_pmember *m, room_conn *conn);
 typedef struct rm_premote {
     char node[32];
     uint32_t conns;
+    bool stale; /* not in the node's full snapshot being applied (yet) */
 } rm_premote;
 /* presence.c's pieces that remote_presence.c shares. */
 void rm_presence_queue_join(room_hub *hub, rm_pmember *m);

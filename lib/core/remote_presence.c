@@ -64,6 +64,7 @@ static int set_conns(room_hub *hub, rm_pmember *m, const char *node, uint32_t co
     m->rconns -= m->remote[i].conns;
     m->room->rconns -= m->remote[i].conns;
     m->remote[i].conns = conns;
+    m->remote[i].stale = false;
     m->rconns += conns;
     m->room->rconns += conns;
     if (!conns)
@@ -188,14 +189,12 @@ int room_presence_remote(room_hub *hub, const char *node, const char *room, cons
     }
 }
 
-int room_presence_remote_forget(room_hub *hub, const char *node)
+/* Removes `node` from the members that have it (stale ones only when
+ * `stale_only`); the users left with no connection anywhere leave. */
+static int drop_node(room_hub *hub, const char *node, bool stale_only)
 {
-    rm_people *p = hub ? hub->people : NULL;
+    rm_people *p = hub->people;
     int left = 0;
-    if (!node || (p && p->busy))
-        return ROOM_EINVAL;
-    if (!p)
-        return 0;
     /* Leaves free members and rooms: walk again from the start after each
      * (a table's slots move on deletion). */
     for (;;) {
@@ -204,7 +203,8 @@ int room_presence_remote_forget(room_hub *hub, const char *node)
             rm_proom *r = p->rooms.slots[i];
             for (uint32_t j = 0; r && j < r->members.cap && !gone; j++) {
                 rm_pmember *m = r->members.slots[j];
-                if (!m || find_node(m, node) < 0)
+                int k = m ? find_node(m, node) : -1;
+                if (k < 0 || (stale_only && !m->remote[k].stale))
                     continue;
                 set_conns(hub, m, node, 0);
                 if (!m->nconns && !m->nremote)
@@ -218,4 +218,34 @@ int room_presence_remote_forget(room_hub *hub, const char *node)
         member_gone(hub, gone);
         left++;
     }
+}
+
+int room_presence_remote_forget(room_hub *hub, const char *node)
+{
+    rm_people *p = hub ? hub->people : NULL;
+    if (!node || (p && p->busy))
+        return ROOM_EINVAL;
+    return p ? drop_node(hub, node, false) : 0;
+}
+
+int room_presence_remote_sync(room_hub *hub, const char *node, int phase)
+{
+    rm_people *p = hub ? hub->people : NULL;
+    if (!node || (phase != ROOM_PRESENCE_SYNC_BEGIN && phase != ROOM_PRESENCE_SYNC_END) ||
+        (p && p->busy))
+        return ROOM_EINVAL;
+    if (!p)
+        return 0;
+    if (phase == ROOM_PRESENCE_SYNC_END)
+        return drop_node(hub, node, true);
+    for (uint32_t i = 0; i < p->rooms.cap; i++) {
+        rm_proom *r = p->rooms.slots[i];
+        for (uint32_t j = 0; r && j < r->members.cap; j++) {
+            rm_pmember *m = r->members.slots[j];
+            int k = m ? find_node(m, node) : -1;
+            if (k >= 0)
+                m->remote[k].stale = true;
+        }
+    }
+    return 0;
 }

@@ -55,16 +55,25 @@ typedef struct batch {
     rr_adapter *ad;
     json_t *records;
     const char *room;
+    /* A full snapshot: "sync" 1 on its first message, 2 on its last (3:
+     * both), so that receivers drop what it no longer has. */
+    bool snapshot, begun;
 } batch;
 
 static void publish_json(rr_adapter *ad, const char *chan, json_t *obj);
 
-static void batch_flush(batch *b)
+static void batch_flush(batch *b, bool last)
 {
     json_t *msg;
-    if (!b->records || !json_array_size(b->records))
+    int sync = b->snapshot ? (b->begun ? 0 : 1) | (last ? 2 : 0) : 0;
+    if (!b->records || (!json_array_size(b->records) && !sync))
         return;
     msg = json_pack("{sssisO}", "uid", b->ad->bus->uid, "type", RR_REQ_PRESENCE, "records", b->records);
+    if (msg && sync && json_object_set_new(msg, "sync", json_integer(sync))) {
+        json_decref(msg);
+        msg = NULL;
+    }
+    b->begun = true;
     if (msg)
         publish_json(b->ad, b->ad->pres_chan, msg);
     else
@@ -83,7 +92,7 @@ static void batch_add(batch *b, const char *room, const char *user, int change, 
     }
     /* Messages of a few hundred records: big enough to be few. */
     if (json_array_size(b->records) >= 256)
-        batch_flush(b);
+        batch_flush(b, false);
 }
 
 static int count_conn(room_conn *conn, void *ud)
@@ -103,14 +112,14 @@ static size_t local_conns(room_hub *hub, const char *room, const char *user)
 static void ad_presence(room_adapter *adapter, room_hub *hub, const char *room, const char *user_id,
                         int change, const char *conn_id, json_t *entry)
 {
-    batch b = {of(adapter), json_array(), room};
+    batch b = {of(adapter), json_array(), room, false, false};
     (void)conn_id;
     if (!b.records) {
         b.ad->bus->stats.dropped++;
         return;
     }
     batch_add(&b, room, user_id, change, local_conns(hub, room, user_id), entry);
-    batch_flush(&b);
+    batch_flush(&b, true);
     json_decref(b.records);
 }
 
@@ -131,23 +140,41 @@ static int snapshot_room(const char *room, void *ud)
     return 0;
 }
 
-/* Every user with connections here, as joins: idempotent for nodes that
- * knew them already (a record sets this node's count). */
-void rr_adapter_back(rr_adapter *ad)
+/* Every user with connections here, as joins: a full snapshot, which
+ * sets this node's counts and removes what it no longer has. */
+static void publish_snapshot(rr_adapter *ad)
 {
-    batch b = {ad, NULL, NULL};
+    batch b = {ad, NULL, NULL, true, false};
     if (!ad->hub || !(b.records = json_array()))
         return;
     room_hub_rooms_foreach(ad->hub, snapshot_room, &b);
-    batch_flush(&b);
+    batch_flush(&b, true);
     json_decref(b.records);
+}
+
+void rr_adapter_announce(rr_adapter *ad)
+{
+    publish_snapshot(ad);
+}
+
+/* Redis is back: the others may have changed unheard (ask for their
+ * snapshots), and may have dropped ours. */
+void rr_adapter_back(rr_adapter *ad)
+{
+    json_t *ask = json_pack("{sssi}", "uid", ad->bus->uid, "type", RR_REQ_SYNC);
+    if (ask)
+        publish_json(ad, ad->pres_chan, ask);
+    json_decref(ask);
+    publish_snapshot(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
 {
     int n;
-    if (ad->hub && (n = room_presence_remote_forget(ad->hub, uid)) > 0)
+    if (ad->hub && (n = room_presence_remote_forget(ad->hub, uid)) > 0) {
         rr_log(ad->bus, ROOM_LOG_INFO, "redis: %d users of node %s left %s", n, uid, ad->nsp);
+        room_presence_flush(ad->hub);
+    }
 }
 
 static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
@@ -155,10 +182,18 @@ static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
     json_t *obj = rr_decode_object(msg, len), *rec;
     const char *uid = json_string_value(json_object_get(obj, "uid"));
     size_t i;
-    if (!uid || strcmp(uid, ad->bus->uid) == 0) {
+    json_int_t sync = json_integer_value(json_object_get(obj, "sync"));
+    if (!uid || strcmp(uid, ad->bus->uid) == 0 || strlen(uid) >= 32) {
         json_decref(obj);
         return;
     }
+    if (json_integer_value(json_object_get(obj, "type")) == RR_REQ_SYNC) {
+        json_decref(obj);
+        publish_snapshot(ad);
+        return;
+    }
+    if (sync & 1)
+        room_presence_remote_sync(ad->hub, uid, ROOM_PRESENCE_SYNC_BEGIN);
     json_array_foreach(json_object_get(obj, "records"), i, rec) {
         const char *room = json_string_value(json_array_get(rec, 0));
         const char *user = json_string_value(json_array_get(rec, 1));
@@ -168,7 +203,11 @@ static void on_presence(rr_adapter *ad, const uint8_t *msg, size_t len)
             room_presence_remote(ad->hub, uid, room, user, (int)json_integer_value(change),
                                  (size_t)json_integer_value(conns), json_array_get(rec, 4));
     }
+    if (sync & 2)
+        room_presence_remote_sync(ad->hub, uid, ROOM_PRESENCE_SYNC_END);
     json_decref(obj);
+    /* Nothing from the host's clients may come to flush them soon. */
+    room_presence_flush(ad->hub);
 }
 
 /* ---- the hub's calls ------------------------------------------------------------- */
@@ -339,6 +378,76 @@ static void respond(rr_adapter *ad, const char *request_id, int status)
     json_decref(resp);
 }
 
+/* ---- Socket.IO nodes' queries (a mixed cluster): every node answers,
+ * or theirs waits for its request timeout ------------------------------- */
+
+typedef struct query {
+    room_hub *hub;
+    json_t *rooms, *except; /* Socket.IO's opts: arrays of names, or NULL */
+    json_t *out;            /* the answer's list */
+    bool fetch;             /* REMOTE_FETCH: socket objects, not ids */
+} query;
+
+static int add_room_name(const char *room, void *ud)
+{
+    return json_array_append_new(ud, json_string(room)) ? ROOM_ENOMEM : 0;
+}
+
+static int in_any(room_hub *hub, room_conn *conn, json_t *names)
+{
+    json_t *name;
+    size_t i;
+    json_array_foreach(names, i, name) {
+        const char *n = json_string_value(name);
+        if (n && (room_is_member(hub, conn, n) || strcmp(n, room_conn_id(conn)) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static int add_socket(room_conn *conn, void *ud)
+{
+    query *q = ud;
+    json_t *item, *rooms;
+    if ((json_array_size(q->rooms) && !in_any(q->hub, conn, q->rooms)) || in_any(q->hub, conn, q->except))
+        return 0;
+    if (!q->fetch)
+        return json_array_append_new(q->out, json_string(room_conn_id(conn))) ? ROOM_ENOMEM : 0;
+    rooms = json_pack("[s]", room_conn_id(conn));
+    if (rooms)
+        room_conn_rooms_foreach(q->hub, conn, add_room_name, rooms);
+    item = json_pack("{sss{}s{}so}", "id", room_conn_id(conn), "handshake", "data", "rooms", rooms);
+    return item && !json_array_append_new(q->out, item) ? 0 : ROOM_ENOMEM;
+}
+
+/* SOCKETS (0), ALL_ROOMS (1), REMOTE_FETCH (5): answered with what this
+ * node has; true when `req` was one. */
+static bool answer_query(rr_adapter *ad, json_t *req, const char *request_id)
+{
+    json_int_t type = json_integer_value(json_object_get(req, "type"));
+    json_t *opts = json_object_get(req, "opts"), *resp;
+    query q = {ad->hub, NULL, NULL, json_array(), type == 5};
+    if (!json_is_integer(json_object_get(req, "type")) || (type != 0 && type != 1 && type != 5) ||
+        !request_id || !q.out) {
+        json_decref(q.out);
+        return false;
+    }
+    if (type == 1) {
+        room_hub_rooms_foreach(ad->hub, add_room_name, q.out);
+    } else {
+        q.rooms = type == 0 ? json_object_get(req, "rooms") : json_object_get(opts, "rooms");
+        q.except = json_object_get(opts, "except");
+        room_conns_foreach(ad->hub, add_socket, &q);
+    }
+    resp = json_pack("{sssO}", "requestId", request_id, type == 1 ? "rooms" : "sockets", q.out);
+    if (resp)
+        publish_json(ad, ad->resp_chan, resp);
+    json_decref(resp);
+    json_decref(q.out);
+    ad->bus->stats.requests++;
+    return true;
+}
+
 static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
 {
     room_redis *bus = ad->bus;
@@ -348,6 +457,10 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *request_id = json_string_value(json_object_get(req, "requestId"));
     room_remote_op op;
     int rc;
+    if (req && (!uid || strcmp(uid, bus->uid) != 0) && answer_query(ad, req, request_id)) {
+        json_decref(req);
+        return;
+    }
     if (!req || (uid && strcmp(uid, bus->uid) == 0) || rr_request_op(req, &op, rooms, argv)) {
         bus->stats.ignored++;
         json_decref(req);
@@ -355,6 +468,8 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     }
     bus->stats.requests++;
     rc = room_remote_apply(ad->hub, &op);
+    /* A leave here changes presence: its diffs go out now. */
+    room_presence_flush(ad->hub);
     /* Whoever holds the id answers; the others stay silent. */
     if (op.conn_id && rc != ROOM_ENOTFOUND && request_id)
         respond(ad, request_id, rc < 0 ? rc : 0);

@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+/* How long a connection attempt may take. */
+#define CONNECT_TIMEOUT_MS 5000
+
 /* ---- allocation ------------------------------------------------------------- */
 
 void rr_allocator_resolve(room_allocator *a)
@@ -215,6 +218,7 @@ static void connect_one(room_redis *bus, rr_conn *c)
     c->ac = ac;
     c->fd = ac->c.fd;
     c->events = 0;
+    c->started = bus->now;
     ac->data = c;
     ac->ev.data = c;
     ac->ev.addRead = ev_add_read;
@@ -263,6 +267,8 @@ void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
         return;
     redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b", channel,
                       len);
+    /* Subscribed before what this node publishes next is answered. */
+    redisAsyncHandleWrite(bus->sub.ac);
 }
 
 static rr_node *node_find(room_redis *bus, const char *uid, rr_node ***link)
@@ -321,7 +327,7 @@ static void heartbeat_message(room_redis *bus, const uint8_t *msg, size_t len)
             rr_log(bus, ROOM_LOG_INFO, "redis: node %s (%s) joined", n->name, n->uid);
             /* It knows nothing of our presence yet. */
             for (ad = bus->adapters; ad; ad = ad->next)
-                rr_adapter_back(ad);
+                rr_adapter_announce(ad);
         }
         if (n)
             n->last_seen = bus->now;
@@ -385,6 +391,23 @@ int64_t room_redis_tick(room_redis *bus, uint64_t now_ms)
     if (!bus)
         return -1;
     bus->now = now_ms;
+    /* Attempts made before the host's clock was known start now. */
+    if (!bus->ticked) {
+        bus->ticked = true;
+        bus->pub.started = bus->sub.started = now_ms;
+        if (bus->next_connect)
+            bus->next_connect = now_ms + bus->cfg.reconnect_ms;
+    }
+    /* hiredis has no connect timeout: a Redis that never answers the SYN
+     * would hold the attempt forever. */
+    for (int i = 0; i < 2; i++) {
+        rr_conn *c = i ? &bus->sub : &bus->pub;
+        if (c->ac && !c->up && now_ms - c->started > CONNECT_TIMEOUT_MS) {
+            redisAsyncFree(c->ac);
+            c->ac = NULL; /* ev_cleanup did so too */
+            outage(bus, "connect timed out");
+        }
+    }
     if (bus->next_connect && now_ms >= bus->next_connect)
         connect_all(bus);
     if (bus->pub.up && now_ms >= bus->next_heartbeat) {

@@ -88,6 +88,7 @@ enum {
     RR_REQ_HEARTBEAT = 102,
     RR_REQ_BYE = 103,
     RR_REQ_PRESENCE = 104,
+    RR_REQ_SYNC = 105, /* send me your full presence snapshot */
 };
 /* Decodes a request or response (JSON, or msgpack when the first byte is
  * not '{'); NULL unless an object. */
@@ -114,6 +115,7 @@ typedef struct rr_conn {
     int fd;
     int events;  /* ROOM_REDIS_READABLE | ROOM_REDIS_WRITABLE being watched */
     bool up;     /* connected (the connect callback said so) */
+    uint64_t started; /* when the connect began */
     bool sub;    /* the subscriber */
 } rr_conn;
 
@@ -136,6 +138,7 @@ struct room_redis {
     uint64_t now, next_connect, next_heartbeat;
     bool outage;   /* logged once; cleared when both connections are back */
     bool closing;
+    bool ticked;   /* `now` is the host's clock (not before the first tick) */
     uint64_t dropped_in_outage;
     char *hb_chan; /* "<key>-roomd#" */
     room_redis_stats stats;
@@ -175,8 +178,10 @@ void rr_adapter_subscribe_all(rr_adapter *ad);
 /* A message on a channel of `ad`. */
 void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
                         const uint8_t *msg, size_t len);
-/* Redis is back, or a node appeared: publish this node's presence. */
+/* Redis is back: ask the others for their presence, publish ours. */
 void rr_adapter_back(rr_adapter *ad);
+/* A node appeared: publish this node's presence. */
+void rr_adapter_announce(rr_adapter *ad);
 /* Request timeouts. */
 void rr_adapter_tick(rr_adapter *ad, uint64_t now);
 /* A node left or died. */

@@ -180,6 +180,9 @@ bool rr_msgpack_check(const uint8_t *p, size_t len)
         c = p[pos++];
         if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
             continue;
+        /* A container takes a level of msgpack-c's stack even when empty. */
+        if ((c <= 0x9f || (c >= 0xdc && c <= 0xdf)) && depth == RR_MAX_DEPTH)
+            return false;
         if (c <= 0x8f) {
             items = 2u * (c & 0x0f);
         } else if (c <= 0x9f) {
@@ -228,7 +231,7 @@ bool rr_msgpack_check(const uint8_t *p, size_t len)
         }
         if (items) {
             /* Every item takes at least one byte. */
-            if (items > len - pos || depth == RR_MAX_DEPTH)
+            if (items > len - pos)
                 return false;
             pending[++depth] = items;
         }
@@ -242,6 +245,10 @@ typedef struct conv {
     const room_allocator *alloc;
     room_bytes *att; /* bins become placeholders and attachments, when set */
     size_t natt, capatt;
+    /* Only within this object (a broadcast's arguments); bins elsewhere
+     * are null. */
+    const msgpack_object *scope;
+    bool in_scope;
     bool failed;
 } conv;
 
@@ -250,7 +257,7 @@ static json_t *to_json(conv *c, const msgpack_object *o);
 static json_t *bin_placeholder(conv *c, const msgpack_object *o)
 {
     json_t *ph;
-    if (!c->att && c->capatt == 0)
+    if (!c->in_scope)
         return json_null(); /* not in arguments: no attachments */
     if (c->natt == c->capatt) {
         size_t cap = c->capatt * 2;
@@ -271,7 +278,21 @@ static json_t *bin_placeholder(conv *c, const msgpack_object *o)
     return ph;
 }
 
+static json_t *convert(conv *c, const msgpack_object *o);
+
 static json_t *to_json(conv *c, const msgpack_object *o)
+{
+    json_t *v;
+    bool enter = o == c->scope;
+    if (enter)
+        c->in_scope = true;
+    v = convert(c, o);
+    if (enter)
+        c->in_scope = false;
+    return v;
+}
+
+static json_t *convert(conv *c, const msgpack_object *o)
 {
     json_t *v = NULL, *item;
     uint32_t i;
@@ -339,8 +360,26 @@ static json_t *to_json(conv *c, const msgpack_object *o)
     }
 }
 
-/* Unpacks one checked object and converts it. */
-static json_t *unpack(conv *c, const uint8_t *bytes, size_t len)
+/* In [uid, packet, opts], packet's "data": where attachments live. */
+static const msgpack_object *arguments_of(const msgpack_object *msg)
+{
+    const msgpack_object *packet;
+    uint32_t i;
+    if (msg->type != MSGPACK_OBJECT_ARRAY || msg->via.array.size < 2 ||
+        (packet = &msg->via.array.ptr[1])->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (i = 0; i < packet->via.map.size; i++) {
+        const msgpack_object_kv *kv = &packet->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
+            memcmp(kv->key.via.str.ptr, "data", 4) == 0)
+            return &kv->val;
+    }
+    return NULL;
+}
+
+/* Unpacks one checked object and converts it; a broadcast's arguments
+ * keep their bins as attachments. */
+static json_t *unpack(conv *c, const uint8_t *bytes, size_t len, bool broadcast)
 {
     msgpack_unpacked u;
     size_t off = 0;
@@ -349,8 +388,10 @@ static json_t *unpack(conv *c, const uint8_t *bytes, size_t len)
         return NULL;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, (const char *)bytes, len, &off) == MSGPACK_UNPACK_SUCCESS &&
-        off == len)
+        off == len) {
+        c->scope = broadcast ? arguments_of(&u.data) : NULL;
         v = to_json(c, &u.data);
+    }
     msgpack_unpacked_destroy(&u);
     return v;
 }
@@ -358,7 +399,7 @@ static json_t *unpack(conv *c, const uint8_t *bytes, size_t len)
 json_t *rr_msgpack_to_json(const uint8_t *bytes, size_t len)
 {
     conv c = {.alloc = room_allocator_libc()};
-    return unpack(&c, bytes, len);
+    return unpack(&c, bytes, len, false);
 }
 
 /* ---- broadcasts in ------------------------------------------------------------------ */
@@ -412,7 +453,7 @@ int rr_decode_broadcast(const room_allocator *a, const uint8_t *bytes, size_t le
     c.att = rr_malloc(a, c.capatt * sizeof *c.att);
     if (!c.att)
         return ROOM_ENOMEM;
-    msg = unpack(&c, bytes, len);
+    msg = unpack(&c, bytes, len, true);
     out->att = c.att;
     out->natt = c.natt;
     out->root = msg;

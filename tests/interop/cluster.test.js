@@ -15,6 +15,11 @@ const T = { timeout: 30000 };
 const QUIET_MS = 300;
 // Cross-node traffic after Redis or a node came back or went away.
 const RECOVER_MS = 10000;
+// A change reaches the other nodes through Redis, while its client hears
+// of it directly: a test client acting on another node at once could
+// overtake it by a fraction of a millisecond (then the other node's users
+// see the change in a later diff). Users do not act that fast.
+const settle = () => sleep(50);
 
 // A cluster: redis-server and `n` roomd nodes with `args`.
 function clusterSuite(args, n = 3) {
@@ -181,7 +186,9 @@ describe('cluster: a node with no member in a room receives nothing for it', { s
     for (let i = 0; i < 50; i++) await ack(i % 2 ? a : b, 'send', 'busy', { i });
     await received(a, 'message', 50);
     await received(b, 'message', 50);
+    // One at a time: b's member-left must not cross a's node unsubscribing.
     a.close();
+    await sleep(QUIET_MS);
     b.close();
     await sleep(QUIET_MS);
     for (const node of c.nodes) await node.stop();
@@ -242,9 +249,11 @@ describe('cluster: diffy over three nodes', { skip: !REDIS_SERVER && 'no redis-s
     const bob = await c.user(1);
     const carol = await c.user(2);
     assert.deepEqual(await join(alice, 1, 'alice'), { text: 'alice joined PR 1', count: 1, users: ['alice'] });
+    await settle();
     let expected = { text: 'bob joined PR 1', count: 2, users: ['alice', 'bob'] };
     assert.deepEqual(await join(bob, 1, 'bob'), expected);
     assert.deepEqual(await presence(alice, 'joined'), expected);
+    await settle();
     expected = { text: 'carol joined PR 1', count: 3, users: ['alice', 'bob', 'carol'] };
     assert.deepEqual(await join(carol, 1, 'carol'), expected);
     assert.deepEqual(await presence(alice, 'joined'), expected);
@@ -280,6 +289,7 @@ describe('cluster: diffy over three nodes', { skip: !REDIS_SERVER && 'no redis-s
     const alice = await c.user(0);
     const dave = await c.user(2);
     await join(alice, 7, 'alice');
+    await settle();
     await join(dave, 7, 'dave');
     await presence(alice, 'joined');
     const start = Date.now();
@@ -295,5 +305,161 @@ describe('cluster: diffy over three nodes', { skip: !REDIS_SERVER && 'no redis-s
     const erin = await c.user(2);
     const seen = await join(erin, 7, 'erin');
     assert.deepEqual(seen, { text: 'erin joined PR 7', count: 2, users: ['alice', 'erin'] });
+  });
+});
+
+describe('cluster: classroom over three nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'classroom']);
+  const byID = (a, b) => a.ID - b.ID;
+
+  async function join(node, room, ID, role, name) {
+    const s = await c.user(node, { auth: { room, ID, role, name } });
+    const [res] = await next(s, 'initial-response');
+    s.initial = [...res.data].sort(byID);
+    return s;
+  }
+
+  it('initial-response counts the users of every node; user-connected and broadcasts cross nodes', T, async () => {
+    const teacher = await join(0, 'math', 1, 'TEACHER', 'T');
+    await settle();
+    const kiki = await join(1, 'math', 2, 'STUDENT', 'Kiki');
+    assert.deepEqual(kiki.initial, [
+      { ID: 1, role: 'TEACHER', name: 'T' },
+      { ID: 2, role: 'STUDENT', name: 'Kiki' },
+    ]);
+    assert.deepEqual(await next(teacher, 'user-connected'), [
+      { msg: 'New user connected', data: { ID: 2, role: 'STUDENT', name: 'Kiki' } },
+    ]);
+    await settle();
+    const lu = await join(2, 'math', 3, 'STUDENT', 'Lu');
+    assert.equal(lu.initial.length, 3);
+    for (const s of [teacher, kiki]) assert.equal((await next(s, 'user-connected'))[0].data.ID, 3);
+    await settle();
+    // A second connection of ID 2 on another node is no new user.
+    const kiki2 = await join(0, 'math', 2, 'STUDENT', 'Kiki');
+    assert.equal(kiki2.initial.length, 3);
+    await sleep(QUIET_MS);
+    for (const s of [teacher, kiki, lu]) assert.deepEqual(s.events.map((e) => e.event), []);
+    lu.emit('broadcast-message', { type: 'potato', value: 42 });
+    const expected = [{ msg: 'New message', data: { from: 3, message: { type: 'potato', value: 42 } } }];
+    for (const s of [teacher, kiki, kiki2]) assert.deepEqual(await next(s, 'message'), expected);
+    await sleep(QUIET_MS);
+    assert.deepEqual(lu.events.map((e) => e.event), []);
+    lu.close();
+    for (const s of [teacher, kiki, kiki2])
+      assert.deepEqual(await next(s, 'user-disconnected'), [
+        { msg: 'User disconnected', data: { ID: 3, role: 'STUDENT', name: 'Lu' } },
+      ]);
+  });
+});
+
+describe('cluster: rooms presence over two nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms', '--presence'], 2);
+
+  it('presence snapshots and diffs merge users of both nodes; a user on both is one member', T, async () => {
+    const alice = await c.user(0, { auth: { userId: 'alice' } });
+    const bob = await c.user(1, { auth: { userId: 'bob' } });
+    await ack(alice, 'join', 'p');
+    await next(alice, 'presence');
+    await settle();
+    await ack(bob, 'join', 'p');
+    const [snap] = await next(bob, 'presence');
+    assert.deepEqual(Object.keys(snap.members).sort(), ['alice', 'bob']);
+    const [diff] = await next(alice, 'presence-diff');
+    assert.deepEqual(Object.keys(diff.joins), ['bob']);
+    await settle();
+    // alice's second tab on bob's node: nobody hears of it.
+    const alice2 = await c.user(1, { auth: { userId: 'alice' } });
+    await ack(alice2, 'join', 'p');
+    assert.deepEqual(Object.keys((await next(alice2, 'presence'))[0].members).sort(), ['alice', 'bob']);
+    await ack(alice, 'update-presence', 'p', { status: 'away' });
+    const [upd] = await next(bob, 'presence-diff');
+    assert.deepEqual(upd.joins.alice.state, { status: 'away' });
+    alice.close();
+    await sleep(QUIET_MS * 2);
+    assert.equal(bob.events.filter((e) => e.event === 'presence-diff').length, 0, 'alice is still here');
+    alice2.close();
+    const [gone] = await next(bob, 'presence-diff');
+    assert.deepEqual(Object.keys(gone.leaves), ['alice']);
+  });
+});
+
+describe('cluster: presence across a Redis outage', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'diffy'], 2);
+
+  it('a user that left unheard during the outage leaves the others\' lists when Redis is back', T, async () => {
+    const alice = await c.user(0);
+    const bob = await c.user(1);
+    alice.emit('join-pr-room', { pullRequestId: 9, username: 'alice' });
+    await received(alice, 'active-users');
+    await settle();
+    bob.emit('join-pr-room', { pullRequestId: 9, username: 'bob' });
+    await received(alice, 'active-users', 2);
+    assert.deepEqual([...alice.events.filter((e) => e.event === 'active-users')[1].args[0]].sort(), ['alice', 'bob']);
+    alice.events.length = 0;
+    await c.redis.stop();
+    bob.close();
+    await sleep(QUIET_MS);
+    assert.equal(count(alice, 'left'), 0, 'node 0 cannot know yet');
+    c.redis = await startRedis(c.port);
+    const [text] = await next(alice, 'left', RECOVER_MS);
+    assert.equal(text, 'bob left PR 9');
+    assert.deepEqual(await next(alice, 'active-users'), [['alice']]);
+  });
+});
+
+describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-adapter', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms'], 1);
+  const { Server } = require('socket.io');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+
+  // A Node server in this process, on the cluster's Redis: closed by the
+  // test itself, before the cluster's Redis goes.
+  async function nodeServer() {
+    const pub = await redisClient(c.port);
+    const sub = pub.duplicate();
+    sub.on('error', () => {});
+    await sub.connect();
+    const io = new Server({ transports: ['websocket'] });
+    io.adapter(createAdapter(pub, sub, { requestsTimeout: 3000 }));
+    io.on('connection', (socket) => socket.on('join', (room, cb) => {
+      socket.join(room);
+      cb('ok');
+    }));
+    io.listen(await freePort());
+    io.stop = async () => {
+      await new Promise((resolve) => io.close(resolve));
+      await Promise.all([pub.quit(), sub.quit()]).catch(() => {});
+    };
+    return io;
+  }
+
+  it('broadcasts go both ways; the Node server\'s queries are answered by roomd', T, async () => {
+    const io = await nodeServer();
+    try {
+      const onRoomd = await c.user(0);
+      const onNode = await connect(`http://127.0.0.1:${io.httpServer.address().port}`);
+      c.open.push(onNode);
+      await ack(onRoomd, 'join', 'mix');
+      assert.equal(await ack(onNode, 'join', 'mix'), 'ok');
+      await settle();
+      io.to('mix').emit('from-node', { n: 1 });
+      assert.deepEqual(await next(onRoomd, 'from-node'), [{ n: 1 }]);
+      assert.deepEqual(await next(onNode, 'from-node'), [{ n: 1 }]);
+      await ack(onRoomd, 'send', 'mix', { n: 2 });
+      const [got] = await next(onNode, 'message');
+      assert.equal(got.data.data.n, 2);
+      // fetchSockets, allRooms and socketsJoin span both kinds of node.
+      const ids = (await io.in('mix').fetchSockets()).map((s) => s.id).sort();
+      assert.deepEqual(ids, [onRoomd.id, onNode.id].sort());
+      assert.ok((await io.of('/').adapter.allRooms()).has('mix'));
+      io.in('mix').socketsJoin('mix2');
+      await settle();
+      io.to('mix2').emit('moved', true);
+      assert.deepEqual(await next(onRoomd, 'moved'), [true]);
+      onNode.close();
+    } finally {
+      await io.stop();
+    }
   });
 });
