@@ -157,7 +157,7 @@ static const option_row rows[] = {
     {"port", "PORT", set_int, F(port), 0, 65535,
      "TCP port (3000); 0 picks a free one (printed when ready)"},
     {"host", "ADDR", set_string, F(host), 0, 0, "IPv4 or IPv6 address to bind (127.0.0.1)"},
-    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom or bench (rooms)"},
+    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom, bench or sails (rooms)"},
     {"ping-interval", "MS", set_u32, F(ping_interval_ms), 1, INT_MAX,
      "Engine.IO pingInterval (25000)"},
     {"ping-timeout", "MS", set_u32, F(ping_timeout_ms), 1, INT_MAX, "Engine.IO pingTimeout (20000)"},
@@ -186,7 +186,7 @@ static const option_row rows[] = {
      "Access-Control-Allow-Credentials: true for allowed origins"},
     {"allow-eio3", NULL, set_true, F(allow_eio3), 0, 0,
      "accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
-     "Socket.IO's allowEIO3"},
+     "Socket.IO's allowEIO3 (always, with --protocol sails)"},
     {"recovery-ms", "N", set_u32, F(recovery_ms), 0, INT_MAX,
      "connection-state recovery: a client that comes back within\n"
      "N ms gets its session and missed events back (0: off)"},

@@ -34,19 +34,23 @@ typedef struct protocol {
     const char *name;
     int (*register_fn)(roomd *d, room_hub *hub);
     bool json; /* also served at /ws */
+    bool eio3; /* Engine.IO v3 clients allowed without --allow-eio3 */
 } protocol;
 
 static int register_rooms(roomd *d, room_hub *hub);
 static int register_diffy(roomd *d, room_hub *hub);
 static int register_classroom(roomd *d, room_hub *hub);
 static int register_bench(roomd *d, room_hub *hub);
+static int register_sails(roomd *d, room_hub *hub);
 
 static const protocol protocols[] = {
-    {"rooms", register_rooms, true},
-    {"diffy", register_diffy, true},
+    {"rooms", register_rooms, true, false},
+    {"diffy", register_diffy, true, false},
     /* Identity comes with the Socket.IO CONNECT packet, which /ws lacks. */
-    {"classroom", register_classroom, false},
-    {"bench", register_bench, false},
+    {"classroom", register_classroom, false, false},
+    {"bench", register_bench, false, false},
+    /* sails.io.js speaks Socket.IO v2: Sails' server allows EIO3 itself. */
+    {"sails", register_sails, false, true},
 };
 
 /* Descriptors kept for everything but connections: stdio, the listener,
@@ -93,7 +97,8 @@ static const protocol *find_protocol(const char *name)
         if (strcmp(protocols[i].name, name) == 0)
             return &protocols[i];
     }
-    fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench)\n", name);
+    fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench, sails)\n",
+            name);
     exit(2);
 }
 
@@ -196,6 +201,12 @@ static int register_bench(roomd *d, room_hub *hub)
 {
     (void)d;
     return proto_bench_register(hub);
+}
+
+static int register_sails(roomd *d, room_hub *hub)
+{
+    (void)d;
+    return proto_sails_register(hub);
 }
 
 static void on_shutdown(room_uv_server *srv, void *user_data)
@@ -312,7 +323,7 @@ static int start(roomd *d, const options *o)
         ecfg.ping_interval_ms = o->ping_interval_ms;
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
-    ecfg.allow_eio3 = o->allow_eio3;
+    ecfg.allow_eio3 = o->allow_eio3 || d->proto->eio3;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
     rcfg.recovery_ms = o->recovery_ms;

@@ -7,11 +7,9 @@
 // persistence, and stops it by PID.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
-const net = require('node:net');
 const { createClient } = require('redis');
 const { Emitter } = require('@socket.io/redis-emitter');
-const { startRoomd, connect, next, received, ack, sleep, withTimeout, WAIT_MS } = require('./helpers');
+const { startRoomd, connect, next, received, ack, sleep, WAIT_MS, REDIS_SERVER, freePort, startRedis } = require('./helpers');
 
 const T = { timeout: 30000 };
 const QUIET_MS = 300;
@@ -22,56 +20,6 @@ const RECOVER_MS = 10000;
 // overtake it by a fraction of a millisecond (then the other node's users
 // see the change in a later diff). Users do not act that fast.
 const settle = () => sleep(50);
-
-function redisServerPath() {
-  for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
-    try {
-      execFileSync(p, ['--version']);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return null;
-}
-const REDIS_SERVER = redisServerPath();
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// redis-server on `port`, ready when it says so (bounded).
-async function startRedis(port) {
-  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const exited = new Promise((resolve) => proc.on('exit', resolve));
-  await withTimeout(new Promise((resolve, reject) => {
-    proc.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (/Ready to accept connections/.test(out)) resolve();
-    });
-    exited.then((code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-  }), 5000, 'redis-server to start').catch((err) => {
-    proc.kill('SIGKILL');
-    throw err;
-  });
-  return {
-    proc,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      await withTimeout(exited, 5000, 'redis-server to exit').catch(() => proc.kill('SIGKILL'));
-    },
-  };
-}
 
 // A cluster: redis-server and `n` roomd nodes with `args`.
 function clusterSuite(args, n = 3) {
