@@ -199,6 +199,10 @@ static const option_row rows[] = {
      "update-presence, typing, stop-typing) on its hubs"},
     {"typing-ms", "MS", set_u32, F(typing_ms), 1, INT_MAX,
      "idle time before an automatic stop-typing (5000)"},
+    {"data", "FILE", set_string, F(data), 0, 0,
+     "keep rooms' shared storage and history in the SQLite file\n"
+     "FILE (created when missing), so that they and their epochs\n"
+     "survive a restart (docs/storage-sqlite.md)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

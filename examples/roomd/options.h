@@ -40,6 +40,7 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *data;        /* --data: the SQLite file of rooms' state (storage.c); NULL: memory */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

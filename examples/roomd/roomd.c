@@ -25,6 +25,7 @@
 #include "room/protocol.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
+#include "storage.h"
 
 typedef struct roomd roomd;
 
@@ -279,6 +280,8 @@ static int start(roomd *d, const options *o)
     bool v6;
     int rc;
 
+    if ((rc = roomd_storage_open(o, log_line, d)) != 0)
+        return rc;
     room_ws_config_init(&wcfg);
     wcfg.handshake_timeout_ms = o->handshake_timeout_ms;
     wcfg.log = log_line;
@@ -400,6 +403,7 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
+    roomd_storage_close();
     uv_loop_close(d.loop);
     roomd_options_release(&o);
     return rc == 0 ? 0 : 1;
