@@ -68,10 +68,20 @@ void sq_say(char *error, size_t error_size, const char *what, const char *detail
         snprintf(error, error_size, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
 }
 
+void sq_errmsg(sqlite3 *db, char *out, size_t size)
+{
+    /* SQLite's words alone do not say which file it could not write. */
+    sq_say(out, size, sqlite3_errmsg(db),
+           sqlite3_extended_errcode(db) == SQLITE_READONLY_DIRECTORY
+               ? "the directory is not writable (the write-ahead log is made beside the file)"
+               : NULL);
+}
+
 /* SQLite's message for the connection's last failure. */
 static int sqlite_failed(sq_store *s, int rc, char *error, size_t error_size)
 {
-    sq_say(error, error_size, sqlite3_errmsg(s->db), NULL);
+    if (error_size)
+        sq_errmsg(s->db, error, error_size);
     return (rc & 0xff) == SQLITE_NOMEM ? ROOM_ENOMEM : ROOM_ESTORAGE;
 }
 

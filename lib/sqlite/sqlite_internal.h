@@ -76,6 +76,9 @@ void sq_free(const sq_store *s, void *p);
 /* Keeps SQLite's message for `db` as the store's error and returns the
  * libroom code for `rc` (ROOM_ENOMEM or ROOM_ESTORAGE). */
 int sq_fail(sq_store *s, sqlite3 *db, int rc);
+/* SQLite's message for db's last failure, with a hint where its words
+ * alone mislead. */
+void sq_errmsg(sqlite3 *db, char *out, size_t size);
 /* "what: detail" into a caller's error buffer (nothing when its size is 0). */
 void sq_say(char *error, size_t error_size, const char *what, const char *detail);
 

@@ -27,7 +27,7 @@ void sq_free(const sq_store *s, void *p)
 
 int sq_fail(sq_store *s, sqlite3 *db, int rc)
 {
-    snprintf(s->error, sizeof s->error, "%s", sqlite3_errmsg(db));
+    sq_errmsg(db, s->error, sizeof s->error);
     return (rc & 0xff) == SQLITE_NOMEM ? ROOM_ENOMEM : ROOM_ESTORAGE;
 }
 
