@@ -49,21 +49,20 @@ int roomd_storage_open(const options *o, room_log_fn log, void *user_data)
 #endif
 }
 
-int roomd_storage_enable(room_hub *hub, const char *scope, const room_storage_config *config)
+room_store *roomd_storage_store(void)
 {
-    room_storage_config cfg;
-    if (config)
-        cfg = *config;
-    else
-        room_storage_config_init(&cfg);
-    cfg.store = store;
-    cfg.store_scope = scope;
-    return room_storage_enable(hub, &cfg);
+    return store;
 }
 
-int roomd_storage_persistent(void)
+const char *roomd_storage_scope(room_eio *eio, room_hub *json_hub, room_hub *hub)
 {
-    return store != NULL;
+    if (hub && hub == room_eio_hub(eio, "/"))
+        return "socket.io/";
+    if (hub && hub == room_eio_hub(eio, "/admin"))
+        return "socket.io/admin";
+    if (hub && hub == json_hub)
+        return "ws";
+    return NULL;
 }
 
 void roomd_storage_close(void)

@@ -6,6 +6,7 @@
 #define ROOMD_STORAGE_H
 
 #include "options.h"
+#include "room/eio.h"
 #include "room/storage.h"
 
 /* Opens o->data, if given, before any hub has state. On failure prints
@@ -14,15 +15,17 @@
  * lines. */
 int roomd_storage_open(const options *o, room_log_fn log, void *user_data);
 
-/* room_storage_enable() on `hub` with `config` (NULL: the defaults) plus
- * the --data store under `scope` (a name unique to the hub, e.g. "sio/" for
- * the Socket.IO namespace "/", "ws" for /ws): every hub that keeps room
- * state enables it through here, right after the hub is made. Errors: those
- * of room_storage_enable(). */
-int roomd_storage_enable(room_hub *hub, const char *scope, const room_storage_config *config);
+/* The --data store for room_storage_config.store (libroom-yjs's config,
+ * roomd_history_enable()); NULL without --data (memory only). Borrowed:
+ * it lives until roomd_storage_close(). */
+room_store *roomd_storage_store(void);
 
-/* Whether --data is in effect (for log lines and protocol choices). */
-int roomd_storage_persistent(void);
+/* The scope that keeps one of roomd's hubs' rooms apart from the others'
+ * in the store, the same at every start: "socket.io/" and
+ * "socket.io/admin" for the namespaces of `eio`, "ws" for `json_hub` (/ws);
+ * NULL for another hub. Mounts with hubs of their own (/yjs/) name theirs
+ * after their path. */
+const char *roomd_storage_scope(room_eio *eio, room_hub *json_hub, room_hub *hub);
 
 /* Frees the store: after every hub that used it (their last state was
  * written when they were freed). */
