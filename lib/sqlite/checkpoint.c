@@ -41,6 +41,11 @@ int sq_checkpoint_hook(void *arg, sqlite3 *db, const char *name, int pages)
         c->due = after_ms(s->cfg.sync_ms);
         pthread_cond_signal(&c->wake);
     }
+    /* Pages written since the last checkpoint: a log that could not be
+     * restarted (a reader was in it) stays long, and is not urgent again
+     * for what the checkpoint already copied. */
+    if (pages >= 0 && (uint32_t)pages >= c->copied)
+        pages -= (int)c->copied;
     if (pages >= 0 && (uint32_t)pages >= s->cfg.checkpoint_pages && !c->urgent) {
         c->urgent = true;
         pthread_cond_signal(&c->wake);
@@ -71,8 +76,10 @@ static void *run(void *arg)
                                        &backfilled);
         pthread_mutex_lock(&c->lock);
         if (rc == SQLITE_OK || rc == SQLITE_BUSY) {
-            if (rc == SQLITE_OK)
+            if (rc == SQLITE_OK) {
                 c->done++;
+                c->copied = backfilled > 0 ? (uint32_t)backfilled : 0;
+            }
             c->failed = 0;
             /* A reader held some frames back: again later. The log itself
              * was synced whole. */

@@ -209,7 +209,10 @@ int sq_schema_open(sq_store *s, char *error, size_t error_size)
         sq_say(error, error_size, "cannot use write-ahead logging here; journal mode", mode);
         return ROOM_ESTORAGE;
     }
-    if ((rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL)) != SQLITE_OK ||
+    /* The log restarts from its start after a complete checkpoint; past a
+     * burst it is cut back to 64 MiB then. */
+    if ((rc = sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 67108864",
+                           NULL, NULL, NULL)) != SQLITE_OK ||
         (fresh && (rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL)) != SQLITE_OK)) {
         int code = sqlite_failed(s, rc, error, error_size);
         if (!sqlite3_get_autocommit(s->db))

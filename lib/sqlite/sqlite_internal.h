@@ -46,6 +46,7 @@ typedef struct sq_checkpointer {
     bool urgent;      /* the log passed checkpoint_pages */
     struct timespec due; /* when a dirty log must be synced (CLOCK_MONOTONIC) */
     uint64_t done;    /* checkpoints completed */
+    uint32_t copied;  /* log pages the last checkpoint copied */
     int failed;       /* the last checkpoint's SQLite code, 0 after a success */
     char error[SQ_ERROR_MAX];
 } sq_checkpointer;
