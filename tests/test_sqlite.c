@@ -547,6 +547,90 @@ static void write_failure_keeps_everything(void **state)
     scratch_remove(&sc);
 }
 
+/* A store that never closed (its process died: a child that exits without
+ * freeing it) on this boot lost nothing; on another boot (a power loss)
+ * its last commits may be gone, so history starts over with a new epoch
+ * while the update log stays. */
+static void crashed_child(const char *path)
+{
+    fake_net net = {0};
+    room_store *store;
+    room_store_sqlite_config cfg;
+    room_storage_config sc;
+    json_t *arg = json_string("said");
+    pid_t pid = fork();
+    int status;
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        room_store_sqlite_config_init(&cfg);
+        if (room_store_sqlite_open(&store, path, &cfg, NULL, 0) != 0 || !fake_hub(&net, 0))
+            _exit(1);
+        room_storage_config_init(&sc);
+        sc.store = store;
+        sc.history_rooms = "chat*";
+        if (room_storage_enable(net.hub, &sc) != 0 ||
+            room_storage_append(net.hub, NULL, "doc", "u", 1, NULL) < 0 ||
+            room_history_send_args(net.hub, "chat:1", "message", &arg, 1, NULL, 0, NULL, NULL, NULL) < 0 ||
+            room_storage_flush(net.hub) != 0)
+            _exit(2);
+        _exit(0); /* no free, no close: as if killed */
+    }
+    json_decref(arg);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void unclean_end(void **state)
+{
+    scratch sc;
+    fake_net net = {0};
+    logbook book = {0};
+    room_store *store;
+    sqlite3 *db;
+    room_history_pos pos;
+    char epoch[ROOM_EPOCH_MAX + 1];
+    text t;
+    (void)state;
+
+    scratch_make(&sc);
+    crashed_child(sc.db);
+    store = open_store(sc.db, &book);
+    hub_on(&net, store, "", 7);
+    assert_int_equal(room_history_position(net.hub, "chat:1", &pos), 0);
+    assert_int_equal(pos.offset, 1);
+    assert_non_null(strstr(history_of(net.hub, "chat:1", &t), "said"));
+    strcpy(epoch, pos.epoch);
+    assert_int_equal(book.lines, 0);
+    hub_done(&net);
+    room_store_free(store);
+
+    /* Again, and this time the machine restarted before the next open. */
+    crashed_child(sc.db);
+    assert_int_equal(sqlite3_open(sc.db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE store SET value = 'another-boot' WHERE key = 'boot'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+    store = open_store(sc.db, &book);
+    assert_int_equal(book.lines, 1);
+    assert_non_null(strstr(book.last, "new epoch"));
+    hub_on(&net, store, "", 7);
+    assert_int_equal(room_history_position(net.hub, "chat:1", &pos), 0);
+    assert_string_not_equal(pos.epoch, epoch);
+    assert_string_equal(history_of(net.hub, "chat:1", &t), "");
+    assert_string_equal(log_of(net.hub, "doc", &t), "1:u,2:u,");
+    hub_done(&net);
+    room_store_free(store);
+
+    /* Closed cleanly this time: nothing changes at the next open. */
+    store = open_store(sc.db, &book);
+    assert_int_equal(book.lines, 1);
+    room_store_free(store);
+    scratch_remove(&sc);
+}
+
 /* Batches the schema cannot hold are refused before any SQL runs. */
 static void malformed_batches(void **state)
 {
@@ -693,6 +777,7 @@ int main(void)
         cmocka_unit_test(read_only_file_and_directory),
         cmocka_unit_test(one_store_per_file),
         cmocka_unit_test(write_failure_keeps_everything),
+        cmocka_unit_test(unclean_end),
         cmocka_unit_test(malformed_batches),
         cmocka_unit_test(checkpoint_thread_syncs),
         cmocka_unit_test(every_allocation_may_fail),

@@ -37,6 +37,7 @@ static const char schema_sql[] =
     "  kind INTEGER NOT NULL,"
     "  data BLOB NOT NULL,"
     "  PRIMARY KEY(room, pos, part));"
+    "CREATE TABLE store(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "PRAGMA application_id = 1383034733;"
     "PRAGMA user_version = 1;"
     "COMMIT;";
@@ -225,6 +226,8 @@ int sq_schema_open(sq_store *s, char *error, size_t error_size)
         if (rc != SQLITE_OK)
             return sqlite_failed(s, rc, error, error_size);
     }
+    if ((rc = sq_session_begin(s, error, error_size)) != 0)
+        return rc;
     /* Replaces SQLite's automatic checkpoint, which would fsync inside a
      * commit on this thread. */
     sqlite3_wal_autocheckpoint(s->db, 0);
@@ -235,6 +238,8 @@ int sq_schema_open(sq_store *s, char *error, size_t error_size)
 void sq_schema_close(sq_store *s)
 {
     int i;
+    if (s->session)
+        sq_session_end(s);
     for (i = 0; i < SQ_STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);

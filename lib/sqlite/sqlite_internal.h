@@ -58,6 +58,7 @@ typedef struct sq_store {
     sqlite3 *db;
     sqlite3_stmt *stmt[SQ_STMT_COUNT];
     int lock_fd; /* flock()ed for the store's life: one store per file */
+    bool session; /* the file is marked open by this store (session.c) */
     bool failing; /* the last write failed (logged once) */
     bool ckpt_reported; /* the checkpoint thread's current failure was logged */
     char error[SQ_ERROR_MAX];
@@ -86,6 +87,11 @@ void sq_say(char *error, size_t error_size, const char *what, const char *detail
 /* schema.c: pragmas, the schema check and creation, the statements. */
 int sq_schema_open(sq_store *s, char *error, size_t error_size);
 void sq_schema_close(sq_store *s);
+
+/* session.c: the durable "open on this boot" mark, and a new epoch for
+ * every room's history when the last store's end was lost with its boot. */
+int sq_session_begin(sq_store *s, char *error, size_t error_size);
+void sq_session_end(sq_store *s);
 
 /* The room_store functions. */
 int sq_load(room_store *store, const char *scope, const char *room, room_store_sink *sink);
