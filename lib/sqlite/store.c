@@ -1,8 +1,6 @@
 /* The store's life: room_store_sqlite_open() (config, the file lock, the
  * schema, the checkpoint thread), destroy, and what a host may ask of it
  * (its last error, its counts). */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
