@@ -72,6 +72,15 @@ static room_store *open_store(const char *path, logbook *book)
     return store;
 }
 
+/* Update frames carry a prefix (a y-websocket header, say) that the store
+ * never sees: the hub puts it back on what it loads. */
+static size_t prefix_fn(const uint8_t *update, size_t len, uint8_t *prefix, void *ud)
+{
+    (void)update, (void)len, (void)ud;
+    memcpy(prefix, "Y:", 2);
+    return 2;
+}
+
 /* A hub whose rooms named chat* keep history, on `store` under `scope`.
  * `seed` moves the hub's random sequence, so that a room that were not
  * loaded would get another epoch than the last run's. */
@@ -84,6 +93,7 @@ static room_hub *hub_on(fake_net *net, room_store *store, const char *scope, uin
     sc.store = store;
     sc.store_scope = scope;
     sc.history_rooms = "chat*";
+    sc.update_prefix = prefix_fn;
     assert_int_equal(room_storage_enable(net->hub, &sc), 0);
     return net->hub;
 }
@@ -117,6 +127,11 @@ typedef struct text {
 static int log_visit(const room_storage_entry *e, void *ud)
 {
     text *t = ud;
+    size_t len;
+    const uint8_t *payload = room_frame_payload(e->frame, &len);
+    assert_memory_equal(payload, "Y:", 2);
+    assert_ptr_equal(e->update.data, payload + 2);
+    assert_int_equal(e->update.len, len - 2);
     t->n += (size_t)snprintf(t->s + t->n, sizeof t->s - t->n, "%llu:%.*s,",
                              (unsigned long long)e->offset, (int)e->update.len,
                              (const char *)e->update.data);
