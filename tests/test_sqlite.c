@@ -521,6 +521,7 @@ static void write_failure_keeps_everything(void **state)
     room_storage_info info;
     room_store_sqlite_stats stats;
     sqlite3 *other;
+    int hub_logs;
     text t;
     (void)state;
 
@@ -533,6 +534,7 @@ static void write_failure_keeps_everything(void **state)
 
     assert_int_equal(sqlite3_open(sc.db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    hub_logs = net.logs;
     assert_int_equal(room_storage_flush(net.hub), ROOM_ESTORAGE);
     assert_int_equal(room_storage_get_info(net.hub, "doc", &info), 0);
     assert_int_equal(info.status, ROOM_ESTORAGE);
@@ -541,9 +543,10 @@ static void write_failure_keeps_everything(void **state)
     assert_non_null(strstr(book.last, "database is locked"));
     assert_non_null(strstr(book.last, sc.db));
     assert_string_equal(room_store_sqlite_error(store), "database is locked");
-    /* Retried at each flush, logged once. */
+    /* Retried at each flush, logged once, by the store and by the hub. */
     assert_int_equal(room_storage_flush(net.hub), ROOM_ESTORAGE);
     assert_int_equal(book.errors, 1);
+    assert_int_equal(net.logs - hub_logs, 1);
 
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);

@@ -240,6 +240,8 @@ describe('roomd --data when writes fail later', { skip: !speaks('rooms') }, () =
       a.close();
       const lines = roomd.stderr().split('\n').filter((l) => l.includes(`sqlite store ${file}: write failed`));
       assert.equal(lines.length, 1, roomd.stderr());
+      const hubLines = roomd.stderr().split('\n').filter((l) => l.includes('store sqlite failed to write'));
+      assert.equal(hubLines.length, 1, roomd.stderr());
     } finally {
       exit = await roomd.stop();
     }
