@@ -2,7 +2,7 @@
 # Installs the Debian packages libroom builds and tests with, when missing.
 # Sourced by tests/run-all.sh, examples/demo.sh and tests/bench/run.sh.
 pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev libwslay-dev
-      nettle-dev libhttp-parser-dev valgrind"
+      nettle-dev libhttp-parser-dev valgrind libsqlite3-dev"
 # libroom-redis (hiredis, msgpack-c) and the redis-server the cluster test
 # and the cluster benchmark start themselves.
 pkgs="$pkgs libhiredis-dev libmsgpack-dev redis-server"

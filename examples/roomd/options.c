@@ -213,6 +213,10 @@ static const option_row rows[] = {
     {"history-rooms", "PATTERNS", set_string, F(history_rooms), 0, 0,
      "comma-separated globs of the rooms with history (\"*\" when\n"
      "only --history, --history-ms or --history-bytes is given)"},
+    {"data", "FILE", set_string, F(data), 0, 0,
+     "keep rooms' shared storage and history in the SQLite file\n"
+     "FILE (created when missing), so that they and their epochs\n"
+     "survive a restart (docs/storage-sqlite.md)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

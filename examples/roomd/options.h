@@ -46,6 +46,7 @@ typedef struct options {
     uint32_t history_messages; /* 0: the library's default (100 without history_ms) */
     uint32_t history_ms;       /* 0: no age limit */
     size_t history_bytes;      /* 0: the library's default (1 MiB per room) */
+    const char *data;        /* --data: the SQLite file of rooms' state (storage.c); NULL: memory */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and
