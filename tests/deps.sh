@@ -2,7 +2,10 @@
 # Installs the Debian packages libroom builds and tests with, when missing.
 # Sourced by tests/run-all.sh, examples/demo.sh and tests/bench/run.sh.
 pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev libwslay-dev
-      nettle-dev libhttp-parser-dev valgrind"
+      nettle-dev libhttp-parser-dev valgrind libsqlite3-dev"
+# libroom-redis (hiredis, msgpack-c) and the redis-server the cluster test
+# and the cluster benchmark start themselves.
+pkgs="$pkgs libhiredis-dev libmsgpack-dev redis-server"
 # roomd's man page (help2man, from --help) and systemd readiness (sd_notify);
 # both optional to the build, both wanted by the suite.
 pkgs="$pkgs help2man libsystemd-dev"

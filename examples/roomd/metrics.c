@@ -150,6 +150,7 @@ static void build(text *t, const roomd_metrics_source *src)
     room_hub_stats hs;
     uint64_t rate_limited = 0, connects_refused = 0, rss, vsz;
     unsigned i;
+    int link;
 
     room_ws_stats_get(src->ws, &ws);
     room_uv_stats_get(src->srv, &uv);
@@ -205,9 +206,9 @@ static void build(text *t, const roomd_metrics_source *src)
     family(t, "roomd_http_requests_total", "counter", "HTTP requests answered other than WebSocket upgrades.");
     sample(t, "roomd_http_requests_total", ws.http_requests);
 
-    if (src->redis_up) {
+    if (src->redis_link && (link = src->redis_link()) >= 0) {
         family(t, "roomd_redis_up", "gauge", "1 while the link to the Redis cluster is up.");
-        sample(t, "roomd_redis_up", src->redis_up(src->redis_user_data));
+        sample(t, "roomd_redis_up", (uint64_t)link);
     }
 
     if (memory(&rss, &vsz)) {

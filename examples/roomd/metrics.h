@@ -22,10 +22,9 @@ typedef struct roomd_metrics_source {
         room_hub *hub;
     } hubs[ROOMD_METRICS_HUBS];
     unsigned nhubs;
-    /* roomd_redis_up when set: 1 while the cluster link is up (the Redis
-     * adapter's). Unset on a single node: the metric is absent. */
-    bool (*redis_up)(void *user_data);
-    void *redis_user_data;
+    /* roomd_redis_up: 1 while the cluster's link to Redis is up, 0 while
+     * it is down; -1 (or NULL) on a single node: the metric is absent. */
+    int (*redis_link)(void);
     /* roomd_draining: set by the shutdown's drain (lifecycle.c). */
     const bool *draining;
 } roomd_metrics_source;

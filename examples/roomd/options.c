@@ -170,7 +170,7 @@ static const option_row rows[] = {
     {"port", "PORT", set_int, F(port), 0, 65535,
      "TCP port (3000); 0 picks a free one (printed when ready)"},
     {"host", "ADDR", set_string, F(host), 0, 0, "IPv4 or IPv6 address to bind (127.0.0.1)"},
-    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom or bench (rooms)"},
+    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom, bench or sails (rooms)"},
     {"ping-interval", "MS", set_u32, F(ping_interval_ms), 1, INT_MAX,
      "Engine.IO pingInterval (25000)"},
     {"ping-timeout", "MS", set_u32, F(ping_timeout_ms), 1, INT_MAX, "Engine.IO pingTimeout (20000)"},
@@ -199,7 +199,7 @@ static const option_row rows[] = {
      "Access-Control-Allow-Credentials: true for allowed origins"},
     {"allow-eio3", NULL, set_true, F(allow_eio3), 0, 0,
      "accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
-     "Socket.IO's allowEIO3"},
+     "Socket.IO's allowEIO3 (always, with --protocol sails)"},
     {"recovery-ms", "N", set_u32, F(recovery_ms), 0, INT_MAX,
      "connection-state recovery: a client that comes back within\n"
      "N ms gets its session and missed events back (0: off)"},
@@ -212,6 +212,10 @@ static const option_row rows[] = {
      "update-presence, typing, stop-typing) on its hubs"},
     {"typing-ms", "MS", set_u32, F(typing_ms), 1, INT_MAX,
      "idle time before an automatic stop-typing (5000)"},
+    {"redis", "URL", set_string, F(redis_url), 0, 0,
+     "join a cluster over Redis (redis://127.0.0.1:6379): rooms,\n"
+     "presence and operations by id span every node (docs/cluster.md)"},
+    {"node-id", "NAME", set_string, F(node_id), 0, 0, "this node's name in the cluster's logs (random)"},
     {"history", "N", set_u32, F(history_messages), 1, INT_MAX,
      "rooms protocol: history rooms keep their last N messages\n"
      "(100), with offsets and epochs (docs/history.md)"},
@@ -222,6 +226,10 @@ static const option_row rows[] = {
     {"history-rooms", "PATTERNS", set_string, F(history_rooms), 0, 0,
      "comma-separated globs of the rooms with history (\"*\" when\n"
      "only --history, --history-ms or --history-bytes is given)"},
+    {"data", "FILE", set_string, F(data), 0, 0,
+     "keep rooms' shared storage and history in the SQLite file\n"
+     "FILE (created when missing), so that they and their epochs\n"
+     "survive a restart (docs/storage-sqlite.md)"},
     {"static", "DIR", set_string, F(static_dir), 0, 0,
      "serve the files under DIR at / (GET, HEAD; index.html for\n"
      "a directory, no listings, nothing outside DIR)"},

@@ -40,10 +40,13 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *redis_url;   /* --redis: join a cluster (cluster.c); NULL: single node */
+    const char *node_id;     /* --node-id: this node's name in the cluster */
     const char *history_rooms; /* rooms with history (globs); NULL: "*" if a limit is given */
     uint32_t history_messages; /* 0: the library's default (100 without history_ms) */
     uint32_t history_ms;       /* 0: no age limit */
     size_t history_bytes;      /* 0: the library's default (1 MiB per room) */
+    const char *data;        /* --data: the SQLite file of rooms' state (storage.c); NULL: memory */
     const char *static_dir;  /* --static: files served at "/"; NULL: none */
     uint32_t drain_ms;       /* shutdown: how long clients get to leave */
     int log_format;          /* ROOMD_LOG_TEXT or ROOMD_LOG_JSON (log.h) */

@@ -47,6 +47,12 @@ typedef struct rm_pmember {
     json_t *state;     /* an object */
     json_t *info;      /* from the join authorization, or NULL */
     json_t *entry;     /* what members see */
+    /* Other nodes' connections of this user here (remote_presence.c):
+     * the member stays while it has any, local or remote. */
+    struct rm_premote *remote;
+    uint32_t nremote, capremote;
+    uint32_t rconns;   /* their sum */
+    bool rtyping;      /* typing on another node */
     /* `"id":entry` as compact JSON, what states and diffs are made of
      * (presence_wire.c); NULL until a frame needs it, dropped when the
      * entry changes. */
@@ -70,6 +76,7 @@ typedef struct rm_fresh {
 typedef struct rm_proom {
     rm_table members; /* rm_pmember by user id */
     uint32_t nconns;
+    uint32_t rconns; /* on other nodes */
     /* The connections waiting for the full state: a tick whose diff is held
      * back (diff_ms) visits them, not every member. */
     rm_fresh *fresh;
@@ -145,6 +152,18 @@ rm_pmember *rm_pmember_find(const room_hub *hub, const rm_proom *r, const char *
 void rm_presence_notify(room_hub *hub, rm_pmember *m, room_presence_change change, room_conn *conn);
 /* Typing of `m` stops (expiry, leave): tells the others. */
 void rm_typing_end(room_hub *hub, rm_pmember *m, room_conn *conn);
+/* A node's connections of a member (remote_presence.c). */
+typedef struct rm_premote {
+    char node[32];
+    uint32_t conns;
+    bool stale; /* not in the node's full snapshot being applied (yet) */
+} rm_premote;
+/* presence.c's pieces that remote_presence.c shares. */
+void rm_presence_queue_join(room_hub *hub, rm_pmember *m);
+void rm_presence_queue_leave(room_hub *hub, rm_pmember *m);
+void rm_presence_member_free(room_hub *hub, rm_pmember *m);
+void rm_presence_room_free(room_hub *hub, rm_proom *r);
+void rm_presence_room_maybe_free(room_hub *hub, rm_proom *r);
 /* presence_wire.c: the frames of states and diffs, written from the
  * members' encoded entries. */
 /* Learns how the codec writes `event` (NULL: forgets). ROOM_ENOMEM leaves

@@ -112,7 +112,7 @@ static void mark_dirty(rm_people *p, rm_proom *r)
 
 /* Queues the member's current entry in the room's pending joins (its
  * encoding is written at the flush). */
-static void queue_join(room_hub *hub, rm_pmember *m)
+void rm_presence_queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
@@ -148,7 +148,7 @@ static void unqueue(rm_pmember *m)
 
 /* Out of memory the leave is lost for this member; nothing else is
  * affected, and the next state repairs it. */
-static void queue_leave(room_hub *hub, rm_pmember *m)
+void rm_presence_queue_leave(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
@@ -166,7 +166,7 @@ static void queue_leave(room_hub *hub, rm_pmember *m)
     mark_dirty(p, r);
 }
 
-static void member_free(room_hub *hub, rm_pmember *m)
+void rm_presence_member_free(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     if (m->typist) {
@@ -180,17 +180,18 @@ static void member_free(room_hub *hub, rm_pmember *m)
     json_decref(m->state);
     json_decref(m->info);
     json_decref(m->entry);
+    rm_free(&hub->alloc, m->remote, m->capremote * sizeof *m->remote);
     if (m->enc)
         rm_free(&hub->alloc, m->enc, m->enc_len);
     rm_free(&hub->alloc, m->conns, m->cap * sizeof *m->conns);
     rm_free(&hub->alloc, m, sizeof *m + strlen(m->id) + 1);
 }
 
-static void proom_free(room_hub *hub, rm_proom *r)
+void rm_presence_room_free(room_hub *hub, rm_proom *r)
 {
     for (uint32_t i = 0; i < r->members.cap; i++) {
         if (r->members.slots[i])
-            member_free(hub, r->members.slots[i]);
+            rm_presence_member_free(hub, r->members.slots[i]);
     }
     rm_table_release(&r->members, &hub->alloc);
     rm_free(&hub->alloc, r->fresh, r->fresh_cap * sizeof *r->fresh);
@@ -199,11 +200,11 @@ static void proom_free(room_hub *hub, rm_proom *r)
 }
 
 /* An empty room goes once no diff for it is pending. */
-static void proom_maybe_free(room_hub *hub, rm_proom *r)
+void rm_presence_room_maybe_free(room_hub *hub, rm_proom *r)
 {
     if (r->members.count == 0 && !r->dirty) {
         rm_table_del(&hub->people->rooms, r);
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
     }
 }
 
@@ -225,15 +226,16 @@ void rm_presence_left(room_hub *hub, room_conn *conn, const char *room, uint32_t
     r->nconns--;
     if (m->typist == conn)
         rm_typing_end(hub, m, conn);
-    if (m->nconns) {
+    /* Still here with another connection, on this node or another. */
+    if (m->nconns || m->nremote) {
         rm_presence_notify(hub, m, ROOM_PRESENCE_CONN_LEAVE, conn);
         return;
     }
-    queue_leave(hub, m);
+    rm_presence_queue_leave(hub, m);
     rm_presence_notify(hub, m, ROOM_PRESENCE_LEAVE, conn);
     rm_table_del(&r->members, m);
-    member_free(hub, m);
-    proom_maybe_free(hub, r);
+    rm_presence_member_free(hub, m);
+    rm_presence_room_maybe_free(hub, r);
 }
 
 void rm_presence_drop(room_hub *hub, room_conn *conn)
@@ -387,7 +389,8 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         m->info = verdict.info;
         verdict.info = NULL;
     } else if (verdict.info &&
-               !(new_entry = entry_new(hub, m, m->conns[0].conn, m->state, verdict.info))) {
+               !(new_entry = entry_new(hub, m, m->nconns ? m->conns[0].conn : conn, m->state,
+                                       verdict.info))) {
         goto fail_member;
     }
     if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns) ||
@@ -421,17 +424,17 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         mark_dirty(p, r);
     }
     if (new_member || new_entry)
-        queue_join(hub, m);
+        rm_presence_queue_join(hub, m);
     rm_presence_notify(hub, m, new_member ? ROOM_PRESENCE_JOIN : ROOM_PRESENCE_CONN_JOIN, conn);
     return 0;
 
 fail_member:
     json_decref(new_entry);
     if (new_member)
-        member_free(hub, m);
+        rm_presence_member_free(hub, m);
 fail_room:
     if (new_room)
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
 fail_info:
     json_decref(verdict.info);
     return rc;
@@ -485,7 +488,7 @@ int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_
     m->state = next;
     m->entry = entry;
     rm_pmember_changed(hub, m);
-    queue_join(hub, m);
+    rm_presence_queue_join(hub, m);
     rm_presence_notify(hub, m, ROOM_PRESENCE_UPDATE, conn);
     return 0;
 }
@@ -598,7 +601,7 @@ static int flush(room_hub *hub, bool all)
             p->cfg.flushed(hub, r->name, p->cfg.user_data);
             p->busy--;
         }
-        proom_maybe_free(hub, r);
+        rm_presence_room_maybe_free(hub, r);
     }
     while ((r = held) != NULL) {
         held = r->next_dirty;
@@ -654,7 +657,7 @@ size_t room_presence_conn_count(room_hub *hub, const char *room)
     if (!hub || !hub->people || rm_check_room_name(hub, room, &len))
         return 0;
     r = rm_proom_find(hub->people, room, rm_hash(hub->seed, room, len));
-    return r ? r->nconns : 0;
+    return r ? r->nconns + r->rconns : 0;
 }
 
 static rm_proom *proom_named(room_hub *hub, const char *room)
@@ -681,7 +684,7 @@ int room_presence_foreach(room_hub *hub, const char *room, room_presence_visit_f
         pm.user_id = m->id;
         pm.entry = m->entry;
         pm.state = m->state;
-        pm.connections = m->nconns;
+        pm.connections = m->nconns + m->rconns;
         if ((rc = fn(&pm, ud)) != 0)
             return rc;
     }
@@ -741,7 +744,7 @@ void rm_people_free(room_hub *hub)
             if (m)
                 m->typist = NULL; /* members go with their rooms: no list upkeep */
         }
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
     }
     /* Deleting shifts later items of a probe run back into slot i, which
      * is then looked at again. */

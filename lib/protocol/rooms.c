@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/adapter.h"
 #include "room/protocol.h"
 #include "rooms_history.h"
 
@@ -213,8 +214,27 @@ static int direct_one(room_conn *target, void *ud)
     return 0;
 }
 
+/* A direct message to a connection on another node (room_emit_id()) is
+ * answered when that node did it; `ctx` is {"from", "to", "ack"}. */
+static void direct_remote_done(room_hub *hub, int status, void *ud)
+{
+    json_t *ctx = ud;
+    room_conn *from = room_conn_find(hub, json_string_value(json_object_get(ctx, "from")));
+    json_t *args = json_array();
+    room_event ev = {"direct", args, json_integer_value(json_object_get(ctx, "ack")), NULL, 0};
+    const char *to = json_string_value(json_object_get(ctx, "to"));
+    if (from && args && status == 0)
+        ok(hub, from, &ev, "Sent", json_pack("{ss}", "to", to));
+    else if (from && args)
+        room_fail(hub, from, &ev, status,
+                  status == ROOM_ENOTFOUND ? "no connection or user with that id" : NULL);
+    json_decref(args);
+    json_decref(ctx);
+}
+
 /* `to` names a connection, or else a user: then every connection of that
- * user on this hub (its tabs) gets the message. */
+ * user on this hub (its tabs) gets the message. A connection id unknown
+ * here is asked of the other nodes of a cluster (without attachments). */
 static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *to = json_string_value(arg(ev, 0, "to"));
@@ -225,10 +245,19 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
     if (!to)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection or user id in \"to\"");
     target = room_conn_find(hub, to);
-    if (!target && !room_user_conn_count(hub, to))
-        return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
     if (!(d.msg = message(hub, NULL, conn, ev)))
         return ROOM_ENOMEM;
+    if (!target && !room_user_conn_count(hub, to)) {
+        json_t *ctx = json_pack("{sssssI}", "from", room_conn_id(conn), "to", to, "ack",
+                                (json_int_t)ev->ack_id);
+        rc = ctx ? room_emit_id(hub, to, "message", &d.msg, 1, direct_remote_done, ctx) : ROOM_ENOMEM;
+        json_decref(d.msg);
+        if (rc) {
+            json_decref(ctx);
+            return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
+        }
+        return 0;
+    }
     if (target)
         rc = room_emit_binary(hub, target, "message", d.msg, ev->attachments, ev->attachment_count);
     else

@@ -149,6 +149,9 @@ struct ends {
 
 struct opts {
 	struct sockaddr_in addr;
+	/* --port P1,P2,...: client i connects to ports[i % nports] (a cluster). */
+	uint16_t ports[8];
+	unsigned nports;
 	uint32_t clients, rooms, senders, messages, size, inflight, slow, concurrency;
 	double rate, idle, timeout;
 	bool connect_only, polling, presence;
@@ -1097,7 +1100,9 @@ static bool conn_open(struct client *c, struct conn *k)
 	/* Small frames must leave at once, or Nagle adds its delay to latency. */
 	int one = 1;
 	setsockopt(k->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(k->fd, (const struct sockaddr *)&g.o.addr, sizeof g.o.addr) < 0 && errno != EINPROGRESS) {
+	struct sockaddr_in to = g.o.addr;
+	to.sin_port = htons(g.o.ports[c->id % g.o.nports]);
+	if (connect(k->fd, (const struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
 		if (g.connect_errors < MAX_LOGGED_ERRORS)
 			fprintf(stderr, "loadgen: client %u: connect: %s\n", c->id, strerror(errno));
 		client_end(c, H_ERROR, 0, NULL, 0);
@@ -1419,7 +1424,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: loadgen --port P [options]\n"
 	      "  --host ADDR        server IPv4 loopback address (127.0.0.1)\n"
-	      "  --port P           server port (required)\n"
+	      "  --port P[,P2...]   server port (required); a list spreads the clients over\n"
+      "                     a cluster's nodes (client i on port i mod n)\n"
 	      "  --clients N        connections (100)\n"
 	      "  --rooms R          rooms; client i joins room i % R (1)\n"
 	      "  --senders S        clients 0..S-1 send (1 with one room, else all)\n"
@@ -1485,7 +1491,18 @@ static void parse_args(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
 		case O_HOST: host = optarg; break;
-		case O_PORT: port = parse_count("--port", optarg, 1, 65535); break;
+		case O_PORT: {
+			/* A comma-separated list: the nodes of a cluster. */
+			char *list = optarg, *tok, *save = NULL;
+			o->nports = 0;
+			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o->nports == sizeof o->ports / sizeof o->ports[0])
+					die("--port: at most 8 ports");
+				o->ports[o->nports++] = (uint16_t)parse_count("--port", tok, 1, 65535);
+			}
+			port = o->nports ? o->ports[0] : 0;
+			break;
+		}
 		case O_CLIENTS: o->clients = (uint32_t)parse_count("--clients", optarg, 1, 1000000); break;
 		case O_ROOMS: o->rooms = (uint32_t)parse_count("--rooms", optarg, 1, 1000000); break;
 		case O_SENDERS:

@@ -5,7 +5,21 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const parsePrometheus = require('parse-prometheus-text-format');
-const { roomdSuite, connect, ack, next, Raw, httpOnce, pollOpen, sleep, WAIT_MS } = require('./helpers');
+const {
+  roomdSuite,
+  startRoomd,
+  connect,
+  ack,
+  next,
+  Raw,
+  httpOnce,
+  pollOpen,
+  sleep,
+  WAIT_MS,
+  REDIS_SERVER,
+  freePort,
+  startRedis,
+} = require('./helpers');
 
 const T = { timeout: 20000 };
 
@@ -203,6 +217,31 @@ describe('metrics of refusals', () => {
       assert.ok(value(m, 'roomd_messages_received_total', { hub: 'ws' }) >= 6);
     } finally {
       j.close();
+    }
+  });
+});
+
+// roomd_redis_up follows the link to Redis (roomd --redis, examples/roomd/cluster.c).
+describe('metrics of a cluster node', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  it('reports the Redis link: 1 while up, 0 once Redis is gone', T, async (t) => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    let roomd;
+    try {
+      roomd = await startRoomd(['--redis', `redis://127.0.0.1:${port}`]).catch((err) => err);
+      if (roomd instanceof Error && /built without libroom-redis/.test(roomd.message)) {
+        t.skip('roomd built without libroom-redis');
+        return;
+      }
+      if (roomd instanceof Error) throw roomd;
+      const up = (m) => m.roomd_redis_up && value(m, 'roomd_redis_up');
+      await until(roomd.port, (m) => up(m) === 1, 'the link up');
+      await redis.stop();
+      const m = await until(roomd.port, (x) => up(x) === 0, 'the link down');
+      assert.equal(m.roomd_redis_up.type, 'GAUGE');
+    } finally {
+      await redis.stop();
+      if (roomd && !(roomd instanceof Error)) assert.deepEqual(await roomd.stop(), { code: 0, signal: null });
     }
   });
 });
