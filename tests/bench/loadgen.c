@@ -27,9 +27,10 @@
  * client connects as user u<i> (CONNECT auth {"userId"}), joins room r0,
  * and keeps the member list from its `presence` snapshot and the
  * `presence-diff` frames that follow (leaves first, then joins; a bitmap of
- * user ids, read from the members' keys and the leaves' ids). A client counts as joined once its list holds exactly every
- * user. Then (after --idle, if given) all but client 0 send `leave`, and
- * the run ends when client 0's list is down to itself.
+ * user ids, read from the members' keys and the leaves' ids). A client
+ * counts as joined once its list holds exactly every user. Then (after
+ * --idle, if given) all but client 0 send `leave`, and the run ends when
+ * client 0's list is down to itself.
  *
  * Payloads carry "t=<monotonic ns>;s=<sender id>;", padded with 'x', so a
  * delivery's latency and whether it is a sender's own echo come straight
