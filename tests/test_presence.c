@@ -111,7 +111,8 @@ static json_t *full_entry(const char *id, json_t *w)
     json_t *e = json_deep_copy(w);
     assert_true(json_is_object(e));
     assert_null(json_object_get(e, "id"));
-    assert_false(json_equal(json_object_get(e, "state"), json_object()));
+    /* An empty state is left out, never sent. */
+    assert_true(!json_object_get(e, "state") || json_object_size(json_object_get(e, "state")) > 0);
     json_object_set_new(e, "id", json_string(id));
     if (!json_object_get(e, "state"))
         json_object_set_new(e, "state", json_object());
@@ -1046,7 +1047,7 @@ static void opaque_codec(void **state)
     room_codec codec = {sizeof codec, "prefixed", prefixed_encode, prefixed_ack, prefixed_decode,
                         NULL, NULL, NULL};
     fake_peer *a, *b;
-    json_t *j;
+    json_t *j, *bob;
     const char *colon;
     (void)state;
     room_config_init(&cfg);
@@ -1075,9 +1076,8 @@ static void opaque_codec(void **state)
         assert_non_null(j);
         assert_string_equal(json_string_value(json_object_get(j, "event")),
                             p == a ? "presence-diff" : "presence");
-        assert_true(json_equal(json_object_get(json_object_get(json_object_get(j, "data"),
-                                                               p == a ? "joins" : "members"), "bob"),
-                               json_object()));
+        bob = json_object_get(json_object_get(json_object_get(j, "data"), p == a ? "joins" : "members"), "bob");
+        assert_true(json_is_object(bob) && json_object_size(bob) == 0);
         json_decref(j);
     }
     j = json_loads(strchr(b->frames[0], ':') + 1, 0, NULL);
