@@ -199,6 +199,8 @@ static const option_row rows[] = {
      "update-presence, typing, stop-typing) on its hubs"},
     {"typing-ms", "MS", set_u32, F(typing_ms), 1, INT_MAX,
      "idle time before an automatic stop-typing (5000)"},
+    {"yjs-path", "PATH", set_string, F(yjs_path), 0, 0,
+     "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

@@ -40,6 +40,7 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *yjs_path;    /* y-websocket's prefix; NULL: "/yjs/", "off": none */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

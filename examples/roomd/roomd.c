@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "options.h"
 #include "proto.h"
+#include "yjs.h"
 #include "room/eio.h"
 #include "room/presence.h"
 #include "room/protocol.h"
@@ -72,6 +73,7 @@ struct roomd {
     bool hub_broadcast;
     int log_level;
     roomd_auth auth;
+    roomd_yjs *yjs;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -339,6 +341,9 @@ static int start(roomd *d, const options *o)
             return fail("mount /ws", rc);
     }
 
+    if ((rc = roomd_yjs_mount(d->ws, o, &d->auth, &d->yjs)) != 0)
+        return rc;
+
     /* The server has logged why. */
     if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
         fprintf(stderr, "roomd: cannot listen on %s port %d\n", o->host, o->port);
@@ -397,6 +402,7 @@ int main(int argc, char **argv)
     /* The server and engine first: queued frames belong to the hubs. */
     room_uv_server_free(d.srv);
     room_ws_free(d.ws);
+    roomd_yjs_free(d.yjs);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);

@@ -2,6 +2,8 @@
  * document). Documents are the core's room storage, awareness is its
  * presence; this file translates the wire protocol to those and back
  * (docs/protocol-yjs.md). */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
