@@ -201,6 +201,8 @@ static const option_row rows[] = {
      "idle time before an automatic stop-typing (5000)"},
     {"yjs-path", "PATH", set_string, F(yjs_path), 0, 0,
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
+    {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
+     "compact a document's update log past N bytes (1048576)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

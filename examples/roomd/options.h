@@ -41,6 +41,7 @@ typedef struct options {
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
     const char *yjs_path;    /* y-websocket's prefix; NULL: "/yjs/", "off": none */
+    size_t yjs_compact_bytes; /* 0: the library's default */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

@@ -98,6 +98,7 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
 {
     room_config hcfg;
     room_yjs_config ycfg;
+    room_storage_config scfg;
     room_ws_mount_config mcfg;
     room_ws_prefix_hooks hooks;
     roomd_yjs *y;
@@ -117,6 +118,9 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     ycfg.connect = on_connect;
     ycfg.authorize = authorize;
     ycfg.user_data = y;
+    room_storage_config_init(&scfg);
+    scfg.compact_bytes = o->yjs_compact_bytes;
+    ycfg.storage = &scfg;
     room_ws_mount_config_init(&mcfg);
     mcfg.path = o->yjs_path ? o->yjs_path : "/yjs/";
     mcfg.origins = o->origins[0] ? o->origins : NULL;

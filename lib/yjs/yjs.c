@@ -13,6 +13,8 @@
 #define YJS_DEFAULT_KEEPALIVE_MS 15000u
 #define YJS_DEFAULT_AWARENESS ((size_t)16 << 10)
 #define YJS_REASON_MAX 128
+/* A compaction's tail worth asking again for (see again()). */
+#define YJS_TAIL_MIN ((size_t)64 << 10)
 
 enum {
     YC_SYNCING = 1u << 0,  /* its log stream runs; the step 2 comes at its end */
@@ -188,6 +190,31 @@ static void on_compact(room_hub *hub, const char *room, void *ud)
     yc = room_conn_data(p.conn);
     if (room_send_frame(hub, p.conn, y->step1) != 0) {
         room_storage_compaction_abort(hub, room, token);
+        return;
+    }
+    yc->token = token;
+    yc->flags |= YC_ASKED;
+}
+
+/* A snapshot replaces only the entries the member was sure to have when it
+ * was asked; what came in while it answered stays behind it. When that
+ * tail is a good part of the document (a burst of the member's own
+ * updates, which all reached the server before its answer), the member is
+ * asked once more at once: the new token covers the burst, and the log
+ * ends up one snapshot, which is what a joiner loads fast (applying
+ * thousands of small updates costs a client far more than one big one). */
+static void again(room_yjs *y, room_conn *conn, yjs_conn *yc, size_t snapshot)
+{
+    room_storage_info info;
+    uint64_t token;
+
+    info.size = sizeof info;
+    if (room_storage_get_info(y->hub, yc->room, &info) != 0 || info.bytes < snapshot ||
+        info.bytes - snapshot < YJS_TAIL_MIN || info.bytes - snapshot < snapshot / 4 ||
+        room_storage_compaction_begin(y->hub, yc->room, conn, &token) != 0)
+        return;
+    if (room_send_frame(y->hub, conn, y->step1) != 0) {
+        room_storage_compaction_abort(y->hub, yc->room, token);
         return;
     }
     yc->token = token;
@@ -548,8 +575,10 @@ static int sync_message(room_yjs *y, room_conn *conn, yjs_conn *yc, const room_y
         if (yc->flags & YC_ASKED) {
             yc->flags &= (uint8_t)~YC_ASKED;
             rc = room_storage_compaction_commit(y->hub, yc->room, yc->token, m->data, m->len);
-            if (rc == 0)
+            if (rc == 0) {
+                again(y, conn, yc, m->len);
                 return 0;
+            }
             if (rc != ROOM_ENOTFOUND)
                 room_storage_compaction_abort(y->hub, yc->room, yc->token);
             /* Not a snapshot after all: an update like any other. */
