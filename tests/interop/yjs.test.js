@@ -17,6 +17,8 @@ const WebSocket = require('ws');
 const { startRoomd, withTimeout, sleep } = require('./helpers');
 
 const T = { timeout: 60000 };
+// Each provider listens for the process's exit.
+process.setMaxListeners(100);
 
 // Polls `cond` every 20 ms until it holds, at most `ms`.
 async function until(cond, ms, what) {
