@@ -129,4 +129,30 @@ C
     fi
     n=4
 fi
+# The SQLite store, when built: its header alone with its .pc's cflags,
+# a store opened and freed, and only room_store_sqlite_* exported.
+if pkg-config --exists room-sqlite; then
+    cat > "$tmp/sqlite.c" <<'C'
+#include <room/sqlite.h>
+int main(int argc, char **argv)
+{
+    room_store *store;
+    char why[128];
+    (void)argc;
+    if (room_store_sqlite_open(&store, argv[1], NULL, why, sizeof why) != 0)
+        return 1;
+    room_store_free(store);
+    return 0;
+}
+C
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags room-sqlite) "$tmp/sqlite.c" \
+       -o "$tmp/sqlite" $(pkg-config --libs room-sqlite)
+    LD_LIBRARY_PATH=$libdir "$tmp/sqlite" "$tmp/rooms.db"
+    if nm -D --defined-only "$libdir/libroom-sqlite.so" | grep ' T ' | grep -qv ' room_store_sqlite_'; then
+        echo "libroom-sqlite exports more than room_store_sqlite_*:"
+        nm -D --defined-only "$libdir/libroom-sqlite.so" | grep ' T ' | grep -v ' room_store_sqlite_'
+        exit 1
+    fi
+    n=$((n + 1))
+fi
 echo "$n passed, 0 failed"

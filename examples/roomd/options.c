@@ -203,6 +203,20 @@ static const option_row rows[] = {
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
      "compact a document's update log past N bytes (1048576)"},
+    {"history", "N", set_u32, F(history_messages), 1, INT_MAX,
+     "rooms protocol: history rooms keep their last N messages\n"
+     "(100), with offsets and epochs (docs/history.md)"},
+    {"history-ms", "MS", set_u32, F(history_ms), 1, INT_MAX,
+     "history keeps no message older than MS (no age limit)"},
+    {"history-bytes", "N", set_size, F(history_bytes), 1, INT_MAX,
+     "history keeps at most N bytes of messages per room (1048576)"},
+    {"history-rooms", "PATTERNS", set_string, F(history_rooms), 0, 0,
+     "comma-separated globs of the rooms with history (\"*\" when\n"
+     "only --history, --history-ms or --history-bytes is given)"},
+    {"data", "FILE", set_string, F(data), 0, 0,
+     "keep rooms' shared storage and history in the SQLite file\n"
+     "FILE (created when missing), so that they and their epochs\n"
+     "survive a restart (docs/storage-sqlite.md)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

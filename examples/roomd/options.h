@@ -42,6 +42,11 @@ typedef struct options {
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
     const char *yjs_path;    /* y-websocket's prefix; NULL: "/yjs/", "off": none */
     size_t yjs_compact_bytes; /* 0: the library's default */
+    const char *history_rooms; /* rooms with history (globs); NULL: "*" if a limit is given */
+    uint32_t history_messages; /* 0: the library's default (100 without history_ms) */
+    uint32_t history_ms;       /* 0: no age limit */
+    size_t history_bytes;      /* 0: the library's default (1 MiB per room) */
+    const char *data;        /* --data: the SQLite file of rooms' state (storage.c); NULL: memory */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

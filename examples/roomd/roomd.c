@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "history.h"
 #include "options.h"
 #include "proto.h"
 #include "yjs.h"
@@ -26,6 +27,7 @@
 #include "room/protocol.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
+#include "storage.h"
 
 typedef struct roomd roomd;
 
@@ -74,6 +76,7 @@ struct roomd {
     int log_level;
     roomd_auth auth;
     roomd_yjs *yjs;
+    const options *options;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -174,7 +177,9 @@ static int register_rooms(roomd *d, room_hub *hub)
             return rc;
         flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
     }
-    if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
+    if ((rc = roomd_history_enable(hub, d->options, roomd_storage_store(),
+                                   roomd_storage_scope(d->eio, d->json_hub, hub))) != 0 ||
+        (rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
         (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
         return rc;
     return room_on(hub, "disconnect", rooms_disconnect, NULL);
@@ -281,6 +286,8 @@ static int start(roomd *d, const options *o)
     bool v6;
     int rc;
 
+    if ((rc = roomd_storage_open(o, log_line, d)) != 0)
+        return rc;
     room_ws_config_init(&wcfg);
     wcfg.handshake_timeout_ms = o->handshake_timeout_ms;
     wcfg.log = log_line;
@@ -392,6 +399,7 @@ int main(int argc, char **argv)
     d.hub_broadcast = o.hub_broadcast;
     d.presence = o.presence;
     d.typing_ms = o.typing_ms;
+    d.options = &o;
     if (o.auth_secret) {
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);
@@ -406,6 +414,7 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
+    roomd_storage_close();
     uv_loop_close(d.loop);
     roomd_options_release(&o);
     return rc == 0 ? 0 : 1;
