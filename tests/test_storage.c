@@ -62,10 +62,19 @@ static fake_peer *member(fake_net *net, const char *room)
     return p;
 }
 
+/* A member that has synced the whole log. */
+static fake_peer *synced(fake_net *net, const char *room)
+{
+    fake_peer *p = member(net, room);
+    assert_int_equal(room_storage_sync_begin(net->hub, p->conn, room), 0);
+    assert_int_equal(room_storage_sync_send(net->hub, p->conn, room, 0), 1);
+    return p;
+}
+
 static void append_id(fake_net *net, fake_peer *from, const char *room, int id)
 {
     char u[ID_LEN + 1];
-    snprintf(u, sizeof u, "u%04d", id);
+    snprintf(u, sizeof u, "u%04u", (unsigned)(id) % 10000u);
     assert_true(room_storage_append(net->hub, from ? from->conn : NULL, room, u, ID_LEN, NULL) >= 0);
 }
 
@@ -176,7 +185,7 @@ static void sync_streams_before_relays(void **state)
     assert_int_equal(j->nframes, 11);
     for (i = 0; i < 11; i++) {
         char want[16];
-        snprintf(want, sizeof want, "Y:u%04d", i);
+        snprintf(want, sizeof want, "Y:u%04u", (unsigned)(i) % 10000u);
         assert_string_equal(j->frames[i], want);
     }
     assert_int_equal(room_storage_sync_send(net.hub, j->conn, "doc", 0), ROOM_ENOTFOUND);
@@ -281,8 +290,8 @@ static void compaction_keeps_what_raced(void **state)
     int i;
     (void)state;
     storage_hub(&net, &c, NULL, 12);
-    a = member(&net, "doc");
-    b = member(&net, "doc");
+    a = synced(&net, "doc");
+    b = synced(&net, "doc");
     append_id(&net, a, "doc", 1);
     append_id(&net, b, "doc", 2);
     assert_int_equal(room_storage_flush(net.hub), 0);
@@ -298,6 +307,9 @@ static void compaction_keeps_what_raced(void **state)
     j = member(&net, "doc");
     assert_int_equal(room_storage_sync_begin(net.hub, j->conn, "doc"), 0);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", j->conn, &token), ROOM_ENOTMEMBER);
+    fake_peer *unsynced = member(&net, "doc"); /* joined, never synced: misses u1..u3 */
+    assert_int_equal(room_storage_compaction_begin(net.hub, "doc", unsynced->conn, &token), ROOM_ENOTMEMBER);
+    fake_close(&net, unsynced);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", a->conn, &token), 0);
     assert_int_equal(token, 3);
     assert_int_equal(room_storage_compaction_begin(net.hub, "doc", b->conn, &t2), ROOM_EALREADY);
@@ -322,7 +334,7 @@ static void compaction_keeps_what_raced(void **state)
     assert_int_equal(j->nframes, 4);
     for (i = 0; i < 4; i++) {
         char want[16];
-        snprintf(want, sizeof want, "Y:u%04d", i + 1);
+        snprintf(want, sizeof want, "Y:u%04u", (unsigned)(i + 1) % 10000u);
         assert_string_equal(j->frames[i], want);
     }
     /* A new joiner: the snapshot, then u0004. */
@@ -427,7 +439,7 @@ static void compaction_race(void **state)
                 r->syncing = rc == 0;
             } else if (act < 75) {
                 char u[ID_LEN + 1];
-                snprintf(u, sizeof u, "u%04d", next_id);
+                snprintf(u, sizeof u, "u%04u", (unsigned)(next_id) % 10000u);
                 assert_true(room_storage_append(net.hub, r->p->conn, "doc", u, ID_LEN, NULL) >= 0);
                 r->own[next_id] = 1;
                 all[next_id++] = 1;
@@ -452,7 +464,7 @@ static void compaction_race(void **state)
                 state_of(&rs[compactor], seen);
                 for (int i = 0; i < RACE_IDS; i++) {
                     if (seen[i])
-                        len += (size_t)snprintf(snap + len, ID_LEN + 1, "u%04d", i);
+                        len += (size_t)snprintf(snap + len, ID_LEN + 1, "u%04u", (unsigned)(i) % 10000u);
                 }
                 assert_int_equal(room_storage_compaction_commit(net.hub, "doc", token, snap, len), 0);
                 free(snap);
@@ -541,7 +553,7 @@ static void restart_keeps_the_log(void **state)
     assert_int_equal(room_store_memory_new(&mem, NULL), 0);
     counting_init(&cs, mem);
     storage_hub(&net, &c, &cs.table, 0);
-    a = member(&net, "doc");
+    a = synced(&net, "doc");
     append_id(&net, a, "doc", 1);
     append_id(&net, a, "doc", 2);
     append_id(&net, NULL, "other", 3);
@@ -716,10 +728,13 @@ static int session(fake_net *net, size_t fail_at, room_store *mem)
         p[i] = fake_open(net);
         if (p[i] && room_join(net->hub, p[i]->conn, "doc"))
             rc = 1;
+        if (p[i] && i == 0 && (room_storage_sync_begin(net->hub, p[i]->conn, "doc") ||
+                               room_storage_sync_send(net->hub, p[i]->conn, "doc", 0) != 1))
+            rc = 1;
     }
     for (i = 0; i < 4; i++) {
         char u[8];
-        snprintf(u, sizeof u, "u%04d", i);
+        snprintf(u, sizeof u, "u%04u", (unsigned)(i) % 10000u);
         if (p[i % 3] && room_storage_append(net->hub, p[i % 3]->conn, "doc", u, 5, NULL) < 0)
             rc = 1;
     }

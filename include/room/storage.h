@@ -43,10 +43,15 @@
  *
  * Re-entrancy: the compact callback runs inside room_hub_tick() /
  * room_storage_flush(); it may send (room_emit(), room_send_frame(), ...)
- * and call room_storage_compaction_begin(), but must not join, leave,
- * close, append, or flush (those calls return ROOM_EINVAL from it). Store
+ * and call room_storage_compaction_begin() and _member(), but must not
+ * join, leave or close; the other room_storage_* and room_history_* calls
+ * made from it (or from a foreach visit) return ROOM_EINVAL. Store
  * functions run inside hub calls too and must not call into the hub at all
  * (only the room_store_sink_* functions during load).
+ *
+ * room_hub_free() hands the store what is still unwritten once more (no
+ * compaction asks); a failure there is logged. Single node: appends are
+ * not published to the cluster adapter.
  */
 #ifndef ROOM_STORAGE_H
 #define ROOM_STORAGE_H
@@ -264,7 +269,8 @@ ROOM_API int room_storage_enable(room_hub *hub, const room_storage_config *confi
 
 /* Appends `update` (len bytes, copied once into its frame) to `room`'s log
  * and relays that frame to the room's members except `from` and except
- * those still syncing (they get it from their sync). `from` is the member
+ * those still syncing (they get it from their sync; so does `from` when it
+ * is syncing itself). `from` is the member
  * that sent it, or NULL for the host. Opens the room's storage if needed
  * (loading it from the store). Returns the number of deliveries and sets
  * *offset_out (optional) to the entry's offset. Errors: ROOM_EINVAL (NULL
@@ -337,13 +343,15 @@ ROOM_API int room_storage_get_info(room_hub *hub, const char *room, room_storage
 
 /* ---- compaction ---------------------------------------------------------------- */
 
-/* Starts a compaction of `room`'s log: `member` (a member of the room that
- * is not syncing, or NULL to let the hub pick one) is the one the caller
- * will ask for its full state. Every entry up to the current last offset
- * has reached it; that offset is the token (*token_out). Errors:
- * ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTMEMBER (member not in the room, or
- * syncing), ROOM_ENOTFOUND (an empty log; or NULL member and none
- * eligible), ROOM_EALREADY (a compaction is running), ROOM_ESTORAGE. */
+/* Starts a compaction of `room`'s log: `member` is the one the caller will
+ * ask for its full state: a member whose sync of the room is complete
+ * (room_storage_sync_send() returned 1, and it has not begun another since,
+ * so it has every entry), or NULL to let the hub pick one. Every entry up
+ * to the current last offset has reached it; that offset is the token
+ * (*token_out). Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTMEMBER (member
+ * not in the room, or its sync not complete), ROOM_ENOTFOUND (an empty
+ * log; or NULL member and none eligible), ROOM_EALREADY (a compaction is
+ * running), ROOM_ESTORAGE. */
 ROOM_API int room_storage_compaction_begin(room_hub *hub, const char *room, room_conn *member,
                                            uint64_t *token_out);
 /* The member's full state arrived: the entries with offsets up to `token`

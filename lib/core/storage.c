@@ -157,6 +157,7 @@ static void sroom_free(room_hub *hub, rm_sroom *r)
     for (i = 0; i < r->nsyncs; i++)
         sync_release(hub, &r->syncs[i]);
     rm_free(&hub->alloc, r->syncs, (size_t)r->capsyncs * sizeof *r->syncs);
+    rm_free(&hub->alloc, r->synced, (size_t)r->capsynced * sizeof *r->synced);
     rm_free(&hub->alloc, r, sizeof *r + r->name_len + 1);
 }
 
@@ -362,6 +363,7 @@ void rm_storage_left(room_hub *hub, room_conn *conn, const rm_room *room)
         return;
     if ((s = sync_of(r, conn)) != NULL)
         rm_sync_remove(hub, r, s);
+    rm_synced_remove(r, conn);
     if (r->compactor == conn)
         rm_compaction_end(hub, r, true);
 }
@@ -376,7 +378,7 @@ static bool dirty(const rm_storage *st, const rm_sroom *r)
  * (or, without a store, there is nothing worth keeping). */
 static bool idle(room_hub *hub, const rm_storage *st, const rm_sroom *r)
 {
-    if ((r->flags & RM_S_LISTED) || r->nsyncs || r->compactor ||
+    if ((r->flags & RM_S_LISTED) || r->nsyncs || r->nsynced || r->compactor ||
         rm_table_get(&hub->rooms, r->hash, r->name))
         return false;
     if (st->store.write)

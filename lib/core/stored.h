@@ -68,6 +68,10 @@ typedef struct rm_sroom {
     uint64_t ctoken;
     rm_sync *syncs;
     uint32_t nsyncs, capsyncs;
+    /* Members that completed a sync and so have every entry: the only ones
+     * a compaction may ask. Room for the running syncs is kept. */
+    room_conn **synced;
+    uint32_t nsynced, capsynced;
     uint32_t flags;
     uint32_t hash;
     uint32_t name_len;
@@ -114,6 +118,8 @@ int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *da
  * is still over its threshold (an abort). */
 void rm_compaction_end(room_hub *hub, rm_sroom *r, bool ask_again);
 rm_sync *rm_sync_of(rm_sroom *r, const room_conn *conn);
+/* conn no longer counts as synced (it left, or syncs again). */
+void rm_synced_remove(rm_sroom *r, const room_conn *conn);
 void rm_sync_remove(room_hub *hub, rm_sroom *r, rm_sync *s);
 
 /* history.c */

@@ -105,6 +105,35 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
 
 /* ---- syncs ------------------------------------------------------------------------- */
 
+static bool is_synced(const rm_sroom *r, const room_conn *conn)
+{
+    uint32_t i;
+    for (i = 0; i < r->nsynced; i++) {
+        if (r->synced[i] == conn)
+            return true;
+    }
+    return false;
+}
+
+void rm_synced_remove(rm_sroom *r, const room_conn *conn)
+{
+    uint32_t i;
+    for (i = 0; i < r->nsynced; i++) {
+        if (r->synced[i] == conn) {
+            r->synced[i] = r->synced[--r->nsynced];
+            return;
+        }
+    }
+}
+
+/* The sync is over: conn has every entry. Its place was kept at begin. */
+static int finish(room_hub *hub, rm_sroom *r, rm_sync *s)
+{
+    r->synced[r->nsynced++] = s->conn;
+    rm_sync_remove(hub, r, s);
+    return 1;
+}
+
 int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char *room)
 {
     rm_sroom *r;
@@ -117,8 +146,12 @@ int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char *room)
         return ROOM_ENOTMEMBER;
     if (syncing(r, conn))
         return ROOM_EALREADY;
-    if ((rc = rm_grow(&hub->alloc, (void **)&r->syncs, &r->capsyncs, r->nsyncs + 1, sizeof *r->syncs)) != 0)
+    if ((rc = rm_grow(&hub->alloc, (void **)&r->syncs, &r->capsyncs, r->nsyncs + 1, sizeof *r->syncs)) != 0 ||
+        (rc = rm_grow(&hub->alloc, (void **)&r->synced, &r->capsynced, r->nsynced + r->nsyncs + 1,
+                      sizeof *r->synced)) != 0)
         return rc;
+    /* A member that syncs again has not got everything until it is over. */
+    rm_synced_remove(r, conn);
     memset(&r->syncs[r->nsyncs], 0, sizeof *r->syncs);
     r->syncs[r->nsyncs++].conn = conn;
     return 0;
@@ -176,11 +209,8 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
             room_frame_unref(frame);
         } else {
             i = first_after(r, s->pos);
-            if (i == r->lcount) {
-                /* Everything: live from here on. */
-                rm_sync_remove(hub, r, s);
-                return 1;
-            }
+            if (i == r->lcount)
+                return finish(hub, r, s); /* everything: live from here on */
             frame = r->log[i].frame;
             s->pos = r->log[i].offset;
             rc = rm_deliver(hub, conn, frame);
@@ -195,10 +225,8 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
     }
     /* Whether anything remains is known now, so that a log that fit says
      * so at once. */
-    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount) {
-        rm_sync_remove(hub, r, s);
-        return 1;
-    }
+    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount)
+        return finish(hub, r, s);
     return 0;
 }
 
@@ -263,20 +291,6 @@ int room_storage_get_info(room_hub *hub, const char *room, room_storage_info *in
 
 /* ---- compaction ------------------------------------------------------------------------- */
 
-struct pick {
-    rm_sroom *r;
-    room_conn *conn;
-};
-
-static int pick_synced(room_conn *conn, void *ud)
-{
-    struct pick *p = ud;
-    if (syncing(p->r, conn))
-        return 0;
-    p->conn = conn;
-    return 1;
-}
-
 int room_storage_compaction_begin(room_hub *hub, const char *room, room_conn *member,
                                   uint64_t *token_out)
 {
@@ -293,15 +307,15 @@ int room_storage_compaction_begin(room_hub *hub, const char *room, room_conn *me
         return ROOM_EALREADY;
     if (!r->lcount)
         return ROOM_ENOTFOUND;
-    if (member) {
-        if (!member_of(hub, member, room) || syncing(r, member))
-            return ROOM_ENOTMEMBER;
-    } else {
-        struct pick p = {r, NULL};
-        room_members_foreach(hub, room, pick_synced, &p);
-        if (!(member = p.conn))
-            return ROOM_ENOTFOUND;
+    if (member && !is_synced(r, member))
+        return ROOM_ENOTMEMBER;
+    for (uint32_t i = 0; !member && i < r->nsynced; i++) {
+        /* One that can be asked: not waiting detached for a resume. */
+        if (!(r->synced[i]->flags & RM_CONN_DETACHED))
+            member = r->synced[i];
     }
+    if (!member)
+        return ROOM_ENOTFOUND;
     r->compactor = member;
     r->ctoken = r->llast;
     if (token_out)
