@@ -3,6 +3,9 @@
 # Sourced by tests/run-all.sh, examples/demo.sh and tests/bench/run.sh.
 pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev libwslay-dev
       nettle-dev libhttp-parser-dev valgrind libsqlite3-dev"
+# libroom-redis (hiredis, msgpack-c) and the redis-server the cluster test
+# and the cluster benchmark start themselves.
+pkgs="$pkgs libhiredis-dev libmsgpack-dev redis-server"
 # The test suite also drives a real headless browser (tests/browser, which
 # runs it with --no-sandbox --headless=new, as root in a container needs);
 # the demo and the benchmark do not need it.

@@ -143,6 +143,77 @@ static void connects_the_root_namespace_at_once(void **state)
     assert_string_equal(seen.auth, "{\"token\":\"welcome\"}");
 }
 
+/* The host's random bytes: a counter, so that every draw differs. */
+static int counting_random(void *buf, size_t len, void *ud)
+{
+    unsigned char *out = buf;
+    unsigned *next = ud;
+    while (len--)
+        *out++ = (unsigned char)(*next)++;
+    return 0;
+}
+
+static const char *open_sid(const eio_peer *p, char sid[ROOM_CONN_ID_LEN + 1])
+{
+    json_t *open = json_loads(p->msgs[0] + 1, 0, NULL);
+    assert_non_null(open);
+    snprintf(sid, ROOM_CONN_ID_LEN + 1, "%s", json_string_value(json_object_get(open, "sid")));
+    json_decref(open);
+    assert_int_equal(strlen(sid), ROOM_CONN_ID_LEN);
+    return sid;
+}
+
+/* A v2 client names its socket in "/" after the Engine.IO sid, and so does
+ * Socket.IO 4 for it: the connection in the root hub has that id, with the
+ * library's random bytes and with the host's. Its other namespaces, and
+ * v4 clients everywhere, get ids of their own. */
+static void names_v2_root_sockets_after_the_sid(void **state)
+{
+    eio_world *w = *state;
+    unsigned counter = 7;
+    int round;
+
+    for (round = 0; round < 2; round++) {
+        char sid[ROOM_CONN_ID_LEN + 1], sid2[ROOM_CONN_ID_LEN + 1], v4[ROOM_CONN_ID_LEN + 1];
+        room_hub *root, *admin;
+        room_conn *conn;
+        eio_peer *p, *q;
+
+        eio_world_config(w);
+        if (round == 1) {
+            w->root.random = counting_random;
+            w->root.user_data = &counter;
+        }
+        start(w);
+        root = room_eio_hub(w->eio, "/");
+        admin = room_eio_hub(w->eio, "/admin");
+        p = eio_open(w, ROOM_EIO_WEBSOCKET, 3);
+        q = eio_open(w, ROOM_EIO_POLLING, 3);
+        open_sid(p, sid);
+        open_sid(q, sid2);
+        assert_string_not_equal(sid, sid2);
+        conn = room_conn_find(root, sid);
+        assert_non_null(conn);
+        assert_ptr_equal(room_conn_transport(conn), p->s);
+        conn = room_conn_find(root, sid2);
+        assert_non_null(conn);
+        assert_ptr_equal(room_conn_transport(conn), q->s);
+        assert_int_equal(eio_in(w, p, "40/admin,"), 0);
+        assert_int_equal(room_conn_count(admin), 1);
+        assert_null(room_conn_find(admin, sid));
+
+        p = eio_open(w, ROOM_EIO_WEBSOCKET, 4);
+        open_sid(p, sid);
+        assert_int_equal(eio_in(w, p, "40"), 0);
+        assert_int_equal(strncmp(eio_last(p), "40{\"sid\":\"", 10), 0);
+        snprintf(v4, sizeof v4, "%s", eio_last(p) + 10);
+        assert_non_null(room_conn_find(root, v4));
+        assert_string_not_equal(v4, sid);
+        assert_null(room_conn_find(root, sid));
+        eio_world_end(w);
+    }
+}
+
 /* The root's connect handler refusing: a v2 CONNECT_ERROR, and the
  * session waits for a CONNECT until the connect timeout, as Socket.IO's. */
 static int refuse_all(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
@@ -558,6 +629,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         STARTED(connects_the_root_namespace_at_once),
         FRESH(reports_a_refused_root),
+        FRESH(names_v2_root_sockets_after_the_sid),
         FRESH(unwinds_a_failed_root_connect),
         STARTED(answers_the_clients_pings),
         STARTED(decodes_v3_text_payloads),

@@ -1,8 +1,10 @@
 /* identity.c, presence.c, typing.c: users, presence membership, batched
  * diffs, join authorization, state updates and typing, through the fake
  * transport. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "room/codec.h"
 #include "room/presence.h"
 #include "test_util.h"
 
@@ -487,6 +489,7 @@ static int session(fake_net *net, size_t fail_at)
     pc.authorize = refuse_secret;
     pc.change = on_change;
     pc.user_data = &c;
+    pc.diff_ms = 10;
     if (room_presence_enable(net->hub, &pc))
         rc = 1;
     for (int i = 0; i < 3; i++)
@@ -501,11 +504,18 @@ static int session(fake_net *net, size_t fail_at)
             rc = 1;
         if (room_presence_join(net->hub, p[i]->conn, "r", NULL, NULL))
             rc = 1;
+        if (i == 0)
+            room_hub_tick(net->hub, 1);
+        if (room_presence_join(net->hub, p[i]->conn, i == 2 ? "s" : "t", NULL, NULL))
+            rc = 1;
     }
+    /* Diffs held back (diff_ms) in two rooms, states sent. */
+    room_hub_tick(net->hub, 2);
     patch = json_pack("{s:i}", "n", 1);
     if (p[0] && room_presence_update(net->hub, p[0]->conn, "r", patch, NULL))
         rc = 1;
     json_decref(patch);
+    room_hub_tick(net->hub, 3);
     if (p[2] && room_typing(net->hub, p[2]->conn, "r"))
         rc = 1;
     if (room_presence_flush(net->hub) < 0)
@@ -744,6 +754,310 @@ static void adapter_hook(void **state)
     room_hub_free(net.hub);
 }
 
+
+/* What `p` believes its room's members are: its last state, then each
+ * diff after it (leaves, then joins), in the order the frames came. */
+static json_t *view_of(const fake_peer *p)
+{
+    json_t *view = NULL;
+    for (size_t i = 0; i < p->nframes; i++) {
+        json_t *j = fake_json(p, i), *d = json_object_get(j, "data"), *v;
+        const char *ev = json_string_value(json_object_get(j, "event")), *k;
+        if (ev && strcmp(ev, "presence") == 0) {
+            json_decref(view);
+            view = json_deep_copy(json_object_get(d, "members"));
+        } else if (ev && strcmp(ev, "presence-diff") == 0) {
+            assert_non_null(view); /* never a diff before the state */
+            json_object_foreach(json_object_get(d, "leaves"), k, v)
+                json_object_del(view, k);
+            json_object_foreach(json_object_get(d, "joins"), k, v)
+                json_object_set(view, k, v);
+        }
+        json_decref(j);
+    }
+    return view ? view : json_object();
+}
+
+/* With diff_ms, joiners get their state at the next tick and the others a
+ * diff at most every diff_ms of hub time; room_hub_tick() names the
+ * deadline. A connection whose state holds every change of a diff is not
+ * sent it; one shown a user only in a state hears of its leave. */
+static void diff_interval(void **state)
+{
+    fake_net net = {0};
+    room_presence_config pc;
+    fake_peer *a, *b, *c, *d;
+    json_t *v, *want;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    pc.diff_ms = 100;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    b = fake_open(&net);
+    c = fake_open(&net);
+    d = fake_open(&net);
+    set_user(net.hub, a, "alice", NULL);
+    set_user(net.hub, b, "bob", NULL);
+    set_user(net.hub, c, "carol", NULL);
+    set_user(net.hub, d, "dave", NULL);
+    room_hub_tick(net.hub, 1000);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_hub_tick(net.hub, 1000), -1);
+    assert_int_equal(a->nframes, 1);
+    /* The first change after a quiet time goes at once. */
+    assert_int_equal(room_presence_join(net.hub, b->conn, "r", NULL, NULL), 0);
+    room_hub_tick(net.hub, 1010);
+    assert_int_equal(b->nframes, 1);
+    assert_int_equal(fake_count(a, "presence-diff"), 1);
+    /* The next within 100 ms: carol's state now, alice's diff held. */
+    assert_int_equal(room_presence_join(net.hub, c->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_hub_tick(net.hub, 1030), 80);
+    assert_int_equal(c->nframes, 1);
+    assert_int_equal(a->nframes, 2);
+    assert_int_equal(b->nframes, 1);
+    /* Dave comes and goes before the diff: carol saw him in no state, but
+     * his join went into the pending diff for the others only while he
+     * stayed. */
+    assert_int_equal(room_presence_join(net.hub, d->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_hub_tick(net.hub, 1040), 70);
+    assert_int_equal(d->nframes, 1);
+    assert_int_equal(fake_count(c, "presence-diff"), 0);
+    fake_close(&net, d);
+    assert_int_equal(room_hub_tick(net.hub, 1109), 1);
+    assert_int_equal(a->nframes, 2);
+    assert_int_equal(room_hub_tick(net.hub, 1110), -1);
+    /* One diff each for alice and bob (carol, then the join and leave of
+     * dave); carol had carol and dave in her state, so she hears dave
+     * leave. */
+    assert_int_equal(fake_count(a, "presence-diff"), 2);
+    assert_int_equal(fake_count(b, "presence-diff"), 1);
+    assert_int_equal(fake_count(c, "presence-diff"), 1);
+    want = room_presence_state(net.hub, "r");
+    assert_int_equal(json_object_size(want), 3);
+    for (fake_peer *p = a; p; p = p == a ? b : p == b ? c : NULL) {
+        v = view_of(p);
+        assert_true(json_equal(v, want));
+        json_decref(v);
+    }
+    /* A tick with nothing held sends nothing; a flush sends what is held
+     * at once. */
+    assert_int_equal(room_presence_join(net.hub, (d = fake_open(&net))->conn, "r", NULL, NULL), 0);
+    room_hub_tick(net.hub, 1120);
+    assert_int_equal(d->nframes, 1);
+    assert_int_equal(room_presence_flush(net.hub), 3);
+    json_decref(want);
+    want = room_presence_state(net.hub, "r");
+    for (fake_peer *p = a; p; p = p == a ? b : p == b ? c : p == c ? d : NULL) {
+        v = view_of(p);
+        assert_true(json_equal(v, want));
+        json_decref(v);
+    }
+    json_decref(want);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    fake_close(&net, c);
+    fake_close(&net, d);
+    room_hub_free(net.hub);
+}
+
+/* diff_budget spaces a large room's diffs by its connections' share of
+ * the budget: 5 connections at 10 a second, half a second. */
+static void diff_budget_spacing(void **state)
+{
+    fake_net net = {0};
+    room_presence_config pc;
+    fake_peer *p[6];
+    char id[8];
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    pc.diff_ms = 100;
+    pc.diff_budget = 10;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    for (int i = 0; i < 6; i++) {
+        p[i] = fake_open(&net);
+        snprintf(id, sizeof id, "u%d", i);
+        set_user(net.hub, p[i], id, NULL);
+    }
+    room_hub_tick(net.hub, 1000);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(room_presence_join(net.hub, p[i]->conn, "r", NULL, NULL), 0);
+    room_hub_tick(net.hub, 1000);
+    assert_int_equal(room_presence_join(net.hub, p[4]->conn, "r", NULL, NULL), 0);
+    /* A diff to four goes at once; the next waits 500 ms, not 100. */
+    assert_int_equal(room_hub_tick(net.hub, 1001), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 1);
+    assert_int_equal(room_presence_join(net.hub, p[5]->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_hub_tick(net.hub, 1200), 301);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 1);
+    assert_int_equal(room_hub_tick(net.hub, 1501), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 2);
+    /* A room that shrank does not wait for what it was. */
+    for (int i = 1; i < 6; i++)
+        fake_close(&net, p[i]);
+    assert_int_equal(room_hub_tick(net.hub, 1502), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 3);
+    fake_close(&net, p[0]);
+    room_hub_free(net.hub);
+}
+
+/* Joins, tabs, leaves and state updates at random, ticks at random times
+ * with diffs held for diff_ms: each connection gets at most one presence
+ * frame per tick, and once the held diffs are out every connection's view
+ * is the room's state. */
+static void views_converge(void **state)
+{
+    enum { SLOTS = 24, STEPS = 600 };
+    fake_net net = {0};
+    room_presence_config pc;
+    fake_peer *p[SLOTS] = {0};
+    size_t before[SLOTS];
+    uint32_t seed = 12345;
+    uint64_t now = 1;
+    char id[16];
+    json_t *want, *v;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    pc.diff_ms = 50;
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    for (int step = 0; step < STEPS; step++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t r = seed >> 8, i = r % SLOTS, op = (r / SLOTS) % 10;
+        if (op < 4 && !p[i]) {
+            p[i] = fake_open(&net);
+            snprintf(id, sizeof id, "u%u", i % 9); /* some users have several tabs */
+            set_user(net.hub, p[i], id, NULL);
+            assert_int_equal(room_presence_join(net.hub, p[i]->conn, "r", NULL, NULL), 0);
+        } else if (op < 6 && p[i]) {
+            if (op == 4) {
+                fake_close(&net, p[i]);
+            } else {
+                assert_int_equal(room_leave(net.hub, p[i]->conn, "r"), 0);
+                fake_close(&net, p[i]);
+            }
+            p[i] = NULL;
+        } else if (op == 6 && p[i]) {
+            json_t *patch = json_pack("{s:i}", "n", step);
+            assert_int_equal(room_presence_update(net.hub, p[i]->conn, "r", patch, NULL), 0);
+            json_decref(patch);
+        } else if (op >= 7) {
+            for (int k = 0; k < SLOTS; k++)
+                before[k] = p[k] ? p[k]->nframes : 0;
+            now += r % 40;
+            room_hub_tick(net.hub, now);
+            for (int k = 0; k < SLOTS; k++)
+                assert_true(!p[k] || p[k]->nframes - before[k] <= 1);
+        }
+    }
+    room_hub_tick(net.hub, now + 50);
+    want = room_presence_state(net.hub, "r");
+    for (int k = 0; k < SLOTS; k++) {
+        if (!p[k])
+            continue;
+        v = view_of(p[k]);
+        assert_true(json_equal(v, want));
+        json_decref(v);
+        fake_close(&net, p[k]);
+    }
+    json_decref(want);
+    room_hub_free(net.hub);
+}
+
+/* A codec that puts its own length before the JSON codec's text: the
+ * state's text cannot go between fixed bytes, so it is parsed back and
+ * encoded as any payload, and comes out whole. */
+static int prefixed_encode(const room_codec *codec, room_buf *out, const char *event,
+                           json_t *const *argv, size_t argc, int64_t ack_id, size_t attachments)
+{
+    const room_codec *json = room_codec_json();
+    room_buf *tmp;
+    int rc;
+    (void)codec;
+    if (room_buf_new(&tmp, NULL))
+        return ROOM_ENOMEM;
+    rc = json->encode_event(json, tmp, event, argv, argc, ack_id, attachments);
+    if (!rc)
+        rc = room_buf_append_int(out, (int64_t)room_buf_len(tmp));
+    if (!rc)
+        rc = room_buf_append(out, ":", 1);
+    if (!rc)
+        rc = room_buf_append(out, room_buf_data(tmp), room_buf_len(tmp));
+    room_buf_free(tmp);
+    return rc;
+}
+
+static int prefixed_ack(const room_codec *codec, room_buf *out, int64_t ack_id, json_t *const *argv,
+                        size_t argc, size_t attachments)
+{
+    (void)codec;
+    return room_codec_json()->encode_ack(room_codec_json(), out, ack_id, argv, argc, attachments);
+}
+
+static int prefixed_decode(const room_codec *codec, const uint8_t *bytes, size_t len, room_message *msg)
+{
+    (void)codec;
+    return room_codec_json()->decode(room_codec_json(), bytes, len, msg);
+}
+
+static void opaque_codec(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    room_presence_config pc;
+    room_codec codec = {sizeof codec, "prefixed", prefixed_encode, prefixed_ack, prefixed_decode,
+                        NULL, NULL, NULL};
+    fake_peer *a, *b;
+    json_t *j;
+    const char *colon;
+    (void)state;
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.codec = &codec;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    room_presence_config_init(&pc);
+    pc.state_event = "presence";
+    pc.diff_event = "presence-diff";
+    assert_int_equal(room_presence_enable(net.hub, &pc), 0);
+    a = fake_open(&net);
+    b = fake_open(&net);
+    set_user(net.hub, a, "alice", "Alice");
+    set_user(net.hub, b, "bob", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_flush(net.hub), 1);
+    assert_int_equal(room_presence_join(net.hub, b->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_flush(net.hub), 2);
+    /* bob's state, alice's diff: each its length, a colon, the JSON. */
+    for (fake_peer *p = a; p; p = p == a ? b : NULL) {
+        const char *f = p->frames[p->nframes - 1];
+        colon = strchr(f, ':');
+        assert_non_null(colon);
+        assert_int_equal(strtoul(f, NULL, 10), strlen(colon + 1));
+        j = json_loads(colon + 1, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "event")),
+                            p == a ? "presence-diff" : "presence");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(
+                                json_object_get(json_object_get(j, "data"), p == a ? "joins" : "members"),
+                                "bob"), "id")), "bob");
+        json_decref(j);
+    }
+    j = json_loads(strchr(b->frames[0], ':') + 1, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(
+                            json_object_get(j, "data"), "members"), "alice"), "name")), "Alice");
+    json_decref(j);
+    fake_close(&net, a);
+    fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +1072,10 @@ int main(void)
         cmocka_unit_test(detached_leaves),
         cmocka_unit_test(flushed_once_per_room),
         cmocka_unit_test(adapter_hook),
+        cmocka_unit_test(diff_interval),
+        cmocka_unit_test(diff_budget_spacing),
+        cmocka_unit_test(views_converge),
+        cmocka_unit_test(opaque_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

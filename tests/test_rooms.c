@@ -222,7 +222,7 @@ static void join_and_leave_by_id(void **state)
 
 static void adapter_without_remote_ops(void **state)
 {
-    room_adapter bare = {sizeof(room_adapter), "bare", NULL, NULL, NULL, NULL, NULL, NULL};
+    room_adapter bare = {.size = sizeof(room_adapter), .name = "bare"};
     room_adapter small = bare;
     fake_net net = {0};
     room_config cfg;

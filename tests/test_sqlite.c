@@ -29,19 +29,32 @@ typedef struct scratch {
     char db[96];
 } scratch;
 
-static void scratch_make(scratch *s)
+/* cmocka runs the teardown also after a failed test: no scratch stays. */
+static int scratch_setup(void **state)
 {
+    scratch *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
     snprintf(s->dir, sizeof s->dir, "/tmp/test_sqlite.XXXXXX");
-    assert_non_null(mkdtemp(s->dir));
+    if (!mkdtemp(s->dir)) {
+        free(s);
+        return -1;
+    }
     snprintf(s->db, sizeof s->db, "%s/rooms.db", s->dir);
+    *state = s;
+    return 0;
 }
 
-static void scratch_remove(scratch *s)
+static int scratch_teardown(void **state)
 {
+    scratch *s = *state;
     char cmd[128];
+    int rc;
     chmod(s->dir, 0700);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-    assert_int_equal(system(cmd), 0);
+    rc = system(cmd);
+    free(s);
+    return rc == 0 ? 0 : -1;
 }
 
 /* What the store logged. */
@@ -180,17 +193,15 @@ static void epoch_of(room_hub *hub, const char *room, char *epoch)
 /* Logs, history and epochs come back whole from the file, per scope. */
 static void round_trip(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_net net = {0};
     room_store *store;
     char doc_epoch[ROOM_EPOCH_MAX + 1], chat_epoch[ROOM_EPOCH_MAX + 1], other[ROOM_EPOCH_MAX + 1];
     char history[1024];
     room_history_pos pos;
     text t;
-    (void)state;
 
-    scratch_make(&sc);
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "a", 1);
     append(net.hub, "doc", "one");
     append(net.hub, "doc", "two");
@@ -206,7 +217,7 @@ static void round_trip(void **state)
     hub_done(&net);
     room_store_free(store);
 
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "a", 99);
     assert_string_equal(log_of(net.hub, "doc", &t), "1:one,2:two,3:,4:three,");
     assert_string_equal(history_of(net.hub, "chat:1", &t), history);
@@ -228,14 +239,13 @@ static void round_trip(void **state)
     assert_string_not_equal(other, doc_epoch);
     hub_done(&net);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* A compaction replaces the entries up to its token by the snapshot, in
  * the file too; the entries that came after it stay. */
 static void compaction_replaces(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_net net = {0};
     room_store *store;
     fake_peer *member;
@@ -243,10 +253,8 @@ static void compaction_replaces(void **state)
     sqlite3 *db;
     sqlite3_stmt *st;
     text t;
-    (void)state;
 
-    scratch_make(&sc);
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "", 1);
     member = fake_open(&net);
     assert_int_equal(room_join(net.hub, member->conn, "doc"), 0);
@@ -267,7 +275,7 @@ static void compaction_replaces(void **state)
     room_store_free(store);
 
     /* The rows themselves: the snapshot at 3, then 4. */
-    assert_int_equal(sqlite3_open(sc.db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(sc->db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(pos || '=' || data, ',') FROM "
                                             "(SELECT pos, CAST(data AS TEXT) AS data FROM updates ORDER BY pos)",
                                         -1, &st, NULL),
@@ -277,19 +285,18 @@ static void compaction_replaces(void **state)
     sqlite3_finalize(st);
     sqlite3_close(db);
 
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "", 1);
     assert_string_equal(log_of(net.hub, "doc", &t), "3:abc,4:d,");
     hub_done(&net);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* Messages with binary attachments (the JSON codec has none: written
  * through the store's own table here), and history that drops its oldest. */
 static void history_parts_and_floor(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_net net = {0};
     room_store *store;
     room_bytes parts[3] = {{(const uint8_t *)"msg", 3}, {(const uint8_t *)"", 0},
@@ -299,10 +306,8 @@ static void history_parts_and_floor(void **state)
     room_history_limits lim;
     text t;
     int i;
-    (void)state;
 
-    scratch_make(&sc);
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     memset(&b, 0, sizeof b);
     b.size = sizeof b;
     b.room = "chat:x";
@@ -322,7 +327,7 @@ static void history_parts_and_floor(void **state)
     hub_done(&net);
     room_store_free(store);
 
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "", 1);
     assert_int_equal(room_history_set(net.hub, "chat:x", &lim), 0);
     history_of(net.hub, "chat:x", &t);
@@ -331,7 +336,6 @@ static void history_parts_and_floor(void **state)
     assert_null(strstr(t.s, "3:"));
     hub_done(&net);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 static int open_error(const char *path, int quick_check, char *why, size_t size)
@@ -360,64 +364,61 @@ static void write_file(const char *path, const char *bytes, size_t len, off_t at
 /* Files that are not ours are refused with SQLite's words, untouched. */
 static void refuses_what_is_not_a_store(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     char why[256], junk[4096];
     sqlite3 *db;
     room_store *store;
     fake_net net = {0};
     struct stat before, after;
-    (void)state;
 
-    scratch_make(&sc);
-    write_file(sc.db, "this is no database, just text that is long enough to have a header", 68, 0);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), ROOM_ESTORAGE);
+    write_file(sc->db, "this is no database, just text that is long enough to have a header", 68, 0);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), ROOM_ESTORAGE);
     assert_string_equal(why, "file is not a database");
 
     /* Another application's SQLite file: not converted to WAL, not changed. */
-    unlink(sc.db);
-    assert_int_equal(sqlite3_open(sc.db, &db), SQLITE_OK);
+    unlink(sc->db);
+    assert_int_equal(sqlite3_open(sc->db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES(1)", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(stat(sc.db, &before), 0);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), ROOM_ESTORAGE);
+    assert_int_equal(stat(sc->db, &before), 0);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), ROOM_ESTORAGE);
     assert_non_null(strstr(why, "not a libroom store"));
-    assert_int_equal(stat(sc.db, &after), 0);
+    assert_int_equal(stat(sc->db, &after), 0);
     assert_int_equal(before.st_size, after.st_size);
     assert_int_equal(before.st_mtime, after.st_mtime);
 
     /* A store of a later schema. */
-    unlink(sc.db);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), 0);
-    assert_int_equal(sqlite3_open(sc.db, &db), SQLITE_OK);
+    unlink(sc->db);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), 0);
+    assert_int_equal(sqlite3_open(sc->db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), ROOM_ESTORAGE);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), ROOM_ESTORAGE);
     assert_non_null(strstr(why, "schema version 2"));
 
     /* A store whose pages were overwritten: quick_check finds it at open. */
-    unlink(sc.db);
-    store = open_store(sc.db, NULL);
+    unlink(sc->db);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "", 1);
     for (int i = 0; i < 200; i++)
         append(net.hub, "doc", "an update long enough to fill a few pages of the file, many times");
     hub_done(&net);
     room_store_free(store);
     memset(junk, 0x5a, sizeof junk);
-    write_file(sc.db, junk, sizeof junk, 2 * 4096);
-    assert_int_equal(open_error(sc.db, 1, why, sizeof why), ROOM_ESTORAGE);
+    write_file(sc->db, junk, sizeof junk, 2 * 4096);
+    assert_int_equal(open_error(sc->db, 1, why, sizeof why), ROOM_ESTORAGE);
     assert_non_null(strstr(why, "malformed"));
 
     /* No path, no pointer, a config from before the first release. */
-    assert_int_equal(room_store_sqlite_open(NULL, sc.db, NULL, why, sizeof why), ROOM_EINVAL);
+    assert_int_equal(room_store_sqlite_open(NULL, sc->db, NULL, why, sizeof why), ROOM_EINVAL);
     assert_int_equal(room_store_sqlite_open(&store, NULL, NULL, why, sizeof why), ROOM_EINVAL);
     {
         room_store_sqlite_config small;
         room_store_sqlite_config_init(&small);
         small.size = sizeof(size_t);
-        assert_int_equal(room_store_sqlite_open(&store, sc.db, &small, why, sizeof why), ROOM_EINVAL);
+        assert_int_equal(room_store_sqlite_open(&store, sc->db, &small, why, sizeof why), ROOM_EINVAL);
     }
-    scratch_remove(&sc);
 }
 
 /* Runs `check` in a child process without root's right to write anything
@@ -473,40 +474,34 @@ static void writable_check(const scratch *sc)
 
 static void read_only_file_and_directory(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     char why[256];
-    (void)state;
-    scratch_make(&sc);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), 0);
-    assert_int_equal(chmod(sc.dir, 0755), 0);
-    assert_int_equal(chmod(sc.db, 0444), 0);
-    assert_int_equal(as_unprivileged(read_only_check, &sc), 0);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), 0);
+    assert_int_equal(chmod(sc->dir, 0755), 0);
+    assert_int_equal(chmod(sc->db, 0444), 0);
+    assert_int_equal(as_unprivileged(read_only_check, sc), 0);
     /* The process's own file and directory: fine. */
     if (geteuid() == 0)
-        assert_int_equal(chown(sc.db, 65534, 65534) | chown(sc.dir, 65534, 65534), 0);
-    assert_int_equal(chmod(sc.db, 0644), 0);
-    assert_int_equal(as_unprivileged(writable_check, &sc), 0);
+        assert_int_equal(chown(sc->db, 65534, 65534) | chown(sc->dir, 65534, 65534), 0);
+    assert_int_equal(chmod(sc->db, 0644), 0);
+    assert_int_equal(as_unprivileged(writable_check, sc), 0);
     /* A directory where neither a new file nor the write-ahead log of the
      * existing one can be made. */
-    assert_int_equal(chmod(sc.dir, 0555), 0);
-    assert_int_equal(as_unprivileged(unwritable_dir_check, &sc), 0);
-    scratch_remove(&sc);
+    assert_int_equal(chmod(sc->dir, 0555), 0);
+    assert_int_equal(as_unprivileged(unwritable_dir_check, sc), 0);
 }
 
 /* A second store on the same file would interleave offsets. */
 static void one_store_per_file(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     char why[256];
     room_store *store;
-    (void)state;
-    scratch_make(&sc);
-    store = open_store(sc.db, NULL);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), ROOM_ESTORAGE);
+    store = open_store(sc->db, NULL);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), ROOM_ESTORAGE);
     assert_non_null(strstr(why, "locked by another store"));
     room_store_free(store);
-    assert_int_equal(open_error(sc.db, 0, why, sizeof why), 0);
-    scratch_remove(&sc);
+    assert_int_equal(open_error(sc->db, 0, why, sizeof why), 0);
 }
 
 /* The file locked by another program: the flush fails, the room turns
@@ -514,7 +509,7 @@ static void one_store_per_file(void **state)
  * lock is gone the next flush writes everything. */
 static void write_failure_keeps_everything(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_net net = {0};
     logbook book = {0};
     room_store *store;
@@ -523,16 +518,14 @@ static void write_failure_keeps_everything(void **state)
     sqlite3 *other;
     int hub_logs;
     text t;
-    (void)state;
 
-    scratch_make(&sc);
-    store = open_store(sc.db, &book);
+    store = open_store(sc->db, &book);
     hub_on(&net, store, "", 1);
     append(net.hub, "doc", "before");
     assert_int_equal(room_storage_flush(net.hub), 0);
     append(net.hub, "doc", "during");
 
-    assert_int_equal(sqlite3_open(sc.db, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_open(sc->db, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     hub_logs = net.logs;
     assert_int_equal(room_storage_flush(net.hub), ROOM_ESTORAGE);
@@ -541,7 +534,7 @@ static void write_failure_keeps_everything(void **state)
     assert_int_equal(room_storage_append(net.hub, NULL, "doc", "refused", 7, NULL), ROOM_ESTORAGE);
     assert_int_equal(book.errors, 1);
     assert_non_null(strstr(book.last, "database is locked"));
-    assert_non_null(strstr(book.last, sc.db));
+    assert_non_null(strstr(book.last, sc->db));
     assert_string_equal(room_store_sqlite_error(store), "database is locked");
     /* Retried at each flush, logged once, by the store and by the hub. */
     assert_int_equal(room_storage_flush(net.hub), ROOM_ESTORAGE);
@@ -560,12 +553,11 @@ static void write_failure_keeps_everything(void **state)
     hub_done(&net);
     room_store_free(store);
 
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     hub_on(&net, store, "", 1);
     assert_string_equal(log_of(net.hub, "doc", &t), "1:before,2:during,3:after,");
     hub_done(&net);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* A store that never closed (its process died: a child that exits without
@@ -604,7 +596,7 @@ static void crashed_child(const char *path)
 
 static void unclean_end(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_net net = {0};
     logbook book = {0};
     room_store *store;
@@ -612,11 +604,9 @@ static void unclean_end(void **state)
     room_history_pos pos;
     char epoch[ROOM_EPOCH_MAX + 1];
     text t;
-    (void)state;
 
-    scratch_make(&sc);
-    crashed_child(sc.db);
-    store = open_store(sc.db, &book);
+    crashed_child(sc->db);
+    store = open_store(sc->db, &book);
     hub_on(&net, store, "", 7);
     assert_int_equal(room_history_position(net.hub, "chat:1", &pos), 0);
     assert_int_equal(pos.offset, 1);
@@ -627,14 +617,14 @@ static void unclean_end(void **state)
     room_store_free(store);
 
     /* Again, and this time the machine restarted before the next open. */
-    crashed_child(sc.db);
-    assert_int_equal(sqlite3_open(sc.db, &db), SQLITE_OK);
+    crashed_child(sc->db);
+    assert_int_equal(sqlite3_open(sc->db, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "UPDATE store SET value = 'another-boot' WHERE key = 'boot'",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_changes(db), 1);
     sqlite3_close(db);
-    store = open_store(sc.db, &book);
+    store = open_store(sc->db, &book);
     assert_int_equal(book.lines, 1);
     assert_non_null(strstr(book.last, "new epoch"));
     hub_on(&net, store, "", 7);
@@ -646,23 +636,20 @@ static void unclean_end(void **state)
     room_store_free(store);
 
     /* Closed cleanly this time: nothing changes at the next open. */
-    store = open_store(sc.db, &book);
+    store = open_store(sc->db, &book);
     assert_int_equal(book.lines, 1);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* Batches the schema cannot hold are refused before any SQL runs. */
 static void malformed_batches(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     room_store *store;
     room_store_batch b;
     room_store_update u = {(uint64_t)INT64_MAX + 1, (const uint8_t *)"x", 1};
     room_store_sqlite_stats stats;
-    (void)state;
-    scratch_make(&sc);
-    store = open_store(sc.db, NULL);
+    store = open_store(sc->db, NULL);
     memset(&b, 0, sizeof b);
     b.size = sizeof b;
     b.room = "r";
@@ -687,13 +674,12 @@ static void malformed_batches(void **state)
     assert_null(room_store_sqlite_error(NULL));
     assert_int_equal(room_store_sqlite_stats_get(NULL, &stats), ROOM_EINVAL);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* Commits are made durable by the thread within sync_ms. */
 static void checkpoint_thread_syncs(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     room_store_sqlite_config cfg;
     room_store *store;
     room_store_sqlite_stats stats;
@@ -701,11 +687,9 @@ static void checkpoint_thread_syncs(void **state)
     room_store_update u = {1, (const uint8_t *)"x", 1};
     char why[256];
     int tries;
-    (void)state;
-    scratch_make(&sc);
     room_store_sqlite_config_init(&cfg);
     cfg.sync_ms = 20;
-    assert_int_equal(room_store_sqlite_open(&store, sc.db, &cfg, why, sizeof why), 0);
+    assert_int_equal(room_store_sqlite_open(&store, sc->db, &cfg, why, sizeof why), 0);
     assert_int_equal(room_store_sqlite_stats_get(store, &stats), 0);
     assert_int_equal(stats.checkpoints, 0);
     memset(&b, 0, sizeof b);
@@ -725,14 +709,13 @@ static void checkpoint_thread_syncs(void **state)
     }
     assert_true(stats.checkpoints >= 1);
     room_store_free(store);
-    scratch_remove(&sc);
 }
 
 /* Every allocation of the store fails in turn: at open, and in a load of
  * messages with several parts (the copies load.c makes). */
 static void every_allocation_may_fail(void **state)
 {
-    scratch sc;
+    scratch *sc = *state;
     fake_alloc a;
     room_store_sqlite_config cfg;
     room_store *store;
@@ -745,15 +728,13 @@ static void every_allocation_may_fail(void **state)
     room_store_batch b;
     room_history_pos pos;
     int rc;
-    (void)state;
 
-    scratch_make(&sc);
     for (n = 1;; n++) {
         memset(&a, 0, sizeof a);
         a.fail_at = n;
         room_store_sqlite_config_init(&cfg);
         cfg.allocator = fake_allocator(&a);
-        rc = room_store_sqlite_open(&store, sc.db, &cfg, why, sizeof why);
+        rc = room_store_sqlite_open(&store, sc->db, &cfg, why, sizeof why);
         if (rc == 0)
             break;
         assert_int_equal(rc, ROOM_ENOMEM);
@@ -774,7 +755,7 @@ static void every_allocation_may_fail(void **state)
         memset(&a, 0, sizeof a);
         room_store_sqlite_config_init(&cfg);
         cfg.allocator = fake_allocator(&a);
-        assert_int_equal(room_store_sqlite_open(&store, sc.db, &cfg, why, sizeof why), 0);
+        assert_int_equal(room_store_sqlite_open(&store, sc->db, &cfg, why, sizeof why), 0);
         a.fail_at = a.allocs + n;
         hub_on(&net, store, "", 1);
         rc = room_history_position(net.hub, "chat:x", &pos);
@@ -790,23 +771,22 @@ static void every_allocation_may_fail(void **state)
     }
     /* The parts array and the bytes buffer, at least. */
     assert_true(total >= 3);
-    scratch_remove(&sc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),
-        cmocka_unit_test(compaction_replaces),
-        cmocka_unit_test(history_parts_and_floor),
-        cmocka_unit_test(refuses_what_is_not_a_store),
-        cmocka_unit_test(read_only_file_and_directory),
-        cmocka_unit_test(one_store_per_file),
-        cmocka_unit_test(write_failure_keeps_everything),
-        cmocka_unit_test(unclean_end),
-        cmocka_unit_test(malformed_batches),
-        cmocka_unit_test(checkpoint_thread_syncs),
-        cmocka_unit_test(every_allocation_may_fail),
+        cmocka_unit_test_setup_teardown(round_trip, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(compaction_replaces, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(history_parts_and_floor, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(refuses_what_is_not_a_store, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(read_only_file_and_directory, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(one_store_per_file, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(write_failure_keeps_everything, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(unclean_end, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(malformed_batches, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(checkpoint_thread_syncs, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(every_allocation_may_fail, scratch_setup, scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,7 +157,7 @@ static const option_row rows[] = {
     {"port", "PORT", set_int, F(port), 0, 65535,
      "TCP port (3000); 0 picks a free one (printed when ready)"},
     {"host", "ADDR", set_string, F(host), 0, 0, "IPv4 or IPv6 address to bind (127.0.0.1)"},
-    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom or bench (rooms)"},
+    {"protocol", "NAME", set_string, F(protocol), 0, 0, "rooms, diffy, classroom, bench or sails (rooms)"},
     {"ping-interval", "MS", set_u32, F(ping_interval_ms), 1, INT_MAX,
      "Engine.IO pingInterval (25000)"},
     {"ping-timeout", "MS", set_u32, F(ping_timeout_ms), 1, INT_MAX, "Engine.IO pingTimeout (20000)"},
@@ -186,7 +186,7 @@ static const option_row rows[] = {
      "Access-Control-Allow-Credentials: true for allowed origins"},
     {"allow-eio3", NULL, set_true, F(allow_eio3), 0, 0,
      "accept Engine.IO v3 / Socket.IO v2 clients (EIO=3), as\n"
-     "Socket.IO's allowEIO3"},
+     "Socket.IO's allowEIO3 (always, with --protocol sails)"},
     {"recovery-ms", "N", set_u32, F(recovery_ms), 0, INT_MAX,
      "connection-state recovery: a client that comes back within\n"
      "N ms gets its session and missed events back (0: off)"},
@@ -203,6 +203,10 @@ static const option_row rows[] = {
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
      "compact a document's update log past N bytes (1048576)"},
+    {"redis", "URL", set_string, F(redis_url), 0, 0,
+     "join a cluster over Redis (redis://127.0.0.1:6379): rooms,\n"
+     "presence and operations by id span every node (docs/cluster.md)"},
+    {"node-id", "NAME", set_string, F(node_id), 0, 0, "this node's name in the cluster's logs (random)"},
     {"history", "N", set_u32, F(history_messages), 1, INT_MAX,
      "rooms protocol: history rooms keep their last N messages\n"
      "(100), with offsets and epochs (docs/history.md)"},

@@ -21,5 +21,11 @@ int proto_diffy_register(room_hub *hub, roomd_auth *auth);
 int proto_classroom_register(room_hub *hub, roomd_auth *auth);
 /* join(room) and send(room, payload) -> msg(payload), for the benchmark. */
 int proto_bench_register(room_hub *hub);
+/* Sails' virtual requests (docs/protocol-sails.md): get/post/... events
+ * answered through the acknowledgement with {body, headers, statusCode},
+ * on the routes of the Sails example controller. Its connections' data is
+ * its own. The host serves it with Engine.IO v3 allowed, as Sails does
+ * (sails.io.js ships socket.io-client 2). */
+int proto_sails_register(room_hub *hub);
 
 #endif

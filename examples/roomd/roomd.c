@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "cluster.h"
 #include "history.h"
 #include "options.h"
 #include "proto.h"
@@ -35,19 +36,23 @@ typedef struct protocol {
     const char *name;
     int (*register_fn)(roomd *d, room_hub *hub);
     bool json; /* also served at /ws */
+    bool eio3; /* Engine.IO v3 clients allowed without --allow-eio3 */
 } protocol;
 
 static int register_rooms(roomd *d, room_hub *hub);
 static int register_diffy(roomd *d, room_hub *hub);
 static int register_classroom(roomd *d, room_hub *hub);
 static int register_bench(roomd *d, room_hub *hub);
+static int register_sails(roomd *d, room_hub *hub);
 
 static const protocol protocols[] = {
-    {"rooms", register_rooms, true},
-    {"diffy", register_diffy, true},
+    {"rooms", register_rooms, true, false},
+    {"diffy", register_diffy, true, false},
     /* Identity comes with the Socket.IO CONNECT packet, which /ws lacks. */
-    {"classroom", register_classroom, false},
-    {"bench", register_bench, false},
+    {"classroom", register_classroom, false, false},
+    {"bench", register_bench, false, false},
+    /* sails.io.js speaks Socket.IO v2: Sails' server allows EIO3 itself. */
+    {"sails", register_sails, false, true},
 };
 
 /* Descriptors kept for everything but connections: stdio, the listener,
@@ -95,7 +100,8 @@ static const protocol *find_protocol(const char *name)
         if (strcmp(protocols[i].name, name) == 0)
             return &protocols[i];
     }
-    fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench)\n", name);
+    fprintf(stderr, "roomd: unknown protocol \"%s\" (rooms, diffy, classroom, bench, sails)\n",
+            name);
     exit(2);
 }
 
@@ -199,6 +205,12 @@ static int register_bench(roomd *d, room_hub *hub)
 {
     (void)d;
     return proto_bench_register(hub);
+}
+
+static int register_sails(roomd *d, room_hub *hub)
+{
+    (void)d;
+    return proto_sails_register(hub);
 }
 
 static void on_shutdown(room_uv_server *srv, void *user_data)
@@ -306,6 +318,8 @@ static int start(roomd *d, const options *o)
     if ((rc = room_ws_new(&d->ws, &wcfg)) != 0 ||
         (rc = room_uv_server_new(&d->srv, d->loop, d->ws, &ucfg)) != 0)
         return fail("server", rc);
+    if ((rc = roomd_cluster_start(d->loop, o, log_line, d)) != 0)
+        return rc;
 
     room_eio_config_init(&ecfg);
     room_ws_eio_config(d->ws, &ecfg);
@@ -315,14 +329,16 @@ static int start(roomd *d, const options *o)
         ecfg.ping_interval_ms = o->ping_interval_ms;
     if (o->ping_timeout_ms)
         ecfg.ping_timeout_ms = o->ping_timeout_ms;
-    ecfg.allow_eio3 = o->allow_eio3;
+    ecfg.allow_eio3 = o->allow_eio3 || d->proto->eio3;
     room_config_init(&rcfg);
     set_rate_limits(&rcfg, o);
     rcfg.recovery_ms = o->recovery_ms;
+    rcfg.adapter = roomd_cluster_adapter("/");
     if ((rc = room_eio_new(&d->eio, &ecfg, &rcfg)) != 0)
         return fail("engine.io", rc);
     if ((rc = d->proto->register_fn(d, room_eio_hub(d->eio, "/"))) != 0)
         return fail(d->proto->name, rc);
+    rcfg.adapter = roomd_cluster_adapter("/admin");
     if ((rc = room_eio_namespace(d->eio, "/admin", &rcfg, &admin)) != 0 ||
         (rc = register_rooms(d, admin)) != 0)
         return fail("namespace /admin", rc);
@@ -342,12 +358,16 @@ static int start(roomd *d, const options *o)
         jcfg.user_data = d;
         set_rate_limits(&jcfg, o);
         jcfg.recovery_ms = o->recovery_ms;
+        jcfg.adapter = roomd_cluster_adapter("/ws");
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
             (rc = d->proto->register_fn(d, d->json_hub)) != 0 ||
             (rc = mount_json(d, &mcfg)) != 0)
             return fail("mount /ws", rc);
     }
 
+    if ((rc = roomd_cluster_bind("/", room_eio_hub(d->eio, "/"))) != 0 ||
+        (rc = roomd_cluster_bind("/admin", admin)) != 0 || (rc = roomd_cluster_bind("/ws", d->json_hub)) != 0)
+        return fail("cluster", rc);
     if ((rc = roomd_yjs_mount(d->ws, o, &d->auth, &d->yjs)) != 0)
         return rc;
 
@@ -414,6 +434,7 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
+    roomd_cluster_stop();
     roomd_storage_close();
     uv_loop_close(d.loop);
     roomd_options_release(&o);

@@ -20,6 +20,8 @@
 extern "C" {
 #endif
 
+typedef struct room_remote_op room_remote_op;
+
 /* Like room_codec, the table starts with the size it was built with; the
  * hub refuses one below ROOM_ADAPTER_SIZE_MIN, copies the first `size`
  * bytes once at room_hub_new() (later changes to the table are not seen)
@@ -54,6 +56,58 @@ struct room_adapter {
      * must carry. */
     void (*presence)(room_adapter *adapter, room_hub *hub, const char *room, const char *user_id,
                      int change, const char *conn_id, json_t *entry);
+
+    /* ---- added with the cluster operations (libroom 0.3, issue 12) */
+
+    /* An operation for the other nodes (room_remote_op below; borrowed for
+     * the call). By-id kinds: `op->conn_id` is not on this node; the
+     * adapter asks the others and must call `done` exactly once (possibly
+     * later) when it returns 0: with the holder's status once it answered,
+     * or ROOM_ENOTFOUND when no node answered within the adapter's timeout
+     * (nodes that do not hold the id stay silent, so silence is "not
+     * found", as on a single node). Room-wide kinds (ROOM_REMOTE_MEMBERS_*)
+     * have been applied locally already; `done` is NULL and the other nodes
+     * apply them without answering. NULL: remote_join/remote_leave are used
+     * for joins and leaves, the other by-id kinds get ROOM_ENOTFOUND, and
+     * room-wide ones stay local. */
+    int (*remote)(room_adapter *adapter, room_hub *hub, const room_remote_op *op, room_done_fn done,
+                  void *ud);
+    /* A broadcast was delivered locally; forward its event and arguments
+     * (borrowed) rather than its frame, so that an adapter can re-encode it
+     * for a wire format of its own (Socket.IO's Redis adapter packets). When
+     * set, the hub calls it instead of `publish` for room_send*() and
+     * room_broadcast*(); `publish` still gets frames the hub did not encode
+     * from an event. Errors are logged by the hub. */
+    int (*publish_event)(room_adapter *adapter, room_hub *hub, const char *room, const char *event,
+                         json_t *const *argv, size_t argc, const room_bytes *attachments,
+                         size_t attachment_count, const char *except_id);
+    /* The first connection of this hub joined `room` (`present` 1), or the
+     * last left it (0): the adapter subscribes to the room's traffic only
+     * while the node has members there. Runs inside the join or leave: it
+     * may read the hub but must not join, leave, send or close. */
+    void (*room_local)(room_adapter *adapter, room_hub *hub, const char *room, int present);
+};
+
+/* What room_adapter.remote carries. */
+enum room_remote_kind {
+    ROOM_REMOTE_JOIN = 1,      /* conn_id joins room */
+    ROOM_REMOTE_LEAVE = 2,     /* conn_id leaves room */
+    ROOM_REMOTE_LEAVE_ALL = 3, /* conn_id leaves every room */
+    ROOM_REMOTE_DISCONNECT = 4,/* conn_id is closed with `reason` (may be NULL) */
+    ROOM_REMOTE_EMIT = 5,      /* conn_id gets event(argv...) */
+    ROOM_REMOTE_MEMBERS_JOIN = 6,  /* every member of room joins rooms[] */
+    ROOM_REMOTE_MEMBERS_LEAVE = 7, /* every member of room leaves rooms[] */
+};
+struct room_remote_op {
+    int kind;                /* enum room_remote_kind */
+    const char *conn_id;     /* by-id kinds; NULL for room-wide ones */
+    const char *room;        /* JOIN/LEAVE: the room; MEMBERS_*: whose members */
+    const char *const *rooms; /* MEMBERS_*: the rooms joined or left */
+    size_t nrooms;
+    const char *reason;      /* DISCONNECT: the close reason, or NULL */
+    const char *event;       /* EMIT: the event and its arguments */
+    json_t *const *argv;
+    size_t argc;
 };
 
 /* The smallest adapter table a hub accepts: the layout above. */
@@ -62,6 +116,88 @@ struct room_adapter {
 /* The single-node adapter: publishes nowhere, and an id that is not local
  * does not exist (ROOM_ENOTFOUND). Static; never freed. */
 ROOM_API room_adapter *room_adapter_local(void);
+
+/* ---- operations by connection id on whichever node holds it ---------------
+ * Like room_join_id() / room_leave_id() (room.h): `done` (optional) runs
+ * once when the operation is complete on this node, with 0 or a negative
+ * code: the local result when `conn_id` is here (before the call
+ * returns), else the holder's answer through the adapter, or ROOM_ENOTFOUND
+ * when no node holds the id (at once with the local adapter, after the
+ * cluster adapter's timeout otherwise). The return value reports argument
+ * errors only (ROOM_EINVAL, ROOM_ENAME); then `done` does not run. `done`
+ * may run inside the call: it may do anything a handler may. Strings and
+ * arguments are borrowed for the call. */
+
+/* Leaves every room. Status: 0 (also when it was in none). */
+ROOM_API int room_leave_all_id(room_hub *hub, const char *conn_id, room_done_fn done, void *ud);
+/* Closes the connection as room_conn_close() does (its disconnect handler
+ * runs on its node), with `reason` (NULL: "server disconnect"). */
+ROOM_API int room_disconnect_id(room_hub *hub, const char *conn_id, const char *reason,
+                                room_done_fn done, void *ud);
+/* Emits event(argv...) to the connection (room_emit_args() without
+ * attachments). */
+ROOM_API int room_emit_id(room_hub *hub, const char *conn_id, const char *event,
+                          json_t *const *argv, size_t argc, room_done_fn done, void *ud);
+/* Every member of `room`, on every node, joins (leaves) each of `rooms`
+ * (Socket.IO's in(room).socketsJoin(rooms)). Applied here before the call
+ * returns, sent to the other nodes without waiting for them; `done` gets 0,
+ * or the first error of a local join other than ROOM_EALREADY
+ * (ROOM_ENOTMEMBER for leaves). */
+ROOM_API int room_members_join(room_hub *hub, const char *room, const char *const *rooms,
+                               size_t nrooms, room_done_fn done, void *ud);
+ROOM_API int room_members_leave(room_hub *hub, const char *room, const char *const *rooms,
+                                size_t nrooms, room_done_fn done, void *ud);
+
+/* ---- for adapters: traffic from other nodes ----------------------------------- */
+
+/* Applies an operation from another node here, without asking the adapter
+ * again. By-id kinds: ROOM_ENOTFOUND when the id is not on this node (the
+ * adapter then stays silent), else the local result. Room-wide kinds: the
+ * number of joins (leaves) made. */
+ROOM_API int room_remote_apply(room_hub *hub, const room_remote_op *op);
+
+/* Delivers an event from another node, encoded once, to the connections
+ * that are in any of `rooms` (nrooms 0: every connection) and neither are
+ * named in `except` nor are members of a room named there (Socket.IO's
+ * broadcast options). Not published again. Returns the number of
+ * deliveries or a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
+ROOM_API int room_hub_deliver_remote_event(room_hub *hub, const char *const *rooms, size_t nrooms,
+                                           const char *const *except, size_t nexcept,
+                                           const char *event, json_t *const *argv, size_t argc,
+                                           const room_bytes *attachments, size_t attachment_count);
+
+/* Presence from another node (docs/presence.md, "The cluster adapter").
+ * `node` names the node (at most 31 bytes); `conns` is how many
+ * connections `user_id` now has in `room` on that node, for the kinds
+ * ROOM_PRESENCE_JOIN, CONN_JOIN, CONN_LEAVE and LEAVE alike (0: none
+ * left there); `entry` (borrowed; an object with "state") is the user's
+ * entry as that node shows it, needed when the user is new here and for
+ * ROOM_PRESENCE_UPDATE. TYPING / STOP_TYPING relay typing (its expiry runs
+ * on the typist's node). The hub merges it with its own members by user
+ * id: members see a user join on its first connection cluster-wide and
+ * leave after its last, through the same diffs, change callbacks and
+ * counts as local changes; the change callback gets NULL for `conn`, and
+ * no CONN_* kinds (they concern a connection of another node). Broadcasts
+ * made from presence callbacks are not published (every node runs them).
+ * Errors: ROOM_EINVAL (presence off, bad arguments, called from a presence
+ * callback), ROOM_ENAME, ROOM_ENOMEM (nothing changed). */
+ROOM_API int room_presence_remote(room_hub *hub, const char *node, const char *room,
+                                  const char *user_id, int change, size_t conns, json_t *entry);
+/* Every connection of `node` leaves presence (it died, or left): members
+ * hear of the users it was the last node of. Returns how many users left,
+ * or ROOM_EINVAL. */
+ROOM_API int room_presence_remote_forget(room_hub *hub, const char *node);
+/* A full snapshot of `node`'s presence follows (BEGIN: its records here
+ * are marked), or has been applied (END: the marked ones that it did not
+ * renew are removed, as room_presence_remote_forget() does, and the users
+ * that left are returned). Repairs what an outage of the bus hid. Errors:
+ * ROOM_EINVAL. */
+enum { ROOM_PRESENCE_SYNC_BEGIN = 0, ROOM_PRESENCE_SYNC_END = 1 };
+ROOM_API int room_presence_remote_sync(room_hub *hub, const char *node, int phase);
+
+/* Visits the rooms that have members on this hub (an adapter subscribing
+ * again after its bus came back). The callback must not join or leave. */
+ROOM_API int room_hub_rooms_foreach(room_hub *hub, room_name_visit_fn fn, void *ud);
 
 /* Delivers a frame received from another node to this hub's members of
  * `room` (NULL: every connection) except `except_id`, without publishing it

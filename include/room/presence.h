@@ -37,9 +37,12 @@
  * Batching: at room_hub_tick() or room_presence_flush(), each room with
  * changes sends one state frame, shared by every connection that entered
  * since the last flush, and one diff frame, shared by the room's other
- * presence connections; each is encoded once. A connection thus gets at
- * most one presence frame per flush, and 1 000 users joining in one tick
- * cost 1 000 deliveries of one frame. Diffs and states go to the
+ * presence connections (those whose state already holds every change in it
+ * are skipped); each is encoded once. A connection thus gets at most one
+ * presence frame per flush, and 1 000 users joining in one tick cost 1 000
+ * deliveries of one frame. With `diff_ms`, a room's diffs are spaced by at
+ * least that much hub time, and with `diff_budget` by more in large rooms
+ * (states are not). Diffs and states go to the
  * connections in the room's presence, not to members that joined with
  * plain room_join().
  *
@@ -194,6 +197,20 @@ typedef struct room_presence_config {
      * however many changes the tick had. NULL: none. Runs as the other
      * callbacks do (re-entrancy above). */
     void (*flushed)(room_hub *hub, const char *room, void *ud);
+    /* The shortest time, in hub time (room_hub_tick()), between two diffs
+     * of a room: the changes of the ticks in between go out together, in
+     * the next one. 0 (the default): a diff at every tick that has
+     * changes. Joiners get their state at the first tick whatever this is;
+     * room_presence_flush() sends everything at once. room_hub_tick()
+     * counts a pending diff among its deadlines. The `flushed` callback
+     * follows the diffs. */
+    uint32_t diff_ms;
+    /* The most diff deliveries per second one room may cost: a room's
+     * diffs are also spaced by (its presence connections / diff_budget)
+     * seconds, so that a large room's presence stays within a fixed
+     * number of frames a second (10 000 members at 10 000 a second: a diff
+     * a second). 0 (the default): no such bound. */
+    uint32_t diff_budget;
 } room_presence_config;
 
 #define ROOM_PRESENCE_CONFIG_SIZE_MIN \

@@ -35,7 +35,9 @@ enum {
 };
 
 /* room_presence_config_init() plus the protocol's event names:
- * `presence`, `presence-diff`, `typing`, `stop-typing`. The host may then
+ * `presence`, `presence-diff`, `typing`, `stop-typing`, and diffs spaced by
+ * 100 ms (`diff_ms`) and 10 000 frames a second per room (`diff_budget`).
+ * The host may then
  * set typing_ms, max_state_bytes and the callbacks before
  * room_presence_enable(). */
 ROOM_PROTOCOL_API void room_protocol_rooms_presence_config(room_presence_config *config);
@@ -50,9 +52,9 @@ ROOM_PROTOCOL_API int room_protocol_rooms_register_flags(room_hub *hub, unsigned
 ROOM_PROTOCOL_API int room_protocol_rooms_register(room_hub *hub);
 
 /* The protocol's "disconnect" handler (`member-left` to the rooms the
- * connection was in), for a host that registers a "disconnect" handler of
- * its own after the protocol's, which replaces it: call this from it.
- * `ud` is unused. Returns 0 or what room_conn_rooms_foreach() returns. */
+ * connection was in, but for those it is in with presence, whose diffs
+ * tell), for a host that registers a "disconnect" handler of its own after
+ * the protocol's, which replaces it: call this from it. `ud` is unused. Returns 0 or what room_conn_rooms_foreach() returns. */
 ROOM_PROTOCOL_API int room_protocol_rooms_disconnect(room_hub *hub, room_conn *conn,
                                                      const room_event *ev, void *ud);
 

@@ -17,6 +17,9 @@ static room_adapter local = {
     NULL, /* publish: no other node; the hub skips encoding for empty rooms */
     not_here, not_here, NULL,
     NULL, /* presence: no other node */
+    NULL, /* remote: the hub answers ROOM_ENOTFOUND itself */
+    NULL, /* publish_event */
+    NULL, /* room_local */
 };
 
 room_adapter *room_adapter_local(void)

@@ -15,6 +15,7 @@ rm_people *rm_people_get(room_hub *hub)
     rm_table_init(&p->users, offsetof(rm_user, id), offsetof(rm_user, hash));
     rm_table_init(&p->by_conn, offsetof(rm_cuser, id), offsetof(rm_cuser, hash));
     rm_table_init(&p->rooms, offsetof(rm_proom, name), offsetof(rm_proom, hash));
+    p->diff_due = UINT64_MAX;
     hub->people = p;
     return p;
 }

@@ -93,6 +93,14 @@ static json_t *entry_new(room_hub *hub, const rm_pmember *m, const room_conn *co
     return e;
 }
 
+/* The pending diff changed: connections holding a state from before this
+ * need it. */
+static void bump(rm_proom *r)
+{
+    if (++r->seq == 0)
+        r->seq = 1;
+}
+
 static void mark_dirty(rm_people *p, rm_proom *r)
 {
     if (!r->dirty) {
@@ -102,43 +110,63 @@ static void mark_dirty(rm_people *p, rm_proom *r)
     }
 }
 
-/* Queues the member's current entry in the room's pending joins. Out of
- * memory the diff is lost for this member; its next change or a snapshot
- * repairs it, and nothing else is affected. */
-static void queue_join(room_hub *hub, rm_pmember *m)
+/* Queues the member's current entry in the room's pending joins (its
+ * encoding is written at the flush). */
+void rm_presence_queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     if (!p->events[1])
         return;
-    if (!r->joins && !(r->joins = json_object()))
-        return;
-    if (json_object_set(r->joins, m->id, m->entry) == 0)
-        mark_dirty(p, r);
+    if (!m->queued) {
+        m->queued = true;
+        m->qprev = NULL;
+        m->qnext = r->joins;
+        if (r->joins)
+            r->joins->qprev = m;
+        r->joins = m;
+    }
+    mark_dirty(p, r);
 }
 
-static void queue_leave(room_hub *hub, rm_pmember *m)
+static void unqueue(rm_pmember *m)
+{
+    if (!m->queued)
+        return;
+    if (m->qprev)
+        m->qprev->qnext = m->qnext;
+    else
+        m->room->joins = m->qnext;
+    if (m->qnext)
+        m->qnext->qprev = m->qprev;
+    m->qprev = m->qnext = NULL;
+    m->queued = false;
+}
+
+/* Out of memory the leave is lost for this member; nothing else is
+ * affected, and the next state repairs it. */
+void rm_presence_queue_leave(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
+    r->body_stale = true;
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
+    unqueue(m);
     if (!p->events[1])
         return;
-    if (r->joins)
-        json_object_del(r->joins, m->id);
     /* Members never told of it need no leave. */
     if (!m->announced)
         return;
-    if (!r->leaves && !(r->leaves = json_object()))
-        return;
-    if (json_object_set(r->leaves, m->id, m->entry) == 0)
-        mark_dirty(p, r);
+    rm_pwire_leave(hub, m);
+    mark_dirty(p, r);
 }
 
-static void member_free(room_hub *hub, rm_pmember *m)
+void rm_presence_member_free(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     if (m->typist) {
@@ -152,28 +180,31 @@ static void member_free(room_hub *hub, rm_pmember *m)
     json_decref(m->state);
     json_decref(m->info);
     json_decref(m->entry);
+    rm_free(&hub->alloc, m->remote, m->capremote * sizeof *m->remote);
+    if (m->enc)
+        rm_free(&hub->alloc, m->enc, m->enc_len);
     rm_free(&hub->alloc, m->conns, m->cap * sizeof *m->conns);
     rm_free(&hub->alloc, m, sizeof *m + strlen(m->id) + 1);
 }
 
-static void proom_free(room_hub *hub, rm_proom *r)
+void rm_presence_room_free(room_hub *hub, rm_proom *r)
 {
     for (uint32_t i = 0; i < r->members.cap; i++) {
         if (r->members.slots[i])
-            member_free(hub, r->members.slots[i]);
+            rm_presence_member_free(hub, r->members.slots[i]);
     }
     rm_table_release(&r->members, &hub->alloc);
-    json_decref(r->joins);
-    json_decref(r->leaves);
+    rm_free(&hub->alloc, r->fresh, r->fresh_cap * sizeof *r->fresh);
+    rm_pwire_room_free(hub, r);
     rm_free(&hub->alloc, r, sizeof *r + strlen(r->name) + 1);
 }
 
 /* An empty room goes once no diff for it is pending. */
-static void proom_maybe_free(room_hub *hub, rm_proom *r)
+void rm_presence_room_maybe_free(room_hub *hub, rm_proom *r)
 {
     if (r->members.count == 0 && !r->dirty) {
         rm_table_del(&hub->people->rooms, r);
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
     }
 }
 
@@ -185,21 +216,26 @@ void rm_presence_left(room_hub *hub, room_conn *conn, const char *room, uint32_t
     int i = m ? conn_index(m, conn) : -1;
     if (i < 0)
         return;
-    if (m->conns[i].fresh)
-        r->nfresh--;
+    for (uint32_t f = 0; m->conns[i].fresh && f < r->nfresh; f++) {
+        if (r->fresh[f].conn == conn) {
+            r->fresh[f] = r->fresh[--r->nfresh];
+            break;
+        }
+    }
     m->conns[i] = m->conns[--m->nconns];
     r->nconns--;
     if (m->typist == conn)
         rm_typing_end(hub, m, conn);
-    if (m->nconns) {
+    /* Still here with another connection, on this node or another. */
+    if (m->nconns || m->nremote) {
         rm_presence_notify(hub, m, ROOM_PRESENCE_CONN_LEAVE, conn);
         return;
     }
-    queue_leave(hub, m);
+    rm_presence_queue_leave(hub, m);
     rm_presence_notify(hub, m, ROOM_PRESENCE_LEAVE, conn);
     rm_table_del(&r->members, m);
-    member_free(hub, m);
-    proom_maybe_free(hub, r);
+    rm_presence_member_free(hub, m);
+    rm_presence_room_maybe_free(hub, r);
 }
 
 void rm_presence_drop(room_hub *hub, room_conn *conn)
@@ -245,11 +281,16 @@ int room_presence_enable(room_hub *hub, const room_presence_config *config)
         (hub->people && hub->people->busy))
         return ROOM_EINVAL;
     const char *names[4] = {cfg.state_event, cfg.diff_event, cfg.typing_event, cfg.stop_typing_event};
+    rm_splice splice[2] = {{NULL, 0, 0, false}, {NULL, 0, 0, false}};
     for (int i = 0; i < 4 && !rc; i++)
         events[i] = dup_event(hub, names[i], &rc);
+    for (int i = 0; i < 2 && !rc; i++)
+        rc = rm_splice_learn(hub, &splice[i], events[i]);
     if (!rc && !(p = rm_people_get(hub)))
         rc = ROOM_ENOMEM;
     if (rc) {
+        rm_splice_free(hub, &splice[0]);
+        rm_splice_free(hub, &splice[1]);
         free_events(hub, events);
         return rc;
     }
@@ -259,6 +300,9 @@ int room_presence_enable(room_hub *hub, const room_presence_config *config)
         cfg.max_state_bytes = DEFAULT_MAX_STATE_BYTES;
     free_events(hub, p->events);
     memcpy(p->events, events, sizeof events);
+    rm_splice_free(hub, &p->splice[0]);
+    rm_splice_free(hub, &p->splice[1]);
+    memcpy(p->splice, splice, sizeof splice);
     cfg.state_event = p->events[0];
     cfg.diff_event = p->events[1];
     cfg.typing_event = p->events[2];
@@ -274,6 +318,21 @@ static int answer(room_hub *hub, room_conn *conn, const room_event *ev, int code
     if (ev)
         room_fail(hub, conn, ev, code, msg);
     return code;
+}
+
+rm_proom *rm_proom_new(room_hub *hub, const char *room, size_t len, uint32_t hash)
+{
+    rm_proom *r = rm_calloc(&hub->alloc, sizeof *r + len + 1);
+    if (!r)
+        return NULL;
+    rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
+    rm_buf_init(&r->leaves, &hub->alloc);
+    rm_buf_init(&r->body, &hub->alloc);
+    r->body_stale = true; /* built by the first state */
+    r->seq = 1;
+    memcpy(r->name, room, len + 1);
+    r->hash = hash;
+    return r;
 }
 
 int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t *metadata,
@@ -312,12 +371,8 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
     klen = strlen(key);
     rc = ROOM_ENOMEM;
     if (!(r = rm_proom_find(p, room, hash))) {
-        if (rm_table_reserve(&p->rooms, &hub->alloc) ||
-            !(r = rm_calloc(&hub->alloc, sizeof *r + len + 1)))
+        if (rm_table_reserve(&p->rooms, &hub->alloc) || !(r = rm_proom_new(hub, room, len, hash)))
             goto fail_info;
-        rm_table_init(&r->members, offsetof(rm_pmember, id), offsetof(rm_pmember, hash));
-        memcpy(r->name, room, len + 1);
-        r->hash = hash;
         new_room = true;
     }
     if (!(m = rm_pmember_find(hub, r, key))) {
@@ -334,10 +389,13 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         m->info = verdict.info;
         verdict.info = NULL;
     } else if (verdict.info &&
-               !(new_entry = entry_new(hub, m, m->conns[0].conn, m->state, verdict.info))) {
+               !(new_entry = entry_new(hub, m, m->nconns ? m->conns[0].conn : conn, m->state,
+                                       verdict.info))) {
         goto fail_member;
     }
-    if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns))
+    if (rm_grow(&hub->alloc, (void **)&m->conns, &m->cap, m->nconns + 1, sizeof *m->conns) ||
+        (p->events[0] &&
+         rm_grow(&hub->alloc, (void **)&r->fresh, &r->fresh_cap, r->nfresh + 1, sizeof *r->fresh)))
         goto fail_member;
     if ((rc = room_join(hub, conn, room)) != 0)
         goto fail_member;
@@ -352,28 +410,31 @@ int room_presence_join(room_hub *hub, room_conn *conn, const char *room, json_t 
         json_decref(m->info);
         m->entry = new_entry;
         m->info = verdict.info;
+        rm_pmember_changed(hub, m);
     }
+    if (new_member)
+        rm_pwire_add(hub, m);
     /* The joiner's full state goes out at the flush, one frame shared by
      * everyone who joined in the tick, in place of the diff. */
-    m->conns[m->nconns++] = (rm_pconn){conn, p->events[0] != NULL};
+    m->conns[m->nconns++] = (rm_pconn){conn, 0, p->events[0] != NULL};
     r->nconns++;
     conn->flags |= RM_CONN_PRESENT;
     if (p->events[0]) {
-        r->nfresh++;
+        r->fresh[r->nfresh++] = (rm_fresh){m, conn};
         mark_dirty(p, r);
     }
     if (new_member || new_entry)
-        queue_join(hub, m);
+        rm_presence_queue_join(hub, m);
     rm_presence_notify(hub, m, new_member ? ROOM_PRESENCE_JOIN : ROOM_PRESENCE_CONN_JOIN, conn);
     return 0;
 
 fail_member:
     json_decref(new_entry);
     if (new_member)
-        member_free(hub, m);
+        rm_presence_member_free(hub, m);
 fail_room:
     if (new_room)
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
 fail_info:
     json_decref(verdict.info);
     return rc;
@@ -426,91 +487,113 @@ int room_presence_update(room_hub *hub, room_conn *conn, const char *room, json_
     json_decref(m->entry);
     m->state = next;
     m->entry = entry;
-    queue_join(hub, m);
+    rm_pmember_changed(hub, m);
+    rm_presence_queue_join(hub, m);
     rm_presence_notify(hub, m, ROOM_PRESENCE_UPDATE, conn);
     return 0;
 }
 
-static void mark_announced(room_hub *hub, rm_proom *r)
+/* The pending joins were shown: in a state (`sent` false: they stay
+ * pending for the diff), or in the diff, which is then cleared. Either way
+ * a leave of theirs must now be told. */
+static void announce(rm_proom *r, bool sent)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(r->joins, key, v) {
-        rm_pmember *m = rm_pmember_find(hub, r, key);
-        if (m)
-            m->announced = true;
+    rm_pmember *m, *next;
+    for (m = r->joins; m; m = next) {
+        next = m->qnext;
+        m->announced = true;
+        if (sent) {
+            m->queued = false;
+            m->qprev = m->qnext = NULL;
+        }
     }
-}
-
-/* Encodes `payload` (stolen) as `event` once; NULL out of memory. */
-static room_frame *encode_new(room_hub *hub, const char *event, json_t *payload)
-{
-    room_frame *f = NULL;
-    if (payload && rm_frame_encode(hub, event, &payload, 1, -1, NULL, 0, &f))
-        f = NULL;
-    json_decref(payload);
-    return f;
+    if (!sent)
+        return;
+    r->joins = NULL;
+    /* A burst's leaves can be large: their buffer is not kept. */
+    if (r->leaves.cap > 4096)
+        rm_buf_release(&r->leaves);
+    r->leaves.len = 0;
 }
 
 /* One room's tick: the full state to the connections that joined since the
- * last flush, the diff to the others; each frame encoded once. */
-static int flush_room(room_hub *hub, rm_proom *r)
+ * last flush, and when `due` the diff to the others that lack some of it;
+ * each frame encoded once. */
+static int flush_room(room_hub *hub, rm_proom *r, bool due, bool *diffed)
 {
     rm_people *p = hub->people;
     room_frame *diff = NULL, *snap = NULL;
     int n = 0;
-    if (p->events[1] && (r->joins || r->leaves) && r->nconns > r->nfresh) {
-        diff = encode_new(hub, p->events[1],
-                          json_pack("{s:s,s:o,s:o}", "room", r->name,
-                                    "joins", r->joins ? json_incref(r->joins) : json_object(),
-                                    "leaves", r->leaves ? json_incref(r->leaves) : json_object()));
-        if (!diff)
-            return ROOM_ENOMEM;
-    }
-    /* The room's name in both: a connection may be in several rooms. */
-    if (r->nfresh && p->events[0] &&
-        !(snap = encode_new(hub, p->events[0],
-                            json_pack("{s:s,s:o}", "room", r->name, "members",
-                                      room_presence_state(hub, r->name))))) {
+    if (due && p->events[1] && (r->joins || r->leaves.len) && r->nconns > r->nfresh &&
+        !(diff = rm_pwire_diff(hub, r)))
+        return ROOM_ENOMEM;
+    if (r->nfresh && p->events[0] && !(snap = rm_pwire_state(hub, r))) {
         room_frame_unref(diff);
         return ROOM_ENOMEM;
     }
-    for (uint32_t i = 0; i < r->members.cap; i++) {
+    for (uint32_t i = 0; diff && i < r->members.cap; i++) {
         rm_pmember *m = r->members.slots[i];
         for (uint32_t k = 0; m && k < m->nconns; k++) {
             rm_pconn *pc = &m->conns[k];
-            room_frame *f = pc->fresh ? snap : diff;
-            pc->fresh = false;
-            if (f && rm_deliver(hub, pc->conn, f) == 0)
+            if (!pc->fresh && pc->seen != r->seq && rm_deliver(hub, pc->conn, diff) == 0)
                 n++;
         }
     }
+    for (uint32_t i = 0; i < r->nfresh; i++) {
+        rm_pconn *pc = &r->fresh[i].member->conns[conn_index(r->fresh[i].member, r->fresh[i].conn)];
+        pc->fresh = false;
+        pc->seen = r->seq;
+        if (snap && rm_deliver(hub, pc->conn, snap) == 0)
+            n++;
+    }
     r->nfresh = 0;
+    *diffed = diff != NULL;
     room_frame_unref(diff);
     room_frame_unref(snap);
-    if (r->joins)
-        mark_announced(hub, r);
-    json_decref(r->joins);
-    json_decref(r->leaves);
-    r->joins = r->leaves = NULL;
+    if (due || snap)
+        announce(r, due);
     return n;
 }
 
-int room_presence_flush(room_hub *hub)
+/* How long a diff of `r` holds the next back: diff_ms, or its connections'
+ * share of diff_budget when that is longer. */
+static uint64_t spacing(const rm_people *p, const rm_proom *r)
 {
-    rm_people *p = hub ? hub->people : NULL;
-    rm_proom *r;
-    int n = 0, rc;
-    if (!p)
-        return 0;
-    if (p->busy)
-        return ROOM_EINVAL;
+    uint64_t ms = p->cfg.diff_ms;
+    if (p->cfg.diff_budget && (uint64_t)r->nconns * 1000 / p->cfg.diff_budget > ms)
+        ms = (uint64_t)r->nconns * 1000 / p->cfg.diff_budget;
+    return ms;
+}
+
+/* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
+ * whose diff is held back stay dirty, the soonest in p->diff_due. */
+static int flush(room_hub *hub, bool all)
+{
+    rm_people *p = hub->people;
+    rm_proom *r, *held = NULL;
+    int n = 0, rc = 0;
+    p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
-        if ((rc = flush_room(hub, r)) < 0)
-            return rc;
+        bool diffed;
+        /* A clock that went back, or a room that shrank, does not hold a
+         * diff longer than the room's spacing now. */
+        bool due = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > spacing(p, r);
+        if ((rc = flush_room(hub, r, due, &diffed)) < 0)
+            break;
         n += rc;
         p->dirty = r->next_dirty;
+        if (!due) {
+            r->next_dirty = held;
+            held = r;
+            if (r->diff_at < p->diff_due)
+                p->diff_due = r->diff_at;
+            continue;
+        }
         r->dirty = false;
+        /* The interval runs from a diff sent (or from the changes a host
+         * with its own wire format was told of), not from a state. */
+        if (diffed || (!p->events[1] && p->cfg.flushed))
+            r->diff_at = hub->now_ms + spacing(p, r);
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
         if (p->cfg.flushed) {
@@ -518,9 +601,24 @@ int room_presence_flush(room_hub *hub)
             p->cfg.flushed(hub, r->name, p->cfg.user_data);
             p->busy--;
         }
-        proom_maybe_free(hub, r);
+        rm_presence_room_maybe_free(hub, r);
     }
-    return n;
+    while ((r = held) != NULL) {
+        held = r->next_dirty;
+        r->next_dirty = p->dirty;
+        p->dirty = r;
+    }
+    return rc < 0 ? rc : n;
+}
+
+int room_presence_flush(room_hub *hub)
+{
+    rm_people *p = hub ? hub->people : NULL;
+    if (!p)
+        return 0;
+    if (p->busy)
+        return ROOM_EINVAL;
+    return flush(hub, true);
 }
 
 int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms)
@@ -528,7 +626,10 @@ int64_t rm_presence_tick(room_hub *hub, uint64_t now_ms)
     rm_people *p = hub->people;
     rm_pmember *m, *next;
     uint64_t soonest = UINT64_MAX;
-    room_presence_flush(hub);
+    if (!p->busy)
+        flush(hub, false);
+    if (p->diff_due != UINT64_MAX)
+        soonest = p->diff_due > now_ms ? p->diff_due : now_ms;
     for (m = p->typing; m; m = next) {
         next = m->tnext;
         if (m->typing_until <= now_ms)
@@ -556,7 +657,7 @@ size_t room_presence_conn_count(room_hub *hub, const char *room)
     if (!hub || !hub->people || rm_check_room_name(hub, room, &len))
         return 0;
     r = rm_proom_find(hub->people, room, rm_hash(hub->seed, room, len));
-    return r ? r->nconns : 0;
+    return r ? r->nconns + r->rconns : 0;
 }
 
 static rm_proom *proom_named(room_hub *hub, const char *room)
@@ -583,7 +684,7 @@ int room_presence_foreach(room_hub *hub, const char *room, room_presence_visit_f
         pm.user_id = m->id;
         pm.entry = m->entry;
         pm.state = m->state;
-        pm.connections = m->nconns;
+        pm.connections = m->nconns + m->rconns;
         if ((rc = fn(&pm, ud)) != 0)
             return rc;
     }
@@ -643,7 +744,7 @@ void rm_people_free(room_hub *hub)
             if (m)
                 m->typist = NULL; /* members go with their rooms: no list upkeep */
         }
-        proom_free(hub, r);
+        rm_presence_room_free(hub, r);
     }
     /* Deleting shifts later items of a probe run back into slot i, which
      * is then looked at again. */
@@ -658,6 +759,8 @@ void rm_people_free(room_hub *hub)
     rm_table_release(&p->by_conn, &hub->alloc);
     rm_table_release(&p->users, &hub->alloc);
     free_events(hub, p->events);
+    rm_splice_free(hub, &p->splice[0]);
+    rm_splice_free(hub, &p->splice[1]);
     rm_free(&hub->alloc, p, sizeof *p);
     hub->people = NULL;
 }

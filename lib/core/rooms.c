@@ -122,8 +122,11 @@ int room_join(room_hub *hub, room_conn *conn, const char *name)
             room_free(hub, room);
         return rc;
     }
-    if (created)
+    if (created) {
         rm_table_put(&hub->rooms, room);
+        if (hub->adapter.room_local)
+            hub->adapter.room_local(hub->cfg.adapter, hub, room->name, 1);
+    }
 
     room->members[room->count] = (rm_member){conn, conn->nrooms};
     conn->rooms[conn->nrooms] = (rm_membership){room, room->count};
@@ -154,6 +157,8 @@ static void unlink_membership(room_hub *hub, room_conn *conn, uint32_t slot)
     if (hub->storage)
         rm_storage_left(hub, conn, room);
     if (room->count == 0) {
+        if (hub->adapter.room_local)
+            hub->adapter.room_local(hub->cfg.adapter, hub, room->name, 0);
         rm_table_del(&hub->rooms, room);
         room_free(hub, room);
     }
@@ -252,39 +257,4 @@ void rm_rooms_free_all(room_hub *hub)
             room_free(hub, hub->rooms.slots[i]);
     }
     hub->rooms.count = 0;
-}
-
-static int by_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud,
-                 bool join)
-{
-    room_conn *conn;
-    size_t len;
-    int rc;
-    if (!hub || !conn_id)
-        return ROOM_EINVAL;
-    if ((rc = rm_check_room_name(hub, room, &len)) != 0)
-        return rc;
-    conn = room_conn_find(hub, conn_id);
-    if (!conn) {
-        int (*remote)(room_adapter *, room_hub *, const char *, const char *, room_done_fn, void *) =
-            join ? hub->adapter.remote_join : hub->adapter.remote_leave;
-        if (remote)
-            return remote(hub->cfg.adapter, hub, conn_id, room, done, ud);
-        rc = ROOM_ENOTFOUND; /* an adapter without remote operations has no other node */
-    } else {
-        rc = join ? room_join(hub, conn, room) : room_leave(hub, conn, room);
-    }
-    if (done)
-        done(hub, rc, ud);
-    return 0;
-}
-
-int room_join_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud)
-{
-    return by_id(hub, conn_id, room, done, ud, true);
-}
-
-int room_leave_id(room_hub *hub, const char *conn_id, const char *room, room_done_fn done, void *ud)
-{
-    return by_id(hub, conn_id, room, done, ud, false);
 }

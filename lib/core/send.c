@@ -1,5 +1,14 @@
 /* Outbound: encode once, fan the same frame out to every recipient. */
 #include "internal.h"
+#include "people.h"
+
+/* Whether a broadcast goes to the other nodes as an event. Not from
+ * presence callbacks: every node runs them for every change, cluster-wide,
+ * and tells its own members. */
+static inline bool publishes_events(const room_hub *hub)
+{
+    return hub->adapter.publish_event && !(hub->people && hub->people->busy);
+}
 
 int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
 {
@@ -54,7 +63,8 @@ static inline int fan_out(room_hub *hub, const char *name, rm_room *room, room_f
         n = room ? rm_fanout_room(hub, room, frame, except) : 0;
     else
         n = rm_fanout_all(hub, frame, except);
-    if (hub->adapter.publish) {
+    /* An adapter taking events gets this one from send_to(). */
+    if (hub->adapter.publish && !hub->adapter.publish_event) {
         rc = hub->adapter.publish(hub->cfg.adapter, hub, name, frame, except ? except->id : NULL);
         if (rc)
             rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
@@ -84,16 +94,24 @@ static int send_to(room_hub *hub, const char *name, const char *event, json_t *c
         if (rc)
             return rc;
         /* Nobody here and nobody to publish to: skip the encoding. */
-        if (!room && !hub->adapter.publish)
+        if (!room && !hub->adapter.publish && !publishes_events(hub))
             return 0;
     }
-    if (hub->cfg.recovery_ms)
-        return rm_send_logged(hub, name, room, event, argv, argc, att, natt, except);
-    rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
-    if (rc)
+    if (name && !room && !hub->adapter.publish) {
+        n = 0; /* nobody here: only the other nodes need it */
+    } else if (hub->cfg.recovery_ms) {
+        n = rm_send_logged(hub, name, room, event, argv, argc, att, natt, except);
+    } else if ((rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame)) != 0) {
         return rc;
-    n = fan_out(hub, name, room, frame, except);
-    room_frame_unref(frame);
+    } else {
+        n = fan_out(hub, name, room, frame, except);
+        room_frame_unref(frame);
+    }
+    if (n >= 0 && publishes_events(hub) &&
+        (rc = hub->adapter.publish_event(hub->cfg.adapter, hub, name, event, argv, argc, att, natt,
+                                         except ? except->id : NULL)) != 0)
+        rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish: %s", hub->adapter.name,
+               room_strerror(rc));
     return n;
 }
 

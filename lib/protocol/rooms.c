@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/adapter.h"
 #include "room/protocol.h"
 #include "rooms_history.h"
 
@@ -61,6 +62,21 @@ static json_t *member_event(room_hub *hub, const char *room, const room_conn *wh
                      room_conn_user_id(hub, who));
 }
 
+static int is_conn(room_conn *c, void *ud)
+{
+    return c == ud;
+}
+
+/* Whether `conn` is in `room`'s presence: there its presence diffs tell
+ * the members who came and went, per user and batched per loop tick, in
+ * place of member-joined / member-left (one frame per join to every member,
+ * n^2 frames when n users arrive). */
+static bool in_presence(room_hub *hub, room_conn *conn, const char *room)
+{
+    const char *user = room_conn_user_id(hub, conn);
+    return room_presence_user_conns_foreach(hub, room, user ? user : room_conn_id(conn), is_conn, conn) != 0;
+}
+
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -75,8 +91,9 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
                   : room_join(hub, conn, room);
     if (rc != 0)
         return rc;
-    room_send_new(hub, room, "member-joined",
-                  room_response_new("Member joined", member_event(hub, room, conn)), conn);
+    if (!presence)
+        room_send_new(hub, room, "member-joined",
+                      room_response_new("Member joined", member_event(hub, room, conn)), conn);
     res = json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room));
     if (res && presence &&
         json_object_set_new(res, "users", json_integer((json_int_t)room_presence_user_count(hub, room))))
@@ -87,14 +104,17 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
 static int on_leave(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
+    bool quiet;
     int rc;
     (void)ud;
     if (!room)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "leave needs a room name");
+    quiet = in_presence(hub, conn, room);
     if ((rc = room_leave(hub, conn, room)) != 0)
         return rc;
-    room_send_new(hub, room, "member-left",
-                  room_response_new("Member left", member_event(hub, room, conn)), NULL);
+    if (!quiet)
+        room_send_new(hub, room, "member-left",
+                      room_response_new("Member left", member_event(hub, room, conn)), NULL);
     return ok(hub, conn, ev, "Left room", json_pack("{ss}", "room", room));
 }
 
@@ -194,8 +214,27 @@ static int direct_one(room_conn *target, void *ud)
     return 0;
 }
 
+/* A direct message to a connection on another node (room_emit_id()) is
+ * answered when that node did it; `ctx` is {"from", "to", "ack"}. */
+static void direct_remote_done(room_hub *hub, int status, void *ud)
+{
+    json_t *ctx = ud;
+    room_conn *from = room_conn_find(hub, json_string_value(json_object_get(ctx, "from")));
+    json_t *args = json_array();
+    room_event ev = {"direct", args, json_integer_value(json_object_get(ctx, "ack")), NULL, 0};
+    const char *to = json_string_value(json_object_get(ctx, "to"));
+    if (from && args && status == 0)
+        ok(hub, from, &ev, "Sent", json_pack("{ss}", "to", to));
+    else if (from && args)
+        room_fail(hub, from, &ev, status,
+                  status == ROOM_ENOTFOUND ? "no connection or user with that id" : NULL);
+    json_decref(args);
+    json_decref(ctx);
+}
+
 /* `to` names a connection, or else a user: then every connection of that
- * user on this hub (its tabs) gets the message. */
+ * user on this hub (its tabs) gets the message. A connection id unknown
+ * here is asked of the other nodes of a cluster (without attachments). */
 static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *to = json_string_value(arg(ev, 0, "to"));
@@ -206,10 +245,19 @@ static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void 
     if (!to)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection or user id in \"to\"");
     target = room_conn_find(hub, to);
-    if (!target && !room_user_conn_count(hub, to))
-        return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
     if (!(d.msg = message(hub, NULL, conn, ev)))
         return ROOM_ENOMEM;
+    if (!target && !room_user_conn_count(hub, to)) {
+        json_t *ctx = json_pack("{sssssI}", "from", room_conn_id(conn), "to", to, "ack",
+                                (json_int_t)ev->ack_id);
+        rc = ctx ? room_emit_id(hub, to, "message", &d.msg, 1, direct_remote_done, ctx) : ROOM_ENOMEM;
+        json_decref(d.msg);
+        if (rc) {
+            json_decref(ctx);
+            return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
+        }
+        return 0;
+    }
     if (target)
         rc = room_emit_binary(hub, target, "message", d.msg, ev->attachments, ev->attachment_count);
     else
@@ -278,6 +326,8 @@ static int tell_left(const char *room, void *ud)
         room_hub *hub;
         room_conn *conn;
     } *ctx = ud;
+    if (in_presence(ctx->hub, ctx->conn, room))
+        return 0;
     room_send_new(ctx->hub, room, "member-left",
                   room_response_new("Member left", member_event(ctx->hub, room, ctx->conn)), ctx->conn);
     return 0;
@@ -301,6 +351,12 @@ void room_protocol_rooms_presence_config(room_presence_config *config)
     config->diff_event = "presence-diff";
     config->typing_event = "typing";
     config->stop_typing_event = "stop-typing";
+    /* Presence diffs at most ten times a second per room (Liveblocks
+     * throttles presence to 100 ms too), and at most 10 000 diff frames a
+     * second per room: a burst of joins into a room of 10 000 costs each
+     * member a frame a second, not one per loop iteration. */
+    config->diff_ms = 100;
+    config->diff_budget = 10000;
 }
 
 int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)

@@ -130,10 +130,57 @@ static void hub_log(int level, const char *message, void *user_data)
     ns->eio->cfg.log(level, message, ns->eio->cfg.user_data);
 }
 
+/* The raw bytes room_id_generate() made `id` from. */
+static void id_bytes(const char *id, uint8_t *out)
+{
+    size_t i, o = 0;
+    for (i = 0; i < ROOM_CONN_ID_LEN; i += 4) {
+        uint32_t v = 0;
+        size_t k;
+        for (k = 0; k < 4; k++) {
+            char c = id[i + k];
+            unsigned d = c >= 'A' && c <= 'Z'   ? (unsigned)(c - 'A')
+                         : c >= 'a' && c <= 'z' ? (unsigned)(c - 'a' + 26)
+                         : c >= '0' && c <= '9' ? (unsigned)(c - '0' + 52)
+                         : c == '-'             ? 62u
+                                                : 63u;
+            v = v << 6 | d;
+        }
+        out[o++] = (uint8_t)(v >> 16);
+        out[o++] = (uint8_t)(v >> 8);
+        out[o++] = (uint8_t)v;
+    }
+}
+
+/* The hub's random bytes: the host's, else the library's own (drawn
+ * through room_id_generate(), the one place that reads them). A Socket.IO
+ * v2 client's socket in "/" is named after its Engine.IO sid, as Socket.IO
+ * 4 names it (and as the client believes): while "/" connects one, the
+ * hub's next draw of an id's worth, the new connection's id, is the sid's
+ * own bytes, so that the hub writes the sid again. */
 static int hub_random(void *buf, size_t len, void *user_data)
 {
     eio_nsp *ns = user_data;
-    return ns->random(buf, len, ns->random_ud);
+    uint8_t raw[ROOM_CONN_ID_LEN / 4 * 3], *out = buf;
+    char id[ROOM_CONN_ID_LEN + 1];
+
+    if (ns->eio->id_from_sid && len == sizeof raw) {
+        id_bytes(ns->eio->id_from_sid, out);
+        ns->eio->id_from_sid = NULL;
+        return 0;
+    }
+    if (ns->random)
+        return ns->random(buf, len, ns->random_ud);
+    while (len) {
+        size_t n = len < sizeof raw ? len : sizeof raw;
+        if (room_id_generate(id, NULL, NULL) != 0)
+            return ROOM_EINVAL;
+        id_bytes(id, raw);
+        memcpy(out, raw, n);
+        out += n;
+        len -= n;
+    }
+    return 0;
 }
 
 static size_t hub_seal(const room_frame *frame, uint8_t *header, void *user_data)
@@ -198,7 +245,7 @@ int sio_namespace_add(room_eio *eio, const char *name, const room_config *config
     cfg.send = hub_send;
     cfg.close = hub_close;
     cfg.log = eio->cfg.log ? hub_log : NULL;
-    cfg.random = cfg.random ? hub_random : NULL;
+    cfg.random = hub_random;
     cfg.seal = eio->cfg.seal ? hub_seal : NULL;
     cfg.seal_headroom = eio->cfg.seal_headroom;
     cfg.allocator = eio->cfg.allocator;
@@ -346,7 +393,9 @@ int sio_connect_root_v2(room_eio *eio, room_eio_session *s)
     int rc;
     if (!auth)
         return ROOM_ENOMEM;
+    eio->id_from_sid = s->sid;
     rc = connect_to(eio, s, 0, auth);
+    eio->id_from_sid = NULL;
     json_decref(auth);
     return rc;
 }

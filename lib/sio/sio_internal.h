@@ -84,8 +84,8 @@ typedef struct eio_nsp {
     room_eio *eio;
     room_hub *hub;
     room_codec *codec;
-    /* The host's random callback and user data, which the hub's config no
-     * longer carries (its user_data points here). */
+    /* The host's random callback (NULL: none) and user data, which the
+     * hub's config no longer carries (its user_data points here). */
     room_random_fn random;
     void *random_ud;
     uint16_t index;
@@ -180,6 +180,9 @@ struct room_eio {
      * first. */
     room_eio_session *connecting;
     uint16_t connecting_nsp;
+    /* While "/" connects a Socket.IO v2 client: the sid its connection's id
+     * is drawn from (hub_random), once. */
+    const char *id_from_sid;
     room_frame **held;
     size_t nheld, capheld;
 };

@@ -363,6 +363,76 @@ YJS = {
 }
 
 
+def fuzz_ids(n):
+    """The ids of a hub's first n connections under fuzz_random() (tests/fuzz/fuzz.c):
+    splitmix64 from 0, one output for the hub's seed, then 15 bytes per id."""
+    import base64
+    state, mask = 0, (1 << 64) - 1
+
+    def draw(length):
+        nonlocal state
+        out = b""
+        while length:
+            state = (state + 0x9E3779B97F4A7C15) & mask
+            z = state
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+            z ^= z >> 31
+            take = min(length, 8)
+            out += z.to_bytes(8, "little")[:take]
+            length -= take
+        return out
+
+    draw(8)
+    return [base64.urlsafe_b64encode(draw(15)).decode() for _ in range(n)]
+
+
+SDK = "__sails_io_sdk_version=1.2.1&__sails_io_sdk_platform=node&__sails_io_sdk_language=javascript"
+SID = fuzz_ids(3)
+SAILS = {
+    "routes": script(
+        "o0" + SDK, "o1" + SDK, "o2" + SDK,
+        'm0{"event":"post","data":{"method":"post","url":"/joinFunRoom","headers":{},"data":{"roomName":"fun"}},"id":1}',
+        'm1{"event":"post","data":{"method":"post","url":"/joinFunRoom/?roomName=fun","headers":{},"data":{}},"id":1}',
+        'm2{"event":"post","data":{"method":"post","url":"/broadcast","headers":{},"data":{"roomName":"fun","event":"hello","data":{"x":1}}},"id":1}',
+        'm2{"event":"post","data":{"method":"post","url":"/leaveRoom","headers":{},"data":{"socketId":"%s","roomName":"fun"}},"id":2}' % SID[1],
+        'm2{"event":"post","data":{"url":"/broadcast","data":{"roomName":"fun"}}}',
+        'm0{"event":"get","data":{"method":"get","url":"/socketId","headers":{},"data":{}},"id":3}',
+        'm0{"event":"post","data":{"method":"post","url":"/leaveFunRoom","headers":{},"data":{"roomName":"fun"}},"id":4}',
+        'm1{"event":"delete","data":{"method":"delete","url":"/nothing","headers":{},"data":{}},"id":2}',
+        "c1",
+        'm2{"event":"post","data":{"url":"/leaveRoom","data":{"socketId":"%s","roomName":"fun"}},"id":3}' % SID[1],
+        "c0", "c2"),
+    "bad-requests": script(
+        "o0" + SDK,
+        'm0{"event":"post","data":"garbage","id":1}',
+        'm0{"event":"post","data":{"method":"post"},"id":2}',
+        'm0{"event":"post","data":{"url":5},"id":3}',
+        'm0{"event":"post","data":{"url":"/x","method":"get"},"id":4}',
+        'm0{"event":"post","data":{"url":"/joinFunRoom","data":"x"},"id":5}',
+        'm0{"event":"fetch","data":{"url":"/joinFunRoom"},"id":6}',
+        'm0{"event":"post","data":{"url":"/joinFunRoom","data":{"roomName":""}},"id":7}',
+        'm0{"event":"post","data":{"url":"/joinFunRoom","data":{"roomName":"aaaaaaaaaaaaaaaaaaaaaa"}},"id":8}',
+        'm0{"event":"post","data":{"url":"/broadcast","data":{"roomName":"r","event":"connect"}},"id":9}',
+        'm0{"event":"post","data":{"url":"http://h:1/joinFunRoom?roomName=%zz#x"},"id":10}',
+        'm0{"event":"get","data":{"nourl":1}}', "k0",
+        'm0{"event":"get","data":{"url":"/socketId"},"id":11}'),
+    "utf8-cut": script(
+        "o0" + SDK,
+        'm0{"event":"post","data":"' + "\u00e9" * 150 + '","id":1}',
+        'm0{"event":"' + "\u20ac" * 40 + '","data":{"url":"/x"},"id":2}'),
+    "old-sdk": script(
+        "o0", "o1__sails_io_sdk_version=0.10.5", "o2__sails_io_sdk_version=v1.0.0-rc.1",
+        'm0{"event":"get","data":{"url":"/socketId"},"id":1}',
+        'm1{"event":"get","data":{"url":"/socketId"},"id":1}',
+        'm2{"event":"get","data":{"url":"/socketId"},"id":1}'),
+    "limits": script(
+        "o0" + SDK, "o1" + SDK, "o2" + SDK, "o3" + SDK,
+        *['m%d{"event":"post","data":{"url":"/joinFunRoom","data":{"roomName":"r"}},"id":1}' % i for i in range(4)],
+        *['m0{"event":"post","data":{"url":"/joinFunRoom","data":{"roomName":"r%d"}},"id":%d}' % (i, i + 2) for i in range(6)]),
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -380,3 +450,4 @@ write("payload", PAYLOAD)
 write("token", TOKEN)
 write("yjs", YJS)
 write("storage", STORAGE)
+write("sails", SAILS)

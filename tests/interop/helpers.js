@@ -1,7 +1,7 @@
 'use strict';
 // Shared by the interop tests: start and stop roomd, connect clients, and
 // wait for things, every wait bounded in time.
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const net = require('node:net');
 const { io } = require('socket.io-client');
 const WebSocket = require('ws');
@@ -561,6 +561,58 @@ async function cuttingProxy(port) {
   };
 }
 
+// redis-server (Debian's; tests/deps.sh installs it), or null.
+function redisServerPath() {
+  for (const p of ['/usr/bin/redis-server', '/usr/local/bin/redis-server']) {
+    try {
+      execFileSync(p, ['--version']);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+const REDIS_SERVER = redisServerPath();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// redis-server on 127.0.0.1:`port` without persistence, ready when it says
+// so (bounded); stop() ends it by PID.
+async function startRedis(port) {
+  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--protected-mode', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  await withTimeout(new Promise((resolve, reject) => {
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+    exited.then((code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+  }), 5000, 'redis-server to start').catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    proc,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      await withTimeout(exited, 5000, 'redis-server to exit').catch(() => proc.kill('SIGKILL'));
+    },
+  };
+}
+
 module.exports = {
   WAIT_MS,
   speaks,
@@ -584,4 +636,7 @@ module.exports = {
   pollOpen,
   delayingProxy,
   cuttingProxy,
+  REDIS_SERVER,
+  freePort,
+  startRedis,
 };

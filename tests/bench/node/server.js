@@ -14,6 +14,8 @@
 //   --host H, --transports websocket,polling, --allow-origin '*'|ORIGIN,...,
 //   --allow-credentials,
 //   --allow-eio3, --ping-interval MS, --ping-timeout MS, --max-payload BYTES,
+//   --redis URL (a cluster over @socket.io/redis-adapter 8.3, for the
+//   benchmark's cluster scenario),
 //   --protocol rooms (the positional subset of docs/protocol-rooms.md that
 //   tests/interop/polling.test.js and eio3.test.js use: join, leave, send,
 //   direct, echo and the member events), so those tests can be checked
@@ -51,6 +53,7 @@ function parseArgs(argv) {
       case '--ping-timeout': o.pingTimeout = int(v); i++; break;
       case '--max-payload': o.maxPayload = int(v); i++; break;
       case '--protocol': o.protocol = v; i++; break;
+      case '--redis': o.redis = v; i++; break;
       case '--no-rate-limit': break; // Socket.IO has none
       default: usage();
     }
@@ -130,18 +133,32 @@ function rooms(socket) {
 
 io.on('connection', opts.protocol === 'rooms' ? rooms : bench);
 
+// Listens once the adapter's Redis clients are up, so that a listening
+// server is a member of its cluster.
+async function joinCluster() {
+  if (!opts.redis) return;
+  const { createClient } = require('redis');
+  const { createAdapter } = require('@socket.io/redis-adapter');
+  const pub = createClient({ url: opts.redis });
+  const sub = pub.duplicate();
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(createAdapter(pub, sub));
+}
+
 const echo = engine.attach(httpServer, { path: '/engine.io/', perMessageDeflate: false, ...engineOpts });
 echo.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
 
 // The default backlog (511) drops SYNs during a 10k connection storm, which
 // then stall for a full SYN retransmit timeout and measure the kernel, not
 // Socket.IO.
-httpServer.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => {
-  const { address, port } = httpServer.address();
-  console.log(`listening ${port}`);
-  // The line tests/interop/helpers.js waits for.
-  console.error(`socket.io listening on ${address}:${port}`);
-});
+joinCluster().then(() =>
+  httpServer.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => {
+    const { address, port } = httpServer.address();
+    console.log(`listening ${port}`);
+    // The line tests/interop/helpers.js waits for.
+    console.error(`socket.io listening on ${address}:${port}`);
+  }),
+);
 // Exits 0 on SIGTERM, as roomd does, once the sockets are closed.
 process.on('SIGTERM', () => {
   echo.close();

@@ -1,0 +1,193 @@
+/* libroom-redis internals shared by its files. Not installed. */
+#ifndef ROOM_REDIS_INTERNAL_H
+#define ROOM_REDIS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "room/adapter.h"
+#include "room/redis.h"
+#include "room/room.h"
+
+/* ---- allocation (bus.c) ------------------------------------------------- */
+void *rr_malloc(const room_allocator *a, size_t size);
+void rr_free(const room_allocator *a, void *ptr);
+char *rr_strdup(const room_allocator *a, const char *s);
+/* Sets the default malloc/free when the host left them zero. */
+void rr_allocator_resolve(room_allocator *a);
+
+/* ---- the wire (wire.c) ---------------------------------------------------
+ * Broadcasts: msgpack [uid, packet, opts] as @socket.io/redis-adapter 8.x
+ * and @socket.io/redis-emitter publish them on "<key>#<nsp>#[<room>#]":
+ *   packet {type: 2 (EVENT) or 5 (BINARY_EVENT), data: [event, ...args], nsp}
+ *   opts   {rooms: [...], except: [...], flags: {...}}
+ * Binary arguments travel as msgpack bin in place of libroom's
+ * {"_placeholder": true, "num": i} objects. */
+
+/* A growing output buffer. */
+typedef struct rr_out {
+    const room_allocator *alloc;
+    uint8_t *data;
+    size_t len, cap;
+    int err; /* ROOM_ENOMEM once an append failed */
+} rr_out;
+void rr_out_init(rr_out *out, const room_allocator *alloc);
+void rr_out_release(rr_out *out);
+
+int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const char *event,
+                        json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                        const char *room, const char *except_id);
+
+/* The most rooms (and except entries) a broadcast may name. */
+#define RR_MAX_ROOMS 1024
+/* The deepest msgpack nesting taken. */
+#define RR_MAX_DEPTH 32
+
+/* A decoded broadcast: borrowed views into `root` and the input bytes. */
+typedef struct rr_broadcast {
+    json_t *root;      /* [uid, nsp, event, args, rooms, except] owns the strings */
+    const char *uid;
+    const char *nsp;
+    const char *event;
+    json_t **argv;     /* the arguments (borrowed from root) */
+    size_t argc;
+    const char **rooms;
+    size_t nrooms;
+    const char **except;
+    size_t nexcept;
+    room_bytes *att;   /* point into the input */
+    size_t natt;
+    bool local;        /* flags.local: not for other nodes */
+} rr_broadcast;
+/* ROOM_EPROTO for anything but the shape above (a packet that is no event
+ * included), ROOM_ENOMEM. On success rr_broadcast_release() frees it. */
+int rr_decode_broadcast(const room_allocator *a, const uint8_t *bytes, size_t len,
+                        rr_broadcast *out);
+void rr_broadcast_release(const room_allocator *a, rr_broadcast *b);
+
+/* Checks that `bytes` are exactly one msgpack object no deeper than
+ * RR_MAX_DEPTH whose containers claim no more items than bytes remain
+ * (msgpack-c would otherwise allocate what a five-byte header claims). */
+bool rr_msgpack_check(const uint8_t *bytes, size_t len);
+/* One msgpack object as JSON (bin as null): for requests sent with the
+ * Socket.IO adapter's msgpack parser. NULL when not convertible. */
+json_t *rr_msgpack_to_json(const uint8_t *bytes, size_t len);
+
+/* Requests and responses between nodes: JSON objects, as the Socket.IO
+ * adapter writes them (it also reads msgpack ones). */
+enum {
+    RR_REQ_JOIN = 2,       /* REMOTE_JOIN */
+    RR_REQ_LEAVE = 3,      /* REMOTE_LEAVE */
+    RR_REQ_DISCONNECT = 4, /* REMOTE_DISCONNECT */
+    /* libroom's own, which Socket.IO nodes ignore ("unknown request type") */
+    RR_REQ_LEAVE_ALL = 100,
+    RR_REQ_EMIT = 101,
+    RR_REQ_HEARTBEAT = 102,
+    RR_REQ_BYE = 103,
+    RR_REQ_PRESENCE = 104,
+    RR_REQ_SYNC = 105, /* send me your full presence snapshot */
+};
+/* Decodes a request or response (JSON, or msgpack when the first byte is
+ * not '{'); NULL unless an object. */
+json_t *rr_decode_object(const uint8_t *bytes, size_t len);
+/* The op a request asks for, borrowing from `req`: room names of the
+ * room-wide kinds go to `rooms` (at most RR_MAX_ROOMS), an emit's
+ * arguments to `argv` (at most RR_MAX_ARGS). Room-wide requests must name
+ * exactly one room in opts.rooms. ROOM_EPROTO when it is not one libroom
+ * serves. */
+#define RR_MAX_ARGS 64
+int rr_request_op(json_t *req, room_remote_op *op, const char **rooms, json_t **argv);
+/* The JSON request for `op` (new reference). */
+json_t *rr_request_new(const char *uid, const char *request_id, const room_remote_op *op);
+
+
+/* ---- the bus (bus.c) and the adapters (adapter.c) ----------------------------- */
+struct redisAsyncContext;
+typedef struct rr_adapter rr_adapter;
+
+/* One Redis connection and the descriptor the host watches for it. */
+typedef struct rr_conn {
+    struct room_redis *bus;
+    struct redisAsyncContext *ac; /* NULL while down */
+    int fd;
+    int events;  /* ROOM_REDIS_READABLE | ROOM_REDIS_WRITABLE being watched */
+    bool up;     /* connected (the connect callback said so) */
+    uint64_t started; /* when the connect began */
+    bool sub;    /* the subscriber */
+} rr_conn;
+
+/* Another node, from its heartbeats. */
+typedef struct rr_node {
+    char uid[16];
+    char name[64];
+    uint64_t last_seen;
+    struct rr_node *next;
+} rr_node;
+
+struct room_redis {
+    room_redis_config cfg; /* strings below are the copies */
+    char *host, *password, *key, *node_id;
+    int port;
+    char uid[13];
+    rr_conn pub, sub;
+    rr_adapter *adapters;
+    rr_node *nodes;
+    uint64_t now, next_connect, next_heartbeat;
+    bool outage;   /* logged once; cleared when both connections are back */
+    bool closing;
+    bool ticked;   /* `now` is the host's clock (not before the first tick) */
+    uint64_t dropped_in_outage;
+    char *hb_chan; /* "<key>-roomd#" */
+    room_redis_stats stats;
+};
+
+/* A pending by-id operation of this node. */
+typedef struct rr_pending {
+    char id[16];
+    uint64_t deadline;
+    room_done_fn done;
+    void *ud;
+    struct rr_pending *next;
+} rr_pending;
+
+struct rr_adapter {
+    room_adapter base; /* first: the hub hands &base back */
+    room_redis *bus;
+    room_hub *hub;
+    char *nsp;
+    char *chan;      /* "<key>#<nsp>#" */
+    char *req_chan;  /* "<key>-request#<nsp>#" */
+    char *resp_chan; /* "<key>-response#<nsp>#" */
+    char *own_chan;  /* "<key>-response#<nsp>#<uid>#" */
+    char *pres_chan; /* "<key>-roomd-presence#<nsp>#": presence records */
+    rr_pending *pending;
+    rr_adapter *next;
+};
+
+/* PUBLISH, unless Redis is away or the output bound is reached (then
+ * counted as dropped). */
+void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const void *msg, size_t len);
+/* SUBSCRIBE / UNSUBSCRIBE on the subscriber connection, when it is up
+ * (on its return every channel is subscribed again). */
+void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on);
+/* Subscribes an adapter's channels: its own, then one per local room. */
+void rr_adapter_subscribe_all(rr_adapter *ad);
+/* A message on a channel of `ad`. */
+void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
+                        const uint8_t *msg, size_t len);
+/* Redis is back: ask the others for their presence, publish ours. */
+void rr_adapter_back(rr_adapter *ad);
+/* A node appeared: publish this node's presence. */
+void rr_adapter_announce(rr_adapter *ad);
+/* Request timeouts. */
+void rr_adapter_tick(rr_adapter *ad, uint64_t now);
+/* A node left or died. */
+void rr_adapter_node_gone(rr_adapter *ad, const char *uid);
+void rr_log(room_redis *bus, int level, const char *fmt, ...);
+/* "<a><b><c>" in one allocation. */
+char *rr_concat(const room_allocator *a, const char *x, const char *y, const char *z);
+
+#endif
