@@ -22,6 +22,7 @@
 #include "history.h"
 #include "options.h"
 #include "proto.h"
+#include "yjs.h"
 #include "room/eio.h"
 #include "room/presence.h"
 #include "room/protocol.h"
@@ -79,6 +80,7 @@ struct roomd {
     bool hub_broadcast;
     int log_level;
     roomd_auth auth;
+    roomd_yjs *yjs;
     const options *options;
 };
 
@@ -366,6 +368,8 @@ static int start(roomd *d, const options *o)
     if ((rc = roomd_cluster_bind("/", room_eio_hub(d->eio, "/"))) != 0 ||
         (rc = roomd_cluster_bind("/admin", admin)) != 0 || (rc = roomd_cluster_bind("/ws", d->json_hub)) != 0)
         return fail("cluster", rc);
+    if ((rc = roomd_yjs_mount(d->ws, o, &d->auth, &d->yjs)) != 0)
+        return rc;
 
     /* The server has logged why. */
     if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
@@ -426,6 +430,7 @@ int main(int argc, char **argv)
     /* The server and engine first: queued frames belong to the hubs. */
     room_uv_server_free(d.srv);
     room_ws_free(d.ws);
+    roomd_yjs_free(d.yjs);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
