@@ -13,6 +13,9 @@
 #ifdef ROOM_TEST_SQLITE
 #include "room/sqlite.h"
 #endif
+#ifdef ROOM_TEST_YJS
+#include "room/yjs.h"
+#endif
 
 #include <cstdio>
 #include <string>
@@ -68,6 +71,13 @@ int main()
     failed += check(room_store_sqlite_open(&store, nullptr, &scfg, why, sizeof why) == ROOM_EINVAL &&
                         store == nullptr,
                     "room_store_sqlite_open refusal");
+#endif
+#ifdef ROOM_TEST_YJS
+    // libroom-yjs's inline config init, and its codec, from C++.
+    room_yjs_config ycfg;
+    uint8_t b[ROOM_YJS_VARUINT_MAX];
+    room_yjs_config_init(&ycfg);
+    failed += check(ycfg.size == sizeof ycfg && room_yjs_write_uint(b, 300) == 2, "room_yjs_write_uint");
 #endif
     room_hub_free(hub);
     std::printf("%d passed, %d failed\n", failed ? 0 : 1, failed ? 1 : 0);

@@ -1,6 +1,7 @@
 /* identity.c, presence.c, typing.c: users, presence membership, batched
  * diffs, join authorization, state updates and typing, through the fake
  * transport. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,6 +89,34 @@ static json_t *state_members(const fake_peer *p)
     assert_non_null(json_object_get(d, "room"));
     json_decref(d);
     return m;
+}
+
+/* Whether the leaves of diff `d` (an array of user ids) name `id`. */
+static bool left_in(const json_t *d, const char *id)
+{
+    json_t *leaves = json_object_get(d, "leaves"), *v;
+    size_t i;
+    assert_true(json_is_array(leaves));
+    json_array_foreach(leaves, i, v) {
+        if (strcmp(json_string_value(v), id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The entry the host API shows for wire entry `w` of user `id`: what a
+ * client rebuilds, the id from the key and an empty state by default. */
+static json_t *full_entry(const char *id, json_t *w)
+{
+    json_t *e = json_deep_copy(w);
+    assert_true(json_is_object(e));
+    assert_null(json_object_get(e, "id"));
+    /* An empty state is left out, never sent. */
+    assert_true(!json_object_get(e, "state") || json_object_size(json_object_get(e, "state")) > 0);
+    json_object_set_new(e, "id", json_string(id));
+    if (!json_object_get(e, "state"))
+        json_object_set_new(e, "state", json_object());
+    return e;
 }
 
 static int count_conn(room_conn *conn, void *ud)
@@ -219,7 +248,7 @@ static void two_connections_one_user(void **state)
     assert_int_equal(room_leave(net.hub, a2->conn, "r"), 0);
     assert_int_equal(room_presence_flush(net.hub), 1);
     d = last_data(b, "presence-diff");
-    assert_non_null(json_object_get(json_object_get(d, "leaves"), "alice"));
+    assert_true(left_in(d, "alice"));
     assert_int_equal(json_object_size(json_object_get(d, "joins")), 0);
     json_decref(d);
     assert_int_equal(c.n[ROOM_PRESENCE_LEAVE], 1);
@@ -276,7 +305,7 @@ static void one_diff_per_tick(void **state)
         assert_int_equal(p[i]->nframes, 2);
     d = last_data(p[0], "presence-diff");
     assert_int_equal(json_object_size(json_object_get(d, "joins")), 10);
-    assert_int_equal(json_object_size(json_object_get(d, "leaves")), 5);
+    assert_int_equal(json_array_size(json_object_get(d, "leaves")), 5);
     json_decref(d);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(q[i]->nframes, 1);
@@ -621,7 +650,7 @@ static void detached_leaves(void **state)
     assert_int_equal(room_user_conn_count(net.hub, "alice"), 0);
     assert_int_equal(room_presence_flush(net.hub), 1);
     d = last_data(b, "presence-diff");
-    assert_non_null(json_object_get(json_object_get(d, "leaves"), "alice"));
+    assert_true(left_in(d, "alice"));
     json_decref(d);
     room_hub_tick(net.hub, 5000); /* frees the detached connection */
     fake_peer_free(a);
@@ -763,15 +792,18 @@ static json_t *view_of(const fake_peer *p)
     for (size_t i = 0; i < p->nframes; i++) {
         json_t *j = fake_json(p, i), *d = json_object_get(j, "data"), *v;
         const char *ev = json_string_value(json_object_get(j, "event")), *k;
+        size_t n;
         if (ev && strcmp(ev, "presence") == 0) {
             json_decref(view);
-            view = json_deep_copy(json_object_get(d, "members"));
+            view = json_object();
+            json_object_foreach(json_object_get(d, "members"), k, v)
+                json_object_set_new(view, k, full_entry(k, v));
         } else if (ev && strcmp(ev, "presence-diff") == 0) {
             assert_non_null(view); /* never a diff before the state */
-            json_object_foreach(json_object_get(d, "leaves"), k, v)
-                json_object_del(view, k);
+            json_array_foreach(json_object_get(d, "leaves"), n, v)
+                json_object_del(view, json_string_value(v));
             json_object_foreach(json_object_get(d, "joins"), k, v)
-                json_object_set(view, k, v);
+                json_object_set_new(view, k, full_entry(k, v));
         }
         json_decref(j);
     }
@@ -1015,7 +1047,7 @@ static void opaque_codec(void **state)
     room_codec codec = {sizeof codec, "prefixed", prefixed_encode, prefixed_ack, prefixed_decode,
                         NULL, NULL, NULL};
     fake_peer *a, *b;
-    json_t *j;
+    json_t *j, *bob;
     const char *colon;
     (void)state;
     room_config_init(&cfg);
@@ -1044,9 +1076,8 @@ static void opaque_codec(void **state)
         assert_non_null(j);
         assert_string_equal(json_string_value(json_object_get(j, "event")),
                             p == a ? "presence-diff" : "presence");
-        assert_string_equal(json_string_value(json_object_get(json_object_get(
-                                json_object_get(json_object_get(j, "data"), p == a ? "joins" : "members"),
-                                "bob"), "id")), "bob");
+        bob = json_object_get(json_object_get(json_object_get(j, "data"), p == a ? "joins" : "members"), "bob");
+        assert_true(json_is_object(bob) && json_object_size(bob) == 0);
         json_decref(j);
     }
     j = json_loads(strchr(b->frames[0], ':') + 1, 0, NULL);
@@ -1055,6 +1086,60 @@ static void opaque_codec(void **state)
     json_decref(j);
     fake_close(&net, a);
     fake_close(&net, b);
+    room_hub_free(net.hub);
+}
+
+/* The last frame `p` got holds `text`. */
+static void last_frame_has(const fake_peer *p, const char *text)
+{
+    assert_true(p->nframes > 0);
+    if (!strstr(p->frames[p->nframes - 1], text))
+        fail_msg("%s\nhas no %s", p->frames[p->nframes - 1], text);
+}
+
+/* On the wire an entry is keyed by the user id and holds only what is
+ * set: no id inside, no empty state; a leave is the id alone. The host
+ * API keeps the whole entry. */
+static void compact_wire(void **state)
+{
+    fake_net net = {0};
+    changes c = {0};
+    fake_peer *a, *b;
+    json_t *meta = json_pack("{s:i}", "seat", 3), *patch, *st;
+    (void)state;
+    presence_hub(&net, &c);
+    a = fake_open(&net);
+    b = fake_open(&net);
+    set_user(net.hub, a, "alice", "Alice");
+    set_user(net.hub, b, "bob", NULL);
+    assert_int_equal(room_presence_join(net.hub, a->conn, "r", meta, NULL), 0);
+    json_decref(meta);
+    assert_int_equal(room_presence_flush(net.hub), 1);
+    assert_int_equal(room_presence_join(net.hub, b->conn, "r", NULL, NULL), 0);
+    assert_int_equal(room_presence_flush(net.hub), 2);
+    last_frame_has(b, "{\"room\":\"r\",\"members\":{\"alice\":{\"name\":\"Alice\",\"info\":{\"seat\":3}},\"bob\":{}}}");
+    last_frame_has(a, "{\"room\":\"r\",\"joins\":{\"bob\":{}},\"leaves\":[]}");
+    patch = json_pack("{s:i}", "x", 1);
+    assert_int_equal(room_presence_update(net.hub, b->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+    assert_int_equal(room_presence_flush(net.hub), 2);
+    last_frame_has(a, "\"joins\":{\"bob\":{\"state\":{\"x\":1}}},\"leaves\":[]");
+    /* Back to an empty state: back to the bare entry. */
+    patch = json_pack("{s:n}", "x");
+    assert_int_equal(room_presence_update(net.hub, b->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+    assert_int_equal(room_presence_flush(net.hub), 2);
+    last_frame_has(a, "\"joins\":{\"bob\":{}}");
+    st = room_presence_state(net.hub, "r");
+    patch = json_pack("{s:s,s:{}}", "id", "bob", "state");
+    assert_true(json_equal(json_object_get(st, "bob"), patch));
+    json_decref(patch);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(st, "alice"), "id")), "alice");
+    json_decref(st);
+    fake_close(&net, b);
+    assert_int_equal(room_presence_flush(net.hub), 1);
+    last_frame_has(a, "{\"room\":\"r\",\"joins\":{},\"leaves\":[\"bob\"]}");
+    fake_close(&net, a);
     room_hub_free(net.hub);
 }
 
@@ -1076,6 +1161,7 @@ int main(void)
         cmocka_unit_test(diff_budget_spacing),
         cmocka_unit_test(views_converge),
         cmocka_unit_test(opaque_codec),
+        cmocka_unit_test(compact_wire),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,7 +345,7 @@ static void last_diff(const fake_peer *p, char *out, size_t size)
     long i, at = -1;
     json_t *j, *d, *v;
     const char *key;
-    size_t n = 0;
+    size_t n = 0, k;
     for (i = fake_find(p, "presence-diff", 0); i >= 0; i = fake_find(p, "presence-diff", (size_t)i + 1))
         at = i;
     out[0] = '\0';
@@ -356,8 +356,9 @@ static void last_diff(const fake_peer *p, char *out, size_t size)
     json_object_foreach(json_object_get(d, "joins"), key, v) {
         n += (size_t)snprintf(out + n, size - n, "+%s", key);
     }
-    json_object_foreach(json_object_get(d, "leaves"), key, v) {
-        n += (size_t)snprintf(out + n, size - n, "-%s", key);
+    /* Leaves are an array of user ids (docs/protocol-rooms.md). */
+    json_array_foreach(json_object_get(d, "leaves"), k, v) {
+        n += (size_t)snprintf(out + n, size - n, "-%s", json_string_value(v));
     }
     json_decref(j);
 }

@@ -26,6 +26,7 @@
 #include "options.h"
 #include "proto.h"
 #include "static.h"
+#include "yjs.h"
 #include "room/eio.h"
 #include "room/presence.h"
 #include "room/protocol.h"
@@ -81,6 +82,7 @@ struct roomd {
     char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
     bool hub_broadcast;
     roomd_auth auth;
+    roomd_yjs *yjs;
     const options *options;
     roomd_life life;            /* lifecycle.c: health, drain */
     roomd_metrics_source metrics;
@@ -357,6 +359,8 @@ static int start(roomd *d, const options *o)
     if ((rc = roomd_cluster_bind("/", room_eio_hub(d->eio, "/"))) != 0 ||
         (rc = roomd_cluster_bind("/admin", admin)) != 0 || (rc = roomd_cluster_bind("/ws", d->json_hub)) != 0)
         return fail("cluster", rc);
+    if ((rc = roomd_yjs_mount(d->ws, o, &d->auth, &d->yjs)) != 0)
+        return rc;
 
     if (roomd_health_mount(&d->life, d->loop, d->ws, d->srv, o->drain_ms) != 0 ||
         roomd_metrics_mount(roomd_metrics_sources(d)) != 0 ||
@@ -420,6 +424,7 @@ int main(int argc, char **argv)
     room_uv_server_free(d.srv);
     room_ws_free(d.ws);
     roomd_static_free(d.files);
+    roomd_yjs_free(d.yjs);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);

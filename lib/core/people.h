@@ -53,7 +53,8 @@ typedef struct rm_pmember {
     uint32_t nremote, capremote;
     uint32_t rconns;   /* their sum */
     bool rtyping;      /* typing on another node */
-    /* `"id":entry` as compact JSON, what states and diffs are made of
+    /* `"id":{..}`, the entry as the wire shows it (compact JSON, no "id"
+     * inside, no empty state), what states and diffs are made of
      * (presence_wire.c); NULL until a frame needs it, dropped when the
      * entry changes. */
     char *enc;
@@ -85,7 +86,8 @@ typedef struct rm_proom {
     uint32_t seq;     /* user changes so far, from 1 (0 is "never") */
     uint64_t diff_at; /* hub time from which the next diff may go (diff_ms) */
     /* The pending diff: members whose entry is to be shown (a list through
-     * qprev/qnext), and the encoded entries of those that left. */
+     * qprev/qnext), and the ids (JSON strings, comma-joined) of those that
+     * left. */
     rm_pmember *joins;
     room_buf leaves;
     /* Every member's encoded entry joined by commas, grown as users join,
@@ -178,9 +180,9 @@ void rm_pmember_changed(room_hub *hub, rm_pmember *m);
  * room's body while that is current. An entry that changes in any way
  * goes through rm_pmember_changed(). */
 void rm_pwire_add(room_hub *hub, rm_pmember *m);
-/* A member that members were shown leaves: its entry goes into the
- * pending leaves (lost out of memory, as a diff is). */
-void rm_pwire_leave(room_hub *hub, rm_pmember *m);
+/* A member that members were shown leaves: its id goes into the pending
+ * leaves (lost out of memory, as a diff is). */
+void rm_pwire_leave(rm_pmember *m);
 /* The room's state and diff frames, NULL out of memory. */
 room_frame *rm_pwire_state(room_hub *hub, rm_proom *r);
 room_frame *rm_pwire_diff(room_hub *hub, rm_proom *r);

@@ -162,7 +162,7 @@ void rm_presence_queue_leave(room_hub *hub, rm_pmember *m)
     /* Members never told of it need no leave. */
     if (!m->announced)
         return;
-    rm_pwire_leave(hub, m);
+    rm_pwire_leave(m);
     mark_dirty(p, r);
 }
 

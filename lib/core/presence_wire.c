@@ -1,5 +1,6 @@
-/* Presence frames written as text. Each member keeps its entry encoded
- * (`"id":{...}`, from its jansson entry once per change), a room keeps its
+/* Presence frames written as text. Each member keeps its wire entry
+ * encoded (`"id":{...}` without the id inside and without an empty state,
+ * from its jansson entry once per change), a room keeps its
  * members' encodings joined by commas (grown as users join), and a state
  * or a diff is that text put between the bytes the hub's codec writes
  * around an event's argument. A state for 10 000 members is then a copy of
@@ -87,11 +88,26 @@ int rm_splice_learn(room_hub *hub, rm_splice *s, const char *event)
 int rm_pmember_encode(room_hub *hub, rm_pmember *m)
 {
     room_buf *b = &hub->scratch;
+    const char *k;
+    json_t *v;
+    bool first = true;
     if (m->enc)
         return 0;
     b->len = 0;
-    if (rm_buf_append_json_stringn(b, m->id, strlen(m->id)) || rm_buf_put(b, ":", 1) ||
-        room_buf_append_json(b, m->entry) || !(m->enc = rm_malloc(&hub->alloc, b->len)))
+    if (rm_buf_append_json_stringn(b, m->id, strlen(m->id)) || rm_buf_put(b, ":{", 2))
+        return ROOM_ENOMEM;
+    /* The wire entry leaves out what the client has already: the id is its
+     * key, and an empty state is the default. Most members in a large room
+     * are then `"u1234":{}`, a third of the full entry's bytes. */
+    json_object_foreach(m->entry, k, v) {
+        if (strcmp(k, "id") == 0 || (strcmp(k, "state") == 0 && json_object_size(v) == 0))
+            continue;
+        if ((!first && rm_buf_put(b, ",", 1)) || rm_buf_append_json_stringn(b, k, strlen(k)) ||
+            rm_buf_put(b, ":", 1) || room_buf_append_json(b, v))
+            return ROOM_ENOMEM;
+        first = false;
+    }
+    if (rm_buf_put(b, "}", 1) || !(m->enc = rm_malloc(&hub->alloc, b->len)))
         return ROOM_ENOMEM;
     memcpy(m->enc, b->data, b->len);
     m->enc_len = b->len;
@@ -129,9 +145,13 @@ void rm_pwire_add(room_hub *hub, rm_pmember *m)
     r->body_count++;
 }
 
-void rm_pwire_leave(room_hub *hub, rm_pmember *m)
+void rm_pwire_leave(rm_pmember *m)
 {
-    append_entry(hub, &m->room->leaves, m);
+    room_buf *b = &m->room->leaves;
+    size_t before = b->len;
+    /* A leave is its id: clients drop the key, whatever the entry was. */
+    if ((b->len && rm_buf_put(b, ",", 1)) || rm_buf_append_json_stringn(b, m->id, strlen(m->id)))
+        b->len = before;
 }
 
 static int rebuild(room_hub *hub, rm_proom *r)
@@ -212,8 +232,8 @@ room_frame *rm_pwire_diff(room_hub *hub, rm_proom *r)
         if ((m != r->joins && rm_buf_put(&b, ",", 1)) || rm_buf_put(&b, m->enc, m->enc_len))
             goto fail;
     }
-    if (rm_buf_put(&b, "},\"leaves\":{", 12) || rm_buf_put(&b, r->leaves.data, r->leaves.len) ||
-        rm_buf_put(&b, "}}", 2))
+    if (rm_buf_put(&b, "},\"leaves\":[", 12) || rm_buf_put(&b, r->leaves.data, r->leaves.len) ||
+        rm_buf_put(&b, "]}", 2))
         goto fail;
     return close_payload(hub, &b, &p->splice[1], p->events[1]);
 fail:

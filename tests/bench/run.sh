@@ -9,7 +9,8 @@
 #   BENCH_SERVERS=LIST  servers to measure, of "roomd socketio" (both)
 #   BENCH_SCENARIOS=LIST  scenarios to run (all but presence; e.g. "fanout-1k-polling idle-polling",
 #                       or "presence", which runs only when named; "cluster" runs alone: fan-out over
-#                       two nodes joined by Redis, docs/bench/cluster.md)
+#                       two nodes joined by Redis, docs/bench/cluster.md; "yjs" alone runs
+#                       tests/bench/yjs/run.sh)
 #   BENCH_ROOMD=PATH    another roomd binary (an older tree's, for before/after figures)
 # Installs missing packages (needs root or sudo for that only) and builds
 # into build-bench/ (buildtype=release). All traffic stays on 127.0.0.1.
@@ -18,6 +19,10 @@ cd "$(dirname "$0")/../.."
 bench=tests/bench
 # shellcheck source=common.sh
 . "$bench/common.sh"
+# The yjs scenario has clients and servers of its own (tests/bench/yjs/run.sh).
+if [ "${BENCH_SCENARIOS:-}" = yjs ]; then
+    exec "$bench/yjs/run.sh"
+fi
 
 repeat=${BENCH_REPEAT:-3}
 servers_wanted=${BENCH_SERVERS:-roomd socketio}

@@ -49,19 +49,20 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
     const tab2 = await as('alice', 'Alice');
     assert.equal((await ack(bob, 'join', 'p1')).data.users, 1);
     const [mine] = await next(bob, 'presence');
-    assert.deepEqual(mine, { room: 'p1', members: { bob: { id: 'bob', name: 'Bob', state: {} } } });
+    // Compact entries: the user id is the key, only what is set is sent.
+    assert.deepEqual(mine, { room: 'p1', members: { bob: { name: 'Bob' } } });
 
     // Metadata on enter travels as the member's info.
     const joined = await ack(tab1, 'join', { room: 'p1', metadata: { color: 'red' } });
     assert.deepEqual(joined.data, { room: 'p1', members: 2, users: 2, event: 'join' });
     const [snap] = await next(tab1, 'presence');
-    assert.deepEqual(snap.members.alice, { id: 'alice', name: 'Alice', info: { color: 'red' }, state: {} });
+    assert.deepEqual(snap.members.alice, { name: 'Alice', info: { color: 'red' } });
     assert.deepEqual(Object.keys(snap.members).sort(), ['alice', 'bob']);
     const [diff] = await next(bob, 'presence-diff');
     assert.deepEqual(diff, {
       room: 'p1',
-      joins: { alice: { id: 'alice', name: 'Alice', info: { color: 'red' }, state: {} } },
-      leaves: {},
+      joins: { alice: { name: 'Alice', info: { color: 'red' } } },
+      leaves: [],
     });
 
     // The second tab: a snapshot for it, nothing new for the others.
@@ -88,8 +89,8 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
     // The last one leaves: one leave.
     await ack(tab2, 'leave', 'p1');
     const [gone] = await next(bob, 'presence-diff');
-    assert.deepEqual(Object.keys(gone.leaves), ['alice']);
-    assert.deepEqual(gone.joins, {});
+    // A leave is the user id alone.
+    assert.deepEqual(gone, { room: 'p1', joins: {}, leaves: ['alice'] });
   });
 
   it('update-presence merges into the sender\'s own state; bad updates are refused and change nothing', T, async () => {
@@ -106,11 +107,16 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
     });
     let [d] = await next(bob, 'presence-diff');
     assert.deepEqual(d.joins.alice.state, { cursor: { x: 1, y: 2 }, status: 'here' });
+    // Back to an empty state: back to an entry without one.
+    await ack(alice, 'update-presence', 'p2', { cursor: null, status: null });
+    [d] = await next(bob, 'presence-diff');
+    assert.deepEqual(d.joins.alice, { name: 'Alice' });
+    await ack(alice, 'update-presence', 'p2', { cursor: { x: 1, y: 2 }, status: 'here' });
+    [d] = await next(bob, 'presence-diff');
     // RFC 7386: null removes, objects merge; an "id" in the state is only state.
     await ack(alice, 'update-presence', { room: 'p2', presence: { cursor: { y: null }, status: null, id: 'bob' } });
     [d] = await next(bob, 'presence-diff');
-    assert.equal(d.joins.alice.id, 'alice');
-    assert.deepEqual(d.joins.alice.state, { cursor: { x: 1 }, id: 'bob' });
+    assert.deepEqual(d.joins.alice, { name: 'Alice', state: { cursor: { x: 1 }, id: 'bob' } });
     assert.equal(d.joins.bob, undefined);
     // Every refusal answered, none broadcast.
     const big = await ack(alice, 'update-presence', 'p2', { blob: 'x'.repeat(5000) });
@@ -161,7 +167,7 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
     await ack(mallory, 'typing', { room: 'p4', id: 'alice', name: 'Alice' });
     assert.deepEqual(await next(alice, 'typing'), [{ room: 'p4', id: 'mallory' }]);
     // Server-built events a client sends are unknown requests.
-    assert.equal((await ack(mallory, 'presence-diff', { room: 'p4', leaves: { alice: {} } })).data.code,
+    assert.equal((await ack(mallory, 'presence-diff', { room: 'p4', leaves: ['alice'] })).data.code,
       'unknown_event');
     // direct to a user reaches each of its tabs, naming the real sender.
     const tab2 = await as('alice', 'Alice');
@@ -177,11 +183,11 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
     const b = await open('userId=wsbob');
     try {
       b.send(JSON.stringify({ event: 'join', data: 'w', id: 1 }));
-      assert.deepEqual((await rawEvent(b, 'presence')).members, { wsbob: { id: 'wsbob', state: {} } });
+      assert.deepEqual((await rawEvent(b, 'presence')).members, { wsbob: {} });
       a1.send(JSON.stringify({ event: 'join', data: { room: 'w', metadata: { tab: 1 } } }));
       assert.deepEqual(Object.keys((await rawEvent(a1, 'presence')).members).sort(), ['wsalice', 'wsbob']);
       const d = await rawEvent(b, 'presence-diff', (x) => x.joins.wsalice);
-      assert.deepEqual(d.joins.wsalice, { id: 'wsalice', name: 'Alice', info: { tab: 1 }, state: {} });
+      assert.deepEqual(d.joins.wsalice, { name: 'Alice', info: { tab: 1 } });
       a2.send(JSON.stringify({ event: 'join', data: 'w' }));
       await rawEvent(a2, 'presence');
       a1.send(JSON.stringify({ event: 'update-presence', data: { room: 'w', presence: { s: 1 } } }));
@@ -192,11 +198,11 @@ describe('rooms presence', { skip: !speaks('rooms') }, () => {
       assert.deepEqual(await rawEvent(b, 'stop-typing'), { room: 'w', id: 'wsalice', name: 'Alice' });
       a1.close();
       await sleep(QUIET_MS);
-      assert.ok(!rawPending(b).some((m) => m.event === 'presence-diff' && Object.keys(m.data.leaves).length),
+      assert.ok(!rawPending(b).some((m) => m.event === 'presence-diff' && m.data.leaves.length),
         'no leave while a tab remains');
       a2.send(JSON.stringify({ event: 'leave', data: 'w' }));
-      const gone = await rawEvent(b, 'presence-diff', (x) => Object.keys(x.leaves).length);
-      assert.deepEqual(Object.keys(gone.leaves), ['wsalice']);
+      const gone = await rawEvent(b, 'presence-diff', (x) => x.leaves.length);
+      assert.deepEqual(gone.leaves, ['wsalice']);
     } finally {
       for (const r of [a1, a2, b]) r.close();
     }
