@@ -6,6 +6,9 @@ pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-d
 # libroom-redis (hiredis, msgpack-c) and the redis-server the cluster test
 # and the cluster benchmark start themselves.
 pkgs="$pkgs libhiredis-dev libmsgpack-dev redis-server"
+# roomd's man page (help2man, from --help) and systemd readiness (sd_notify);
+# both optional to the build, both wanted by the suite.
+pkgs="$pkgs help2man libsystemd-dev"
 # The test suite also drives a real headless browser (tests/browser, which
 # runs it with --no-sandbox --headless=new, as root in a container needs);
 # the demo and the benchmark do not need it.

@@ -64,6 +64,15 @@ int roomd_cluster_bind(const char *nsp, room_hub *hub)
     return 0;
 }
 
+int roomd_cluster_link(void)
+{
+    room_redis_stats st;
+    if (!bus)
+        return -1;
+    room_redis_get_stats(bus, &st);
+    return st.connected ? 1 : 0;
+}
+
 void roomd_cluster_stop(void)
 {
     room_redis_stats st;
@@ -103,6 +112,11 @@ int roomd_cluster_bind(const char *nsp, room_hub *hub)
 {
     (void)nsp, (void)hub;
     return 0;
+}
+
+int roomd_cluster_link(void)
+{
+    return -1;
 }
 
 void roomd_cluster_stop(void)

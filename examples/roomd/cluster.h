@@ -18,6 +18,9 @@ int roomd_cluster_start(uv_loop_t *loop, const options *o, room_log_fn log, void
 room_adapter *roomd_cluster_adapter(const char *nsp);
 /* Ties each adapter handed out to its hub, once the hubs exist. */
 int roomd_cluster_bind(const char *nsp, room_hub *hub);
+/* The link to Redis for roomd_redis_up (metrics.c): 1 while both its
+ * connections are up, 0 while not, -1 without a cluster. */
+int roomd_cluster_link(void);
 /* After every hub is freed: says goodbye, logs the counters, closes. */
 void roomd_cluster_stop(void);
 

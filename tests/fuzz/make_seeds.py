@@ -221,6 +221,10 @@ HTTP = {
     "overlap": hsteps(
         (0, 0, req("GET", POLL)), (0, 0, req("GET", PSID)), (1, 0, req("GET", PSID)),
         (2, 0, ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n40" % PSID).encode()), (2, 4, 0)),
+    "routes": hsteps(
+        (0, 0, req("GET", "/r/a?b=1", "Accept: */*\r\n") + req("HEAD", "/r/a") + req("GET", "/h")),
+        (0, 0, req("GET", "/r/a", 'If-None-Match: "e"\r\n')), (0, 0, req("GET", "/r/x")),
+        (1, 0, req("DELETE", "/r/n", "Connection: close\r\n")), (2, 0, upgrade("/h"))),
     "bad": hsteps(
         (0, 1, b"GET / HTTP/9.9\r\n\r\n"), (1, 1, b"POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
         (2, 0, req("GET", POLL)[:30]), (2, 2, 110)),
@@ -451,3 +455,10 @@ write("token", TOKEN)
 write("yjs", YJS)
 write("storage", STORAGE)
 write("sails", SAILS)
+# Request paths for roomd --static (examples/roomd/static_path.c).
+write("static_path", {
+    "index": b"/index.html", "nested": b"/a//b/c.js/", "root": b"/",
+    "dotdot": b"/../etc/passwd", "encoded-dotdot": b"/%2e%2E/secret", "encoded-slash": b"/a%2fb",
+    "encoded-backslash": b"/a%5c..%5cb", "hidden": b"/.git/config", "nul": b"/a%00b",
+    "bad-escape": b"/%zz", "space": b"/a%20b.txt", "utf8": b"/caf%C3%A9.html",
+})
