@@ -1,0 +1,254 @@
+'use strict';
+// The demo page (examples/web/, what examples/demo.sh serves) in a real
+// headless Chromium, once per client it can use (the stock socket.io-client
+// and room-client.js on /ws): two users, the first with two tabs. They join
+// a room, the member list shows two users (not three), typing shows on the
+// other user's page and goes away by itself, messages go both ways, and a
+// reload shows the room's history. Screenshots of every page go to
+// $DEMO_SCREENSHOTS (meson: <build>/meson-logs/browser-demo/).
+//
+// Chromium as in cors.test.js: $CHROMIUM, or chromium / chromium-browser on
+// the PATH; the test fails without it.
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const http = require('node:http');
+const { createRequire } = require('node:module');
+const { execFileSync } = require('node:child_process');
+
+const interop = path.join(__dirname, '..', 'interop');
+const puppeteer = createRequire(path.join(interop, 'package.json'))('puppeteer-core');
+const { startRoomd, withTimeout } = require('../interop/helpers');
+
+const T = { timeout: 120000 };
+const WEB = path.join(__dirname, '..', '..', 'examples', 'web');
+const SHOTS = process.env.DEMO_SCREENSHOTS || path.join(os.tmpdir(), 'libroom-demo-screenshots');
+const WAIT = 10000; // every wait for the page is bounded by this
+const TYPING_MS = 1000;
+
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+    } catch {
+      // next name
+    }
+  }
+  throw new Error('no Chromium: install Debian\'s chromium (sh tests/deps.sh does) or set CHROMIUM=/path/to/chromium');
+}
+
+// examples/web/ over HTTP, as a static file server would give it.
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css' };
+function staticServer() {
+  const server = http.createServer((req, res) => {
+    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    const file = path.join(WEB, rel);
+    if (!file.startsWith(WEB + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
+    res.end(fs.readFileSync(file));
+  });
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.origin = `http://127.0.0.1:${server.address().port}`;
+        resolve(server);
+      });
+    }),
+    5000,
+    'the static server',
+  );
+}
+
+describe('the demo page in Chromium: two users, three tabs', () => {
+  let browser = null;
+  let chromiumPid = null;
+  let profile = null;
+  let site = null;
+  let roomd = null;
+  const pages = [];
+
+  before(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    site = await staticServer();
+    roomd = await startRoomd([
+      '--presence',
+      '--typing-ms', String(TYPING_MS),
+      '--recovery-ms', '10000',
+      '--allow-origin', site.origin,
+    ]);
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
+    browser = await puppeteer.launch({
+      executablePath: findChromium(),
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-dev-shm-usage',
+        '--disable-gpu',
+        '--disable-crash-reporter',
+        '--disable-breakpad',
+        '--no-first-run',
+        `--user-data-dir=${profile}`,
+      ],
+      timeout: 20000,
+      protocolTimeout: 20000,
+    });
+    chromiumPid = browser.process().pid;
+  });
+
+  after(async () => {
+    for (const p of pages) await p.close().catch(() => {});
+    if (browser) await withTimeout(browser.close(), 5000, 'chromium to close').catch(() => {});
+    if (chromiumPid) {
+      try {
+        process.kill(chromiumPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    if (site) site.close();
+    if (roomd) {
+      const exit = await roomd.stop();
+      assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
+    }
+  });
+
+  it('serves the vendored socket.io-client byte for byte as the pinned npm package has it', () => {
+    const vendored = fs.readFileSync(path.join(WEB, 'vendor', 'socket.io.esm.min.js'));
+    const pkg = path.join(interop, 'node_modules', 'socket.io-client');
+    assert.ok(vendored.equals(fs.readFileSync(path.join(pkg, 'dist', 'socket.io.esm.min.js'))), 'vendor/socket.io.esm.min.js differs from the npm package: copy it again (vendor/README.md)');
+    const pinned = JSON.parse(fs.readFileSync(path.join(interop, 'package.json'))).dependencies['socket.io-client'];
+    assert.equal(JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'))).version, pinned);
+    assert.match(fs.readFileSync(path.join(WEB, 'vendor', 'README.md'), 'utf8'), new RegExp(`\\| ${pinned.replace(/\./g, '\\.')} `));
+  });
+
+  // A tab of a user (a browser context: one localStorage, so one user id).
+  async function open(context, query) {
+    const page = await context.newPage();
+    pages.push(page);
+    await page.setViewport({ width: 1200, height: 800 });
+    page.log = [];
+    page.on('console', (m) => page.log.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => page.log.push(`pageerror: ${e.message}`));
+    page.on('dialog', (d) => {
+      page.log.push(`dialog: ${d.message()}`);
+      d.dismiss().catch(() => {});
+    });
+    const q = new URLSearchParams({ server: roomd.url, ...query });
+    await page.goto(`${site.origin}/?${q}`, { timeout: WAIT });
+    return page;
+  }
+
+  // Waits for fn (run in the page) to be true, re-checked on DOM changes;
+  // on timeout the error says what the page shows and logged.
+  async function waitFor(page, what, fn, ...args) {
+    try {
+      await page.waitForFunction(fn, { timeout: WAIT, polling: 'mutation' }, ...args);
+    } catch (err) {
+      const shown = await page.evaluate(() => document.body.innerText).catch(() => '?');
+      throw new Error(`${what}: ${err.message}\n--- page:\n${shown}\n--- console:\n${page.log.join('\n')}`);
+    }
+  }
+
+  const state = (page) =>
+    page.evaluate(() => ({
+      status: document.getElementById('status').dataset.state,
+      members: [...document.querySelectorAll('#members li')].map((li) => li.dataset.user),
+      names: [...document.querySelectorAll('#members li')].map((li) => li.firstChild.textContent),
+      messages: [...document.querySelectorAll('#messages li')].map((li) => li.querySelector('.text').textContent),
+      typing: document.getElementById('typing').textContent,
+    }));
+
+  const memberCount = (page, n) =>
+    waitFor(page, `${n} members`, (n) => document.querySelectorAll('#members li').length === n, n);
+  const hasMessage = (page, text) =>
+    waitFor(page, `message "${text}"`, (text) => [...document.querySelectorAll('#messages .text')].some((e) => e.textContent === text), text);
+
+  async function shoot(page, name) {
+    const file = path.join(SHOTS, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+  }
+
+  async function say(page, text) {
+    await page.type('#text', text);
+    await page.keyboard.press('Enter');
+  }
+
+  for (const [transport, label] of [['sio', 'socket.io-client'], ['ws', 'room-client.js on /ws']]) {
+    it(`chat, presence, typing and history through ${label}`, T, async (t) => {
+      const room = `lobby-${transport}`;
+      const alice = await browser.createBrowserContext();
+      const bob = await browser.createBrowserContext();
+      try {
+        const a1 = await open(alice, { name: 'Alice', transport, room });
+        const b = await open(bob, { name: 'Bob', transport, room });
+        const a2 = await open(alice, { name: 'Alice', transport, room });
+        for (const p of [a1, b, a2]) {
+          await waitFor(p, 'connected', () => document.getElementById('status').dataset.state === 'connected');
+          await memberCount(p, 2);
+        }
+        // The radio button shows the client in use.
+        assert.equal(await a1.$eval('input[name=transport]:checked', (e) => e.value), transport);
+
+        // Two users, not three: Alice's two tabs are one member, with one id.
+        const sa1 = await state(a1);
+        const sb = await state(b);
+        assert.deepEqual(sa1.names, ['Alice', 'Bob']);
+        assert.deepEqual(sb.names, ['Alice', 'Bob']);
+        assert.deepEqual((await state(a2)).members, sa1.members);
+        assert.equal(new Set(sb.members).size, 2);
+
+        // Alice types: Bob sees it, then it expires by itself (--typing-ms).
+        await a1.type('#text', 'hello');
+        await waitFor(b, 'Alice typing', () => document.getElementById('typing').textContent === 'Alice is typing…');
+        await shoot(b, `${transport}-bob-sees-typing`);
+        assert.equal((await state(a2)).typing, '', 'the typist\'s other tab shows no typing');
+        const shown = Date.now();
+        await waitFor(b, 'typing to expire', () => document.getElementById('typing').textContent === '');
+        assert.ok(Date.now() - shown < TYPING_MS + 3000, 'expired within typing-ms and some slack');
+
+        // Messages both ways; every tab of Alice gets them.
+        await a1.keyboard.press('Enter');
+        await hasMessage(b, 'hello');
+        await say(b, 'hi Alice');
+        for (const p of [a1, a2]) await hasMessage(p, 'hi Alice');
+        await hasMessage(a2, 'hello');
+        for (const [p, who] of [[a1, 'alice-tab1'], [a2, 'alice-tab2'], [b, 'bob']]) {
+          t.diagnostic(`screenshot ${await shoot(p, `${transport}-${who}`)}`);
+        }
+
+        // Bob reloads: back in the room, with its history.
+        await b.reload({ timeout: WAIT });
+        await waitFor(b, 'connected after reload', () => document.getElementById('status').dataset.state === 'connected');
+        await memberCount(b, 2);
+        await hasMessage(b, 'hello');
+        await hasMessage(b, 'hi Alice');
+        assert.deepEqual((await state(b)).messages, ['hello', 'hi Alice']);
+        await shoot(b, `${transport}-bob-after-reload`);
+
+        // Leaving: Alice's second tab goes, she stays; Bob leaves, Alice sees one member.
+        await a2.close();
+        await say(b, 'still two of us?');
+        await hasMessage(a1, 'still two of us?');
+        assert.equal((await state(b)).members.length, 2);
+        await b.click(`#rooms li[data-room="${room}"] .leave`);
+        await memberCount(a1, 1);
+        assert.deepEqual((await state(a1)).names, ['Alice']);
+        for (const p of [a1, b]) {
+          assert.deepEqual(p.log.filter((l) => /^pageerror|^error/.test(l)), [], `errors in the page:\n${p.log.join('\n')}`);
+        }
+      } finally {
+        await alice.close().catch(() => {});
+        await bob.close().catch(() => {});
+      }
+    });
+  }
+});
