@@ -65,7 +65,9 @@ if (params.get('transport') === 'ws' || params.get('transport') === 'sio') store
 // history when the server keeps one), unread count, last known position.
 const rooms = new Map();
 function roomState(room) {
-  if (!rooms.has(room)) rooms.set(room, { messages: [], seen: new Set(), unread: 0, position: null });
+  // position: where the room's history stands for this page, trusted only
+  // while `synced` (from a history answer on, until the connection drops).
+  if (!rooms.has(room)) rooms.set(room, { messages: [], seen: new Set(), unread: 0, position: null, synced: false });
   return rooms.get(room);
 }
 
@@ -88,11 +90,17 @@ function makeClient() {
 
 function wire(c) {
   c.on('connect', () => setStatus('connected', `connected (${store.transport === 'ws' ? '/ws' : 'Socket.IO'})`));
-  c.on('disconnect', () => setStatus('disconnected', 'disconnected, reconnecting…'));
+  c.on('disconnect', () => {
+    setStatus('disconnected', 'disconnected, reconnecting…');
+    for (const r of rooms.values()) r.synced = false;
+  });
   c.on('reconnecting', ({ attempt }) => setStatus('reconnecting', `reconnecting (attempt ${attempt})…`));
   c.on('reconnect', ({ recovered }) => {
     // A recovered session got what it missed; a new one asks the history.
-    if (!recovered) for (const room of store.rooms) loadHistory(room);
+    for (const room of store.rooms) {
+      if (recovered) roomState(room).synced = true;
+      else loadHistory(room);
+    }
   });
   c.on('message', (m) => onMessage(m && m.data));
   c.on('members', (room) => {
@@ -110,12 +118,18 @@ function onMessage(d) {
     const key = `${d.epoch}:${d.offset}`;
     if (r.seen.has(key)) return;
     r.seen.add(key);
-    if (!r.position || r.position.epoch !== d.epoch || r.position.offset < d.offset) r.position = { offset: d.offset, epoch: d.epoch };
+    if (r.synced && (!r.position || r.position.epoch !== d.epoch || r.position.offset < d.offset)) r.position = { offset: d.offset, epoch: d.epoch };
   }
   const body = d.data && typeof d.data === 'object' ? d.data : { text: String(d.data) };
-  r.messages.push({ from: d.from, name: d.name || d.from, text: String(body.text ?? ''), at: body.at, offset: d.offset });
-  if (d.room === current) appendMessage(r.messages[r.messages.length - 1]);
-  else {
+  const m = { from: d.from, name: d.name || d.from, text: String(body.text ?? ''), at: body.at, offset: d.offset };
+  // History replayed after a live message that came first goes before it.
+  let i = r.messages.length;
+  if (typeof m.offset === 'number') while (i > 0 && typeof r.messages[i - 1].offset === 'number' && r.messages[i - 1].offset > m.offset) i--;
+  r.messages.splice(i, 0, m);
+  if (d.room === current) {
+    if (i === r.messages.length - 1) appendMessage(m);
+    else renderMessages();
+  } else {
     r.unread++;
     renderRooms();
   }
@@ -125,8 +139,15 @@ function onMessage(d) {
 // messages after a reload); they come as `message` events first.
 async function loadHistory(room) {
   const r = roomState(room);
+  r.synced = false;
   try {
-    await client.history(room, r.position || undefined);
+    const res = await client.history(room, r.position || undefined);
+    // The answer says where the room stands: {room, offset, epoch, count}.
+    const now = res && res.data;
+    if (now && typeof now.offset === 'number' && (!r.position || r.position.epoch !== now.epoch || r.position.offset < now.offset)) {
+      r.position = { offset: now.offset, epoch: now.epoch };
+    }
+    r.synced = true;
     historyNote = '';
   } catch (err) {
     if (err.code === 'too_old' || err.code === 'wrong_epoch') {
@@ -136,9 +157,10 @@ async function loadHistory(room) {
       r.seen.clear();
       r.messages = [];
       if (room === current) renderMessages();
-      await client.history(room).catch(() => {});
+      // Without `since` the answer is all that is kept: it cannot be too old.
+      return loadHistory(room);
     } else if (err.code === 'unknown_event' || err.code === 'not_found') {
-      historyNote = 'This server keeps no history: messages from before you joined are not shown.';
+      historyNote = `No history is kept for ${room}: messages from before you joined are not shown.`;
     }
   }
   renderFooter();
