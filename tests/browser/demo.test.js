@@ -20,7 +20,7 @@ const { execFileSync } = require('node:child_process');
 
 const interop = path.join(__dirname, '..', 'interop');
 const puppeteer = createRequire(path.join(interop, 'package.json'))('puppeteer-core');
-const { startRoomd, withTimeout } = require('../interop/helpers');
+const { startRoomd, withTimeout, cuttingProxy } = require('../interop/helpers');
 
 const T = { timeout: 120000 };
 const WEB = path.join(__dirname, '..', '..', 'examples', 'web');
@@ -130,7 +130,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
   });
 
   // A tab of a user (a browser context: one localStorage, so one user id).
-  async function open(context, query) {
+  async function open(context, query, server = roomd.url) {
     const page = await context.newPage();
     pages.push(page);
     await page.setViewport({ width: 1200, height: 800 });
@@ -141,7 +141,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       page.log.push(`dialog: ${d.message()}`);
       d.dismiss().catch(() => {});
     });
-    const q = new URLSearchParams({ server: roomd.url, ...query });
+    const q = new URLSearchParams({ server, ...query });
     await page.goto(`${site.origin}/?${q}`, { timeout: WAIT });
     return page;
   }
@@ -248,6 +248,39 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       } finally {
         await alice.close().catch(() => {});
         await bob.close().catch(() => {});
+      }
+    });
+
+    it(`a page cut off from the server through ${label} comes back by itself with what it missed`, T, async () => {
+      const room = `cut-${transport}`;
+      const proxy = await cuttingProxy(roomd.port);
+      const alice = await browser.createBrowserContext();
+      const bob = await browser.createBrowserContext();
+      try {
+        const a = await open(alice, { name: 'Alice', transport, room }, proxy.url);
+        const b = await open(bob, { name: 'Bob', transport, room });
+        for (const p of [a, b]) await memberCount(p, 2);
+        await say(b, 'before the cut');
+        await hasMessage(a, 'before the cut');
+
+        proxy.hold();
+        await proxy.cut();
+        await waitFor(a, 'the page to notice', () => document.getElementById('status').dataset.state !== 'connected');
+        await say(b, 'while you were away');
+        await hasMessage(b, 'while you were away');
+        proxy.release();
+        await waitFor(a, 'reconnected', () => document.getElementById('status').dataset.state === 'connected');
+        await hasMessage(a, 'while you were away');
+        await memberCount(a, 2);
+        await say(a, 'back');
+        for (const p of [a, b]) await hasMessage(p, 'back');
+        // Each message once, in order: the session was resumed, not replayed twice.
+        assert.deepEqual((await state(a)).messages, ['before the cut', 'while you were away', 'back']);
+        await shoot(a, `${transport}-alice-after-cut`);
+      } finally {
+        await alice.close().catch(() => {});
+        await bob.close().catch(() => {});
+        await proxy.close();
       }
     });
   }
