@@ -5,8 +5,10 @@
 #include "room/codec.h"
 #include "room/eio.h"
 #include "room/frame.h"
+#include "room/history.h"
 #include "room/presence.h"
 #include "room/room.h"
+#include "room/storage.h"
 #include "room/version.h"
 
 #include <cstdio>

@@ -199,6 +199,16 @@ static const option_row rows[] = {
      "update-presence, typing, stop-typing) on its hubs"},
     {"typing-ms", "MS", set_u32, F(typing_ms), 1, INT_MAX,
      "idle time before an automatic stop-typing (5000)"},
+    {"history", "N", set_u32, F(history_messages), 1, INT_MAX,
+     "rooms protocol: history rooms keep their last N messages\n"
+     "(100), with offsets and epochs (docs/history.md)"},
+    {"history-ms", "MS", set_u32, F(history_ms), 1, INT_MAX,
+     "history keeps no message older than MS (no age limit)"},
+    {"history-bytes", "N", set_size, F(history_bytes), 1, INT_MAX,
+     "history keeps at most N bytes of messages per room (1048576)"},
+    {"history-rooms", "PATTERNS", set_string, F(history_rooms), 0, 0,
+     "comma-separated globs of the rooms with history (\"*\" when\n"
+     "only --history, --history-ms or --history-bytes is given)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

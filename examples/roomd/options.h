@@ -40,6 +40,10 @@ typedef struct options {
     const char *auth_secret; /* NULL: self-declared identities */
     bool presence;           /* the rooms protocol's presence on its hubs */
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
+    const char *history_rooms; /* rooms with history (globs); NULL: "*" if a limit is given */
+    uint32_t history_messages; /* 0: the library's default (100 without history_ms) */
+    uint32_t history_ms;       /* 0: no age limit */
+    size_t history_bytes;      /* 0: the library's default (1 MiB per room) */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "auth.h"
+#include "history.h"
 #include "options.h"
 #include "proto.h"
 #include "room/eio.h"
@@ -72,6 +73,7 @@ struct roomd {
     bool hub_broadcast;
     int log_level;
     roomd_auth auth;
+    const options *options;
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -172,7 +174,8 @@ static int register_rooms(roomd *d, room_hub *hub)
             return rc;
         flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
     }
-    if ((rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
+    if ((rc = roomd_history_enable(hub, d->options, NULL, NULL)) != 0 ||
+        (rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
         (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
         return rc;
     return room_on(hub, "disconnect", rooms_disconnect, NULL);
@@ -387,6 +390,7 @@ int main(int argc, char **argv)
     d.hub_broadcast = o.hub_broadcast;
     d.presence = o.presence;
     d.typing_ms = o.typing_ms;
+    d.options = &o;
     if (o.auth_secret) {
         d.auth.key = (const uint8_t *)o.auth_secret;
         d.auth.key_len = strlen(o.auth_secret);

@@ -68,7 +68,10 @@ enum {
     ROOM_ERESERVED = -16,    /* a client sent a reserved event ("connect", "disconnect") */
     ROOM_ERATELIMIT = -17,   /* the connection sends faster than its rate limit */
     ROOM_EFORBIDDEN = -18,   /* a join authorization refused (room/presence.h) */
-    ROOM_ERROR_MIN = -18
+    ROOM_ETOOOLD = -19,      /* history: messages after that offset are gone (room/history.h) */
+    ROOM_EEPOCH = -20,       /* history: not a position of the room's current epoch */
+    ROOM_ESTORAGE = -21,     /* the storage backend failed; the room is read-only (room/storage.h) */
+    ROOM_ERROR_MIN = -21
 };
 
 /* Why a connection is closed: the WebSocket close codes (RFC 6455, 7.4.1)

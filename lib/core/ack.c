@@ -2,6 +2,7 @@
  * linearly: pending acks are few (one per outstanding request). */
 #include "internal.h"
 #include "people.h"
+#include "stored.h"
 
 int room_emit_ack_args(room_hub *hub, room_conn *conn, const char *event, json_t *const *argv,
                        size_t argc, const room_bytes *attachments, size_t attachment_count,
@@ -100,6 +101,11 @@ int64_t room_hub_tick(room_hub *hub, uint64_t now_ms)
         int64_t typing = rm_presence_tick(hub, now_ms);
         if (typing >= 0 && (uint64_t)typing < next - now_ms)
             next = now_ms + (uint64_t)typing;
+    }
+    if (hub->storage) {
+        int64_t flush = rm_storage_tick(hub);
+        if (flush >= 0 && (uint64_t)flush < next - now_ms)
+            next = now_ms + (uint64_t)flush;
     }
     if (hub->cfg.recovery_ms) {
         int64_t expiry = rm_recovery_expire(hub, now_ms);

@@ -24,6 +24,9 @@ static const struct {
     {"reserved_event", "that event name is reserved"},
     {"rate_limited", "sending faster than the rate limit allows"},
     {"forbidden", "not allowed to join that room"},
+    {"too_old", "the history no longer holds messages that old"},
+    {"wrong_epoch", "that position is not in the room's current history: start over"},
+    {"storage", "the storage backend failed; the room is read-only"},
 };
 
 const char *room_strerror(int code)

@@ -9,11 +9,13 @@ static size_t frame_size(const room_frame *f)
     return sizeof *f + f->headroom + f->len;
 }
 
-static room_frame *frame_alloc(room_hub *hub, int kind, const void *bytes, size_t len)
+/* `pre` (plen bytes) then `bytes`: one copy of a prefixed payload. */
+static room_frame *frame_alloc_prefixed(room_hub *hub, int kind, const void *pre, size_t plen,
+                                        const void *bytes, size_t blen)
 {
-    size_t headroom = hub->cfg.seal ? hub->cfg.seal_headroom : 0;
+    size_t headroom = hub->cfg.seal ? hub->cfg.seal_headroom : 0, len = plen + blen;
     room_frame *f;
-    if (len > UINT32_MAX)
+    if (blen > UINT32_MAX || len > UINT32_MAX)
         return NULL;
     f = rm_malloc(&hub->alloc, sizeof *f + headroom + len);
     if (!f)
@@ -26,8 +28,10 @@ static room_frame *frame_alloc(room_hub *hub, int kind, const void *bytes, size_
     f->alloc = &hub->alloc;
     f->head = f;
     f->next = NULL;
-    if (len)
-        memcpy(f->bytes + headroom, bytes, len);
+    if (plen)
+        memcpy(f->bytes + headroom, pre, plen);
+    if (blen)
+        memcpy(f->bytes + headroom + plen, bytes, blen);
     if (hub->cfg.seal) {
         uint8_t header[RM_SEAL_MAX];
         size_t n = hub->cfg.seal(f, header, hub->cfg.user_data);
@@ -37,6 +41,17 @@ static room_frame *frame_alloc(room_hub *hub, int kind, const void *bytes, size_
         f->header_len = (uint8_t)n;
     }
     return f;
+}
+
+static room_frame *frame_alloc(room_hub *hub, int kind, const void *bytes, size_t len)
+{
+    return frame_alloc_prefixed(hub, kind, NULL, 0, bytes, len);
+}
+
+room_frame *rm_frame_make_prefixed(room_hub *hub, int kind, const void *prefix, size_t plen,
+                                   const void *bytes, size_t len)
+{
+    return frame_alloc_prefixed(hub, kind, prefix, plen, bytes, len);
 }
 
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len)

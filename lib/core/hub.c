@@ -3,6 +3,7 @@
 
 #include "internal.h"
 #include "people.h"
+#include "stored.h"
 
 /* The one place where 0 turns into the documented defaults. */
 static void resolve_defaults(room_config *cfg)
@@ -93,6 +94,7 @@ void room_hub_free(room_hub *hub)
     rm_acks_free(hub);
     rm_recovery_free(hub);
     rm_people_free(hub);
+    rm_storage_free(hub);
     /* Freeing shifts later items of a probe run back into slot i, which is
      * then looked at again. No connection is closing here (this is not
      * called from handlers), so every one is in the table. */

@@ -69,6 +69,9 @@ struct room_frame {
 };
 /* Builds one frame from bytes, sealed with the hub's seal callback. */
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
+/* The same with `prefix` in front of the bytes (storage's update frames). */
+room_frame *rm_frame_make_prefixed(room_hub *hub, int kind, const void *prefix, size_t plen,
+                                   const void *bytes, size_t len);
 /* Encodes an event (or an ack when event is NULL) with `argc` arguments
  * once; attachments become the chain's binary frames. ack_id
  * RM_ACK_LOGGED encodes an event with the hub's next offset (recovery). */
@@ -367,6 +370,8 @@ struct room_hub {
 
     /* Identity and presence (people.h); NULL until first used. */
     struct rm_people *people;
+    /* History and storage (stored.h); NULL until first used. */
+    struct rm_storage *storage;
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit

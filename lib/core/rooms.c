@@ -3,6 +3,7 @@
 
 #include "internal.h"
 #include "people.h"
+#include "stored.h"
 
 int rm_check_room_name(const room_hub *hub, const char *name, size_t *len_out)
 {
@@ -150,6 +151,8 @@ static void unlink_membership(room_hub *hub, room_conn *conn, uint32_t slot)
     /* Out of the room, which still exists: presence can tell the others. */
     if (conn->flags & RM_CONN_PRESENT)
         rm_presence_left(hub, conn, room->name, room->hash);
+    if (hub->storage)
+        rm_storage_left(hub, conn, room);
     if (room->count == 0) {
         rm_table_del(&hub->rooms, room);
         room_free(hub, room);

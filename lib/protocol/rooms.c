@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "room/protocol.h"
+#include "rooms_history.h"
 
 /* The handlers' user data: the address of the element holding the flags
  * (ROOM_PROTOCOL_ROOMS_*) they were registered with, so that nothing is
@@ -135,7 +136,7 @@ static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const cha
     if (!msg)
         return ROOM_ENOMEM;
     if (room)
-        n = room_send_binary(hub, room, "message", msg, ev->attachments, ev->attachment_count, except);
+        n = rm_rooms_history_relay(hub, room, msg, ev, except);
     else
         n = room_broadcast_binary(hub, "message", msg, ev->attachments, ev->attachment_count, except);
     json_decref(msg);
@@ -318,7 +319,8 @@ int room_protocol_rooms_register_flags(room_hub *hub, unsigned flags)
     int rc;
     if (!hub || flags & ~(unsigned)(ROOM_PROTOCOL_ROOMS_HUB_BROADCAST | ROOM_PROTOCOL_ROOMS_PRESENCE))
         return ROOM_EINVAL;
-    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], ud)) != 0)
+    if ((rc = room_on_many(hub, handlers, sizeof handlers / sizeof handlers[0], ud)) != 0 ||
+        (rc = rm_rooms_history_register(hub)) != 0)
         return rc;
     /* Registered again without presence: the requests go back to unknown
      * (removing a handler cannot fail). */

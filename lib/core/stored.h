@@ -1,0 +1,138 @@
+/* History and storage (history.c, storage.c, store_sink.c): the core's
+ * private view. Everything hangs off hub->storage, allocated at first use,
+ * so a hub that keeps nothing pays one pointer. A room's kept state (its
+ * "stored room") lives in a table of its own, apart from the room's
+ * membership, because it outlives the room's last member. */
+#ifndef ROOM_STORED_H
+#define ROOM_STORED_H
+
+#include "internal.h"
+#include "room/history.h"
+#include "room/storage.h"
+
+/* A kept history message: the shared frame, its offset, and the hub time it
+ * was kept at (for the age limit). */
+typedef struct rm_hent {
+    room_frame *frame;
+    uint64_t offset;
+    uint64_t at;
+} rm_hent;
+
+/* A log entry: the frame relayed and streamed, and where the update sits in
+ * its payload (after the prefix). */
+typedef struct rm_lent {
+    room_frame *frame;
+    uint64_t offset;
+    uint32_t skip;
+    uint32_t len;
+} rm_lent;
+
+/* A member streaming the log: it has got every entry up to `pos`, and
+ * before the live entries after it, `held` (references to entries a
+ * compaction replaced before the member got them). */
+typedef struct rm_sync {
+    room_conn *conn;
+    uint64_t pos;
+    room_frame **held;
+    uint32_t nheld, iheld, capheld;
+} rm_sync;
+
+enum {
+    RM_S_HISTORY = 1u << 0, /* the room keeps history */
+    RM_S_LISTED = 1u << 1,  /* on the storage's pending list */
+    RM_S_FAILED = 1u << 2,  /* the last write failed: read-only */
+    RM_S_COMPACT = 1u << 3, /* the compact callback is due at the next flush */
+    RM_S_NEW = 1u << 4,     /* never written: its meta is due */
+};
+
+typedef struct rm_sroom {
+    struct rm_sroom *next_pending;
+    /* History: a ring of hcap (a power of two) entries. */
+    rm_hent *hist;
+    uint32_t hcap, hhead, hcount;
+    uint32_t hmax_messages, hmax_ms; /* 0: no such limit */
+    size_t hmax_bytes;
+    size_t hbytes;
+    uint64_t hlast, hfloor;            /* last offset given, highest dropped */
+    uint64_t hsaved, hfloor_saved;     /* what the store has */
+    /* Log: an array in offset order. */
+    rm_lent *log;
+    uint32_t lcap, lcount;
+    size_t lbytes;   /* update bytes */
+    size_t lbase;    /* bytes right after the last compaction */
+    uint64_t llast;  /* last offset given */
+    uint64_t lsaved; /* the store has entries up to it */
+    uint64_t lreplaced; /* a compaction the store has not been told of (0: none) */
+    /* A running compaction. */
+    room_conn *compactor;
+    uint64_t ctoken;
+    rm_sync *syncs;
+    uint32_t nsyncs, capsyncs;
+    /* Members that completed a sync and so have every entry: the only ones
+     * a compaction may ask. Room for the running syncs is kept. */
+    room_conn **synced;
+    uint32_t nsynced, capsynced;
+    uint32_t flags;
+    uint32_t hash;
+    uint32_t name_len;
+    char epoch[ROOM_EPOCH_MAX + 1];
+    char name[];
+} rm_sroom;
+
+typedef struct rm_storage {
+    room_storage_config cfg; /* defaults resolved; strings point at the copies below */
+    room_store store;        /* the store's table, copied up to its size */
+    char *scope;
+    size_t scope_size;
+    char *patterns;
+    size_t patterns_size;
+    rm_table rooms; /* rm_sroom by name */
+    rm_sroom *pending;
+    uint32_t busy;      /* a callback or store function is running */
+    bool configured;    /* room_storage_enable() happened, or state exists */
+    uint64_t swept_at;  /* hub time of the last age sweep */
+} rm_storage;
+
+/* storage.c */
+/* hub->storage, made with the defaults on first use; NULL out of memory. */
+rm_storage *rm_storage_get(room_hub *hub);
+/* The room's state, loaded on first use when `create`; NULL with *err set
+ * (0 when it does not exist and create is false). */
+rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err);
+rm_sroom *rm_sroom_find(room_hub *hub, const char *name, int *err);
+/* Puts the room on the pending list (a write or a compaction is due). */
+void rm_sroom_pending(rm_storage *st, rm_sroom *r);
+void rm_storage_free(room_hub *hub);
+/* conn left `room` (rooms.c, before the room may be freed). */
+void rm_storage_left(room_hub *hub, room_conn *conn, const rm_room *room);
+/* For room_hub_tick(): flushes; ms until the next flush is due, or -1. */
+int64_t rm_storage_tick(room_hub *hub);
+/* The epoch syntax: 1..ROOM_EPOCH_MAX of [A-Za-z0-9_-]. */
+bool rm_epoch_valid(const char *epoch);
+size_t rm_chain_bytes(const room_frame *f);
+
+/* updatelog.c */
+/* Appends an entry at `offset` (its frame built with the prefix). */
+int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len);
+/* The running compaction is over; `ask_again`: ask for another if the log
+ * is still over its threshold (an abort). */
+void rm_compaction_end(room_hub *hub, rm_sroom *r, bool ask_again);
+rm_sync *rm_sync_of(rm_sroom *r, const room_conn *conn);
+/* conn no longer counts as synced (it left, or syncs again). */
+void rm_synced_remove(rm_sroom *r, const room_conn *conn);
+void rm_sync_remove(room_hub *hub, rm_sroom *r, rm_sync *s);
+
+/* history.c */
+/* Whether `name` matches the configured patterns. */
+bool rm_history_matches(const rm_storage *st, const char *name, size_t len);
+/* Gives the room history with the config's limits (pattern rooms). */
+void rm_history_defaults(const rm_storage *st, rm_sroom *r);
+/* Drops what the limits push out, `incoming` bytes about to come. */
+void rm_history_trim(room_hub *hub, rm_sroom *r, size_t incoming);
+/* Appends a kept message (a new reference to `frame`); ROOM_ENOMEM. */
+int rm_history_push(room_hub *hub, rm_sroom *r, room_frame *frame, uint64_t offset);
+void rm_history_release(room_hub *hub, rm_sroom *r);
+/* The i-th kept message, oldest first. */
+rm_hent *rm_history_at(const rm_sroom *r, uint32_t i);
+
+#endif
