@@ -81,6 +81,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       '--presence',
       '--typing-ms', String(TYPING_MS),
       '--recovery-ms', '10000',
+      '--history', '100',
       '--allow-origin', site.origin,
     ]);
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
@@ -137,6 +138,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
     page.log = [];
     page.on('console', (m) => page.log.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => page.log.push(`pageerror: ${e.message}`));
+    page.on('response', (r) => r.status() >= 400 && page.log.push(`http: ${r.status()} ${r.url()}`));
     page.on('dialog', (d) => {
       page.log.push(`dialog: ${d.message()}`);
       d.dismiss().catch(() => {});
@@ -243,7 +245,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
         await memberCount(a1, 1);
         assert.deepEqual((await state(a1)).names, ['Alice']);
         for (const p of [a1, b]) {
-          assert.deepEqual(p.log.filter((l) => /^pageerror|^error/.test(l)), [], `errors in the page:\n${p.log.join('\n')}`);
+          assert.deepEqual(p.log.filter((l) => /^(pageerror|error|http|dialog):/.test(l)), [], `errors in the page:\n${p.log.join('\n')}`);
         }
       } finally {
         await alice.close().catch(() => {});

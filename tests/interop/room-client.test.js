@@ -80,7 +80,7 @@ describe('room-client.js against roomd --presence --recovery-ms', () => {
 
   before(async () => {
     lib = await import(MODULE);
-    roomd = await startRoomd(['--presence', '--recovery-ms', '5000', '--typing-ms', '300']);
+    roomd = await startRoomd(['--presence', '--recovery-ms', '5000', '--typing-ms', '300', '--history', '3', '--history-rooms', 'history*']);
   });
 
   afterEach(async () => {
@@ -272,6 +272,34 @@ describe('room-client.js against roomd --presence --recovery-ms', () => {
       const exit = await plain.stop();
       assert.deepEqual(exit, { code: 0, signal: null }, plain.stderr());
     }
+  });
+
+  it('asks a room\'s history since a position: the messages first, then the answer; too_old rejects with the position', T, async () => {
+    const alice = client(roomd.url, { userId: 'alice' });
+    await alice.connect();
+    await alice.join('history-a');
+    const got = inbox(alice);
+    for (const text of ['one', 'two', 'three', 'four']) await alice.send('history-a', text);
+    await until(alice, ['message'], () => got.length === 4, 'four messages');
+    const live = [];
+    alice.on('message', (m) => live.push(m.data));
+    // --history 3: the last three are kept, with offsets 2, 3, 4.
+    const all = await alice.history('history-a');
+    assert.deepEqual(live.map((d) => [d.data, d.offset]), [['two', 2], ['three', 3], ['four', 4]]);
+    assert.deepEqual({ ...all.data, epoch: typeof all.data.epoch }, { room: 'history-a', offset: 4, epoch: 'string', count: 3, event: 'history' });
+    const { epoch } = all.data;
+    live.length = 0;
+    const since = await alice.history('history-a', { offset: 3, epoch });
+    assert.deepEqual(live.map((d) => d.data), ['four']);
+    assert.equal(since.data.count, 1);
+    await assert.rejects(alice.history('history-a', { offset: 0, epoch }), (err) => {
+      assert.equal(err.code, 'too_old');
+      assert.deepEqual([err.response.data.offset, err.response.data.epoch], [4, epoch]);
+      return true;
+    });
+    await assert.rejects(alice.history('history-a', { offset: 1, epoch: 'not-this-one' }), { code: 'wrong_epoch' });
+    await alice.join('plain');
+    await assert.rejects(alice.history('plain'), { code: 'not_found' });
   });
 
   it('keeps the member list: one entry per user however many tabs, and who is typing until it expires', T, async () => {
