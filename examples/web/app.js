@@ -326,6 +326,9 @@ async function switchTransport(to) {
   u.searchParams.set('transport', to);
   history.replaceState(null, '', u);
   client.close();
+  // The server keeps Socket.IO's rooms and /ws's apart (a hub each): what
+  // this page showed belongs to the other one.
+  rooms.clear();
   await start();
 }
 
@@ -343,6 +346,9 @@ $('identity').onsubmit = async (e) => {
   store.name = name;
   stopTyping();
   client.close();
+  // The server keeps Socket.IO's rooms and /ws's apart (a hub each): what
+  // this page showed belongs to the other one.
+  rooms.clear();
   await start();
 };
 $('join').onsubmit = (e) => {

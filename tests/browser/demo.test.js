@@ -236,11 +236,30 @@ describe('the demo page in Chromium: two users, three tabs', () => {
         assert.deepEqual((await state(b)).messages, ['hello', 'hi Alice']);
         await shoot(b, `${transport}-bob-after-reload`);
 
+        // Alice's first tab flips to the other client and back. roomd keeps
+        // Socket.IO's rooms and /ws's apart: there she is alone in the room.
+        const other = transport === 'sio' ? 'ws' : 'sio';
+        const connectedVia = (via) =>
+          waitFor(a1, `connected through ${via}`, (via) => document.getElementById('status').textContent === `connected (${via})`, via);
+        // (A tab in the background runs no animation frames, which click() waits for.)
+        await a1.bringToFront();
+        await a1.click(`input[name=transport][value=${other}]`);
+        await connectedVia(other === 'ws' ? '/ws' : 'Socket.IO');
+        await memberCount(a1, 1);
+        await say(a1, `through ${other}`);
+        await hasMessage(a1, `through ${other}`);
+        await a1.click(`input[name=transport][value=${transport}]`);
+        await connectedVia(transport === 'ws' ? '/ws' : 'Socket.IO');
+        await memberCount(a1, 2);
+        await hasMessage(a1, 'hi Alice');
+        assert.deepEqual((await state(a1)).messages, ['hello', 'hi Alice']);
+
         // Leaving: Alice's second tab goes, she stays; Bob leaves, Alice sees one member.
         await a2.close();
         await say(b, 'still two of us?');
         await hasMessage(a1, 'still two of us?');
         assert.equal((await state(b)).members.length, 2);
+        await b.bringToFront();
         await b.click(`#rooms li[data-room="${room}"] .leave`);
         await memberCount(a1, 1);
         assert.deepEqual((await state(a1)).names, ['Alice']);
