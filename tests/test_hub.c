@@ -134,12 +134,72 @@ static void free_with_live_connections(void **state)
         fake_peer_free(p[i]);
 }
 
+static int refuse_b(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
+{
+    int *n = ud;
+    (void)ev;
+    return (*n)++ == 1 ? room_refuse(hub, conn, "no", NULL) : 0;
+}
+
+/* The counters of room_hub_stats move with what the hub does. */
+static void stats_count(void **state)
+{
+    fake_net net = {0};
+    room_config cfg;
+    room_hub_stats st;
+    fake_peer *a, *b, *c;
+    int opened = 0;
+    (void)state;
+
+    room_hub_stats_get(NULL, &st);
+    assert_int_equal(st.messages_in + st.deliveries, 0);
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.rate_messages = 1;
+    cfg.rate_messages_burst = 2;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    assert_int_equal(room_on(net.hub, "connect", refuse_b, &opened), 0);
+    a = fake_open(&net);
+    b = calloc(1, sizeof *b);
+    assert_int_equal(room_conn_open(net.hub, b, &b->conn), ROOM_EDENIED);
+    free(b);
+    c = fake_open(&net);
+    assert_non_null(a);
+    assert_non_null(c);
+    assert_int_equal(room_join(net.hub, a->conn, "r"), 0);
+    assert_int_equal(room_join(net.hub, c->conn, "r"), 0);
+    assert_int_equal(room_send_new(net.hub, "r", "e", json_integer(1), NULL), 2);
+    room_hub_stats_get(net.hub, &st);
+    assert_int_equal(st.connects_refused, 1);
+    assert_int_equal(st.messages_out, 1);
+    assert_int_equal(st.deliveries, 2);
+    assert_int_equal(st.messages_in, 0);
+    /* Unknown events get an error answer each; the third is over the burst. */
+    fake_recv(&net, a, "{\"event\":\"x\"}");
+    fake_recv(&net, a, "{\"event\":\"x\"}");
+    fake_recv(&net, a, "{\"event\":\"x\"}");
+    room_hub_stats_get(net.hub, &st);
+    assert_int_equal(st.messages_in, 3);
+    assert_int_equal(st.rate_limited, 1);
+    assert_int_equal(st.messages_out, 4);
+    assert_int_equal(st.deliveries, 5);
+    /* A host built with a shorter struct reads only what it knows. */
+    memset(&st, 0xff, sizeof st);
+    room_hub_stats_copy(net.hub, &st, offsetof(room_hub_stats, deliveries));
+    assert_int_equal(st.messages_in, 3);
+    assert_true(st.deliveries == UINT64_MAX); /* beyond its size: untouched */
+    fake_close(&net, a);
+    fake_close(&net, c);
+    room_hub_free(net.hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hub_new_validates_config), cmocka_unit_test(defaults_are_documented_values),
         cmocka_unit_test(strerror_never_null),      cmocka_unit_test(version_matches_macros),
         cmocka_unit_test(memory_returns_to_zero),   cmocka_unit_test(free_with_live_connections),
+        cmocka_unit_test(stats_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

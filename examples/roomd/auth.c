@@ -1,5 +1,6 @@
 /* roomd's identities and signed tokens (auth.h). */
 #include "auth.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -229,9 +230,12 @@ int roomd_identity_may_join(const json_t *identity, const char *room)
 int roomd_auth_identity(const roomd_auth *a, const room_event *connect_ev, json_t **identity_out,
                         const char **why)
 {
-    return roomd_identity_from(a->key, a->key_len, json_array_get(connect_ev->args, 0),
-                               json_array_get(connect_ev->args, 1), (int64_t)time(NULL),
-                               identity_out, why);
+    int rc = roomd_identity_from(a->key, a->key_len, json_array_get(connect_ev->args, 0),
+                                 json_array_get(connect_ev->args, 1), (int64_t)time(NULL), identity_out, why);
+    if (rc == ROOM_EDENIED)
+        roomd_log_refused("connect", json_string_value(json_object_get(json_array_get(connect_ev->args, 2), "address")),
+                          *why);
+    return rc;
 }
 
 int roomd_auth_set_user(room_hub *hub, room_conn *conn, const json_t *identity)

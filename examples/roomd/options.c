@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lifecycle.h"
+#include "log.h"
 #include "room/room.h"
 #include "room/ws.h"
 
@@ -137,6 +139,17 @@ static void set_origins(options *o, const option_row *row, const char *v)
     o->origins[n] = NULL;
 }
 
+static void set_log_format(options *o, const option_row *row, const char *v)
+{
+    (void)row;
+    if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) {
+        o->log_format = strcmp(v, "json") == 0 ? ROOMD_LOG_JSON : ROOMD_LOG_TEXT;
+        return;
+    }
+    fprintf(stderr, "roomd: %s wants text or json, not \"%s\"\n", source, v);
+    exit(2);
+}
+
 static void show_help(options *o, const option_row *row, const char *v)
 {
     (void)o, (void)row, (void)v;
@@ -209,7 +222,14 @@ static const option_row rows[] = {
     {"history-rooms", "PATTERNS", set_string, F(history_rooms), 0, 0,
      "comma-separated globs of the rooms with history (\"*\" when\n"
      "only --history, --history-ms or --history-bytes is given)"},
-    {"verbose", NULL, set_verbose, 0, 0, 0, "log debug messages too"},
+    {"static", "DIR", set_string, F(static_dir), 0, 0,
+     "serve the files under DIR at / (GET, HEAD; index.html for\n"
+     "a directory, no listings, nothing outside DIR)"},
+    {"drain-ms", "MS", set_u32, F(drain_ms), 0, INT_MAX,
+     "on SIGTERM, how long clients get to leave before the rest\n"
+     "are cut (5000); /healthz answers 503 meanwhile"},
+    {"log-format", "FORMAT", set_log_format, 0, 0, 0, "text or json: one JSON object a line (text)"},
+    {"verbose", NULL, set_verbose, 0, 0, 0, "log debug lines too: each connection's open\nand close (id, peer address)"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},
     {"version", NULL, show_version, 0, 0, 0, "show the version and exit"},
@@ -220,7 +240,7 @@ static const option_row rows[] = {
 void roomd_options_usage(FILE *out)
 {
     size_t i;
-    fputs("usage: roomd [options]\n"
+    fputs("Usage: roomd [options]\n"
           "Every option can also be set in the environment as ROOMD_<NAME>\n"
           "(--max-connections: ROOMD_MAX_CONNECTIONS=N; a switch: ROOMD_PRESENCE=1);\n"
           "the command line wins.\n",
@@ -231,7 +251,8 @@ void roomd_options_usage(FILE *out)
                             rows[i].arg ? rows[i].arg : "");
         for (;;) {
             size_t n = strcspn(h, "\n");
-            fprintf(out, "%*s%.*s\n", width < 25 ? 25 - width : 1, "", (int)n, h);
+            /* Two spaces at least: help2man tells an option from its text so. */
+            fprintf(out, "%*s%.*s\n", width < 23 ? 25 - width : 2, "", (int)n, h);
             if (!h[n])
                 break;
             h += n + 1;
@@ -240,7 +261,8 @@ void roomd_options_usage(FILE *out)
     }
     fputs("Socket.IO is served at /socket.io/ (namespaces \"/\" and \"/admin\"),\n"
           "the JSON codec at /ws (rooms and diffy only), plain Engine.IO echoing every\n"
-          "message at /engine.io/. SIGINT or SIGTERM stops it.\n",
+          "message at /engine.io/; GET /healthz answers 200 (503 while draining),\n"
+          "GET /metrics the Prometheus text format. SIGINT or SIGTERM stops it.\n",
           out);
 }
 
@@ -283,7 +305,7 @@ void roomd_options_parse(int argc, char **argv, options *o)
     /* Designated: fields added later default to 0 without a change here. */
     *o = (options){.host = "127.0.0.1", .port = ROOMD_DEFAULT_PORT, .protocol = "rooms",
                    .log_level = ROOM_LOG_INFO, .write_threads = -1, .msg_rate = ROOMD_MSG_RATE,
-                   .byte_rate = ROOMD_BYTE_RATE};
+                   .byte_rate = ROOMD_BYTE_RATE, .drain_ms = ROOMD_DRAIN_MS};
     from_environment(o);
     for (i = 0; i < NROWS; i++)
         longopts[i] = (struct option){rows[i].name, rows[i].arg ? required_argument : no_argument,

@@ -44,6 +44,9 @@ typedef struct options {
     uint32_t history_messages; /* 0: the library's default (100 without history_ms) */
     uint32_t history_ms;       /* 0: no age limit */
     size_t history_bytes;      /* 0: the library's default (1 MiB per room) */
+    const char *static_dir;  /* --static: files served at "/"; NULL: none */
+    uint32_t drain_ms;       /* shutdown: how long clients get to leave */
+    int log_format;          /* ROOMD_LOG_TEXT or ROOMD_LOG_JSON (log.h) */
 } options;
 
 /* Fills `o` from the environment, then from argv. Exits with status 2 and

@@ -19,8 +19,12 @@
 
 #include "auth.h"
 #include "history.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "metrics.h"
 #include "options.h"
 #include "proto.h"
+#include "static.h"
 #include "room/eio.h"
 #include "room/presence.h"
 #include "room/protocol.h"
@@ -58,7 +62,6 @@ static const protocol protocols[] = {
 struct roomd {
     const protocol *proto;
     uv_loop_t *loop;
-    uv_signal_t sigint, sigterm;
     room_ws *ws;
     room_uv_server *srv;
     room_eio *eio;
@@ -71,19 +74,12 @@ struct roomd {
     uint32_t typing_ms;
     char refusal[ROOMD_ROOM_MAX + 32]; /* a join refusal's reason, read at once */
     bool hub_broadcast;
-    int log_level;
     roomd_auth auth;
     const options *options;
+    roomd_life life;            /* lifecycle.c: health, drain */
+    roomd_metrics_source metrics;
+    roomd_static *files;        /* --static */
 };
-
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
-
-static void log_line(int level, const char *message, void *user_data)
-{
-    const roomd *d = user_data;
-    if (level <= d->log_level && level >= 0 && level <= ROOM_LOG_DEBUG)
-        fprintf(stderr, "roomd: %s: %s\n", level_names[level], message);
-}
 
 static const protocol *find_protocol(const char *name)
 {
@@ -197,25 +193,6 @@ static int register_bench(roomd *d, room_hub *hub)
     return proto_bench_register(hub);
 }
 
-static void on_shutdown(room_uv_server *srv, void *user_data)
-{
-    roomd *d = user_data;
-    (void)srv;
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-}
-
-static void on_signal(uv_signal_t *sig, int signum)
-{
-    roomd *d = sig->data;
-    /* Once: the shutdown itself is bounded by the server's close timeout. */
-    uv_signal_stop(&d->sigint);
-    uv_signal_stop(&d->sigterm);
-    fprintf(stderr, "roomd: %s, closing %zu connections\n", signum == SIGINT ? "SIGINT" : "SIGTERM",
-            room_eio_session_count(d->eio) + (d->json_hub ? room_conn_count(d->json_hub) : 0));
-    room_uv_shutdown(d->srv, on_shutdown);
-}
-
 /* Every connection is a descriptor: take as many as the hard limit allows,
  * and return how many connections that leaves room for, so that a full
  * server refuses connections instead of failing accept() on EMFILE. */
@@ -245,7 +222,7 @@ static void set_rate_limits(room_config *cfg, const options *o)
 
 static int fail(const char *what, int rc)
 {
-    fprintf(stderr, "roomd: %s: %s\n", what, room_strerror(rc));
+    roomd_logf(ROOM_LOG_ERROR, "%s: %s", what, room_strerror(rc));
     return rc;
 }
 
@@ -270,6 +247,20 @@ static int mount_echo(roomd *d, const room_eio_config *sio_cfg, room_ws_mount_co
     return room_ws_mount_engineio(d->ws, d->echo, mcfg);
 }
 
+/* What /metrics reads (metrics.c), once the hubs exist. */
+static roomd_metrics_source *roomd_metrics_sources(roomd *d)
+{
+    roomd_metrics_source *m = &d->metrics;
+    m->ws = d->ws;
+    m->srv = d->srv;
+    m->draining = &d->life.draining;
+    roomd_metrics_add_hub(m, "socket.io/", room_eio_hub(d->eio, "/"));
+    roomd_metrics_add_hub(m, "socket.io/admin", room_eio_hub(d->eio, "/admin"));
+    if (d->json_hub)
+        roomd_metrics_add_hub(m, "ws", d->json_hub);
+    return m;
+}
+
 /* Hubs, protocols and mounts; the server is listening when it returns 0. */
 static int start(roomd *d, const options *o)
 {
@@ -284,10 +275,11 @@ static int start(roomd *d, const options *o)
 
     room_ws_config_init(&wcfg);
     wcfg.handshake_timeout_ms = o->handshake_timeout_ms;
-    wcfg.log = log_line;
-    wcfg.user_data = d;
+    /* A closing client is cut after the drain time, at shutdown or not. */
+    wcfg.close_timeout_ms = o->drain_ms ? o->drain_ms : 1;
+    wcfg.log = roomd_log_line;
     room_uv_config_init(&ucfg);
-    ucfg.user_data = d;
+    ucfg.user_data = &d->life;
     ucfg.max_connections = o->max_connections;
     /* The loop thread plus helpers for the write system calls of big
      * broadcasts; beyond a few, they only contend for the sockets' locks. */
@@ -303,8 +295,7 @@ static int start(roomd *d, const options *o)
 
     room_eio_config_init(&ecfg);
     room_ws_eio_config(d->ws, &ecfg);
-    ecfg.log = log_line;
-    ecfg.user_data = d;
+    ecfg.log = roomd_log_line;
     if (o->ping_interval_ms)
         ecfg.ping_interval_ms = o->ping_interval_ms;
     if (o->ping_timeout_ms)
@@ -332,8 +323,7 @@ static int start(roomd *d, const options *o)
     if (d->proto->json) {
         room_config_init(&jcfg);
         room_ws_hub_config(d->ws, &jcfg);
-        jcfg.log = log_line;
-        jcfg.user_data = d;
+        jcfg.log = roomd_log_line;
         set_rate_limits(&jcfg, o);
         jcfg.recovery_ms = o->recovery_ms;
         if ((rc = room_hub_new(&d->json_hub, &jcfg)) != 0 ||
@@ -342,18 +332,20 @@ static int start(roomd *d, const options *o)
             return fail("mount /ws", rc);
     }
 
+    if (roomd_health_mount(&d->life, d->loop, d->ws, d->srv, o->drain_ms) != 0 ||
+        roomd_metrics_mount(roomd_metrics_sources(d)) != 0 ||
+        (o->static_dir && roomd_static_mount(d->ws, o->static_dir, &d->files) != 0))
+        return ROOM_EINVAL;
+
     /* The server has logged why. */
     if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
-        fprintf(stderr, "roomd: cannot listen on %s port %d\n", o->host, o->port);
+        roomd_logf(ROOM_LOG_ERROR, "cannot listen on %s port %d", o->host, o->port);
         return rc;
     }
 
-    uv_signal_init(d->loop, &d->sigint);
-    uv_signal_init(d->loop, &d->sigterm);
-    d->sigint.data = d->sigterm.data = d;
-    uv_signal_start(&d->sigint, on_signal, SIGINT);
-    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
-
+    /* Signals handled before "listening": whoever waits for that line may
+     * send one at once. */
+    roomd_life_ready(&d->life);
     /* Before "listening": whoever waits for that line has this one too. */
     if (d->auth.key)
         room_ws_logf(d->ws, ROOM_LOG_INFO,
@@ -363,8 +355,8 @@ static int start(roomd *d, const options *o)
                      "identities are self-declared: any client may claim any user, name or role "
                      "(--auth-secret requires signed tokens)");
     v6 = strchr(o->host, ':') != NULL;
-    fprintf(stderr, "roomd listening on %s%s%s:%d\n", v6 ? "[" : "", o->host, v6 ? "]" : "",
-            room_uv_port(d->srv));
+    roomd_log_notice("roomd %s listening on %s%s%s:%d", room_version(), v6 ? "[" : "", o->host, v6 ? "]" : "",
+                     room_uv_port(d->srv));
     room_ws_logf(d->ws, ROOM_LOG_INFO,
                  "limits: %zu connections, per connection %u messages/s and %u bytes/s (0: none)",
                  o->max_connections, o->msg_rate, o->byte_rate);
@@ -385,8 +377,8 @@ int main(int argc, char **argv)
     fd_room = raise_fd_limit();
     if (!o.max_connections)
         o.max_connections = fd_room;
+    roomd_log_setup(o.log_level, o.log_format);
     d.loop = uv_default_loop();
-    d.log_level = o.log_level;
     d.hub_broadcast = o.hub_broadcast;
     d.presence = o.presence;
     d.typing_ms = o.typing_ms;
@@ -401,6 +393,7 @@ int main(int argc, char **argv)
     /* The server and engine first: queued frames belong to the hubs. */
     room_uv_server_free(d.srv);
     room_ws_free(d.ws);
+    roomd_static_free(d.files);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);

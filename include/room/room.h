@@ -296,6 +296,28 @@ ROOM_API size_t room_hub_max_message_bytes(const room_hub *hub);
  * (the hub tracks it; used by benchmarks and leak tests). */
 ROOM_API size_t room_hub_memory(const room_hub *hub);
 
+/* What a hub has done since it was created, for the host's metrics. Later
+ * versions only append fields. */
+typedef struct room_hub_stats {
+    uint64_t messages_in;      /* messages from connections (room_conn_recv*()),
+                                * refused and malformed ones included */
+    uint64_t messages_out;     /* messages encoded to send (events, answers, acks,
+                                * presence): each once, however many get it */
+    uint64_t deliveries;       /* messages handed to the send callback, one per
+                                * recipient (the adapter's other nodes not counted) */
+    uint64_t rate_limited;     /* messages refused by the rate limits */
+    uint64_t connects_refused; /* connections the "connect" handler refused */
+} room_hub_stats;
+
+/* Copies the first `size` bytes of the hub's counters into `stats`
+ * (zeroing what the library does not have); room_hub_stats_get() passes
+ * the host's own size. NULL hub: all zero. Any thread that owns the hub. */
+ROOM_API void room_hub_stats_copy(const room_hub *hub, room_hub_stats *stats, size_t size);
+static inline void room_hub_stats_get(const room_hub *hub, room_hub_stats *stats)
+{
+    room_hub_stats_copy(hub, stats, sizeof *stats);
+}
+
 /* Timers: the hub owns no clock. room_hub_tick() tells it the time (any
  * monotonic milliseconds); it expires acknowledgement timeouts and frees
  * connections detached for recovery_ms (no handler runs). It returns the

@@ -134,6 +134,10 @@ typedef struct room_ws_stats {
     uint64_t polling_sessions; /* Engine.IO sessions on HTTP long-polling now; their
                                 * buffered bytes count in bytes_queued and bytes_pending */
     uint64_t http_requests;    /* HTTP requests answered other than upgrades */
+    /* ---- libroom-ws 0.3 + routes */
+    uint64_t handshake_failures; /* WebSocket upgrades refused (bad request, origin,
+                                  * version, shutting down) and requests to an
+                                  * Engine.IO mount answered with an Engine.IO error */
 } room_ws_stats;
 
 /* Errors: ROOM_EINVAL (size too small, bad policy), ROOM_ENOMEM. The config
@@ -293,6 +297,61 @@ ROOM_WS_API unsigned room_ws_conn_wants(room_ws_conn *conn);
 ROOM_WS_API size_t room_ws_conn_output(const room_ws_conn *conn, struct iovec *iov, size_t max);
 /* The socket took `bytes` of that output. */
 ROOM_WS_API void room_ws_conn_written(room_ws_conn *conn, size_t bytes);
+
+
+/* ---- HTTP routes of the host ---------------------------------------------- */
+
+/* Plain HTTP requests (health checks, metrics, static files) that no mount
+ * serves are answered by the host's routes, in the order they came, with
+ * keep-alive and pipelining as every other request. A request is one
+ * room_ws_http, valid only during the handler's call. */
+typedef struct room_ws_http room_ws_http;
+
+/* Answers `req` with room_ws_http_respond(); a handler that returns without
+ * a response (the return value is not used) gets a 500 sent for it. It runs
+ * inside room_ws_conn_input(): it may read the engine (room_ws_stats_get(),
+ * room_ws_conn_count()) and the hubs, but must not call room_ws_* functions
+ * that change the engine, nor hub functions that send. */
+typedef void (*room_ws_route_fn)(room_ws_http *req, void *user_data);
+
+/* Routes requests whose path is `prefix` ("/healthz"), or, for a prefix that
+ * ends in '/' ("/" or "/static/"), starts with it; the longest prefix wins,
+ * and mounts come first (a request to a mount's path never reaches a route).
+ * Every method reaches the handler (HEAD too: room_ws_http_respond() then
+ * sends the head of the answer only). A request with a body is refused
+ * with 413 before any route, and a WebSocket upgrade to a route's path
+ * with 400. `prefix` is copied. Errors: ROOM_EINVAL (NULL argument, prefix
+ * not starting with '/', or routed already), ROOM_ENOMEM. */
+ROOM_WS_API int room_ws_route(room_ws *ws, const char *prefix, room_ws_route_fn handler, void *user_data);
+
+/* The request's method, "GET", "HEAD", "POST", ... (NUL-terminated, static). */
+ROOM_WS_API const char *room_ws_http_method(const room_ws_http *req);
+/* The path of the request target as sent (percent-encoded, not
+ * NUL-terminated), `*len` bytes; without the query. */
+ROOM_WS_API const char *room_ws_http_path(const room_ws_http *req, size_t *len);
+/* The query after '?' (not NUL-terminated, `*len` bytes), or NULL when the
+ * target has no '?'. */
+ROOM_WS_API const char *room_ws_http_query(const room_ws_http *req, size_t *len);
+/* The value of the first header `name` (case-insensitive), trimmed, not
+ * NUL-terminated, `*len` bytes; NULL when absent. */
+ROOM_WS_API const char *room_ws_http_header(const room_ws_http *req, const char *name, size_t *len);
+/* The peer's address as room_ws_conn_set_peer() gave it ("" when not set). */
+ROOM_WS_API const char *room_ws_http_peer(const room_ws_http *req);
+
+/* Queues the response: the status line, `content_type` (NULL: no
+ * Content-Type), Content-Length (not for 204 and 304), the host's
+ * `headers` (NULL, or lines each ending in "\r\n", e.g. "ETag:
+ * \"1f-2a\"\r\nCache-Control: no-cache\r\n"), "Connection: close" when the
+ * connection ends after it (HTTP/1.0, the client's Connection: close, the
+ * engine shutting down), then `len` bytes of `body`, copied; a HEAD
+ * request gets everything but the body (which may then be NULL: only `len`
+ * is used, for Content-Length). Once per request. Errors:
+ * ROOM_EINVAL (NULL req, answered already, status outside 200..599, a
+ * body with 204 or 304, a CR or LF in content_type, malformed header
+ * lines), ROOM_ENOMEM (then the handler may answer again, unless part of
+ * the response was queued: that connection is closed). */
+ROOM_WS_API int room_ws_http_respond(room_ws_http *req, int status, const char *content_type,
+                                     const char *headers, const void *body, size_t len);
 
 #ifdef __cplusplus
 }

@@ -149,6 +149,8 @@ int rm_dispatch_reserved(room_hub *hub, room_conn *conn, const char *name, json_
     rc = run_handler(hub, conn, &ev, h->fn, h->ud, &d);
     if (rc >= 0 && !d.refusal)
         return 0;
+    if (strcmp(name, "connect") == 0)
+        hub->stats.connects_refused++;
     if (refusal_out) {
         *refusal_out = d.refusal;
         if (!*refusal_out)
@@ -177,6 +179,7 @@ int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, siz
         return ROOM_EINVAL;
     if (conn->flags & (RM_CONN_CLOSING | RM_CONN_KICKED))
         return ROOM_ECLOSED;
+    hub->stats.messages_in++;
     if (len > hub->cfg.max_message_bytes)
         return room_fail(hub, conn, NULL, ROOM_ETOOBIG, NULL);
     for (i = 0; i < attachment_count; i++)

@@ -148,6 +148,7 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
         tail->next = f;
         tail = f;
     }
+    hub->stats.messages_out++;
     *out = head;
     return 0;
 }

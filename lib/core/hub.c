@@ -134,6 +134,15 @@ size_t room_hub_memory(const room_hub *hub)
     return hub ? hub->alloc.bytes : 0;
 }
 
+void room_hub_stats_copy(const room_hub *hub, room_hub_stats *stats, size_t size)
+{
+    if (!stats)
+        return;
+    memset(stats, 0, size);
+    if (hub)
+        memcpy(stats, &hub->stats, size < sizeof hub->stats ? size : sizeof hub->stats);
+}
+
 size_t room_conn_count(const room_hub *hub)
 {
     return hub ? hub->nconns - hub->ndetached : 0;

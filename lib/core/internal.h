@@ -372,6 +372,8 @@ struct room_hub {
     struct rm_people *people;
     /* History and storage (stored.h); NULL until first used. */
     struct rm_storage *storage;
+
+    room_hub_stats stats; /* room_hub_stats_copy() */
 };
 
 /* What a connection's allocation holds: the struct, then its rm_limit

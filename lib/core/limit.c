@@ -73,6 +73,7 @@ int rm_limit_take(room_hub *hub, room_conn *conn, size_t len)
         return 0;
     }
     /* Dropped, and costs nothing: a client that slows down gets through. */
+    hub->stats.rate_limited++;
     room_fail(hub, conn, NULL, ROOM_ERATELIMIT, NULL);
     if (++l->strikes >= cfg->rate_kick_after)
         room_conn_kick(hub, conn, ROOM_CLOSE_POLICY_VIOLATION, "rate limit exceeded");

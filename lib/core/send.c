@@ -14,6 +14,7 @@ int rm_deliver(room_hub *hub, room_conn *conn, room_frame *frame)
         room_conn_kick(hub, conn, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
         return ROOM_ETRANSPORT;
     }
+    hub->stats.deliveries++;
     return 0;
 }
 

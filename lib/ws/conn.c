@@ -124,6 +124,7 @@ static void core_close(room_ws_conn *c)
     const rm_ws_mount *m = rm_ws_conn_mount(c);
     const char *reason = c->side ? c->side->reason : NULL;
     c->flags &= ~RM_WS_CORE;
+    rm_ws_log_close(c->ws, m->eio ? room_eio_session_id(c->core.session) : room_conn_id(c->core.conn), reason);
     if (m->eio)
         room_eio_close(m->eio, c->core.session, reason);
     else

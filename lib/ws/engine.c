@@ -24,6 +24,16 @@ void room_ws_logf(const room_ws *ws, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+void rm_ws_log_open(const room_ws *ws, const char *transport, const char *id, const char *peer, const char *path)
+{
+    room_ws_logf(ws, ROOM_LOG_DEBUG, "open %s %s from %s at %s", transport, id, peer[0] ? peer : "?", path);
+}
+
+void rm_ws_log_close(const room_ws *ws, const char *id, const char *reason)
+{
+    room_ws_logf(ws, ROOM_LOG_DEBUG, "close %s: %s", id, reason ? reason : "closed");
+}
+
 int room_ws_new(room_ws **ws_out, const room_ws_config *config)
 {
     room_ws_config cfg;
@@ -65,6 +75,7 @@ void room_ws_free(room_ws *ws)
     free(ws->conns);
     rm_ws_polls_free(ws);
     rm_ws_mounts_free(ws);
+    rm_ws_routes_free(ws);
     rm_ws_pool_free(ws);
     free(ws);
 }

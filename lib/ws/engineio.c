@@ -15,6 +15,7 @@ static const char *const messages[] = {
 void rm_ws_eio_error(room_ws_conn *c, const rm_ws_request *r, int code, bool keep_alive)
 {
     char body[96];
+    c->ws->stats.handshake_failures++;
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, messages[code]);
     if (rm_ws_respond(c, r, code == RM_EIO_FORBIDDEN ? 403 : 400, "application/json", NULL, body, (size_t)n,
                       keep_alive) != 0) {
@@ -103,6 +104,12 @@ void rm_ws_eio_request(room_ws_conn *c, const rm_ws_request *r)
     }
     if (!rm_ws_eio_protocol(r)) {
         rm_ws_eio_error(c, r, RM_EIO_UNSUPPORTED_PROTOCOL, keep);
+        return;
+    }
+    /* room_ws_close_all() has run: no new sessions. */
+    if (c->ws->shutting) {
+        c->ws->stats.handshake_failures++;
+        rm_ws_refuse(c, r, 503, "server shutting down\n");
         return;
     }
     rm_ws_poll_open(c, r);

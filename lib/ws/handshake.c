@@ -66,6 +66,12 @@ static const char *check(room_ws_conn *c, const rm_ws_request *r, char accept[RM
     *status = 400;
     if (r->method != RM_HTTP_GET)
         return "only GET can upgrade\n";
+    /* room_ws_close_all() has run: no new sessions (the host may keep
+     * answering its routes, a health check's 503, while it drains). */
+    if (c->ws->shutting) {
+        *status = 503;
+        return "server shutting down\n";
+    }
     if (!r->http11)
         return "HTTP/1.1 required\n";
     if (r->mount < 0)
@@ -185,16 +191,19 @@ static void open_json(room_ws_conn *c, const rm_ws_request *r, const char *accep
 
 void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest, size_t rest_len)
 {
-    char accept[RM_WS_ACCEPT_LEN + 1];
+    char accept[RM_WS_ACCEPT_LEN + 1], peer[RM_WS_PEER_LEN];
     json_t *query = NULL, *handshake = NULL;
     rm_ws_poll *p = NULL;
     const char *why;
     int status;
 
     if ((why = check(c, r, accept, &query, &p, &status)) != NULL) {
+        c->ws->stats.handshake_failures++;
         rm_ws_refuse(c, r, status, why);
         return;
     }
+    /* For the log line: the side part goes when the connection opens. */
+    memcpy(peer, c->side->peer, sizeof peer);
     /* Built while the side part (the peer's address) is still there. */
     if (!p && !(handshake = rm_ws_handshake_json(c, r, true))) {
         json_decref(query);
@@ -219,6 +228,10 @@ void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest,
     }
     json_decref(query);
     json_decref(handshake);
+    if (!p && (c->flags & RM_WS_CORE))
+        rm_ws_log_open(c->ws, "websocket",
+                       c->ws->mounts[r->mount]->eio ? room_eio_session_id(c->core.session) : room_conn_id(c->core.conn),
+                       peer, c->ws->mounts[r->mount]->path);
     if (rest_len && c->state == RM_WS_OPEN)
         rm_ws_input(c, rest, rest_len);
 }

@@ -224,6 +224,7 @@ static const char *parse(const room_ws *ws, const uint8_t *head, size_t len, rm_
     if (hp.http_major != 1 || hp.http_minor > 1)
         return "unsupported HTTP version\n";
     r->method = method_of(hp.method);
+    r->method_name = http_method_str((enum http_method)hp.method);
     r->http11 = hp.http_major == 1 && hp.http_minor == 1;
     r->keep_alive = r->http11 && http_should_keep_alive(&hp);
     r->chunked = (hp.flags & F_CHUNKED) != 0;
@@ -305,23 +306,69 @@ json_t *rm_ws_handshake_json(const room_ws_conn *c, const rm_ws_request *r, bool
 
 /* ---- responses ------------------------------------------------------------ */
 
-static const char *status_text(int status)
+const char *rm_ws_status_text(int status)
 {
     switch (status) {
     case 200:
         return "OK";
     case 204:
         return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 412:
+        return "Precondition Failed";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     case 411:
         return "Length Required";
     case 413:
         return "Payload Too Large";
     case 431:
         return "Request Header Fields Too Large";
-    default:
+    case 400:
         return "Bad Request";
+    default: /* the phrase means nothing to a client: its class will do */
+        return status < 300 ? "OK" : status < 400 ? "Redirection" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -333,7 +380,7 @@ int rm_ws_respond_to(room_ws_conn *c, const rm_ws_mount *m, const char *origin, 
     size_t n;
     int k;
 
-    k = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    k = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n", status, rm_ws_status_text(status));
     n = (size_t)k;
     if (content_type)
         n += (size_t)snprintf(head + n, sizeof head - n, "Content-Type: %s\r\n", content_type);
@@ -432,7 +479,7 @@ static size_t serve_one(room_ws_conn *c, const uint8_t *p, size_t n)
     }
     if (r.mount >= 0 && ws->mounts[r.mount]->eio)
         rm_ws_eio_request(c, &r);
-    else
+    else if (r.mount >= 0 || !rm_ws_route_request(c, &r))
         rm_ws_refuse(c, &r, 400, r.mount < 0 ? "unknown path\n" : "websocket upgrade required\n");
     return end + (size_t)r.content_length;
 }

@@ -212,6 +212,11 @@ int rm_ws_queue_close(room_ws_conn *c, int code, const char *reason)
 void rm_ws_slow_close(room_ws_conn *c)
 {
     c->ws->stats.slow_closes++;
+    if (c->flags & RM_WS_CORE) {
+        const rm_ws_mount *m = rm_ws_conn_mount(c);
+        room_ws_logf(c->ws, ROOM_LOG_WARN, "slow consumer %s closed: %zu bytes unwritten",
+                     m->eio ? room_eio_session_id(c->core.session) : room_conn_id(c->core.conn), rm_ws_pending(c));
+    }
     /* What has not reached the socket is moot now; the close frame goes
      * right after what has. */
     rm_ws_queue_release(c, true);

@@ -136,6 +136,8 @@ int rm_ws_poll_send(rm_ws_poll *p, room_frame *frame)
             return 0;
         }
         ws->stats.slow_closes++;
+        room_ws_logf(ws, ROOM_LOG_WARN, "slow consumer %s closed: %zu bytes held", room_eio_session_id(p->session),
+                     p->pending);
         frames_release(p);
         rm_ws_poll_close(p, "slow consumer", false);
         return ROOM_ECLOSED;
@@ -240,7 +242,8 @@ static void answer_parked(rm_ws_poll *p, const char *extra)
 /* The session ends: its parked GET gets the close packet first. */
 static void end(rm_ws_poll *p)
 {
-    const rm_ws_mount *m = p->ws->mounts[p->mount];
+    room_ws *ws = p->ws;
+    const rm_ws_mount *m = ws->mounts[p->mount];
     room_eio_session *session = p->session;
     char *reason = p->reason;
     room_ws_conn *probe = p->probe, *post = p->post;
@@ -258,6 +261,7 @@ static void end(rm_ws_poll *p)
         rm_ws_probe_detach(probe);
     p->reason = NULL;
     poll_free(p);
+    rm_ws_log_close(ws, room_eio_session_id(session), reason);
     room_eio_close(m->eio, session, reason);
     if (probe)
         rm_ws_close(probe, ROOM_CLOSE_NORMAL, reason);
@@ -397,6 +401,7 @@ void rm_ws_poll_open(room_ws_conn *c, const rm_ws_request *r)
         return;
     }
     ws->tick_due = true;
+    rm_ws_log_open(ws, "polling", room_eio_session_id(p->session), c->side->peer, m->path);
     /* The open packet is the handshake's answer. */
     if (answer(p, c, r->cors ? r->origin.p : NULL, r->origin.len, r->keep_alive, NULL) != 0) {
         rm_ws_abort(c, "out of memory");

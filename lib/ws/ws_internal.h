@@ -119,6 +119,8 @@ typedef struct rm_ws_rx {
     uint8_t hdr[14];
 } rm_ws_rx;
 
+typedef struct rm_ws_route rm_ws_route;
+
 typedef struct rm_ws_list {
     rm_ws_side *head, *tail;
 } rm_ws_list;
@@ -192,6 +194,9 @@ struct room_ws {
     rm_ws_rx *pool[RM_WS_POOL];
     unsigned npool;
     room_ws_stats stats;
+
+    rm_ws_route **routes; /* the host's HTTP routes (route.c) */
+    size_t nroutes;
 };
 
 static inline const rm_ws_mount *rm_ws_conn_mount(const room_ws_conn *c)
@@ -220,6 +225,12 @@ void rm_ws_abort(room_ws_conn *c, const char *why);
 /* Ends the session and drops the parser of a connection that is no longer
  * open. Never from inside a hub's callback: disconnect handlers run. */
 void rm_ws_settle(room_ws_conn *c);
+
+/* engine.c */
+/* The debug lines of a session's start and end (roomd --verbose): one
+ * per connection, never one per message. */
+void rm_ws_log_open(const room_ws *ws, const char *transport, const char *id, const char *peer, const char *path);
+void rm_ws_log_close(const room_ws *ws, const char *id, const char *reason);
 
 /* keepalive.c */
 /* Runs the keepalive rounds that are due; returns the next one's time, or
@@ -252,6 +263,7 @@ typedef struct rm_ws_request {
     int mount;         /* index in ws->mounts, or -1 */
     bool origin_ok;    /* no Origin, or an allowed one */
     bool cors;         /* responses carry CORS headers (an allowed Origin) */
+    const char *method_name; /* "GET", "HEAD", ... (http-parser's) */
 } rm_ws_request;
 /* The value of `name` in the query "a=1&b=2"; p is NULL when absent. */
 rm_ws_span rm_ws_query_get(rm_ws_span query, const char *name);
@@ -266,6 +278,8 @@ int rm_ws_respond(room_ws_conn *c, const rm_ws_request *r, int status, const cha
 int rm_ws_respond_to(room_ws_conn *c, const rm_ws_mount *m, const char *origin, size_t origin_len,
                      int status, const char *content_type, const char *extra, const void *body,
                      size_t len, bool keep_alive);
+/* "OK", "Not Found", ... for the status line. */
+const char *rm_ws_status_text(int status);
 /* The peer ended a request half-way: 400, then close. */
 void rm_ws_request_eof(room_ws_conn *c);
 /* After a response: the next request (keep-alive), or FIN. */
@@ -331,6 +345,12 @@ void rm_ws_probe_detach(room_ws_conn *c);
 /* Answers parked GETs, ends closed sessions; returns the next deadline (0: none). */
 uint64_t rm_ws_polls_run(room_ws *ws);
 void rm_ws_polls_free(room_ws *ws);
+
+/* route.c */
+/* A request to no mount that is not an upgrade: answered by the host's
+ * route for its path (true), or not served here (false). */
+bool rm_ws_route_request(room_ws_conn *c, const rm_ws_request *r);
+void rm_ws_routes_free(room_ws *ws);
 
 /* mount.c */
 void rm_ws_mounts_free(room_ws *ws);

@@ -1,7 +1,8 @@
 /* The engine's HTTP side: requests (keep-alive, pipelined, cut anywhere)
  * to a Socket.IO mount with long-polling and CORS (/socket.io/), a plain
  * Engine.IO echo mount (/engine.io/) and a JSON hub (/ws), polling
- * sessions and their upgrades. Three connections; the input is a list of
+ * sessions and their upgrades, and the host's HTTP routes (/r/ and
+ * /h, room_ws_route()). Three connections; the input is a list of
  * steps "<ctl><n>", followed by n bytes for steps 0 and 1, where ctl % 4
  * names the connection (3 is the first) and (ctl >> 2) & 7 the step:
  *
@@ -179,6 +180,26 @@ static int allow_b(const char *origin, size_t len, void *ud)
     return len == 8 && memcmp(origin, "http://b", 8) == 0;
 }
 
+/* A route that reads what a static file server reads (method, path,
+ * query, conditional headers) and answers each way one can: a body (HEAD:
+ * its head), 304 with an ETag, 204, or nothing (the engine's 500). */
+static void route(room_ws_http *req, void *ud)
+{
+    size_t plen = 0, qlen = 0, ilen = 0;
+    const char *p = room_ws_http_path(req, &plen), *inm;
+    (void)ud;
+    room_ws_http_query(req, &qlen);
+    inm = room_ws_http_header(req, "If-None-Match", &ilen);
+    room_ws_http_header(req, "Accept", NULL);
+    FUZZ_CHECK(room_ws_http_method(req) != NULL && p != NULL && p[0] == '/');
+    if (inm && ilen == 3 && memcmp(inm, "\"e\"", 3) == 0)
+        FUZZ_CHECK(room_ws_http_respond(req, 304, NULL, "ETag: \"e\"\r\n", NULL, 0) == 0);
+    else if (plen > 3 && p[3] == 'n')
+        FUZZ_CHECK(room_ws_http_respond(req, 204, NULL, NULL, NULL, 0) == 0);
+    else if (!(plen > 3 && p[3] == 'x'))
+        FUZZ_CHECK(room_ws_http_respond(req, 200, "text/plain", "ETag: \"e\"\r\n", p, plen) == 0);
+}
+
 static void setup(fuzz_alloc *counts)
 {
     static const char *const origins[] = {"http://a", NULL};
@@ -226,6 +247,8 @@ static void setup(fuzz_alloc *counts)
     mcfg.path = "/ws";
     mcfg.origins = origins;
     FUZZ_CHECK(room_ws_mount_json_with(st.ws, st.json, &mcfg) == 0);
+    FUZZ_CHECK(room_ws_route(st.ws, "/r/", route, NULL) == 0);
+    FUZZ_CHECK(room_ws_route(st.ws, "/h", route, NULL) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -221,6 +221,10 @@ HTTP = {
     "overlap": hsteps(
         (0, 0, req("GET", POLL)), (0, 0, req("GET", PSID)), (1, 0, req("GET", PSID)),
         (2, 0, ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\n40" % PSID).encode()), (2, 4, 0)),
+    "routes": hsteps(
+        (0, 0, req("GET", "/r/a?b=1", "Accept: */*\r\n") + req("HEAD", "/r/a") + req("GET", "/h")),
+        (0, 0, req("GET", "/r/a", 'If-None-Match: "e"\r\n')), (0, 0, req("GET", "/r/x")),
+        (1, 0, req("DELETE", "/r/n", "Connection: close\r\n")), (2, 0, upgrade("/h"))),
     "bad": hsteps(
         (0, 1, b"GET / HTTP/9.9\r\n\r\n"), (1, 1, b"POST /socket.io/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
         (2, 0, req("GET", POLL)[:30]), (2, 2, 110)),
