@@ -19,4 +19,4 @@ case $host in
 *) shown=$host ;;
 esac
 echo "libroom demo: open http://$shown:$port/ (a second browser or a private window is a second user); Ctrl-C stops it"
-exec build-demo/examples/roomd/roomd --presence --recovery-ms 30000 --history 200 "$@"
+exec build-demo/examples/roomd/roomd --static examples/web --presence --recovery-ms 30000 --history 200 "$@"

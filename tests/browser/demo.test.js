@@ -1,6 +1,6 @@
 'use strict';
-// The demo page (examples/web/, what examples/demo.sh serves) in a real
-// headless Chromium, once per client it can use (the stock socket.io-client
+// The demo page (examples/web/, served by roomd --static as
+// examples/demo.sh does) in a real headless Chromium, once per client it can use (the stock socket.io-client
 // and room-client.js on /ws): two users, the first with two tabs. They join
 // a room, the member list shows two users (not three), typing shows on the
 // other user's page and goes away by itself, messages go both ways, and a
@@ -14,7 +14,6 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const http = require('node:http');
 const { createRequire } = require('node:module');
 const { execFileSync } = require('node:child_process');
 
@@ -40,49 +39,23 @@ function findChromium() {
   throw new Error('no Chromium: install Debian\'s chromium (sh tests/deps.sh does) or set CHROMIUM=/path/to/chromium');
 }
 
-// examples/web/ over HTTP, as a static file server would give it.
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css' };
-function staticServer() {
-  const server = http.createServer((req, res) => {
-    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
-    const file = path.join(WEB, rel);
-    if (!file.startsWith(WEB + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
-    res.end(fs.readFileSync(file));
-  });
-  return withTimeout(
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.origin = `http://127.0.0.1:${server.address().port}`;
-        resolve(server);
-      });
-    }),
-    5000,
-    'the static server',
-  );
-}
-
 describe('the demo page in Chromium: two users, three tabs', () => {
   let browser = null;
   let chromiumPid = null;
   let profile = null;
-  let site = null;
   let roomd = null;
   const pages = [];
 
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    site = await staticServer();
+    // What examples/demo.sh runs, but on a free port and with typing
+    // expiring sooner.
     roomd = await startRoomd([
+      '--static', WEB,
       '--presence',
       '--typing-ms', String(TYPING_MS),
       '--recovery-ms', '10000',
       '--history', '100',
-      '--allow-origin', site.origin,
     ]);
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
     browser = await puppeteer.launch({
@@ -114,15 +87,24 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       }
     }
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
-    if (site) site.close();
     if (roomd) {
       const exit = await roomd.stop();
       assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
     }
   });
 
-  it('serves the vendored socket.io-client byte for byte as the pinned npm package has it', () => {
-    const vendored = fs.readFileSync(path.join(WEB, 'vendor', 'socket.io.esm.min.js'));
+  it('serves the page\'s modules as JavaScript, and the vendored socket.io-client byte for byte as the pinned npm package has it', T, async () => {
+    const get = async (p) => {
+      const res = await withTimeout(fetch(`${roomd.url}${p}`), WAIT, `GET ${p}`);
+      return { type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()), status: res.status };
+    };
+    for (const [p, type] of [['/', /^text\/html/], ['/app.js', /^text\/javascript/], ['/room-client.js', /^text\/javascript/], ['/sio-client.js', /^text\/javascript/], ['/style.css', /^text\/css/]]) {
+      const res = await get(p);
+      assert.equal(res.status, 200, p);
+      assert.match(res.type, type, p);
+    }
+    const vendored = (await get('/vendor/socket.io.esm.min.js')).body;
+    assert.ok(vendored.equals(fs.readFileSync(path.join(WEB, 'vendor', 'socket.io.esm.min.js'))));
     const pkg = path.join(interop, 'node_modules', 'socket.io-client');
     assert.ok(vendored.equals(fs.readFileSync(path.join(pkg, 'dist', 'socket.io.esm.min.js'))), 'vendor/socket.io.esm.min.js differs from the npm package: copy it again (vendor/README.md)');
     const pinned = JSON.parse(fs.readFileSync(path.join(interop, 'package.json'))).dependencies['socket.io-client'];
@@ -131,7 +113,8 @@ describe('the demo page in Chromium: two users, three tabs', () => {
   });
 
   // A tab of a user (a browser context: one localStorage, so one user id).
-  async function open(context, query, server = roomd.url) {
+  // The page from roomd itself (--static), or through `via` (a proxy).
+  async function open(context, query, via = roomd.url) {
     const page = await context.newPage();
     pages.push(page);
     await page.setViewport({ width: 1200, height: 800 });
@@ -143,8 +126,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       page.log.push(`dialog: ${d.message()}`);
       d.dismiss().catch(() => {});
     });
-    const q = new URLSearchParams({ server, ...query });
-    await page.goto(`${site.origin}/?${q}`, { timeout: WAIT });
+    await page.goto(`${via}/?${new URLSearchParams(query)}`, { timeout: WAIT });
     return page;
   }
 
