@@ -229,6 +229,10 @@ static const option_row rows[] = {
      "on SIGTERM, how long clients get to leave before the rest\n"
      "are cut (5000); /healthz answers 503 meanwhile"},
     {"log-format", "FORMAT", set_log_format, 0, 0, 0, "text or json: one JSON object a line (text)"},
+    {"yjs-path", "PATH", set_string, F(yjs_path), 0, 0,
+     "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
+    {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
+     "compact a document's update log past N bytes (1048576)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug lines too: each connection's open\nand close (id, peer address)"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

@@ -25,6 +25,7 @@
 #include "options.h"
 #include "proto.h"
 #include "static.h"
+#include "yjs.h"
 #include "room/eio.h"
 #include "room/presence.h"
 #include "room/protocol.h"
@@ -79,6 +80,7 @@ struct roomd {
     roomd_life life;            /* lifecycle.c: health, drain */
     roomd_metrics_source metrics;
     roomd_static *files;        /* --static */
+    roomd_yjs *yjs;
 };
 
 static const protocol *find_protocol(const char *name)
@@ -336,6 +338,8 @@ static int start(roomd *d, const options *o)
         roomd_metrics_mount(roomd_metrics_sources(d)) != 0 ||
         (o->static_dir && roomd_static_mount(d->ws, o->static_dir, &d->files) != 0))
         return ROOM_EINVAL;
+    if ((rc = roomd_yjs_mount(d->ws, o, &d->auth, &d->yjs)) != 0)
+        return rc;
 
     /* The server has logged why. */
     if ((rc = room_uv_listen(d->srv, o->host, o->port)) != 0) {
@@ -394,6 +398,7 @@ int main(int argc, char **argv)
     room_uv_server_free(d.srv);
     room_ws_free(d.ws);
     roomd_static_free(d.files);
+    roomd_yjs_free(d.yjs);
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);

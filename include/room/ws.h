@@ -353,6 +353,56 @@ ROOM_WS_API const char *room_ws_http_peer(const room_ws_http *req);
 ROOM_WS_API int room_ws_http_respond(room_ws_http *req, int status, const char *content_type,
                                      const char *headers, const void *body, size_t len);
 
+/* ---- prefix mounts: a hub's binary protocol at /prefix/<name> -------------- */
+
+/* What a prefix mount does with its connections' messages, output and
+ * clock. Host-filled; initialise with room_ws_prefix_hooks_init(); later
+ * versions only append fields. None of the callbacks may call into the
+ * engine; they may call the hub (they run outside its callbacks). */
+typedef struct room_ws_prefix_hooks {
+    size_t size; /* sizeof(room_ws_prefix_hooks), set by room_ws_prefix_hooks_init() */
+    /* Required: a complete message (`kind` ROOM_FRAME_BINARY or
+     * ROOM_FRAME_TEXT, `len` bytes borrowed for the call) of `conn`, a
+     * connection of the mount's hub. The hub's codec is not used. */
+    void (*message)(room_hub *hub, room_conn *conn, int kind, const void *bytes, size_t len,
+                    void *user_data);
+    /* Optional: everything queued for `conn` has been written (the host
+     * called room_ws_conn_written() for the last of it): the time to send
+     * the next part of a long stream. */
+    void (*drained)(room_hub *hub, room_conn *conn, void *user_data);
+    /* Optional: runs the mount's clock instead of room_hub_tick(hub, now)
+     * (the callback ticks the hub itself); returns the milliseconds until
+     * it wants to run again, or -1. */
+    int64_t (*tick)(room_hub *hub, uint64_t now_ms, void *user_data);
+    /* Unwritten output per connection of this mount; 0: the engine's
+     * max_queued_bytes. A protocol whose single messages can be bigger
+     * than the engine's bound (a whole document) raises it here. */
+    size_t max_queued_bytes;
+    void *user_data;
+} room_ws_prefix_hooks;
+
+#define ROOM_WS_PREFIX_HOOKS_SIZE_MIN (offsetof(room_ws_prefix_hooks, user_data) + sizeof(void *))
+
+static inline void room_ws_prefix_hooks_init(room_ws_prefix_hooks *hooks)
+{
+    memset(hooks, 0, sizeof *hooks);
+    hooks->size = sizeof *hooks;
+}
+
+/* Serves `hub` (configured with room_ws_hub_config()) on WebSocket
+ * upgrades to every path that starts with config->path (required, ending
+ * in '/', "/yjs/") followed by a name: the rest of the path,
+ * percent-decoded, which must be UTF-8 without control characters, at
+ * most 1024 bytes (the protocol's room names may allow less); others get
+ * 400. Each WebSocket is a connection of the hub,
+ * opened with room_conn_open_with() as a JSON mount's, whose handshake
+ * object also carries "name" (that decoded name); its messages go to
+ * hooks->message. The message limit is the hub's max_message_bytes.
+ * Errors: those of room_ws_mount_json_with(), ROOM_EINVAL (a path not
+ * ending in '/', hooks without message or size below the minimum). */
+ROOM_WS_API int room_ws_mount_prefix(room_ws *ws, room_hub *hub, const room_ws_mount_config *config,
+                                     const room_ws_prefix_hooks *hooks);
+
 #ifdef __cplusplus
 }
 #endif

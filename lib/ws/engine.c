@@ -91,7 +91,8 @@ static void tick(room_ws *ws)
     ws->ticking = true;
     for (i = 0; i < ws->nmounts; i++) {
         m = ws->mounts[i];
-        t = m->eio ? room_eio_tick(m->eio, ws->now) : room_hub_tick(m->hub, ws->now);
+        t = m->eio ? room_eio_tick(m->eio, ws->now)
+            : m->prefix ? rm_ws_prefix_tick(m, ws->now) : room_hub_tick(m->hub, ws->now);
         if (t >= 0 && (next < 0 || t < next))
             next = t;
     }

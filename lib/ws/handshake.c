@@ -210,6 +210,12 @@ void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest,
         rm_ws_refuse(c, r, 400, "out of memory\n");
         return;
     }
+    if (!p && c->ws->mounts[r->mount]->prefix && (why = rm_ws_prefix_handshake(c, r, handshake)) != NULL) {
+        json_decref(query);
+        json_decref(handshake);
+        rm_ws_refuse(c, r, 400, why);
+        return;
+    }
     c->mount = (uint8_t)r->mount;
     rm_ws_move(c, RM_WS_OPEN);
     if (p) {

@@ -89,6 +89,8 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         rm_ws_poll_probe_recv(c, kind, arg->msg, arg->msg_length);
     else if (m->eio)
         room_eio_recv(m->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
+    else if (m->prefix)
+        rm_ws_prefix_recv(c, kind, arg->msg, arg->msg_length);
     else if (kind == ROOM_FRAME_TEXT) {
         /* The hub's rate limits refill by the time of this message. */
         room_hub_set_time(m->hub, ws->now);

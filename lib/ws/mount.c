@@ -43,6 +43,7 @@ static int mount(room_ws *ws, room_eio *eio, room_hub *hub, const room_ws_mount_
     m->cors = cfg.origins || cfg.origin_allowed;
     m->any_origin = false;
     m->origins = NULL;
+    m->prefix = NULL;
     if (cfg.origins) {
         /* Aligned for the pointers: past the path, rounded up. */
         size_t off = (size_t)(m->path + len + 1 - (char *)m);
@@ -104,7 +105,8 @@ int rm_ws_mount_find(const room_ws *ws, const char *path, size_t len)
 {
     unsigned i;
     for (i = 0; i < ws->nmounts; i++) {
-        if (strlen(ws->mounts[i]->path) == len && memcmp(ws->mounts[i]->path, path, len) == 0)
+        if ((strlen(ws->mounts[i]->path) == len && memcmp(ws->mounts[i]->path, path, len) == 0) ||
+            rm_ws_prefix_match(ws->mounts[i], path, len))
             return (int)i;
     }
     return -1;
@@ -112,8 +114,10 @@ int rm_ws_mount_find(const room_ws *ws, const char *path, size_t len)
 
 void rm_ws_mounts_free(room_ws *ws)
 {
-    while (ws->nmounts)
-        free(ws->mounts[--ws->nmounts]);
+    while (ws->nmounts) {
+        rm_ws_prefix_free(ws->mounts[--ws->nmounts]);
+        free(ws->mounts[ws->nmounts]);
+    }
 }
 
 /* ---- hub and eio callbacks ------------------------------------------------ */

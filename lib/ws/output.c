@@ -143,7 +143,7 @@ int rm_ws_send(room_ws_conn *c, room_frame *frame)
     /* Past the engine's total the connection that would pass it is the one
      * treated as slow: whichever it is, closing it frees memory at once. */
     total_full = ws->stats.bytes_pending + bytes > ws->cfg.max_total_queued_bytes;
-    if (total_full || rm_ws_pending(c) + bytes > ws->cfg.max_queued_bytes) {
+    if (total_full || rm_ws_pending(c) + bytes > rm_ws_prefix_max_queued(c)) {
         ws->stats.total_full += total_full;
         if (ws->cfg.slow_policy == ROOM_WS_SLOW_DROP) {
             ws->stats.frames_dropped++;
@@ -278,9 +278,10 @@ void room_ws_conn_written(room_ws_conn *c, size_t bytes)
         q->head_off = 0;
     }
     q->len -= i;
-    if (!q->len)
+    if (!q->len) {
         queue_free(c);
-    else
+        rm_ws_prefix_drained(c);
+    } else
         memmove(q->items, q->items + i, q->len * sizeof q->items[0]);
 }
 

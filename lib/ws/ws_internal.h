@@ -67,6 +67,9 @@ typedef struct rm_ws_mount {
     int (*origin_allowed)(const char *origin, size_t len, void *user_data);
     void *user_data;
     char **origins; /* NULL-terminated, in this allocation */
+    /* A prefix mount's hooks (mount_prefix.c), or NULL: then `path` is
+     * matched exactly. */
+    struct rm_ws_prefix *prefix;
     char path[];
 } rm_ws_mount;
 
@@ -356,6 +359,22 @@ void rm_ws_routes_free(room_ws *ws);
 void rm_ws_mounts_free(room_ws *ws);
 /* The index of the mount serving `path`, or -1. */
 int rm_ws_mount_find(const room_ws *ws, const char *path, size_t len);
+
+/* mount_prefix.c */
+/* Whether `path` (len bytes) is served by prefix mount `m`. */
+bool rm_ws_prefix_match(const rm_ws_mount *m, const char *path, size_t len);
+/* A prefix mount's upgrade: the path's name after the prefix,
+ * percent-decoded and checked, as the handshake's "name". Returns NULL or
+ * the reason to refuse (one line). */
+const char *rm_ws_prefix_handshake(const room_ws_conn *c, const rm_ws_request *r, json_t *handshake);
+/* A message of one of its connections, the written end of its output, its
+ * clock (instead of room_hub_tick()), its per-connection output bound (0:
+ * the engine's). */
+void rm_ws_prefix_recv(room_ws_conn *c, int kind, const uint8_t *bytes, size_t len);
+void rm_ws_prefix_drained(room_ws_conn *c);
+int64_t rm_ws_prefix_tick(const rm_ws_mount *m, uint64_t now);
+size_t rm_ws_prefix_max_queued(const room_ws_conn *c);
+void rm_ws_prefix_free(rm_ws_mount *m);
 
 /* output.c */
 size_t rm_ws_seal(const room_frame *frame, uint8_t *header, void *user_data);

@@ -293,6 +293,59 @@ TOKEN = {
 }
 
 
+def varuint(n):
+    """lib0's writeVarUint."""
+    out = bytearray()
+    while n > 0x7f:
+        out.append(0x80 | (n & 0x7f))
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def yarr(b):
+    """lib0's writeVarUint8Array (and writeVarString's bytes)."""
+    return varuint(len(b)) + b
+
+
+def ycmd(op, slot, data=None):
+    """A fuzz_yjs command: op, slot, then a little-endian length and bytes."""
+    out = bytes([op, slot])
+    if data is not None:
+        out += len(data).to_bytes(2, "little") + data
+    return out
+
+
+def awareness(*entries):
+    """A y-websocket awareness message of (client, clock, JSON text)."""
+    body = varuint(len(entries)) + b"".join(varuint(c) + varuint(k) + yarr(s) for c, k, s in entries)
+    return b"\x01" + yarr(body)
+
+
+Y_STEP1 = b"\x00\x00\x01\x00"
+Y_STEP2_EMPTY = b"\x00\x01\x02\x00\x00"
+Y_UPDATE = lambda b: b"\x00\x02" + yarr(b)
+YJS = {
+    "sync": ycmd(0, 0) + ycmd(0, 2) + ycmd(1, 0, Y_STEP2_EMPTY) + ycmd(1, 0, Y_UPDATE(b"\x01\x01abc"))
+    + ycmd(1, 2, Y_STEP1) + ycmd(3, 2) + ycmd(1, 2, Y_UPDATE(b"x" * 40)) + ycmd(2, 0) + ycmd(2, 2),
+    "stream": ycmd(0, 0) + b"".join(ycmd(1, 0, Y_UPDATE(bytes([i]) * 50)) for i in range(8))
+    + ycmd(0, 2) + ycmd(3, 2) + ycmd(3, 2) + ycmd(1, 0, Y_UPDATE(b"live")) + ycmd(3, 2) + ycmd(3, 2)
+    + ycmd(3, 2) + ycmd(3, 2),
+    "compaction": ycmd(0, 0) + ycmd(0, 2) + ycmd(1, 0, Y_STEP2_EMPTY)
+    + b"".join(ycmd(1, 2, Y_UPDATE(bytes([i]) * 90)) for i in range(6)) + ycmd(4, 0)
+    + ycmd(1, 2, Y_UPDATE(b"race")) + ycmd(1, 0, b"\x00\x01" + yarr(b"snapshot" * 20)) + ycmd(0, 1),
+    "awareness": ycmd(0, 0) + ycmd(0, 2)
+    + ycmd(1, 0, awareness((7, 1, b'{"user":{"name":"Ada"},"cursor":null}')))
+    + ycmd(1, 2, b"\x03") + ycmd(1, 2, awareness((7, 2, b'{"x":1}'), (8, 1, b"[1,2]")))
+    + ycmd(1, 0, awareness((7, 3, b"null"))) + ycmd(4, 0) + ycmd(2, 2) + ycmd(2, 0),
+    "malformed": ycmd(0, 0) + ycmd(1, 0, b"\x00\x03\x00") + ycmd(0, 0) + ycmd(1, 0, b"\x00\x02\x09\x01")
+    + ycmd(0, 0) + ycmd(1, 0, awareness((1, 1, b"{not json")))
+    + ycmd(0, 0) + ycmd(1, 0, b"\x80\x80\x80\x80\x80\x80\x80\x80\x01")
+    + ycmd(0, 0) + ycmd(1, 0, b"\x01\x05\x09\x07\x01\x00") + ycmd(1, 0, b"\x02\x00\x01x\x09zz"),
+    "decoder": ycmd(5, 0, Y_STEP1 + Y_UPDATE(b"ab") + awareness((1, 2, b"{}")) + b"\x03\x02\x00\x00"),
+}
+
+
 def write(target, seeds):
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
@@ -308,3 +361,4 @@ write("ws", WS)
 write("http", HTTP)
 write("payload", PAYLOAD)
 write("token", TOKEN)
+write("yjs", YJS)
