@@ -73,6 +73,7 @@ function roomState(room) {
 
 let client = null;
 let current = null;
+let note = null; // the current room's SharedNote (note.js), when it loads
 let historyNote = '';
 let typingSent = 0; // when this tab last told the server it types (ms)
 const TYPING_EVERY_MS = 2000;
@@ -200,6 +201,30 @@ function selectRoom(room) {
   renderMessages();
   renderMembers();
   renderTyping();
+  openNote(room);
+}
+
+// The room's shared Yjs note, through roomd's y-websocket mount. Yjs loads
+// on first use; without it (or without the mount) the chat goes on.
+async function openNote(room) {
+  if (note && note.room === room) return;
+  if (note) note.destroy();
+  note = null;
+  if (!room) return;
+  const status = $('note-status');
+  try {
+    const { SharedNote } = await import('./note.js');
+    if (room !== current || (note && note.room === room)) return; // moved on meanwhile
+    note = new SharedNote(server, room, $('note'), { userId: store.userId, name: store.name }, ({ status: s, synced, editors }) => {
+      status.dataset.state = synced && s === 'connected' ? 'synced' : s;
+      status.textContent =
+        s !== 'connected' ? `note: ${s}…` : synced ? `Editing now: ${editors.join(', ') || 'nobody'}` : 'note: loading…';
+    });
+    note.room = room;
+  } catch (err) {
+    status.dataset.state = 'off';
+    status.textContent = `No shared note: ${err.message}`;
+  }
 }
 
 function renderRooms() {
@@ -346,9 +371,9 @@ $('identity').onsubmit = async (e) => {
   store.name = name;
   stopTyping();
   client.close();
-  // The server keeps Socket.IO's rooms and /ws's apart (a hub each): what
-  // this page showed belongs to the other one.
-  rooms.clear();
+  // The note's editors show the name too.
+  if (note) note.destroy();
+  note = null;
   await start();
 };
 $('join').onsubmit = (e) => {

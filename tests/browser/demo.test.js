@@ -1,10 +1,12 @@
 'use strict';
-// The demo page (examples/web/, served by roomd --static as
-// examples/demo.sh does) in a real headless Chromium, once per client it can use (the stock socket.io-client
-// and room-client.js on /ws): two users, the first with two tabs. They join
+// The demo page (examples/web/, served by roomd --static as examples/demo.sh
+// does) in a real headless Chromium, once per client it can use (the stock
+// socket.io-client and room-client.js on /ws): two users, the first with
+// two tabs. They join
 // a room, the member list shows two users (not three), typing shows on the
-// other user's page and goes away by itself, messages go both ways, and a
-// reload shows the room's history. Screenshots of every page go to
+// other user's page and goes away by itself, messages go both ways, the
+// room's shared Yjs note (roomd's /yjs/ mount) syncs, and a reload shows
+// the room's history and the note. Screenshots of every page go to
 // $DEMO_SCREENSHOTS (meson: <build>/meson-logs/browser-demo/).
 //
 // Chromium as in cors.test.js: $CHROMIUM, or chromium / chromium-browser on
@@ -16,6 +18,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { createRequire } = require('node:module');
 const { execFileSync } = require('node:child_process');
+const { pathToFileURL } = require('node:url');
 
 const interop = path.join(__dirname, '..', 'interop');
 const puppeteer = createRequire(path.join(interop, 'package.json'))('puppeteer-core');
@@ -93,23 +96,28 @@ describe('the demo page in Chromium: two users, three tabs', () => {
     }
   });
 
-  it('serves the page\'s modules as JavaScript, and the vendored socket.io-client byte for byte as the pinned npm package has it', T, async () => {
+  it('serves the page and its modules, and the vendored modules are the pinned npm packages\' files, unchanged', T, async () => {
     const get = async (p) => {
       const res = await withTimeout(fetch(`${roomd.url}${p}`), WAIT, `GET ${p}`);
       return { type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()), status: res.status };
     };
-    for (const [p, type] of [['/', /^text\/html/], ['/app.js', /^text\/javascript/], ['/room-client.js', /^text\/javascript/], ['/sio-client.js', /^text\/javascript/], ['/style.css', /^text\/css/]]) {
+    for (const [p, type] of [['/', /^text\/html/], ['/app.js', /^text\/javascript/], ['/room-client.js', /^text\/javascript/], ['/note.js', /^text\/javascript/], ['/style.css', /^text\/css/], ['/vendor/yjs/dist/yjs.mjs', /^text\/javascript/]]) {
       const res = await get(p);
       assert.equal(res.status, 200, p);
       assert.match(res.type, type, p);
     }
-    const vendored = (await get('/vendor/socket.io.esm.min.js')).body;
-    assert.ok(vendored.equals(fs.readFileSync(path.join(WEB, 'vendor', 'socket.io.esm.min.js'))));
-    const pkg = path.join(interop, 'node_modules', 'socket.io-client');
-    assert.ok(vendored.equals(fs.readFileSync(path.join(pkg, 'dist', 'socket.io.esm.min.js'))), 'vendor/socket.io.esm.min.js differs from the npm package: copy it again (vendor/README.md)');
-    const pinned = JSON.parse(fs.readFileSync(path.join(interop, 'package.json'))).dependencies['socket.io-client'];
-    assert.equal(JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'))).version, pinned);
-    assert.match(fs.readFileSync(path.join(WEB, 'vendor', 'README.md'), 'utf8'), new RegExp(`\\| ${pinned.replace(/\./g, '\\.')} `));
+    // What examples/web/vendor/vendor.mjs would copy and write.
+    const { plan, importMapOf } = await import(pathToFileURL(path.join(WEB, 'vendor', 'vendor.mjs')).href);
+    const { copies, importMap, packages } = plan();
+    for (const { from, to } of copies) {
+      assert.ok(fs.readFileSync(to).equals(fs.readFileSync(from)), `${path.relative(WEB, to)} is not ${from}: run node examples/web/vendor/vendor.mjs`);
+    }
+    assert.deepEqual(importMapOf(fs.readFileSync(path.join(WEB, 'index.html'), 'utf8')), importMap);
+    const served = (await get('/vendor/socket.io.esm.min.js')).body;
+    assert.ok(served.equals(fs.readFileSync(path.join(WEB, 'vendor', 'socket.io.esm.min.js'))));
+    // The versions the vendor README names are those pinned.
+    const readme = fs.readFileSync(path.join(WEB, 'vendor', 'README.md'), 'utf8');
+    for (const [name, { version }] of packages) assert.match(readme, new RegExp(`\\| \`${name}\` \\| ${version.replace(/\./g, '\\.')} \\|`), name);
   });
 
   // A tab of a user (a browser context: one localStorage, so one user id).
@@ -205,6 +213,16 @@ describe('the demo page in Chromium: two users, three tabs', () => {
         await say(b, 'hi Alice');
         for (const p of [a1, a2]) await hasMessage(p, 'hi Alice');
         await hasMessage(a2, 'hello');
+        // The room's shared Yjs note (roomd's /yjs/ mount): Alice writes,
+        // Bob and her other tab see it.
+        const NOTE = 'agenda: ship the demo';
+        const noteSynced = (p) => waitFor(p, 'the note to load', () => document.getElementById('note-status').dataset.state === 'synced');
+        const noteSays = (p, text) => waitFor(p, `the note to say "${text}"`, (text) => document.getElementById('note').value === text, text);
+        for (const p of [a1, a2, b]) await noteSynced(p);
+        await a1.type('#note', NOTE);
+        await noteSays(b, NOTE);
+        await noteSays(a2, NOTE);
+        await waitFor(b, 'both editors listed', () => document.getElementById('note-status').textContent === 'Editing now: Alice, Bob');
         for (const [p, who] of [[a1, 'alice-tab1'], [a2, 'alice-tab2'], [b, 'bob']]) {
           t.diagnostic(`screenshot ${await shoot(p, `${transport}-${who}`)}`);
         }
@@ -216,6 +234,8 @@ describe('the demo page in Chromium: two users, three tabs', () => {
         await hasMessage(b, 'hello');
         await hasMessage(b, 'hi Alice');
         assert.deepEqual((await state(b)).messages, ['hello', 'hi Alice']);
+        await noteSynced(b);
+        await noteSays(b, NOTE);
         await shoot(b, `${transport}-bob-after-reload`);
 
         // Alice's first tab flips to the other client and back. roomd keeps
