@@ -317,7 +317,8 @@ export class RoomClient extends Emitter {
       if (this.ws !== ws) return;
       this.ws = null;
       const wasOpen = this.state === 'open';
-      this.failPending('disconnected', 'the connection was lost before the answer');
+      // Requests sent on it lose their answer; those still queued wait on.
+      this.failPending('disconnected', 'the connection was lost before the answer', ws);
       if (wasOpen) {
         this.state = 'reconnecting';
         this.emitLocal('disconnect', ev.reason || `closed (${ev.code})`, ev.code);
@@ -466,10 +467,12 @@ export class RoomClient extends Emitter {
     }
   }
 
-  failPending(code, text) {
-    const pending = this.pending;
-    this.pending = new Map();
-    for (const p of pending.values()) {
+  // Rejects the requests waiting for an answer: all of them, or those
+  // sent on the WebSocket `sentOn`.
+  failPending(code, text, sentOn = null) {
+    for (const [id, p] of this.pending) {
+      if (sentOn && p.sentOn !== sentOn) continue;
+      this.pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new RoomError(text, code));
     }
@@ -481,7 +484,11 @@ export class RoomClient extends Emitter {
       return;
     }
     const { reject, ...wire } = m;
-    if (reject && typeof wire.id === 'number' && !this.pending.has(wire.id)) return; // timed out while queued
+    if (reject) {
+      const p = this.pending.get(wire.id);
+      if (!p) return; // timed out while queued
+      p.sentOn = this.ws;
+    }
     this.ws.send(JSON.stringify(wire));
   }
 
@@ -517,7 +524,7 @@ export class RoomClient extends Emitter {
         this.pending.delete(id);
         reject(new RoomError(`no answer to ${event} within ${ms} ms`, 'timeout'));
       }, ms);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, sentOn: null });
       this.write({ ...RoomClient.body(event, args), id, reject });
     });
   }

@@ -202,8 +202,10 @@ describe('room-client.js against roomd --presence --recovery-ms', () => {
     await p.cut();
     await dropped;
     assert.equal(alice.connected, false);
-    // A request made while disconnected waits for the connection.
+    // A request made while disconnected waits for the connection, through
+    // failed attempts too.
     const queued = alice.send('resume', 'from alice, queued');
+    await nextEvent(alice, 'connect_error');
     await bob.send('resume', 'missed 1');
     await bob.send('resume', 'missed 2');
     const back = nextEvent(alice, 'reconnect');
