@@ -130,7 +130,8 @@ function onMessage(d) {
   if (d.room === current) {
     if (i === r.messages.length - 1) appendMessage(m);
     else renderMessages();
-  } else {
+  } else if (!r.loading) {
+    // (What a history answer brings back is not news.)
     r.unread++;
     renderRooms();
   }
@@ -141,6 +142,7 @@ function onMessage(d) {
 async function loadHistory(room) {
   const r = roomState(room);
   r.synced = false;
+  r.loading = true;
   try {
     const res = await client.history(room, r.position || undefined);
     // The answer says where the room stands: {room, offset, epoch, count}.
@@ -159,10 +161,12 @@ async function loadHistory(room) {
       r.messages = [];
       if (room === current) renderMessages();
       // Without `since` the answer is all that is kept: it cannot be too old.
-      return loadHistory(room);
+      return await loadHistory(room);
     } else if (err.code === 'unknown_event' || err.code === 'not_found') {
       historyNote = `No history is kept for ${room}: messages from before you joined are not shown.`;
     }
+  } finally {
+    r.loading = false;
   }
   renderFooter();
 }
