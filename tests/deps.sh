@@ -2,7 +2,7 @@
 # Installs the Debian packages libroom builds and tests with, when missing.
 # Sourced by tests/run-all.sh, examples/demo.sh and tests/bench/run.sh.
 pkgs="meson ninja-build gcc g++ pkg-config libjansson-dev libcmocka-dev libuv1-dev libwslay-dev
-      nettle-dev libhttp-parser-dev valgrind"
+      nettle-dev libhttp-parser-dev valgrind libsqlite3-dev"
 # The test suite also drives a real headless browser (tests/browser, which
 # runs it with --no-sandbox --headless=new, as root in a container needs);
 # the demo and the benchmark do not need it.

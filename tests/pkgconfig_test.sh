@@ -129,4 +129,65 @@ C
     fi
     n=4
 fi
+# The SQLite store, when built: its header alone with its .pc's cflags,
+# a store opened and freed, and only room_store_sqlite_* exported.
+if pkg-config --exists room-sqlite; then
+    cat > "$tmp/sqlite.c" <<'C'
+#include <room/sqlite.h>
+int main(int argc, char **argv)
+{
+    room_store *store;
+    char why[128];
+    (void)argc;
+    if (room_store_sqlite_open(&store, argv[1], NULL, why, sizeof why) != 0)
+        return 1;
+    room_store_free(store);
+    return 0;
+}
+C
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags room-sqlite) "$tmp/sqlite.c" \
+       -o "$tmp/sqlite" $(pkg-config --libs room-sqlite)
+    LD_LIBRARY_PATH=$libdir "$tmp/sqlite" "$tmp/rooms.db"
+    if nm -D --defined-only "$libdir/libroom-sqlite.so" | grep ' T ' | grep -qv ' room_store_sqlite_'; then
+        echo "libroom-sqlite exports more than room_store_sqlite_*:"
+        nm -D --defined-only "$libdir/libroom-sqlite.so" | grep ' T ' | grep -v ' room_store_sqlite_'
+        exit 1
+    fi
+    n=$((n + 1))
+fi
+# libroom-yjs: its header alone with its .pc's cflags, the codec and a
+# room_yjs on a hub, and only room_yjs_* exported.
+if pkg-config --exists room-yjs; then
+    cat > "$tmp/yjs.c" <<'C'
+#include <room/yjs.h>
+static int sink(void *t, room_frame *f, void *ud) { (void)t; (void)f; (void)ud; return 0; }
+int main(void)
+{
+    uint8_t b[ROOM_YJS_VARUINT_MAX];
+    size_t n = room_yjs_write_uint(b, 300), pos = 0;
+    uint64_t v = 0;
+    room_config cfg;
+    room_hub *hub;
+    room_yjs *yjs;
+    if (room_yjs_read_uint(b, n, &pos, &v) != 0 || v != 300)
+        return 1;
+    room_config_init(&cfg);
+    cfg.send = sink;
+    if (room_hub_new(&hub, &cfg) || room_yjs_new(&yjs, hub, NULL))
+        return 1;
+    room_yjs_free(yjs);
+    room_hub_free(hub);
+    return 0;
+}
+C
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror $(pkg-config --cflags room-yjs) "$tmp/yjs.c" \
+       -o "$tmp/yjs" $(pkg-config --libs room-yjs)
+    LD_LIBRARY_PATH=$libdir "$tmp/yjs"
+    if nm -D --defined-only "$libdir/libroom-yjs.so" | grep ' T ' | grep -qv ' room_yjs_'; then
+        echo "libroom-yjs exports more than room_yjs_*:"
+        nm -D --defined-only "$libdir/libroom-yjs.so" | grep ' T ' | grep -v ' room_yjs_'
+        exit 1
+    fi
+    n=$((n + 1))
+fi
 echo "$n passed, 0 failed"

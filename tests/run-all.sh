@@ -19,6 +19,6 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-ci-asan --print-errorlogs --no-suite build
 
 # valgrind runs the C test programs themselves (the Node clients are not ours).
-meson test -C build-ci --print-errorlogs --suite core --suite sio --suite examples --suite ws --suite fuzz \
+meson test -C build-ci --print-errorlogs --suite core --suite sio --suite examples --suite ws --suite fuzz --suite sqlite --suite yjs \
     --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite -q' \
     --timeout-multiplier=10

@@ -10,6 +10,9 @@
 #include "room/room.h"
 #include "room/storage.h"
 #include "room/version.h"
+#ifdef ROOM_TEST_SQLITE
+#include "room/sqlite.h"
+#endif
 
 #include <cstdio>
 #include <string>
@@ -56,6 +59,16 @@ int main()
     room_eio_config_init(&ecfg);
     failed += check(room_eio_new(&eio, &ecfg, nullptr) == ROOM_EINVAL && eio == nullptr, "room_eio_new refusal");
     failed += check(std::string(room_version()) == ROOM_VERSION_STRING, "version");
+#ifdef ROOM_TEST_SQLITE
+    // The SQLite store's inline config init, and a refusal without a path.
+    room_store_sqlite_config scfg;
+    room_store *store = nullptr;
+    char why[64];
+    room_store_sqlite_config_init(&scfg);
+    failed += check(room_store_sqlite_open(&store, nullptr, &scfg, why, sizeof why) == ROOM_EINVAL &&
+                        store == nullptr,
+                    "room_store_sqlite_open refusal");
+#endif
     room_hub_free(hub);
     std::printf("%d passed, %d failed\n", failed ? 0 : 1, failed ? 1 : 0);
     return failed ? 1 : 0;

@@ -233,6 +233,10 @@ static const option_row rows[] = {
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
      "compact a document's update log past N bytes (1048576)"},
+    {"data", "FILE", set_string, F(data), 0, 0,
+     "keep rooms' shared storage and history in the SQLite file\n"
+     "FILE (created when missing), so that they and their epochs\n"
+     "survive a restart (docs/storage-sqlite.md)"},
     {"verbose", NULL, set_verbose, 0, 0, 0, "log debug lines too: each connection's open\nand close (id, peer address)"},
     {"quiet", NULL, set_quiet, 0, 0, 0, "log errors and warnings only"},
     {"help", NULL, show_help, 0, 0, 0, "show this and exit"},

@@ -47,6 +47,7 @@ typedef struct options {
     const char *static_dir;  /* --static: files served at "/"; NULL: none */
     uint32_t drain_ms;       /* shutdown: how long clients get to leave */
     int log_format;          /* ROOMD_LOG_TEXT or ROOMD_LOG_JSON (log.h) */
+    const char *data;        /* --data: the SQLite file of rooms' state (storage.c); NULL: memory */
     const char *yjs_path;    /* y-websocket's prefix; NULL: "/yjs/", "off": none */
     size_t yjs_compact_bytes; /* 0: the library's default */
 } options;

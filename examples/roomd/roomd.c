@@ -31,6 +31,7 @@
 #include "room/protocol.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
+#include "storage.h"
 
 typedef struct roomd roomd;
 
@@ -172,7 +173,8 @@ static int register_rooms(roomd *d, room_hub *hub)
             return rc;
         flags |= ROOM_PROTOCOL_ROOMS_PRESENCE;
     }
-    if ((rc = roomd_history_enable(hub, d->options, NULL, NULL)) != 0 ||
+    if ((rc = roomd_history_enable(hub, d->options, roomd_storage_store(),
+                                   roomd_storage_scope(d->eio, d->json_hub, hub))) != 0 ||
         (rc = room_protocol_rooms_register_flags(hub, flags)) != 0 ||
         (rc = room_on(hub, "connect", rooms_connect, d)) != 0)
         return rc;
@@ -275,6 +277,8 @@ static int start(roomd *d, const options *o)
     bool v6;
     int rc;
 
+    if ((rc = roomd_storage_open(o, roomd_log_line, NULL)) != 0)
+        return rc;
     room_ws_config_init(&wcfg);
     wcfg.handshake_timeout_ms = o->handshake_timeout_ms;
     /* A closing client is cut after the drain time, at shutdown or not. */
@@ -402,6 +406,7 @@ int main(int argc, char **argv)
     room_hub_free(d.json_hub);
     room_eio_free(d.eio);
     room_eio_free(d.echo);
+    roomd_storage_close();
     uv_loop_close(d.loop);
     roomd_options_release(&o);
     return rc == 0 ? 0 : 1;

@@ -1,7 +1,8 @@
 /* roomd's y-websocket mount: a hub of its own at /yjs/ (a prefix mount of
  * libroom-ws), served by libroom-yjs. Identities and join authorization
  * come from the query, as on /ws: ?token=... with --auth-secret, else the
- * self-declared ?userId=&name=. */
+ * self-declared ?userId=&name=. With --data the documents are in its
+ * SQLite file (storage.c), under the mount's path as scope. */
 #include "yjs.h"
 
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "room/yjs.h"
+#include "storage.h"
 
 /* A whole document travels in one message (a client's answer to the
  * server's sync step 1, a compacted snapshot to a joiner). */
@@ -120,6 +122,10 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     ycfg.user_data = y;
     room_storage_config_init(&scfg);
     scfg.compact_bytes = o->yjs_compact_bytes;
+    /* --data: the documents survive a restart, kept apart from the other
+     * hubs' rooms by the mount's path. */
+    scfg.store = roomd_storage_store();
+    scfg.store_scope = o->yjs_path ? o->yjs_path : "/yjs/";
     ycfg.storage = &scfg;
     room_ws_mount_config_init(&mcfg);
     mcfg.path = o->yjs_path ? o->yjs_path : "/yjs/";

@@ -31,7 +31,6 @@
 
 #include <jansson.h>
 
-#include "room/codec.h"
 #include "room/presence.h"
 #include "room/room.h"
 #include "room/storage.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/codec.h"
 #include "room/yjs.h"
 
 #define YJS_DEFAULT_CHUNK ((size_t)256 << 10)

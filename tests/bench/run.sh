@@ -8,7 +8,8 @@
 #   BENCH_REPEAT=N      runs per scenario and server; the median run is kept (3)
 #   BENCH_SERVERS=LIST  servers to measure, of "roomd socketio" (both)
 #   BENCH_SCENARIOS=LIST  scenarios to run (all but presence; e.g. "fanout-1k-polling idle-polling",
-#                       or "presence", which runs only when named)
+#                       or "presence", which runs only when named; "yjs" alone runs
+#                       tests/bench/yjs/run.sh)
 #   BENCH_ROOMD=PATH    another roomd binary (an older tree's, for before/after figures)
 # Installs missing packages (needs root or sudo for that only) and builds
 # into build-bench/ (buildtype=release). All traffic stays on 127.0.0.1.
@@ -17,6 +18,10 @@ cd "$(dirname "$0")/../.."
 bench=tests/bench
 # shellcheck source=common.sh
 . "$bench/common.sh"
+# The yjs scenario has clients and servers of its own (tests/bench/yjs/run.sh).
+if [ "${BENCH_SCENARIOS:-}" = yjs ]; then
+    exec "$bench/yjs/run.sh"
+fi
 
 repeat=${BENCH_REPEAT:-3}
 servers_wanted=${BENCH_SERVERS:-roomd socketio}

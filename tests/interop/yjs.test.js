@@ -67,7 +67,11 @@ describe('y-websocket at /yjs/', () => {
     server = await startRoomd(['--yjs-compact-bytes', '65536']);
   });
   after(async () => {
-    for (const c of clients) c.provider.destroy();
+    // The doc too: its awareness has a timer of its own.
+    for (const c of clients) {
+      c.provider.destroy();
+      c.doc.destroy();
+    }
     const exit = await server.stop();
     assert.equal(exit.code, 0, server.stderr());
   });
@@ -309,6 +313,7 @@ describe('y-websocket across a restart on the same --data file', { skip: !proces
       a.doc.getArray('a').push(['x']);
       await sleep(300);
       a.provider.destroy();
+      a.doc.destroy();
       assert.equal((await server.stop()).code, 0);
       server = await startRoomd(['--data', file]);
       const b = client(server, 'kept');
@@ -316,6 +321,7 @@ describe('y-websocket across a restart on the same --data file', { skip: !proces
       assert.equal(text(b), 'survives a restart');
       assert.equal(array(b), '["x"]');
       b.provider.destroy();
+      b.doc.destroy();
       assert.equal((await server.stop()).code, 0);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
