@@ -3,7 +3,8 @@
 # open the URL it prints, then open it again in another browser or a private
 # window to be a second user (a second tab stays the same user).
 # The page talks the rooms protocol with presence, typing, connection-state
-# recovery and history, through socket.io-client or the /ws JSON client.
+# recovery and history, through socket.io-client or the /ws JSON client, and
+# edits each room's shared note through roomd's y-websocket mount (/yjs/).
 # Usage: [ROOMD_PORT=8080] [ROOMD_HOST=0.0.0.0] sh examples/demo.sh [more roomd options]
 set -eu
 cd "$(dirname "$0")/.."
@@ -19,4 +20,6 @@ case $host in
 *) shown=$host ;;
 esac
 echo "libroom demo: open http://$shown:$port/ (a second browser or a private window is a second user); Ctrl-C stops it"
-exec build-demo/examples/roomd/roomd --static examples/web --presence --recovery-ms 30000 --history 200 "$@"
+# Rooms' history and shared notes live in build-demo/demo.db: they outlast a restart.
+exec build-demo/examples/roomd/roomd --static examples/web --presence --recovery-ms 30000 --history 200 \
+    --data build-demo/demo.db "$@"

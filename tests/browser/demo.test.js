@@ -53,14 +53,15 @@ describe('the demo page in Chromium: two users, three tabs', () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     // What examples/demo.sh runs, but on a free port and with typing
     // expiring sooner.
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
     roomd = await startRoomd([
       '--static', WEB,
+      '--data', path.join(profile, 'demo.db'),
       '--presence',
       '--typing-ms', String(TYPING_MS),
       '--recovery-ms', '10000',
       '--history', '100',
     ]);
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
     browser = await puppeteer.launch({
       executablePath: findChromium(),
       headless: true,
@@ -89,11 +90,11 @@ describe('the demo page in Chromium: two users, three tabs', () => {
         // already gone
       }
     }
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
     if (roomd) {
       const exit = await roomd.stop();
       assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
     }
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
   it('serves the page and its modules, and the vendored modules are the pinned npm packages\' files, unchanged', T, async () => {
