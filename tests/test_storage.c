@@ -74,7 +74,7 @@ static fake_peer *synced(fake_net *net, const char *room)
 static void append_id(fake_net *net, fake_peer *from, const char *room, int id)
 {
     char u[ID_LEN + 1];
-    snprintf(u, sizeof u, "u%04d", id);
+    snprintf(u, sizeof u, "u%04u", (unsigned)(id) % 10000u);
     assert_true(room_storage_append(net->hub, from ? from->conn : NULL, room, u, ID_LEN, NULL) >= 0);
 }
 
@@ -185,7 +185,7 @@ static void sync_streams_before_relays(void **state)
     assert_int_equal(j->nframes, 11);
     for (i = 0; i < 11; i++) {
         char want[16];
-        snprintf(want, sizeof want, "Y:u%04d", i);
+        snprintf(want, sizeof want, "Y:u%04u", (unsigned)(i) % 10000u);
         assert_string_equal(j->frames[i], want);
     }
     assert_int_equal(room_storage_sync_send(net.hub, j->conn, "doc", 0), ROOM_ENOTFOUND);
@@ -334,7 +334,7 @@ static void compaction_keeps_what_raced(void **state)
     assert_int_equal(j->nframes, 4);
     for (i = 0; i < 4; i++) {
         char want[16];
-        snprintf(want, sizeof want, "Y:u%04d", i + 1);
+        snprintf(want, sizeof want, "Y:u%04u", (unsigned)(i + 1) % 10000u);
         assert_string_equal(j->frames[i], want);
     }
     /* A new joiner: the snapshot, then u0004. */
@@ -439,7 +439,7 @@ static void compaction_race(void **state)
                 r->syncing = rc == 0;
             } else if (act < 75) {
                 char u[ID_LEN + 1];
-                snprintf(u, sizeof u, "u%04d", next_id);
+                snprintf(u, sizeof u, "u%04u", (unsigned)(next_id) % 10000u);
                 assert_true(room_storage_append(net.hub, r->p->conn, "doc", u, ID_LEN, NULL) >= 0);
                 r->own[next_id] = 1;
                 all[next_id++] = 1;
@@ -464,7 +464,7 @@ static void compaction_race(void **state)
                 state_of(&rs[compactor], seen);
                 for (int i = 0; i < RACE_IDS; i++) {
                     if (seen[i])
-                        len += (size_t)snprintf(snap + len, ID_LEN + 1, "u%04d", i);
+                        len += (size_t)snprintf(snap + len, ID_LEN + 1, "u%04u", (unsigned)(i) % 10000u);
                 }
                 assert_int_equal(room_storage_compaction_commit(net.hub, "doc", token, snap, len), 0);
                 free(snap);
@@ -734,7 +734,7 @@ static int session(fake_net *net, size_t fail_at, room_store *mem)
     }
     for (i = 0; i < 4; i++) {
         char u[8];
-        snprintf(u, sizeof u, "u%04d", i);
+        snprintf(u, sizeof u, "u%04u", (unsigned)(i) % 10000u);
         if (p[i % 3] && room_storage_append(net->hub, p[i % 3]->conn, "doc", u, 5, NULL) < 0)
             rc = 1;
     }

@@ -98,6 +98,8 @@ static void drop_upto(mem_store *m, mem_rec **list, size_t *n, uint64_t upto)
     size_t k = 0, i;
     while (k < *n && list[k]->offset <= upto)
         k++;
+    if (!k)
+        return;
     for (i = 0; i < k; i++)
         mem_free(m, list[i], list[i]->size);
     memmove(list, list + k, (*n - k) * sizeof *list);

@@ -292,6 +292,27 @@ TOKEN = {
     "declared-name-only": b'D{"name":"x"}',
 }
 
+STORAGE = {
+    "sync-and-compact": script(
+        "o0", "o1", "o2", "j0", "s0", "s00", "u0", "u0", "j1", "u0", "s1", "s17", "u1", "k0", "u1",
+        "u0", "s10", "a0", "j2", "s2", "s20", "u2", "t1500", "u2", "c1", "s0", "k*", "l2", "x0",
+        "t100"),
+    "history": script(
+        "o0", "o1", 'm0{"event":"join","data":"h1","id":1}', 'm1{"event":"join","data":"h1","id":1}',
+        'm0{"event":"send","data":{"room":"h1","data":1}}',
+        'm0{"event":"send","data":{"room":"h1","data":2}}',
+        'm1{"event":"history","data":{"room":"h1","since":{"offset":1,"epoch":"x"}},"id":2}',
+        'm1{"event":"history","data":{"room":"h1"},"id":3}',
+        'm1{"event":"history","data":["h1",{"offset":0,"epoch":"AAAAAAAAAAAAAAAAAAAA"}]}',
+        "t600", 'm1{"event":"history","data":{"room":"h1","since":{"offset":-3}},"id":4}'),
+    "restart": script(
+        "o0", "j0", "s0", "s00", "u0", "u0", "f0", "u0", "t1000", "f0", "t1000", "r0", "o1", "j1",
+        "s1", "s10", "u1", "k1", "a0", "r0", "o2", "j2", "s2", "s20"),
+    "failing-store": script(
+        "o0", "j0", "s0", "s00", "u0", "f0", "t10", "u0", "s0", "t2000", "f0", "t10", "u0", "k0",
+        "a0", "t1000"),
+}
+
 
 def varuint(n):
     """lib0's writeVarUint."""
@@ -362,3 +383,4 @@ write("http", HTTP)
 write("payload", PAYLOAD)
 write("token", TOKEN)
 write("yjs", YJS)
+write("storage", STORAGE)
