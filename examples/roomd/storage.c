@@ -3,6 +3,7 @@
  * scope. roomd is one process with one store, held here. */
 #include "storage.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 #ifdef ROOMD_HAVE_SQLITE
@@ -24,6 +25,9 @@ int roomd_storage_open(const options *o, room_log_fn log, void *user_data)
         fprintf(stderr, "roomd: --data wants a file name\n");
         return ROOM_EINVAL;
     }
+    /* A file size limit (ulimit -f, systemd's LimitFSIZE) must fail the
+     * write (EFBIG: the rooms turn read-only, logged), not kill roomd. */
+    signal(SIGXFSZ, SIG_IGN);
     room_store_sqlite_config_init(&cfg);
     cfg.log = log;
     cfg.user_data = user_data;

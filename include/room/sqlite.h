@@ -112,10 +112,19 @@ typedef struct room_store_sqlite_stats {
     uint64_t checkpoints;  /* checkpoints the thread completed */
 } room_store_sqlite_stats;
 
-/* Fills *stats; ROOM_EINVAL for NULL or another kind of store. The
- * checkpoint count is read under the thread's lock. */
-ROOM_SQLITE_API int room_store_sqlite_get_stats(const room_store *store,
-                                                room_store_sqlite_stats *stats);
+/* Copies the first `size` bytes of the store's counters into `stats`
+ * (zeroing what the library does not have), as room_ws_stats_copy() does,
+ * so that a host built against a header with fewer counters, or more,
+ * reads only what both know; use room_store_sqlite_stats_get(). The
+ * checkpoint count is read under the thread's lock. ROOM_EINVAL (nothing
+ * copied) for NULL or another kind of store. */
+ROOM_SQLITE_API int room_store_sqlite_stats_copy(const room_store *store,
+                                                 room_store_sqlite_stats *stats, size_t size);
+static inline int room_store_sqlite_stats_get(const room_store *store,
+                                              room_store_sqlite_stats *stats)
+{
+    return room_store_sqlite_stats_copy(store, stats, sizeof *stats);
+}
 
 #ifdef __cplusplus
 }

@@ -500,7 +500,7 @@ static int write_pending(room_hub *hub, rm_storage *st)
     room_bytes *parts, *p;
     room_store_update *upds, *u;
     rm_sroom *r;
-    size_t n = 0;
+    size_t n = 0, fresh = 0;
     int rc;
 
     for (r = st->pending; r; r = r->next_pending) {
@@ -533,12 +533,15 @@ static int write_pending(room_hub *hub, rm_storage *st)
                 r->lreplaced = 0;
                 r->flags &= ~(uint32_t)(RM_S_NEW | RM_S_FAILED);
             } else {
+                fresh += !(r->flags & RM_S_FAILED);
                 r->flags |= RM_S_FAILED;
             }
         }
         if (rc) {
-            rm_log(hub, ROOM_LOG_ERROR, "store %s failed to write %zu rooms (%s): they are read-only until a write succeeds",
-                   st->store.name ? st->store.name : "?", n, room_strerror(rc));
+            /* Once per room turning read-only, not at every retry. */
+            if (fresh)
+                rm_log(hub, ROOM_LOG_ERROR, "store %s failed to write %zu rooms (%s): they are read-only until a write succeeds",
+                       st->store.name ? st->store.name : "?", n, room_strerror(rc));
             rc = ROOM_ESTORAGE;
         }
     }

@@ -4,7 +4,6 @@
  * of the database) at most sync_ms after a commit, and at once when the log
  * passes checkpoint_pages. PASSIVE checkpoints never wait for the writer,
  * and the writer never waits for them. */
-#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 

@@ -1,8 +1,6 @@
 /* The store's life: room_store_sqlite_open() (config, the file lock, the
  * schema, the checkpoint thread), destroy, and what a host may ask of it
  * (its last error, its counts). */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -120,14 +118,17 @@ const char *room_store_sqlite_error(const room_store *store)
     return s ? s->error : NULL;
 }
 
-int room_store_sqlite_get_stats(const room_store *store, room_store_sqlite_stats *stats)
+int room_store_sqlite_stats_copy(const room_store *store, room_store_sqlite_stats *stats, size_t size)
 {
     sq_store *s = (sq_store *)(uintptr_t)of(store);
+    room_store_sqlite_stats now;
     if (!s || !stats)
         return ROOM_EINVAL;
-    *stats = s->stats;
+    now = s->stats;
     pthread_mutex_lock(&s->ckpt.lock);
-    stats->checkpoints = s->ckpt.done;
+    now.checkpoints = s->ckpt.done;
     pthread_mutex_unlock(&s->ckpt.lock);
+    memset(stats, 0, size);
+    memcpy(stats, &now, size < sizeof now ? size : sizeof now);
     return 0;
 }

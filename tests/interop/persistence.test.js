@@ -3,8 +3,9 @@
 // and native WebSocket on /ws: rooms history survives a restart on the same
 // file with the same epoch (also after SIGKILL), each hub's rooms stay its
 // own, a restart without --data is a new epoch (and leaves the file
-// alone), and a file that cannot be a store stops roomd at start with the
-// file and SQLite's reason named.
+// alone), a write failing later (a file size limit) turns the room
+// read-only with a clear refusal, and a file that cannot be a store stops
+// roomd at start with the file and SQLite's reason named.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
@@ -176,6 +177,77 @@ async function refusedStart(args) {
     throw err;
   }
 }
+
+// roomd under `prlimit --fsize=BYTES`: writes past that size fail (EFBIG),
+// as on a full disk. Resolves with its port, stderr so far, and a stop().
+async function startLimited(bytes, args) {
+  const proc = spawn('prlimit', [`--fsize=${bytes}`, ROOMD, '--port', '0', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const port = await withTimeout(
+    new Promise((resolve, reject) => {
+      proc.stderr.on('data', (c) => {
+        stderr += c;
+        const m = /listening on \S+:(\d+)\n/.exec(stderr);
+        if (m) resolve(Number(m[1]));
+      });
+      exited.then((e) => reject(new Error(`roomd exited (${e.code ?? e.signal}): ${stderr}`)));
+    }),
+    5000,
+    'roomd to listen',
+  ).catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stderr: () => stderr,
+    async stop() {
+      proc.kill('SIGTERM');
+      return withTimeout(exited, 8000, 'roomd to exit').catch((err) => {
+        proc.kill('SIGKILL');
+        throw err;
+      });
+    },
+  };
+}
+
+describe('roomd --data when writes fail later', { skip: !speaks('rooms') }, () => {
+  const hasPrlimit = fs.existsSync('/usr/bin/prlimit') || fs.existsSync('/bin/prlimit');
+  it('the room turns read-only: sends are refused with code storage, logged once', { ...T, skip: !hasPrlimit }, async () => {
+    const file = path.join(dir, 'full.db');
+    // Room for the schema, not for a message of 300 kB.
+    const roomd = await startLimited(200000, [...HISTORY, '--data', file]);
+    let exit;
+    try {
+      const a = await connect(roomd.url);
+      await ack(a, 'join', 'chat:f');
+      // Accepted and relayed: its write fails at the end of the iteration.
+      assert.equal((await ack(a, 'send', 'chat:f', 'y'.repeat(300000))).data.delivered, 1);
+      let refusal;
+      for (let i = 0; i < 50 && !refusal; i++) {
+        const res = await ack(a, 'send', 'chat:f', 'small');
+        if (res.data.code) refusal = res;
+        else await sleep(20);
+      }
+      assert.equal(refusal?.data.code, 'storage');
+      assert.match(refusal.msg, /read-only/);
+      // Still refused a while later (every flush retries), and the store said so once.
+      await sleep(1200);
+      assert.equal((await ack(a, 'send', 'chat:f', 'again')).data.code, 'storage');
+      a.close();
+      const lines = roomd.stderr().split('\n').filter((l) => l.includes(`sqlite store ${file}: write failed`));
+      assert.equal(lines.length, 1, roomd.stderr());
+      const hubLines = roomd.stderr().split('\n').filter((l) => l.includes('store sqlite failed to write'));
+      assert.equal(hubLines.length, 1, roomd.stderr());
+    } finally {
+      exit = await roomd.stop();
+    }
+    assert.deepEqual(exit, { code: 0, signal: null });
+  });
+});
 
 describe('roomd --data refuses what cannot be a store', () => {
   it('a corrupt (non-SQLite) file', T, async () => {
