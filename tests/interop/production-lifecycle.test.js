@@ -161,7 +161,10 @@ describe('drain', () => {
       s.proc.kill('SIGINT');
       assert.deepEqual(await withTimeout(s.exited, 5000, 'roomd to exit'), { code: 0, signal: null });
       assert.ok(Date.now() - t1 < 5000);
-      assert.match(s.stderr(), /SIGINT again; closing the listener and 1 connections left\n/);
+      // The stubborn client, and the /healthz request's socket when roomd
+      // has not yet seen it close (slow under sanitizers).
+      const left = /SIGINT again; closing the listener and (\d+) connections left\n/.exec(s.stderr());
+      assert.ok(left && (left[1] === '1' || left[1] === '2'), s.stderr());
     } finally {
       sock.destroy();
       s.proc.kill('SIGKILL');
