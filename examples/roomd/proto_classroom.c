@@ -12,6 +12,14 @@
  * and a message to the ID reaches all of them. They must agree on role and
  * name; a connection claiming the ID with different ones is refused.
  *
+ * Each connection is also in "u:<ID>:<room>", its user's inbox in the
+ * class (an ID has no ':', so no two inboxes share a name, and clients
+ * join no rooms of their own): a message to an ID is one room_send() to
+ * it, encoded once, and over a cluster (docs/cluster.md) published once to
+ * the nodes serving that inbox, whose per-room subscriptions keep the
+ * others out. Whether the ID is in the class anywhere is presence's
+ * answer, which is cluster-wide.
+ *
  * With a secret (auth.h), ID, role and name are the signed token's (its
  * userId a whole decimal number): a connection declaring others is refused,
  * as is one whose token does not list its class. */
@@ -32,6 +40,7 @@ typedef struct member {
     json_int_t id;
     char user[24];             /* the ID in decimal: the presence key */
     char klass[CLASS_NAME_MAX + 3]; /* "c:<room>" */
+    char inbox[CLASS_NAME_MAX + 27]; /* "u:<ID>:<room>" */
 } member;
 
 static int refuse(room_hub *hub, room_conn *conn, const char *why)
@@ -112,6 +121,7 @@ static member *member_new(json_t *auth)
     }
     snprintf(m->klass, sizeof m->klass, "c:%s", json_string_value(json_object_get(auth, "room")));
     snprintf(m->user, sizeof m->user, "%" JSON_INTEGER_FORMAT, m->id);
+    snprintf(m->inbox, sizeof m->inbox, "u:%s:%s", m->user, m->klass + 2);
     return m;
 }
 
@@ -254,7 +264,9 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
     user.role = json_string_value(json_object_get(m->info, "role"));
     user.name = json_string_value(json_object_get(m->info, "name"));
     if ((rc = room_conn_set_user(hub, conn, &user)) != 0 ||
+        (rc = room_join(hub, conn, m->inbox)) != 0 ||
         (rc = room_presence_join(hub, conn, m->klass, NULL, NULL)) != 0) {
+        room_leave(hub, conn, m->inbox);
         room_conn_set_user(hub, conn, NULL);
         member_free(m);
         return rc == ROOM_ENOMEM ? rc : refuse(hub, conn, room_strerror(rc));
@@ -281,43 +293,44 @@ static int build_message(room_hub *hub, room_conn *conn, const room_event *ev, j
     return *out ? 0 : ROOM_ENOMEM;
 }
 
-typedef struct delivery {
-    room_hub *hub;
-    json_t *msg;
-    int sent;
-} delivery;
-
-static int deliver(room_conn *conn, void *ud)
+static int is_user(const room_presence_member *m, void *ud)
 {
-    delivery *d = ud;
-    if (room_emit(d->hub, conn, "message", d->msg) == 0)
-        d->sent++;
-    return 0;
+    return strcmp(m->user_id, ud) == 0;
 }
 
-/* To every connection of the user with that ID in the sender's class. */
+/* Whether the user with that ID is in the class on any node: at once when
+ * it has a connection here, else from the members other nodes told of. */
+static int in_class(room_hub *hub, const char *klass, const char *user)
+{
+    room_conn *peer = NULL;
+    room_presence_user_conns_foreach(hub, klass, user, first_conn, &peer);
+    return peer || room_presence_foreach(hub, klass, is_user, (void *)user) == 1;
+}
+
+/* To every connection of the user with that ID in the sender's class, on
+ * every node: to its inbox. */
 static int on_message(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const member *self = room_conn_data(conn);
     json_t *to = json_array_get(ev->args, 1);
-    delivery d = {hub, NULL, 0};
-    char user[24], why[64];
+    json_t *msg;
+    char user[24], inbox[sizeof self->inbox], why[64];
     int rc;
     (void)ud;
 
     if (!json_is_integer(to))
         return room_fail(hub, conn, ev, ROOM_EPROTO, "userID must be an integer");
-    if ((rc = build_message(hub, conn, ev, &d.msg)) != 0)
+    if ((rc = build_message(hub, conn, ev, &msg)) != 0)
         return rc;
     snprintf(user, sizeof user, "%" JSON_INTEGER_FORMAT, json_integer_value(to));
-    room_presence_user_conns_foreach(hub, self->klass, user, deliver, &d);
-    json_decref(d.msg);
-    if (d.sent == 0) {
-        snprintf(why, sizeof why, "no user with ID %" JSON_INTEGER_FORMAT " in this room",
-                 json_integer_value(to));
+    if (!in_class(hub, self->klass, user)) {
+        json_decref(msg);
+        snprintf(why, sizeof why, "no user with ID %s in this room", user);
         return room_fail(hub, conn, ev, ROOM_ENOTFOUND, why);
     }
-    return 0;
+    snprintf(inbox, sizeof inbox, "u:%s:%s", user, self->klass + 2);
+    rc = room_send_new(hub, inbox, "message", msg, NULL);
+    return rc < 0 ? rc : 0;
 }
 
 static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)

@@ -293,5 +293,39 @@ describe('classroom', () => {
         await p.close();
       }
     });
+
+    it('a message to the ID while one of its connections is away is replayed to it at the resume', T, async () => {
+      const p = await cuttingProxy(recovering.roomd.port);
+      const auth = { room: 'rec2', ID: 8, role: 'STUDENT', name: 'H' };
+      const h = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200, auth });
+      recovering.track(h);
+      await next(h, 'initial-response');
+      // The ID's other tab keeps it present while h is away.
+      const tab = await connect(recovering.roomd.url, { auth });
+      recovering.track(tab);
+      const teacher = await connect(recovering.roomd.url, { auth: { room: 'rec2', ID: 1, role: 'TEACHER', name: 'T' } });
+      recovering.track(teacher);
+      try {
+        await next(tab, 'initial-response');
+        await next(teacher, 'initial-response');
+        await next(h, 'user-connected');
+        await sleep(QUIET_MS);
+        const back = withTimeout(new Promise((resolve) => h.once('connect', resolve)), 8000, 'the resume');
+        p.hold();
+        await p.cut();
+        // The server has seen the drop: h is away, not just slow.
+        await sleep(QUIET_MS);
+        teacher.emit('message', { type: 'text', value: 'while away' }, 8);
+        assert.equal((await next(tab, 'message'))[0].data.message.value, 'while away');
+        p.release();
+        await back;
+        assert.equal(h.recovered, true);
+        assert.equal((await next(h, 'message'))[0].data.message.value, 'while away');
+      } finally {
+        h.close();
+        await p.cut();
+        await p.close();
+      }
+    });
   });
 });

@@ -351,6 +351,41 @@ describe('cluster: classroom over three nodes', { skip: !REDIS_SERVER && 'no red
         { msg: 'User disconnected', data: { ID: 3, role: 'STUDENT', name: 'Lu' } },
       ]);
   });
+
+  it('a message to an ID reaches its connections on every node once each; an absent ID is refused', T, async () => {
+    const teacher = await join(0, 'dm', 1, 'TEACHER', 'T');
+    await settle();
+    const tab1 = await join(1, 'dm', 2, 'STUDENT', 'Kiki');
+    await settle();
+    const tab2 = await join(2, 'dm', 2, 'STUDENT', 'Kiki');
+    // Same ID in another class, on the teacher's node: not a recipient.
+    const other = await join(0, 'dm-other', 2, 'STUDENT', 'Kiki');
+    await settle();
+    await sleep(QUIET_MS);
+    for (const s of [teacher, tab1, tab2, other]) s.events = [];
+    teacher.emit('message', { type: 'text', value: 'hi' }, 2);
+    const expected = [{ msg: 'New message', data: { from: 1, message: { type: 'text', value: 'hi' } } }];
+    for (const s of [tab1, tab2]) assert.deepEqual(await next(s, 'message'), expected);
+    // A student's answer crosses back to the teacher's node.
+    tab2.emit('message', { type: 'text', value: 'yes' }, 1);
+    assert.equal((await next(teacher, 'message'))[0].data.message.value, 'yes');
+    // As on one node (classroom.test.js): not in this class on any node.
+    for (const ID of [42, 3]) {
+      teacher.emit('message', { type: 'text', value: 'x' }, ID);
+      const [err] = await next(teacher, 'error');
+      assert.deepEqual(err, { msg: `no user with ID ${ID} in this room`, data: { code: 'not_found', event: 'message' } });
+    }
+    await sleep(QUIET_MS);
+    for (const s of [teacher, tab1, tab2, other]) assert.deepEqual(s.events.map((e) => e.event), []);
+    // Gone from every node: refused again.
+    tab1.close();
+    tab2.close();
+    assert.equal((await next(teacher, 'user-disconnected'))[0].data.ID, 2);
+    teacher.emit('message', { type: 'text', value: 'x' }, 2);
+    assert.equal((await next(teacher, 'error'))[0].msg, 'no user with ID 2 in this room');
+    await sleep(QUIET_MS);
+    assert.deepEqual(other.events.map((e) => e.event), []);
+  });
 });
 
 describe('cluster: rooms presence over two nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
