@@ -115,10 +115,13 @@ out.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --
 for (const r of rows) {
   out.push(`| ${r.server} | ${r.rate} | ${r.offered_updates_per_s} | ${r.relayed_per_s} | ${r.all_relayed_per_s} | ${r.missing} | ${r.p50_ms} | ${r.p99_ms} | ${r.server_cpu_s} | ${r.server_cpu_us_per_relay} | ${r.load_cpu_s} | ${r.load_avg_1m} | ${r.rss_idle_mb} | ${r.rss_loaded_mb} | ${r.bytes_per_doc} |`);
 }
-// Saturation: each server's best on-time relay rate.
-out.push('', '| server | best relayed/s (on time) | at updates/s per client | p99 ms there | server CPU us per relay there |', '| --- | --- | --- | --- | --- |');
+// Saturation: each server's best on-time relay rate among the runs whose
+// p99 stays within the bound (any run when none does).
+out.push('', '| server | saturation relayed/s (on time) | at updates/s per client | p99 ms there | server CPU us per relay there |', '| --- | --- | --- | --- | --- |');
 const best = {};
-for (const r of rows) if (!best[r.server] || r.relayed_per_s > best[r.server].relayed_per_s) best[r.server] = r;
+const within = (r) => r.p99_ms !== null && r.p99_ms <= r.bound_ms;
+const better = (a, b) => !b || (within(a) && !within(b)) || (within(a) === within(b) && a.relayed_per_s > b.relayed_per_s);
+for (const r of rows) if (better(r, best[r.server])) best[r.server] = r;
 for (const [s, r] of Object.entries(best)) out.push(`| ${s} | ${r.relayed_per_s} | ${r.rate} | ${r.p99_ms} | ${r.server_cpu_us_per_relay} |`);
 console.log(out.join('\n'));
 NODE
