@@ -215,7 +215,7 @@ static const option_row rows[] = {
     {"yjs-path", "PATH", set_string, F(yjs_path), 0, 0,
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
-     "compact a document's update log past N bytes (1048576)"},
+     "compact a document's update log past N bytes (4096)"},
     {"redis", "URL", set_string, F(redis_url), 0, 0,
      "join a cluster over Redis (redis://127.0.0.1:6379): rooms,\n"
      "presence and operations by id span every node (docs/cluster.md)"},

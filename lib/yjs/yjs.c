@@ -16,6 +16,12 @@
 #define YJS_REASON_MAX 128
 /* A compaction's tail worth asking again for (see again()). */
 #define YJS_TAIL_MIN ((size_t)64 << 10)
+/* The log's compaction threshold unless the host sets one: a document's
+ * small updates cost about three times their bytes as log entries (frame,
+ * entry), its snapshot about its bytes, so compacting early keeps a
+ * document near its size; past it the storage's doubling rule spaces the
+ * snapshots out (docs/bench/yjs-results.md has the measurements). */
+#define YJS_DEFAULT_COMPACT ((size_t)4 << 10)
 
 enum {
     YC_SYNCING = 1u << 0,  /* its log stream runs; the step 2 comes at its end */
@@ -718,6 +724,8 @@ int room_yjs_new(room_yjs **yjs_out, room_hub *hub, const room_yjs_config *confi
         yjs_free(y, y);
         return ROOM_EINVAL;
     }
+    if (!st.compact_bytes)
+        st.compact_bytes = YJS_DEFAULT_COMPACT;
     st.frame_kind = ROOM_FRAME_BINARY;
     st.update_prefix = update_prefix;
     st.compact = on_compact;
