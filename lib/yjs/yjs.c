@@ -26,7 +26,7 @@
  * percent (the storage's default, 100, lets a log of small updates reach
  * three times its document's size several times over between snapshots;
  * docs/bench/yjs-results.md "Compaction growth" has the measurements). */
-#define YJS_DEFAULT_GROWTH 25u
+#define YJS_DEFAULT_GROWTH 10u
 
 enum {
     YC_SYNCING = 1u << 0,  /* its log stream runs; the step 2 comes at its end */
