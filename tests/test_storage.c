@@ -382,6 +382,42 @@ static void compaction_keeps_what_raced(void **state)
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }
 
+/* compact_growth_percent: after a compaction to 20 bytes, at 25 % the
+ * next compaction is asked for once the log has grown by more than 5
+ * bytes (the default would wait for 20 more). */
+static void compaction_at_growth_percent(void **state)
+{
+    fake_net net = {0};
+    ctx c = {0};
+    room_storage_config sc;
+    fake_peer *a;
+    uint64_t token = 0;
+    (void)state;
+    assert_non_null(fake_hub(&net, 0));
+    room_storage_config_init(&sc);
+    sc.compact = compact_fn;
+    sc.compact_bytes = 12;
+    sc.compact_growth_percent = 25;
+    sc.user_data = &c;
+    assert_int_equal(room_storage_enable(net.hub, &sc), 0);
+    a = synced(&net, "doc");
+    for (int i = 1; i <= 4; i++)
+        append_id(&net, a, "doc", i);
+    assert_int_equal(room_storage_flush(net.hub), 0);
+    assert_int_equal(c.asked, 1); /* 20 bytes from nothing */
+    assert_int_equal(room_storage_compaction_begin(net.hub, "doc", a->conn, &token), 0);
+    assert_int_equal(room_storage_compaction_commit(net.hub, "doc", token, "u0001u0002u0003u0004", 20), 0);
+    append_id(&net, a, "doc", 5);
+    assert_int_equal(room_storage_flush(net.hub), 0);
+    assert_int_equal(c.asked, 1); /* grown by 5: exactly 25 %, not more */
+    append_id(&net, a, "doc", 6);
+    assert_int_equal(room_storage_flush(net.hub), 0);
+    assert_int_equal(c.asked, 2); /* by 10: 50 % */
+    fake_close(&net, a);
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
 /* Random interleavings of appends, compactions (begun, answered late with
  * whatever the member has by then, or abandoned when it leaves), joiners
  * syncing in small pieces, and leaves: no update is ever lost, from the
@@ -788,6 +824,7 @@ int main(void)
         cmocka_unit_test(caps),
         cmocka_unit_test(bad_configs),
         cmocka_unit_test(compaction_keeps_what_raced),
+        cmocka_unit_test(compaction_at_growth_percent),
         cmocka_unit_test(compaction_race),
         cmocka_unit_test(restart_keeps_the_log),
         cmocka_unit_test(failing_store_makes_rooms_read_only),

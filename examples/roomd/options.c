@@ -216,6 +216,8 @@ static const option_row rows[] = {
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
      "compact a document's update log past N bytes (4096)"},
+    {"yjs-compact-growth", "PCT", set_u32, F(yjs_compact_growth), 1, 10000,
+     "compact a document's log again once it grew by PCT %\nof its last snapshot (10)"},
     {"redis", "URL", set_string, F(redis_url), 0, 0,
      "join a cluster over Redis (redis://127.0.0.1:6379): rooms,\n"
      "presence and operations by id span every node (docs/cluster.md)"},

@@ -42,6 +42,7 @@ typedef struct options {
     uint32_t typing_ms;      /* automatic stop-typing; 0: the library's default */
     const char *yjs_path;    /* y-websocket's prefix; NULL: "/yjs/", "off": none */
     size_t yjs_compact_bytes; /* 0: the library's default */
+    uint32_t yjs_compact_growth; /* 0: the library's default */
     const char *redis_url;   /* --redis: join a cluster (cluster.c); NULL: single node */
     const char *node_id;     /* --node-id: this node's name in the cluster */
     const char *history_rooms; /* rooms with history (globs); NULL: "*" if a limit is given */

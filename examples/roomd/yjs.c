@@ -122,6 +122,7 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     ycfg.user_data = y;
     room_storage_config_init(&scfg);
     scfg.compact_bytes = o->yjs_compact_bytes;
+    scfg.compact_growth_percent = o->yjs_compact_growth;
     /* --data: the documents survive a restart, kept apart from the other
      * hubs' rooms by the mount's path. */
     scfg.store = roomd_storage_store();

@@ -234,9 +234,10 @@ typedef struct room_storage_config {
     uint32_t max_rooms;      /* default 10000 */
 
     /* Compaction: the compact callback is asked for when a room's log
-     * holds more than compact_bytes and more than twice what it held right
-     * after its last compaction (so a big document is not compacted over
-     * and over). default 1048576; compact NULL: never. */
+     * holds more than compact_bytes and has grown by more than
+     * compact_growth_percent (below) of what it held right after its last
+     * compaction (so a big document is not compacted over and over).
+     * default 1048576; compact NULL: never. */
     size_t compact_bytes;
     room_storage_compact_fn compact;
 
@@ -247,6 +248,13 @@ typedef struct room_storage_config {
     room_storage_prefix_fn update_prefix;
 
     void *user_data; /* given to compact and update_prefix */
+
+    /* The growth past the last compaction's size that asks for the next
+     * one, in percent of that size; default 0: 100 (the log doubles). A
+     * smaller one keeps a log of many small updates, which cost a few
+     * times their bytes as entries, nearer its document's size at the
+     * price of more snapshots. Added after ROOM_STORAGE_CONFIG_SIZE_MIN. */
+    uint32_t compact_growth_percent;
 } room_storage_config;
 
 #define ROOM_STORAGE_CONFIG_SIZE_MIN (offsetof(room_storage_config, user_data) + sizeof(void *))

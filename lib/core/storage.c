@@ -43,6 +43,8 @@ static void resolve(room_storage_config *c, const room_hub *hub)
         c->max_rooms = 10000;
     if (!c->compact_bytes)
         c->compact_bytes = 1048576;
+    if (!c->compact_growth_percent)
+        c->compact_growth_percent = 100;
     if (!c->frame_kind)
         c->frame_kind = ROOM_FRAME_BINARY;
 }

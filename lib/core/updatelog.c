@@ -39,7 +39,11 @@ static bool syncing(const rm_sroom *r, const room_conn *conn)
 
 static bool over_threshold(const rm_storage *st, const rm_sroom *r)
 {
-    return st->cfg.compact && r->lbytes > st->cfg.compact_bytes && r->lbytes / 2 > r->lbase;
+    uint64_t pct = st->cfg.compact_growth_percent, base = r->lbase;
+    if (!st->cfg.compact || r->lbytes <= st->cfg.compact_bytes || r->lbytes <= r->lbase)
+        return false;
+    /* Split so that a big base times the percentage cannot overflow. */
+    return r->lbytes - r->lbase > base / 100 * pct + base % 100 * pct / 100;
 }
 
 /* Opens the room's storage for a call from outside any callback. */

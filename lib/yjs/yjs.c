@@ -19,9 +19,14 @@
 /* The log's compaction threshold unless the host sets one: a document's
  * small updates cost about three times their bytes as log entries (frame,
  * entry), its snapshot about its bytes, so compacting early keeps a
- * document near its size; past it the storage's doubling rule spaces the
+ * document near its size; past it the growth rule below spaces the
  * snapshots out (docs/bench/yjs-results.md has the measurements). */
 #define YJS_DEFAULT_COMPACT ((size_t)4 << 10)
+/* The growth past a compaction's size that asks for the next one, in
+ * percent (the storage's default, 100, lets a log of small updates reach
+ * three times its document's size several times over between snapshots;
+ * docs/bench/yjs-results.md "Compaction growth" has the measurements). */
+#define YJS_DEFAULT_GROWTH 10u
 
 enum {
     YC_SYNCING = 1u << 0,  /* its log stream runs; the step 2 comes at its end */
@@ -726,6 +731,8 @@ int room_yjs_new(room_yjs **yjs_out, room_hub *hub, const room_yjs_config *confi
     }
     if (!st.compact_bytes)
         st.compact_bytes = YJS_DEFAULT_COMPACT;
+    if (!st.compact_growth_percent)
+        st.compact_growth_percent = YJS_DEFAULT_GROWTH;
     st.frame_kind = ROOM_FRAME_BINARY;
     st.update_prefix = update_prefix;
     st.compact = on_compact;
