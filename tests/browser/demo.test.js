@@ -27,7 +27,9 @@ const { startRoomd, withTimeout, cuttingProxy } = require('../interop/helpers');
 const T = { timeout: 120000 };
 const WEB = path.join(__dirname, '..', '..', 'examples', 'web');
 const SHOTS = process.env.DEMO_SCREENSHOTS || path.join(os.tmpdir(), 'libroom-demo-screenshots');
-const WAIT = 10000; // every wait for the page is bounded by this
+// Every wait for the page is bounded by this: generous, since CI may run
+// it beside the sanitizer builds on two cores.
+const WAIT = 20000;
 const TYPING_MS = 1000;
 
 function findChromium() {
