@@ -15,27 +15,14 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const http = require('node:http');
-const { createRequire } = require('node:module');
-const { execFileSync } = require('node:child_process');
 
 const interop = path.join(__dirname, '..', 'interop');
-const puppeteer = createRequire(path.join(interop, 'package.json'))('puppeteer-core');
 const { startRoomd, withTimeout } = require('../interop/helpers');
+const { newProfile, launchChromium, closeChromium } = require('./chromium');
 
 const T = { timeout: 60000 };
 const BUNDLE = path.join(interop, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js');
 
-function findChromium() {
-  if (process.env.CHROMIUM) return process.env.CHROMIUM;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-    } catch {
-      // next name
-    }
-  }
-  throw new Error('no Chromium: install Debian\'s chromium (sh tests/deps.sh does) or set CHROMIUM=/path/to/chromium');
-}
 
 // The page: connects with io(server) and no options, joins a room, sends
 // to it, and reports what happened in window.report.
@@ -87,7 +74,6 @@ function staticServer() {
 
 describe('a browser page from another origin, default client options', () => {
   let browser = null;
-  let chromiumPid = null;
   let profile = null;
   let allowed = null;
   let refused = null;
@@ -97,36 +83,12 @@ describe('a browser page from another origin, default client options', () => {
     allowed = await staticServer();
     refused = await staticServer();
     roomd = await startRoomd(['--protocol', 'bench', '--allow-origin', allowed.origin]);
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: findChromium(),
-      headless: true, // --headless=new
-      // Root in a container: no sandbox; a small /dev/shm.
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--disable-gpu',
-        '--disable-crash-reporter',
-        '--disable-breakpad',
-        '--no-first-run',
-        `--user-data-dir=${profile}`,
-      ],
-      timeout: 20000,
-      protocolTimeout: 20000,
-    });
-    chromiumPid = browser.process().pid;
+    profile = newProfile();
+    browser = await launchChromium(profile);
   });
 
   after(async () => {
-    if (browser) await withTimeout(browser.close(), 5000, 'chromium to close').catch(() => {});
-    if (chromiumPid) {
-      try {
-        process.kill(chromiumPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+    await closeChromium(browser, profile);
     for (const s of [allowed, refused]) if (s) s.close();
     if (roomd) {
       const exit = await roomd.stop();

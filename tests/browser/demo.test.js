@@ -16,13 +16,10 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { createRequire } = require('node:module');
-const { execFileSync } = require('node:child_process');
 const { pathToFileURL } = require('node:url');
 
-const interop = path.join(__dirname, '..', 'interop');
-const puppeteer = createRequire(path.join(interop, 'package.json'))('puppeteer-core');
 const { startRoomd, withTimeout, cuttingProxy } = require('../interop/helpers');
+const { newProfile, launchChromium, closeChromium } = require('./chromium');
 
 const T = { timeout: 120000 };
 const WEB = path.join(__dirname, '..', '..', 'examples', 'web');
@@ -32,21 +29,9 @@ const SHOTS = process.env.DEMO_SCREENSHOTS || path.join(os.tmpdir(), 'libroom-de
 const WAIT = 20000;
 const TYPING_MS = 1000;
 
-function findChromium() {
-  if (process.env.CHROMIUM) return process.env.CHROMIUM;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-    } catch {
-      // next name
-    }
-  }
-  throw new Error('no Chromium: install Debian\'s chromium (sh tests/deps.sh does) or set CHROMIUM=/path/to/chromium');
-}
 
 describe('the demo page in Chromium: two users, three tabs', () => {
   let browser = null;
-  let chromiumPid = null;
   let profile = null;
   let roomd = null;
   const pages = [];
@@ -55,7 +40,7 @@ describe('the demo page in Chromium: two users, three tabs', () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     // What examples/demo.sh runs, but on a free port and with typing
     // expiring sooner.
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'libroom-chromium-'));
+    profile = newProfile();
     roomd = await startRoomd([
       '--static', WEB,
       '--data', path.join(profile, 'demo.db'),
@@ -64,34 +49,13 @@ describe('the demo page in Chromium: two users, three tabs', () => {
       '--recovery-ms', '10000',
       '--history', '100',
     ]);
-    browser = await puppeteer.launch({
-      executablePath: findChromium(),
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-dev-shm-usage',
-        '--disable-gpu',
-        '--disable-crash-reporter',
-        '--disable-breakpad',
-        '--no-first-run',
-        `--user-data-dir=${profile}`,
-      ],
-      timeout: 20000,
-      protocolTimeout: 20000,
-    });
-    chromiumPid = browser.process().pid;
+    browser = await launchChromium(profile);
   });
 
   after(async () => {
     for (const p of pages) await p.close().catch(() => {});
-    if (browser) await withTimeout(browser.close(), 5000, 'chromium to close').catch(() => {});
-    if (chromiumPid) {
-      try {
-        process.kill(chromiumPid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    // The profile goes last: roomd's --data file is in it.
+    await closeChromium(browser, null);
     if (roomd) {
       const exit = await roomd.stop();
       assert.deepEqual(exit, { code: 0, signal: null }, roomd.stderr());
