@@ -65,4 +65,20 @@ async function closeChromium(browser, profile) {
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 }
 
-module.exports = { newProfile, launchChromium, closeChromium };
+// Starts a page's HTTP server on 127.0.0.1 and a free port; resolves to the
+// server with its `origin` ("http://127.0.0.1:PORT") set.
+function listenOnLoopback(server) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.origin = `http://127.0.0.1:${server.address().port}`;
+        resolve(server);
+      });
+    }),
+    5000,
+    'the static server',
+  );
+}
+
+module.exports = { newProfile, launchChromium, closeChromium, listenOnLoopback };

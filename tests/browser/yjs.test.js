@@ -18,8 +18,8 @@ const http = require('node:http');
 
 const interop = path.join(__dirname, '..', 'interop');
 const modules = path.join(interop, 'node_modules');
-const { startRoomd, withTimeout } = require('../interop/helpers');
-const { newProfile, launchChromium, closeChromium } = require('./chromium');
+const { startRoomd } = require('../interop/helpers');
+const { newProfile, launchChromium, closeChromium, listenOnLoopback } = require('./chromium');
 
 const T = { timeout: 60000 };
 
@@ -107,17 +107,7 @@ function staticServer() {
     }
     res.writeHead(404).end();
   });
-  return withTimeout(
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        server.origin = `http://127.0.0.1:${server.address().port}`;
-        resolve(server);
-      });
-    }),
-    5000,
-    'the static server',
-  );
+  return listenOnLoopback(server);
 }
 
 describe('a browser page with two editors on one Y.Text through roomd', () => {
