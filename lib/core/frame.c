@@ -59,6 +59,24 @@ room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len
     return frame_alloc(hub, kind, bytes, len);
 }
 
+room_frame *rm_frame_make_chain(room_hub *hub, int kind, const void *bytes, size_t len,
+                                const room_bytes *att, size_t natt)
+{
+    room_frame *head = frame_alloc(hub, kind, bytes, len), *tail = head;
+    size_t i;
+    for (i = 0; head && i < natt; i++) {
+        room_frame *f = frame_alloc(hub, ROOM_FRAME_BINARY, att[i].data, att[i].len);
+        if (!f) {
+            room_frame_unref(head);
+            return NULL;
+        }
+        f->head = head;
+        tail->next = f;
+        tail = f;
+    }
+    return head;
+}
+
 room_frame *room_frame_new(room_hub *hub, int kind, const void *bytes, size_t len)
 {
     if (!hub || (kind != ROOM_FRAME_TEXT && kind != ROOM_FRAME_BINARY) || (!bytes && len))
@@ -121,8 +139,7 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
 {
     const room_codec *codec = &hub->codec;
     room_buf *buf = &hub->scratch;
-    room_frame *head, *tail;
-    size_t i;
+    room_frame *head;
     int rc;
 
     buf->len = 0;
@@ -134,20 +151,8 @@ int rm_frame_encode(room_hub *hub, const char *event, json_t *const *argv, size_
         rc = codec->encode_ack(hub->cfg.codec, buf, ack_id, argv, argc, natt);
     if (rc)
         return rc;
-    head = frame_alloc(hub, ROOM_FRAME_TEXT, buf->data, buf->len);
-    if (!head)
+    if (!(head = rm_frame_make_chain(hub, ROOM_FRAME_TEXT, buf->data, buf->len, att, natt)))
         return ROOM_ENOMEM;
-    tail = head;
-    for (i = 0; i < natt; i++) {
-        room_frame *f = frame_alloc(hub, ROOM_FRAME_BINARY, att[i].data, att[i].len);
-        if (!f) {
-            room_frame_unref(head);
-            return ROOM_ENOMEM;
-        }
-        f->head = head;
-        tail->next = f;
-        tail = f;
-    }
     hub->stats.messages_out++;
     *out = head;
     return 0;

@@ -69,6 +69,10 @@ struct room_frame {
 };
 /* Builds one frame from bytes, sealed with the hub's seal callback. */
 room_frame *rm_frame_make(room_hub *hub, int kind, const void *bytes, size_t len);
+/* A head frame of `kind` followed by `natt` binary attachment frames that
+ * share it; NULL (nothing kept) when memory runs out. */
+room_frame *rm_frame_make_chain(room_hub *hub, int kind, const void *bytes, size_t len,
+                                const room_bytes *att, size_t natt);
 /* The same with `prefix` in front of the bytes (storage's update frames). */
 room_frame *rm_frame_make_prefixed(room_hub *hub, int kind, const void *prefix, size_t plen,
                                    const void *bytes, size_t len);

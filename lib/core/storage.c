@@ -210,7 +210,7 @@ int room_store_sink_message(room_store_sink *sink, uint64_t offset, int kind,
 {
     room_hub *hub;
     rm_sroom *r;
-    room_frame *head, *tail;
+    room_frame *head;
     size_t i;
     int rc;
     if (!sink || !sink->meta || !parts || !part_count ||
@@ -225,19 +225,9 @@ int room_store_sink_message(room_store_sink *sink, uint64_t offset, int kind,
         if (!parts[i].data && parts[i].len)
             return ROOM_EINVAL;
     }
-    if (!(head = rm_frame_make(hub, kind, parts[0].data, parts[0].len)))
+    if (!(head = rm_frame_make_chain(hub, kind, parts[0].data, parts[0].len, parts + 1,
+                                     part_count - 1)))
         return ROOM_ENOMEM;
-    tail = head;
-    for (i = 1; i < part_count; i++) {
-        room_frame *f = rm_frame_make(hub, ROOM_FRAME_BINARY, parts[i].data, parts[i].len);
-        if (!f) {
-            room_frame_unref(head);
-            return ROOM_ENOMEM;
-        }
-        f->head = head;
-        tail->next = f;
-        tail = f;
-    }
     /* Loaded messages start their age now: the hub's clock is not the
      * previous process's. */
     rc = rm_history_push(hub, r, head, offset);
