@@ -78,6 +78,10 @@ typedef struct room_redis_config {
     room_log_fn log;
     void *user_data;
     room_allocator allocator; /* zero: malloc/free */
+    /* A count over the nodes (room_member_count_cluster(),
+     * room_count_deliveries()) that some node did not answer in this time
+     * ends with what came, `partial`; 0: 1000. */
+    uint32_t count_timeout_ms;
 } room_redis_config;
 
 #define ROOM_REDIS_CONFIG_MIN_SIZE (offsetof(room_redis_config, allocator) + sizeof(room_allocator))
