@@ -359,12 +359,216 @@ static void bus_arguments_and_glue(void **state)
     room_redis_adapter_free(NULL);
 }
 
+/* Counts (count.c): a counted broadcast is still a broadcast to anyone
+ * who reads three elements; a member count request is none; answers. */
+static void counts_on_the_wire(void **state)
+{
+    const room_allocator *a = room_allocator_libc();
+    json_t *arg = json_integer(5), *obj;
+    rr_count_msg m;
+    rr_broadcast b;
+    rr_out out;
+    uint8_t bytes[128];
+    size_t len;
+    const char *text;
+    (void)state;
+    rr_out_init(&out, a);
+    assert_int_equal(rr_encode_broadcast_counted(&out, "u1", "/", "ev", &arg, 1, NULL, 0, "r", NULL,
+                                                 "u1-7"), 0);
+    assert_int_equal(rr_decode_broadcast(a, out.data, out.len, &b), 0);
+    assert_string_equal(b.event, "ev");
+    assert_int_equal(b.nrooms, 1);
+    assert_true(rr_count_tag(b.root, &m));
+    assert_int_equal(m.type, RR_COUNT_DELIVERIES);
+    assert_string_equal(m.id, "u1-7");
+    assert_string_equal(m.uid, "u1");
+    rr_broadcast_release(a, &b);
+    out.len = 0;
+    assert_int_equal(rr_encode_broadcast(&out, "u1", "/", "ev", &arg, 1, NULL, 0, "r", NULL), 0);
+    assert_int_equal(rr_decode_broadcast(a, out.data, out.len, &b), 0);
+    assert_false(rr_count_tag(b.root, &m)); /* not counted */
+    rr_broadcast_release(a, &b);
+    assert_false(rr_count_decode_request(out.data, out.len, &m));
+
+    /* A member count: [uid, nil, {rooms: [room]}, tag], no broadcast. */
+    out.len = 0;
+    assert_int_equal(rr_count_encode_request(&out, "u2", "the room", "u2-1"), 0);
+    assert_int_equal(rr_decode_broadcast(a, out.data, out.len, &b), ROOM_EPROTO);
+    assert_true(rr_count_decode_request(out.data, out.len, &m));
+    assert_int_equal(m.type, RR_COUNT_MEMBERS);
+    assert_string_equal(m.uid, "u2");
+    assert_string_equal(m.id, "u2-1");
+    assert_string_equal(m.room, "the room");
+    rr_count_msg_release(&m);
+    rr_out_release(&out);
+    json_decref(arg);
+    /* Its shape only: a packet, two rooms, a broadcast's tag type, an id
+     * too long. */
+    len = unhex("94a175c081a5726f6f6d7391a17282a474797065cc8da9726571756573744964a178", bytes);
+    assert_true(rr_count_decode_request(bytes, len, &m));
+    rr_count_msg_release(&m);
+    len = unhex("94a175c081a5726f6f6d7392a172a17382a474797065cc8da9726571756573744964a178", bytes);
+    assert_false(rr_count_decode_request(bytes, len, &m));
+    len = unhex("94a1758081a5726f6f6d7391a17282a474797065cc8da9726571756573744964a178", bytes);
+    assert_false(rr_count_decode_request(bytes, len, &m));
+    len = unhex("94a175c081a5726f6f6d7391a17282a474797065cc8ca9726571756573744964a178", bytes);
+    assert_false(rr_count_decode_request(bytes, len, &m));
+    len = unhex("94a175c081a5726f6f6d7391a17282a474797065cc8da9726571756573744964"
+                "d920" "3031323334353637383930313233343536373839303132333435363738393031", bytes);
+    assert_false(rr_count_decode_request(bytes, len, &m));
+
+    /* Answers: {"type": 142, "requestId", "count" >= 0}. */
+    text = "{\"type\":142,\"requestId\":\"u1-7\",\"count\":3}";
+    obj = rr_decode_object((const uint8_t *)text, strlen(text));
+    assert_true(rr_count_decode_answer(obj, &m));
+    assert_int_equal(m.count, 3);
+    assert_string_equal(m.id, "u1-7");
+    json_decref(obj);
+    const char *bad[] = {
+        "{\"type\":142,\"requestId\":\"u1-7\",\"count\":-1}",
+        "{\"type\":142,\"requestId\":\"u1-7\",\"count\":\"3\"}",
+        "{\"type\":142,\"count\":3}",
+        "{\"type\":141,\"requestId\":\"u1-7\",\"count\":3}",
+        "{\"requestId\":\"u1-7\"}",
+        "{\"type\":142,\"requestId\":\"0123456789012345678901234567890123\",\"count\":3}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        obj = rr_decode_object((const uint8_t *)bad[i], strlen(bad[i]));
+        assert_false(rr_count_decode_answer(obj, &m));
+        json_decref(obj);
+    }
+}
+
+static void count_encoders_with_failing_allocations(void **state)
+{
+    fake_alloc counts = {0};
+    room_allocator a = fake_allocator(&counts);
+    json_t *arg = json_pack("{s[iii]}", "k", 1, 2, 3);
+    rr_out out;
+    int rc;
+    (void)state;
+    for (size_t n = 1; n < 6; n++) {
+        counts = (fake_alloc){.fail_at = n};
+        rr_out_init(&out, &a);
+        rc = rr_count_encode_request(&out, "u", "r", "u-1");
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        rr_out_release(&out);
+        rr_out_init(&out, &a);
+        rc = rr_encode_broadcast_counted(&out, "u", "/", "e", &arg, 1, NULL, 0, "r", NULL, "u-1");
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        rr_out_release(&out);
+        assert_int_equal(counts.allocs, counts.frees);
+    }
+    json_decref(arg);
+}
+
+static void ignore_watch(int fd, int events, void *data)
+{
+    (void)fd, (void)events, (void)data;
+}
+
+typedef struct waited {
+    int calls, status, partial;
+    uint64_t count;
+} waited;
+
+static void by_id_done(room_hub *hub, int status, void *ud)
+{
+    waited *w = ud;
+    (void)hub;
+    w->calls++;
+    w->status = status;
+}
+
+static void count_done(room_hub *hub, int status, uint64_t count, int partial, void *ud)
+{
+    waited *w = ud;
+    (void)hub;
+    w->calls++;
+    w->status = status;
+    w->count = count;
+    w->partial = partial;
+}
+
+static int send_r(room_hub *hub, void *ud)
+{
+    (void)ud;
+    return room_send_new(hub, "r", "ev", json_integer(1), NULL);
+}
+
+/* With Redis away: by-id operations wait for their timeout, or end with
+ * ROOM_ECLOSED when the hub goes first (a Sails /leaveRoom pending at
+ * shutdown frees its record then); counts answer at once, partial. */
+static void waiting_callers_hear_the_end(void **state)
+{
+    fake_alloc counts = {0};
+    fake_net net = {0};
+    room_redis_config rcfg;
+    room_config cfg;
+    room_redis *bus;
+    room_adapter *ad;
+    fake_peer *p;
+    waited timed = {0}, closed = {0}, emit = {0}, c = {0};
+    json_t *arg = json_integer(1);
+    (void)state;
+    room_redis_config_init(&rcfg);
+    rcfg.watch = ignore_watch;
+    rcfg.url = "redis://127.0.0.1:1";
+    rcfg.request_timeout_ms = 1000;
+    rcfg.allocator = fake_allocator(&counts);
+    assert_int_equal(room_redis_new(&bus, &rcfg), 0);
+    assert_int_equal(room_redis_adapter_new(bus, "/", &ad), 0);
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.adapter = ad;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    assert_int_equal(room_redis_adapter_bind(ad, net.hub), 0);
+    assert_int_equal(room_hub_counts_cluster(net.hub), 1);
+
+    room_redis_tick(bus, 100);
+    assert_int_equal(room_leave_id(net.hub, "AAAAAAAAAAAAAAAAAAAA", "r", by_id_done, &timed), 0);
+    assert_int_equal(timed.calls, 0);
+    room_redis_tick(bus, 600);
+    assert_int_equal(room_leave_id(net.hub, "BBBBBBBBBBBBBBBBBBBB", "r", by_id_done, &closed), 0);
+    assert_int_equal(room_emit_id(net.hub, "CCCCCCCCCCCCCCCCCCCC", "ev", &arg, 1, by_id_done, &emit), 0);
+    /* The first times out (no node answered); the others still wait. */
+    room_redis_tick(bus, 1200);
+    assert_int_equal(timed.calls, 1);
+    assert_int_equal(timed.status, ROOM_ENOTFOUND);
+    assert_int_equal(closed.calls, 0);
+
+    /* No other node can be asked: this node's count, partial, at once. */
+    p = fake_open(&net);
+    assert_int_equal(room_join(net.hub, p->conn, "r"), 0);
+    assert_int_equal(room_member_count_cluster(net.hub, "r", count_done, &c), 0);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.partial, 1);
+    assert_int_equal(room_count_deliveries(net.hub, send_r, NULL, count_done, &c), 1);
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(c.count, 1);
+    assert_int_equal(c.partial, 1);
+
+    room_hub_free(net.hub);
+    fake_peer_free(p);
+    assert_int_equal(closed.calls, 1);
+    assert_int_equal(closed.status, ROOM_ECLOSED);
+    assert_int_equal(emit.calls, 1);
+    assert_int_equal(emit.status, ROOM_ECLOSED);
+    assert_int_equal(timed.calls, 1);
+    room_redis_free(bus);
+    assert_int_equal(counts.allocs, counts.frees);
+    json_decref(arg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decodes_the_emitter),  cmocka_unit_test(encodes_what_it_decodes),
         cmocka_unit_test(refuses_hostile_input), cmocka_unit_test(requests_round_trip),
         cmocka_unit_test(failing_allocations),  cmocka_unit_test(bus_arguments_and_glue),
+        cmocka_unit_test(counts_on_the_wire),   cmocka_unit_test(count_encoders_with_failing_allocations),
+        cmocka_unit_test(waiting_callers_hear_the_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
