@@ -22,7 +22,11 @@
  * Threading: everything on the host's loop thread. Ownership: strings are
  * copied; an adapter belongs to its hub once room_hub_new() succeeds (the
  * hub destroys it), and must be bound to that hub with
- * room_redis_adapter_bind(). The room_redis must outlive its hubs.
+ * room_redis_adapter_bind(). The room_redis must outlive its hubs. When
+ * its hub is freed, the adapter ends every by-id operation (room_join_id()
+ * ...) and count (room_member_count_cluster(), room_count_deliveries())
+ * still waiting for other nodes with ROOM_ECLOSED: their callbacks run
+ * once, after the hub's connections are gone, to release what they hold.
  * hiredis and msgpack-c allocate with malloc; the library's own state uses
  * the config's allocator.
  *
