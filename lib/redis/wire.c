@@ -373,6 +373,13 @@ static json_t *convert(conv *c, const msgpack_object *o)
             if (kv->key.via.str.size)
                 memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
             key[kv->key.via.str.size] = '\0';
+            /* A repeated key would drop a value whose binaries were taken
+             * as attachments already; no encoder writes one. */
+            if (json_object_get(v, key)) {
+                rr_free(c->alloc, key);
+                json_decref(v);
+                return NULL;
+            }
             item = to_json(c, &kv->val);
             if (!item || json_object_set_new(v, key, item)) {
                 rr_free(c->alloc, key);
