@@ -122,6 +122,19 @@ struct room_adapter {
      * inside the call) when it returns 0. */
     int (*count_members)(room_adapter *adapter, room_hub *hub, const char *room, uint64_t local,
                          room_count_fn done, void *ud);
+
+    /* ---- added with direct messages to users on every node (issue 12) */
+
+    /* room_emit_user() for the other nodes: `to` is no connection of this
+     * hub (arguments borrowed for the call). Every other node applies it
+     * with room_hub_deliver_remote_user(); nobody answers, except that
+     * made between count_begin and count_end it is counted as the
+     * broadcasts there are (each node that receives it reports its
+     * deliveries). Errors are logged by the hub. NULL: the event stays on
+     * this node. */
+    int (*emit_user)(room_adapter *adapter, room_hub *hub, const char *to, const char *event,
+                     json_t *const *argv, size_t argc, const room_bytes *attachments,
+                     size_t attachment_count);
 };
 
 /* What room_adapter.remote carries. */
@@ -174,6 +187,21 @@ ROOM_API int room_disconnect_id(room_hub *hub, const char *conn_id, const char *
  * attachments). */
 ROOM_API int room_emit_id(room_hub *hub, const char *conn_id, const char *event,
                           json_t *const *argv, size_t argc, room_done_fn done, void *ud);
+/* Emits event(argv...), with its binary attachments, to `to` on every
+ * node: on each node, to the connection whose id is `to` when that node
+ * holds it, else to every connection of the user whose id is `to`
+ * (room_conn_set_user(): its tabs, in rooms or not). When `to` is a
+ * connection of this hub, it alone gets the event and no other node is
+ * told; otherwise this hub's connections of that user get it, encoded
+ * once, and the adapter's `emit_user` carries it to the other nodes
+ * without waiting. Called from the `send` step of room_count_deliveries(),
+ * the other nodes' deliveries are counted. Returns the deliveries made on
+ * this hub (0 when it has no such connection or user), or ROOM_EINVAL
+ * (NULL hub, `to` or `event`; bad arguments), ROOM_ENOMEM. Strings,
+ * arguments and attachments are borrowed for the call. Not from presence
+ * callbacks. */
+ROOM_API int room_emit_user(room_hub *hub, const char *to, const char *event, json_t *const *argv,
+                            size_t argc, const room_bytes *attachments, size_t attachment_count);
 /* Every member of `room`, on every node, joins (leaves) each of `rooms`
  * (Socket.IO's in(room).socketsJoin(rooms)). Applied here before the call
  * returns, sent to the other nodes without waiting for them; `done` gets 0,
@@ -233,6 +261,14 @@ ROOM_API int room_hub_deliver_remote_event(room_hub *hub, const char *const *roo
                                            const char *const *except, size_t nexcept,
                                            const char *event, json_t *const *argv, size_t argc,
                                            const room_bytes *attachments, size_t attachment_count);
+
+/* room_emit_user() from another node, applied to this hub's connections
+ * only (the connection whose id is `to`, else that user's connections),
+ * without telling the adapter again. Returns the number of deliveries or
+ * a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
+ROOM_API int room_hub_deliver_remote_user(room_hub *hub, const char *to, const char *event,
+                                          json_t *const *argv, size_t argc,
+                                          const room_bytes *attachments, size_t attachment_count);
 
 /* Presence from another node (docs/presence.md, "The cluster adapter").
  * `node` names the node (at most 31 bytes); `conns` is how many

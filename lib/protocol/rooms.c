@@ -44,9 +44,10 @@ static int ok(room_hub *hub, room_conn *conn, const room_event *ev, const char *
 /* ---- answers that wait for a count over the cluster's nodes
  * (room_hub_counts_cluster()): `join`'s members, `send`'s and `broadcast`'s
  * deliveries. The answer names its requester by id (it may be gone by
- * then); `ctx` is {"from", "ack", "event", "msg", "key", "data", "users"?}:
- * data gets key = the count, then "users" and, when some node did not
- * answer in time, "partial": true. */
+ * then); `ctx` is {"from", "ack", "event", "msg", "key", "data", "users"?,
+ * "missing"?}: data gets key = the count, then "users" and, when some node
+ * did not answer in time, "partial": true; a count of 0 with every node
+ * answering is refused as not found, "missing" the reason, when it is set. */
 static json_t *count_context(const room_conn *conn, const room_event *ev, const char *msg,
                              const char *key, json_t *data)
 {
@@ -61,6 +62,7 @@ static json_t *count_context(const room_conn *conn, const room_event *ev, const 
 static void counted(room_hub *hub, int status, uint64_t count, int partial, void *ud)
 {
     json_t *ctx = ud, *data = json_object_get(ctx, "data"), *users = json_object_get(ctx, "users");
+    const char *missing = json_string_value(json_object_get(ctx, "missing"));
     json_t *args;
     room_conn *from;
     room_event ev = {json_string_value(json_object_get(ctx, "event")), NULL,
@@ -68,7 +70,9 @@ static void counted(room_hub *hub, int status, uint64_t count, int partial, void
     /* ROOM_ECLOSED: the hub is going, and its connections with it. */
     if (status == 0 && (from = room_conn_find(hub, json_string_value(json_object_get(ctx, "from")))) &&
         (ev.args = args = json_array()) != NULL) {
-        if (json_object_set_new(data, json_string_value(json_object_get(ctx, "key")),
+        if (!count && !partial && missing)
+            room_fail(hub, from, &ev, ROOM_ENOTFOUND, missing);
+        else if (json_object_set_new(data, json_string_value(json_object_get(ctx, "key")),
                                 json_integer((json_int_t)count)) != 0 ||
             (users && json_object_set(data, "users", users) != 0) ||
             (partial && json_object_set_new(data, "partial", json_true()) != 0))
@@ -79,6 +83,8 @@ static void counted(room_hub *hub, int status, uint64_t count, int partial, void
     }
     json_decref(ctx);
 }
+
+#define NO_SUCH_ID "no connection or user with that id"
 
 /* Who a connection speaks for, as the server knows it: its user's id (the
  * connection's id when the host set no user) in `from`, and the user's
@@ -290,24 +296,6 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
     return ok(hub, conn, ev, "Broadcast", json_pack("{s:s?,s:i}", "room", room, "delivered", n));
 }
 
-struct direct {
-    room_hub *hub;
-    const room_event *ev;
-    json_t *msg;
-    int delivered;
-};
-
-static int direct_one(room_conn *target, void *ud)
-{
-    struct direct *d = ud;
-    int rc = room_emit_binary(d->hub, target, "message", d->msg, d->ev->attachments,
-                              d->ev->attachment_count);
-    if (rc == ROOM_ENOMEM)
-        return rc;
-    d->delivered += rc == 0;
-    return 0;
-}
-
 /* A direct message to a connection on another node (room_emit_id()) is
  * answered when that node did it; `ctx` is {"from", "to", "ack"}. */
 static void direct_remote_done(room_hub *hub, int status, void *ud)
@@ -323,48 +311,87 @@ static void direct_remote_done(room_hub *hub, int status, void *ud)
     if (from && args && status == 0)
         ok(hub, from, &ev, "Sent", json_pack("{ss}", "to", to));
     else if (from && args)
-        room_fail(hub, from, &ev, status,
-                  status == ROOM_ENOTFOUND ? "no connection or user with that id" : NULL);
+        room_fail(hub, from, &ev, status, status == ROOM_ENOTFOUND ? NO_SUCH_ID : NULL);
     json_decref(args);
     json_decref(ctx);
 }
 
+struct direct_step {
+    const char *to;
+    json_t *msg;
+    const room_event *ev;
+};
+
+static int direct_step(room_hub *hub, void *ud)
+{
+    struct direct_step *d = ud;
+    return room_emit_user(hub, d->to, "message", &d->msg, 1, d->ev->attachments,
+                          d->ev->attachment_count);
+}
+
+/* To an id that is no connection here, in a cluster that counts: every
+ * node delivers to its connection of that id or its connections of that
+ * user, and the answer waits for their deliveries; none anywhere (every
+ * node answered) is "not found". */
+static int direct_counted(room_hub *hub, room_conn *conn, const room_event *ev, const char *to,
+                          json_t *msg)
+{
+    struct direct_step step = {to, msg, ev};
+    json_t *ctx = count_context(conn, ev, "Sent", "delivered", json_pack("{ss}", "to", to));
+    int n;
+    if (!ctx || json_object_set_new(ctx, "missing", json_string(NO_SUCH_ID)) != 0) {
+        json_decref(ctx);
+        return ROOM_ENOMEM;
+    }
+    n = room_count_deliveries(hub, direct_step, &step, counted, ctx);
+    if (n < 0)
+        json_decref(ctx);
+    return n < 0 ? n : 0;
+}
+
 /* `to` names a connection, or else a user: then every connection of that
- * user on this hub (its tabs) gets the message. A connection id unknown
- * here is asked of the other nodes of a cluster (without attachments). */
+ * user (its tabs) gets the message, with the request's attachments. In a
+ * cluster that counts, an id that is no connection here reaches every
+ * node; with an adapter that does not count, a connection id unknown here
+ * is asked of the other nodes (without attachments). */
 static int on_direct(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *to = json_string_value(arg(ev, 0, "to"));
     room_conn *target;
-    struct direct d = {hub, ev, NULL, 0};
+    json_t *msg, *ctx;
     int rc;
     (void)ud;
     if (!to)
         return room_fail(hub, conn, ev, ROOM_EPROTO, "direct needs a connection or user id in \"to\"");
     target = room_conn_find(hub, to);
-    if (!(d.msg = message(hub, NULL, conn, ev)))
+    if (!(msg = message(hub, NULL, conn, ev)))
         return ROOM_ENOMEM;
-    if (!target && !room_user_conn_count(hub, to)) {
-        json_t *ctx = json_pack("{sssssI}", "from", room_conn_id(conn), "to", to, "ack",
-                                (json_int_t)ev->ack_id);
-        rc = ctx ? room_emit_id(hub, to, "message", &d.msg, 1, direct_remote_done, ctx) : ROOM_ENOMEM;
-        json_decref(d.msg);
+    if (target) {
+        rc = room_emit_binary(hub, target, "message", msg, ev->attachments, ev->attachment_count);
+        json_decref(msg);
+        return rc ? rc : ok(hub, conn, ev, "Sent", json_pack("{ss}", "to", to));
+    }
+    if (room_hub_counts_cluster(hub)) {
+        rc = direct_counted(hub, conn, ev, to, msg);
+        json_decref(msg);
+        return rc;
+    }
+    if (!room_user_conn_count(hub, to)) {
+        ctx = json_pack("{sssssI}", "from", room_conn_id(conn), "to", to, "ack", (json_int_t)ev->ack_id);
+        rc = ctx ? room_emit_id(hub, to, "message", &msg, 1, direct_remote_done, ctx) : ROOM_ENOMEM;
+        json_decref(msg);
         if (rc) {
             json_decref(ctx);
-            return room_fail(hub, conn, ev, ROOM_ENOTFOUND, "no connection or user with that id");
+            return room_fail(hub, conn, ev, ROOM_ENOTFOUND, NO_SUCH_ID);
         }
         return 0;
     }
-    if (target)
-        rc = room_emit_binary(hub, target, "message", d.msg, ev->attachments, ev->attachment_count);
-    else
-        rc = room_user_conns_foreach(hub, to, direct_one, &d);
-    json_decref(d.msg);
-    if (rc)
+    rc = room_emit_user(hub, to, "message", &msg, 1, ev->attachments, ev->attachment_count);
+    json_decref(msg);
+    if (rc < 0)
         return rc;
     /* To a user: how many of its connections it reached. */
-    return ok(hub, conn, ev, "Sent",
-              target ? json_pack("{ss}", "to", to) : json_pack("{sssi}", "to", to, "delivered", d.delivered));
+    return ok(hub, conn, ev, "Sent", json_pack("{sssi}", "to", to, "delivered", rc));
 }
 
 /* update-presence room patch: an RFC 7386 merge patch of the sender's own
