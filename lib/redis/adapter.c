@@ -531,6 +531,14 @@ static void on_response(rr_adapter *ad, const uint8_t *msg, size_t len)
     json_decref(resp);
 }
 
+/* The request channel: a direct message to a user (user.c: msgpack, no
+ * object), else a request. */
+static void on_request_channel(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    if (!rr_user_request(ad, msg, len))
+        on_request(ad, msg, len);
+}
+
 void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
                         const uint8_t *msg, size_t len)
 {
@@ -540,7 +548,7 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         return;
     }
     if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
-        on_request(ad, msg, len);
+        on_request_channel(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
         on_presence(ad, msg, len);
     else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
@@ -581,6 +589,7 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.count_begin = rr_count_begin;
     ad->base.count_end = rr_count_end;
     ad->base.count_members = rr_count_members;
+    ad->base.emit_user = rr_emit_user;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);

@@ -281,4 +281,33 @@ void rr_log(room_redis *bus, int level, const char *fmt, ...);
 /* "<a><b><c>" in one allocation. */
 char *rr_concat(const room_allocator *a, const char *x, const char *y, const char *z);
 
+/* ---- direct messages to a user on every node (user.c) ------------------------------
+ * room_emit_user() for the other nodes: msgpack [uid, packet, opts, {"type":
+ * 150, "to", "requestId"?}] (a broadcast's first three elements, rooms and
+ * except empty) on the namespace's request channel, which every node
+ * hears; Socket.IO nodes ignore it (an array has no request type). Each
+ * node delivers to its connection `to`, else to its connections of user
+ * `to`. With a requestId (sent inside a count) each answers its
+ * deliveries as a count answer (142). */
+enum { RR_REQ_EMIT_USER = 150 };
+typedef struct rr_user_msg {
+    rr_broadcast b;     /* uid, nsp, event, arguments, attachments */
+    const char *to;     /* borrowed from b.root */
+    bool counted;
+    rr_count_msg count; /* when counted: the asker and the count's id */
+} rr_user_msg;
+int rr_user_encode(rr_out *out, const char *uid, const char *nsp, const char *to, const char *event,
+                   json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                   const char *count_id);
+/* ROOM_EPROTO unless `bytes` is one; ROOM_ENOMEM. On success
+ * rr_user_release() frees it. */
+int rr_user_decode(const room_allocator *a, const uint8_t *bytes, size_t len, rr_user_msg *out);
+void rr_user_release(const room_allocator *a, rr_user_msg *m);
+/* The adapter's emit_user hook. */
+int rr_emit_user(room_adapter *adapter, room_hub *hub, const char *to, const char *event,
+                 json_t *const *argv, size_t argc, const room_bytes *att, size_t natt);
+/* A message on the request channel: true when it was a direct message to
+ * a user (then handled). */
+bool rr_user_request(struct rr_adapter *ad, const uint8_t *msg, size_t len);
+
 #endif

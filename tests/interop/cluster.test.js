@@ -99,19 +99,54 @@ describe('cluster: rooms protocol over three nodes', { skip: !REDIS_SERVER && 'n
     assert.deepEqual(await next(a, 'member-left'), [{ msg: 'Member left', data: { room: 'mj', id: b.id } }]);
   });
 
-  it('direct messages cross nodes, answered once the other node delivered them', T, async () => {
+  it('direct messages cross nodes, answered once every node counted its deliveries', T, async () => {
     const a = await c.user(0);
     const b = await c.user(2);
     assert.deepEqual(await ack(a, 'direct', { to: b.id, data: { hi: 1 } }), {
       msg: 'Sent',
-      data: { to: b.id, event: 'direct' },
+      data: { to: b.id, delivered: 1, event: 'direct' },
     });
     const [got] = await next(b, 'message');
     assert.equal(got.data.data.hi, 1);
     assert.equal(got.data.from, a.id);
-    // An id no node holds: not found, after the cluster's request timeout.
+    // Binary attachments cross with it.
+    await ack(a, 'direct', b.id, Buffer.from([9, 0, 255]));
+    const [bin] = await next(b, 'message');
+    assert.deepEqual([...bin.data.data], [9, 0, 255]);
+    // An id no node holds: not found, once every node said it has none.
+    const started = Date.now();
     const reply = await a.timeout(8000).emitWithAck('direct', { to: 'AAAAAAAAAAAAAAAAAAAA', data: 1 });
     assert.equal(reply.data.code, 'not_found');
+    assert.ok(Date.now() - started < 1000, 'no timeout waited for');
+  });
+
+  it('a direct to a user reaches its tabs on every node once each', T, async () => {
+    const tab1 = await c.user(0, { auth: { userId: 'carol' } });
+    const tab2 = await c.user(1, { auth: { userId: 'carol' } });
+    const sender = await c.user(2, { auth: { userId: 'dave' } });
+    assert.deepEqual(await ack(sender, 'direct', { to: 'carol', data: { n: 1 } }), {
+      msg: 'Sent', data: { to: 'carol', delivered: 2, event: 'direct' },
+    });
+    for (const tab of [tab1, tab2]) {
+      const [got] = await next(tab, 'message');
+      assert.deepEqual(got, { msg: 'Message', data: { room: null, from: 'dave', data: { n: 1 } } });
+    }
+    // From one of carol's nodes: its own tab there, and the other node's.
+    assert.equal((await ack(tab1, 'direct', 'carol', 'both', Buffer.from([1, 2]))).data.delivered, 2);
+    for (const tab of [tab1, tab2]) {
+      const [got] = await next(tab, 'message');
+      assert.deepEqual(got.data.args[0], 'both');
+      assert.deepEqual([...got.data.args[1]], [1, 2]);
+    }
+    await sleep(QUIET_MS);
+    assert.equal(count(tab1, 'message'), 0, 'once per tab');
+    assert.equal(count(tab2, 'message'), 0, 'once per tab');
+    assert.equal(count(sender, 'message'), 0);
+    // Gone from every node: not found.
+    tab1.close();
+    tab2.close();
+    await sleep(QUIET_MS);
+    assert.equal((await ack(sender, 'direct', 'carol', 1)).data.code, 'not_found');
   });
 
   it('join answers the members of every node, send and broadcast the deliveries on every node', T, async () => {
