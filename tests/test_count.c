@@ -13,6 +13,8 @@
 /* The counting adapter: what it was asked, and the count it holds. */
 typedef struct counter {
     int begins, ends, cancelled, members, published, in_scope;
+    int users, users_in_scope; /* emit_user calls */
+    char to[32];
     int open;
     int fail_begin, fail_end, fail_members;
     room_hub *hub;
@@ -81,6 +83,16 @@ static int k_publish_event(room_adapter *adapter, room_hub *hub, const char *roo
     return 0;
 }
 
+static int k_emit_user(room_adapter *adapter, room_hub *hub, const char *to, const char *event,
+                       json_t *const *argv, size_t argc, const room_bytes *att, size_t natt)
+{
+    (void)adapter, (void)hub, (void)event, (void)argv, (void)argc, (void)att, (void)natt;
+    K.users++;
+    K.users_in_scope += K.open;
+    snprintf(K.to, sizeof K.to, "%s", to);
+    return 0;
+}
+
 /* As the Redis adapter does: a count still waiting ends with ROOM_ECLOSED. */
 static void k_destroy(room_adapter *adapter)
 {
@@ -94,7 +106,7 @@ static void k_destroy(room_adapter *adapter)
 static room_adapter counting = {.size = sizeof(room_adapter), .name = "counting",
                                 .publish_event = k_publish_event, .destroy = k_destroy,
                                 .count_begin = k_begin, .count_end = k_end,
-                                .count_members = k_members};
+                                .count_members = k_members, .emit_user = k_emit_user};
 
 /* The other nodes answer: `others` more, `partial` or not. */
 static void answer(uint64_t others, int partial)
@@ -360,6 +372,114 @@ static void rooms_protocol_answers_wait_for_the_count(void **state)
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }
 
+static void set_user(room_hub *hub, fake_peer *p, const char *id)
+{
+    room_user u;
+    room_user_init(&u);
+    u.id = id;
+    assert_int_equal(room_conn_set_user(hub, p->conn, &u), 0);
+}
+
+/* direct to an id that is no connection here: delivered here to the
+ * user's tabs, sent to the other nodes inside a count, and answered with
+ * every node's deliveries; none anywhere is "not found". */
+static void rooms_protocol_direct_counts_every_node(void **state)
+{
+    fake_net net = {0};
+    fake_peer *s, *c1, *c2;
+    char msg[160];
+    (void)state;
+    assert_non_null(counting_hub(&net, 1));
+    s = fake_open(&net);
+    c1 = fake_open(&net);
+    c2 = fake_open(&net);
+    set_user(net.hub, s, "sam");
+    set_user(net.hub, c1, "carol");
+    set_user(net.hub, c2, "carol");
+
+    /* A connection here: answered at once, nothing counted or sent on. */
+    snprintf(msg, sizeof msg, "{\"event\":\"direct\",\"data\":{\"to\":\"%s\",\"data\":1}}",
+             room_conn_id(c1->conn));
+    assert_int_equal(fake_recv(&net, s, msg), 0);
+    assert_int_equal(fake_count(c1, "message"), 1);
+    snprintf(msg, sizeof msg, "{\"event\":\"direct\",\"to\":\"%s\"}", room_conn_id(c1->conn));
+    expect_result(s, msg);
+    assert_int_equal(K.begins + K.users, 0);
+
+    /* carol: her two tabs here, and whatever the other nodes have. */
+    fake_clear(s);
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"carol\",\"data\":2}}"), 0);
+    assert_int_equal(fake_count(c1, "message") + fake_count(c2, "message"), 3);
+    assert_int_equal(fake_count(s, "result"), 0);
+    assert_int_equal(K.users_in_scope, 1);
+    assert_string_equal(K.to, "carol");
+    assert_int_equal(K.local, 2);
+    answer(1, 0);
+    expect_result(s, "{\"delivered\":3,\"event\":\"direct\",\"to\":\"carol\"}");
+
+    /* A connection or user of another node only. */
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"elsewhere\"}}"), 0);
+    assert_int_equal(K.local, 0);
+    answer(1, 0);
+    expect_result(s, "{\"delivered\":1,\"event\":\"direct\",\"to\":\"elsewhere\"}");
+
+    /* Nowhere, every node said so: not found. */
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"nobody\"}}"), 0);
+    answer(0, 0);
+    assert_error_code(s, "not_found");
+    /* Some node did not answer: what came, partial. */
+    fake_clear(s);
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"nobody\"}}"), 0);
+    answer(0, 1);
+    expect_result(s, "{\"delivered\":0,\"event\":\"direct\",\"partial\":true,\"to\":\"nobody\"}");
+    /* The adapter cannot count: this node's deliveries, partial. */
+    K.fail_begin = 1;
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"carol\"}}"), 0);
+    expect_result(s, "{\"delivered\":2,\"event\":\"direct\",\"partial\":true,\"to\":\"carol\"}");
+    K.fail_begin = 0;
+    assert_int_equal(K.users, 5);
+
+    /* The hub goes with an answer waiting: its context is freed. */
+    assert_int_equal(fake_recv(&net, s, "{\"event\":\"direct\",\"data\":{\"to\":\"carol\"}}"), 0);
+    assert_non_null(K.done);
+    room_hub_free(net.hub);
+    fake_peer_free(s);
+    fake_peer_free(c1);
+    fake_peer_free(c2);
+    assert_null(K.done);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
+/* Every hub allocation of a counted direct may fail: answered once, or
+ * refused, and nothing leaks. */
+static void counted_direct_with_failing_allocations(void **state)
+{
+    size_t failed = 0, n;
+    (void)state;
+    for (n = 1; n < 60; n++) {
+        fake_net net = {0};
+        fake_peer *a, *b;
+        assert_non_null(counting_hub(&net, 1));
+        a = fake_open(&net);
+        b = fake_open(&net);
+        set_user(net.hub, b, "bob");
+        net.alloc.fail_at = net.alloc.allocs + n;
+        fake_recv(&net, a, "{\"event\":\"direct\",\"data\":{\"to\":\"bob\",\"data\":[1,2]}}");
+        if (K.done)
+            answer(1, 0);
+        net.alloc.fail_at = 0;
+        failed += net.alloc.failures > 0;
+        assert_int_equal(fake_count(a, "result") + fake_count(a, "error"), 1);
+        fake_close(&net, a);
+        fake_close(&net, b);
+        room_hub_free(net.hub);
+        assert_int_equal(net.alloc.allocs, net.alloc.frees);
+        if (!net.alloc.failures)
+            break; /* past the last allocation */
+    }
+    assert_true(failed >= 3 && n < 60);
+}
+
 /* Every hub allocation of a counted join and send may fail: each request
  * is answered once, or refused, and nothing leaks. */
 static void counted_answers_with_failing_allocations(void **state)
@@ -397,6 +517,8 @@ int main(void)
         cmocka_unit_test(counts_through_the_adapter),
         cmocka_unit_test(rooms_protocol_answers_wait_for_the_count),
         cmocka_unit_test(counted_answers_with_failing_allocations),
+        cmocka_unit_test(rooms_protocol_direct_counts_every_node),
+        cmocka_unit_test(counted_direct_with_failing_allocations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,8 +77,9 @@ static void counted(room_hub *hub, int status, uint64_t count, int partial, void
             (users && json_object_set(data, "users", users) != 0) ||
             (partial && json_object_set_new(data, "partial", json_true()) != 0))
             room_fail(hub, from, &ev, ROOM_ENOMEM, NULL);
-        else
-            ok(hub, from, &ev, json_string_value(json_object_get(ctx, "msg")), json_incref(data));
+        else if (ok(hub, from, &ev, json_string_value(json_object_get(ctx, "msg")),
+                    json_incref(data)) == ROOM_ENOMEM)
+            room_fail(hub, from, &ev, ROOM_ENOMEM, NULL); /* as a handler's error is */
         json_decref(args);
     }
     json_decref(ctx);
