@@ -18,10 +18,12 @@
 
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <msgpack.h>
 #include <netinet/in.h>
 
 #include "../lib/redis/internal.h"
 #include "fake.h"
+#include "room/presence.h"
 #include "room/redis.h"
 
 static size_t unhex(const char *hex, uint8_t *out)
@@ -827,6 +829,287 @@ static void counts_against_redis_server(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* ---- direct messages to a user on every node (user.c) ---------------------- */
+
+/* [uid, packet, opts, tag] with a tag made here: {"type": type, "to"?,
+ * "requestId"?} (an id of NULL and `id_number`: a number). */
+static void tagged(rr_out *out, int type, const char *to, const char *id, int id_number)
+{
+    msgpack_packer pk;
+    json_t *arg = json_integer(1);
+    assert_int_equal(rr_encode_broadcast(out, "other", "/", "ev", &arg, 1, NULL, 0, NULL, NULL), 0);
+    json_decref(arg);
+    out->data[0] = 0x94;
+    msgpack_packer_init(&pk, out, rr_out_write);
+    msgpack_pack_map(&pk, 1 + (to != NULL) + (id || id_number));
+    msgpack_pack_str(&pk, 4);
+    msgpack_pack_str_body(&pk, "type", 4);
+    msgpack_pack_int(&pk, type);
+    if (to) {
+        msgpack_pack_str(&pk, 2);
+        msgpack_pack_str_body(&pk, "to", 2);
+        msgpack_pack_str(&pk, strlen(to));
+        msgpack_pack_str_body(&pk, to, strlen(to));
+    }
+    if (id || id_number) {
+        msgpack_pack_str(&pk, 9);
+        msgpack_pack_str_body(&pk, "requestId", 9);
+        if (id) {
+            msgpack_pack_str(&pk, strlen(id));
+            msgpack_pack_str_body(&pk, id, strlen(id));
+        } else {
+            msgpack_pack_int(&pk, 7);
+        }
+    }
+}
+
+static void user_messages_on_the_wire(void **state)
+{
+    const room_allocator *a = room_allocator_libc();
+    static const uint8_t blob[] = {0, 1, 255};
+    room_bytes att = {blob, sizeof blob};
+    json_t *argv[2] = {json_string("hi"), json_pack("{s{sbsi}}", "file", "_placeholder", 1, "num", 0)};
+    rr_user_msg m;
+    rr_broadcast b;
+    rr_count_msg c;
+    rr_out out;
+    (void)state;
+    rr_out_init(&out, a);
+    /* Counted, with a binary argument. */
+    assert_int_equal(rr_user_encode(&out, "u1", "/admin", "carol", "message", argv, 2, &att, 1, "u1-9"), 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), 0);
+    assert_string_equal(m.to, "carol");
+    assert_string_equal(m.b.uid, "u1");
+    assert_string_equal(m.b.nsp, "/admin");
+    assert_string_equal(m.b.event, "message");
+    assert_int_equal(m.b.argc, 2);
+    assert_true(json_equal(m.b.argv[0], argv[0]));
+    assert_true(json_equal(m.b.argv[1], argv[1]));
+    assert_int_equal(m.b.natt, 1);
+    assert_memory_equal(m.b.att[0].data, blob, sizeof blob);
+    assert_true(m.counted);
+    assert_string_equal(m.count.id, "u1-9");
+    assert_string_equal(m.count.uid, "u1");
+    rr_user_release(a, &m);
+    /* Nodes that read it as a broadcast would find no count tag there. */
+    assert_int_equal(rr_decode_broadcast(a, out.data, out.len, &b), 0);
+    assert_false(rr_count_tag(b.root, &c));
+    rr_broadcast_release(a, &b);
+    /* Not counted. */
+    out.len = 0;
+    assert_int_equal(rr_user_encode(&out, "u1", "/", "a b", "message", argv, 1, NULL, 0, NULL), 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), 0);
+    assert_string_equal(m.to, "a b");
+    assert_false(m.counted);
+    rr_user_release(a, &m);
+    /* A broadcast, counted or not, and a member count are none. */
+    out.len = 0;
+    assert_int_equal(rr_encode_broadcast(&out, "u1", "/", "ev", argv, 1, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    assert_int_equal(rr_encode_broadcast_counted(&out, "u1", "/", "ev", argv, 1, NULL, 0, "r", NULL, "u1-1"), 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    assert_int_equal(rr_count_encode_request(&out, "u1", "r", "u1-2"), 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    /* Tags of the wrong shape. */
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER, "x", "id", 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), 0);
+    rr_user_release(a, &m);
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER + 1, "x", "id", 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER, NULL, "id", 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER, "", NULL, 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER, "x", NULL, 1);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    out.len = 0;
+    tagged(&out, RR_REQ_EMIT_USER, "x", "0123456789012345678901234567890123", 0);
+    assert_int_equal(rr_user_decode(a, out.data, out.len, &m), ROOM_EPROTO);
+    assert_int_equal(rr_user_decode(a, (const uint8_t *)"", 0, &m), ROOM_EPROTO);
+    rr_out_release(&out);
+    json_decref(argv[0]);
+    json_decref(argv[1]);
+}
+
+static void user_messages_with_failing_allocations(void **state)
+{
+    fake_alloc counts = {0};
+    room_allocator a = fake_allocator(&counts);
+    json_t *arg = json_pack("{s[iii]}", "k", 1, 2, 3);
+    rr_user_msg m;
+    rr_out good, out;
+    size_t n;
+    int rc;
+    (void)state;
+    rr_out_init(&good, room_allocator_libc());
+    assert_int_equal(rr_user_encode(&good, "u", "/", "bob", "e", &arg, 1, NULL, 0, "u-1"), 0);
+    for (n = 1; n < 12; n++) {
+        counts = (fake_alloc){.fail_at = n};
+        rr_out_init(&out, &a);
+        rc = rr_user_encode(&out, "u", "/", "bob", "e", &arg, 1, NULL, 0, "u-1");
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        rr_out_release(&out);
+        rc = rr_user_decode(&a, good.data, good.len, &m);
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        if (rc == 0)
+            rr_user_release(&a, &m);
+        counts.fail_at = 0;
+        assert_int_equal(counts.allocs, counts.frees);
+    }
+    rr_out_release(&good);
+    json_decref(arg);
+}
+
+static int emit_to_carol(room_hub *hub, void *ud)
+{
+    (void)ud;
+    return room_emit_user(hub, "carol", "ev", NULL, 0, NULL, 0);
+}
+
+/* The next message on a channel the spy subscribed to: its payload. */
+static redisReply *spy_message(redisContext *spy, const char *channel)
+{
+    redisReply *r = spy_next(spy);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 3);
+    assert_string_equal(r->element[1]->str, channel);
+    return r;
+}
+
+/* A direct to a user goes out on the request channel, counted: PUBLISH
+ * says two subscribers (this node, the test's "node"), which answers.
+ * One from the other "node" is delivered here and answered on its
+ * response channel. */
+static void direct_to_a_user_against_redis_server(void **state)
+{
+    const char *path = redis_server_path();
+    fake_alloc counts = {0};
+    fake_net net = {0};
+    room_redis_config rcfg;
+    room_redis_stats st;
+    room_config cfg;
+    room_user u;
+    room_redis *bus;
+    room_adapter *ad;
+    redisContext *pub, *spy;
+    redisReply *r;
+    rr_user_msg m;
+    rr_out out;
+    struct timeval tv = {5, 0};
+    loop l = {.n = 0};
+    fake_peer *p;
+    waited w = {0};
+    uint64_t started;
+    int port, connected = 0, delivered = 0;
+    char url[64];
+    pid_t pid;
+    (void)state;
+    if (!path)
+        skip();
+    assert_true((port = free_port()) > 0);
+    pid = start_redis(path, port, &pub);
+    room_redis_config_init(&rcfg);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    rcfg.url = url;
+    rcfg.watch = loop_watch;
+    rcfg.watch_data = &l;
+    rcfg.count_timeout_ms = 2000;
+    rcfg.allocator = fake_allocator(&counts);
+    assert_int_equal(room_redis_new(&bus, &rcfg), 0);
+    assert_int_equal(room_redis_adapter_new(bus, "/", &ad), 0);
+    room_config_init(&cfg);
+    fake_config(&cfg, &net);
+    cfg.adapter = ad;
+    assert_int_equal(room_hub_new(&net.hub, &cfg), 0);
+    assert_int_equal(room_redis_adapter_bind(ad, net.hub), 0);
+    for (started = mono_ms(); !connected && mono_ms() - started < 5000;) {
+        pump(bus, &l, 20, NULL, 0);
+        room_redis_get_stats(bus, &st);
+        connected = st.connected;
+    }
+    assert_true(connected);
+    p = fake_open(&net);
+    room_user_init(&u);
+    u.id = "carol";
+    assert_int_equal(room_conn_set_user(net.hub, p->conn, &u), 0);
+    spy = redisConnect("127.0.0.1", port);
+    assert_true(spy && !spy->err);
+    redisSetTimeout(spy, tv);
+    r = redisCommand(spy, "SUBSCRIBE socket.io-request#/#");
+    freeReplyObject(r);
+    r = redisCommand(spy, "SUBSCRIBE socket.io-response#/#other#");
+    freeReplyObject(r);
+    pump(bus, &l, 200, NULL, 0);
+
+    /* From here: carol's tab here, two more on the other "node". */
+    assert_int_equal(room_count_deliveries(net.hub, emit_to_carol, NULL, count_done, &w), 1);
+    assert_int_equal(fake_count(p, "ev"), 1);
+    r = spy_message(spy, "socket.io-request#/#");
+    assert_int_equal(rr_user_decode(room_allocator_libc(), (const uint8_t *)r->element[2]->str,
+                                    r->element[2]->len, &m), 0);
+    assert_string_equal(m.to, "carol");
+    assert_true(m.counted);
+    answer_for(pub, m.count.uid, m.count.id, 2);
+    rr_user_release(room_allocator_libc(), &m);
+    freeReplyObject(r);
+    pump(bus, &l, 5000, &w.calls, 1);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.count, 3);
+    assert_int_equal(w.partial, 0);
+
+    /* From the other "node", counted: delivered here, answered to it. */
+    rr_out_init(&out, room_allocator_libc());
+    assert_int_equal(rr_user_encode(&out, "other", "/", "carol", "ev2", NULL, 0, NULL, 0, "other-1"), 0);
+    r = redisCommand(pub, "PUBLISH socket.io-request#/# %b", out.data, out.len);
+    freeReplyObject(r);
+    r = spy_message(spy, "socket.io-request#/#"); /* its own copy */
+    freeReplyObject(r);
+    for (started = mono_ms(); !delivered && mono_ms() - started < 5000;) {
+        pump(bus, &l, 20, NULL, 0);
+        delivered = (int)fake_count(p, "ev2");
+    }
+    assert_int_equal(delivered, 1);
+    r = spy_message(spy, "socket.io-response#/#other#");
+    assert_string_equal(r->element[2]->str, "{\"type\":142,\"requestId\":\"other-1\",\"count\":1}");
+    freeReplyObject(r);
+    /* Not counted, for a user not here: delivered to nobody, no answer. */
+    out.len = 0;
+    assert_int_equal(rr_user_encode(&out, "other", "/", "dave", "ev3", NULL, 0, NULL, 0, NULL), 0);
+    r = redisCommand(pub, "PUBLISH socket.io-request#/# %b", out.data, out.len);
+    assert_int_equal(r->integer, 2);
+    freeReplyObject(r);
+    rr_out_release(&out);
+    r = spy_message(spy, "socket.io-request#/#");
+    freeReplyObject(r);
+    /* Outside a count, from here: no requestId. */
+    assert_int_equal(room_emit_user(net.hub, "dave", "ev", NULL, 0, NULL, 0), 0);
+    r = spy_message(spy, "socket.io-request#/#");
+    assert_int_equal(rr_user_decode(room_allocator_libc(), (const uint8_t *)r->element[2]->str,
+                                    r->element[2]->len, &m), 0);
+    assert_false(m.counted);
+    rr_user_release(room_allocator_libc(), &m);
+    freeReplyObject(r);
+    pump(bus, &l, 200, NULL, 0);
+    room_redis_get_stats(bus, &st);
+    assert_int_equal(st.requests, 2);
+
+    room_hub_free(net.hub);
+    fake_peer_free(p);
+    room_redis_free(bus);
+    assert_int_equal(counts.allocs, counts.frees);
+    redisFree(spy);
+    redisFree(pub);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -836,6 +1119,9 @@ int main(void)
         cmocka_unit_test(counts_on_the_wire),   cmocka_unit_test(count_encoders_with_failing_allocations),
         cmocka_unit_test(waiting_callers_hear_the_end),
         cmocka_unit_test(counts_against_redis_server),
+        cmocka_unit_test(user_messages_on_the_wire),
+        cmocka_unit_test(user_messages_with_failing_allocations),
+        cmocka_unit_test(direct_to_a_user_against_redis_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * Invariants: everything the decoders allocate comes back;
  * rr_msgpack_check() passes exactly what msgpack-c then unpacks whole; a
  * decoded broadcast, encoded again and decoded, is the same event,
- * arguments, attachments, rooms and except; a member count request too. */
+ * arguments, attachments, rooms and except; a member count request too;
+ * and a direct message to a user (msgpack [uid, packet, opts, {"type":
+ * 150, "to", "requestId"?}]) its recipient and count id with them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +73,37 @@ static void count_request(const room_allocator *a, const uint8_t *data, size_t s
     rr_count_msg_release(&m);
 }
 
+/* A direct message to a user (lib/redis/user.c), encoded again. */
+static void user_message(const room_allocator *a, const uint8_t *data, size_t size)
+{
+    rr_user_msg m, again;
+    rr_out out;
+    size_t i;
+    if (rr_user_decode(a, data, size, &m) != 0)
+        return;
+    FUZZ_CHECK(m.to && *m.to && m.b.uid && m.b.event);
+    FUZZ_CHECK(!m.counted || strlen(m.count.id) <= RR_COUNT_ID_MAX);
+    rr_out_init(&out, a);
+    if (rr_user_encode(&out, m.b.uid, m.b.nsp, m.to, m.b.event, m.b.argv, m.b.argc, m.b.att,
+                       m.b.natt, m.counted ? m.count.id : NULL) == 0) {
+        FUZZ_CHECK(rr_user_decode(a, out.data, out.len, &again) == 0);
+        FUZZ_CHECK(strcmp(again.to, m.to) == 0 && strcmp(again.b.uid, m.b.uid) == 0 &&
+                   strcmp(again.b.nsp, m.b.nsp) == 0 && strcmp(again.b.event, m.b.event) == 0);
+        FUZZ_CHECK(again.counted == m.counted &&
+                   (!m.counted || strcmp(again.count.id, m.count.id) == 0));
+        FUZZ_CHECK(again.b.argc == m.b.argc && again.b.natt == m.b.natt);
+        for (i = 0; i < m.b.argc; i++)
+            FUZZ_CHECK(json_equal(again.b.argv[i], m.b.argv[i]));
+        for (i = 0; i < m.b.natt; i++)
+            FUZZ_CHECK(again.b.att[i].len == m.b.att[i].len &&
+                       (!m.b.att[i].len ||
+                        memcmp(again.b.att[i].data, m.b.att[i].data, m.b.att[i].len) == 0));
+        rr_user_release(a, &again);
+    }
+    rr_out_release(&out);
+    rr_user_release(a, &m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_alloc counts = {0};
@@ -91,6 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     count_request(&a, data, size);
+    FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
+    user_message(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     if ((req = rr_decode_object(data, size)) != NULL) {
         if (rr_count_decode_answer(req, &m))
