@@ -42,8 +42,8 @@ static int ok(room_hub *hub, room_conn *conn, const room_event *ev, const char *
 }
 
 /* ---- answers that wait for a count over the cluster's nodes
- * (room_hub_counts_cluster()): `join`'s members, `send`'s and `broadcast`'s
- * deliveries. The answer names its requester by id (it may be gone by
+ * (room_hub_counts_cluster()): `join`'s members, `send`'s, `broadcast`'s
+ * and `direct`'s deliveries. The answer names its requester by id (it may be gone by
  * then); `ctx` is {"from", "ack", "event", "msg", "key", "data", "users"?,
  * "missing"?}: data gets key = the count, then "users" and, when some node
  * did not answer in time, "partial": true; a count of 0 with every node
