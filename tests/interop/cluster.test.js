@@ -563,6 +563,12 @@ describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-ad
       });
       const [got] = await next(onNode, 'message');
       assert.equal(got.data.data.n, 2);
+      // A direct to an id that is no roomd connection goes to every node:
+      // the Node server hears it on its request channel, skips it (no
+      // request type it knows) and does not answer: what came, partial.
+      assert.deepEqual(await ack(onRoomd, 'direct', 'nobody', 1), {
+        msg: 'Sent', data: { to: 'nobody', delivered: 0, partial: true, event: 'direct' },
+      });
       // fetchSockets, allRooms and socketsJoin span both kinds of node.
       const ids = (await io.in('mix').fetchSockets()).map((s) => s.id).sort();
       assert.deepEqual(ids, [onRoomd.id, onNode.id].sort());
