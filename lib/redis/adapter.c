@@ -305,6 +305,7 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
     /* The hub is going: its callbacks cannot run any more. */
+    rr_resume_drop(ad);
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
         rr_free(&bus->cfg.allocator, p);
@@ -321,6 +322,7 @@ static void ad_destroy(room_adapter *adapter)
 void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 {
     rr_pending **link = &ad->pending, *p;
+    rr_resume_tick(ad, now);
     while ((p = *link) != NULL) {
         if (now < p->deadline) {
             link = &p->next;
@@ -457,6 +459,10 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *request_id = json_string_value(json_object_get(req, "requestId"));
     room_remote_op op;
     int rc;
+    if (req && rr_resume_on_request(ad, req)) {
+        json_decref(req);
+        return;
+    }
     if (req && (!uid || strcmp(uid, bus->uid) != 0) && answer_query(ad, req, request_id)) {
         json_decref(req);
         return;
@@ -506,6 +512,9 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         on_request(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
         on_presence(ad, msg, len);
+    else if (channel_len == strlen(ad->own_chan) && memcmp(channel, ad->own_chan, channel_len) == 0 &&
+             rr_resume_on_answer(ad, msg, len))
+        return;
     else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
         on_response(ad, msg, len);
     else
@@ -541,6 +550,7 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.publish_event = ad_publish_event;
     ad->base.room_local = ad_room_local;
     ad->base.presence = ad_presence;
+    ad->base.resume = rr_resume_ask;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);
