@@ -363,7 +363,8 @@ static void on_broadcast(rr_adapter *ad, const uint8_t *msg, size_t len)
         served = room_member_count(ad->hub, b.rooms[i]) > 0;
     if (b.nrooms && !served)
         bus->stats.unserved++;
-    else if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
+    /* Also to rooms with detached members only (recovery): they log it. */
+    if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
                                                  b.event, b.argv, b.argc, b.att, b.natt)) < 0)
         rr_log(bus, ROOM_LOG_WARN, "redis: a broadcast from %s not delivered: %s", b.uid,
                room_strerror(rc));

@@ -268,7 +268,7 @@ int rr_resume_ask(room_adapter *adapter, room_hub *hub, uint64_t ticket, const c
     snprintf(r->id, sizeof r->id, "%.6sr%07x", bus->uid, (unsigned)(++counter & 0xfffffff));
     r->ticket = ticket;
     r->deadline = bus->now + timeout;
-    req = json_pack("{sssssisssss}", "uid", bus->uid, "requestId", r->id, "type", RR_REQ_RESUME,
+    req = json_pack("{sssssissss}", "uid", bus->uid, "requestId", r->id, "type", RR_REQ_RESUME,
                     "pid", pid, "offset", offset);
     if (!req) {
         rr_free(alloc_of(ad), r);
