@@ -175,8 +175,11 @@ ROOM_API int room_remote_apply(room_hub *hub, const room_remote_op *op);
 /* Delivers an event from another node, encoded once, to the connections
  * that are in any of `rooms` (nrooms 0: every connection) and neither are
  * named in `except` nor are members of a room named there (Socket.IO's
- * broadcast options). Not published again. Returns the number of
- * deliveries or a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
+ * broadcast options). Not published again. With recovery
+ * (room_config.recovery_ms) it carries the hub's next offset and is logged
+ * as the hub's own sends are, also in rooms whose members here are all
+ * detached (docs/recovery.md): call it for those too. Returns the number
+ * of deliveries or a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
 ROOM_API int room_hub_deliver_remote_event(room_hub *hub, const char *const *rooms, size_t nrooms,
                                            const char *const *except, size_t nexcept,
                                            const char *event, json_t *const *argv, size_t argc,
