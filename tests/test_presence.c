@@ -1045,7 +1045,7 @@ static void opaque_codec(void **state)
     room_config cfg;
     room_presence_config pc;
     room_codec codec = {sizeof codec, "prefixed", prefixed_encode, prefixed_ack, prefixed_decode,
-                        NULL, NULL, NULL};
+                        NULL, NULL, NULL, NULL};
     fake_peer *a, *b;
     json_t *j, *bob;
     const char *colon;

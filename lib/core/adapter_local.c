@@ -21,6 +21,7 @@ static room_adapter local = {
     NULL, /* publish_event */
     NULL, /* room_local */
     NULL, NULL, NULL, /* count_begin, count_end, count_members: one node counts alone */
+    NULL, /* resume: no other node holds a session */
 };
 
 room_adapter *room_adapter_local(void)

@@ -250,6 +250,7 @@ struct rr_adapter {
     rr_count *counts; /* counts asked, waiting (count.c) */
     rr_count *open;   /* between count_begin and count_end */
     rr_adapter *next;
+    struct rr_resume *resuming; /* resume requests of this node (resume.c) */
 };
 
 /* PUBLISH, unless Redis is away or the output bound is reached (then
@@ -278,6 +279,48 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now);
 /* A node left or died. */
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid);
 void rr_log(room_redis *bus, int level, const char *fmt, ...);
+
+/* ---- recovery across nodes (resume.c) ------------------------------------------
+ * Request type 110 (JSON, on the request channel) and its answer 111
+ * (msgpack, on the asker's own response channel); the layout is in
+ * resume.c. */
+enum { RR_REQ_RESUME = 110, RR_REQ_RESUME_ANSWER = 111 };
+/* How long a node waits for the holder of a session (request_timeout_ms
+ * when shorter): the client's CONNECT waits that long at most. */
+#define RR_RESUME_TIMEOUT_MS 2000
+/* The most events an answer may carry. */
+#define RR_MAX_RESUME_EVENTS 65536
+/* A decoded answer; its strings and events are its own, the events'
+ * attachments point into the input. */
+typedef struct rr_resume_answer {
+    const char *request_id;
+    bool accepted;
+    const char *id;             /* accepted: the connection's public id */
+    const char **rooms;
+    size_t nrooms;
+    rr_broadcast *events;       /* each event as a broadcast message */
+    room_resume_event *ev;      /* the same, for the core */
+    size_t nevents;
+    char *strings;
+    size_t strings_len;
+} rr_resume_answer;
+/* `s` NULL: not accepted. ROOM_ENOMEM. */
+int rr_encode_resume_answer(rr_out *out, const char *uid, const char *nsp, const char *request_id,
+                            const room_resume_session *s);
+/* ROOM_EPROTO for anything but the layout above, ROOM_ENOMEM; on success
+ * rr_resume_answer_release() frees it. */
+int rr_decode_resume_answer(const room_allocator *a, const uint8_t *bytes, size_t len,
+                            rr_resume_answer *out);
+void rr_resume_answer_release(const room_allocator *a, rr_resume_answer *r);
+/* room_adapter.resume. */
+int rr_resume_ask(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
+                  const char *offset);
+/* A request of type 110 (true: it was one, handled). */
+bool rr_resume_on_request(rr_adapter *ad, json_t *req);
+/* A message on this node's own response channel that is an answer (true). */
+bool rr_resume_on_answer(rr_adapter *ad, const uint8_t *msg, size_t len);
+void rr_resume_tick(rr_adapter *ad, uint64_t now);
+void rr_resume_drop(rr_adapter *ad);
 /* "<a><b><c>" in one allocation. */
 char *rr_concat(const room_allocator *a, const char *x, const char *y, const char *z);
 
