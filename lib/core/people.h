@@ -85,6 +85,8 @@ typedef struct rm_proom {
     uint32_t hash;
     uint32_t seq;     /* user changes so far, from 1 (0 is "never") */
     uint64_t diff_at; /* hub time from which the next diff may go (diff_ms) */
+    uint64_t changed_at; /* hub time of the last change (a diff settles diff_ms after it) */
+    bool borrowed;    /* the last diff went early: diff_at includes the spacing it took */
     /* The pending diff: members whose entry is to be shown (a list through
      * qprev/qnext), and the ids (JSON strings, comma-joined) of those that
      * left. */

@@ -95,10 +95,11 @@ static json_t *entry_new(room_hub *hub, const rm_pmember *m, const room_conn *co
 
 /* The pending diff changed: connections holding a state from before this
  * need it. */
-static void bump(rm_proom *r)
+static void bump(room_hub *hub, rm_proom *r)
 {
     if (++r->seq == 0)
         r->seq = 1;
+    r->changed_at = hub->now_ms;
 }
 
 static void mark_dirty(rm_people *p, rm_proom *r)
@@ -116,7 +117,7 @@ void rm_presence_queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
-    bump(r);
+    bump(hub, r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     if (!p->events[1])
@@ -153,7 +154,7 @@ void rm_presence_queue_leave(room_hub *hub, rm_pmember *m)
     rm_people *p = hub->people;
     rm_proom *r = m->room;
     r->body_stale = true;
-    bump(r);
+    bump(hub, r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     unqueue(m);
@@ -565,6 +566,13 @@ static uint64_t spacing(const rm_people *p, const rm_proom *r)
     return ms;
 }
 
+/* When a held diff of `r` may go early: once its changes have settled
+ * (none for diff_ms), unless the diff before went early too. */
+static uint64_t settle_at(const rm_people *p, const rm_proom *r)
+{
+    return p->cfg.diff_ms && !r->borrowed ? r->changed_at + p->cfg.diff_ms : UINT64_MAX;
+}
+
 /* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
  * whose diff is held back stay dirty, the soonest in p->diff_due. */
 static int flush(room_hub *hub, bool all)
@@ -575,25 +583,34 @@ static int flush(room_hub *hub, bool all)
     p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
         bool diffed;
+        uint64_t gap = spacing(p, r) * (r->borrowed ? 2 : 1);
         /* A clock that went back, or a room that shrank, does not hold a
          * diff longer than the room's spacing now. */
-        bool due = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > spacing(p, r);
+        bool regular = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > gap;
+        /* A burst that ended is shown once it settled, not a spacing
+         * later: the diff borrows the next one's spacing, so a room still
+         * costs at most one diff per spacing over time, plus this one. */
+        bool early = !regular && hub->now_ms >= settle_at(p, r);
+        bool due = regular || early;
         if ((rc = flush_room(hub, r, due, &diffed)) < 0)
             break;
         n += rc;
         p->dirty = r->next_dirty;
         if (!due) {
+            uint64_t at = settle_at(p, r) < r->diff_at ? settle_at(p, r) : r->diff_at;
             r->next_dirty = held;
             held = r;
-            if (r->diff_at < p->diff_due)
-                p->diff_due = r->diff_at;
+            if (at < p->diff_due)
+                p->diff_due = at;
             continue;
         }
         r->dirty = false;
         /* The interval runs from a diff sent (or from the changes a host
          * with its own wire format was told of), not from a state. */
-        if (diffed || (!p->events[1] && p->cfg.flushed))
-            r->diff_at = hub->now_ms + spacing(p, r);
+        if (diffed || (!p->events[1] && p->cfg.flushed)) {
+            r->diff_at = (early ? r->diff_at : hub->now_ms) + spacing(p, r);
+            r->borrowed = early;
+        }
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
         if (p->cfg.flushed) {
