@@ -95,11 +95,11 @@ static json_t *entry_new(room_hub *hub, const rm_pmember *m, const room_conn *co
 
 /* The pending diff changed: connections holding a state from before this
  * need it. */
-static void bump(room_hub *hub, rm_proom *r)
+static void bump(rm_proom *r)
 {
     if (++r->seq == 0)
         r->seq = 1;
-    r->changed_at = hub->now_ms;
+    r->changed = true;
 }
 
 static void mark_dirty(rm_people *p, rm_proom *r)
@@ -117,7 +117,7 @@ void rm_presence_queue_join(room_hub *hub, rm_pmember *m)
 {
     rm_people *p = hub->people;
     rm_proom *r = m->room;
-    bump(hub, r);
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     if (!p->events[1])
@@ -154,7 +154,7 @@ void rm_presence_queue_leave(room_hub *hub, rm_pmember *m)
     rm_people *p = hub->people;
     rm_proom *r = m->room;
     r->body_stale = true;
-    bump(hub, r);
+    bump(r);
     if (p->cfg.flushed)
         mark_dirty(p, r);
     unqueue(m);
@@ -566,11 +566,18 @@ static uint64_t spacing(const rm_people *p, const rm_proom *r)
     return ms;
 }
 
+/* Diffs a room may send ahead of its spacing, when their changes settled:
+ * r->diff_at runs ahead of the clock by a spacing for each. */
+#define EARLY_DIFFS 2
+
 /* When a held diff of `r` may go early: once its changes have settled
- * (none for diff_ms), unless the diff before went early too. */
-static uint64_t settle_at(const rm_people *p, const rm_proom *r)
+ * (none for diff_ms), and not more than EARLY_DIFFS spacings ahead. */
+static uint64_t settle_at(const rm_people *p, const rm_proom *r, uint64_t gap)
 {
-    return p->cfg.diff_ms && !r->borrowed ? r->changed_at + p->cfg.diff_ms : UINT64_MAX;
+    uint64_t at = r->changed_at + p->cfg.diff_ms, ahead = EARLY_DIFFS * gap;
+    if (!p->cfg.diff_ms)
+        return UINT64_MAX;
+    return r->diff_at > ahead && r->diff_at - ahead > at ? r->diff_at - ahead : at;
 }
 
 /* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
@@ -583,21 +590,31 @@ static int flush(room_hub *hub, bool all)
     p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
         bool diffed;
-        uint64_t gap = spacing(p, r) * (r->borrowed ? 2 : 1);
+        uint64_t gap = spacing(p, r), settled;
+        /* Changes count from the tick that takes them: the hub's clock is
+         * that of the tick before, which a long loop iteration (a diff to
+         * thousands) leaves far behind, and input waiting through it is
+         * no sign of a burst that ended. */
+        if (r->changed) {
+            r->changed = false;
+            r->changed_at = hub->now_ms;
+        }
+        settled = settle_at(p, r, gap);
         /* A clock that went back, or a room that shrank, does not hold a
          * diff longer than the room's spacing now. */
-        bool regular = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > gap;
+        bool regular = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > (EARLY_DIFFS + 1) * gap;
         /* A burst that ended is shown once it settled, not a spacing
-         * later: the diff borrows the next one's spacing, so a room still
-         * costs at most one diff per spacing over time, plus this one. */
-        bool early = !regular && hub->now_ms >= settle_at(p, r);
+         * later. Such a diff is taken from the spacings to come (a token
+         * bucket of EARLY_DIFFS), so that over time a room still costs one
+         * diff per spacing. */
+        bool early = !regular && hub->now_ms >= settled;
         bool due = regular || early;
         if ((rc = flush_room(hub, r, due, &diffed)) < 0)
             break;
         n += rc;
         p->dirty = r->next_dirty;
         if (!due) {
-            uint64_t at = settle_at(p, r) < r->diff_at ? settle_at(p, r) : r->diff_at;
+            uint64_t at = settled < r->diff_at ? settled : r->diff_at;
             r->next_dirty = held;
             held = r;
             if (at < p->diff_due)
@@ -608,8 +625,7 @@ static int flush(room_hub *hub, bool all)
         /* The interval runs from a diff sent (or from the changes a host
          * with its own wire format was told of), not from a state. */
         if (diffed || (!p->events[1] && p->cfg.flushed)) {
-            r->diff_at = (early ? r->diff_at : hub->now_ms) + spacing(p, r);
-            r->borrowed = early;
+            r->diff_at = (early ? r->diff_at : hub->now_ms) + gap;
         }
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
