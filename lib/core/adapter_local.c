@@ -20,6 +20,8 @@ static room_adapter local = {
     NULL, /* remote: the hub answers ROOM_ENOTFOUND itself */
     NULL, /* publish_event */
     NULL, /* room_local */
+    NULL, /* storage_publish: each copy is the room's */
+    NULL, /* storage_fetch */
 };
 
 room_adapter *room_adapter_local(void)

@@ -43,6 +43,11 @@ enum {
     RM_S_FAILED = 1u << 2,  /* the last write failed: read-only */
     RM_S_COMPACT = 1u << 3, /* the compact callback is due at the next flush */
     RM_S_NEW = 1u << 4,     /* never written: its meta is due */
+    /* Cluster (storage_remote.c): the other nodes' log is being fetched;
+     * the copy follows the cluster (fetched while it had members, and it
+     * has had some ever since). */
+    RM_S_FETCHING = 1u << 5,
+    RM_S_CURRENT = 1u << 6,
 };
 
 typedef struct rm_sroom {
@@ -111,7 +116,20 @@ int64_t rm_storage_tick(room_hub *hub);
 bool rm_epoch_valid(const char *epoch);
 size_t rm_chain_bytes(const room_frame *f);
 
+/* Like rm_sroom_open() with create, except that a room the store does not
+ * have is not created (NULL, *err ROOM_ENOTFOUND). */
+rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err);
+
 /* updatelog.c */
+/* Appends `update` to r's log after the caps checks and relays it to the
+ * room's members but `from` and the syncing ones; the deliveries. */
+int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void *update, size_t len,
+                  uint64_t *offset_out);
+
+/* storage_remote.c */
+/* A sync of r begins: fetch the other nodes' log first when the copy does
+ * not follow the cluster. */
+void rm_storage_fetch_begin(room_hub *hub, rm_sroom *r);
 /* Appends an entry at `offset` (its frame built with the prefix). */
 int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len);
 /* The running compaction is over; `ask_again`: ask for another if the log

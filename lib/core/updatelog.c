@@ -64,22 +64,37 @@ static bool member_of(room_hub *hub, const room_conn *conn, const char *room)
 int room_storage_append(room_hub *hub, room_conn *from, const char *room, const void *update,
                         size_t len, uint64_t *offset_out)
 {
-    rm_storage *st;
     rm_sroom *r;
-    rm_room *members;
-    rm_lent *e;
-    int rc, n = 0;
-    uint32_t i;
+    int rc, n;
 
     if (!hub || (!update && len))
         return ROOM_EINVAL;
     if (!(r = open_room(hub, room, &rc)))
         return rc;
-    st = hub->storage;
     if (r->flags & RM_S_FAILED)
         return ROOM_ESTORAGE;
     if (from && !member_of(hub, from, room))
         return ROOM_ENOTMEMBER;
+    if ((n = rm_log_append(hub, r, from, update, len, offset_out)) < 0)
+        return n;
+    /* The other nodes serving the room append it to their copies. */
+    if (hub->adapter.storage_publish &&
+        (rc = hub->adapter.storage_publish(hub->cfg.adapter, hub, r->name, ROOM_STORAGE_UPDATE, update,
+                                           len)) != 0)
+        rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish an update of %s: %s", hub->adapter.name,
+               r->name, room_strerror(rc));
+    return n;
+}
+
+int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void *update, size_t len,
+                  uint64_t *offset_out)
+{
+    rm_storage *st = hub->storage;
+    rm_room *members;
+    rm_lent *e;
+    int rc, n = 0;
+    uint32_t i;
+
     if (len > st->cfg.max_update_bytes)
         return ROOM_ETOOBIG;
     if (r->lbytes + len > st->cfg.max_log_bytes)
@@ -92,7 +107,7 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
         *offset_out = e->offset;
     /* The synced members get it now; a syncing one gets it from its
      * stream, after everything older. One frame for all. */
-    members = rm_room_find(hub, room, NULL, &rc);
+    members = rm_room_find(hub, r->name, NULL, &rc);
     for (i = 0; members && i < members->count; i++) {
         room_conn *c = members->members[i].conn;
         if (c != from && !syncing(r, c) && rm_deliver(hub, c, e->frame) == 0)
@@ -158,6 +173,7 @@ int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char *room)
     rm_synced_remove(r, conn);
     memset(&r->syncs[r->nsyncs], 0, sizeof *r->syncs);
     r->syncs[r->nsyncs++].conn = conn;
+    rm_storage_fetch_begin(hub, r);
     return 0;
 }
 
@@ -213,8 +229,10 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
             room_frame_unref(frame);
         } else {
             i = first_after(r, s->pos);
+            /* Everything: live from here on, unless the other nodes' log
+             * is still to come (`fetched` says when). */
             if (i == r->lcount)
-                return finish(hub, r, s); /* everything: live from here on */
+                return r->flags & RM_S_FETCHING ? 0 : finish(hub, r, s);
             frame = r->log[i].frame;
             s->pos = r->log[i].offset;
             rc = rm_deliver(hub, conn, frame);
@@ -229,7 +247,7 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
     }
     /* Whether anything remains is known now, so that a log that fit says
      * so at once. */
-    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount)
+    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount && !(r->flags & RM_S_FETCHING))
         return finish(hub, r, s);
     return 0;
 }
