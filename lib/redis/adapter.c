@@ -304,6 +304,7 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), false);
         rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
+    rr_storage_free(ad);
     /* The hub is going: its callbacks cannot run any more. */
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
@@ -333,6 +334,7 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
         /* The callback may have added requests: start over. */
         link = &ad->pending;
     }
+    rr_storage_tick(ad, now);
 }
 
 /* ---- traffic from the other nodes --------------------------------------------------- */
@@ -502,6 +504,8 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         ad->bus->stats.ignored++;
         return;
     }
+    if (rr_storage_message(ad, msg, len))
+        return;
     if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
@@ -541,6 +545,8 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.publish_event = ad_publish_event;
     ad->base.room_local = ad_room_local;
     ad->base.presence = ad_presence;
+    ad->base.storage_publish = rr_storage_publish;
+    ad->base.storage_fetch = rr_storage_fetch;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);

@@ -22,7 +22,7 @@ void rr_out_release(rr_out *out)
     out->len = out->cap = 0;
 }
 
-static int out_write(void *data, const char *buf, size_t len)
+int rr_out_write(void *data, const char *buf, size_t len)
 {
     rr_out *out = data;
     if (out->err)
@@ -122,7 +122,7 @@ int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const cha
 {
     msgpack_packer pk;
     size_t i;
-    msgpack_packer_init(&pk, out, out_write);
+    msgpack_packer_init(&pk, out, rr_out_write);
     msgpack_pack_array(&pk, 3);
     pack_cstr(&pk, uid);
     /* The packet: EVENT also with binary arguments, as Socket.IO's
