@@ -239,7 +239,7 @@ typedef struct rr_fetch {
     char *room;
     char *chan;   /* the room's channel: the request waits for its subscription */
     bool asked;
-    uint32_t expected, answered;
+    uint32_t answered; /* complete answers, or broken ones */
     uint64_t deadline;
     rr_from *from;
     struct rr_fetch *next;
@@ -350,8 +350,11 @@ int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room)
     rr_storage *st;
     rr_fetch *f;
     (void)hub;
-    /* Nobody to ask (or no way to): this node's copy is all there is. */
-    if (!bus->pub.up || !bus->sub.up || !bus->stats.nodes || strlen(room) > RR_ST_ROOM_MAX)
+    /* Nobody to ask (or no way to): this node's copy is all there is. A
+     * node that connected less than two heartbeats ago may not have heard
+     * the others yet: it asks anyway. */
+    if (!bus->pub.up || !bus->sub.up || strlen(room) > RR_ST_ROOM_MAX ||
+        (!bus->stats.nodes && bus->now - bus->sub.started > 2 * (uint64_t)bus->cfg.heartbeat_ms))
         return ROOM_ENOTFOUND;
     if (!(st = storage_of(ad)) || !(f = rr_malloc(alloc_of(ad), sizeof *f)))
         return ROOM_ENOMEM;
@@ -363,7 +366,6 @@ int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room)
         return ROOM_ENOMEM;
     }
     snprintf(f->id, sizeof f->id, "%.12s-s%u", bus->uid, (unsigned)++st->counter);
-    f->expected = bus->stats.nodes;
     f->deadline = bus->now + RR_ST_TIMEOUT_MS;
     f->next = st->fetches;
     st->fetches = f;
@@ -498,7 +500,9 @@ static void on_log(rr_adapter *ad, const rr_smsg *m)
             return;
         }
     }
-    if (f->answered >= f->expected)
+    /* Every live node has answered (counted now: one heard since the ask
+     * counts too). */
+    if (f->answered >= ad->bus->stats.nodes)
         fetch_end(ad, f);
 }
 
