@@ -53,6 +53,7 @@ static int node_new(fake_cluster *cl, int i, fake_net *net, ctx *c, room_store *
     int rc;
     room_config_init(&cfg);
     fake_config(&cfg, net);
+    net->random_state = (uint64_t)i << 40;
     cfg.adapter = fake_cluster_adapter(cl, i);
     if ((rc = room_hub_new(&net->hub, &cfg)) != 0)
         return rc;
