@@ -128,24 +128,17 @@ static int rd_fix(rd *r, uint8_t base, uint64_t *n)
 int rr_decode_storage(const uint8_t *bytes, size_t len, rr_smsg *m)
 {
     rd r = {bytes, len, 0};
-    uint64_t items, keys, i, type = 0;
+    uint64_t items, keys, type = 0;
+    char key[8], nsp[sizeof RR_ST_NSP];
     size_t want;
     memset(m, 0, sizeof *m);
+    /* [uid, {"type": T, "nsp": "roomd-storage"} (so, in this order: only
+     * roomd writes these), room, ...]. */
     if (rd_fix(&r, 0x90, &items) || items < 4 || rd_str(&r, m->uid, sizeof m->uid) ||
-        rd_fix(&r, 0x80, &keys))
+        rd_fix(&r, 0x80, &keys) || keys != 2 || rd_str(&r, key, sizeof key) || strcmp(key, "type") ||
+        rd_uint(&r, &type) || rd_str(&r, key, sizeof key) || strcmp(key, "nsp") ||
+        rd_str(&r, nsp, sizeof nsp) || strcmp(nsp, RR_ST_NSP))
         return ROOM_EPROTO;
-    /* The header: "type" and "nsp" (which names no namespace). */
-    for (i = 0; i < keys; i++) {
-        char key[8], nsp[sizeof RR_ST_NSP];
-        if (rd_str(&r, key, sizeof key))
-            return ROOM_EPROTO;
-        if (strcmp(key, "type") == 0) {
-            if (rd_uint(&r, &type))
-                return ROOM_EPROTO;
-        } else if (strcmp(key, "nsp") != 0 || rd_str(&r, nsp, sizeof nsp) || strcmp(nsp, RR_ST_NSP)) {
-            return ROOM_EPROTO;
-        }
-    }
     switch (type) {
     case RR_ST_UPDATE:
     case RR_ST_RELAY:
