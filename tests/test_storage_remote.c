@@ -374,6 +374,51 @@ static void read_only_rooms_take_remote_updates(void **state)
     fake_cluster_free(&cl);
 }
 
+static void lost_traffic_fetched_again(void **state)
+{
+    fake_cluster cl = {0};
+    fake_net na = {0}, nb = {0};
+    ctx ca = {0}, cb = {0};
+    fake_peer *a, *b;
+    int entries = 0;
+    (void)state;
+    assert_int_equal(node_new(&cl, 0, &na, &ca, NULL), 0);
+    assert_int_equal(node_new(&cl, 1, &nb, &cb, NULL), 0);
+    a = member(&na, "doc");
+    b = member(&nb, "doc");
+    assert_int_equal(room_storage_sync_begin(na.hub, a->conn, "doc"), 0);
+    assert_int_equal(room_storage_sync_begin(nb.hub, b->conn, "doc"), 0);
+    fake_cluster_answer(&cl);
+    assert_int_equal(room_storage_sync_send(na.hub, a->conn, "doc", 0), 1);
+    assert_int_equal(room_storage_sync_send(nb.hub, b->conn, "doc", 0), 1);
+    /* An update that never reached B (the bus was away). */
+    append(&na, a, "doc", 0);
+    fake_cluster_free(&cl);
+    assert_int_equal(room_storage_peek(nb.hub, "doc", count_entries, &entries, NULL), 0);
+    assert_int_equal(entries, 0);
+    /* B's bus is back: the room B serves fetches again. */
+    assert_int_equal(room_storage_remote_lost(nb.hub, NULL), 1);
+    assert_int_equal(room_storage_remote_lost(nb.hub, NULL), 0); /* running already */
+    fake_clear(b);
+    assert_int_equal(fake_cluster_answer(&cl), 1);
+    assert_int_equal(b->nframes, 1);
+    assert_string_equal(b->frames[0], PREFIX "u0000");
+    assert_int_equal(cb.fetched, 2);
+    assert_int_equal(room_storage_remote_lost(NULL, NULL), ROOM_EINVAL);
+    assert_int_equal(room_storage_remote_lost(nb.hub, ""), ROOM_ENAME);
+    /* One room by name: A's, for a node that says it was away. */
+    assert_int_equal(room_storage_remote_lost(na.hub, "other"), 0);
+    assert_int_equal(room_storage_remote_lost(na.hub, "doc"), 1);
+    assert_int_equal(fake_cluster_answer(&cl), 1);
+    assert_int_equal(ca.fetched, 2);
+
+    fake_close(&na, a);
+    fake_close(&nb, b);
+    room_hub_free(na.hub);
+    room_hub_free(nb.hub);
+    fake_cluster_free(&cl);
+}
+
 /* ---- allocation failures ------------------------------------------------------------ */
 
 /* Two nodes; node A's allocations fail from the `fail_at`-th on. */
@@ -444,6 +489,7 @@ int main(void)
         cmocka_unit_test(relays),
         cmocka_unit_test(stored_copies_answer),
         cmocka_unit_test(read_only_rooms_take_remote_updates),
+        cmocka_unit_test(lost_traffic_fetched_again),
         cmocka_unit_test(fail_nth_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -449,6 +449,14 @@ ROOM_API int room_storage_remote_relay(room_hub *hub, const char *room, const vo
  * `fetched` callback runs. 0, or ROOM_ENOTFOUND (no fetch of `room` runs:
  * its members left and its state was unloaded), ROOM_EINVAL, ROOM_ENAME. */
 ROOM_API int room_storage_remote_fetched(room_hub *hub, const char *room);
+/* For adapters: the other nodes' traffic about `room` (NULL: every room)
+ * may have been lost (the bus was away, here or on the node that says
+ * so). Each such room whose copy followed the cluster fetches the others'
+ * log again (room_adapter.storage_fetch; its syncs wait for it as a first
+ * member's do), so that copies that diverged meanwhile take each other's
+ * updates. Returns how many rooms asked, or ROOM_EINVAL (NULL hub, or from
+ * a storage callback), ROOM_ENAME. */
+ROOM_API int room_storage_remote_lost(room_hub *hub, const char *room);
 /* For adapters answering another node's fetch: visits this node's log of
  * `room` as room_storage_foreach() does (the callback may keep references
  * to the entries' frames, room_frame_ref(), to send them later), but only

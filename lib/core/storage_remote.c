@@ -114,3 +114,27 @@ int room_storage_peek(room_hub *hub, const char *room, room_storage_visit_fn fn,
                    rm_room_find(hub, room, NULL, &rc) != NULL;
     return room_storage_foreach(hub, room, fn, ud);
 }
+
+int room_storage_remote_lost(room_hub *hub, const char *room)
+{
+    rm_storage *st;
+    size_t len;
+    int n = 0, rc;
+    if (!hub)
+        return ROOM_EINVAL;
+    if (room && (rc = rm_check_room_name(hub, room, &len)) != 0)
+        return rc;
+    if (!(st = hub->storage))
+        return 0;
+    if (st->busy)
+        return ROOM_EINVAL;
+    for (uint32_t i = 0; i < st->rooms.cap; i++) {
+        rm_sroom *r = st->rooms.slots[i];
+        if (!r || !(r->flags & RM_S_CURRENT) || (room && strcmp(r->name, room) != 0))
+            continue;
+        r->flags &= ~(uint32_t)RM_S_CURRENT;
+        rm_storage_fetch_begin(hub, r);
+        n += (r->flags & RM_S_FETCHING) != 0;
+    }
+    return n;
+}

@@ -166,6 +166,7 @@ void rr_adapter_back(rr_adapter *ad)
         publish_json(ad, ad->pres_chan, ask);
     json_decref(ask);
     publish_snapshot(ad);
+    rr_storage_back(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)

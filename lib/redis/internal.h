@@ -113,12 +113,14 @@ json_t *rr_request_new(const char *uid, const char *request_id, const room_remot
 enum {
     RR_ST_UPDATE = 120, /* room channel: [.., room, update bin] */
     RR_ST_RELAY = 121,  /* room channel: [.., room, bytes bin] */
-    RR_ST_FETCH = 122,  /* request channel: [.., room, requestId] */
+    RR_ST_FETCH = 122,  /* request channel: [.., room, requestId, flags] */
     RR_ST_LOG = 123,    /* the asker's own response channel:
                          * [.., room, requestId, seq, flags, bytes bin] */
 };
 /* RR_ST_LOG flags. */
 enum { RR_LOG_LAST = 1, RR_LOG_CURRENT = 2, RR_LOG_HAVE = 4 };
+/* RR_ST_FETCH flags: asked after an outage (the answerer fetches in turn). */
+enum { RR_FETCH_BACK = 1 };
 /* The longest room name and request id the messages carry. */
 #define RR_ST_ROOM_MAX 1024
 #define RR_ST_ID_MAX 32
@@ -241,6 +243,8 @@ void rr_storage_subscribed(rr_adapter *ad, const char *channel, size_t len);
 void rr_storage_tick(rr_adapter *ad, uint64_t now);
 void rr_storage_pump(rr_adapter *ad);
 void rr_storage_free(rr_adapter *ad);
+/* Redis is back: the rooms served here fetch the others' log again. */
+void rr_storage_back(rr_adapter *ad);
 int rr_storage_publish(room_adapter *adapter, room_hub *hub, const char *room, int kind,
                        const void *bytes, size_t len);
 int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room);

@@ -142,8 +142,10 @@ int rr_decode_storage(const uint8_t *bytes, size_t len, rr_smsg *m)
     switch (type) {
     case RR_ST_UPDATE:
     case RR_ST_RELAY:
-    case RR_ST_FETCH:
         want = 4;
+        break;
+    case RR_ST_FETCH:
+        want = 5;
         break;
     case RR_ST_LOG:
         want = 7;
@@ -159,6 +161,8 @@ int rr_decode_storage(const uint8_t *bytes, size_t len, rr_smsg *m)
             return ROOM_EPROTO;
     }
     if (type == RR_ST_LOG && (rd_uint(&r, &m->seq) || rd_uint(&r, &m->flags) || m->flags > 7))
+        return ROOM_EPROTO;
+    if (type == RR_ST_FETCH && (rd_uint(&r, &m->flags) || m->flags > RR_FETCH_BACK))
         return ROOM_EPROTO;
     if (type != RR_ST_FETCH && rd_blob(&r, true, &m->data, &m->len))
         return ROOM_EPROTO;
@@ -176,7 +180,7 @@ int rr_encode_storage(rr_out *out, const rr_smsg *m)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, rr_out_write);
-    msgpack_pack_array(&pk, m->type == RR_ST_LOG ? 7 : 4);
+    msgpack_pack_array(&pk, m->type == RR_ST_LOG ? 7 : m->type == RR_ST_FETCH ? 5 : 4);
     pack_cstr(&pk, m->uid);
     msgpack_pack_map(&pk, 2);
     pack_cstr(&pk, "type");
@@ -186,10 +190,10 @@ int rr_encode_storage(rr_out *out, const rr_smsg *m)
     pack_cstr(&pk, m->room);
     if (m->type == RR_ST_FETCH || m->type == RR_ST_LOG)
         pack_cstr(&pk, m->id);
-    if (m->type == RR_ST_LOG) {
+    if (m->type == RR_ST_LOG)
         msgpack_pack_uint64(&pk, m->seq);
+    if (m->type == RR_ST_LOG || m->type == RR_ST_FETCH)
         msgpack_pack_uint64(&pk, m->flags);
-    }
     if (m->type != RR_ST_FETCH) {
         msgpack_pack_bin(&pk, m->len);
         msgpack_pack_bin_body(&pk, m->data, m->len);
@@ -232,6 +236,7 @@ typedef struct rr_fetch {
     char *room;
     char *chan;   /* the room's channel: the request waits for its subscription */
     bool asked;
+    bool back;    /* after an outage: the answerers fetch ours in turn */
     uint32_t answered; /* complete answers, or broken ones */
     uint64_t deadline;
     rr_from *from;
@@ -262,6 +267,7 @@ typedef struct rr_storage {
     rr_fetch *fetches;
     rr_answer *answers;
     uint32_t counter;
+    bool back; /* the fetches asked now follow an outage */
 } rr_storage;
 
 static const room_allocator *alloc_of(const rr_adapter *ad)
@@ -360,6 +366,7 @@ int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room)
     }
     snprintf(f->id, sizeof f->id, "%.12s-s%u", bus->uid, (unsigned)++st->counter);
     f->deadline = bus->now + RR_ST_TIMEOUT_MS;
+    f->back = st->back;
     f->next = st->fetches;
     st->fetches = f;
     /* Ask once the subscription to the room's channel is confirmed: its
@@ -378,8 +385,10 @@ void rr_storage_subscribed(rr_adapter *ad, const char *channel, size_t len)
             continue;
         f->asked = true;
         f->deadline = ad->bus->now + RR_ST_TIMEOUT_MS;
-        if (smsg_init(&m, ad, RR_ST_FETCH, f->room, f->id))
+        if (smsg_init(&m, ad, RR_ST_FETCH, f->room, f->id)) {
+            m.flags = f->back ? RR_FETCH_BACK : 0;
             publish_msg(ad, ad->req_chan, &m);
+        }
     }
 }
 
@@ -637,6 +646,11 @@ static void on_fetch(rr_adapter *ad, const rr_smsg *m)
     a->next_answer = st->answers;
     st->answers = a;
     rr_storage_pump(ad);
+    /* The asker could not hear us, nor we it: what it appended meanwhile
+     * is in its copy only. Fetch it in turn (ours is not such a fetch, so
+     * this goes no further). */
+    if (m->flags & RR_FETCH_BACK)
+        room_storage_remote_lost(ad->hub, m->room);
 }
 
 /* ---- dispatch, timers, teardown ---------------------------------------------------------- */
@@ -672,6 +686,20 @@ bool rr_storage_message(rr_adapter *ad, const uint8_t *msg, size_t len)
         break;
     }
     return true;
+}
+
+void rr_storage_back(rr_adapter *ad)
+{
+    int n;
+    /* What the others appended while this node could not hear them (and
+     * theirs, if they could not either) is in nobody's copy but theirs. */
+    if (!ad->hub || !storage_of(ad))
+        return;
+    ad->storage->back = true;
+    n = room_storage_remote_lost(ad->hub, NULL);
+    ad->storage->back = false;
+    if (n > 0)
+        rr_log(ad->bus, ROOM_LOG_INFO, "redis: fetching %d documents of %s again", n, ad->nsp);
 }
 
 void rr_storage_tick(rr_adapter *ad, uint64_t now)

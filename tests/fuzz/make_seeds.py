@@ -491,7 +491,8 @@ def entries(*updates):
 REDIS_STORAGE = {
     "update": st_msg(120, "doc", mp_bin(b"\x01\x02\x03")),
     "relay-awareness": st_msg(121, "doc", mp_bin(bytes([1, 10, 1, 7, 1, 6]) + b'{"x":1}')),
-    "fetch": st_msg(122, "doc", mp_str("a1b2c3d4e5f6-s1")),
+    "fetch": st_msg(122, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(0)),
+    "fetch-after-outage": st_msg(122, "doc", mp_str("a1b2c3d4e5f6-s2"), mp_uint(1)),
     "log": st_msg(123, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(0), mp_uint(7),
                   mp_bin(entries(b"one", b"", b"three" * 60))),
     "log-none": st_msg(123, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(3), mp_uint(1), mp_bin(b"")),

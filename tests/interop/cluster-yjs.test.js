@@ -166,6 +166,29 @@ describe('cluster: y-websocket documents over three nodes', { skip: !REDIS_SERVE
     console.log(`# a dropped client's awareness left the other nodes after ${Date.now() - t0} ms`);
   });
 
+  it('edits made while Redis is away reach the other nodes once it is back', T, async () => {
+    const a = open(0, 'outage');
+    const b = open(1, 'outage');
+    await Promise.all([synced(a), synced(b)]);
+    a.doc.getText('t').insert(0, 'shared ');
+    await until(() => text(b) === 'shared ', 3000, 'the first edit');
+    await redis.stop();
+    await sleep(300);
+    // Each client's node keeps its edit; the other cannot hear it.
+    a.doc.getArray('a').push(['from-a']);
+    b.doc.getArray('a').push(['from-b']);
+    await sleep(300);
+    assert.equal(a.doc.getArray('a').length, 1);
+    redis = await startRedis(redisPort);
+    // Each node fetches the others' copy of what it serves, and its
+    // clients get what they missed.
+    await until(() => a.doc.getArray('a').length === 2 && sameDoc(a, b), 10000, 'the copies to merge');
+    // A joiner on the third node has everything.
+    const c = open(2, 'outage');
+    await synced(c);
+    assert.ok(sameDoc(c, a));
+  });
+
   it('a node that dies takes its clients\' awareness with it', T, async () => {
     const d = await startRoomd(['--redis', `redis://127.0.0.1:${redisPort}`, '--node-id', 'doomed']);
     await sleep(1500);
