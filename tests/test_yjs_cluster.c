@@ -301,10 +301,10 @@ static void dead_nodes_clients_removed(void **state)
     assert_int_equal(room_storage_remote_relay(B.hub, "doc", "\x01\x03\x01\x07\x01", 5), 0);
     assert_int_equal(b->n, 1);
     leave(&A, a);
-    fake_cluster_free(&cl);
     leave(&B, b);
     node_free(&A);
     node_free(&B);
+    fake_cluster_free(&cl);
 }
 
 /* ---- allocation failures ------------------------------------------------------------ */

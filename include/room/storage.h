@@ -453,9 +453,10 @@ ROOM_API int room_storage_remote_fetched(room_hub *hub, const char *room);
  * may have been lost (the bus was away, here or on the node that says
  * so). Each such room whose copy followed the cluster fetches the others'
  * log again (room_adapter.storage_fetch; its syncs wait for it as a first
- * member's do), so that copies that diverged meanwhile take each other's
- * updates. Returns how many rooms asked, or ROOM_EINVAL (NULL hub, or from
- * a storage callback), ROOM_ENAME. */
+ * member's do), and one whose fetch is running fetches again once it is
+ * over (its answers may be what was lost), so that copies that diverged
+ * meanwhile take each other's updates. Returns how many rooms will ask,
+ * or ROOM_EINVAL (NULL hub, or from a storage callback), ROOM_ENAME. */
 ROOM_API int room_storage_remote_lost(room_hub *hub, const char *room);
 /* For adapters answering another node's fetch: visits this node's log of
  * `room` as room_storage_foreach() does (the callback may keep references

@@ -87,9 +87,15 @@ int room_storage_remote_fetched(room_hub *hub, const char *room)
     if (!(r = rm_sroom_find(hub, room, &rc)) || !(r->flags & RM_S_FETCHING))
         return ROOM_ENOTFOUND;
     r->flags &= ~(uint32_t)RM_S_FETCHING;
-    /* Current only while the node follows the room (it has members). */
-    if (rm_room_find(hub, room, NULL, &rc))
+    if (r->flags & RM_S_AGAIN) {
+        /* Some node's traffic was lost while this fetch ran, perhaps its
+         * answer too: ask again (the syncs keep waiting). */
+        r->flags &= ~(uint32_t)RM_S_AGAIN;
+        rm_storage_fetch_begin(hub, r);
+    } else if (rm_room_find(hub, room, NULL, &rc)) {
+        /* Current only while the node follows the room (it has members). */
         r->flags |= RM_S_CURRENT;
+    }
     st = hub->storage;
     if (st->cfg.fetched)
         st->cfg.fetched(hub, r->name, st->cfg.user_data);
@@ -130,8 +136,13 @@ int room_storage_remote_lost(room_hub *hub, const char *room)
         return ROOM_EINVAL;
     for (uint32_t i = 0; i < st->rooms.cap; i++) {
         rm_sroom *r = st->rooms.slots[i];
-        if (!r || !(r->flags & RM_S_CURRENT) || (room && strcmp(r->name, room) != 0))
+        if (!r || !(r->flags & (RM_S_CURRENT | RM_S_FETCHING)) || (room && strcmp(r->name, room) != 0))
             continue;
+        if (r->flags & RM_S_FETCHING) {
+            r->flags |= RM_S_AGAIN;
+            n++;
+            continue;
+        }
         r->flags &= ~(uint32_t)RM_S_CURRENT;
         rm_storage_fetch_begin(hub, r);
         n += (r->flags & RM_S_FETCHING) != 0;

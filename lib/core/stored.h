@@ -48,6 +48,7 @@ enum {
      * has had some ever since). */
     RM_S_FETCHING = 1u << 5,
     RM_S_CURRENT = 1u << 6,
+    RM_S_AGAIN = 1u << 7, /* traffic was lost during the fetch: fetch again after it */
 };
 
 typedef struct rm_sroom {
