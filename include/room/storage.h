@@ -334,10 +334,6 @@ ROOM_API int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char 
  * Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTFOUND (no sync of that room
  * running for conn: never begun, over, or ended when it left the room),
  * ROOM_ECLOSED / ROOM_ETRANSPORT (a send failed: the sync is ended). */
-/* In a cluster, a sync of a room whose log is being fetched from the other
- * nodes (room_adapter.storage_fetch) does not finish before the fetch:
- * room_storage_sync_send() returns 0 (after sending what there is) until
- * then, and the `fetched` callback says when to call it again. */
 ROOM_API int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room,
                                     size_t max_bytes);
 /* Ends conn's sync of `room` without finishing it (the connection no
@@ -419,6 +415,11 @@ ROOM_API room_conn *room_storage_compaction_member(room_hub *hub, const char *ro
  * times). A node whose first member begins a sync fetches the others' log
  * first (room_adapter.storage_fetch), so that a node that never served a
  * room, or whose stored copy is stale, gives its joiner the whole log. */
+
+/* A sync of a room whose log is being fetched from the other nodes does not
+ * finish before the fetch is over: room_storage_sync_send() returns 0
+ * (after sending what there is) until then, and the `fetched` callback
+ * says when to call it again. */
 
 /* Passes `bytes` (len, copied by the adapter) to the other nodes serving
  * `room`, for their `relayed` callback: a protocol's messages that are

@@ -46,7 +46,6 @@ int room_storage_relay(room_hub *hub, const char *room, const void *bytes, size_
 
 int room_storage_remote_append(room_hub *hub, const char *room, const void *update, size_t len)
 {
-    rm_sroom *r;
     int rc;
     if (!hub || (!update && len))
         return ROOM_EINVAL;
@@ -54,11 +53,13 @@ int room_storage_remote_append(room_hub *hub, const char *room, const void *upda
         return ROOM_EINVAL;
     if (!served(hub, room, &rc))
         return rc;
-    if (!(r = rm_sroom_open(hub, room, true, &rc)))
-        return rc;
-    /* A read-only room keeps it in memory: refusing would lose it, where
-     * a member whose append is refused sends it again. */
-    return rm_log_append(hub, r, NULL, update, len, NULL);
+    if (!rm_storage_get(hub))
+        return ROOM_ENOMEM;
+    /* As the host's append, kept on a read-only room and not published. */
+    hub->storage->from_node = true;
+    rc = room_storage_append(hub, NULL, room, update, len, NULL);
+    hub->storage->from_node = false;
+    return rc;
 }
 
 int room_storage_remote_relay(room_hub *hub, const char *room, const void *bytes, size_t len)

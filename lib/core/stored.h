@@ -97,6 +97,7 @@ typedef struct rm_storage {
     uint32_t busy;      /* a callback or store function is running */
     bool configured;    /* room_storage_enable() happened, or state exists */
     uint64_t swept_at;  /* hub time of the last age sweep */
+    bool from_node;     /* the append running came from another node (storage_remote.c) */
 } rm_storage;
 
 /* storage.c */
@@ -121,16 +122,12 @@ size_t rm_chain_bytes(const room_frame *f);
  * have is not created (NULL, *err ROOM_ENOTFOUND). */
 rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err);
 
-/* updatelog.c */
-/* Appends `update` to r's log after the caps checks and relays it to the
- * room's members but `from` and the syncing ones; the deliveries. */
-int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void *update, size_t len,
-                  uint64_t *offset_out);
-
 /* storage_remote.c */
 /* A sync of r begins: fetch the other nodes' log first when the copy does
  * not follow the cluster. */
 void rm_storage_fetch_begin(room_hub *hub, rm_sroom *r);
+
+/* updatelog.c */
 /* Appends an entry at `offset` (its frame built with the prefix). */
 int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len);
 /* The running compaction is over; `ask_again`: ask for another if the log

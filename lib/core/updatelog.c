@@ -64,37 +64,24 @@ static bool member_of(room_hub *hub, const room_conn *conn, const char *room)
 int room_storage_append(room_hub *hub, room_conn *from, const char *room, const void *update,
                         size_t len, uint64_t *offset_out)
 {
+    rm_storage *st;
     rm_sroom *r;
-    int rc, n;
-
-    if (!hub || (!update && len))
-        return ROOM_EINVAL;
-    if (!(r = open_room(hub, room, &rc)))
-        return rc;
-    if (r->flags & RM_S_FAILED)
-        return ROOM_ESTORAGE;
-    if (from && !member_of(hub, from, room))
-        return ROOM_ENOTMEMBER;
-    if ((n = rm_log_append(hub, r, from, update, len, offset_out)) < 0)
-        return n;
-    /* The other nodes serving the room append it to their copies. */
-    if (hub->adapter.storage_publish &&
-        (rc = hub->adapter.storage_publish(hub->cfg.adapter, hub, r->name, ROOM_STORAGE_UPDATE, update,
-                                           len)) != 0)
-        rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish an update of %s: %s", hub->adapter.name,
-               r->name, room_strerror(rc));
-    return n;
-}
-
-int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void *update, size_t len,
-                  uint64_t *offset_out)
-{
-    rm_storage *st = hub->storage;
     rm_room *members;
     rm_lent *e;
     int rc, n = 0;
     uint32_t i;
 
+    if (!hub || (!update && len))
+        return ROOM_EINVAL;
+    if (!(r = open_room(hub, room, &rc)))
+        return rc;
+    st = hub->storage;
+    /* Another node's update is kept on a read-only room (storage_remote.c):
+     * refusing would lose it, where a member sends its own again. */
+    if ((r->flags & RM_S_FAILED) && !st->from_node)
+        return ROOM_ESTORAGE;
+    if (from && !member_of(hub, from, room))
+        return ROOM_ENOTMEMBER;
     if (len > st->cfg.max_update_bytes)
         return ROOM_ETOOBIG;
     if (r->lbytes + len > st->cfg.max_log_bytes)
@@ -107,7 +94,7 @@ int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void 
         *offset_out = e->offset;
     /* The synced members get it now; a syncing one gets it from its
      * stream, after everything older. One frame for all. */
-    members = rm_room_find(hub, r->name, NULL, &rc);
+    members = rm_room_find(hub, room, NULL, &rc);
     for (i = 0; members && i < members->count; i++) {
         room_conn *c = members->members[i].conn;
         if (c != from && !syncing(r, c) && rm_deliver(hub, c, e->frame) == 0)
@@ -119,6 +106,13 @@ int rm_log_append(room_hub *hub, rm_sroom *r, const room_conn *from, const void 
         r->flags |= RM_S_COMPACT;
         rm_sroom_pending(st, r);
     }
+    /* The other nodes serving the room append it to their copies; one
+     * from another node is not published again. */
+    if (hub->adapter.storage_publish && !st->from_node &&
+        (rc = hub->adapter.storage_publish(hub->cfg.adapter, hub, r->name, ROOM_STORAGE_UPDATE, update,
+                                           len)) != 0)
+        rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish an update of %s: %s", hub->adapter.name,
+               r->name, room_strerror(rc));
     return n;
 }
 
@@ -145,9 +139,12 @@ void rm_synced_remove(rm_sroom *r, const room_conn *conn)
     }
 }
 
-/* The sync is over: conn has every entry. Its place was kept at begin. */
+/* The sync is over: conn has every entry. Its place was kept at begin.
+ * Not while the other nodes' log is still to come (`fetched` says when). */
 static int finish(room_hub *hub, rm_sroom *r, rm_sync *s)
 {
+    if (r->flags & RM_S_FETCHING)
+        return 0;
     r->synced[r->nsynced++] = s->conn;
     rm_sync_remove(hub, r, s);
     return 1;
@@ -229,10 +226,8 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
             room_frame_unref(frame);
         } else {
             i = first_after(r, s->pos);
-            /* Everything: live from here on, unless the other nodes' log
-             * is still to come (`fetched` says when). */
             if (i == r->lcount)
-                return r->flags & RM_S_FETCHING ? 0 : finish(hub, r, s);
+                return finish(hub, r, s); /* everything: live from here on */
             frame = r->log[i].frame;
             s->pos = r->log[i].offset;
             rc = rm_deliver(hub, conn, frame);
@@ -247,7 +242,7 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
     }
     /* Whether anything remains is known now, so that a log that fit says
      * so at once. */
-    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount && !(r->flags & RM_S_FETCHING))
+    if (s->iheld == s->nheld && first_after(r, s->pos) == r->lcount)
         return finish(hub, r, s);
     return 0;
 }
