@@ -137,7 +137,33 @@ struct room_adapter {
      * may follow. NULL: a single node. */
     int (*resume)(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
                   const char *offset);
+    /* ---- added with cluster-wide room storage (issue 12; room/storage.h,
+     * docs/cluster.md "Room storage") */
+
+    /* For the other nodes serving `room`: an update appended to its log on
+     * this node (`kind` ROOM_STORAGE_UPDATE: from a member or the host,
+     * never one that came from another node), or the bytes of
+     * room_storage_relay() (ROOM_STORAGE_RELAY). Borrowed for the call.
+     * The receiving nodes call room_storage_remote_append() or
+     * room_storage_remote_relay(). Runs inside the append: it must not call
+     * into the hub. Errors are logged by the hub. NULL: single node. */
+    int (*storage_publish)(room_adapter *adapter, room_hub *hub, const char *room, int kind,
+                           const void *bytes, size_t len);
+    /* The first member of `room` here began a sync while this node's copy
+     * of the log does not follow the cluster (it served no member since it
+     * last had none): ask the other nodes for their log of `room`. Return
+     * 0 when asked: the adapter then feeds what they answer through
+     * room_storage_remote_append() and calls room_storage_remote_fetched()
+     * exactly once, later (never inside this call): when a node serving
+     * the room has answered, when every node has, or after its timeout.
+     * Until then the room's syncs do not finish. Any other value (no other
+     * node is alive, the bus is down): the syncs go on at once. Must not
+     * call into the hub. NULL: single node. */
+    int (*storage_fetch)(room_adapter *adapter, room_hub *hub, const char *room);
 };
+
+/* room_adapter.storage_publish kinds. */
+enum { ROOM_STORAGE_UPDATE = 1, ROOM_STORAGE_RELAY = 2 };
 
 /* What room_adapter.remote carries. */
 enum room_remote_kind {

@@ -22,6 +22,8 @@ static room_adapter local = {
     NULL, /* room_local */
     NULL, NULL, NULL, /* count_begin, count_end, count_members: one node counts alone */
     NULL, /* resume: no other node holds a session */
+    NULL, /* storage_publish: each copy is the room's */
+    NULL, /* storage_fetch */
 };
 
 room_adapter *room_adapter_local(void)

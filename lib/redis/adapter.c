@@ -166,6 +166,7 @@ void rr_adapter_back(rr_adapter *ad)
         publish_json(ad, ad->pres_chan, ask);
     json_decref(ask);
     publish_snapshot(ad);
+    rr_storage_back(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
@@ -315,6 +316,7 @@ static void ad_destroy(room_adapter *adapter)
      * can no longer complete; every caller still waiting hears so, and can
      * release what it holds. */
     rr_resume_drop(ad);
+    rr_storage_free(ad);
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
         if (p->done)
@@ -348,6 +350,7 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
         /* The callback may have added requests: start over. */
         link = &ad->pending;
     }
+    rr_storage_tick(ad, now);
 }
 
 /* ---- traffic from the other nodes --------------------------------------------------- */
@@ -547,6 +550,8 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         ad->bus->stats.ignored++;
         return;
     }
+    if (rr_storage_message(ad, msg, len))
+        return;
     if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
@@ -593,6 +598,8 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.count_end = rr_count_end;
     ad->base.count_members = rr_count_members;
     ad->base.resume = rr_resume_ask;
+    ad->base.storage_publish = rr_storage_publish;
+    ad->base.storage_fetch = rr_storage_fetch;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);

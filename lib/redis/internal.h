@@ -113,6 +113,44 @@ int rr_request_op(json_t *req, room_remote_op *op, const char **rooms, json_t **
 json_t *rr_request_new(const char *uid, const char *request_id, const room_remote_op *op);
 
 
+/* ---- room storage across nodes (storage.c) --------------------------------------
+ * roomd's own msgpack messages, [uid, {"type": T, "nsp": "roomd-storage"},
+ * room, ...]: the header's "nsp" is no namespace, so a Socket.IO node that
+ * hears one on a room channel ignores it ("different namespace"). */
+enum {
+    RR_ST_UPDATE = 120, /* room channel: [.., room, update bin] */
+    RR_ST_RELAY = 121,  /* room channel: [.., room, bytes bin] */
+    RR_ST_FETCH = 122,  /* request channel: [.., room, requestId, flags] */
+    RR_ST_LOG = 123,    /* the asker's own response channel:
+                         * [.., room, requestId, seq, flags, bytes bin] */
+};
+/* RR_ST_LOG flags. */
+enum { RR_LOG_LAST = 1, RR_LOG_CURRENT = 2, RR_LOG_HAVE = 4 };
+/* RR_ST_FETCH flags: asked after an outage (the answerer fetches in turn). */
+enum { RR_FETCH_BACK = 1 };
+/* The longest room name and request id the messages carry. */
+#define RR_ST_ROOM_MAX 1024
+#define RR_ST_ID_MAX 32
+
+typedef struct rr_smsg {
+    int type;
+    char uid[16];
+    char room[RR_ST_ROOM_MAX + 1];
+    char id[RR_ST_ID_MAX + 1];
+    uint64_t seq, flags;
+    const uint8_t *data; /* into the decoded bytes */
+    size_t len;
+} rr_smsg;
+/* 0, or ROOM_EPROTO for anything but one of the messages above (a
+ * Socket.IO broadcast or request included). Allocates nothing. */
+int rr_decode_storage(const uint8_t *bytes, size_t len, rr_smsg *out);
+/* Encodes `m` (its data as the bin). */
+int rr_encode_storage(rr_out *out, const rr_smsg *m);
+/* A log answer is the concatenation of its messages' bytes: entries, each
+ * a 4-byte big-endian length and the update. Reads the next entry at *pos:
+ * 1 (an entry), 0 (the end), ROOM_EPROTO (a length past the end). */
+int rr_log_next(const uint8_t *bytes, size_t len, size_t *pos, const uint8_t **entry,
+                size_t *entry_len);
 /* ---- cluster-wide counts (count.c) ------------------------------------------------
  * A counted broadcast is [uid, packet, opts, {"type": 140, "requestId"}]
  * on its usual channel; a member count is [uid, nil, {"rooms": [room]},
@@ -251,6 +289,7 @@ struct rr_adapter {
     rr_count *open;   /* between count_begin and count_end */
     rr_adapter *next;
     struct rr_resume *resuming; /* resume requests of this node (resume.c) */
+    struct rr_storage *storage; /* storage.c: fetches and answers running */
 };
 
 /* PUBLISH, unless Redis is away or the output bound is reached (then
@@ -323,5 +362,24 @@ void rr_resume_tick(rr_adapter *ad, uint64_t now);
 void rr_resume_drop(rr_adapter *ad);
 /* "<a><b><c>" in one allocation. */
 char *rr_concat(const room_allocator *a, const char *x, const char *y, const char *z);
+
+/* ---- the adapters' storage traffic (storage.c) ---------------------------------- */
+struct rr_storage;
+/* A storage message of `ad` (any of its channels): true when it was one
+ * (handled), false to go on with the other kinds. */
+bool rr_storage_message(rr_adapter *ad, const uint8_t *msg, size_t len);
+/* The subscriber confirmed `channel`: fetches waiting for it ask now. */
+void rr_storage_subscribed(rr_adapter *ad, const char *channel, size_t len);
+/* Timeouts, and answers waiting for the output to drain. */
+void rr_storage_tick(rr_adapter *ad, uint64_t now);
+void rr_storage_pump(rr_adapter *ad);
+void rr_storage_free(rr_adapter *ad);
+/* Redis is back: the rooms served here fetch the others' log again. */
+void rr_storage_back(rr_adapter *ad);
+int rr_storage_publish(room_adapter *adapter, room_hub *hub, const char *room, int kind,
+                       const void *bytes, size_t len);
+int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room);
+/* Bytes waiting in the publishing connection's output (bus.c). */
+size_t rr_pending_bytes(const room_redis *bus);
 
 #endif
