@@ -829,6 +829,106 @@ static void counts_against_redis_server(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* Recovery across nodes (lib/redis/resume.c): the answer that hands a
+ * session over, with a binary argument; refusals; every truncation and
+ * wrong shape refused; every allocation failing. */
+static void resume_answers(void **state)
+{
+    fake_alloc counts = {0};
+    room_allocator a = fake_allocator(&counts);
+    const uint8_t blob[2] = {7, 0};
+    room_bytes att = {blob, sizeof blob};
+    json_t *one = json_integer(1), *ph = json_pack("{sbsi}", "_placeholder", 1, "num", 0);
+    json_t *argv1[1] = {one}, *argv2[2] = {one, ph};
+    const char *rooms[2] = {"r", "s"};
+    room_resume_event evs[2] = {{"n", argv1, 1, NULL, 0}, {"b", argv2, 2, &att, 1}};
+    room_resume_session s = {"ABCDEFGHIJKLMNOPQRST", rooms, 2, evs, 2};
+    rr_resume_answer r;
+    rr_out out, no;
+    uint8_t bad[512];
+    size_t n;
+    int rc;
+    (void)state;
+
+    rr_out_init(&out, &a);
+    assert_int_equal(rr_encode_resume_answer(&out, "u1", "/", "req1", &s), 0);
+    assert_int_equal(rr_decode_resume_answer(&a, out.data, out.len, &r), 0);
+    assert_string_equal(r.request_id, "req1");
+    assert_true(r.accepted);
+    assert_string_equal(r.id, s.conn_id);
+    assert_int_equal(r.nrooms, 2);
+    assert_string_equal(r.rooms[1], "s");
+    assert_int_equal(r.nevents, 2);
+    assert_string_equal(r.ev[0].event, "n");
+    assert_int_equal(r.ev[0].argc, 1);
+    assert_true(json_equal(r.ev[0].argv[0], one));
+    assert_string_equal(r.ev[1].event, "b");
+    assert_int_equal(r.ev[1].argc, 2);
+    assert_true(json_equal(r.ev[1].argv[1], ph));
+    assert_int_equal(r.ev[1].attachment_count, 1);
+    assert_int_equal(r.ev[1].attachments[0].len, 2);
+    assert_int_equal(memcmp(r.ev[1].attachments[0].data, blob, 2), 0);
+    rr_resume_answer_release(&a, &r);
+
+    rr_out_init(&no, &a);
+    assert_int_equal(rr_encode_resume_answer(&no, "u1", "/", "req2", NULL), 0);
+    assert_int_equal(rr_decode_resume_answer(&a, no.data, no.len, &r), 0);
+    assert_false(r.accepted);
+    assert_string_equal(r.request_id, "req2");
+    assert_null(r.id);
+    rr_resume_answer_release(&a, &r);
+
+    /* Every truncation, and a trailing byte, is refused. */
+    for (n = 0; n < out.len; n++)
+        assert_int_equal(rr_decode_resume_answer(&a, out.data, n, &r), ROOM_EPROTO);
+    assert_true(out.len < sizeof bad);
+    memcpy(bad, out.data, out.len);
+    bad[out.len] = 0xc0;
+    assert_int_equal(rr_decode_resume_answer(&a, bad, out.len + 1, &r), ROOM_EPROTO);
+    /* Wrong shapes: another type, no "accepted", an event that is no bin,
+     * a NUL in the id, a request (JSON). */
+    {
+        static const char *const shapes[] = {
+            "83a9726571756573744964a172a47479706570a86163636570746564c2", /* type 112 */
+            "82a9726571756573744964a172a4747970656f",                     /* no accepted */
+            "86a9726571756573744964a172a4747970656fa86163636570746564c3a26964a141a5726f6f6d7390a66576656e74739101",
+            "86a9726571756573744964a172a4747970656fa86163636570746564c3a26964a24100a5726f6f6d7390a66576656e747390",
+            "86a9726571756573744964a172a4747970656fa86163636570746564c3a26964a141a5726f6f6d739101a66576656e747390",
+            "86a9726571756573744964a172a4747970656fa86163636570746564c3a26964a141a5726f6f6d7390a66576656e747391c40101",
+        };
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            n = unhex(shapes[i], bad);
+            assert_int_equal(rr_decode_resume_answer(&a, bad, n, &r), ROOM_EPROTO);
+        }
+        n = unhex("86a9726571756573744964a172a4747970656fa86163636570746564c3a26964a141a5726f6f6d7390a66576656e747390", bad);
+        assert_int_equal(rr_decode_resume_answer(&a, bad, n, &r), 0);
+        assert_string_equal(r.id, "A");
+        rr_resume_answer_release(&a, &r);
+    }
+    assert_int_equal(rr_decode_resume_answer(&a, (const uint8_t *)"{}", 2, &r), ROOM_EPROTO);
+    assert_int_equal(counts.allocs, counts.frees + 2); /* out and no */
+
+    for (n = 1; n < 40; n++) {
+        fake_alloc c = {.fail_at = n};
+        room_allocator fa = fake_allocator(&c);
+        rr_out o;
+        rc = rr_decode_resume_answer(&fa, out.data, out.len, &r);
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        if (rc == 0)
+            rr_resume_answer_release(&fa, &r);
+        rr_out_init(&o, &fa);
+        rc = rr_encode_resume_answer(&o, "u1", "/", "req1", &s);
+        assert_true(rc == 0 || rc == ROOM_ENOMEM);
+        rr_out_release(&o);
+        assert_int_equal(c.allocs, c.frees);
+    }
+    rr_out_release(&out);
+    rr_out_release(&no);
+    assert_int_equal(counts.allocs, counts.frees);
+    json_decref(one);
+    json_decref(ph);
+}
+
 /* ---- direct messages to a user on every node (user.c) ---------------------- */
 
 /* [uid, packet, opts, tag] with a tag made here: {"type": type, "to"?,
@@ -1119,6 +1219,7 @@ int main(void)
         cmocka_unit_test(counts_on_the_wire),   cmocka_unit_test(count_encoders_with_failing_allocations),
         cmocka_unit_test(waiting_callers_hear_the_end),
         cmocka_unit_test(counts_against_redis_server),
+        cmocka_unit_test(resume_answers),
         cmocka_unit_test(user_messages_on_the_wire),
         cmocka_unit_test(user_messages_with_failing_allocations),
         cmocka_unit_test(direct_to_a_user_against_redis_server),

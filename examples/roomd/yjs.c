@@ -2,13 +2,15 @@
  * libroom-ws), served by libroom-yjs. Identities and join authorization
  * come from the query, as on /ws: ?token=... with --auth-secret, else the
  * self-declared ?userId=&name=. With --data the documents are in its
- * SQLite file (storage.c), under the mount's path as scope. */
+ * SQLite file (storage.c), under the mount's path as scope; with --redis
+ * they span the cluster (each node keeps its own copy). */
 #include "yjs.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "room/yjs.h"
 #include "storage.h"
 
@@ -116,6 +118,9 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     room_ws_hub_config(ws, &hcfg);
     hcfg.log = log_line;
     hcfg.max_message_bytes = ROOMD_YJS_MAX_MESSAGE;
+    /* --redis: documents and awareness span the nodes (docs/cluster.md
+     * "Room storage"), the hub named by the mount's path. */
+    hcfg.adapter = roomd_cluster_adapter(o->yjs_path ? o->yjs_path : "/yjs/");
     room_yjs_config_init(&ycfg);
     ycfg.connect = on_connect;
     ycfg.authorize = authorize;
@@ -139,6 +144,7 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     hooks.max_queued_bytes = ROOMD_YJS_MAX_QUEUED;
     hooks.user_data = y;
     if ((rc = room_hub_new(&y->hub, &hcfg)) != 0 || (rc = room_yjs_new(&y->yjs, y->hub, &ycfg)) != 0 ||
+        (rc = roomd_cluster_bind(mcfg.path, y->hub)) != 0 ||
         (rc = room_ws_mount_prefix(ws, y->hub, &mcfg, &hooks)) != 0) {
         fprintf(stderr, "roomd: cannot mount y-websocket at %s: %s\n", mcfg.path, room_strerror(rc));
         roomd_yjs_free(y);

@@ -122,6 +122,44 @@ struct room_adapter {
      * inside the call) when it returns 0. */
     int (*count_members)(room_adapter *adapter, room_hub *hub, const char *room, uint64_t local,
                          room_count_fn done, void *ud);
+    /* ---- added with cross-node recovery (docs/recovery.md, "Across nodes") */
+
+    /* A client asks to resume private id `pid` from `offset` (both
+     * borrowed for the call) and no detached connection of this hub has
+     * that pid. The adapter asks the other nodes, the one holding it
+     * answers with room_hub_resume_take(), and returns 0: it must then
+     * call room_hub_resume_complete(hub, ticket, ...) exactly once, never
+     * inside this call, with that answer, or with a negative status when
+     * none came within its timeout. A negative return (no other node
+     * alive, the bus away, out of memory) means nobody can hold it: the
+     * client gets a fresh connection at once. The hub calls `destroy` with
+     * requests outstanding only from room_hub_free(), when no completion
+     * may follow. NULL: a single node. */
+    int (*resume)(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
+                  const char *offset);
+    /* ---- added with cluster-wide room storage (issue 12; room/storage.h,
+     * docs/cluster.md "Room storage") */
+
+    /* For the other nodes serving `room`: an update appended to its log on
+     * this node (`kind` ROOM_STORAGE_UPDATE: from a member or the host,
+     * never one that came from another node), or the bytes of
+     * room_storage_relay() (ROOM_STORAGE_RELAY). Borrowed for the call.
+     * The receiving nodes call room_storage_remote_append() or
+     * room_storage_remote_relay(). Runs inside the append: it must not call
+     * into the hub. Errors are logged by the hub. NULL: single node. */
+    int (*storage_publish)(room_adapter *adapter, room_hub *hub, const char *room, int kind,
+                           const void *bytes, size_t len);
+    /* The first member of `room` here began a sync while this node's copy
+     * of the log does not follow the cluster (it served no member since it
+     * last had none): ask the other nodes for their log of `room`. Return
+     * 0 when asked: the adapter then feeds what they answer through
+     * room_storage_remote_append() and calls room_storage_remote_fetched()
+     * exactly once, later (never inside this call): when a node serving
+     * the room has answered, when every node has, or after its timeout.
+     * Until then the room's syncs do not finish. Any other value (no other
+     * node is alive, the bus is down): the syncs go on at once. Must not
+     * call into the hub. NULL: single node. */
+    int (*storage_fetch)(room_adapter *adapter, room_hub *hub, const char *room);
 
     /* ---- added with direct messages to users on every node (issue 12) */
 
@@ -136,6 +174,9 @@ struct room_adapter {
                      json_t *const *argv, size_t argc, const room_bytes *attachments,
                      size_t attachment_count);
 };
+
+/* room_adapter.storage_publish kinds. */
+enum { ROOM_STORAGE_UPDATE = 1, ROOM_STORAGE_RELAY = 2 };
 
 /* What room_adapter.remote carries. */
 enum room_remote_kind {
@@ -255,8 +296,11 @@ ROOM_API int room_remote_apply(room_hub *hub, const room_remote_op *op);
 /* Delivers an event from another node, encoded once, to the connections
  * that are in any of `rooms` (nrooms 0: every connection) and neither are
  * named in `except` nor are members of a room named there (Socket.IO's
- * broadcast options). Not published again. Returns the number of
- * deliveries or a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
+ * broadcast options). Not published again. With recovery
+ * (room_config.recovery_ms) it carries the hub's next offset and is logged
+ * as the hub's own sends are, also in rooms whose members here are all
+ * detached (docs/recovery.md): call it for those too. Returns the number
+ * of deliveries or a negative code (ROOM_EINVAL, ROOM_ENOMEM). */
 ROOM_API int room_hub_deliver_remote_event(room_hub *hub, const char *const *rooms, size_t nrooms,
                                            const char *const *except, size_t nexcept,
                                            const char *event, json_t *const *argv, size_t argc,
@@ -298,6 +342,57 @@ ROOM_API int room_presence_remote_forget(room_hub *hub, const char *node);
  * ROOM_EINVAL. */
 enum { ROOM_PRESENCE_SYNC_BEGIN = 0, ROOM_PRESENCE_SYNC_END = 1 };
 ROOM_API int room_presence_remote_sync(room_hub *hub, const char *node, int phase);
+
+/* ---- for adapters: connection-state recovery across nodes ---------------- */
+
+/* One missed event, as the holder's codec decoded it from its log. */
+typedef struct room_resume_event {
+    const char *event;
+    json_t *const *argv;
+    size_t argc;
+    const room_bytes *attachments; /* binary arguments, named by placeholders */
+    size_t attachment_count;
+} room_resume_event;
+/* A detached connection handed from one node to another. Every pointer
+ * is borrowed for the call it is passed to. */
+typedef struct room_resume_session {
+    const char *conn_id; /* the public id (ROOM_CONN_ID_LEN characters) */
+    const char *const *rooms;
+    size_t nrooms;
+    const room_resume_event *events; /* oldest first, each once */
+    size_t nevents;
+} room_resume_session;
+typedef int (*room_resume_take_fn)(room_hub *hub, const room_resume_session *session, void *ud);
+
+/* The holding side of a resume request from another node: when a detached
+ * connection here has `pid` and a resume from `offset` would succeed here
+ * (the same conditions as a local resume), calls fn(hub, session, ud) with
+ * its id, rooms and the events it missed after `offset`, decoded with the
+ * hub's codec; when fn returns 0 (its answer is on its way) the detached
+ * connection is freed, leaving its rooms without any handler or event (it
+ * was invisible already), and 0 is returned; fn's negative code leaves it
+ * detached here and is returned. ROOM_ENOTFOUND: no detached connection
+ * has `pid` (recovery off too): stay silent. ROOM_EDENIED: it is here but
+ * cannot be resumed from `offset` (expired or events gone: then freed, as
+ * a local resume frees it; or a malformed offset): answer so, the asker
+ * then opens a fresh connection. ROOM_ENOMEM, ROOM_EPROTO (a logged frame
+ * the codec cannot read back): it stays detached. ROOM_EINVAL for NULL
+ * arguments. fn must not call into this hub. */
+ROOM_API int room_hub_resume_take(room_hub *hub, const char *pid, const char *offset,
+                                  room_resume_take_fn fn, void *ud);
+/* The asking side: the answer to room_adapter.resume's `ticket`. Status 0
+ * with `session`: the holder handed the connection over; it becomes a
+ * detached connection of this hub with the same id and pid, back in its
+ * rooms (joined here: the adapter hears room_local), the missed events
+ * encoded with this hub's codec and offsets and logged as its direct
+ * emits; the waiting open (room_open_args.resume_wait) then resumes it
+ * like a local one. A negative status (refused, timed out): the waiting
+ * open becomes a fresh connection. Either way the host's resume_wait runs
+ * inside this call. Returns 0; ROOM_ENOTFOUND for an unknown ticket;
+ * ROOM_EINVAL; ROOM_EALREADY when the id or pid is in use here and
+ * ROOM_ENOMEM (the open then goes fresh too). Not from hub callbacks. */
+ROOM_API int room_hub_resume_complete(room_hub *hub, uint64_t ticket, int status,
+                                      const room_resume_session *session);
 
 /* Visits the rooms that have members on this hub (an adapter subscribing
  * again after its bus came back). The callback must not join or leave. */

@@ -21,6 +21,9 @@ static room_adapter local = {
     NULL, /* publish_event */
     NULL, /* room_local */
     NULL, NULL, NULL, /* count_begin, count_end, count_members: one node counts alone */
+    NULL, /* resume: no other node holds a session */
+    NULL, /* storage_publish: each copy is the room's */
+    NULL, /* storage_fetch */
     NULL, /* emit_user: no other node */
 };
 

@@ -43,6 +43,12 @@ enum {
     RM_S_FAILED = 1u << 2,  /* the last write failed: read-only */
     RM_S_COMPACT = 1u << 3, /* the compact callback is due at the next flush */
     RM_S_NEW = 1u << 4,     /* never written: its meta is due */
+    /* Cluster (storage_remote.c): the other nodes' log is being fetched;
+     * the copy follows the cluster (fetched while it had members, and it
+     * has had some ever since). */
+    RM_S_FETCHING = 1u << 5,
+    RM_S_CURRENT = 1u << 6,
+    RM_S_AGAIN = 1u << 7, /* traffic was lost during the fetch: fetch again after it */
 };
 
 typedef struct rm_sroom {
@@ -91,6 +97,7 @@ typedef struct rm_storage {
     uint32_t busy;      /* a callback or store function is running */
     bool configured;    /* room_storage_enable() happened, or state exists */
     uint64_t swept_at;  /* hub time of the last age sweep */
+    bool from_node;     /* the append running came from another node (storage_remote.c) */
 } rm_storage;
 
 /* storage.c */
@@ -110,6 +117,15 @@ int64_t rm_storage_tick(room_hub *hub);
 /* The epoch syntax: 1..ROOM_EPOCH_MAX of [A-Za-z0-9_-]. */
 bool rm_epoch_valid(const char *epoch);
 size_t rm_chain_bytes(const room_frame *f);
+
+/* Like rm_sroom_open() with create, except that a room the store does not
+ * have is not created (NULL, *err ROOM_ENOTFOUND). */
+rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err);
+
+/* storage_remote.c */
+/* A sync of r begins: fetch the other nodes' log first when the copy does
+ * not follow the cluster. */
+void rm_storage_fetch_begin(room_hub *hub, rm_sroom *r);
 
 /* updatelog.c */
 /* Appends an entry at `offset` (its frame built with the prefix). */

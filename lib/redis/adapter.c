@@ -166,6 +166,7 @@ void rr_adapter_back(rr_adapter *ad)
         publish_json(ad, ad->pres_chan, ask);
     json_decref(ask);
     publish_snapshot(ad);
+    rr_storage_back(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
@@ -311,8 +312,11 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), false);
         rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
-    /* The hub is going (its connections are gone): every caller still
-     * waiting hears so, and can release what it holds. */
+    /* The hub is going (its connections are gone): resumes asked for here
+     * can no longer complete; every caller still waiting hears so, and can
+     * release what it holds. */
+    rr_resume_drop(ad);
+    rr_storage_free(ad);
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
         if (p->done)
@@ -333,6 +337,7 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 {
     rr_pending **link = &ad->pending, *p;
     rr_count_tick(ad, now);
+    rr_resume_tick(ad, now);
     while ((p = *link) != NULL) {
         if (now < p->deadline) {
             link = &p->next;
@@ -345,6 +350,7 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
         /* The callback may have added requests: start over. */
         link = &ad->pending;
     }
+    rr_storage_tick(ad, now);
 }
 
 /* ---- traffic from the other nodes --------------------------------------------------- */
@@ -392,7 +398,8 @@ static void on_broadcast(rr_adapter *ad, const uint8_t *msg, size_t len)
     rc = 0;
     if (b.nrooms && !served)
         bus->stats.unserved++;
-    else if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
+    /* Also to rooms with detached members only (recovery): they log it. */
+    if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
                                                  b.event, b.argv, b.argc, b.att, b.natt)) < 0)
         rr_log(bus, ROOM_LOG_WARN, "redis: a broadcast from %s not delivered: %s", b.uid,
                room_strerror(rc));
@@ -490,6 +497,10 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *request_id = json_string_value(json_object_get(req, "requestId"));
     room_remote_op op;
     int rc;
+    if (req && rr_resume_on_request(ad, req)) {
+        json_decref(req);
+        return;
+    }
     if (req && (!uid || strcmp(uid, bus->uid) != 0) && answer_query(ad, req, request_id)) {
         json_decref(req);
         return;
@@ -547,10 +558,15 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         ad->bus->stats.ignored++;
         return;
     }
+    if (rr_storage_message(ad, msg, len))
+        return;
     if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request_channel(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
         on_presence(ad, msg, len);
+    else if (channel_len == strlen(ad->own_chan) && memcmp(channel, ad->own_chan, channel_len) == 0 &&
+             rr_resume_on_answer(ad, msg, len))
+        return;
     else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
         on_response(ad, msg, len);
     else
@@ -589,6 +605,9 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.count_begin = rr_count_begin;
     ad->base.count_end = rr_count_end;
     ad->base.count_members = rr_count_members;
+    ad->base.resume = rr_resume_ask;
+    ad->base.storage_publish = rr_storage_publish;
+    ad->base.storage_fetch = rr_storage_fetch;
     ad->base.emit_user = rr_emit_user;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);

@@ -123,6 +123,12 @@ void room_redis_io(room_redis *bus, int fd, int events)
         /* The read may have found the connection closed and freed it. */
         if (c->ac && (events & ROOM_REDIS_WRITABLE))
             redisAsyncHandleWrite(c->ac);
+        /* Output drained: storage answers go on (storage.c). */
+        if (c == &bus->pub && (events & ROOM_REDIS_WRITABLE)) {
+            rr_adapter *ad;
+            for (ad = bus->adapters; ad; ad = ad->next)
+                rr_storage_pump(ad);
+        }
         return;
     }
 }
@@ -268,6 +274,11 @@ bool rr_publish_reply(room_redis *bus, const char *channel, size_t channel_len, 
     return true;
 }
 
+size_t rr_pending_bytes(const room_redis *bus)
+{
+    return bus->pub.ac ? sdslen(bus->pub.ac->c.obuf) : 0;
+}
+
 void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
 {
     if (!bus->sub.up || !bus->sub.ac)
@@ -360,6 +371,9 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
     if (strcmp(kind->str, "subscribe") == 0 || strcmp(kind->str, "unsubscribe") == 0) {
         if (msg->type == REDIS_REPLY_INTEGER)
             bus->stats.channels = (uint32_t)msg->integer;
+        /* Storage fetches ask once their room's channel is heard. */
+        for (ad = bus->adapters; ad && kind->str[0] == 's'; ad = ad->next)
+            rr_storage_subscribed(ad, chan->str, chan->len);
         return;
     }
     if (strcmp(kind->str, "message") != 0 || msg->type != REDIS_REPLY_STRING)

@@ -113,6 +113,44 @@ int rr_request_op(json_t *req, room_remote_op *op, const char **rooms, json_t **
 json_t *rr_request_new(const char *uid, const char *request_id, const room_remote_op *op);
 
 
+/* ---- room storage across nodes (storage.c) --------------------------------------
+ * roomd's own msgpack messages, [uid, {"type": T, "nsp": "roomd-storage"},
+ * room, ...]: the header's "nsp" is no namespace, so a Socket.IO node that
+ * hears one on a room channel ignores it ("different namespace"). */
+enum {
+    RR_ST_UPDATE = 120, /* room channel: [.., room, update bin] */
+    RR_ST_RELAY = 121,  /* room channel: [.., room, bytes bin] */
+    RR_ST_FETCH = 122,  /* request channel: [.., room, requestId, flags] */
+    RR_ST_LOG = 123,    /* the asker's own response channel:
+                         * [.., room, requestId, seq, flags, bytes bin] */
+};
+/* RR_ST_LOG flags. */
+enum { RR_LOG_LAST = 1, RR_LOG_CURRENT = 2, RR_LOG_HAVE = 4 };
+/* RR_ST_FETCH flags: asked after an outage (the answerer fetches in turn). */
+enum { RR_FETCH_BACK = 1 };
+/* The longest room name and request id the messages carry. */
+#define RR_ST_ROOM_MAX 1024
+#define RR_ST_ID_MAX 32
+
+typedef struct rr_smsg {
+    int type;
+    char uid[16];
+    char room[RR_ST_ROOM_MAX + 1];
+    char id[RR_ST_ID_MAX + 1];
+    uint64_t seq, flags;
+    const uint8_t *data; /* into the decoded bytes */
+    size_t len;
+} rr_smsg;
+/* 0, or ROOM_EPROTO for anything but one of the messages above (a
+ * Socket.IO broadcast or request included). Allocates nothing. */
+int rr_decode_storage(const uint8_t *bytes, size_t len, rr_smsg *out);
+/* Encodes `m` (its data as the bin). */
+int rr_encode_storage(rr_out *out, const rr_smsg *m);
+/* A log answer is the concatenation of its messages' bytes: entries, each
+ * a 4-byte big-endian length and the update. Reads the next entry at *pos:
+ * 1 (an entry), 0 (the end), ROOM_EPROTO (a length past the end). */
+int rr_log_next(const uint8_t *bytes, size_t len, size_t *pos, const uint8_t **entry,
+                size_t *entry_len);
 /* ---- cluster-wide counts (count.c) ------------------------------------------------
  * A counted broadcast is [uid, packet, opts, {"type": 140, "requestId"}]
  * on its usual channel; a member count is [uid, nil, {"rooms": [room]},
@@ -250,6 +288,8 @@ struct rr_adapter {
     rr_count *counts; /* counts asked, waiting (count.c) */
     rr_count *open;   /* between count_begin and count_end */
     rr_adapter *next;
+    struct rr_resume *resuming; /* resume requests of this node (resume.c) */
+    struct rr_storage *storage; /* storage.c: fetches and answers running */
 };
 
 /* PUBLISH, unless Redis is away or the output bound is reached (then
@@ -278,9 +318,69 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now);
 /* A node left or died. */
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid);
 void rr_log(room_redis *bus, int level, const char *fmt, ...);
+
+/* ---- recovery across nodes (resume.c) ------------------------------------------
+ * Request type 110 (JSON, on the request channel) and its answer 111
+ * (msgpack, on the asker's own response channel); the layout is in
+ * resume.c. */
+enum { RR_REQ_RESUME = 110, RR_REQ_RESUME_ANSWER = 111 };
+/* How long a node waits for the holder of a session (request_timeout_ms
+ * when shorter): the client's CONNECT waits that long at most. */
+#define RR_RESUME_TIMEOUT_MS 2000
+/* The most events an answer may carry. */
+#define RR_MAX_RESUME_EVENTS 65536
+/* A decoded answer; its strings and events are its own, the events'
+ * attachments point into the input. */
+typedef struct rr_resume_answer {
+    const char *request_id;
+    bool accepted;
+    const char *id;             /* accepted: the connection's public id */
+    const char **rooms;
+    size_t nrooms;
+    rr_broadcast *events;       /* each event as a broadcast message */
+    room_resume_event *ev;      /* the same, for the core */
+    size_t nevents;
+    char *strings;
+    size_t strings_len;
+} rr_resume_answer;
+/* `s` NULL: not accepted. ROOM_ENOMEM. */
+int rr_encode_resume_answer(rr_out *out, const char *uid, const char *nsp, const char *request_id,
+                            const room_resume_session *s);
+/* ROOM_EPROTO for anything but the layout above, ROOM_ENOMEM; on success
+ * rr_resume_answer_release() frees it. */
+int rr_decode_resume_answer(const room_allocator *a, const uint8_t *bytes, size_t len,
+                            rr_resume_answer *out);
+void rr_resume_answer_release(const room_allocator *a, rr_resume_answer *r);
+/* room_adapter.resume. */
+int rr_resume_ask(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
+                  const char *offset);
+/* A request of type 110 (true: it was one, handled). */
+bool rr_resume_on_request(rr_adapter *ad, json_t *req);
+/* A message on this node's own response channel that is an answer (true). */
+bool rr_resume_on_answer(rr_adapter *ad, const uint8_t *msg, size_t len);
+void rr_resume_tick(rr_adapter *ad, uint64_t now);
+void rr_resume_drop(rr_adapter *ad);
 /* "<a><b><c>" in one allocation. */
 char *rr_concat(const room_allocator *a, const char *x, const char *y, const char *z);
 
+/* ---- the adapters' storage traffic (storage.c) ---------------------------------- */
+struct rr_storage;
+/* A storage message of `ad` (any of its channels): true when it was one
+ * (handled), false to go on with the other kinds. */
+bool rr_storage_message(rr_adapter *ad, const uint8_t *msg, size_t len);
+/* The subscriber confirmed `channel`: fetches waiting for it ask now. */
+void rr_storage_subscribed(rr_adapter *ad, const char *channel, size_t len);
+/* Timeouts, and answers waiting for the output to drain. */
+void rr_storage_tick(rr_adapter *ad, uint64_t now);
+void rr_storage_pump(rr_adapter *ad);
+void rr_storage_free(rr_adapter *ad);
+/* Redis is back: the rooms served here fetch the others' log again. */
+void rr_storage_back(rr_adapter *ad);
+int rr_storage_publish(room_adapter *adapter, room_hub *hub, const char *room, int kind,
+                       const void *bytes, size_t len);
+int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room);
+/* Bytes waiting in the publishing connection's output (bus.c). */
+size_t rr_pending_bytes(const room_redis *bus);
 /* ---- direct messages to a user on every node (user.c) ------------------------------
  * room_emit_user() for the other nodes: msgpack [uid, packet, opts, {"type":
  * 150, "to", "requestId"?}] (a broadcast's first three elements, rooms and

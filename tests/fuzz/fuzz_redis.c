@@ -5,9 +5,10 @@
  * Invariants: everything the decoders allocate comes back;
  * rr_msgpack_check() passes exactly what msgpack-c then unpacks whole; a
  * decoded broadcast, encoded again and decoded, is the same event,
- * arguments, attachments, rooms and except; a member count request too;
- * and a direct message to a user (msgpack [uid, packet, opts, {"type":
- * 150, "to", "requestId"?}]) its recipient and count id with them. */
+ * arguments, attachments, rooms and except; a member count request and a
+ * resume answer (recovery across nodes) too; and a direct message to a
+ * user (msgpack [uid, packet, opts, {"type": 150, "to", "requestId"?}])
+ * its recipient and count id with them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,35 @@ static void count_request(const room_allocator *a, const uint8_t *data, size_t s
     rr_count_msg_release(&m);
 }
 
+/* A decoded resume answer (lib/redis/resume.c), encoded again and
+ * decoded, is the same answer. */
+static void resume_round_trip(const room_allocator *a, const rr_resume_answer *r)
+{
+    room_resume_session s = {r->id, r->rooms, r->nrooms, r->ev, r->nevents};
+    rr_resume_answer again;
+    rr_out out;
+    size_t i, k;
+    FUZZ_CHECK(r->request_id && (!r->accepted || r->id));
+    rr_out_init(&out, a);
+    if (rr_encode_resume_answer(&out, "u", "/", r->request_id, r->accepted ? &s : NULL) != 0) {
+        rr_out_release(&out);
+        return;
+    }
+    FUZZ_CHECK(rr_decode_resume_answer(a, out.data, out.len, &again) == 0);
+    FUZZ_CHECK(strcmp(again.request_id, r->request_id) == 0 && again.accepted == r->accepted);
+    FUZZ_CHECK(again.nrooms == r->nrooms && again.nevents == r->nevents);
+    for (i = 0; i < r->nrooms; i++)
+        FUZZ_CHECK(strcmp(again.rooms[i], r->rooms[i]) == 0);
+    for (i = 0; i < r->nevents; i++) {
+        FUZZ_CHECK(strcmp(again.ev[i].event, r->ev[i].event) == 0 && again.ev[i].argc == r->ev[i].argc);
+        for (k = 0; k < r->ev[i].argc; k++)
+            FUZZ_CHECK(json_equal(again.ev[i].argv[k], r->ev[i].argv[k]));
+        FUZZ_CHECK(again.ev[i].attachment_count == r->ev[i].attachment_count);
+    }
+    rr_resume_answer_release(a, &again);
+    rr_out_release(&out);
+}
+
 /* A direct message to a user (lib/redis/user.c), encoded again. */
 static void user_message(const room_allocator *a, const uint8_t *data, size_t size)
 {
@@ -125,6 +155,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     count_request(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
+    {
+        rr_resume_answer r;
+        if (rr_decode_resume_answer(&a, data, size, &r) == 0) {
+            resume_round_trip(&a, &r);
+            rr_resume_answer_release(&a, &r);
+        }
+        FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
+    }
     user_message(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     if ((req = rr_decode_object(data, size)) != NULL) {
