@@ -358,6 +358,7 @@ void rm_storage_left(room_hub *hub, room_conn *conn, const rm_room *room)
     rm_synced_remove(r, conn);
     if (r->compactor == conn)
         rm_compaction_end(hub, r, true);
+    rm_history_left(hub, r, conn, room->count == 0);
 }
 
 static bool dirty(const rm_storage *st, const rm_sroom *r)
@@ -602,6 +603,7 @@ void rm_storage_free(room_hub *hub)
     uint32_t i;
     if (!st)
         return;
+    rm_history_requests_free(hub);
     /* The last changes, without compaction asks (no callbacks from here). */
     if (st->store.write && write_pending(hub, st) != 0)
         rm_log(hub, ROOM_LOG_ERROR, "store: the last changes were not written");
