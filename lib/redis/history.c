@@ -1,0 +1,951 @@
+/* History rooms in a cluster (docs/cluster.md, "History"): Redis owns
+ * their offsets. A message runs one Lua script on the publishing node's
+ * connection: the room's next offset (HINCRBY), the message into the
+ * room's log (RPUSH, LTRIM to the room's count, PEXPIRE to its age) and
+ * out on the room's history channel (PUBLISH), in one step, so that the
+ * channel carries the offsets in order. Every node serving the room, the
+ * publisher included, delivers from the channel (room_history_deliver_
+ * remote()); a node whose copy is not whole for a request reads the log
+ * (another script). While Redis is away the hub delivers here under an
+ * epoch of its own; when Redis is back this node gives the rooms it sent
+ * to meanwhile a new epoch in Redis too, so that no client takes the
+ * cluster's log for whole across that gap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+
+#include "internal.h"
+
+/* KEYS: meta (hash: e epoch, s last offset), log (list). ARGV: channel,
+ * epoch for a room without one, count kept, age kept in ms (0: none),
+ * stamp pointer, record. A room that gets an epoch here starts empty. */
+static const char PUBLISH_LUA[] =
+    "local e = redis.call('hget', KEYS[1], 'e')\n"
+    "if not e then\n"
+    "  e = ARGV[2]\n"
+    "  redis.call('hset', KEYS[1], 'e', e)\n"
+    "  redis.call('del', KEYS[2])\n"
+    "end\n"
+    "local s = redis.call('hincrby', KEYS[1], 's', 1)\n"
+    "local t = redis.call('time')\n"
+    "local m = cmsgpack.pack({s, e, t[1] * 1000 + math.floor(t[2] / 1000), ARGV[5], ARGV[6]})\n"
+    "redis.call('rpush', KEYS[2], m)\n"
+    "redis.call('ltrim', KEYS[2], -tonumber(ARGV[3]), -1)\n"
+    "if tonumber(ARGV[4]) > 0 then redis.call('pexpire', KEYS[2], ARGV[4]) end\n"
+    "redis.call('publish', ARGV[1], m)\n"
+    "return s\n";
+
+/* KEYS: meta, log. ARGV: epoch for a room without one, since offset (-1:
+ * everything kept), since epoch. Returns {epoch, last, floor, now_ms,
+ * [entries after since]}: no entries when the epoch differs or the
+ * offset is out of the log's range (the node says why). */
+static const char FETCH_LUA[] =
+    "local e = redis.call('hget', KEYS[1], 'e')\n"
+    "if not e then\n"
+    "  e = ARGV[1]\n"
+    "  redis.call('hset', KEYS[1], 'e', e)\n"
+    "  redis.call('del', KEYS[2])\n"
+    "end\n"
+    "local s = tonumber(redis.call('hget', KEYS[1], 's') or '0')\n"
+    "local n = redis.call('llen', KEYS[2])\n"
+    "local t = redis.call('time')\n"
+    "local r = {e, s, s - n, t[1] * 1000 + math.floor(t[2] / 1000)}\n"
+    "local from = tonumber(ARGV[2])\n"
+    "if from < 0 then from = s - n\n"
+    "elseif ARGV[3] ~= e or from > s or from < s - n then return r end\n"
+    "if s > from then r[5] = redis.call('lrange', KEYS[2], n - (s - from), -1) end\n"
+    "return r\n";
+
+/* KEYS: meta, log. ARGV: channel, new epoch. The room's history starts
+ * again (offset 0) under the new epoch; the nodes hear it on the channel. */
+static const char RESET_LUA[] =
+    "redis.call('del', KEYS[2])\n"
+    "redis.call('hset', KEYS[1], 'e', ARGV[2], 's', 0)\n"
+    "local t = redis.call('time')\n"
+    "redis.call('publish', ARGV[1], cmsgpack.pack({0, ARGV[2], t[1] * 1000 + math.floor(t[2] / 1000), '', ''}))\n"
+    "return 0\n";
+
+enum { PUBLISH, FETCH, RESET, SCRIPTS };
+static const char *const SCRIPT[SCRIPTS] = {PUBLISH_LUA, FETCH_LUA, RESET_LUA};
+
+/* A script call in flight (hiredis holds it as privdata until its reply),
+ * then, when it failed, waiting for the next tick: a failure may be seen
+ * inside a hiredis call made from a hub operation, where the hub cannot be
+ * called again. */
+typedef struct hop {
+    struct hop *next, *prev;
+    struct rr_hist *h; /* NULL once the adapter is gone */
+    const room_allocator *alloc; /* the bus's, which outlives its adapters */
+    int kind;
+    uint64_t request;       /* FETCH */
+    room_history_pos since; /* FETCH */
+    bool given;
+    uint64_t wait;          /* FETCH: subscriptions sent before it */
+    uint8_t *record;        /* PUBLISH: to deliver here if it fails */
+    size_t record_len;
+    char *pointer;
+    char room[];
+} hop;
+
+typedef struct rr_hist {
+    rr_adapter *ad;
+    char *prefix; /* "<key>-roomd-history#<nsp>#" */
+    size_t prefix_len;
+    hop *inflight;         /* doubly linked: in hiredis */
+    hop *waiting;          /* fetches waiting for subscriptions */
+    hop *failed;           /* for the next tick */
+    /* Rooms sent to while Redis was away: a new epoch when it is back. */
+    char **diverged;
+    size_t ndiverged, capdiverged;
+} rr_hist;
+
+static const room_allocator *alloc_of(const rr_hist *h)
+{
+    return &h->ad->bus->cfg.allocator;
+}
+
+/* ---- the wire ------------------------------------------------------------------ */
+
+static bool read_uint(const uint8_t *p, size_t len, size_t *pos, uint64_t *out)
+{
+    uint8_t c;
+    size_t n, i;
+    if (*pos >= len)
+        return false;
+    c = p[(*pos)++];
+    if (c <= 0x7f) {
+        *out = c;
+        return true;
+    }
+    if (c < 0xcc || c > 0xcf)
+        return false;
+    n = (size_t)1 << (c - 0xcc);
+    if (len - *pos < n)
+        return false;
+    for (*out = 0, i = 0; i < n; i++)
+        *out = (*out << 8) | p[(*pos)++];
+    return true;
+}
+
+/* A str (or bin: the same bytes) into the input. */
+static bool read_str(const uint8_t *p, size_t len, size_t *pos, const uint8_t **s, size_t *n)
+{
+    uint8_t c;
+    size_t head = 0, i;
+    if (*pos >= len)
+        return false;
+    c = p[(*pos)++];
+    if (c >= 0xa0 && c <= 0xbf) {
+        *n = c & 0x1f;
+    } else {
+        switch (c) {
+        case 0xd9: case 0xc4: head = 1; break;
+        case 0xda: case 0xc5: head = 2; break;
+        case 0xdb: case 0xc6: head = 4; break;
+        default: return false;
+        }
+        if (len - *pos < head)
+            return false;
+        for (*n = 0, i = 0; i < head; i++)
+            *n = (*n << 8) | p[(*pos)++];
+    }
+    if (len - *pos < *n)
+        return false;
+    *s = p + *pos;
+    *pos += *n;
+    return true;
+}
+
+int rr_decode_history(const uint8_t *bytes, size_t len, rr_history_msg *out)
+{
+    const uint8_t *epoch;
+    size_t pos = 0, elen, i;
+    memset(out, 0, sizeof *out);
+    if (!bytes || len < 1 || bytes[pos++] != 0x95 || !read_uint(bytes, len, &pos, &out->offset) ||
+        !read_str(bytes, len, &pos, &epoch, &elen) || elen < 1 || elen > ROOM_EPOCH_MAX ||
+        !read_uint(bytes, len, &pos, &out->time_ms) ||
+        !read_str(bytes, len, &pos, (const uint8_t **)&out->pointer, &out->pointer_len) ||
+        !read_str(bytes, len, &pos, &out->record, &out->record_len) || pos != len)
+        return ROOM_EPROTO;
+    for (i = 0; i < elen; i++) {
+        uint8_t c = epoch[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return ROOM_EPROTO;
+    }
+    memcpy(out->epoch, epoch, elen);
+    out->epoch[elen] = '\0';
+    /* A reset names no stamp; a message has an offset. */
+    if ((!out->record_len && out->pointer_len) || (out->record_len && !out->offset))
+        return ROOM_EPROTO;
+    return 0;
+}
+
+/* The next token of a pointer, unescaped (~0 '~', ~1 '/') into `buf`. */
+static bool token(const char **p, const char *end, char *buf, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (*p >= end || **p != '/')
+        return false;
+    for ((*p)++; *p < end && **p != '/'; (*p)++) {
+        char c = **p;
+        if (c == '\0')
+            return false;
+        if (c == '~') {
+            if (++*p >= end || (**p != '0' && **p != '1'))
+                return false;
+            c = **p == '0' ? '~' : '/';
+        }
+        if (*n + 1 >= cap)
+            return false;
+        buf[(*n)++] = c;
+    }
+    buf[*n] = '\0';
+    return true;
+}
+
+static bool index_of(const char *s, size_t n, size_t *out)
+{
+    size_t i;
+    if (!n || n > 9 || (n > 1 && s[0] == '0'))
+        return false;
+    for (*out = 0, i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *out = *out * 10 + (size_t)(s[i] - '0');
+    }
+    return true;
+}
+
+json_t *rr_pointer_resolve(json_t *const *argv, size_t argc, const char *pointer, size_t len)
+{
+    const char *p = pointer, *end = pointer + len;
+    char buf[256];
+    size_t n, i, depth = 0;
+    json_t *v;
+    if (!len || !token(&p, end, buf, sizeof buf, &n) || !index_of(buf, n, &i) || i >= argc)
+        return NULL;
+    v = argv[i];
+    while (p < end) {
+        if (++depth > RR_MAX_DEPTH || !token(&p, end, buf, sizeof buf, &n))
+            return NULL;
+        if (json_is_array(v) && index_of(buf, n, &i))
+            v = json_array_get(v, i);
+        else if (json_is_object(v) && strlen(buf) == n)
+            v = json_object_get(v, buf);
+        else
+            return NULL;
+        if (!v)
+            return NULL;
+    }
+    return json_is_object(v) ? v : NULL;
+}
+
+/* The path to `target` under `v` appended to `path` (its length *n). */
+static bool path_to(json_t *v, json_t *target, char *path, size_t cap, size_t *n, int depth)
+{
+    const char *key;
+    json_t *item;
+    size_t i, at = *n;
+    if (v == target)
+        return true;
+    if (depth >= RR_MAX_DEPTH)
+        return false;
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, item) {
+            int w = snprintf(path + at, cap - at, "/%zu", i);
+            if (w < 0 || (size_t)w >= cap - at)
+                return false;
+            *n = at + (size_t)w;
+            if (path_to(item, target, path, cap, n, depth + 1))
+                return true;
+        }
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, key, item) {
+            size_t j = at;
+            const char *k;
+            if (j + 1 >= cap)
+                return false;
+            path[j++] = '/';
+            for (k = key; *k && j + 2 < cap; k++) {
+                if (*k == '~' || *k == '/') {
+                    path[j++] = '~';
+                    path[j++] = *k == '~' ? '0' : '1';
+                } else {
+                    path[j++] = *k;
+                }
+            }
+            if (*k)
+                continue; /* too long for a pointer here */
+            *n = j;
+            if (path_to(item, target, path, cap, n, depth + 1))
+                return true;
+        }
+    }
+    *n = at;
+    return false;
+}
+
+char *rr_pointer_of(const room_allocator *a, json_t *const *argv, size_t argc, json_t *target,
+                    bool *nomem)
+{
+    char path[1024], *out;
+    size_t i, n;
+    *nomem = false;
+    for (i = 0; i < argc; i++) {
+        int w = snprintf(path, sizeof path, "/%zu", i);
+        n = (size_t)w;
+        if (!path_to(argv[i], target, path, sizeof path, &n, 1))
+            continue;
+        if (!(out = rr_malloc(a, n + 1))) {
+            *nomem = true;
+            return NULL;
+        }
+        memcpy(out, path, n);
+        out[n] = '\0';
+        return out;
+    }
+    return NULL;
+}
+
+/* ---- names ------------------------------------------------------------------------- */
+
+static char *name_of(const rr_hist *h, const char *room, const char *suffix)
+{
+    return rr_concat(alloc_of(h), h->prefix, room, suffix);
+}
+
+bool rr_history_channel(const rr_adapter *ad, const char *channel, size_t len)
+{
+    const rr_hist *h = ad->hist;
+    return h && len > h->prefix_len + 1 && memcmp(channel, h->prefix, h->prefix_len) == 0 &&
+           channel[len - 1] == '#';
+}
+
+void rr_history_subscribe(rr_adapter *ad, const char *room, bool on)
+{
+    char *chan;
+    if (!ad->hist || !ad->hub || !room_history_enabled(ad->hub, room))
+        return;
+    if (!(chan = name_of(ad->hist, room, "#"))) {
+        rr_log(ad->bus, ROOM_LOG_ERROR, "redis: out of memory subscribing to the history of %s",
+               room);
+        return;
+    }
+    rr_subscribe(ad->bus, chan, strlen(chan), on);
+    rr_free(alloc_of(ad->hist), chan);
+}
+
+/* ---- operations ----------------------------------------------------------------------- */
+
+static hop *hop_new(rr_hist *h, int kind, const char *room)
+{
+    size_t n = strlen(room) + 1;
+    hop *op = rr_malloc(alloc_of(h), sizeof *op + n);
+    if (op) {
+        memset(op, 0, sizeof *op);
+        op->h = h;
+        op->alloc = alloc_of(h);
+        op->kind = kind;
+        memcpy(op->room, room, n);
+    }
+    return op;
+}
+
+static void hop_free(hop *op)
+{
+    const room_allocator *a = op->alloc;
+    rr_free(a, op->record);
+    rr_free(a, op->pointer);
+    rr_free(a, op);
+}
+
+static void inflight_add(rr_hist *h, hop *op)
+{
+    op->prev = NULL;
+    op->next = h->inflight;
+    if (h->inflight)
+        h->inflight->prev = op;
+    h->inflight = op;
+}
+
+static void inflight_del(rr_hist *h, hop *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        h->inflight = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+}
+
+static void fail_later(rr_hist *h, hop *op)
+{
+    op->next = h->failed;
+    h->failed = op;
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+/* EVALSHA, or EVAL until the script's SHA is known. `args` after the
+ * first three (command, script, key count). */
+static int run_script(rr_hist *h, int script, hop *op, const char **argv, size_t *lens, int argc)
+{
+    room_redis *bus = h->ad->bus;
+    if (!bus->pub.up || !bus->pub.ac)
+        return ROOM_ESTORAGE;
+    if (h->ad->bus->history_sha[script][0]) {
+        argv[0] = "EVALSHA";
+        argv[1] = h->ad->bus->history_sha[script];
+    } else {
+        argv[0] = "EVAL";
+        argv[1] = SCRIPT[script];
+    }
+    lens[0] = strlen(argv[0]);
+    lens[1] = strlen(argv[1]);
+    argv[2] = "2";
+    lens[2] = 1;
+    if (redisAsyncCommandArgv(bus->pub.ac, on_reply, op, argc, argv, lens) != REDIS_OK)
+        return ROOM_ESTORAGE;
+    if (op)
+        inflight_add(h, op);
+    return 0;
+}
+
+static void on_loaded(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+    char *sha = privdata;
+    (void)ac;
+    /* privdata is the bus's SHA slot: the bus outlives its connections. */
+    if (reply && reply->type == REDIS_REPLY_STRING && reply->len == 40)
+        memcpy(sha, reply->str, 41);
+}
+
+/* Rooms sent to while Redis was away. */
+static void diverge(rr_hist *h, const char *room)
+{
+    const room_allocator *a = alloc_of(h);
+    size_t i;
+    char *copy;
+    for (i = 0; i < h->ndiverged; i++) {
+        if (strcmp(h->diverged[i], room) == 0)
+            return;
+    }
+    if (h->ndiverged == h->capdiverged) {
+        size_t cap = h->capdiverged ? h->capdiverged * 2 : 8;
+        char **grown = rr_malloc(a, cap * sizeof *grown);
+        if (!grown)
+            goto nomem;
+        if (h->ndiverged)
+            memcpy(grown, h->diverged, h->ndiverged * sizeof *grown);
+        rr_free(a, h->diverged);
+        h->diverged = grown;
+        h->capdiverged = cap;
+    }
+    if (!(copy = rr_strdup(a, room)))
+        goto nomem;
+    h->diverged[h->ndiverged++] = copy;
+    return;
+nomem:
+    rr_log(h->ad->bus, ROOM_LOG_ERROR,
+           "redis: out of memory: the history of %s keeps its epoch after this outage", room);
+}
+
+static int keys(rr_hist *h, const char *room, char **meta, char **log)
+{
+    *meta = name_of(h, room, "#:meta");
+    *log = name_of(h, room, "#:log");
+    if (*meta && *log)
+        return 0;
+    rr_free(alloc_of(h), *meta);
+    rr_free(alloc_of(h), *log);
+    return ROOM_ENOMEM;
+}
+
+/* A new epoch for a room, in the syntax the core draws its own in. */
+static void new_epoch(char out[ROOM_EPOCH_MAX + 1])
+{
+    char id[ROOM_CONN_ID_LEN + 1];
+    if (room_id_generate(id, NULL, NULL) != 0)
+        memcpy(id, "00000000000000000000", sizeof id);
+    memcpy(out, id, sizeof id);
+}
+
+static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *room,
+                              const char *event, json_t *const *argv, size_t argc,
+                              const room_bytes *att, size_t natt, const char *except_id,
+                              json_t *stamp, const room_history_limits *limits)
+{
+    rr_adapter *ad = (rr_adapter *)adapter;
+    rr_hist *h = ad->hist;
+    room_redis *bus = ad->bus;
+    const room_allocator *a = &bus->cfg.allocator;
+    char *chan = NULL, *meta = NULL, *log = NULL, epoch[ROOM_EPOCH_MAX + 1], count[24], ttl[24];
+    const char *args[11];
+    size_t lens[11];
+    bool nomem = false;
+    rr_out out;
+    hop *op;
+    int rc = ROOM_ENOMEM;
+    (void)hub;
+
+    rr_out_init(&out, a);
+    if (!bus->pub.up || !bus->sub.up || !bus->pub.ac ||
+        sdslen(bus->pub.ac->c.obuf) > bus->cfg.max_pending_bytes) {
+        bus->stats.dropped++;
+        op = NULL;
+        rc = ROOM_ESTORAGE;
+        goto done;
+    }
+    if (!(op = hop_new(h, PUBLISH, room)) ||
+        (stamp && !(op->pointer = rr_pointer_of(a, argv, argc, stamp, &nomem)) && nomem) ||
+        rr_encode_broadcast(&out, bus->uid, ad->nsp, event, argv, argc, att, natt, room,
+                            except_id) != 0 ||
+        !(chan = name_of(h, room, "#")) || keys(h, room, &meta, &log) != 0)
+        goto done;
+    new_epoch(epoch);
+    /* Only an age limit: the log keeps at most this many all the same. */
+    snprintf(count, sizeof count, "%u", limits->max_messages ? limits->max_messages : 10000u);
+    snprintf(ttl, sizeof ttl, "%u", limits->max_age_ms);
+    args[3] = meta, lens[3] = strlen(meta);
+    args[4] = log, lens[4] = strlen(log);
+    args[5] = chan, lens[5] = strlen(chan);
+    args[6] = epoch, lens[6] = strlen(epoch);
+    args[7] = count, lens[7] = strlen(count);
+    args[8] = ttl, lens[8] = strlen(ttl);
+    args[9] = op->pointer ? op->pointer : "", lens[9] = strlen(args[9]);
+    args[10] = (const char *)out.data, lens[10] = out.len;
+    if ((rc = run_script(h, PUBLISH, op, args, lens, 11)) == 0) {
+        /* Kept until the reply: delivered here if it never comes. */
+        op->record = out.data;
+        op->record_len = out.len;
+        out.data = NULL;
+        op = NULL;
+        bus->stats.published++;
+    }
+done:
+    /* The hub delivers it here under an epoch of its own. */
+    if (rc)
+        diverge(h, room);
+    if (op)
+        hop_free(op);
+    rr_out_release(&out);
+    rr_free(a, chan);
+    rr_free(a, meta);
+    rr_free(a, log);
+    return rc;
+}
+
+static void send_fetch(rr_hist *h, hop *op)
+{
+    const room_allocator *a = alloc_of(h);
+    char *meta, *log, epoch[ROOM_EPOCH_MAX + 1], since[24];
+    const char *args[8];
+    size_t lens[8];
+    if (keys(h, op->room, &meta, &log) != 0) {
+        fail_later(h, op);
+        return;
+    }
+    new_epoch(epoch);
+    if (op->given)
+        snprintf(since, sizeof since, "%llu", (unsigned long long)op->since.offset);
+    else
+        strcpy(since, "-1");
+    args[3] = meta, lens[3] = strlen(meta);
+    args[4] = log, lens[4] = strlen(log);
+    args[5] = epoch, lens[5] = strlen(epoch);
+    args[6] = since, lens[6] = strlen(since);
+    args[7] = op->since.epoch, lens[7] = strlen(op->since.epoch);
+    if (run_script(h, FETCH, op, args, lens, 8) != 0)
+        fail_later(h, op);
+    rr_free(a, meta);
+    rr_free(a, log);
+}
+
+static int ad_history_fetch(room_adapter *adapter, room_hub *hub, const char *room,
+                            const room_history_pos *since, uint64_t request)
+{
+    rr_adapter *ad = (rr_adapter *)adapter;
+    rr_hist *h = ad->hist;
+    room_redis *bus = ad->bus;
+    hop *op;
+    (void)hub;
+    if (!bus->pub.up || !bus->sub.up || !bus->pub.ac)
+        return ROOM_ESTORAGE;
+    if (!(op = hop_new(h, FETCH, room)))
+        return ROOM_ENOMEM;
+    op->request = request;
+    if (since) {
+        op->given = true;
+        op->since = *since;
+    }
+    /* After the subscriptions sent so far are confirmed (this room's among
+     * them when its first member just joined): every message after the
+     * log's answer then reaches this node live. */
+    op->wait = bus->sub_sent;
+    if (bus->sub_acked < op->wait) {
+        op->next = h->waiting;
+        h->waiting = op;
+    } else {
+        send_fetch(h, op);
+    }
+    return 0;
+}
+
+void rr_history_acked(rr_adapter *ad)
+{
+    rr_hist *h = ad->hist;
+    hop **link, *op;
+    if (!h)
+        return;
+    for (link = &h->waiting; (op = *link) != NULL;) {
+        if (ad->bus->sub_acked < op->wait) {
+            link = &op->next;
+            continue;
+        }
+        *link = op->next;
+        send_fetch(h, op);
+    }
+}
+
+/* ---- what comes back -------------------------------------------------------------------- */
+
+/* One decoded entry: the envelope, its record and the item for the hub. */
+typedef struct entry {
+    rr_history_msg msg;
+    rr_broadcast b;
+    bool decoded;
+} entry;
+
+/* The envelope's record as an item of `room`. ROOM_EPROTO unless it is a
+ * message of this namespace and room. */
+static int decode_entry(rr_adapter *ad, const char *room, const uint8_t *bytes, size_t len,
+                        entry *e, room_history_item *item)
+{
+    int rc;
+    memset(item, 0, sizeof *item);
+    if ((rc = rr_decode_history(bytes, len, &e->msg)) != 0 || !e->msg.record_len)
+        return rc ? rc : ROOM_EPROTO;
+    if ((rc = rr_decode_broadcast(&ad->bus->cfg.allocator, e->msg.record, e->msg.record_len,
+                                  &e->b)) != 0)
+        return rc;
+    e->decoded = true;
+    if (strcmp(e->b.nsp, ad->nsp) != 0 || e->b.nrooms != 1 || strcmp(e->b.rooms[0], room) != 0)
+        return ROOM_EPROTO;
+    item->offset = e->msg.offset;
+    item->event = e->b.event;
+    item->argv = e->b.argv;
+    item->argc = e->b.argc;
+    item->attachments = e->b.att;
+    item->attachment_count = e->b.natt;
+    item->stamp = rr_pointer_resolve(e->b.argv, e->b.argc, e->msg.pointer, e->msg.pointer_len);
+    return 0;
+}
+
+static void entry_release(rr_adapter *ad, entry *e)
+{
+    if (e->decoded)
+        rr_broadcast_release(&ad->bus->cfg.allocator, &e->b);
+    e->decoded = false;
+}
+
+/* The room a history channel names (in `buf`), or NULL. */
+static const char *room_of(const rr_hist *h, const char *channel, size_t len, char *buf, size_t cap)
+{
+    size_t n = len - h->prefix_len - 1;
+    if (n >= cap || memchr(channel + h->prefix_len, '\0', n))
+        return NULL;
+    memcpy(buf, channel + h->prefix_len, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+void rr_history_message(rr_adapter *ad, const char *channel, size_t len, const uint8_t *msg,
+                        size_t msg_len)
+{
+    room_redis *bus = ad->bus;
+    char buf[1024];
+    const char *room = room_of(ad->hist, channel, len, buf, sizeof buf);
+    room_history_item item;
+    room_history_pos pos;
+    entry e;
+    int rc;
+    memset(&e, 0, sizeof e);
+    if (!room || rr_decode_history(msg, msg_len, &e.msg) != 0) {
+        bus->stats.ignored++;
+        return;
+    }
+    memset(&pos, 0, sizeof pos);
+    pos.offset = e.msg.offset;
+    memcpy(pos.epoch, e.msg.epoch, sizeof pos.epoch);
+    if (!e.msg.record_len) {
+        rc = room_history_deliver_remote(ad->hub, room, &pos, NULL, NULL);
+    } else if ((rc = decode_entry(ad, room, msg, msg_len, &e, &item)) == 0) {
+        bus->stats.received++;
+        rc = room_history_deliver_remote(ad->hub, room, &pos, e.b.nexcept ? e.b.except[0] : NULL,
+                                         &item);
+    } else {
+        bus->stats.ignored++;
+    }
+    if (rc < 0 && rc != ROOM_EPROTO)
+        rr_log(bus, ROOM_LOG_WARN, "redis: a history message of %s not delivered: %s", room,
+               room_strerror(rc));
+    entry_release(ad, &e);
+}
+
+static uint64_t reply_uint(const redisReply *r, bool *ok)
+{
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+        *ok = false;
+        return 0;
+    }
+    return (uint64_t)r->integer;
+}
+
+/* The fetch script's answer to the hub. */
+static void fetched(rr_hist *h, hop *op, const redisReply *reply)
+{
+    rr_adapter *ad = h->ad;
+    const room_allocator *a = alloc_of(h);
+    const redisReply *list;
+    room_history_item *items = NULL;
+    room_history_pos now;
+    entry *entries = NULL;
+    uint64_t floor = 0, at = 0;
+    size_t i, n = 0;
+    bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4 &&
+              reply->element[0]->type == REDIS_REPLY_STRING &&
+              reply->element[0]->len <= ROOM_EPOCH_MAX;
+    int status = 0;
+
+    memset(&now, 0, sizeof now);
+    if (ok) {
+        memcpy(now.epoch, reply->element[0]->str, reply->element[0]->len);
+        now.offset = reply_uint(reply->element[1], &ok);
+        floor = reply_uint(reply->element[2], &ok);
+        at = reply_uint(reply->element[3], &ok);
+    }
+    list = ok && reply->elements > 4 ? reply->element[4] : NULL;
+    if (list && list->type != REDIS_REPLY_ARRAY)
+        ok = false;
+    n = list ? list->elements : 0;
+    if (ok && n && (!(items = rr_malloc(a, n * sizeof *items)) ||
+                    !(entries = rr_malloc(a, n * sizeof *entries)))) {
+        status = ROOM_ENOMEM;
+        n = 0;
+    }
+    if (entries)
+        memset(entries, 0, n * sizeof *entries);
+    for (i = 0; ok && !status && i < n; i++) {
+        const redisReply *r = list->element[i];
+        if (r->type != REDIS_REPLY_STRING ||
+            decode_entry(ad, op->room, (const uint8_t *)r->str, r->len, &entries[i], &items[i]) != 0)
+            ok = false;
+        else
+            items[i].age_ms = at > entries[i].msg.time_ms ? at - entries[i].msg.time_ms : 0;
+    }
+    if (!ok && !status) {
+        rr_log(ad->bus, ROOM_LOG_WARN, "redis: the history log of %s is not readable", op->room);
+        status = ROOM_ESTORAGE;
+    }
+    room_history_fetched(ad->hub, op->request, status, status ? NULL : &now, status ? 0 : floor,
+                         status ? NULL : items, status ? 0 : n);
+    for (i = 0; entries && i < n; i++)
+        entry_release(ad, &entries[i]);
+    rr_free(a, entries);
+    rr_free(a, items);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+    hop *op = privdata;
+    rr_hist *h = op->h;
+    (void)ac;
+    if (!h) { /* the adapter is gone */
+        hop_free(op);
+        return;
+    }
+    inflight_del(h, op);
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        rr_log(h->ad->bus, ROOM_LOG_ERROR, "redis: a history script failed: %s", reply->str);
+        /* A script cache emptied under us: EVAL again next time. */
+        if (strncmp(reply->str, "NOSCRIPT", 8) == 0)
+            h->ad->bus->history_sha[op->kind][0] = '\0';
+    }
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        fail_later(h, op);
+        return;
+    }
+    if (op->kind == FETCH && h->ad->hub)
+        fetched(h, op, reply);
+    hop_free(op);
+}
+
+/* ---- the bus's events ------------------------------------------------------------------------ */
+
+void rr_history_back(rr_adapter *ad)
+{
+    rr_hist *h = ad->hist;
+    room_redis *bus = ad->bus;
+    size_t i;
+    int s;
+    if (!h || !bus->pub.ac)
+        return;
+    /* First on the new connection: what follows may name them by SHA. */
+    for (s = 0; s < SCRIPTS; s++)
+        redisAsyncCommand(bus->pub.ac, on_loaded, bus->history_sha[s], "SCRIPT LOAD %s", SCRIPT[s]);
+    for (i = 0; i < h->ndiverged; i++) {
+        char *chan = name_of(h, h->diverged[i], "#"), *meta = NULL, *log = NULL;
+        char epoch[ROOM_EPOCH_MAX + 1];
+        const char *args[7];
+        size_t lens[7];
+        hop *op = hop_new(h, RESET, h->diverged[i]);
+        if (op && chan && keys(h, h->diverged[i], &meta, &log) == 0) {
+            new_epoch(epoch);
+            args[3] = meta, lens[3] = strlen(meta);
+            args[4] = log, lens[4] = strlen(log);
+            args[5] = chan, lens[5] = strlen(chan);
+            args[6] = epoch, lens[6] = strlen(epoch);
+            if (run_script(h, RESET, op, args, lens, 7) == 0) {
+                rr_log(bus, ROOM_LOG_INFO,
+                       "redis: the history of %s starts again under epoch %s (messages were "
+                       "delivered on one node only while Redis was away)",
+                       h->diverged[i], epoch);
+                op = NULL;
+            }
+        } else {
+            rr_log(bus, ROOM_LOG_ERROR,
+                   "redis: out of memory: the history of %s keeps its epoch after this outage",
+                   h->diverged[i]);
+        }
+        if (op)
+            hop_free(op);
+        rr_free(alloc_of(h), chan);
+        rr_free(alloc_of(h), meta);
+        rr_free(alloc_of(h), log);
+        rr_free(alloc_of(h), h->diverged[i]);
+    }
+    h->ndiverged = 0;
+}
+
+void rr_history_down(rr_adapter *ad)
+{
+    rr_hist *h = ad->hist;
+    hop *op;
+    if (!h)
+        return;
+    /* Nothing live reaches this node now: no copy is whole. */
+    if (ad->hub)
+        room_history_interrupted(ad->hub, NULL);
+    /* Fetches waiting for a subscription that will not be confirmed. */
+    while ((op = h->waiting) != NULL) {
+        h->waiting = op->next;
+        fail_later(h, op);
+    }
+}
+
+void rr_history_tick(rr_adapter *ad)
+{
+    rr_hist *h = ad->hist;
+    hop *op;
+    entry e;
+    room_history_item item;
+    while (h && (op = h->failed) != NULL) {
+        h->failed = op->next;
+        if (!ad->hub) {
+            hop_free(op);
+            continue;
+        }
+        if (op->kind == FETCH) {
+            room_history_fetched(ad->hub, op->request, ROOM_ESTORAGE, NULL, 0, NULL, 0);
+        } else if (op->kind == PUBLISH) {
+            /* Taken but not published: here only, and a new epoch when
+             * Redis is back. */
+            memset(&e, 0, sizeof e);
+            diverge(h, op->room);
+            if (rr_decode_broadcast(alloc_of(h), op->record, op->record_len, &e.b) == 0) {
+                e.decoded = true;
+                memset(&item, 0, sizeof item);
+                item.event = e.b.event;
+                item.argv = e.b.argv;
+                item.argc = e.b.argc;
+                item.attachments = e.b.att;
+                item.attachment_count = e.b.natt;
+                item.stamp = op->pointer ? rr_pointer_resolve(e.b.argv, e.b.argc, op->pointer,
+                                                              strlen(op->pointer))
+                                         : NULL;
+                room_history_unpublished(ad->hub, op->room, e.b.nexcept ? e.b.except[0] : NULL,
+                                         &item);
+            }
+            entry_release(ad, &e);
+        }
+        hop_free(op);
+    }
+}
+
+/* ---- creation ----------------------------------------------------------------------------- */
+
+int rr_history_init(rr_adapter *ad)
+{
+    const room_allocator *a = &ad->bus->cfg.allocator;
+    rr_hist *h = rr_malloc(a, sizeof *h);
+    if (!h)
+        return ROOM_ENOMEM;
+    memset(h, 0, sizeof *h);
+    h->ad = ad;
+    if (!(h->prefix = rr_concat(a, ad->bus->key, "-roomd-history#", ad->nsp ? ad->nsp : ""))) {
+        rr_free(a, h);
+        return ROOM_ENOMEM;
+    }
+    {
+        char *p = rr_concat(a, h->prefix, "#", "");
+        rr_free(a, h->prefix);
+        if (!(h->prefix = p)) {
+            rr_free(a, h);
+            return ROOM_ENOMEM;
+        }
+    }
+    h->prefix_len = strlen(h->prefix);
+    ad->hist = h;
+    ad->base.history_publish = ad_history_publish;
+    ad->base.history_fetch = ad_history_fetch;
+    return 0;
+}
+
+void rr_history_destroy(rr_adapter *ad)
+{
+    rr_hist *h = ad->hist;
+    const room_allocator *a;
+    hop *op;
+    size_t i;
+    if (!h)
+        return;
+    a = alloc_of(h);
+    /* hiredis still holds these: they free themselves on their reply. */
+    for (op = h->inflight; op; op = op->next) {
+        op->h = NULL;
+        rr_free(a, op->record);
+        rr_free(a, op->pointer);
+        op->record = NULL;
+        op->pointer = NULL;
+    }
+    while ((op = h->waiting) != NULL) {
+        h->waiting = op->next;
+        hop_free(op);
+    }
+    while ((op = h->failed) != NULL) {
+        h->failed = op->next;
+        hop_free(op);
+    }
+    for (i = 0; i < h->ndiverged; i++)
+        rr_free(a, h->diverged[i]);
+    rr_free(a, h->diverged);
+    rr_free(a, h->prefix);
+    rr_free(a, h);
+    ad->hist = NULL;
+}
