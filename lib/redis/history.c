@@ -83,10 +83,11 @@ typedef struct hop {
     uint64_t request;       /* FETCH */
     room_history_pos since; /* FETCH */
     bool given;
-    uint64_t wait;          /* FETCH: subscriptions sent before it */
+    uint64_t wait;          /* subscriptions sent before it */
     uint8_t *record;        /* PUBLISH: to deliver here if it fails */
     size_t record_len;
     char *pointer;
+    uint32_t count, age_ms; /* PUBLISH: the room's limits */
     char room[];
 } hop;
 
@@ -95,7 +96,8 @@ typedef struct rr_hist {
     char *prefix; /* "<key>-roomd-history#<nsp>#" */
     size_t prefix_len;
     hop *inflight;         /* doubly linked: in hiredis */
-    hop *waiting;          /* fetches waiting for subscriptions */
+    /* Publishes and fetches waiting for subscriptions, in order. */
+    hop *waiting, **waiting_tail;
     hop *failed;           /* for the next tick */
     /* Rooms sent to while Redis was away: a new epoch when it is back. */
     char **diverged;
@@ -475,6 +477,61 @@ static void new_epoch(char out[ROOM_EPOCH_MAX + 1])
     memcpy(out, id, sizeof id);
 }
 
+/* Runs the publish script for `op`; a failure is handled at the next tick
+ * (the message is delivered here then). */
+static void send_publish(rr_hist *h, hop *op)
+{
+    const room_allocator *a = alloc_of(h);
+    char *chan = name_of(h, op->room, "#"), *meta = NULL, *log = NULL;
+    char epoch[ROOM_EPOCH_MAX + 1], count[24], ttl[24];
+    const char *args[11];
+    size_t lens[11];
+    if (!chan || keys(h, op->room, &meta, &log) != 0) {
+        rr_free(a, chan);
+        fail_later(h, op);
+        return;
+    }
+    new_epoch(epoch);
+    snprintf(count, sizeof count, "%u", (unsigned)op->count);
+    snprintf(ttl, sizeof ttl, "%u", (unsigned)op->age_ms);
+    args[3] = meta, lens[3] = strlen(meta);
+    args[4] = log, lens[4] = strlen(log);
+    args[5] = chan, lens[5] = strlen(chan);
+    args[6] = epoch, lens[6] = strlen(epoch);
+    args[7] = count, lens[7] = strlen(count);
+    args[8] = ttl, lens[8] = strlen(ttl);
+    args[9] = op->pointer ? op->pointer : "", lens[9] = strlen(args[9]);
+    args[10] = (const char *)op->record, lens[10] = op->record_len;
+    if (run_script(h, PUBLISH, op, args, lens, 11) != 0)
+        fail_later(h, op);
+    else
+        h->ad->bus->stats.published++;
+    rr_free(a, chan);
+    rr_free(a, meta);
+    rr_free(a, log);
+}
+
+static void send_fetch(rr_hist *h, hop *op);
+
+/* After the subscriptions sent so far are confirmed (the room's own when
+ * its first member just joined): the node then hears the room's messages
+ * from the log's answer on, its own included. In order. */
+static void send_or_wait(rr_hist *h, hop *op)
+{
+    room_redis *bus = h->ad->bus;
+    op->wait = bus->sub_sent;
+    if (!h->waiting && bus->sub_acked >= op->wait) {
+        if (op->kind == PUBLISH)
+            send_publish(h, op);
+        else
+            send_fetch(h, op);
+        return;
+    }
+    op->next = NULL;
+    *h->waiting_tail = op;
+    h->waiting_tail = &op->next;
+}
+
 static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *room,
                               const char *event, json_t *const *argv, size_t argc,
                               const room_bytes *att, size_t natt, const char *except_id,
@@ -484,12 +541,9 @@ static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *
     rr_hist *h = ad->hist;
     room_redis *bus = ad->bus;
     const room_allocator *a = &bus->cfg.allocator;
-    char *chan = NULL, *meta = NULL, *log = NULL, epoch[ROOM_EPOCH_MAX + 1], count[24], ttl[24];
-    const char *args[11];
-    size_t lens[11];
     bool nomem = false;
     rr_out out;
-    hop *op;
+    hop *op = NULL;
     int rc = ROOM_ENOMEM;
     (void)hub;
 
@@ -497,46 +551,28 @@ static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *
     if (!bus->pub.up || !bus->sub.up || !bus->pub.ac ||
         sdslen(bus->pub.ac->c.obuf) > bus->cfg.max_pending_bytes) {
         bus->stats.dropped++;
-        op = NULL;
         rc = ROOM_ESTORAGE;
-        goto done;
-    }
-    if (!(op = hop_new(h, PUBLISH, room)) ||
-        (stamp && !(op->pointer = rr_pointer_of(a, argv, argc, stamp, &nomem)) && nomem) ||
-        rr_encode_broadcast(&out, bus->uid, ad->nsp, event, argv, argc, att, natt, room,
-                            except_id) != 0 ||
-        !(chan = name_of(h, room, "#")) || keys(h, room, &meta, &log) != 0)
-        goto done;
-    new_epoch(epoch);
-    /* Only an age limit: the log keeps at most this many all the same. */
-    snprintf(count, sizeof count, "%u", limits->max_messages ? limits->max_messages : 10000u);
-    snprintf(ttl, sizeof ttl, "%u", limits->max_age_ms);
-    args[3] = meta, lens[3] = strlen(meta);
-    args[4] = log, lens[4] = strlen(log);
-    args[5] = chan, lens[5] = strlen(chan);
-    args[6] = epoch, lens[6] = strlen(epoch);
-    args[7] = count, lens[7] = strlen(count);
-    args[8] = ttl, lens[8] = strlen(ttl);
-    args[9] = op->pointer ? op->pointer : "", lens[9] = strlen(args[9]);
-    args[10] = (const char *)out.data, lens[10] = out.len;
-    if ((rc = run_script(h, PUBLISH, op, args, lens, 11)) == 0) {
+    } else if ((op = hop_new(h, PUBLISH, room)) != NULL &&
+               !(stamp && !(op->pointer = rr_pointer_of(a, argv, argc, stamp, &nomem)) && nomem) &&
+               rr_encode_broadcast(&out, bus->uid, ad->nsp, event, argv, argc, att, natt, room,
+                                   except_id) == 0) {
         /* Kept until the reply: delivered here if it never comes. */
         op->record = out.data;
         op->record_len = out.len;
         out.data = NULL;
+        /* Only an age limit: the log keeps at most this many all the same. */
+        op->count = limits->max_messages ? limits->max_messages : 10000u;
+        op->age_ms = limits->max_age_ms;
+        send_or_wait(h, op);
         op = NULL;
-        bus->stats.published++;
+        rc = 0;
     }
-done:
     /* The hub delivers it here under an epoch of its own. */
     if (rc)
         diverge(h, room);
     if (op)
         hop_free(op);
     rr_out_release(&out);
-    rr_free(a, chan);
-    rr_free(a, meta);
-    rr_free(a, log);
     return rc;
 }
 
@@ -583,32 +619,21 @@ static int ad_history_fetch(room_adapter *adapter, room_hub *hub, const char *ro
         op->given = true;
         op->since = *since;
     }
-    /* After the subscriptions sent so far are confirmed (this room's among
-     * them when its first member just joined): every message after the
-     * log's answer then reaches this node live. */
-    op->wait = bus->sub_sent;
-    if (bus->sub_acked < op->wait) {
-        op->next = h->waiting;
-        h->waiting = op;
-    } else {
-        send_fetch(h, op);
-    }
+    send_or_wait(h, op);
     return 0;
 }
 
 void rr_history_acked(rr_adapter *ad)
 {
     rr_hist *h = ad->hist;
-    hop **link, *op;
-    if (!h)
-        return;
-    for (link = &h->waiting; (op = *link) != NULL;) {
-        if (ad->bus->sub_acked < op->wait) {
-            link = &op->next;
-            continue;
-        }
-        *link = op->next;
-        send_fetch(h, op);
+    hop *op;
+    while (h && (op = h->waiting) != NULL && ad->bus->sub_acked >= op->wait) {
+        if (!(h->waiting = op->next))
+            h->waiting_tail = &h->waiting;
+        if (op->kind == PUBLISH)
+            send_publish(h, op);
+        else
+            send_fetch(h, op);
     }
 }
 
@@ -842,11 +867,13 @@ void rr_history_down(rr_adapter *ad)
     /* Nothing live reaches this node now: no copy is whole. */
     if (ad->hub)
         room_history_interrupted(ad->hub, NULL);
-    /* Fetches waiting for a subscription that will not be confirmed. */
+    /* Waiting for a subscription that will not be confirmed: fetches
+     * fail, messages are delivered here. */
     while ((op = h->waiting) != NULL) {
         h->waiting = op->next;
         fail_later(h, op);
     }
+    h->waiting_tail = &h->waiting;
 }
 
 void rr_history_tick(rr_adapter *ad)
@@ -911,6 +938,7 @@ int rr_history_init(rr_adapter *ad)
         }
     }
     h->prefix_len = strlen(h->prefix);
+    h->waiting_tail = &h->waiting;
     ad->hist = h;
     ad->base.history_publish = ad_history_publish;
     ad->base.history_fetch = ad_history_fetch;

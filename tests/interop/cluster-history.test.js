@@ -117,10 +117,12 @@ describe('cluster history: three nodes, concurrent senders', { skip: !REDIS_SERV
     // while node 0 goes on sending.
     const b = await c.user(1);
     await ack(b, 'join', 'chat:lonely');
+    // The request first, then the sends: they race its answer from Redis.
+    const asked = ack(b, 'history', 'chat:lonely', { offset: 2, epoch });
     const more = (async () => {
       for (let i = 7; i <= 12; i++) await ack(a, 'send', 'chat:lonely', { i });
     })();
-    const res = await ack(b, 'history', 'chat:lonely', { offset: 2, epoch });
+    const res = await asked;
     assert.equal(res.data.epoch, epoch);
     assert.equal(res.data.code, undefined);
     await more;
