@@ -910,6 +910,55 @@ static void cluster_offsets_and_copies(void **state)
     log_release(&log);
 }
 
+/* The log's answer comes before live messages it already holds (two
+ * connections): the copy takes them once, the members that were there all
+ * the same get them, the asker gets them again after its replay (the
+ * protocol's clients drop offsets they applied). */
+static void cluster_answer_before_live(void **state)
+{
+    fake_log log;
+    fake_node A, B;
+    fake_peer *a, *b0, *b;
+    json_int_t offs[8];
+    json_t *res;
+    (void)state;
+    log_init(&log);
+    cluster_node(&log, &A, 0);
+    cluster_node(&log, &B, 1);
+    a = joined(&A.net, "chat:w");
+    b0 = joined(&B.net, "chat:w");
+    say(&A.net, a, "chat:w", 1);
+    deliver(&log, "chat:w");
+    room_history_interrupted(B.net.hub, "chat:w");
+    b = joined(&B.net, "chat:w");
+    fake_clear(b0);
+    ask(&B.net, b, "chat:w", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    say(&A.net, a, "chat:w", 2);
+    say(&A.net, a, "chat:w", 3);
+    answer(&log, 3);
+    res = last_ack(b);
+    assert_int_equal(data_int(res, "count"), 2);
+    json_decref(res);
+    deliver(&log, "chat:w");
+    assert_int_equal(b0->nframes, 2);
+    offsets_of(b0, offs, 2);
+    assert_int_equal(offs[0], 2);
+    assert_int_equal(offs[1], 3);
+    assert_int_equal(fake_count(b, "message"), 4);
+    /* The copy is whole and holds each once. */
+    fake_clear(b);
+    ask(&B.net, b, "chat:w", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    assert_int_equal(B.fetches, 1);
+    assert_int_equal(fake_count(b, "message"), 2);
+    fake_close(&A.net, a);
+    fake_close(&B.net, b0);
+    fake_close(&B.net, b);
+    room_hub_free(A.net.hub);
+    room_hub_free(B.net.hub);
+    assert_int_equal(B.net.alloc.allocs, B.net.alloc.frees);
+    log_release(&log);
+}
+
 /* A joiner on a node that never served the room asks while messages keep
  * coming: replayed and live, each once, in order, whichever the log's
  * answer covers. */
@@ -1114,6 +1163,7 @@ int main(void)
         cmocka_unit_test(fail_nth_allocation),
         cmocka_unit_test(cluster_offsets_and_copies),
         cmocka_unit_test(cluster_fetch_races_live),
+        cmocka_unit_test(cluster_answer_before_live),
         cmocka_unit_test(cluster_outage_and_leaving),
         cmocka_unit_test(cluster_fail_nth_allocation),
     };

@@ -166,10 +166,11 @@ typedef struct room_history_item {
 } room_history_item;
 
 /* A live message of `room` at `pos`, to this hub's members except
- * `except_id` (may be NULL), and into this node's copy. `item` NULL: the
- * room's history starts again after `pos` (a new epoch). A position that
- * does not follow the copy's last one starts the copy again there. Returns
- * the number of deliveries (0 for a message the copy already has), or
+ * `except_id` (may be NULL), and into this node's copy (once: a fetch may
+ * have put it there before it came live). `item` NULL: the room's history
+ * starts again after `pos` (a new epoch). A position that does not follow
+ * the copy's last one starts the copy again there. The hub writes the
+ * position into item->stamp. Returns the number of deliveries, or
  * ROOM_EINVAL, ROOM_ENAME, ROOM_ENOMEM. */
 ROOM_API int room_history_deliver_remote(room_hub *hub, const char *room,
                                          const room_history_pos *pos, const char *except_id,

@@ -205,7 +205,7 @@ static void position(const rm_sroom *r, room_history_pos *pos)
 
 int rm_history_emit(room_hub *hub, rm_sroom *r, const char *room, uint64_t offset,
                     const char *event, json_t *const *argv, size_t argc, const room_bytes *att,
-                    size_t natt, const room_conn *except, json_t *stamp, bool publish)
+                    size_t natt, const room_conn *except, json_t *stamp, bool publish, bool keep)
 {
     rm_room *members;
     room_frame *frame;
@@ -222,12 +222,15 @@ int rm_history_emit(room_hub *hub, rm_sroom *r, const char *room, uint64_t offse
         rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
     if (rc)
         return rc;
-    if ((rc = rm_history_push(hub, r, frame, offset)) != 0) {
+    if (!keep) {
+        /* The copy has it already: only the members. */
+    } else if ((rc = rm_history_push(hub, r, frame, offset)) != 0) {
         room_frame_unref(frame);
         return rc;
+    } else {
+        r->hlast = offset;
     }
-    r->hlast = offset;
-    if (hub->storage->store.write) {
+    if (keep && hub->storage->store.write) {
         if (publish)
             rm_sroom_pending(hub->storage, r);
         else
@@ -265,7 +268,7 @@ int room_history_send_args(room_hub *hub, const char *room, const char *event,
     if (r->flags & RM_S_FAILED)
         return ROOM_ESTORAGE;
     n = rm_history_emit(hub, r, room, r->hlast + 1, event, argv, argc, attachments,
-                        attachment_count, except, stamp, true);
+                        attachment_count, except, stamp, true, true);
     if (n >= 0)
         position(r, pos_out);
     return n;

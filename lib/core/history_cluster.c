@@ -71,7 +71,7 @@ static int outage_emit(room_hub *hub, rm_sroom *r, const char *room, const char 
                room, r->epoch);
     }
     return rm_history_emit(hub, r, room, r->hlast + 1, event, argv, argc, att, natt, except, stamp,
-                           false);
+                           false, true);
 }
 
 int rm_history_cluster_send(room_hub *hub, rm_sroom *r, const char *room, const char *event,
@@ -313,14 +313,20 @@ int room_history_deliver_remote(room_hub *hub, const char *room, const room_hist
         r->flags |= RM_S_LIVE;
         return 0;
     }
+    /* A fetch may have put it in the copy before it came live (the log's
+     * answer and the live messages come on two connections): the members
+     * get it all the same, the copy keeps it once. */
     if (!(r->flags & RM_S_OUTAGE) && strcmp(pos->epoch, r->epoch) == 0 && pos->offset <= r->hlast)
-        return 0; /* the copy has it */
+        return rm_history_emit(hub, r, room, pos->offset, item->event, item->argv, item->argc,
+                               item->attachments, item->attachment_count, except, item->stamp,
+                               false, false);
     /* A message that does not follow the copy: the copy starts again. */
     if ((r->flags & RM_S_OUTAGE) || strcmp(pos->epoch, r->epoch) != 0 ||
         pos->offset != r->hlast + 1)
         restart(hub, r, pos->epoch, pos->offset - 1);
     n = rm_history_emit(hub, r, room, pos->offset, item->event, item->argv, item->argc,
-                        item->attachments, item->attachment_count, except, item->stamp, false);
+                        item->attachments, item->attachment_count, except, item->stamp, false,
+                        true);
     if (n >= 0)
         r->flags |= RM_S_LIVE;
     return n;

@@ -175,13 +175,14 @@ rm_hent *rm_history_at(const rm_sroom *r, uint32_t i);
  * patterns say so); NULL with *err 0 when it has none. */
 rm_sroom *rm_history_room(room_hub *hub, const char *room, int *err);
 /* Stamps `stamp` with offset and r's epoch, encodes once (with the
- * recovery offset when recovery is on), keeps the frame at `offset` and
- * sends it to the room's members except `except`; `publish`: through a
- * frame adapter too (the single-node path). The number of deliveries. */
+ * recovery offset when recovery is on), keeps the frame at `offset` when
+ * `keep` and sends it to the room's members except `except`; `publish`:
+ * through a frame adapter too (the single-node path). The number of
+ * deliveries. */
 int rm_history_emit(room_hub *hub, rm_sroom *r, const char *room, uint64_t offset,
                     const char *event, json_t *const *argv, size_t argc,
                     const room_bytes *att, size_t natt, const room_conn *except, json_t *stamp,
-                    bool publish);
+                    bool publish, bool keep);
 /* Empties the ring (the copy starts again after hfloor). */
 void rm_history_drop(room_hub *hub, rm_sroom *r);
 /* The sync replay of `since` (NULL: all kept) from the copy. */
