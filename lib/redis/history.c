@@ -890,7 +890,9 @@ void rr_history_tick(rr_adapter *ad)
         }
         if (op->kind == FETCH) {
             room_history_fetched(ad->hub, op->request, ROOM_ESTORAGE, NULL, 0, NULL, 0);
-        } else if (op->kind == PUBLISH) {
+        } else if (op->kind == RESET) {
+            diverge(h, op->room); /* again when Redis is back */
+        } else {
             /* Taken but not published: here only, and a new epoch when
              * Redis is back. */
             memset(&e, 0, sizeof e);
