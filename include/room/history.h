@@ -76,6 +76,12 @@ ROOM_API int room_history_enabled(room_hub *hub, const char *room);
  * later replay, sees where the message sits. *pos_out (optional) gets the
  * position. In a room without history this is room_send_args(): stamp is
  * left alone and pos_out->offset is 0. Returns the number of deliveries.
+ * With a cluster adapter that owns history offsets (adapter.h,
+ * history_publish) the message goes through the cluster's log and comes
+ * back to every node, this one included: the call returns the number of
+ * local members that will get it, and pos_out stays zero (the offset is
+ * not known yet); while the adapter cannot publish, the message is
+ * delivered here at once under an epoch of this node's.
  * Errors: those of room_send_args(), ROOM_EINVAL (stamp not an object),
  * ROOM_ELIMIT (max_rooms), ROOM_ESTORAGE (the store failed: nothing was
  * sent), ROOM_ENOMEM (nothing was sent or kept). */
@@ -97,13 +103,15 @@ ROOM_API int room_history_send_args(room_hub *hub, const char *room, const char 
  * names another epoch, whose messages are gone; or an offset past the last
  * one given in this epoch, which is not a position of this run either),
  * ROOM_ETOOOLD (messages after since.offset have left the history),
- * ROOM_ESTORAGE, ROOM_ENOMEM. The connection need not be a member: the
- * protocol decides who may read. */
+ * ROOM_ESTORAGE (also: in a cluster, this node's copy is not whole for
+ * `since`; room_history_request() then asks the cluster's log),
+ * ROOM_ENOMEM. The connection need not be a member: the protocol decides
+ * who may read. */
 ROOM_API int room_history_replay(room_hub *hub, room_conn *conn, const char *room,
                                  const room_history_pos *since, room_history_pos *now_out);
 
 /* `room`'s current position: the last offset given (0 when none) and the
- * epoch. Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTFOUND (no history),
+ * epoch (in a cluster: of this node's copy). Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTFOUND (no history),
  * ROOM_ESTORAGE, ROOM_ENOMEM. */
 ROOM_API int room_history_position(room_hub *hub, const char *room, room_history_pos *pos_out);
 
