@@ -408,8 +408,10 @@ static void history_envelopes_and_pointers(void **state)
     ptr = rr_pointer_of(room_allocator_libc(), argv, 2, json_object_get(argv[1], "data"), &nomem);
     assert_string_equal(ptr, "/1/data");
     free(ptr);
-    assert_null(rr_pointer_of(room_allocator_libc(), argv, 2, json_object(), &nomem));
+    stamp = json_object(); /* in no argument */
+    assert_null(rr_pointer_of(room_allocator_libc(), argv, 2, stamp, &nomem));
     assert_false(nomem);
+    json_decref(stamp);
     /* Not objects, out of range, malformed: no stamp. */
     assert_null(rr_pointer_resolve(argv, 2, "/0/room", 7));
     assert_null(rr_pointer_resolve(argv, 2, "/2", 2));
