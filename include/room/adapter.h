@@ -24,6 +24,15 @@ typedef struct room_remote_op room_remote_op;
 struct room_history_limits;
 struct room_history_pos;
 
+/* A count over every node (room_member_count_cluster(),
+ * room_count_deliveries()). `status` is 0, or ROOM_ECLOSED when the hub is
+ * being freed before the count ended (room_hub_free(): the callback must
+ * only release `ud`, and not use `hub`). `count` sums what the nodes
+ * reported; `partial` is 1 when some node that should have answered did
+ * not within the adapter's timeout, or the other nodes could not be asked
+ * (the cluster bus was away): `count` is then a lower bound. */
+typedef void (*room_count_fn)(room_hub *hub, int status, uint64_t count, int partial, void *ud);
+
 /* Like room_codec, the table starts with the size it was built with; the
  * hub refuses one below ROOM_ADAPTER_SIZE_MIN, copies the first `size`
  * bytes once at room_hub_new() (later changes to the table are not seen)
@@ -74,6 +83,9 @@ struct room_adapter {
      * room-wide ones stay local. */
     int (*remote)(room_adapter *adapter, room_hub *hub, const room_remote_op *op, room_done_fn done,
                   void *ud);
+    /* (`done` of by-id kinds that are still waiting when the adapter is
+     * destroyed runs then with ROOM_ECLOSED: from room_hub_free(), after
+     * the hub's connections are gone; it must only release `ud`.) */
     /* A broadcast was delivered locally; forward its event and arguments
      * (borrowed) rather than its frame, so that an adapter can re-encode it
      * for a wire format of its own (Socket.IO's Redis adapter packets). When
@@ -88,6 +100,30 @@ struct room_adapter {
      * while the node has members there. Runs inside the join or leave: it
      * may read the hub but must not join, leave, send or close. */
     void (*room_local)(room_adapter *adapter, room_hub *hub, const char *room, int present);
+
+    /* ---- added with cluster-wide counts (issue 12); all three or none */
+
+    /* Counted broadcasts (room_count_deliveries()): the hub calls
+     * count_begin, makes its broadcasts (publish_event / publish calls, as
+     * usual), then count_end with the deliveries it made itself (`local`).
+     * The broadcasts made in between ask each node that receives them how
+     * many deliveries it made; the adapter calls done(hub, 0, local + their
+     * sum, partial, ud) exactly once (possibly inside count_end) when every
+     * such node answered, or at its timeout with `partial` 1. count_begin
+     * returns 0 or ROOM_ENOMEM (then the hub does not call count_end and
+     * answers with `local`, partial); count_end returns 0 (done will run)
+     * or a negative code (it will not; the hub answers `local`, partial).
+     * count_end with `done` NULL: the broadcasting failed, nothing is to be
+     * reported (answers that come are dropped). No nesting: the hub never
+     * calls count_begin twice without count_end. */
+    int (*count_begin)(room_adapter *adapter, room_hub *hub);
+    int (*count_end)(room_adapter *adapter, room_hub *hub, uint64_t local, room_count_fn done,
+                     void *ud);
+    /* room_member_count_cluster(): the members of `room` on the other nodes
+     * plus `local` (this hub's), through `done` exactly once (possibly
+     * inside the call) when it returns 0. */
+    int (*count_members)(room_adapter *adapter, room_hub *hub, const char *room, uint64_t local,
+                         room_count_fn done, void *ud);
 
     /* ---- history rooms in a cluster (docs/history.md "In a cluster", issue 12).
      * Both or neither. */
@@ -175,6 +211,38 @@ ROOM_API int room_members_join(room_hub *hub, const char *room, const char *cons
                                size_t nrooms, room_done_fn done, void *ud);
 ROOM_API int room_members_leave(room_hub *hub, const char *room, const char *const *rooms,
                                 size_t nrooms, room_done_fn done, void *ud);
+
+/* ---- counts on every node ---------------------------------------------------
+ * With an adapter that counts (count_begin, count_end and count_members
+ * set: libroom-redis), these ask the other nodes and `done` runs later;
+ * otherwise it runs inside the call with this hub's count and `partial` 0,
+ * at the cost of the local count alone. `done` runs exactly once when the
+ * call returns 0 (also with ROOM_ECLOSED when the hub is freed first), and
+ * not at all when it returns an error. Not re-entrant with itself: not from
+ * inside the `send` step of room_count_deliveries(). */
+
+/* 1 when the hub's adapter counts on other nodes (`done` of the two calls
+ * below then mostly runs later, from the adapter), else 0 (`done` runs
+ * inside the call). NULL-safe. */
+ROOM_API int room_hub_counts_cluster(const room_hub *hub);
+
+/* The members of `room` (connections) on every node. Errors: ROOM_EINVAL
+ * (NULL hub or done), ROOM_ENAME, ROOM_ENOMEM. */
+ROOM_API int room_member_count_cluster(room_hub *hub, const char *room, room_count_fn done,
+                                       void *ud);
+
+/* A step that broadcasts (room_send*(), room_broadcast*(),
+ * room_history_send_args()) and returns the deliveries it made here, or a
+ * negative code. */
+typedef int (*room_send_step_fn)(room_hub *hub, void *ud);
+/* Runs send(hub, send_ud) once, now, and counts the deliveries of the
+ * broadcasts it makes on every node: `done` gets this node's deliveries
+ * plus those each other node receiving them reports. Returns what `send`
+ * returned: when negative, `done` does not run (and the other nodes'
+ * deliveries, if any, are not counted). Errors of its own: ROOM_EINVAL
+ * (NULL hub, send or done). */
+ROOM_API int room_count_deliveries(room_hub *hub, room_send_step_fn send, void *send_ud,
+                                   room_count_fn done, void *ud);
 
 /* ---- for adapters: traffic from other nodes ----------------------------------- */
 

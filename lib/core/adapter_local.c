@@ -20,6 +20,7 @@ static room_adapter local = {
     NULL, /* remote: the hub answers ROOM_ENOTFOUND itself */
     NULL, /* publish_event */
     NULL, /* room_local */
+    NULL, NULL, NULL, /* count_begin, count_end, count_members: one node counts alone */
     NULL, NULL, /* history_publish, history_fetch: the hub owns its offsets */
 };
 

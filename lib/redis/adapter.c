@@ -219,19 +219,26 @@ static int ad_publish_event(room_adapter *adapter, room_hub *hub, const char *ro
                             const room_bytes *att, size_t natt, const char *except_id)
 {
     rr_adapter *ad = of(adapter);
+    const char *count_id = rr_count_open_id(ad);
     rr_out out;
     char *chan = NULL;
     int rc;
     (void)hub;
     rr_out_init(&out, &ad->bus->cfg.allocator);
-    rc = rr_encode_broadcast(&out, ad->bus->uid, ad->nsp, event, argv, argc, att, natt, room,
-                             except_id);
+    rc = count_id ? rr_encode_broadcast_counted(&out, ad->bus->uid, ad->nsp, event, argv, argc, att,
+                                                natt, room, except_id, count_id)
+                  : rr_encode_broadcast(&out, ad->bus->uid, ad->nsp, event, argv, argc, att, natt,
+                                        room, except_id);
     /* One room: its own channel, which only the nodes serving it hear. */
     if (!rc && room && !(chan = room_channel(ad, room)))
         rc = ROOM_ENOMEM;
-    if (!rc)
+    if (!rc && count_id)
+        rr_count_publish(ad, chan ? chan : ad->chan, out.data, out.len);
+    else if (!rc)
         rr_publish(ad->bus, chan ? chan : ad->chan, strlen(chan ? chan : ad->chan), out.data,
                    out.len);
+    else if (count_id)
+        ad->open->partial = true; /* the others were not reached */
     rr_free(&ad->bus->cfg.allocator, chan);
     rr_out_release(&out);
     return rc;
@@ -307,11 +314,15 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
     rr_history_destroy(ad);
-    /* The hub is going: its callbacks cannot run any more. */
+    /* The hub is going (its connections are gone): every caller still
+     * waiting hears so, and can release what it holds. */
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
+        if (p->done)
+            p->done(ad->hub, ROOM_ECLOSED, p->ud);
         rr_free(&bus->cfg.allocator, p);
     }
+    rr_count_release(ad);
     rr_free(&bus->cfg.allocator, ad->nsp);
     rr_free(&bus->cfg.allocator, ad->chan);
     rr_free(&bus->cfg.allocator, ad->req_chan);
@@ -325,6 +336,7 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 {
     rr_pending **link = &ad->pending, *p;
     rr_history_tick(ad);
+    rr_count_tick(ad, now);
     while ((p = *link) != NULL) {
         if (now < p->deadline) {
             link = &p->next;
@@ -341,34 +353,55 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 
 /* ---- traffic from the other nodes --------------------------------------------------- */
 
+/* A member count of a room (count.c): true when `msg` was one. */
+static bool on_count_request(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    rr_count_msg m;
+    if (!rr_count_decode_request(msg, len, &m))
+        return false;
+    rr_count_received(ad, &m, room_member_count(ad->hub, m.room));
+    rr_count_msg_release(&m);
+    return true;
+}
+
 static void on_broadcast(rr_adapter *ad, const uint8_t *msg, size_t len)
 {
     room_redis *bus = ad->bus;
     rr_broadcast b;
+    rr_count_msg count;
     size_t i;
-    bool served = false;
+    bool served = false, counted;
     int rc = rr_decode_broadcast(&bus->cfg.allocator, msg, len, &b);
+    if (rc == ROOM_EPROTO && on_count_request(ad, msg, len))
+        return;
     if (rc) {
         if (rc == ROOM_ENOMEM)
             rr_log(bus, ROOM_LOG_ERROR, "redis: out of memory decoding a broadcast");
         bus->stats.ignored++;
         return;
     }
+    /* A counted one is answered, with 0 when nothing was delivered. */
+    counted = rr_count_tag(b.root, &count);
     /* Our own (delivered here already), another namespace, or local-only. */
     if (strcmp(b.uid, bus->uid) == 0 || strcmp(b.nsp, ad->nsp) != 0 || b.local) {
         bus->stats.ignored++;
+        if (counted)
+            rr_count_received(ad, &count, 0);
         rr_broadcast_release(&bus->cfg.allocator, &b);
         return;
     }
     bus->stats.received++;
     for (i = 0; i < b.nrooms && !served; i++)
         served = room_member_count(ad->hub, b.rooms[i]) > 0;
+    rc = 0;
     if (b.nrooms && !served)
         bus->stats.unserved++;
     else if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
                                                  b.event, b.argv, b.argc, b.att, b.natt)) < 0)
         rr_log(bus, ROOM_LOG_WARN, "redis: a broadcast from %s not delivered: %s", b.uid,
                room_strerror(rc));
+    if (counted)
+        rr_count_received(ad, &count, rc > 0 ? (uint64_t)rc : 0);
     rr_broadcast_release(&bus->cfg.allocator, &b);
 }
 
@@ -486,6 +519,10 @@ static void on_response(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *id = json_string_value(json_object_get(resp, "requestId"));
     json_t *status = json_object_get(resp, "status");
     rr_pending **link, *p;
+    if (rr_count_response(ad, resp)) {
+        json_decref(resp);
+        return;
+    }
     for (link = &ad->pending; id && (p = *link) != NULL; link = &p->next) {
         if (strcmp(p->id, id) != 0)
             continue;
@@ -547,6 +584,9 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.publish_event = ad_publish_event;
     ad->base.room_local = ad_room_local;
     ad->base.presence = ad_presence;
+    ad->base.count_begin = rr_count_begin;
+    ad->base.count_end = rr_count_end;
+    ad->base.count_members = rr_count_members;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);

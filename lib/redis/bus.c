@@ -246,15 +246,21 @@ static void connect_all(room_redis *bus)
 
 void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const void *msg, size_t len)
 {
+    rr_publish_reply(bus, channel, channel_len, msg, len, NULL, NULL);
+}
+
+bool rr_publish_reply(room_redis *bus, const char *channel, size_t channel_len, const void *msg,
+                      size_t len, rr_reply_fn *fn, void *privdata)
+{
     redisAsyncContext *ac = bus->pub.ac;
     if (!bus->pub.up || !ac || sdslen(ac->c.obuf) + len > bus->cfg.max_pending_bytes) {
         bus->stats.dropped++;
-        return;
+        return false;
     }
-    if (redisAsyncCommand(ac, NULL, NULL, "PUBLISH %b %b", channel, channel_len, msg, len) !=
+    if (redisAsyncCommand(ac, fn, privdata, "PUBLISH %b %b", channel, channel_len, msg, len) !=
         REDIS_OK) {
         bus->stats.dropped++;
-        return;
+        return false;
     }
     bus->stats.published++;
     /* Out now rather than when the loop next polls: the host may answer
@@ -262,6 +268,7 @@ void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const 
      * must not reach another node before the change does. What the socket
      * does not take waits for writability as usual. */
     redisAsyncHandleWrite(ac);
+    return true;
 }
 
 void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
@@ -526,6 +533,8 @@ int room_redis_new(room_redis **out, const room_redis_config *config)
         bus->cfg.node_timeout_ms = 5000;
     if (!bus->cfg.reconnect_ms)
         bus->cfg.reconnect_ms = 500;
+    if (!bus->cfg.count_timeout_ms)
+        bus->cfg.count_timeout_ms = 1000;
     if (!bus->cfg.max_pending_bytes)
         bus->cfg.max_pending_bytes = (size_t)8 << 20;
     bus->pub.bus = bus->sub.bus = bus;

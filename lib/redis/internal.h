@@ -37,10 +37,19 @@ typedef struct rr_out {
 } rr_out;
 void rr_out_init(rr_out *out, const room_allocator *alloc);
 void rr_out_release(rr_out *out);
+/* msgpack-c's write callback appending to an rr_out (`data`). */
+int rr_out_write(void *data, const char *buf, size_t len);
 
 int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const char *event,
                         json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
                         const char *room, const char *except_id);
+
+/* rr_encode_broadcast() with a count tag (count.c) as fourth element:
+ * receivers answer how many deliveries they made. */
+int rr_encode_broadcast_counted(rr_out *out, const char *uid, const char *nsp, const char *event,
+                                json_t *const *argv, size_t argc, const room_bytes *att,
+                                size_t natt, const char *room, const char *except_id,
+                                const char *count_id);
 
 /* The most rooms (and except entries) a broadcast may name. */
 #define RR_MAX_ROOMS 1024
@@ -105,6 +114,79 @@ int rr_request_op(json_t *req, room_remote_op *op, const char **rooms, json_t **
 json_t *rr_request_new(const char *uid, const char *request_id, const room_remote_op *op);
 
 
+/* ---- cluster-wide counts (count.c) ------------------------------------------------
+ * A counted broadcast is [uid, packet, opts, {"type": 140, "requestId"}]
+ * on its usual channel; a member count is [uid, nil, {"rooms": [room]},
+ * {"type": 141, "requestId"}] on the room's channel (Socket.IO nodes skip
+ * both extras: a nil packet is "another namespace" to them). Every node
+ * that receives one answers {"type": 142, "requestId", "count"} on the
+ * asker's own response channel; the asker expects as many answers as
+ * PUBLISH said subscribers got the message, its own subscriber included
+ * (whose receipt counts as an answer of 0). */
+enum {
+    RR_COUNT_DELIVERIES = 140,
+    RR_COUNT_MEMBERS = 141,
+    RR_COUNT_ANSWER = 142,
+};
+/* The longest request id of a count. */
+#define RR_COUNT_ID_MAX 31
+/* A count message from another node, decoded. */
+typedef struct rr_count_msg {
+    int type;            /* RR_COUNT_* */
+    char id[RR_COUNT_ID_MAX + 1];
+    char uid[32];        /* the asker (DELIVERIES, MEMBERS) */
+    const char *room;    /* MEMBERS: borrowed from `root` */
+    uint64_t count;      /* ANSWER */
+    json_t *root;        /* MEMBERS: owns `room` */
+} rr_count_msg;
+/* The count tag of a decoded broadcast's root ([uid, packet, opts, tag]):
+ * true and `out` filled (type RR_COUNT_DELIVERIES) when it has one. */
+bool rr_count_tag(json_t *root, rr_count_msg *out);
+/* A member count request (msgpack bytes) or an answer (a decoded
+ * response object): true and `out` filled when `bytes` / `obj` is one;
+ * rr_count_msg_release() then frees it. */
+bool rr_count_decode_request(const uint8_t *bytes, size_t len, rr_count_msg *out);
+bool rr_count_decode_answer(json_t *obj, rr_count_msg *out);
+void rr_count_msg_release(rr_count_msg *m);
+/* The member count request for `room` (msgpack). */
+int rr_count_encode_request(rr_out *out, const char *uid, const char *room, const char *id);
+
+/* A count this node asked for. */
+typedef struct rr_count {
+    char id[RR_COUNT_ID_MAX + 1];
+    uintptr_t seq;      /* how PUBLISH replies find it */
+    room_hub *hub;
+    uint64_t deadline;  /* once closed */
+    uint64_t sum;
+    uint64_t expected;  /* receivers PUBLISH reported */
+    uint64_t answers;
+    unsigned replies;   /* PUBLISH replies still to come */
+    bool partial, closed;
+    room_count_fn done;
+    void *ud;
+    struct rr_count *next;
+} rr_count;
+
+struct rr_adapter;
+/* The adapter's hooks (room/adapter.h). */
+int rr_count_begin(room_adapter *adapter, room_hub *hub);
+int rr_count_end(room_adapter *adapter, room_hub *hub, uint64_t local, room_count_fn done, void *ud);
+int rr_count_members(room_adapter *adapter, room_hub *hub, const char *room, uint64_t local,
+                     room_count_fn done, void *ud);
+/* From publish_event inside a count: the tag's id, or NULL. */
+const char *rr_count_open_id(struct rr_adapter *ad);
+/* Publishes a counted message, its PUBLISH reply added to the open count. */
+void rr_count_publish(struct rr_adapter *ad, const char *chan, const void *msg, size_t len);
+/* A counted message arrived here: answer it (another node's: `n` is what
+ * this node counted) or count it (our own). */
+void rr_count_received(struct rr_adapter *ad, const rr_count_msg *m, uint64_t n);
+/* A response: true when it was a count answer (then consumed). */
+bool rr_count_response(struct rr_adapter *ad, json_t *obj);
+/* Counts past their deadline end partial. */
+void rr_count_tick(struct rr_adapter *ad, uint64_t now);
+/* The adapter goes: every count still waiting gets ROOM_ECLOSED. */
+void rr_count_release(struct rr_adapter *ad);
+
 /* ---- the bus (bus.c) and the adapters (adapter.c) ----------------------------- */
 struct redisAsyncContext;
 typedef struct rr_adapter rr_adapter;
@@ -141,6 +223,7 @@ struct room_redis {
     bool closing;
     bool ticked;   /* `now` is the host's clock (not before the first tick) */
     uint64_t dropped_in_outage;
+    uintptr_t count_seq; /* the last count's (count.c) */
     char *hb_chan; /* "<key>-roomd#" */
     room_redis_stats stats;
     /* (Un)subscriptions sent and confirmed on the subscriber connection
@@ -170,6 +253,8 @@ struct rr_adapter {
     char *own_chan;  /* "<key>-response#<nsp>#<uid>#" */
     char *pres_chan; /* "<key>-roomd-presence#<nsp>#": presence records */
     rr_pending *pending;
+    rr_count *counts; /* counts asked, waiting (count.c) */
+    rr_count *open;   /* between count_begin and count_end */
     struct rr_hist *hist; /* history rooms (history.c) */
     rr_adapter *next;
 };
@@ -177,6 +262,12 @@ struct rr_adapter {
 /* PUBLISH, unless Redis is away or the output bound is reached (then
  * counted as dropped). */
 void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const void *msg, size_t len);
+/* rr_publish() whose reply (the number of subscribers that got the
+ * message, or NULL when the connection went first) goes to `fn`; false
+ * when dropped (then `fn` is not called). */
+typedef void rr_reply_fn(struct redisAsyncContext *ac, void *reply, void *privdata);
+bool rr_publish_reply(room_redis *bus, const char *channel, size_t channel_len, const void *msg,
+                      size_t len, rr_reply_fn *fn, void *privdata);
 /* SUBSCRIBE / UNSUBSCRIBE on the subscriber connection, when it is up
  * (on its return every channel is subscribed again). */
 void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on);

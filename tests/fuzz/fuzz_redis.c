@@ -1,13 +1,15 @@
 /* What other nodes (and any Redis client) publish: the input is one
- * message, read as a broadcast (msgpack [uid, packet, opts]), as a request
- * or response (JSON, or msgpack) and as a history envelope (msgpack
- * [offset, epoch, time, pointer, record], the record a broadcast).
- * Invariants: everything the decoders allocate comes back; rr_msgpack_
- * check() passes exactly what msgpack-c then unpacks whole; a decoded
- * broadcast, encoded again and decoded, is the same event, arguments,
- * attachments, rooms and except; an envelope's views lie inside the input,
- * its epoch is one; a stamp its pointer names has a pointer that names it
- * again. */
+ * message, read as a broadcast (msgpack [uid, packet, opts], with a count
+ * tag as fourth element when counted), as a member count request, and as
+ * a request or response (JSON, or msgpack; count answers among them).
+ * Invariants: everything the decoders allocate comes back;
+ * rr_msgpack_check() passes exactly what msgpack-c then unpacks whole; a
+ * decoded broadcast, encoded again and decoded, is the same event,
+ * arguments, attachments, rooms and except; a member count request too;
+ * an input read as a history envelope (msgpack [offset, epoch, time,
+ * pointer, record], the record a broadcast): its views lie inside the
+ * input, its epoch is one, a stamp its pointer names has a pointer that
+ * names it again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +86,25 @@ static void history(const room_allocator *a, const uint8_t *data, size_t size)
     rr_broadcast_release(a, &b);
 }
 
+/* A member count request (lib/redis/count.c), encoded again. */
+static void count_request(const room_allocator *a, const uint8_t *data, size_t size)
+{
+    rr_count_msg m, again;
+    rr_out out;
+    if (!rr_count_decode_request(data, size, &m))
+        return;
+    FUZZ_CHECK(m.type == RR_COUNT_MEMBERS && m.room && strlen(m.id) <= RR_COUNT_ID_MAX);
+    rr_out_init(&out, a);
+    if (rr_count_encode_request(&out, m.uid, m.room, m.id) == 0) {
+        FUZZ_CHECK(rr_count_decode_request(out.data, out.len, &again));
+        FUZZ_CHECK(strcmp(again.uid, m.uid) == 0 && strcmp(again.id, m.id) == 0 &&
+                   strcmp(again.room, m.room) == 0);
+        rr_count_msg_release(&again);
+    }
+    rr_out_release(&out);
+    rr_count_msg_release(&m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_alloc counts = {0};
@@ -92,16 +113,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *argv[RR_MAX_ARGS], *req;
     room_remote_op op;
     rr_broadcast b;
+    rr_count_msg m;
 
     check_against_msgpack_c(data, size);
     if (rr_decode_broadcast(&a, data, size, &b) == 0) {
         FUZZ_CHECK(b.uid && b.nsp && b.event);
         round_trip(&a, &b);
+        if (rr_count_tag(b.root, &m))
+            FUZZ_CHECK(m.type == RR_COUNT_DELIVERIES && strlen(m.id) <= RR_COUNT_ID_MAX);
         rr_broadcast_release(&a, &b);
     }
     history(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
+    count_request(&a, data, size);
+    FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     if ((req = rr_decode_object(data, size)) != NULL) {
+        if (rr_count_decode_answer(req, &m))
+            FUZZ_CHECK(m.type == RR_COUNT_ANSWER && strlen(m.id) <= RR_COUNT_ID_MAX);
         if (rr_request_op(req, &op, rooms, argv) == 0) {
             FUZZ_CHECK(op.kind >= ROOM_REMOTE_JOIN && op.kind <= ROOM_REMOTE_MEMBERS_LEAVE);
             FUZZ_CHECK(op.nrooms <= RR_MAX_ROOMS && op.argc <= RR_MAX_ARGS);

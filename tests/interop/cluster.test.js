@@ -114,6 +114,41 @@ describe('cluster: rooms protocol over three nodes', { skip: !REDIS_SERVER && 'n
     assert.equal(reply.data.code, 'not_found');
   });
 
+  it('join answers the members of every node, send and broadcast the deliveries on every node', T, async () => {
+    // Two users on node 1, two on node 2, one on node 0: each join is
+    // answered once every node serving the room counted its members.
+    const users = [await c.user(0), await c.user(1), await c.user(2), await c.user(1), await c.user(2)];
+    const members = [];
+    for (const u of users) {
+      const reply = await ack(u, 'join', 'counted');
+      assert.equal(reply.data.partial, undefined, 'every node answered');
+      members.push(reply.data.members);
+      await settle();
+    }
+    assert.deepEqual(members, [1, 2, 3, 4, 5]);
+    // Only the nodes serving a room are asked: "counted2" is on nodes 1
+    // and 2 only.
+    assert.deepEqual(await ack(users[1], 'join', 'counted2'), {
+      msg: 'Joined room', data: { room: 'counted2', members: 1, event: 'join' },
+    });
+    await settle();
+    assert.equal((await ack(users[2], 'join', 'counted2')).data.members, 2);
+    await settle();
+    assert.deepEqual(await ack(users[0], 'send', 'counted', 'x'), {
+      msg: 'Sent', data: { room: 'counted', delivered: 5, event: 'send' },
+    });
+    assert.deepEqual(await ack(users[2], 'broadcast', 'counted', 'y'), {
+      msg: 'Broadcast', data: { room: 'counted', delivered: 4, event: 'broadcast' },
+    });
+    assert.equal((await ack(users[1], 'send', 'counted2', 'z')).data.delivered, 2);
+    await ack(users[4], 'leave', 'counted');
+    await settle();
+    assert.equal((await ack(users[3], 'send', 'counted', 'w')).data.delivered, 4);
+    // Without an ack the answer is a `result` event, counted the same.
+    users[0].emit('send', 'counted', 'v');
+    assert.deepEqual((await next(users[0], 'result'))[0].data, { room: 'counted', delivered: 4, event: 'send' });
+  });
+
   it('binary arguments cross nodes', T, async () => {
     const a = await c.user(0);
     const b = await c.user(1);
@@ -475,13 +510,22 @@ describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-ad
       const onRoomd = await c.user(0);
       const onNode = await connect(`http://127.0.0.1:${io.httpServer.address().port}`);
       c.open.push(onNode);
-      await ack(onRoomd, 'join', 'mix');
+      // The Node server hears roomd's member count (its pattern
+      // subscription takes every room's channel) but has no answer for
+      // it: the count ends at roomd's timeout, partial.
+      assert.deepEqual(await ack(onRoomd, 'join', 'mix'), {
+        msg: 'Joined room', data: { room: 'mix', members: 1, partial: true, event: 'join' },
+      });
       assert.equal(await ack(onNode, 'join', 'mix'), 'ok');
       await settle();
       io.to('mix').emit('from-node', { n: 1 });
       assert.deepEqual(await next(onRoomd, 'from-node'), [{ n: 1 }]);
       assert.deepEqual(await next(onNode, 'from-node'), [{ n: 1 }]);
-      await ack(onRoomd, 'send', 'mix', { n: 2 });
+      // A counted broadcast is an ordinary one to the Node server, which
+      // delivers it and does not answer: roomd's own delivery, partial.
+      assert.deepEqual(await ack(onRoomd, 'send', 'mix', { n: 2 }), {
+        msg: 'Sent', data: { room: 'mix', delivered: 1, partial: true, event: 'send' },
+      });
       const [got] = await next(onNode, 'message');
       assert.equal(got.data.data.n, 2);
       // fetchSockets, allRooms and socketsJoin span both kinds of node.
