@@ -532,6 +532,26 @@ static void send_or_wait(rr_hist *h, hop *op)
     h->waiting_tail = &op->next;
 }
 
+/* Inside a counted send (room_count_deliveries(): the rooms protocol's
+ * `delivered`): the message reaches the nodes serving the room through the
+ * log, so they are asked for their members, as room_member_count_cluster()
+ * asks, into the open count. */
+static void count_members_too(rr_adapter *ad, const char *room)
+{
+    const room_allocator *a = &ad->bus->cfg.allocator;
+    const char *id = rr_count_open_id(ad);
+    char *chan;
+    rr_out out;
+    if (!id)
+        return;
+    rr_out_init(&out, a);
+    if ((chan = rr_concat(a, ad->chan, room, "#")) != NULL &&
+        rr_count_encode_request(&out, ad->bus->uid, room, id) == 0)
+        rr_count_publish(ad, chan, out.data, out.len);
+    rr_free(a, chan);
+    rr_out_release(&out);
+}
+
 static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *room,
                               const char *event, json_t *const *argv, size_t argc,
                               const room_bytes *att, size_t natt, const char *except_id,
@@ -566,6 +586,7 @@ static int ad_history_publish(room_adapter *adapter, room_hub *hub, const char *
         send_or_wait(h, op);
         op = NULL;
         rc = 0;
+        count_members_too(ad, room);
     }
     /* The hub delivers it here under an epoch of its own. */
     if (rc)

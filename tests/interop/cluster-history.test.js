@@ -49,7 +49,7 @@ const key = (d) => [d.offset, d.epoch, d.from, JSON.stringify(d.data)];
 async function burst(users, room, per) {
   const sends = [];
   for (let i = 0; i < per; i++) users.forEach((u, j) => sends.push(ack(u, 'send', room, { u: j, i })));
-  await Promise.all(sends);
+  return Promise.all(sends);
 }
 
 async function messagesWithin(s, room, n, ms = 10000) {
@@ -69,7 +69,9 @@ describe('cluster history: three nodes, concurrent senders', { skip: !REDIS_SERV
     for (let i = 0; i < 6; i++) users.push(await c.user(i % 3));
     for (const u of users) await ack(u, 'join', 'chat:one');
     await sleep(QUIET_MS);
-    await burst(users, 'chat:one', 5);
+    const replies = await burst(users, 'chat:one', 5);
+    // `delivered` counts the members of every node, as for rooms without history.
+    assert.deepEqual([...new Set(replies.map((r) => r.data.delivered))], [6]);
     const seen = [];
     for (const u of users) seen.push(await messagesWithin(u, 'chat:one', 30));
     await sleep(QUIET_MS);
