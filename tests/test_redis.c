@@ -377,6 +377,71 @@ static void bus_arguments_and_glue(void **state)
     room_redis_adapter_free(NULL);
 }
 
+/* History envelopes as Redis' cmsgpack writes them (redis-cli eval
+ * "return cmsgpack.pack({12, 'epochA', 1796042470123, '/0/data', 'xyz'})"
+ * and the reset {0, 'e2', ..., '', ''}), the JSON pointer of a stamp, and
+ * what neither takes. */
+static void history_envelopes_and_pointers(void **state)
+{
+    uint8_t bytes[256];
+    size_t len = unhex("950ca665706f636841cf000001a22c7932eba72f302f64617461a378797a", bytes);
+    rr_history_msg m;
+    json_t *argv[2], *stamp;
+    char *ptr;
+    bool nomem;
+    (void)state;
+    assert_int_equal(rr_decode_history(bytes, len, &m), 0);
+    assert_int_equal(m.offset, 12);
+    assert_string_equal(m.epoch, "epochA");
+    assert_int_equal(m.time_ms, 1796042470123ull);
+    assert_int_equal(m.pointer_len, 7);
+    assert_memory_equal(m.pointer, "/0/data", 7);
+    assert_int_equal(m.record_len, 3);
+    assert_memory_equal(m.record, "xyz", 3);
+    /* Truncated anywhere, or one byte too many: refused. */
+    for (size_t n = 0; n < len; n++)
+        assert_int_equal(rr_decode_history(bytes, n, &m), ROOM_EPROTO);
+    bytes[len] = 0;
+    assert_int_equal(rr_decode_history(bytes, len + 1, &m), ROOM_EPROTO);
+    /* A message at offset 0, an epoch with a character epochs never have. */
+    bytes[1] = 0;
+    assert_int_equal(rr_decode_history(bytes, len, &m), ROOM_EPROTO);
+    bytes[1] = 12;
+    bytes[3] = '#';
+    assert_int_equal(rr_decode_history(bytes, len, &m), ROOM_EPROTO);
+    len = unhex("9500a26532cf000001a22c7932eba0a0", bytes);
+    assert_int_equal(rr_decode_history(bytes, len, &m), 0);
+    assert_int_equal(m.offset, 0);
+    assert_string_equal(m.epoch, "e2");
+    assert_int_equal(m.record_len, 0);
+
+    /* Pointers: found by identity, escaped (~0 ~, ~1 /), resolved back. */
+    argv[0] = json_pack("{s:s,s:{s:[i,{s:{}}]}}", "room", "r", "a/b~c", "list", 1, "k", "in");
+    argv[1] = json_pack("{s:{}}", "data");
+    stamp = json_object_get(json_array_get(json_object_get(json_object_get(argv[0], "a/b~c"), "list"), 1), "k");
+    ptr = rr_pointer_of(room_allocator_libc(), argv, 2, stamp, &nomem);
+    assert_string_equal(ptr, "/0/a~1b~0c/list/1/k");
+    assert_ptr_equal(rr_pointer_resolve(argv, 2, ptr, strlen(ptr)), stamp);
+    free(ptr);
+    ptr = rr_pointer_of(room_allocator_libc(), argv, 2, json_object_get(argv[1], "data"), &nomem);
+    assert_string_equal(ptr, "/1/data");
+    free(ptr);
+    stamp = json_object(); /* in no argument */
+    assert_null(rr_pointer_of(room_allocator_libc(), argv, 2, stamp, &nomem));
+    assert_false(nomem);
+    json_decref(stamp);
+    /* Not objects, out of range, malformed: no stamp. */
+    assert_null(rr_pointer_resolve(argv, 2, "/0/room", 7));
+    assert_null(rr_pointer_resolve(argv, 2, "/2", 2));
+    assert_null(rr_pointer_resolve(argv, 2, "/01/data", 8));
+    assert_null(rr_pointer_resolve(argv, 2, "0/data", 6));
+    assert_null(rr_pointer_resolve(argv, 2, "/0/a~2b~0c", 10));
+    assert_null(rr_pointer_resolve(argv, 2, "", 0));
+    assert_ptr_equal(rr_pointer_resolve(argv, 2, "/0", 2), argv[0]);
+    json_decref(argv[0]);
+    json_decref(argv[1]);
+}
+
 /* Counts (count.c): a counted broadcast is still a broadcast to anyone
  * who reads three elements; a member count request is none; answers. */
 static void counts_on_the_wire(void **state)
@@ -1220,6 +1285,7 @@ int main(void)
         cmocka_unit_test(waiting_callers_hear_the_end),
         cmocka_unit_test(counts_against_redis_server),
         cmocka_unit_test(resume_answers),
+        cmocka_unit_test(history_envelopes_and_pointers),
         cmocka_unit_test(user_messages_on_the_wire),
         cmocka_unit_test(user_messages_with_failing_allocations),
         cmocka_unit_test(direct_to_a_user_against_redis_server),

@@ -21,6 +21,8 @@ extern "C" {
 #endif
 
 typedef struct room_remote_op room_remote_op;
+struct room_history_limits;
+struct room_history_pos;
 
 /* A count over every node (room_member_count_cluster(),
  * room_count_deliveries()). `status` is 0, or ROOM_ECLOSED when the hub is
@@ -160,6 +162,32 @@ struct room_adapter {
      * node is alive, the bus is down): the syncs go on at once. Must not
      * call into the hub. NULL: single node. */
     int (*storage_fetch)(room_adapter *adapter, room_hub *hub, const char *room);
+
+    /* ---- history rooms in a cluster (docs/history.md "In a cluster", issue 12).
+     * Both or neither. */
+
+    /* A message to a history room (room_history_send_args()): the adapter
+     * gives it the room's next offset cluster-wide and hands it back to
+     * every node serving the room, this one included, with
+     * room_history_deliver_remote(); the hub does not deliver it itself.
+     * `stamp` (an object inside argv, or NULL) is where the position goes;
+     * `limits` are the room's here (the adapter bounds its log with them).
+     * All borrowed for the call. Returns 0 when taken; an error (the bus is
+     * away) makes the hub deliver the message here under an epoch of its
+     * own (room_history_unpublished()). */
+    int (*history_publish)(room_adapter *adapter, room_hub *hub, const char *room,
+                           const char *event, json_t *const *argv, size_t argc,
+                           const room_bytes *attachments, size_t attachment_count,
+                           const char *except_id, json_t *stamp,
+                           const struct room_history_limits *limits);
+    /* The room's kept messages after `since` (NULL: all), from the
+     * cluster's log: the adapter answers with room_history_fetched(hub,
+     * request, ...) exactly once, never inside this call, and only once the
+     * room's live messages published after the answer's position reach
+     * this node (so that none falls between the two). An error (the bus is
+     * away): the hub answers ROOM_ESTORAGE. */
+    int (*history_fetch)(room_adapter *adapter, room_hub *hub, const char *room,
+                         const struct room_history_pos *since, uint64_t request);
 
     /* ---- added with direct messages to users on every node (issue 12) */
 

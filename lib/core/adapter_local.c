@@ -24,6 +24,7 @@ static room_adapter local = {
     NULL, /* resume: no other node holds a session */
     NULL, /* storage_publish: each copy is the room's */
     NULL, /* storage_fetch */
+    NULL, NULL, /* history_publish, history_fetch: the hub owns its offsets */
     NULL, /* emit_user: no other node */
 };
 

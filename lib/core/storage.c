@@ -380,6 +380,7 @@ void rm_storage_left(room_hub *hub, room_conn *conn, const rm_room *room)
      * unsubscribes): its copy may fall behind from now on. */
     if (!room->count)
         r->flags &= ~(uint32_t)RM_S_CURRENT;
+    rm_history_left(hub, r, conn, room->count == 0);
 }
 
 static bool dirty(const rm_storage *st, const rm_sroom *r)
@@ -624,6 +625,7 @@ void rm_storage_free(room_hub *hub)
     uint32_t i;
     if (!st)
         return;
+    rm_history_requests_free(hub);
     /* The last changes, without compaction asks (no callbacks from here). */
     if (st->store.write && write_pending(hub, st) != 0)
         rm_log(hub, ROOM_LOG_ERROR, "store: the last changes were not written");

@@ -27,6 +27,7 @@ static void subscribe_room(rr_adapter *ad, const char *room, bool on)
     }
     rr_subscribe(ad->bus, chan, strlen(chan), on);
     rr_free(&ad->bus->cfg.allocator, chan);
+    rr_history_subscribe(ad, room, on);
 }
 
 static int subscribe_visit(const char *room, void *ud)
@@ -167,6 +168,7 @@ void rr_adapter_back(rr_adapter *ad)
     json_decref(ask);
     publish_snapshot(ad);
     rr_storage_back(ad);
+    rr_history_back(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
@@ -317,6 +319,7 @@ static void ad_destroy(room_adapter *adapter)
      * release what it holds. */
     rr_resume_drop(ad);
     rr_storage_free(ad);
+    rr_history_destroy(ad);
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
         if (p->done)
@@ -336,6 +339,7 @@ static void ad_destroy(room_adapter *adapter)
 void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 {
     rr_pending **link = &ad->pending, *p;
+    rr_history_tick(ad);
     rr_count_tick(ad, now);
     rr_resume_tick(ad, now);
     while ((p = *link) != NULL) {
@@ -560,7 +564,9 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
     }
     if (rr_storage_message(ad, msg, len))
         return;
-    if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
+    if (rr_history_channel(ad, channel, channel_len))
+        rr_history_message(ad, channel, channel_len, msg, len);
+    else if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request_channel(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
         on_presence(ad, msg, len);
@@ -638,7 +644,8 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     /* Last: ad_destroy takes it to mean every channel name was made. */
     ad->own_chan = ad->resp_chan && own && ad->pres_chan ? rr_concat(a, ad->resp_chan, own, "") : NULL;
     rr_free(a, own);
-    if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan) {
+    if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan ||
+        rr_history_init(ad) != 0) {
         ad_destroy(&ad->base);
         return ROOM_ENOMEM;
     }

@@ -139,6 +139,8 @@ static void outage(room_redis *bus, const char *what)
 {
     if (bus->closing)
         return;
+    for (rr_adapter *ad = bus->adapters; ad; ad = ad->next)
+        rr_history_down(ad);
     if (!bus->outage) {
         bus->outage = true;
         bus->stats.outages++;
@@ -182,6 +184,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->up = true;
     if (c->sub) {
         rr_adapter *ad;
+        bus->sub_sent = bus->sub_acked = 0;
         rr_subscribe(bus, bus->hb_chan, strlen(bus->hb_chan), true);
         for (ad = bus->adapters; ad; ad = ad->next)
             rr_adapter_subscribe_all(ad);
@@ -283,8 +286,9 @@ void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
 {
     if (!bus->sub.up || !bus->sub.ac)
         return;
-    redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b", channel,
-                      len);
+    if (redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b",
+                          channel, len) == REDIS_OK)
+        bus->sub_sent++;
     /* Subscribed before what this node publishes next is answered. */
     redisAsyncHandleWrite(bus->sub.ac);
 }
@@ -374,6 +378,9 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
         /* Storage fetches ask once their room's channel is heard. */
         for (ad = bus->adapters; ad && kind->str[0] == 's'; ad = ad->next)
             rr_storage_subscribed(ad, chan->str, chan->len);
+        bus->sub_acked++;
+        for (ad = bus->adapters; ad; ad = ad->next)
+            rr_history_acked(ad);
         return;
     }
     if (strcmp(kind->str, "message") != 0 || msg->type != REDIS_REPLY_STRING)
@@ -388,7 +395,8 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
         if ((chan->len >= n && memcmp(chan->str, ad->chan, n) == 0) ||
             (chan->len == q && memcmp(chan->str, ad->req_chan, q) == 0) ||
             (chan->len == pr && memcmp(chan->str, ad->pres_chan, pr) == 0) ||
-            (chan->len >= s && memcmp(chan->str, ad->resp_chan, s) == 0)) {
+            (chan->len >= s && memcmp(chan->str, ad->resp_chan, s) == 0) ||
+            rr_history_channel(ad, chan->str, chan->len)) {
             rr_adapter_message(ad, chan->str, chan->len, (const uint8_t *)msg->str, msg->len);
             return;
         }

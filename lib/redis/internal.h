@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "room/adapter.h"
+#include "room/history.h"
 #include "room/redis.h"
 #include "room/room.h"
 
@@ -263,6 +264,11 @@ struct room_redis {
     uintptr_t count_seq; /* the last count's (count.c) */
     char *hb_chan; /* "<key>-roomd#" */
     room_redis_stats stats;
+    /* (Un)subscriptions sent and confirmed on the subscriber connection
+     * since it connected: a history fetch waits until those sent before it
+     * are confirmed (history.c). */
+    uint64_t sub_sent, sub_acked;
+    char history_sha[3][41]; /* the history scripts' SHA1 once loaded (history.c) */
 };
 
 /* A pending by-id operation of this node. */
@@ -287,6 +293,7 @@ struct rr_adapter {
     rr_pending *pending;
     rr_count *counts; /* counts asked, waiting (count.c) */
     rr_count *open;   /* between count_begin and count_end */
+    struct rr_hist *hist; /* history rooms (history.c) */
     rr_adapter *next;
     struct rr_resume *resuming; /* resume requests of this node (resume.c) */
     struct rr_storage *storage; /* storage.c: fetches and answers running */
@@ -381,6 +388,50 @@ int rr_storage_publish(room_adapter *adapter, room_hub *hub, const char *room, i
 int rr_storage_fetch(room_adapter *adapter, room_hub *hub, const char *room);
 /* Bytes waiting in the publishing connection's output (bus.c). */
 size_t rr_pending_bytes(const room_redis *bus);
+/* ---- history rooms (history.c): Redis owns their offsets -------------------
+ * A history room's messages go through one Lua script that gives the next
+ * offset, keeps the message in the room's log (a list) and publishes it on
+ * "<key>-roomd-history#<nsp>#<room>#", which every node serving the room,
+ * the publisher included, delivers from. Envelope (published, and kept in
+ * the log): msgpack [offset, epoch, time_ms, pointer, record], where
+ * record is the message as rr_encode_broadcast() writes it (empty: the
+ * room's history starts again after offset in a new epoch) and pointer is
+ * the JSON pointer (RFC 6901) of the stamp in its arguments ("" for none). */
+typedef struct rr_history_msg {
+    uint64_t offset;
+    uint64_t time_ms;
+    char epoch[ROOM_EPOCH_MAX + 1];
+    const char *pointer; /* into the input, not NUL-terminated */
+    size_t pointer_len;
+    const uint8_t *record; /* into the input */
+    size_t record_len;
+} rr_history_msg;
+/* Exactly that shape with a valid epoch, else ROOM_EPROTO. No allocation. */
+int rr_decode_history(const uint8_t *bytes, size_t len, rr_history_msg *out);
+/* The object that `pointer` ("/<argument index>/<key or index>...") names in
+ * argv; NULL when it names none. */
+json_t *rr_pointer_resolve(json_t *const *argv, size_t argc, const char *pointer, size_t len);
+/* The pointer of `target` in argv (found by identity), allocated with `a`,
+ * or NULL (not found, too deep, out of memory: *nomem says which). */
+char *rr_pointer_of(const room_allocator *a, json_t *const *argv, size_t argc, json_t *target,
+                    bool *nomem);
+
+/* The adapter's history part: hooks and channel names (ROOM_ENOMEM). */
+int rr_history_init(rr_adapter *ad);
+void rr_history_destroy(rr_adapter *ad);
+/* The room's history channel along with its broadcast channel. */
+void rr_history_subscribe(rr_adapter *ad, const char *room, bool on);
+/* Whether `channel` is one of the adapter's history channels. */
+bool rr_history_channel(const rr_adapter *ad, const char *channel, size_t len);
+void rr_history_message(rr_adapter *ad, const char *channel, size_t len, const uint8_t *msg,
+                        size_t msg_len);
+/* Redis is back (scripts loaded, epochs of rooms sent to while away
+ * changed); it went away; a subscription was confirmed; the timer. */
+void rr_history_back(rr_adapter *ad);
+void rr_history_down(rr_adapter *ad);
+void rr_history_acked(rr_adapter *ad);
+void rr_history_tick(rr_adapter *ad);
+
 /* ---- direct messages to a user on every node (user.c) ------------------------------
  * room_emit_user() for the other nodes: msgpack [uid, packet, opts, {"type":
  * 150, "to", "requestId"?}] (a broadcast's first three elements, rooms and

@@ -6,9 +6,13 @@
  * rr_msgpack_check() passes exactly what msgpack-c then unpacks whole; a
  * decoded broadcast, encoded again and decoded, is the same event,
  * arguments, attachments, rooms and except; a member count request and a
- * resume answer (recovery across nodes) too; and a direct message to a
- * user (msgpack [uid, packet, opts, {"type": 150, "to", "requestId"?}])
- * its recipient and count id with them. */
+ * resume answer (recovery across nodes) too;
+ * an input read as a history envelope (msgpack [offset, epoch, time,
+ * pointer, record], the record a broadcast): its views lie inside the
+ * input, its epoch is one, a stamp its pointer names has a pointer that
+ * names it again; and a direct message to a user (msgpack [uid, packet,
+ * opts, {"type": 150, "to", "requestId"?}]) its recipient and count id
+ * with them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +57,36 @@ static void round_trip(const room_allocator *a, const rr_broadcast *b)
     FUZZ_CHECK(again.nrooms == (b->nrooms ? 1u : 0u) && again.nexcept == (b->nexcept ? 1u : 0u));
     rr_broadcast_release(a, &again);
     rr_out_release(&out);
+}
+
+static void history(const room_allocator *a, const uint8_t *data, size_t size)
+{
+    rr_history_msg m;
+    rr_broadcast b;
+    json_t *stamp;
+    char *again;
+    bool nomem;
+    if (rr_decode_history(data, size, &m) != 0)
+        return;
+    FUZZ_CHECK(m.epoch[0] && strlen(m.epoch) <= ROOM_EPOCH_MAX);
+    FUZZ_CHECK(m.record >= data && m.record + m.record_len <= data + size);
+    FUZZ_CHECK((const uint8_t *)m.pointer >= data &&
+               (const uint8_t *)m.pointer + m.pointer_len <= data + size);
+    FUZZ_CHECK(m.record_len ? m.offset > 0 : m.pointer_len == 0);
+    if (!m.record_len || rr_decode_broadcast(a, m.record, m.record_len, &b) != 0)
+        return;
+    stamp = rr_pointer_resolve(b.argv, b.argc, m.pointer, m.pointer_len);
+    if (stamp) {
+        FUZZ_CHECK(json_is_object(stamp));
+        again = rr_pointer_of(a, b.argv, b.argc, stamp, &nomem);
+        /* The first path to it by identity: it names the same object. */
+        FUZZ_CHECK(again || nomem);
+        if (again) {
+            FUZZ_CHECK(rr_pointer_resolve(b.argv, b.argc, again, strlen(again)) == stamp);
+            rr_free(a, again);
+        }
+    }
+    rr_broadcast_release(a, &b);
 }
 
 /* A member count request (lib/redis/count.c), encoded again. */
@@ -152,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(m.type == RR_COUNT_DELIVERIES && strlen(m.id) <= RR_COUNT_ID_MAX);
         rr_broadcast_release(&a, &b);
     }
+    history(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
     count_request(&a, data, size);
     FUZZ_CHECK(counts.bytes == 0 && counts.blocks == 0);
