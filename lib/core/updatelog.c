@@ -462,17 +462,17 @@ static void hold(rm_sroom *r, rm_sync *s, uint32_t upto, uint64_t token)
         s->pos = token;
 }
 
-/* Halves an array of cap items while `need` (the most it held since the
- * last compaction) is a quarter of it or less, down to `min` items. A log
- * that compacts at a steady pace so keeps its arrays (a realloc each cycle,
- * down then up again, churns the heap into holes), and one grown for a
- * long log before a compaction does not stay that big for as long as the
- * room lives. A failed realloc keeps it. */
+/* Halves an array of cap items while the half still holds `need` (the
+ * most it held since the last compaction), down to `min` items: a room
+ * compacting at a steady pace keeps an array that fits its cycle (a
+ * realloc each cycle, down to the tail then up again, would churn the heap
+ * into holes), and one grown for a long log before a compaction does not
+ * stay that big for as long as the room lives. A failed realloc keeps it. */
 static void shrink(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
 {
     uint32_t ncap = *cap;
     void *p;
-    while (ncap > min && need <= ncap / 4)
+    while (ncap > min && ncap / 2 >= need)
         ncap /= 2;
     if (ncap == *cap)
         return;
