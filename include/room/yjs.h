@@ -143,8 +143,8 @@ typedef struct room_yjs_config {
     void *user_data; /* given to connect and authorize */
 
     /* The room storage settings (room/storage.h): store, scope, caps,
-     * compact_bytes (0: 4096 here, not the storage's 1 MiB: a document's
-     * small updates cost about three times their bytes as log entries),
+     * compact_bytes (0: 1024 here, not the storage's 1 MiB: a document's
+     * small updates cost about twice their bytes as log entries),
      * compact_growth_percent (0: 10 here, not the storage's 100, for the
      * same reason). Copied; update_prefix, frame_kind, compact and
      * user_data are the layer's own. NULL: every default. */
