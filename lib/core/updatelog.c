@@ -499,7 +499,8 @@ static void rebuild_buffer(rm_sroom *r, rm_lent *snap, uint32_t upto)
         memcpy(bytes, r->lbuf + snap->at, snap->len);
         put = snap->len;
     }
-    memmove(r->lbuf + put, r->lbuf + from, end - from);
+    if (end > from)
+        memmove(r->lbuf + put, r->lbuf + from, end - from);
     if (!snap->frame) {
         memcpy(r->lbuf, bytes, put);
         snap->at = 0;
