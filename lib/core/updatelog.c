@@ -14,19 +14,40 @@ static int prefix_of(const rm_storage *st, const void *data, size_t len, uint8_t
     return *plen > ROOM_STORAGE_PREFIX_MAX ? ROOM_EINVAL : 0;
 }
 
+/* Room for `need` items in an array of the log (entries, the buffer):
+ * it grows by half, not double, since it lives as long as the room and a
+ * compaction fits it to its cycle again (fit()). */
+static int reserve(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
+{
+    uint32_t ncap;
+    void *p;
+    if (need <= *cap)
+        return 0;
+    ncap = *cap / 2 < UINT32_MAX - *cap ? *cap + *cap / 2 : UINT32_MAX;
+    if (ncap < need)
+        ncap = need;
+    if (ncap < min)
+        ncap = min;
+    if ((size_t)ncap > SIZE_MAX / elem ||
+        !(p = rm_realloc(&hub->alloc, *items, (size_t)*cap * elem, (size_t)ncap * elem)))
+        return ROOM_ENOMEM;
+    *items = p;
+    *cap = ncap;
+    return 0;
+}
+
 int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len,
                      room_frame **relay_out)
 {
     const rm_storage *st = hub->storage;
-    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX];
+    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX] = {0};
     size_t plen;
     room_frame *frame = NULL;
     /* The buffer's offsets are 32-bit; a log that big keeps frames. */
     bool inline_ = len <= RM_LOG_INLINE && r->lblen + len <= UINT32_MAX / 2;
     int rc;
-    if ((rc = rm_grow(&hub->alloc, (void **)&r->log, &r->lcap, r->lcount + 1, sizeof *r->log)) != 0 ||
-        (inline_ && (rc = rm_grow(&hub->alloc, (void **)&r->lbuf, &r->lbcap,
-                                  r->lblen + len < 64 ? 64 : r->lblen + (uint32_t)len, 1)) != 0) ||
+    if ((rc = reserve(hub, (void **)&r->log, &r->lcap, r->lcount + 1, 8, sizeof *r->log)) != 0 ||
+        (inline_ && (rc = reserve(hub, (void **)&r->lbuf, &r->lbcap, r->lblen + (uint32_t)len, 64, 1)) != 0) ||
         (rc = prefix_of(st, data, len, prefix, &plen)) != 0)
         return rc;
     if ((!inline_ || relay_out) &&
@@ -69,7 +90,7 @@ void rm_log_clear(rm_sroom *r)
 static room_frame *entry_frame(room_hub *hub, const rm_sroom *r, const rm_lent *e)
 {
     const rm_storage *st = hub->storage;
-    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX];
+    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX] = {0};
     size_t plen;
     if (e->frame)
         return room_frame_ref(e->frame);
@@ -462,19 +483,21 @@ static void hold(rm_sroom *r, rm_sync *s, uint32_t upto, uint64_t token)
         s->pos = token;
 }
 
-/* Halves an array of cap items while the half still holds `need` (the
- * most it held since the last compaction), down to `min` items: a room
- * compacting at a steady pace keeps an array that fits its cycle (a
- * realloc each cycle, down to the tail then up again, would churn the heap
- * into holes), and one grown for a long log before a compaction does not
- * stay that big for as long as the room lives. A failed realloc keeps it. */
-static void shrink(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
+/* After a compaction, an array of the log sized for the longest it was
+ * since the previous one (`need`), with a quarter more: a room that
+ * compacts at a steady pace keeps its arrays (shrinking them to the tail
+ * and growing them again every cycle churns the heap into holes no later
+ * allocation fits), and one grown for a long log before a compaction does
+ * not stay that big for as long as the room lives. Only when it is half as
+ * big again as that; a failed realloc keeps it. */
+static void fit(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
 {
-    uint32_t ncap = *cap;
+    uint64_t want = (uint64_t)need + need / 4;
+    uint32_t ncap = want < UINT32_MAX ? (uint32_t)want : UINT32_MAX;
     void *p;
-    while (ncap > min && ncap / 2 >= need)
-        ncap /= 2;
-    if (ncap == *cap)
+    if (ncap < min)
+        ncap = min;
+    if (*cap <= ncap + ncap / 4)
         return;
     if ((p = rm_realloc(&hub->alloc, *items, (size_t)*cap * elem, (size_t)ncap * elem)) != NULL) {
         *items = p;
@@ -561,8 +584,8 @@ int room_storage_compaction_commit(room_hub *hub, const char *room, uint64_t tok
     memmove(r->log + 1, r->log + upto, (size_t)(r->lcount - upto) * sizeof *r->log);
     r->lcount = r->lcount - upto + 1;
     r->log[0] = snap;
-    shrink(hub, (void **)&r->log, &r->lcap, r->lpeak > r->lcount ? r->lpeak : r->lcount, 8, sizeof *r->log);
-    shrink(hub, (void **)&r->lbuf, &r->lbcap, r->lbpeak > r->lblen ? r->lbpeak : r->lblen, 64, 1);
+    fit(hub, (void **)&r->log, &r->lcap, r->lpeak > r->lcount ? r->lpeak : r->lcount, 8, sizeof *r->log);
+    fit(hub, (void **)&r->lbuf, &r->lbcap, r->lbpeak > r->lblen ? r->lbpeak : r->lblen, 64, 1);
     r->lpeak = r->lcount;
     r->lbpeak = r->lblen;
     r->lbytes = kept + len;
