@@ -137,6 +137,12 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     room_ws_hub_config(ws, &hcfg);
     hcfg.log = log_line;
     hcfg.max_message_bytes = ROOMD_YJS_MAX_MESSAGE;
+    /* The same per-connection limits as the other mounts (--msg-rate,
+     * --byte-rate, off with --no-rate-limit); the byte burst is a whole
+     * document (the hub's default: its max_message_bytes). */
+    hcfg.rate_messages = o->msg_rate;
+    hcfg.rate_messages_burst = 2 * o->msg_rate;
+    hcfg.rate_bytes = o->byte_rate;
     room_yjs_config_init(&ycfg);
     ycfg.connect = on_connect;
     ycfg.authorize = authorize;

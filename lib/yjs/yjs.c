@@ -618,6 +618,7 @@ static int close_code(int rc)
     case ROOM_ETOOBIG:
         return ROOM_CLOSE_MESSAGE_TOO_BIG;
     case ROOM_ELIMIT:
+    case ROOM_ERATELIMIT:
         return ROOM_CLOSE_POLICY_VIOLATION;
     default:
         return ROOM_CLOSE_INTERNAL_ERROR;
@@ -634,6 +635,7 @@ int room_yjs_recv(room_yjs *yjs, room_conn *conn, const void *bytes, size_t len)
 
     if (!yjs || !conn || (!bytes && len) || !(yc = room_conn_data(conn)))
         return ROOM_EINVAL;
+    rc = room_conn_rate_take(yjs->hub, conn, len);
     while (rc == 0 && (rc = room_yjs_decode(b, len, &pos, &m)) == 1) {
         switch (m.type) {
         case ROOM_YJS_MSG_SYNC:
