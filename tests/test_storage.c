@@ -271,10 +271,18 @@ static void small_updates_kept_as_bytes(void **state)
     assert_string_equal(k->frames[0], "Y:u0000");
     assert_string_equal(k->frames[1], "Y:u0202");
     assert_string_equal(k->frames[2], "Y:u0203");
+    /* An empty update first: its place in a buffer that holds no byte. */
+    assert_int_equal(room_storage_append(net.hub, NULL, "empty", "", 0, NULL), 0);
+    fake_peer *e = member(&net, "empty");
+    assert_int_equal(room_storage_sync_begin(net.hub, e->conn, "empty"), 0);
+    assert_int_equal(room_storage_sync_send(net.hub, e->conn, "empty", 0), 1);
+    assert_int_equal(e->nframes, 1);
+    assert_string_equal(e->frames[0], "Y:");
     fake_close(&net, a);
     fake_close(&net, b);
     fake_close(&net, j);
     fake_close(&net, k);
+    fake_close(&net, e);
     room_hub_free(net.hub);
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }

@@ -14,14 +14,15 @@ static int prefix_of(const rm_storage *st, const void *data, size_t len, uint8_t
     return *plen > ROOM_STORAGE_PREFIX_MAX ? ROOM_EINVAL : 0;
 }
 
-/* Room for `need` items in an array of the log (entries, the buffer):
- * it grows by half, not double, since it lives as long as the room and a
- * compaction fits it to its cycle again (fit()). */
+/* Room for `need` items in an array of the log (entries, the buffer),
+ * which exists afterwards even for 0 (an empty update's place in the
+ * buffer): it grows by half, not double, since it lives as long as the
+ * room and a compaction fits it to its cycle again (fit()). */
 static int reserve(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
 {
     uint32_t ncap;
     void *p;
-    if (need <= *cap)
+    if (need <= *cap && *cap)
         return 0;
     ncap = *cap / 2 < UINT32_MAX - *cap ? *cap + *cap / 2 : UINT32_MAX;
     if (ncap < need)
