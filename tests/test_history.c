@@ -4,7 +4,11 @@
  * epoch} that is whole or refused (too old, wrong epoch) with the current
  * position, the count, byte and age limits, frames kept once, the epoch
  * across a restart with and without a store, a failing store, recovery on
- * at the same time, and every allocation failing in turn. */
+ * at the same time, and every allocation failing in turn. In a cluster
+ * (history_cluster.c), through a fake adapter whose log plays Redis for two
+ * hubs: offsets from the log, copies that answer when whole, fetches that
+ * race live messages, resets, outages, askers that leave. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -548,6 +552,603 @@ static void fail_nth_allocation(void **state)
     }
 }
 
+/* ---- in a cluster: a fake adapter whose "log" plays Redis for two hubs ---- */
+
+/* The cluster's log of one room: what the adapter's history_publish took,
+ * in offset order, delivered to the nodes and read by fetches when the
+ * test pumps. */
+typedef struct fake_log {
+    char epoch[ROOM_EPOCH_MAX + 1];
+    uint64_t last, floor;
+    json_t *entries;  /* [offset, event, args, stamp index, stamp key or null, except or null] */
+    size_t delivered; /* entries handed to the nodes so far */
+    json_t *fetches;  /* [node index, request, since offset or -1, since epoch] */
+    size_t keep;      /* the room's count limit, as the publisher said */
+    bool down;
+    struct fake_node *nodes[2];
+} fake_log;
+
+typedef struct fake_node {
+    room_adapter base;
+    fake_log *log;
+    fake_net net;
+    int index;
+    int publishes, fetches;
+} fake_node;
+
+static int fake_history_publish(room_adapter *adapter, room_hub *hub, const char *room,
+                                const char *event, json_t *const *argv, size_t argc,
+                                const room_bytes *att, size_t natt, const char *except_id,
+                                json_t *stamp, const room_history_limits *limits)
+{
+    fake_node *node = (fake_node *)adapter;
+    fake_log *log = node->log;
+    json_t *args = json_array(), *entry;
+    json_t *stamp_index = json_null(), *stamp_key = json_null();
+    (void)hub;
+    (void)room;
+    (void)att;
+    (void)natt;
+    if (log->down) {
+        json_decref(args);
+        return ROOM_ESTORAGE;
+    }
+    for (size_t i = 0; i < argc; i++) {
+        const char *key;
+        json_t *v;
+        json_array_append_new(args, json_deep_copy(argv[i]));
+        if (argv[i] == stamp)
+            stamp_index = json_integer((json_int_t)i);
+        json_object_foreach(argv[i], key, v) {
+            if (v == stamp) {
+                stamp_index = json_integer((json_int_t)i);
+                stamp_key = json_string(key);
+            }
+        }
+    }
+    log->last++;
+    entry = json_pack("[IsoooO]", (json_int_t)log->last, event, args, stamp_index, stamp_key,
+                      except_id ? json_string(except_id) : json_null());
+    json_array_append_new(log->entries, entry);
+    log->keep = limits->max_messages;
+    node->publishes++;
+    return 0;
+}
+
+static int fake_history_fetch(room_adapter *adapter, room_hub *hub, const char *room,
+                              const room_history_pos *since, uint64_t request)
+{
+    fake_node *node = (fake_node *)adapter;
+    (void)hub;
+    (void)room;
+    if (node->log->down)
+        return ROOM_ESTORAGE;
+    node->fetches++;
+    json_array_append_new(node->log->fetches,
+                          json_pack("[iIIs]", node->index, (json_int_t)request,
+                                    since ? (json_int_t)since->offset : (json_int_t)-1,
+                                    since ? since->epoch : ""));
+    return 0;
+}
+
+/* The entry as an item (its stamp found again in its arguments). */
+static void as_item(json_t *entry, room_history_item *item, json_t **argv)
+{
+    json_t *args = json_array_get(entry, 2), *si = json_array_get(entry, 3);
+    memset(item, 0, sizeof *item);
+    item->offset = (uint64_t)json_integer_value(json_array_get(entry, 0));
+    item->event = json_string_value(json_array_get(entry, 1));
+    for (size_t i = 0; i < json_array_size(args); i++)
+        argv[i] = json_array_get(args, i);
+    item->argv = argv;
+    item->argc = json_array_size(args);
+    if (json_is_integer(si)) {
+        item->stamp = argv[json_integer_value(si)];
+        if (json_is_string(json_array_get(entry, 4)))
+            item->stamp = json_object_get(item->stamp, json_string_value(json_array_get(entry, 4)));
+    }
+}
+
+/* Hands the log's new messages to the nodes with members in `room` (the
+ * subscribed ones), in order; the number of deliveries that failed. */
+static int deliver_all(fake_log *log, const char *room)
+{
+    room_history_pos pos;
+    int failed = 0;
+    for (; log->delivered < json_array_size(log->entries); log->delivered++) {
+        json_t *entry = json_array_get(log->entries, log->delivered), *argv[8];
+        room_history_item item;
+        as_item(entry, &item, argv);
+        memset(&pos, 0, sizeof pos);
+        pos.offset = item.offset;
+        strcpy(pos.epoch, log->epoch);
+        for (int i = 0; i < 2; i++) {
+            room_hub *hub = log->nodes[i] ? log->nodes[i]->net.hub : NULL;
+            if (hub && room_member_count(hub, room) > 0 &&
+                room_history_deliver_remote(hub, room, &pos, json_string_value(json_array_get(entry, 5)),
+                                            &item) < 0)
+                failed++;
+        }
+    }
+    return failed;
+}
+
+static void deliver(fake_log *log, const char *room)
+{
+    assert_int_equal(deliver_all(log, room), 0);
+}
+
+/* Answers the waiting fetches with the log as it stands up to `upto`. */
+static void answer(fake_log *log, uint64_t upto)
+{
+    room_history_pos now;
+    size_t i, j;
+    json_t *f;
+    memset(&now, 0, sizeof now);
+    now.offset = upto;
+    strcpy(now.epoch, log->epoch);
+    json_array_foreach(log->fetches, i, f) {
+        fake_node *node = log->nodes[json_integer_value(json_array_get(f, 0))];
+        json_int_t since = json_integer_value(json_array_get(f, 2));
+        room_history_item items[64];
+        json_t *argvs[64][8];
+        size_t n = 0;
+        uint64_t floor = log->keep && upto > log->keep ? upto - log->keep : 0;
+        if (floor < log->floor)
+            floor = log->floor;
+        if (since < 0 || (strcmp(json_string_value(json_array_get(f, 3)), log->epoch) == 0 &&
+                          (uint64_t)since >= floor && (uint64_t)since <= upto)) {
+            for (j = 0; j < json_array_size(log->entries); j++) {
+                json_t *entry = json_array_get(log->entries, j);
+                json_int_t off = json_integer_value(json_array_get(entry, 0));
+                if (off > (since < 0 ? (json_int_t)floor : since) && (uint64_t)off <= upto)
+                    as_item(entry, &items[n], argvs[n]), n++;
+            }
+        }
+        assert_int_equal(room_history_fetched(node->net.hub, (uint64_t)json_integer_value(json_array_get(f, 1)),
+                                              0, &now, floor, items, n), 0);
+    }
+    json_array_clear(log->fetches);
+}
+
+static void cluster_node(fake_log *log, fake_node *node, int index)
+{
+    room_config cfg;
+    room_storage_config sc;
+    memset(node, 0, sizeof *node);
+    node->base.size = sizeof node->base;
+    node->base.name = "fake-cluster";
+    node->base.history_publish = fake_history_publish;
+    node->base.history_fetch = fake_history_fetch;
+    node->log = log;
+    node->index = index;
+    log->nodes[index] = node;
+    room_config_init(&cfg);
+    fake_config(&cfg, &node->net);
+    cfg.adapter = &node->base;
+    assert_int_equal(room_hub_new(&node->net.hub, &cfg), 0);
+    assert_int_equal(room_protocol_rooms_register(node->net.hub), 0);
+    room_storage_config_init(&sc);
+    sc.history_rooms = "chat:*";
+    sc.history_messages = 5;
+    assert_int_equal(room_storage_enable(node->net.hub, &sc), 0);
+}
+
+static void log_init(fake_log *log)
+{
+    memset(log, 0, sizeof *log);
+    strcpy(log->epoch, "clusterEpoch1");
+    log->entries = json_array();
+    log->fetches = json_array();
+}
+
+static void log_release(fake_log *log)
+{
+    json_decref(log->entries);
+    json_decref(log->fetches);
+}
+
+/* The ack of the last frame (new reference) or NULL when the last frame
+ * is no ack with id 7. */
+static json_t *last_ack(const fake_peer *p)
+{
+    json_t *j, *data = NULL;
+    if (!p->nframes || !(j = fake_json(p, p->nframes - 1)))
+        return NULL;
+    if (json_integer_value(json_object_get(j, "ack")) == 7)
+        data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    return data;
+}
+
+static void ask(fake_net *net, fake_peer *p, const char *room, const char *since_json)
+{
+    char req[512];
+    if (since_json)
+        snprintf(req, sizeof req, "{\"event\":\"history\",\"data\":{\"room\":\"%s\",\"since\":%s},\"id\":7}",
+                 room, since_json);
+    else
+        snprintf(req, sizeof req, "{\"event\":\"history\",\"data\":{\"room\":\"%s\"},\"id\":7}", room);
+    assert_int_equal(fake_recv(net, p, req), 0);
+}
+
+static json_int_t data_int(json_t *res, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(res, "data"), key));
+}
+
+static void offsets_of(const fake_peer *p, json_int_t *out, size_t n)
+{
+    json_int_t v;
+    assert_true(p->nframes >= n);
+    for (size_t i = 0; i < n; i++)
+        message_at(p, i, &out[i], NULL, &v);
+}
+
+static void cluster_offsets_and_copies(void **state)
+{
+    fake_log log;
+    fake_node A, B;
+    fake_peer *a, *b, *b2;
+    json_int_t off, n, offs[8];
+    char epoch[ROOM_EPOCH_MAX + 1], since[128];
+    json_t *res;
+    (void)state;
+    log_init(&log);
+    cluster_node(&log, &A, 0);
+    cluster_node(&log, &B, 1);
+    a = joined(&A.net, "chat:x");
+    b = joined(&B.net, "chat:x");
+    /* Sent through the log: nobody has it before the log hands it back,
+     * the sender's node included. */
+    for (int i = 1; i <= 3; i++)
+        say(&A.net, a, "chat:x", i);
+    assert_int_equal(A.publishes, 3);
+    assert_int_equal(b->nframes, 0);
+    deliver(&log, "chat:x");
+    assert_int_equal(b->nframes, 3);
+    for (size_t i = 0; i < 3; i++) {
+        message_at(b, i, &off, epoch, &n);
+        assert_int_equal(off, (json_int_t)i + 1);
+        assert_int_equal(n, (json_int_t)i + 1);
+        assert_string_equal(epoch, "clusterEpoch1");
+    }
+    /* The sender's own node too, from the log. */
+    assert_int_equal(fake_count(a, "message"), 3);
+
+    /* B's copy is whole from offset 1: it answers at once. */
+    b2 = joined(&B.net, "chat:x");
+    ask(&B.net, b2, "chat:x", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    assert_int_equal(B.fetches, 0);
+    res = last_ack(b2);
+    assert_non_null(res);
+    assert_int_equal(data_int(res, "count"), 2);
+    assert_int_equal(data_int(res, "offset"), 3);
+    json_decref(res);
+    offsets_of(b2, offs, 2);
+    assert_int_equal(offs[0], 2);
+    assert_int_equal(offs[1], 3);
+    /* Everything kept, another epoch, a position past the copy: the log. */
+    const char *asks[] = {NULL, "{\"offset\":1,\"epoch\":\"other\"}",
+                          "{\"offset\":9,\"epoch\":\"clusterEpoch1\"}"};
+    const char *codes[] = {NULL, "wrong_epoch", "wrong_epoch"};
+    for (int k = 0; k < 3; k++) {
+        fake_clear(b2);
+        ask(&B.net, b2, "chat:x", asks[k]);
+        assert_int_equal(B.fetches, k + 1);
+        assert_int_equal(b2->nframes, 0);
+        answer(&log, log.last);
+        res = last_ack(b2);
+        assert_non_null(res);
+        if (codes[k]) {
+            assert_string_equal(code_of(res), codes[k]);
+            assert_int_equal(b2->nframes, 1);
+        } else {
+            assert_int_equal(data_int(res, "count"), 3);
+            offsets_of(b2, offs, 3);
+            assert_int_equal(offs[0], 1);
+            assert_int_equal(offs[2], 3);
+        }
+        assert_int_equal(data_int(res, "offset"), 3);
+        json_decref(res);
+    }
+
+    /* More than the log keeps (5): since 1 is too old, from the log. */
+    for (int i = 4; i <= 8; i++)
+        say(&A.net, a, "chat:x", i);
+    deliver(&log, "chat:x");
+    room_history_interrupted(B.net.hub, "chat:x");
+    fake_clear(b2);
+    snprintf(since, sizeof since, "{\"offset\":%d,\"epoch\":\"clusterEpoch1\"}", 1);
+    ask(&B.net, b2, "chat:x", since);
+    answer(&log, log.last);
+    res = last_ack(b2);
+    assert_string_equal(code_of(res), "too_old");
+    assert_int_equal(data_int(res, "offset"), 8);
+    assert_int_equal(b2->nframes, 1);
+    json_decref(res);
+    /* The fetch made the copy whole again: since 6 is answered here. */
+    fake_clear(b2);
+    ask(&B.net, b2, "chat:x", "{\"offset\":6,\"epoch\":\"clusterEpoch1\"}");
+    answer(&log, log.last);
+    fake_clear(b2);
+    ask(&B.net, b2, "chat:x", "{\"offset\":6,\"epoch\":\"clusterEpoch1\"}");
+    assert_int_equal(b2->nframes, 3);
+    assert_int_equal(B.fetches, 5);
+
+    /* A reset from the log (a new epoch): the copy starts again there. */
+    room_history_pos reset = {0, "clusterEpoch2"};
+    assert_int_equal(room_history_deliver_remote(B.net.hub, "chat:x", &reset, NULL, NULL), 0);
+    strcpy(log.epoch, "clusterEpoch2");
+    log.floor = log.last = 0;
+    json_array_clear(log.entries);
+    log.delivered = 0;
+    fake_clear(b2);
+    ask(&B.net, b2, "chat:x", "{\"offset\":0,\"epoch\":\"clusterEpoch2\"}");
+    res = last_ack(b2);
+    assert_int_equal(data_int(res, "count"), 0);
+    json_decref(res);
+    assert_int_equal(B.fetches, 5);
+    /* An old position: the log has the last word (the copy may lag). */
+    fake_clear(b2);
+    ask(&B.net, b2, "chat:x", "{\"offset\":6,\"epoch\":\"clusterEpoch1\"}");
+    assert_int_equal(B.fetches, 6);
+    answer(&log, 0);
+    res = last_ack(b2);
+    assert_string_equal(code_of(res), "wrong_epoch");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "data"), "epoch")), "clusterEpoch2");
+    assert_int_equal(b2->nframes, 1);
+    json_decref(res);
+
+    fake_close(&A.net, a);
+    fake_close(&B.net, b);
+    fake_close(&B.net, b2);
+    room_hub_free(A.net.hub);
+    room_hub_free(B.net.hub);
+    assert_int_equal(A.net.alloc.allocs, A.net.alloc.frees);
+    assert_int_equal(B.net.alloc.allocs, B.net.alloc.frees);
+    log_release(&log);
+}
+
+/* The log's answer comes before live messages it already holds (two
+ * connections): the copy takes them once, the members that were there all
+ * the same get them, the asker gets them again after its replay (the
+ * protocol's clients drop offsets they applied). */
+static void cluster_answer_before_live(void **state)
+{
+    fake_log log;
+    fake_node A, B;
+    fake_peer *a, *b0, *b;
+    json_int_t offs[8];
+    json_t *res;
+    (void)state;
+    log_init(&log);
+    cluster_node(&log, &A, 0);
+    cluster_node(&log, &B, 1);
+    a = joined(&A.net, "chat:w");
+    b0 = joined(&B.net, "chat:w");
+    say(&A.net, a, "chat:w", 1);
+    deliver(&log, "chat:w");
+    room_history_interrupted(B.net.hub, "chat:w");
+    b = joined(&B.net, "chat:w");
+    fake_clear(b0);
+    ask(&B.net, b, "chat:w", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    say(&A.net, a, "chat:w", 2);
+    say(&A.net, a, "chat:w", 3);
+    answer(&log, 3);
+    res = last_ack(b);
+    assert_int_equal(data_int(res, "count"), 2);
+    json_decref(res);
+    deliver(&log, "chat:w");
+    assert_int_equal(b0->nframes, 2);
+    offsets_of(b0, offs, 2);
+    assert_int_equal(offs[0], 2);
+    assert_int_equal(offs[1], 3);
+    assert_int_equal(fake_count(b, "message"), 4);
+    /* The copy is whole and holds each once. */
+    fake_clear(b);
+    ask(&B.net, b, "chat:w", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    assert_int_equal(B.fetches, 1);
+    assert_int_equal(fake_count(b, "message"), 2);
+    fake_close(&A.net, a);
+    fake_close(&B.net, b0);
+    fake_close(&B.net, b);
+    room_hub_free(A.net.hub);
+    room_hub_free(B.net.hub);
+    assert_int_equal(B.net.alloc.allocs, B.net.alloc.frees);
+    log_release(&log);
+}
+
+/* A joiner on a node that never served the room asks while messages keep
+ * coming: replayed and live, each once, in order, whichever the log's
+ * answer covers. */
+static void cluster_fetch_races_live(void **state)
+{
+    (void)state;
+    for (int covered = 0; covered < 2; covered++) {
+        fake_log log;
+        fake_node A, B;
+        fake_peer *a, *b;
+        json_int_t offs[8];
+        json_t *res;
+        log_init(&log);
+        cluster_node(&log, &A, 0);
+        cluster_node(&log, &B, 1);
+        a = joined(&A.net, "chat:y");
+        for (int i = 1; i <= 4; i++)
+            say(&A.net, a, "chat:y", i);
+        deliver(&log, "chat:y"); /* B has no member: it hears none */
+        b = joined(&B.net, "chat:y");
+        ask(&B.net, b, "chat:y", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+        assert_int_equal(B.fetches, 1);
+        say(&A.net, a, "chat:y", 5);
+        say(&A.net, a, "chat:y", 6);
+        deliver(&log, "chat:y");
+        /* Held for b until its replay is out. */
+        assert_int_equal(b->nframes, 0);
+        answer(&log, covered ? 6 : 4);
+        res = last_ack(b);
+        assert_non_null(res);
+        assert_int_equal(data_int(res, "count"), covered ? 5 : 3);
+        json_decref(res);
+        assert_int_equal(b->nframes, 6);
+        offsets_of(b, offs, 5);
+        for (int i = 0; i < 5; i++)
+            assert_int_equal(offs[i], i + 2);
+        /* Then live as usual. */
+        say(&A.net, a, "chat:y", 7);
+        deliver(&log, "chat:y");
+        assert_int_equal(b->nframes, 7);
+        fake_close(&A.net, a);
+        fake_close(&B.net, b);
+        room_hub_free(A.net.hub);
+        room_hub_free(B.net.hub);
+        assert_int_equal(B.net.alloc.allocs, B.net.alloc.frees);
+        log_release(&log);
+    }
+}
+
+static void cluster_outage_and_leaving(void **state)
+{
+    fake_log log;
+    fake_node A, B;
+    fake_peer *a, *a2, *b;
+    json_int_t off, n;
+    char epoch[ROOM_EPOCH_MAX + 1];
+    json_t *res, *m, *argv[8];
+    room_history_item item;
+    (void)state;
+    log_init(&log);
+    cluster_node(&log, &A, 0);
+    cluster_node(&log, &B, 1);
+    a = joined(&A.net, "chat:z");
+    a2 = joined(&A.net, "chat:z");
+    b = joined(&B.net, "chat:z");
+    say(&A.net, a, "chat:z", 1);
+    deliver(&log, "chat:z");
+    /* The bus is away: delivered on A only, under an epoch of A's own. */
+    log.down = true;
+    say(&A.net, a, "chat:z", 2);
+    assert_int_equal(a2->nframes, 2);
+    message_at(a2, 1, &off, epoch, &n);
+    assert_int_equal(off, 2);
+    assert_string_not_equal(epoch, "clusterEpoch1");
+    assert_int_equal(b->nframes, 1);
+    /* A answers its own run; B cannot ask the log: storage, nothing sent. */
+    fake_clear(a2);
+    ask(&A.net, a2, "chat:z", NULL);
+    res = last_ack(a2);
+    assert_int_equal(data_int(res, "count"), 1);
+    json_decref(res);
+    room_history_interrupted(B.net.hub, NULL);
+    fake_clear(b);
+    ask(&B.net, b, "chat:z", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    res = last_ack(b);
+    assert_string_equal(code_of(res), "storage");
+    json_decref(res);
+    assert_int_equal(b->nframes, 1);
+    /* A message the adapter took but could not publish: the same. */
+    m = json_pack("{s:s,s:{s:i}}", "room", "chat:z", "data", "n", 3);
+    memset(&item, 0, sizeof item);
+    argv[0] = m;
+    item.event = "message";
+    item.argv = argv;
+    item.argc = 1;
+    item.stamp = json_object_get(m, "data");
+    assert_int_equal(room_history_unpublished(A.net.hub, "chat:z", NULL, &item), 2);
+    assert_int_equal(json_integer_value(json_object_get(item.stamp, "offset")), 3);
+    json_decref(m);
+    /* The log is back with a message: A's run ends, the log's goes on. */
+    log.down = false;
+    say(&B.net, b, "chat:z", 4);
+    deliver(&log, "chat:z");
+    message_at(a2, a2->nframes - 1, &off, epoch, &n);
+    assert_int_equal(off, 2);
+    assert_string_equal(epoch, "clusterEpoch1");
+    fake_clear(a2);
+    ask(&A.net, a2, "chat:z", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    res = last_ack(a2);
+    assert_int_equal(data_int(res, "count"), 1);
+    json_decref(res);
+
+    /* Leaving, or closing, while the log is asked: no answer, nothing
+     * leaks; a late answer is ignored. */
+    room_history_interrupted(A.net.hub, "chat:z");
+    fake_clear(a2);
+    ask(&A.net, a2, "chat:z", "{\"offset\":1,\"epoch\":\"clusterEpoch1\"}");
+    ask(&A.net, a, "chat:z", NULL);
+    assert_int_equal(fake_recv(&A.net, a2, "{\"event\":\"leave\",\"data\":\"chat:z\"}"), 0);
+    fake_close(&A.net, a);
+    answer(&log, log.last);
+    assert_int_equal(fake_count(a2, "message"), 0);
+    res = last_ack(a2);
+    assert_null(res);
+    /* The core API: arguments, membership. */
+    assert_int_equal(room_history_request(NULL, NULL, NULL, "chat:z", NULL, NULL, NULL), ROOM_EINVAL);
+    fake_close(&A.net, a2);
+    fake_close(&B.net, b);
+    room_hub_free(A.net.hub);
+    room_hub_free(B.net.hub);
+    assert_int_equal(A.net.alloc.allocs, A.net.alloc.frees);
+    assert_int_equal(B.net.alloc.allocs, B.net.alloc.frees);
+    log_release(&log);
+}
+
+/* A cluster session with the Nth allocation of node B failing. */
+static int cluster_session(size_t fail_at, size_t *failures, bool *balanced)
+{
+    fake_log log;
+    fake_node A, B;
+    fake_peer *a, *b;
+    int rc = 0;
+    log_init(&log);
+    cluster_node(&log, &A, 0);
+    cluster_node(&log, &B, 1);
+    a = joined(&A.net, "chat:f");
+    for (int i = 1; i <= 3; i++)
+        say(&A.net, a, "chat:f", i);
+    B.net.alloc.fail_at = fail_at ? B.net.alloc.allocs + fail_at : 0;
+    b = fake_open(&B.net);
+    if (!b || fake_recv(&B.net, b, "{\"event\":\"join\",\"data\":\"chat:f\"}"))
+        rc = 1;
+    if (b && fake_recv(&B.net, b, "{\"event\":\"history\",\"data\":{\"room\":\"chat:f\",\"since\":{\"offset\":1,\"epoch\":\"clusterEpoch1\"}},\"id\":7}"))
+        rc = 1;
+    say(&A.net, a, "chat:f", 4);
+    if (deliver_all(&log, "chat:f"))
+        rc = 1;
+    answer(&log, 3);
+    say(&A.net, a, "chat:f", 5);
+    if (deliver_all(&log, "chat:f"))
+        rc = 1;
+    if (!b || fake_count(b, "message") != 4)
+        rc = 1;
+    fake_close(&A.net, a);
+    if (b)
+        fake_close(&B.net, b);
+    *failures = B.net.alloc.failures;
+    room_hub_free(A.net.hub);
+    room_hub_free(B.net.hub);
+    *balanced = B.net.alloc.allocs == B.net.alloc.frees && A.net.alloc.allocs == A.net.alloc.frees;
+    log_release(&log);
+    return rc;
+}
+
+static void cluster_fail_nth_allocation(void **state)
+{
+    size_t n, failures;
+    bool balanced;
+    (void)state;
+    for (n = 1;; n++) {
+        int failed = cluster_session(n, &failures, &balanced);
+        assert_true(balanced);
+        if (!failures) {
+            assert_int_equal(failed, 0);
+            break;
+        }
+    }
+    assert_true(n > 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +1161,11 @@ int main(void)
         cmocka_unit_test(failing_store_refuses_sends),
         cmocka_unit_test(with_recovery),
         cmocka_unit_test(fail_nth_allocation),
+        cmocka_unit_test(cluster_offsets_and_copies),
+        cmocka_unit_test(cluster_fetch_races_live),
+        cmocka_unit_test(cluster_answer_before_live),
+        cmocka_unit_test(cluster_outage_and_leaving),
+        cmocka_unit_test(cluster_fail_nth_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -895,8 +895,18 @@ static void diff_interval(void **state)
     room_hub_free(net.hub);
 }
 
+/* Sets {"n": n} as `p`'s state in room r: a change. */
+static void set_n(room_hub *hub, fake_peer *p, int n)
+{
+    json_t *patch = json_pack("{s:i}", "n", n);
+    assert_int_equal(room_presence_update(hub, p->conn, "r", patch, NULL), 0);
+    json_decref(patch);
+}
+
 /* diff_budget spaces a large room's diffs by its connections' share of
- * the budget: 5 connections at 10 a second, half a second. */
+ * the budget: 5 connections at 10 a second, half a second. A diff whose
+ * changes settled (diff_ms without one) goes early, taken from the
+ * spacings to come, two at most. */
 static void diff_budget_spacing(void **state)
 {
     fake_net net = {0};
@@ -925,15 +935,43 @@ static void diff_budget_spacing(void **state)
     assert_int_equal(room_hub_tick(net.hub, 1001), -1);
     assert_int_equal(fake_count(p[0], "presence-diff"), 1);
     assert_int_equal(room_presence_join(net.hub, p[5]->conn, "r", NULL, NULL), 0);
-    assert_int_equal(room_hub_tick(net.hub, 1200), 301);
+    /* Changes every 50 ms never settle: the diff waits for the spacing,
+     * and the tick names the nearer of settling and the spacing's end. */
+    for (int64_t t = 1050; t <= 1500; t += 50) {
+        assert_int_equal(room_hub_tick(net.hub, (uint64_t)t), (t + 100 < 1501 ? t + 100 : 1501) - t);
+        set_n(net.hub, p[1], (int)t);
+    }
     assert_int_equal(fake_count(p[0], "presence-diff"), 1);
     assert_int_equal(room_hub_tick(net.hub, 1501), -1);
     assert_int_equal(fake_count(p[0], "presence-diff"), 2);
+    /* A change settles diff_ms after the tick that took it (a long loop
+     * iteration is no quiet time) and then goes, taken from the spacings
+     * to come (600 ms each with 6 connections), */
+    set_n(net.hub, p[1], 1501);
+    assert_int_equal(room_hub_tick(net.hub, 1550), 100);
+    assert_int_equal(room_hub_tick(net.hub, 1649), 1);
+    assert_int_equal(room_hub_tick(net.hub, 1650), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 3);
+    /* and a second one, */
+    set_n(net.hub, p[1], 1650);
+    assert_int_equal(room_hub_tick(net.hub, 1700), 100);
+    assert_int_equal(room_hub_tick(net.hub, 1800), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 4);
+    /* then no more than one a spacing. */
+    set_n(net.hub, p[1], 1800);
+    assert_int_equal(room_hub_tick(net.hub, 1850), 251);
+    assert_int_equal(room_hub_tick(net.hub, 2101), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 5);
+    set_n(net.hub, p[1], 2101);
+    assert_int_equal(room_hub_tick(net.hub, 2200), 501);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 5);
+    assert_int_equal(room_hub_tick(net.hub, 2701), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 6);
     /* A room that shrank does not wait for what it was. */
     for (int i = 1; i < 6; i++)
         fake_close(&net, p[i]);
-    assert_int_equal(room_hub_tick(net.hub, 1502), -1);
-    assert_int_equal(fake_count(p[0], "presence-diff"), 3);
+    assert_int_equal(room_hub_tick(net.hub, 2702), -1);
+    assert_int_equal(fake_count(p[0], "presence-diff"), 7);
     fake_close(&net, p[0]);
     room_hub_free(net.hub);
 }
@@ -1045,7 +1083,7 @@ static void opaque_codec(void **state)
     room_config cfg;
     room_presence_config pc;
     room_codec codec = {sizeof codec, "prefixed", prefixed_encode, prefixed_ack, prefixed_decode,
-                        NULL, NULL, NULL};
+                        NULL, NULL, NULL, NULL};
     fake_peer *a, *b;
     json_t *j, *bob;
     const char *colon;

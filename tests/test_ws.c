@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "room/adapter.h"
 #include "room/ws.h"
 #include "room/ws_uv.h"
 
@@ -1210,6 +1211,80 @@ static void test_json_hub(void **state)
     fx_free(f);
 }
 
+/* Recovery across nodes (lib/ws/handshake.c): a JSON upgrade with a pid
+ * this node does not know waits for the cluster (here a fake adapter);
+ * its session message follows the answer; a message meanwhile closes it
+ * (1008) and cancels the wait. */
+typedef struct fake_cluster {
+    room_adapter base;
+    int asked;
+    uint64_t ticket;
+} fake_cluster;
+
+static fake_cluster cluster;
+
+static int cluster_resume(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
+                          const char *offset)
+{
+    (void)adapter, (void)hub, (void)pid, (void)offset;
+    cluster.asked++;
+    cluster.ticket = ticket;
+    return 0;
+}
+
+static int asked_is(fixture *f, void *arg)
+{
+    (void)f;
+    return cluster.asked == *(int *)arg;
+}
+
+static void test_json_resume_waits(void **state)
+{
+    fixture *f = fx_new(NULL, NULL);
+    room_config cfg;
+    room_hub *hub;
+    client *c, *d;
+    int n = 1;
+    (void)state;
+
+    memset(&cluster, 0, sizeof cluster);
+    cluster.base.size = sizeof cluster.base;
+    cluster.base.name = "fake-cluster";
+    cluster.base.resume = cluster_resume;
+    room_config_init(&cfg);
+    room_ws_hub_config(f->ws, &cfg);
+    cfg.recovery_ms = 1000;
+    cfg.adapter = &cluster.base;
+    assert_int_equal(room_hub_new(&hub, &cfg), 0);
+    assert_int_equal(room_ws_mount_json(f->ws, "/wsr", hub), 0);
+
+    c = cl_new(f, 0);
+    cl_puts(f, c, upgrade_request("/wsr?pid=AAAAAAAAAAAAAAAAAAAA&offset=1"));
+    expect_101(f, c);
+    assert_true(run_until(f, asked_is, &n));
+    assert_int_equal(room_conn_count(hub), 0);
+    /* No node answered: a fresh session, sent now. */
+    assert_int_equal(room_hub_resume_complete(hub, cluster.ticket, ROOM_ETIMEOUT, NULL), 0);
+    expect_text(f, c, "{\"event\":\"session\"");
+    assert_int_equal(room_conn_count(hub), 1);
+
+    d = cl_new(f, 0);
+    cl_puts(f, d, upgrade_request("/wsr?pid=BBBBBBBBBBBBBBBBBBBB&offset=1"));
+    expect_101(f, d);
+    n = 2;
+    assert_true(run_until(f, asked_is, &n));
+    cl_send_text(f, d, "{\"event\":\"echo\"}");
+    expect_close(f, d, 1008);
+    cl_free(d);
+    /* Its wait was cancelled before the close went out: the answer
+     * opens nothing. */
+    assert_int_equal(room_hub_resume_complete(hub, cluster.ticket, ROOM_ETIMEOUT, NULL), 0);
+    assert_int_equal(room_conn_count(hub), 1);
+    cl_free(c);
+    fx_free(f);
+    room_hub_free(hub);
+}
+
 static void test_shutdown(void **state)
 {
     fixture *f = fx_new(NULL, NULL);
@@ -1393,6 +1468,7 @@ int main(void)
         cmocka_unit_test(test_shared_flush),
         cmocka_unit_test(test_reuse_port),
         cmocka_unit_test(test_json_hub),
+        cmocka_unit_test(test_json_resume_waits),
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_unused_server),
         cmocka_unit_test(test_idle_memory),

@@ -298,7 +298,9 @@ static void pending_free(pending_leave *p)
 static void leave_done(room_hub *hub, int status, void *ud)
 {
     pending_leave *p = ud;
-    room_conn *conn = room_conn_find(hub, p->requester);
+    /* ROOM_ECLOSED: the hub is being freed (roomd stops) with the leave
+     * still waiting; the requester is gone with it. */
+    room_conn *conn = status == ROOM_ECLOSED ? NULL : room_conn_find(hub, p->requester);
     /* The answer outlives the handler: an event with the request's ack id,
      * which room_reply_new() answers as it answers one in a handler. */
     room_event ev = {"post", p->args, p->ack_id, NULL, 0};

@@ -2,7 +2,8 @@
  * libroom-ws), served by libroom-yjs. Identities and join authorization
  * come from the query, as on /ws: ?token=... with --auth-secret, else the
  * self-declared ?userId=&name=. With --data the documents are in its
- * SQLite file (storage.c), under the mount's path as scope. */
+ * SQLite file (storage.c), under the mount's path as scope; with --redis
+ * they span the cluster (each node keeps its own copy). */
 #include "yjs.h"
 
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <malloc.h>
 #endif
 
+#include "cluster.h"
 #include "room/yjs.h"
 #include "storage.h"
 
@@ -143,6 +145,9 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     hcfg.rate_messages = o->msg_rate;
     hcfg.rate_messages_burst = 2 * o->msg_rate;
     hcfg.rate_bytes = o->byte_rate;
+    /* --redis: documents and awareness span the nodes (docs/cluster.md
+     * "Room storage"), the hub named by the mount's path. */
+    hcfg.adapter = roomd_cluster_adapter(o->yjs_path ? o->yjs_path : "/yjs/");
     room_yjs_config_init(&ycfg);
     ycfg.connect = on_connect;
     ycfg.authorize = authorize;
@@ -166,6 +171,7 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     hooks.max_queued_bytes = ROOMD_YJS_MAX_QUEUED;
     hooks.user_data = y;
     if ((rc = room_hub_new(&y->hub, &hcfg)) != 0 || (rc = room_yjs_new(&y->yjs, y->hub, &ycfg)) != 0 ||
+        (rc = roomd_cluster_bind(mcfg.path, y->hub)) != 0 ||
         (rc = room_ws_mount_prefix(ws, y->hub, &mcfg, &hooks)) != 0) {
         fprintf(stderr, "roomd: cannot mount y-websocket at %s: %s\n", mcfg.path, room_strerror(rc));
         roomd_yjs_free(y);

@@ -119,6 +119,13 @@ struct room_codec {
      * does). */
     int (*encode_open)(const room_codec *codec, room_buf *out, const char *id, const char *pid,
                        const char *offset, int recovered);
+    /* Recovery across nodes: parses the payload of a frame this codec made
+     * with encode_logged back into its event and arguments, without the
+     * offset (the holder of a detached connection hands its missed events
+     * to another node). NULL: `decode` reads the payload, and for a codec
+     * without encode_logged the last argument (the offset) is dropped. */
+    int (*decode_logged)(const room_codec *codec, const uint8_t *bytes, size_t len,
+                         room_message *msg);
 };
 
 /* The smallest codec table a hub accepts: the layout above, the first one

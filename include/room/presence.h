@@ -42,7 +42,9 @@
  * presence frame per flush, and 1 000 users joining in one tick cost 1 000
  * deliveries of one frame. With `diff_ms`, a room's diffs are spaced by at
  * least that much hub time, and with `diff_budget` by more in large rooms
- * (states are not). Diffs and states go to the
+ * (states are not), except that a held diff whose changes settled (no
+ * change for diff_ms) goes at once, counted against the spacings to come
+ * (two at most). Diffs and states go to the
  * connections in the room's presence, not to members that joined with
  * plain room_join().
  *

@@ -22,7 +22,11 @@
  * Threading: everything on the host's loop thread. Ownership: strings are
  * copied; an adapter belongs to its hub once room_hub_new() succeeds (the
  * hub destroys it), and must be bound to that hub with
- * room_redis_adapter_bind(). The room_redis must outlive its hubs.
+ * room_redis_adapter_bind(). The room_redis must outlive its hubs. When
+ * its hub is freed, the adapter ends every by-id operation (room_join_id()
+ * ...) and count (room_member_count_cluster(), room_count_deliveries())
+ * still waiting for other nodes with ROOM_ECLOSED: their callbacks run
+ * once, after the hub's connections are gone, to release what they hold.
  * hiredis and msgpack-c allocate with malloc; the library's own state uses
  * the config's allocator.
  *
@@ -78,6 +82,10 @@ typedef struct room_redis_config {
     room_log_fn log;
     void *user_data;
     room_allocator allocator; /* zero: malloc/free */
+    /* A count over the nodes (room_member_count_cluster(),
+     * room_count_deliveries()) that some node did not answer in this time
+     * ends with what came, `partial`; 0: 1000. */
+    uint32_t count_timeout_ms;
 } room_redis_config;
 
 #define ROOM_REDIS_CONFIG_MIN_SIZE (offsetof(room_redis_config, allocator) + sizeof(room_allocator))

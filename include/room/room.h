@@ -356,6 +356,8 @@ ROOM_API int room_conn_open_handshake(room_hub *hub, void *transport, json_t *au
  * "connect" handler. The host fills it after room_open_args_init(); later
  * versions only append fields, and the library reads no further than
  * `size`. Every pointer is borrowed for the call. */
+/* room_open_args.resume_wait: the cluster answered for `transport`. */
+typedef void (*room_resume_wait_fn)(room_hub *hub, void *transport, void *ud);
 typedef struct room_open_args {
     size_t size; /* sizeof(room_open_args), set by room_open_args_init() */
     /* The client's auth payload (Socket.IO's CONNECT), or NULL. */
@@ -382,7 +384,25 @@ typedef struct room_open_args {
      * "pid" and "offset" parameters are used (docs/protocol-json.md). */
     const char *resume_pid;
     const char *resume_offset;
+    /* ---- added with cross-node recovery (docs/recovery.md, "Across
+     * nodes"); older hosts leave them out and never wait. */
+    /* Set: the host can wait for the cluster. When the resume arguments
+     * name no detached connection here and the hub's adapter can ask the
+     * other nodes (room_adapter.resume), room_conn_open_with() opens
+     * nothing and returns ROOM_OPEN_PENDING; the hub keeps references to
+     * auth, query and handshake and copies of the resume arguments, and
+     * calls resume_wait(hub, transport, resume_wait_ud) once when the
+     * cluster has answered (from inside the adapter's
+     * room_hub_resume_complete(), never inside a call of the host's for
+     * that transport). The host then calls room_conn_open_pending(), from
+     * the callback or later. NULL: the open never waits (a pid unknown
+     * here gives a fresh connection, as on a single node). */
+    room_resume_wait_fn resume_wait;
+    void *resume_wait_ud;
 } room_open_args;
+
+/* room_conn_open_with() is waiting for the cluster (resume_wait). */
+#define ROOM_OPEN_PENDING 1
 
 /* The smallest room_open_args room_conn_open_with() takes. */
 #define ROOM_OPEN_ARGS_MIN_SIZE (offsetof(room_open_args, handshake) + sizeof(json_t *))
@@ -402,9 +422,28 @@ static inline void room_open_args_init(room_open_args *args)
  * have been handed to `send` before the connect handler runs, and a
  * refusal frees it. Errors: those of room_conn_open(), and ROOM_EINVAL for
  * args->size below ROOM_OPEN_ARGS_MIN_SIZE; ROOM_ENOMEM on a resume leaves
- * the detached connection waiting. */
+ * the detached connection waiting. With args->resume_wait it may return
+ * ROOM_OPEN_PENDING (no connection yet; see room_open_args), and
+ * ROOM_EALREADY while an open for `transport` is still pending. */
 ROOM_API int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *args,
                                  room_conn **conn_out, json_t **refusal_out);
+/* Finishes an open that returned ROOM_OPEN_PENDING, once resume_wait has
+ * run for `transport`: with what the cluster answered, *conn_out is the
+ * connection recovered from another node (same id and pid, its rooms
+ * joined here, room_conn_recovered() 1, the codec's open message and the
+ * events it missed handed to `send` before the connect handler runs),
+ * else a fresh one, as room_conn_open_with() would open it with the
+ * arguments it was first given. The hub drops what it kept of them.
+ * Results as room_conn_open_with()'s; ROOM_OPEN_PENDING while no answer
+ * has come, ROOM_ENOTFOUND when nothing waits for `transport`. */
+ROOM_API int room_conn_open_pending(room_hub *hub, void *transport, room_conn **conn_out,
+                                    json_t **refusal_out);
+/* The client of a waiting open went away: resume_wait will not run, and
+ * the hub drops the arguments. A session the cluster hands over after
+ * this still becomes a detached connection here, which the client may
+ * resume until it expires. Returns 0, or ROOM_ENOTFOUND when nothing
+ * waits for `transport`. Costs nothing on a hub without recovery. */
+ROOM_API int room_conn_open_cancel(room_hub *hub, void *transport);
 /* Parses a URL query string ("a=1&b=x%20y", without the '?') into a new
  * JSON object of strings, percent- and '+'-decoded; a name given twice keeps
  * its last value. Returns 0 and sets *out, ROOM_EPROTO (a broken escape, an

@@ -206,6 +206,12 @@ typedef void (*room_storage_compact_fn)(room_hub *hub, const char *room, void *u
 typedef size_t (*room_storage_prefix_fn)(const uint8_t *update, size_t len, uint8_t *prefix,
                                          void *ud);
 
+/* A room's event for the protocol layer (room_storage_config.fetched). */
+typedef void (*room_storage_room_fn)(room_hub *hub, const char *room, void *ud);
+/* Relayed bytes from another node (room_storage_config.relayed). */
+typedef void (*room_storage_relay_fn)(room_hub *hub, const char *room, const void *bytes, size_t len,
+                                      void *ud);
+
 /* A hub's history and storage settings. Initialise with
  * room_storage_config_init(); 0 / NULL fields take their defaults. Copied
  * by room_storage_enable(); later versions only append fields. */
@@ -256,6 +262,23 @@ typedef struct room_storage_config {
      * times their bytes as entries, nearer its document's size at the
      * price of more snapshots. Added after ROOM_STORAGE_CONFIG_SIZE_MIN. */
     uint32_t compact_growth_percent;
+
+    /* ---- clustered hubs (an adapter with storage hooks, room/adapter.h;
+     * docs/cluster.md "Room storage"). Added after
+     * ROOM_STORAGE_CONFIG_SIZE_MIN. */
+
+    /* The other nodes' log of `room` is in (or they did not answer in
+     * time): the syncs that waited for it (room_storage_sync_send()
+     * returned 0 with nothing left to send) can finish; call
+     * room_storage_sync_send() again for them. Runs inside
+     * room_storage_remote_fetched() (from the adapter, outside any hub
+     * operation): it may do what a handler may. NULL: nothing is told. */
+    room_storage_room_fn fetched;
+    /* Bytes another node passed with room_storage_relay() for `room`
+     * (borrowed for the call), for the protocol layer to deliver to its
+     * members here or answer. Runs inside room_storage_remote_relay(), like
+     * `fetched`. NULL: relays are dropped. */
+    room_storage_relay_fn relayed;
 } room_storage_config;
 
 #define ROOM_STORAGE_CONFIG_SIZE_MIN (offsetof(room_storage_config, user_data) + sizeof(void *))
@@ -383,6 +406,72 @@ ROOM_API int room_storage_compaction_abort(room_hub *hub, const char *room, uint
  * (optional); NULL when none runs. */
 ROOM_API room_conn *room_storage_compaction_member(room_hub *hub, const char *room,
                                                    uint64_t *token_out);
+
+/* ---- across nodes (docs/cluster.md "Room storage") ------------------------
+ * With an adapter that has the storage hooks (libroom-redis), every node
+ * serving a room keeps (and with a store persists) its own copy of the
+ * room's log: an update appended on one node goes to the others
+ * (room_adapter.storage_publish), and each appends it to its own log and
+ * relays it to its own members, with its own offsets and compactions. The
+ * copies hold the same updates, not always in the same order, nor always
+ * once: this is only right for updates that commute and are idempotent,
+ * as Yjs updates are (a client applies them in any order, any number of
+ * times). A node whose first member begins a sync fetches the others' log
+ * first (room_adapter.storage_fetch), so that a node that never served a
+ * room, or whose stored copy is stale, gives its joiner the whole log. */
+
+/* A sync of a room whose log is being fetched from the other nodes does not
+ * finish before the fetch is over: room_storage_sync_send() returns 0
+ * (after sending what there is) until then, and the `fetched` callback
+ * says when to call it again. */
+
+/* Passes `bytes` (len, copied by the adapter) to the other nodes serving
+ * `room`, for their `relayed` callback: a protocol's messages that are
+ * not logged (y-websocket's awareness). Nothing is sent to the members
+ * here. Returns 0, or ROOM_ENOTFOUND (no other node: the adapter has no
+ * storage hooks), ROOM_EINVAL, ROOM_ENAME, the adapter's error. */
+ROOM_API int room_storage_relay(room_hub *hub, const char *room, const void *bytes, size_t len);
+
+/* For adapters. An update from another node: appended to this node's log
+ * of `room` and relayed to the members here as room_storage_append() does
+ * (one frame; syncing members get it from their stream), not published
+ * again. Taken only while `room` has members here (the node follows the
+ * room's traffic only then; a node that gets its first member again
+ * fetches the log): ROOM_ENOTFOUND otherwise. Accepted on a read-only room
+ * too (kept in memory; the store is retried), where the member's own
+ * append is refused. Returns the number of deliveries, or ROOM_EINVAL
+ * (also from a storage callback), ROOM_ENAME, ROOM_ENOTFOUND, ROOM_ETOOBIG,
+ * ROOM_ELIMIT, ROOM_ESTORAGE (could not be loaded), ROOM_ENOMEM. */
+ROOM_API int room_storage_remote_append(room_hub *hub, const char *room, const void *update,
+                                        size_t len);
+/* For adapters: bytes another node passed with room_storage_relay(), for
+ * the `relayed` callback (run before this returns). ROOM_ENOTFOUND
+ * without members of `room` here, ROOM_EINVAL, ROOM_ENAME. */
+ROOM_API int room_storage_remote_relay(room_hub *hub, const char *room, const void *bytes,
+                                       size_t len);
+/* For adapters: the fetch asked for by room_adapter.storage_fetch is over
+ * (its answers are appended). Syncs of `room` may finish from now on; the
+ * `fetched` callback runs. 0, or ROOM_ENOTFOUND (no fetch of `room` runs:
+ * its members left and its state was unloaded), ROOM_EINVAL, ROOM_ENAME. */
+ROOM_API int room_storage_remote_fetched(room_hub *hub, const char *room);
+/* For adapters: the other nodes' traffic about `room` (NULL: every room)
+ * may have been lost (the bus was away, here or on the node that says
+ * so). Each such room whose copy followed the cluster fetches the others'
+ * log again (room_adapter.storage_fetch; its syncs wait for it as a first
+ * member's do), and one whose fetch is running fetches again once it is
+ * over (its answers may be what was lost), so that copies that diverged
+ * meanwhile take each other's updates. Returns how many rooms will ask,
+ * or ROOM_EINVAL (NULL hub, or from a storage callback), ROOM_ENAME. */
+ROOM_API int room_storage_remote_lost(room_hub *hub, const char *room);
+/* For adapters answering another node's fetch: visits this node's log of
+ * `room` as room_storage_foreach() does (the callback may keep references
+ * to the entries' frames, room_frame_ref(), to send them later), but only
+ * when the room has state in memory or in the store: it is never created.
+ * *current (optional) is set to 1 when the copy follows the cluster (the
+ * room has members here and no fetch of its log is running), else 0.
+ * Returns what foreach returns, or ROOM_ENOTFOUND (no such state). */
+ROOM_API int room_storage_peek(room_hub *hub, const char *room, room_storage_visit_fn fn, void *ud,
+                               int *current);
 
 /* ---- flushing --------------------------------------------------------------------- */
 

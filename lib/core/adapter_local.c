@@ -20,6 +20,11 @@ static room_adapter local = {
     NULL, /* remote: the hub answers ROOM_ENOTFOUND itself */
     NULL, /* publish_event */
     NULL, /* room_local */
+    NULL, NULL, NULL, /* count_begin, count_end, count_members: one node counts alone */
+    NULL, /* resume: no other node holds a session */
+    NULL, /* storage_publish: each copy is the room's */
+    NULL, /* storage_fetch */
+    NULL, NULL, /* history_publish, history_fetch: the hub owns its offsets */
 };
 
 room_adapter *room_adapter_local(void)

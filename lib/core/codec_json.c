@@ -185,6 +185,7 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
 
 static const room_codec json_codec = {
     sizeof(room_codec), "json", encode_event, encode_ack, decode, NULL, encode_logged, encode_open,
+    NULL, /* decode_logged: decode ignores "offset" */
 };
 
 const room_codec *room_codec_json(void)

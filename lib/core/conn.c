@@ -20,11 +20,19 @@ int room_conn_open_with(room_hub *hub, void *transport, const room_open_args *gi
     if (given && room_config_copy(&in, sizeof in, given, ROOM_OPEN_ARGS_MIN_SIZE) != 0)
         return ROOM_EINVAL;
     *conn_out = NULL;
-    if (hub->cfg.recovery_ms && (rc = rm_recovery_resume(hub, transport, &in, conn_out)) != 0) {
-        if (rc < 0)
+    if (hub->cfg.recovery_ms) {
+        const char *pid, *offset;
+        bool known;
+        if ((rc = rm_recovery_resume(hub, transport, &in, conn_out, &known)) != 0) {
+            if (rc < 0)
+                return rc;
+            conn = *conn_out;
+            goto connect;
+        }
+        /* Not a session of this node: perhaps another's. */
+        if (!known && in.resume_wait && rm_recovery_args(hub, &in, &pid, &offset) &&
+            (rc = rm_resume_ask(hub, transport, &in, pid, offset)) != 0)
             return rc;
-        conn = *conn_out;
-        goto connect;
     }
     conn = rm_calloc(&hub->alloc, rm_conn_size(hub));
     if (!conn)

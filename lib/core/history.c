@@ -87,8 +87,13 @@ void rm_history_trim(room_hub *hub, rm_sroom *r, size_t incoming)
     while (r->hcount && ((r->hmax_messages && r->hcount + (incoming > 0) > r->hmax_messages) ||
                          r->hbytes + incoming > r->hmax_bytes || aged(hub, r, rm_history_at(r, 0))))
         evict(r);
-    if (r->hfloor != floor && hub->storage->store.write)
-        rm_sroom_pending(hub->storage, r);
+    if (r->hfloor != floor && hub->storage->store.write) {
+        /* In a cluster the log is the adapter's: nothing for the store. */
+        if (rm_history_clustered(hub))
+            r->hfloor_saved = r->hfloor;
+        else
+            rm_sroom_pending(hub->storage, r);
+    }
 }
 
 int rm_history_push(room_hub *hub, rm_sroom *r, room_frame *frame, uint64_t offset)
@@ -122,6 +127,14 @@ int rm_history_push(room_hub *hub, rm_sroom *r, room_frame *frame, uint64_t offs
     return 0;
 }
 
+void rm_history_drop(room_hub *hub, rm_sroom *r)
+{
+    (void)hub;
+    while (r->hcount)
+        evict(r);
+    r->hbytes = 0;
+}
+
 void rm_history_release(room_hub *hub, rm_sroom *r)
 {
     while (r->hcount)
@@ -153,9 +166,7 @@ int room_history_set(room_hub *hub, const char *room, const room_history_limits 
     return 0;
 }
 
-/* The room's state when it has history (opened from the store if the
- * patterns say so); NULL with *err 0 when it has none. */
-static rm_sroom *history_room(room_hub *hub, const char *room, int *err)
+rm_sroom *rm_history_room(room_hub *hub, const char *room, int *err)
 {
     rm_sroom *r = NULL;
     size_t len;
@@ -192,15 +203,56 @@ static void position(const rm_sroom *r, room_history_pos *pos)
     memcpy(pos->epoch, r->epoch, sizeof pos->epoch);
 }
 
+int rm_history_emit(room_hub *hub, rm_sroom *r, const char *room, uint64_t offset,
+                    const char *event, json_t *const *argv, size_t argc, const room_bytes *att,
+                    size_t natt, const room_conn *except, json_t *stamp, bool publish, bool keep)
+{
+    rm_room *members;
+    room_frame *frame;
+    uint64_t logged = 0;
+    int rc, n;
+    if (stamp && (json_object_set_new(stamp, "offset", json_integer((json_int_t)offset)) != 0 ||
+                  json_object_set_new(stamp, "epoch", json_string(r->epoch)) != 0))
+        return ROOM_ENOMEM;
+    /* With recovery on, the frame also carries the hub's offset and goes
+     * into the room's recovery log: the same shared frame in both. */
+    if (hub->cfg.recovery_ms)
+        rc = rm_frame_encode_logged(hub, event, argv, argc, att, natt, &logged, &frame);
+    else
+        rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
+    if (rc)
+        return rc;
+    if (!keep) {
+        /* The copy has it already: only the members. */
+    } else if ((rc = rm_history_push(hub, r, frame, offset)) != 0) {
+        room_frame_unref(frame);
+        return rc;
+    } else {
+        r->hlast = offset;
+    }
+    if (keep && hub->storage->store.write) {
+        if (publish)
+            rm_sroom_pending(hub->storage, r);
+        else
+            r->hsaved = r->hlast; /* the cluster's log keeps it */
+    }
+    members = rm_room_find(hub, room, NULL, &rc);
+    if (publish)
+        n = rm_fan_out(hub, room, members, frame, except);
+    else
+        n = members ? rm_history_fan_out(hub, r, members, frame, offset, except) : 0;
+    if (logged && members)
+        rm_log_add(hub, rm_room_log(hub, members), frame, logged, except, NULL);
+    room_frame_unref(frame);
+    return n;
+}
+
 int room_history_send_args(room_hub *hub, const char *room, const char *event,
                            json_t *const *argv, size_t argc, const room_bytes *attachments,
                            size_t attachment_count, const room_conn *except, json_t *stamp,
                            room_history_pos *pos_out)
 {
     rm_sroom *r;
-    rm_room *members;
-    room_frame *frame;
-    uint64_t offset, logged = 0;
     int rc, n;
 
     if (pos_out)
@@ -208,35 +260,17 @@ int room_history_send_args(room_hub *hub, const char *room, const char *event,
     if (!hub || !event || rm_check_args(argv, argc, attachments, attachment_count) ||
         (stamp && !json_is_object(stamp)))
         return ROOM_EINVAL;
-    if (!(r = history_room(hub, room, &rc)))
+    if (!(r = rm_history_room(hub, room, &rc)))
         return rc ? rc : room_send_args(hub, room, event, argv, argc, attachments, attachment_count, except);
+    if (rm_history_clustered(hub))
+        return rm_history_cluster_send(hub, r, room, event, argv, argc, attachments,
+                                       attachment_count, except, stamp);
     if (r->flags & RM_S_FAILED)
         return ROOM_ESTORAGE;
-    offset = r->hlast + 1;
-    if (stamp && (json_object_set_new(stamp, "offset", json_integer((json_int_t)offset)) != 0 ||
-                  json_object_set_new(stamp, "epoch", json_string(r->epoch)) != 0))
-        return ROOM_ENOMEM;
-    /* With recovery on, the frame also carries the hub's offset and goes
-     * into the room's recovery log: the same shared frame in both. */
-    if (hub->cfg.recovery_ms)
-        rc = rm_frame_encode_logged(hub, event, argv, argc, attachments, attachment_count, &logged, &frame);
-    else
-        rc = rm_frame_encode(hub, event, argv, argc, -1, attachments, attachment_count, &frame);
-    if (rc)
-        return rc;
-    if ((rc = rm_history_push(hub, r, frame, offset)) != 0) {
-        room_frame_unref(frame);
-        return rc;
-    }
-    r->hlast = offset;
-    if (hub->storage->store.write)
-        rm_sroom_pending(hub->storage, r);
-    members = rm_room_find(hub, room, NULL, &rc);
-    n = rm_fan_out(hub, room, members, frame, except);
-    if (logged && members)
-        rm_log_add(hub, rm_room_log(hub, members), frame, logged, except, NULL);
-    room_frame_unref(frame);
-    position(r, pos_out);
+    n = rm_history_emit(hub, r, room, r->hlast + 1, event, argv, argc, attachments,
+                        attachment_count, except, stamp, true, true);
+    if (n >= 0)
+        position(r, pos_out);
     return n;
 }
 
@@ -246,26 +280,18 @@ int room_history_position(room_hub *hub, const char *room, room_history_pos *pos
     int rc;
     if (!hub || !pos_out)
         return ROOM_EINVAL;
-    if (!(r = history_room(hub, room, &rc)))
+    if (!(r = rm_history_room(hub, room, &rc)))
         return rc ? rc : ROOM_ENOTFOUND;
     position(r, pos_out);
     return 0;
 }
 
-int room_history_replay(room_hub *hub, room_conn *conn, const char *room,
-                        const room_history_pos *since, room_history_pos *now_out)
+int rm_history_replay_copy(room_hub *hub, room_conn *conn, rm_sroom *r,
+                           const room_history_pos *since, room_history_pos *now_out)
 {
-    rm_sroom *r;
     uint64_t from;
     uint32_t i;
     int rc, n = 0;
-
-    if (now_out)
-        memset(now_out, 0, sizeof *now_out);
-    if (!hub || !conn)
-        return ROOM_EINVAL;
-    if (!(r = history_room(hub, room, &rc)))
-        return rc ? rc : ROOM_ENOTFOUND;
     rm_history_trim(hub, r, 0);
     position(r, now_out);
     if (!since || (since->offset == 0 && !since->epoch[0])) {
@@ -288,6 +314,24 @@ int room_history_replay(room_hub *hub, room_conn *conn, const char *room,
     return n;
 }
 
+int room_history_replay(room_hub *hub, room_conn *conn, const char *room,
+                        const room_history_pos *since, room_history_pos *now_out)
+{
+    rm_sroom *r;
+    int rc;
+
+    if (now_out)
+        memset(now_out, 0, sizeof *now_out);
+    if (!hub || !conn)
+        return ROOM_EINVAL;
+    if (!(r = rm_history_room(hub, room, &rc)))
+        return rc ? rc : ROOM_ENOTFOUND;
+    /* In a cluster, only what this node's copy holds whole. */
+    if (rm_history_clustered(hub) && !rm_history_copy_answers(r, since))
+        return ROOM_ESTORAGE;
+    return rm_history_replay_copy(hub, conn, r, since, now_out);
+}
+
 int room_history_foreach(room_hub *hub, const char *room, uint64_t after, room_history_visit_fn fn,
                          void *ud)
 {
@@ -296,7 +340,7 @@ int room_history_foreach(room_hub *hub, const char *room, uint64_t after, room_h
     int rc;
     if (!hub || !fn)
         return ROOM_EINVAL;
-    if (!(r = history_room(hub, room, &rc)))
+    if (!(r = rm_history_room(hub, room, &rc)))
         return rc ? rc : ROOM_ENOTFOUND;
     rm_history_trim(hub, r, 0);
     for (i = 0; i < r->hcount; i++) {

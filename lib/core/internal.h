@@ -230,6 +230,10 @@ void rm_log_forget(room_hub *hub, const room_conn *conn);
 bool rm_log_complete(room_hub *hub, const room_conn *conn, uint64_t offset);
 /* `pos` has room for conn->nrooms + 1 positions. */
 void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos);
+/* The same merge, handing each frame to `visit` instead of the connection. */
+void rm_log_walk(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos,
+                 void (*visit)(room_hub *hub, room_conn *conn, room_frame *frame, void *ud),
+                 void *ud);
 
 rm_conn_ext *rm_conn_ext_of(const room_hub *hub, const room_conn *conn);
 rm_log *rm_room_log(const room_hub *hub, const rm_room *room);
@@ -245,11 +249,46 @@ void rm_recovery_start(room_hub *hub);
 void rm_recovery_clock(room_hub *hub);
 /* A new connection's private id and starting offset. */
 int rm_recovery_conn_init(room_hub *hub, room_conn *conn);
+/* The resume arguments: the host's, else (a codec with encode_open) the
+ * query's; false when there are none. */
+bool rm_recovery_args(const room_hub *hub, const room_open_args *args, const char **pid,
+                      const char **offset);
 /* Opens a connection; with resume arguments that match a detached one,
  * that one comes back: 1 and *conn_out, after the replay. 0: open a fresh
- * one. Negative: an error. */
+ * one (*known tells whether a detached connection had that pid). Negative:
+ * an error. */
 int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *args,
-                       room_conn **conn_out);
+                       room_conn **conn_out, bool *known);
+/* Whether `text` is an offset as offset_text() writes them. */
+bool rm_offset_parse(const char *text, uint64_t *out);
+void rm_offset_text(uint64_t offset, char out[21]);
+/* Logs an event from another node that this hub delivered (recovery on):
+ * in the log of each room of `found` (NULL: not here) or the hub's when
+ * nrooms is 0. found[nrooms..nrooms + nexcept) are the except list's
+ * rooms here, `except` its names. */
+void rm_recovery_log_remote(room_hub *hub, rm_room *const *found, size_t nrooms,
+                            const char *const *except, size_t nexcept, room_frame *frame,
+                            uint64_t offset);
+
+/* ---- recovery across nodes (resume.c) ------------------------------------ */
+/* An open waiting for the cluster (room_open_args.resume_wait). */
+typedef struct rm_resuming {
+    struct rm_resuming *next;
+    void *transport;           /* NULL once the host cancelled */
+    room_resume_wait_fn wait;
+    void *wait_ud;
+    json_t *auth, *query, *handshake;
+    uint64_t ticket;
+    int status;                /* 1 while waiting, 0 handed over, < 0 refused */
+    char pid[ROOM_CONN_ID_LEN + 1];
+    char offset[21];           /* handed over: where its replay starts here */
+} rm_resuming;
+/* After no local detached connection had the pid: ROOM_OPEN_PENDING when
+ * the adapter asks the cluster, 0 to open a fresh connection now,
+ * ROOM_EALREADY, ROOM_ENOMEM. */
+int rm_resume_ask(room_hub *hub, void *transport, const room_open_args *args, const char *pid,
+                  const char *offset);
+void rm_resume_free(room_hub *hub);
 /* After the disconnect handler of a closing connection: 0 when it is
  * detached now, else the caller frees it. */
 int rm_recovery_detach(room_hub *hub, room_conn *conn);
@@ -371,6 +410,8 @@ struct room_hub {
     rm_mark marks[RM_MARKS]; /* oldest first */
     uint32_t nmarks;
     uint64_t aged;           /* events up to this offset are older than recovery_ms */
+    rm_resuming *resuming;   /* opens waiting for the cluster (resume.c) */
+    uint64_t tickets;        /* the last ticket given to the adapter */
 
     /* Identity and presence (people.h); NULL until first used. */
     struct rm_people *people;

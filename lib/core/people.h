@@ -84,7 +84,11 @@ typedef struct rm_proom {
     uint32_t nfresh, fresh_cap;
     uint32_t hash;
     uint32_t seq;     /* user changes so far, from 1 (0 is "never") */
-    uint64_t diff_at; /* hub time from which the next diff may go (diff_ms) */
+    /* Hub time from which the next diff may go (diff_ms, diff_budget);
+     * diffs sent early, once settled, push it on by a spacing each. */
+    uint64_t diff_at;
+    uint64_t changed_at; /* the last flush that took changes (a diff settles diff_ms after it) */
+    bool changed;     /* changes since the last flush */
     /* The pending diff: members whose entry is to be shown (a list through
      * qprev/qnext), and the ids (JSON strings, comma-joined) of those that
      * left. */

@@ -99,6 +99,7 @@ static void bump(rm_proom *r)
 {
     if (++r->seq == 0)
         r->seq = 1;
+    r->changed = true;
 }
 
 static void mark_dirty(rm_people *p, rm_proom *r)
@@ -565,6 +566,20 @@ static uint64_t spacing(const rm_people *p, const rm_proom *r)
     return ms;
 }
 
+/* Diffs a room may send ahead of its spacing, when their changes settled:
+ * r->diff_at runs ahead of the clock by a spacing for each. */
+#define EARLY_DIFFS 2
+
+/* When a held diff of `r` may go early: once its changes have settled
+ * (none for diff_ms), and not more than EARLY_DIFFS spacings ahead. */
+static uint64_t settle_at(const rm_people *p, const rm_proom *r, uint64_t gap)
+{
+    uint64_t at = r->changed_at + p->cfg.diff_ms, ahead = EARLY_DIFFS * gap;
+    if (!p->cfg.diff_ms)
+        return UINT64_MAX;
+    return r->diff_at > ahead && r->diff_at - ahead > at ? r->diff_at - ahead : at;
+}
+
 /* Sends the dirty rooms' states, and their diffs when `all` or due; rooms
  * whose diff is held back stay dirty, the soonest in p->diff_due. */
 static int flush(room_hub *hub, bool all)
@@ -575,25 +590,43 @@ static int flush(room_hub *hub, bool all)
     p->diff_due = UINT64_MAX;
     while ((r = p->dirty) != NULL) {
         bool diffed;
+        uint64_t gap = spacing(p, r), settled;
+        /* Changes count from the tick that takes them: the hub's clock is
+         * that of the tick before, which a long loop iteration (a diff to
+         * thousands) leaves far behind, and input waiting through it is
+         * no sign of a burst that ended. */
+        if (r->changed) {
+            r->changed = false;
+            r->changed_at = hub->now_ms;
+        }
+        settled = settle_at(p, r, gap);
         /* A clock that went back, or a room that shrank, does not hold a
          * diff longer than the room's spacing now. */
-        bool due = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > spacing(p, r);
+        bool regular = all || hub->now_ms >= r->diff_at || r->diff_at - hub->now_ms > (EARLY_DIFFS + 1) * gap;
+        /* A burst that ended is shown once it settled, not a spacing
+         * later. Such a diff is taken from the spacings to come (a token
+         * bucket of EARLY_DIFFS), so that over time a room still costs one
+         * diff per spacing. */
+        bool early = !regular && hub->now_ms >= settled;
+        bool due = regular || early;
         if ((rc = flush_room(hub, r, due, &diffed)) < 0)
             break;
         n += rc;
         p->dirty = r->next_dirty;
         if (!due) {
+            uint64_t at = settled < r->diff_at ? settled : r->diff_at;
             r->next_dirty = held;
             held = r;
-            if (r->diff_at < p->diff_due)
-                p->diff_due = r->diff_at;
+            if (at < p->diff_due)
+                p->diff_due = at;
             continue;
         }
         r->dirty = false;
         /* The interval runs from a diff sent (or from the changes a host
          * with its own wire format was told of), not from a state. */
-        if (diffed || (!p->events[1] && p->cfg.flushed))
-            r->diff_at = hub->now_ms + spacing(p, r);
+        if (diffed || (!p->events[1] && p->cfg.flushed)) {
+            r->diff_at = (early ? r->diff_at : hub->now_ms) + gap;
+        }
         /* Unlinked first: a connection its sends close marks rooms dirty
          * again, for this loop to take. */
         if (p->cfg.flushed) {

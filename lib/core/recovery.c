@@ -62,7 +62,7 @@ int rm_recovery_conn_init(room_hub *hub, room_conn *conn)
 }
 
 /* Decimal, as on every logged send: without snprintf's cost. */
-static void offset_text(uint64_t offset, char out[OFFSET_TEXT])
+void rm_offset_text(uint64_t offset, char out[OFFSET_TEXT])
 {
     char tmp[OFFSET_TEXT];
     size_t n = 0, i;
@@ -75,8 +75,8 @@ static void offset_text(uint64_t offset, char out[OFFSET_TEXT])
     out[n] = '\0';
 }
 
-/* Decimal digits only, as offset_text() writes them. */
-static bool offset_parse(const char *s, uint64_t *out)
+/* Decimal digits only, as rm_offset_text() writes them. */
+bool rm_offset_parse(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     size_t i;
@@ -99,7 +99,7 @@ int rm_encode_logged(room_hub *hub, room_buf *buf, const char *event, json_t *co
     json_t **all, *last;
     int rc;
 
-    offset_text(hub->offset + 1, text);
+    rm_offset_text(hub->offset + 1, text);
     if (codec->encode_logged)
         return codec->encode_logged(hub->cfg.codec, buf, event, argv, argc, text, natt);
     /* The offset as one more, last, argument (Socket.IO's way). */
@@ -157,7 +157,7 @@ int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset)
     int rc;
     if (!hub->codec.encode_open)
         return 0;
-    offset_text(offset, text);
+    rm_offset_text(offset, text);
     hub->scratch.len = 0;
     rc = hub->codec.encode_open(hub->cfg.codec, &hub->scratch, conn->id, rm_conn_ext_of(hub, conn)->pid,
                                 text, (conn->flags & RM_CONN_RECOVERED) != 0);
@@ -168,6 +168,41 @@ int rm_recovery_open_message(room_hub *hub, room_conn *conn, uint64_t offset)
     rc = rm_deliver(hub, conn, frame);
     room_frame_unref(frame);
     return rc;
+}
+
+/* Where an except list from another node cannot be told by one
+ * connection (rooms of this node, or several of its connections), the
+ * event counts as dropped from those logs: a resume past it is refused
+ * rather than replaying it to a member it left out. */
+void rm_recovery_log_remote(room_hub *hub, rm_room *const *found, size_t nrooms,
+                            const char *const *except, size_t nexcept, room_frame *frame,
+                            uint64_t offset)
+{
+    const room_conn *skip = NULL;
+    bool exact = true;
+    size_t i;
+    for (i = 0; i < nexcept && exact; i++) {
+        const room_conn *c;
+        if (found[nrooms + i])
+            exact = false;
+        else if ((c = room_conn_find(hub, except[i])) != NULL)
+            exact = !skip ? (skip = c, true) : false;
+    }
+    if (!nrooms) {
+        if (exact)
+            rm_log_add(hub, &hub->log, frame, offset, skip, NULL);
+        else
+            hub->log.floor = offset;
+        return;
+    }
+    for (i = 0; i < nrooms; i++) {
+        if (!found[i])
+            continue;
+        if (exact)
+            rm_log_add(hub, rm_room_log(hub, found[i]), frame, offset, skip, NULL);
+        else
+            rm_room_log(hub, found[i])->floor = offset;
+    }
 }
 
 static void rooms_detached(room_hub *hub, room_conn *conn, int delta)
@@ -240,29 +275,39 @@ void rm_recovery_forget(room_hub *hub, room_conn *conn)
     rm_log_forget(hub, conn);
 }
 
-int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *args,
-                       room_conn **conn_out)
+bool rm_recovery_args(const room_hub *hub, const room_open_args *args, const char **pid,
+                      const char **text)
 {
-    const char *pid = args->resume_pid, *text = args->resume_offset;
+    *pid = args->resume_pid;
+    *text = args->resume_offset;
+    /* Only a codec that told the client its private id itself expects it
+     * back in the query. */
+    if (!*pid && !*text && hub->codec.encode_open && json_is_object(args->query)) {
+        *pid = json_string_value(json_object_get(args->query, "pid"));
+        *text = json_string_value(json_object_get(args->query, "offset"));
+    }
+    return *pid && *text && strlen(*pid) == ROOM_CONN_ID_LEN;
+}
+
+int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *args,
+                       room_conn **conn_out, bool *known)
+{
+    const char *pid, *text;
     rm_detached *d;
     room_conn *conn;
     uint64_t offset;
     uint32_t *pos;
     size_t pos_size;
 
-    /* Only a codec that told the client its private id itself expects it
-     * back in the query. */
-    if (!pid && !text && hub->codec.encode_open && json_is_object(args->query)) {
-        pid = json_string_value(json_object_get(args->query, "pid"));
-        text = json_string_value(json_object_get(args->query, "offset"));
-    }
-    if (!pid || !text || strlen(pid) != ROOM_CONN_ID_LEN)
+    *known = false;
+    if (!rm_recovery_args(hub, args, &pid, &text))
         return 0;
     d = rm_table_get(&hub->detached, rm_hash(hub->seed, pid, ROOM_CONN_ID_LEN), pid);
     if (!d)
         return 0;
+    *known = true;
     conn = d->conn;
-    if (!offset_parse(text, &offset))
+    if (!rm_offset_parse(text, &offset))
         return 0;
     /* Nothing older than the connection itself was ever its to get. */
     if (offset < rm_conn_ext_of(hub, conn)->created)
@@ -306,6 +351,7 @@ void rm_recovery_free(room_hub *hub)
 {
     if (!hub->cfg.recovery_ms)
         return;
+    rm_resume_free(hub);
     /* First, so that freeing each connection has no log to look through. */
     rm_log_release(hub, &hub->log);
     while (hub->oldest)

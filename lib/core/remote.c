@@ -221,6 +221,7 @@ int room_hub_deliver_remote_event(room_hub *hub, const char *const *rooms, size_
 {
     rm_room **found;
     room_frame *frame = NULL;
+    uint64_t offset = 0;
     size_t i, nfound = nrooms + nexcept;
     uint32_t m;
     int rc, n = 0;
@@ -243,10 +244,17 @@ int room_hub_deliver_remote_event(room_hub *hub, const char *const *rooms, size_
         ;
     if (nrooms && i == nrooms)
         goto out; /* none of the rooms has members here: nothing to encode */
-    if ((rc = rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame)) != 0) {
+    /* With recovery, this hub's next offset, as for its own sends: a
+     * member that resumes here gets it again. */
+    rc = hub->cfg.recovery_ms
+             ? rm_frame_encode_logged(hub, event, argv, argc, att, natt, &offset, &frame)
+             : rm_frame_encode(hub, event, argv, argc, -1, att, natt, &frame);
+    if (rc) {
         n = rc;
         goto out;
     }
+    if (offset)
+        rm_recovery_log_remote(hub, found, nrooms, except, nexcept, frame, offset);
     if (!nrooms) {
         const rm_table *t = &hub->conns_by_id;
         for (m = 0; m < t->cap; m++) {

@@ -135,7 +135,9 @@ static uint32_t first_after(const rm_log *log, uint64_t offset)
  * every event once (one sent to several logs shares its offset), oldest
  * first, without the ones that left this connection out or were another's
  * direct emit. `pos` has room for nrooms + 1 positions. */
-void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos)
+void rm_log_walk(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos,
+                 void (*visit)(room_hub *hub, room_conn *conn, room_frame *frame, void *ud),
+                 void *ud)
 {
     uint32_t n = conn->nrooms + 1u, i;
     uint64_t last = offset;
@@ -165,6 +167,17 @@ void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *po
         last = best->offset;
         if (best->except == (uintptr_t)conn || (best->to && best->to != conn))
             continue;
-        rm_deliver(hub, conn, best->frame);
+        visit(hub, conn, best->frame, ud);
     }
+}
+
+static void deliver(room_hub *hub, room_conn *conn, room_frame *frame, void *ud)
+{
+    (void)ud;
+    rm_deliver(hub, conn, frame);
+}
+
+void rm_log_replay(room_hub *hub, room_conn *conn, uint64_t offset, uint32_t *pos)
+{
+    rm_log_walk(hub, conn, offset, pos, deliver, NULL);
 }

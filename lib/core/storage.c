@@ -268,7 +268,10 @@ rm_sroom *rm_sroom_find(room_hub *hub, const char *name, int *err)
     return rm_table_get(&hub->storage->rooms, rm_hash(hub->seed, name, len), name);
 }
 
-rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err)
+/* How open_sroom() treats a room it does not have. */
+enum { OPEN_FIND, OPEN_CREATE, OPEN_STORED };
+
+static rm_sroom *open_sroom(room_hub *hub, const char *name, int mode, int *err)
 {
     rm_storage *st;
     rm_sroom *r;
@@ -277,7 +280,7 @@ rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err)
 
     if ((*err = rm_check_room_name(hub, name, &len)) != 0)
         return NULL;
-    if ((r = rm_sroom_find(hub, name, err)) != NULL || !create)
+    if ((r = rm_sroom_find(hub, name, err)) != NULL || mode == OPEN_FIND)
         return r;
     if (!(st = rm_storage_get(hub))) {
         *err = ROOM_ENOMEM;
@@ -300,6 +303,11 @@ rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err)
     else
         r->hmax_bytes = st->cfg.history_bytes; /* for messages a store hands back */
     rc = load(hub, st, r);
+    if (rc == ROOM_ENOTFOUND && mode == OPEN_STORED) {
+        sroom_free(hub, r);
+        *err = ROOM_ENOTFOUND;
+        return NULL;
+    }
     if (rc == ROOM_ENOTFOUND) {
         /* A new run of offsets. */
         if (room_id_generate(r->epoch, hub->cfg.random, hub->cfg.user_data) != 0) {
@@ -321,6 +329,16 @@ rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err)
     rm_table_put(&st->rooms, r);
     st->configured = true;
     return r;
+}
+
+rm_sroom *rm_sroom_open(room_hub *hub, const char *name, bool create, int *err)
+{
+    return open_sroom(hub, name, create ? OPEN_CREATE : OPEN_FIND, err);
+}
+
+rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err)
+{
+    return open_sroom(hub, name, OPEN_STORED, err);
 }
 
 /* ---- leaving, unloading, freeing ---------------------------------------------- */
@@ -357,6 +375,11 @@ void rm_storage_left(room_hub *hub, room_conn *conn, const rm_room *room)
     rm_synced_remove(r, conn);
     if (r->compactor == conn)
         rm_compaction_end(hub, r, true);
+    /* The node stops following the room's traffic (the adapter
+     * unsubscribes): its copy may fall behind from now on. */
+    if (!room->count)
+        r->flags &= ~(uint32_t)RM_S_CURRENT;
+    rm_history_left(hub, r, conn, room->count == 0);
 }
 
 static bool dirty(const rm_storage *st, const rm_sroom *r)
@@ -369,7 +392,7 @@ static bool dirty(const rm_storage *st, const rm_sroom *r)
  * (or, without a store, there is nothing worth keeping). */
 static bool idle(room_hub *hub, const rm_storage *st, const rm_sroom *r)
 {
-    if ((r->flags & RM_S_LISTED) || r->nsyncs || r->nsynced || r->compactor ||
+    if ((r->flags & (RM_S_LISTED | RM_S_FETCHING)) || r->nsyncs || r->nsynced || r->compactor ||
         rm_table_get(&hub->rooms, r->hash, r->name))
         return false;
     if (st->store.write)
@@ -601,6 +624,7 @@ void rm_storage_free(room_hub *hub)
     uint32_t i;
     if (!st)
         return;
+    rm_history_requests_free(hub);
     /* The last changes, without compaction asks (no callbacks from here). */
     if (st->store.write && write_pending(hub, st) != 0)
         rm_log(hub, ROOM_LOG_ERROR, "store: the last changes were not written");

@@ -48,6 +48,18 @@ enum {
     RM_S_FAILED = 1u << 2,  /* the last write failed: read-only */
     RM_S_COMPACT = 1u << 3, /* the compact callback is due at the next flush */
     RM_S_NEW = 1u << 4,     /* never written: its meta is due */
+    /* Cluster (storage_remote.c): the other nodes' log is being fetched;
+     * the copy follows the cluster (fetched while it had members, and it
+     * has had some ever since). */
+    RM_S_FETCHING = 1u << 5,
+    RM_S_CURRENT = 1u << 6,
+    RM_S_AGAIN = 1u << 7, /* traffic was lost during the fetch: fetch again after it */
+    /* In a cluster (history_cluster.c): the copy is the log's up to hlast
+     * and the log's live messages keep reaching this node. */
+    RM_S_LIVE = 1u << 8,
+    /* In a cluster: the bus was away when a message was sent here, so the
+     * copy runs under an epoch of this node's. */
+    RM_S_OUTAGE = 1u << 9,
 };
 
 typedef struct rm_sroom {
@@ -81,11 +93,40 @@ typedef struct rm_sroom {
     room_conn **synced;
     uint32_t nsynced, capsynced;
     uint32_t flags;
+    uint32_t hwaiting; /* history requests waiting for the cluster's log */
     uint32_t hash;
     uint32_t name_len;
     char epoch[ROOM_EPOCH_MAX + 1];
     char name[];
 } rm_sroom;
+
+/* A live message held for a connection whose history request waits for
+ * the cluster's log: it goes out after the replay. */
+typedef struct rm_hheld {
+    room_frame *frame;
+    uint64_t offset;
+    char epoch[ROOM_EPOCH_MAX + 1];
+} rm_hheld;
+
+/* A history request waiting for the cluster's log (history_cluster.c). */
+typedef struct rm_hreq {
+    struct rm_hreq *next;
+    uint64_t id;
+    room_conn *conn;
+    rm_sroom *room; /* stays: the asker is a member, so the room is not unloaded */
+    room_history_pos since;
+    bool given; /* since was given */
+    int failed; /* a live message could not be held: the answer */
+    room_history_done_fn done;
+    void *ud;
+    /* The request's event, for `done`. */
+    char *ev_name;
+    size_t ev_name_size;
+    json_t *ev_args;
+    int64_t ack_id;
+    rm_hheld *held;
+    uint32_t nheld, capheld;
+} rm_hreq;
 
 typedef struct rm_storage {
     room_storage_config cfg; /* defaults resolved; strings point at the copies below */
@@ -99,6 +140,9 @@ typedef struct rm_storage {
     uint32_t busy;      /* a callback or store function is running */
     bool configured;    /* room_storage_enable() happened, or state exists */
     uint64_t swept_at;  /* hub time of the last age sweep */
+    bool from_node;     /* the append running came from another node (storage_remote.c) */
+    rm_hreq *requests;  /* history requests waiting for the cluster's log */
+    uint64_t next_request;
 } rm_storage;
 
 /* storage.c */
@@ -118,6 +162,15 @@ int64_t rm_storage_tick(room_hub *hub);
 /* The epoch syntax: 1..ROOM_EPOCH_MAX of [A-Za-z0-9_-]. */
 bool rm_epoch_valid(const char *epoch);
 size_t rm_chain_bytes(const room_frame *f);
+
+/* Like rm_sroom_open() with create, except that a room the store does not
+ * have is not created (NULL, *err ROOM_ENOTFOUND). */
+rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err);
+
+/* storage_remote.c */
+/* A sync of r begins: fetch the other nodes' log first when the copy does
+ * not follow the cluster. */
+void rm_storage_fetch_begin(room_hub *hub, rm_sroom *r);
 
 /* updatelog.c */
 /* Appends an entry at `offset`. *relay_out (optional): a new reference to
@@ -148,5 +201,41 @@ int rm_history_push(room_hub *hub, rm_sroom *r, room_frame *frame, uint64_t offs
 void rm_history_release(room_hub *hub, rm_sroom *r);
 /* The i-th kept message, oldest first. */
 rm_hent *rm_history_at(const rm_sroom *r, uint32_t i);
+/* The room's state when it has history (opened from the store if the
+ * patterns say so); NULL with *err 0 when it has none. */
+rm_sroom *rm_history_room(room_hub *hub, const char *room, int *err);
+/* Stamps `stamp` with offset and r's epoch, encodes once (with the
+ * recovery offset when recovery is on), keeps the frame at `offset` when
+ * `keep` and sends it to the room's members except `except`; `publish`:
+ * through a frame adapter too (the single-node path). The number of
+ * deliveries. */
+int rm_history_emit(room_hub *hub, rm_sroom *r, const char *room, uint64_t offset,
+                    const char *event, json_t *const *argv, size_t argc,
+                    const room_bytes *att, size_t natt, const room_conn *except, json_t *stamp,
+                    bool publish, bool keep);
+/* Empties the ring (the copy starts again after hfloor). */
+void rm_history_drop(room_hub *hub, rm_sroom *r);
+/* The sync replay of `since` (NULL: all kept) from the copy. */
+int rm_history_replay_copy(room_hub *hub, room_conn *conn, rm_sroom *r,
+                           const room_history_pos *since, room_history_pos *now_out);
+
+/* history_cluster.c */
+/* The adapter owns the offsets of history rooms. */
+bool rm_history_clustered(const room_hub *hub);
+/* The copy answers `since` alone: not in a cluster; or the copy is whole
+ * (live, or this node's own outage run) for that position. */
+bool rm_history_copy_answers(const rm_sroom *r, const room_history_pos *since);
+/* room_history_send_args() in a cluster. */
+int rm_history_cluster_send(room_hub *hub, rm_sroom *r, const char *room, const char *event,
+                            json_t *const *argv, size_t argc, const room_bytes *att,
+                            size_t natt, const room_conn *except, json_t *stamp);
+/* Sends the frame to the room's members except `except`; members whose
+ * request waits get it held. */
+int rm_history_fan_out(room_hub *hub, rm_sroom *r, rm_room *members, room_frame *frame,
+                       uint64_t offset, const room_conn *except);
+/* conn left the room (last: no member is left here). */
+void rm_history_left(room_hub *hub, rm_sroom *r, room_conn *conn, bool last);
+/* Ends every waiting request (the hub is going). */
+void rm_history_requests_free(room_hub *hub);
 
 #endif

@@ -149,7 +149,9 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
     if (!(r = open_room(hub, room, &rc)))
         return rc;
     st = hub->storage;
-    if (r->flags & RM_S_FAILED)
+    /* Another node's update is kept on a read-only room (storage_remote.c):
+     * refusing would lose it, where a member sends its own again. */
+    if ((r->flags & RM_S_FAILED) && !st->from_node)
         return ROOM_ESTORAGE;
     if (from && !member_of(hub, from, room))
         return ROOM_ENOTMEMBER;
@@ -177,6 +179,13 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
         r->flags |= RM_S_COMPACT;
         rm_sroom_pending(st, r);
     }
+    /* The other nodes serving the room append it to their copies; one
+     * from another node is not published again. */
+    if (hub->adapter.storage_publish && !st->from_node &&
+        (rc = hub->adapter.storage_publish(hub->cfg.adapter, hub, r->name, ROOM_STORAGE_UPDATE, update,
+                                           len)) != 0)
+        rm_log(hub, ROOM_LOG_WARN, "adapter %s could not publish an update of %s: %s", hub->adapter.name,
+               r->name, room_strerror(rc));
     return n;
 }
 
@@ -203,9 +212,12 @@ void rm_synced_remove(rm_sroom *r, const room_conn *conn)
     }
 }
 
-/* The sync is over: conn has every entry. Its place was kept at begin. */
+/* The sync is over: conn has every entry. Its place was kept at begin.
+ * Not while the other nodes' log is still to come (`fetched` says when). */
 static int finish(room_hub *hub, rm_sroom *r, rm_sync *s)
 {
+    if (r->flags & RM_S_FETCHING)
+        return 0;
     r->synced[r->nsynced++] = s->conn;
     rm_sync_remove(hub, r, s);
     return 1;
@@ -231,6 +243,7 @@ int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char *room)
     rm_synced_remove(r, conn);
     memset(&r->syncs[r->nsyncs], 0, sizeof *r->syncs);
     r->syncs[r->nsyncs++].conn = conn;
+    rm_storage_fetch_begin(hub, r);
     return 0;
 }
 

@@ -41,6 +41,45 @@ static int ok(room_hub *hub, room_conn *conn, const room_event *ev, const char *
     return room_reply_new(hub, conn, ev, NULL, room_response_new(msg, data));
 }
 
+/* ---- answers that wait for a count over the cluster's nodes
+ * (room_hub_counts_cluster()): `join`'s members, `send`'s and `broadcast`'s
+ * deliveries. The answer names its requester by id (it may be gone by
+ * then); `ctx` is {"from", "ack", "event", "msg", "key", "data", "users"?}:
+ * data gets key = the count, then "users" and, when some node did not
+ * answer in time, "partial": true. */
+static json_t *count_context(const room_conn *conn, const room_event *ev, const char *msg,
+                             const char *key, json_t *data)
+{
+    json_t *ctx = data ? json_pack("{sssIsssssssO}", "from", room_conn_id(conn), "ack",
+                                   (json_int_t)ev->ack_id, "event", ev->name, "msg", msg, "key",
+                                   key, "data", data)
+                       : NULL;
+    json_decref(data);
+    return ctx;
+}
+
+static void counted(room_hub *hub, int status, uint64_t count, int partial, void *ud)
+{
+    json_t *ctx = ud, *data = json_object_get(ctx, "data"), *users = json_object_get(ctx, "users");
+    json_t *args;
+    room_conn *from;
+    room_event ev = {json_string_value(json_object_get(ctx, "event")), NULL,
+                     json_integer_value(json_object_get(ctx, "ack")), NULL, 0};
+    /* ROOM_ECLOSED: the hub is going, and its connections with it. */
+    if (status == 0 && (from = room_conn_find(hub, json_string_value(json_object_get(ctx, "from")))) &&
+        (ev.args = args = json_array()) != NULL) {
+        if (json_object_set_new(data, json_string_value(json_object_get(ctx, "key")),
+                                json_integer((json_int_t)count)) != 0 ||
+            (users && json_object_set(data, "users", users) != 0) ||
+            (partial && json_object_set_new(data, "partial", json_true()) != 0))
+            room_fail(hub, from, &ev, ROOM_ENOMEM, NULL);
+        else
+            ok(hub, from, &ev, json_string_value(json_object_get(ctx, "msg")), json_incref(data));
+        json_decref(args);
+    }
+    json_decref(ctx);
+}
+
 /* Who a connection speaks for, as the server knows it: its user's id (the
  * connection's id when the host set no user) in `from`, and the user's
  * name. Never anything the client wrote. */
@@ -77,6 +116,27 @@ static bool in_presence(room_hub *hub, room_conn *conn, const char *room)
     return room_presence_user_conns_foreach(hub, room, user ? user : room_conn_id(conn), is_conn, conn) != 0;
 }
 
+/* The answer to `join` once every node counted its members. */
+static int join_counted(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
+                        bool presence)
+{
+    json_t *ctx = count_context(conn, ev, "Joined room", "members", json_pack("{ss}", "room", room));
+    int rc = ctx ? 0 : ROOM_ENOMEM;
+    if (ctx && presence)
+        rc = json_object_set_new(ctx, "users",
+                                 json_integer((json_int_t)room_presence_user_count(hub, room)));
+    if (!rc)
+        rc = room_member_count_cluster(hub, room, counted, ctx);
+    if (rc) {
+        json_decref(ctx);
+        /* Joined all the same: this node's count, which may be short. */
+        return ok(hub, conn, ev, "Joined room",
+                  json_pack("{sssIsb}", "room", room, "members",
+                            (json_int_t)room_member_count(hub, room), "partial", 1));
+    }
+    return 0;
+}
+
 static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -94,6 +154,8 @@ static int on_join(room_hub *hub, room_conn *conn, const room_event *ev, void *u
     if (!presence)
         room_send_new(hub, room, "member-joined",
                       room_response_new("Member joined", member_event(hub, room, conn)), conn);
+    if (room_hub_counts_cluster(hub))
+        return join_counted(hub, conn, ev, room, presence);
     res = json_pack("{sssI}", "room", room, "members", (json_int_t)room_member_count(hub, room));
     if (res && presence &&
         json_object_set_new(res, "users", json_integer((json_int_t)room_presence_user_count(hub, room))))
@@ -163,6 +225,34 @@ static int relay(room_hub *hub, room_conn *conn, const room_event *ev, const cha
     return n;
 }
 
+struct relay_step {
+    room_conn *conn;
+    const room_event *ev;
+    const char *room;
+    const room_conn *except;
+};
+
+static int relay_step(room_hub *hub, void *ud)
+{
+    struct relay_step *r = ud;
+    return relay(hub, r->conn, r->ev, r->room, r->except);
+}
+
+/* relay(), answered with the deliveries made on every node. */
+static int relay_counted(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
+                         const room_conn *except, const char *msg)
+{
+    struct relay_step step = {conn, ev, room, except};
+    json_t *ctx = count_context(conn, ev, msg, "delivered", json_pack("{s:s?}", "room", room));
+    int n;
+    if (!ctx)
+        return ROOM_ENOMEM;
+    n = room_count_deliveries(hub, relay_step, &step, counted, ctx);
+    if (n < 0)
+        json_decref(ctx);
+    return n < 0 ? n : 0;
+}
+
 static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = room_arg(ev);
@@ -172,6 +262,8 @@ static int on_send(room_hub *hub, room_conn *conn, const room_event *ev, void *u
         return room_fail(hub, conn, ev, ROOM_EPROTO, "send needs a room name");
     if (!room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
+    if (room_hub_counts_cluster(hub))
+        return relay_counted(hub, conn, ev, room, NULL, "Sent");
     n = relay(hub, conn, ev, room, NULL);
     if (n < 0)
         return n;
@@ -190,6 +282,8 @@ static int on_broadcast(room_hub *hub, room_conn *conn, const room_event *ev, vo
                          "broadcast to every connection is not enabled on this server: name a room");
     if (room && !room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
+    if (room_hub_counts_cluster(hub))
+        return relay_counted(hub, conn, ev, room, conn, "Broadcast");
     n = relay(hub, conn, ev, room, conn);
     if (n < 0)
         return n;
@@ -219,7 +313,10 @@ static int direct_one(room_conn *target, void *ud)
 static void direct_remote_done(room_hub *hub, int status, void *ud)
 {
     json_t *ctx = ud;
-    room_conn *from = room_conn_find(hub, json_string_value(json_object_get(ctx, "from")));
+    /* ROOM_ECLOSED: the hub is going, its connections are gone already. */
+    room_conn *from = status == ROOM_ECLOSED
+                          ? NULL
+                          : room_conn_find(hub, json_string_value(json_object_get(ctx, "from")));
     json_t *args = json_array();
     room_event ev = {"direct", args, json_integer_value(json_object_get(ctx, "ack")), NULL, 0};
     const char *to = json_string_value(json_object_get(ctx, "to"));

@@ -2,7 +2,8 @@
  * `message` events of rooms with history carry their offset and epoch, and
  * `history` replays what a member missed since {offset, epoch}, or says
  * why it cannot (too old, wrong epoch) with the room's current position,
- * never a part of it. Built on room/history.h only. */
+ * never a part of it; in a cluster the answer may wait for the cluster's
+ * log (room_history_request()). Built on room/history.h only. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -53,13 +54,49 @@ static json_t *position(const char *room, const room_history_pos *pos)
                      pos->epoch);
 }
 
+/* The answer, now (this node's copy answered) or once the cluster's log
+ * did: the messages went out before it. */
+static void history_done(room_hub *hub, room_conn *conn, const room_event *ev, const char *room,
+                         int n, const room_history_pos *now, void *ud)
+{
+    json_t *data;
+    (void)ud;
+    if (!conn || !ev)
+        return; /* the asker left */
+    if (n == ROOM_ENOTFOUND) {
+        room_fail(hub, conn, ev, n, "that room keeps no history");
+        return;
+    }
+    if (n == ROOM_ETOOOLD || n == ROOM_EEPOCH) {
+        /* The client starts over from the current position: tell it. */
+        if (!(data = position(room, now)) ||
+            json_object_set_new(data, "code", json_string(room_error_name(n))) != 0 ||
+            json_object_set_new(data, "event", json_string(ev->name)) != 0) {
+            json_decref(data);
+            room_fail(hub, conn, ev, ROOM_ENOMEM, NULL);
+            return;
+        }
+        room_reply_new(hub, conn, ev, "error", room_response_new(room_strerror(n), data));
+        return;
+    }
+    if (n < 0) {
+        room_fail(hub, conn, ev, n, NULL);
+        return;
+    }
+    if (!(data = position(room, now)) || json_object_set_new(data, "count", json_integer(n)) != 0 ||
+        json_object_set_new(data, "event", json_string(ev->name)) != 0) {
+        json_decref(data);
+        room_fail(hub, conn, ev, ROOM_ENOMEM, NULL);
+        return;
+    }
+    room_reply_new(hub, conn, ev, NULL, room_response_new("History", data));
+}
+
 static int on_history(room_hub *hub, room_conn *conn, const room_event *ev, void *ud)
 {
     const char *room = json_string_value(arg(ev, 0, "room"));
-    room_history_pos since, now;
+    room_history_pos since;
     bool given;
-    json_t *data;
-    int n;
     (void)ud;
     memset(&since, 0, sizeof since);
     if (!room)
@@ -69,29 +106,8 @@ static int on_history(room_hub *hub, room_conn *conn, const room_event *ev, void
                          "since must be {\"offset\": a number >= 0, \"epoch\": a string}");
     if (!room_is_member(hub, conn, room))
         return ROOM_ENOTMEMBER;
-    n = room_history_replay(hub, conn, room, given ? &since : NULL, &now);
-    if (n == ROOM_ENOTFOUND)
-        return room_fail(hub, conn, ev, n, "that room keeps no history");
-    if (n == ROOM_ETOOOLD || n == ROOM_EEPOCH) {
-        /* The client starts over from the current position: tell it. */
-        if (!(data = position(room, &now)) ||
-            json_object_set_new(data, "code", json_string(room_error_name(n))) != 0 ||
-            json_object_set_new(data, "event", json_string(ev->name)) != 0) {
-            json_decref(data);
-            return ROOM_ENOMEM;
-        }
-        room_reply_new(hub, conn, ev, "error", room_response_new(room_strerror(n), data));
-        return n;
-    }
-    if (n < 0)
-        return n;
-    if (!(data = position(room, &now)) ||
-        json_object_set_new(data, "count", json_integer(n)) != 0 ||
-        json_object_set_new(data, "event", json_string(ev->name)) != 0) {
-        json_decref(data);
-        return ROOM_ENOMEM;
-    }
-    return room_reply_new(hub, conn, ev, NULL, room_response_new("History", data));
+    /* In a cluster the answer may come later: history_done() gives it. */
+    return room_history_request(hub, conn, ev, room, given ? &since : NULL, history_done, NULL);
 }
 
 int rm_rooms_history_register(room_hub *hub)

@@ -27,6 +27,7 @@ static void subscribe_room(rr_adapter *ad, const char *room, bool on)
     }
     rr_subscribe(ad->bus, chan, strlen(chan), on);
     rr_free(&ad->bus->cfg.allocator, chan);
+    rr_history_subscribe(ad, room, on);
 }
 
 static int subscribe_visit(const char *room, void *ud)
@@ -166,6 +167,8 @@ void rr_adapter_back(rr_adapter *ad)
         publish_json(ad, ad->pres_chan, ask);
     json_decref(ask);
     publish_snapshot(ad);
+    rr_storage_back(ad);
+    rr_history_back(ad);
 }
 
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid)
@@ -217,19 +220,26 @@ static int ad_publish_event(room_adapter *adapter, room_hub *hub, const char *ro
                             const room_bytes *att, size_t natt, const char *except_id)
 {
     rr_adapter *ad = of(adapter);
+    const char *count_id = rr_count_open_id(ad);
     rr_out out;
     char *chan = NULL;
     int rc;
     (void)hub;
     rr_out_init(&out, &ad->bus->cfg.allocator);
-    rc = rr_encode_broadcast(&out, ad->bus->uid, ad->nsp, event, argv, argc, att, natt, room,
-                             except_id);
+    rc = count_id ? rr_encode_broadcast_counted(&out, ad->bus->uid, ad->nsp, event, argv, argc, att,
+                                                natt, room, except_id, count_id)
+                  : rr_encode_broadcast(&out, ad->bus->uid, ad->nsp, event, argv, argc, att, natt,
+                                        room, except_id);
     /* One room: its own channel, which only the nodes serving it hear. */
     if (!rc && room && !(chan = room_channel(ad, room)))
         rc = ROOM_ENOMEM;
-    if (!rc)
+    if (!rc && count_id)
+        rr_count_publish(ad, chan ? chan : ad->chan, out.data, out.len);
+    else if (!rc)
         rr_publish(ad->bus, chan ? chan : ad->chan, strlen(chan ? chan : ad->chan), out.data,
                    out.len);
+    else if (count_id)
+        ad->open->partial = true; /* the others were not reached */
     rr_free(&ad->bus->cfg.allocator, chan);
     rr_out_release(&out);
     return rc;
@@ -304,11 +314,19 @@ static void ad_destroy(room_adapter *adapter)
         rr_subscribe(bus, ad->own_chan, strlen(ad->own_chan), false);
         rr_subscribe(bus, ad->pres_chan, strlen(ad->pres_chan), false);
     }
-    /* The hub is going: its callbacks cannot run any more. */
+    /* The hub is going (its connections are gone): resumes asked for here
+     * can no longer complete; every caller still waiting hears so, and can
+     * release what it holds. */
+    rr_resume_drop(ad);
+    rr_storage_free(ad);
+    rr_history_destroy(ad);
     while ((p = ad->pending) != NULL) {
         ad->pending = p->next;
+        if (p->done)
+            p->done(ad->hub, ROOM_ECLOSED, p->ud);
         rr_free(&bus->cfg.allocator, p);
     }
+    rr_count_release(ad);
     rr_free(&bus->cfg.allocator, ad->nsp);
     rr_free(&bus->cfg.allocator, ad->chan);
     rr_free(&bus->cfg.allocator, ad->req_chan);
@@ -321,6 +339,9 @@ static void ad_destroy(room_adapter *adapter)
 void rr_adapter_tick(rr_adapter *ad, uint64_t now)
 {
     rr_pending **link = &ad->pending, *p;
+    rr_history_tick(ad);
+    rr_count_tick(ad, now);
+    rr_resume_tick(ad, now);
     while ((p = *link) != NULL) {
         if (now < p->deadline) {
             link = &p->next;
@@ -333,38 +354,61 @@ void rr_adapter_tick(rr_adapter *ad, uint64_t now)
         /* The callback may have added requests: start over. */
         link = &ad->pending;
     }
+    rr_storage_tick(ad, now);
 }
 
 /* ---- traffic from the other nodes --------------------------------------------------- */
+
+/* A member count of a room (count.c): true when `msg` was one. */
+static bool on_count_request(rr_adapter *ad, const uint8_t *msg, size_t len)
+{
+    rr_count_msg m;
+    if (!rr_count_decode_request(msg, len, &m))
+        return false;
+    rr_count_received(ad, &m, room_member_count(ad->hub, m.room));
+    rr_count_msg_release(&m);
+    return true;
+}
 
 static void on_broadcast(rr_adapter *ad, const uint8_t *msg, size_t len)
 {
     room_redis *bus = ad->bus;
     rr_broadcast b;
+    rr_count_msg count;
     size_t i;
-    bool served = false;
+    bool served = false, counted;
     int rc = rr_decode_broadcast(&bus->cfg.allocator, msg, len, &b);
+    if (rc == ROOM_EPROTO && on_count_request(ad, msg, len))
+        return;
     if (rc) {
         if (rc == ROOM_ENOMEM)
             rr_log(bus, ROOM_LOG_ERROR, "redis: out of memory decoding a broadcast");
         bus->stats.ignored++;
         return;
     }
+    /* A counted one is answered, with 0 when nothing was delivered. */
+    counted = rr_count_tag(b.root, &count);
     /* Our own (delivered here already), another namespace, or local-only. */
     if (strcmp(b.uid, bus->uid) == 0 || strcmp(b.nsp, ad->nsp) != 0 || b.local) {
         bus->stats.ignored++;
+        if (counted)
+            rr_count_received(ad, &count, 0);
         rr_broadcast_release(&bus->cfg.allocator, &b);
         return;
     }
     bus->stats.received++;
     for (i = 0; i < b.nrooms && !served; i++)
         served = room_member_count(ad->hub, b.rooms[i]) > 0;
+    rc = 0;
     if (b.nrooms && !served)
         bus->stats.unserved++;
-    else if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
+    /* Also to rooms with detached members only (recovery): they log it. */
+    if ((rc = room_hub_deliver_remote_event(ad->hub, b.rooms, b.nrooms, b.except, b.nexcept,
                                                  b.event, b.argv, b.argc, b.att, b.natt)) < 0)
         rr_log(bus, ROOM_LOG_WARN, "redis: a broadcast from %s not delivered: %s", b.uid,
                room_strerror(rc));
+    if (counted)
+        rr_count_received(ad, &count, rc > 0 ? (uint64_t)rc : 0);
     rr_broadcast_release(&bus->cfg.allocator, &b);
 }
 
@@ -457,6 +501,10 @@ static void on_request(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *request_id = json_string_value(json_object_get(req, "requestId"));
     room_remote_op op;
     int rc;
+    if (req && rr_resume_on_request(ad, req)) {
+        json_decref(req);
+        return;
+    }
     if (req && (!uid || strcmp(uid, bus->uid) != 0) && answer_query(ad, req, request_id)) {
         json_decref(req);
         return;
@@ -482,6 +530,10 @@ static void on_response(rr_adapter *ad, const uint8_t *msg, size_t len)
     const char *id = json_string_value(json_object_get(resp, "requestId"));
     json_t *status = json_object_get(resp, "status");
     rr_pending **link, *p;
+    if (rr_count_response(ad, resp)) {
+        json_decref(resp);
+        return;
+    }
     for (link = &ad->pending; id && (p = *link) != NULL; link = &p->next) {
         if (strcmp(p->id, id) != 0)
             continue;
@@ -502,10 +554,17 @@ void rr_adapter_message(rr_adapter *ad, const char *channel, size_t channel_len,
         ad->bus->stats.ignored++;
         return;
     }
-    if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
+    if (rr_storage_message(ad, msg, len))
+        return;
+    if (rr_history_channel(ad, channel, channel_len))
+        rr_history_message(ad, channel, channel_len, msg, len);
+    else if (channel_len == q && memcmp(channel, ad->req_chan, q) == 0)
         on_request(ad, msg, len);
     else if (channel_len == strlen(ad->pres_chan) && memcmp(channel, ad->pres_chan, channel_len) == 0)
         on_presence(ad, msg, len);
+    else if (channel_len == strlen(ad->own_chan) && memcmp(channel, ad->own_chan, channel_len) == 0 &&
+             rr_resume_on_answer(ad, msg, len))
+        return;
     else if (channel_len >= s && memcmp(channel, ad->resp_chan, s) == 0)
         on_response(ad, msg, len);
     else
@@ -541,6 +600,12 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     ad->base.publish_event = ad_publish_event;
     ad->base.room_local = ad_room_local;
     ad->base.presence = ad_presence;
+    ad->base.count_begin = rr_count_begin;
+    ad->base.count_end = rr_count_end;
+    ad->base.count_members = rr_count_members;
+    ad->base.resume = rr_resume_ask;
+    ad->base.storage_publish = rr_storage_publish;
+    ad->base.storage_fetch = rr_storage_fetch;
     own = rr_concat(a, bus->uid, "#", "");
     ad->nsp = rr_strdup(a, nsp);
     ad->chan = rr_concat(a, bus->key, "#", nsp);
@@ -570,7 +635,8 @@ int room_redis_adapter_new(room_redis *bus, const char *nsp, room_adapter **out)
     /* Last: ad_destroy takes it to mean every channel name was made. */
     ad->own_chan = ad->resp_chan && own && ad->pres_chan ? rr_concat(a, ad->resp_chan, own, "") : NULL;
     rr_free(a, own);
-    if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan) {
+    if (!ad->nsp || !ad->chan || !ad->req_chan || !ad->resp_chan || !ad->own_chan ||
+        rr_history_init(ad) != 0) {
         ad_destroy(&ad->base);
         return ROOM_ENOMEM;
     }

@@ -123,6 +123,12 @@ void room_redis_io(room_redis *bus, int fd, int events)
         /* The read may have found the connection closed and freed it. */
         if (c->ac && (events & ROOM_REDIS_WRITABLE))
             redisAsyncHandleWrite(c->ac);
+        /* Output drained: storage answers go on (storage.c). */
+        if (c == &bus->pub && (events & ROOM_REDIS_WRITABLE)) {
+            rr_adapter *ad;
+            for (ad = bus->adapters; ad; ad = ad->next)
+                rr_storage_pump(ad);
+        }
         return;
     }
 }
@@ -133,6 +139,8 @@ static void outage(room_redis *bus, const char *what)
 {
     if (bus->closing)
         return;
+    for (rr_adapter *ad = bus->adapters; ad; ad = ad->next)
+        rr_history_down(ad);
     if (!bus->outage) {
         bus->outage = true;
         bus->stats.outages++;
@@ -176,6 +184,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     c->up = true;
     if (c->sub) {
         rr_adapter *ad;
+        bus->sub_sent = bus->sub_acked = 0;
         rr_subscribe(bus, bus->hb_chan, strlen(bus->hb_chan), true);
         for (ad = bus->adapters; ad; ad = ad->next)
             rr_adapter_subscribe_all(ad);
@@ -243,15 +252,21 @@ static void connect_all(room_redis *bus)
 
 void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const void *msg, size_t len)
 {
+    rr_publish_reply(bus, channel, channel_len, msg, len, NULL, NULL);
+}
+
+bool rr_publish_reply(room_redis *bus, const char *channel, size_t channel_len, const void *msg,
+                      size_t len, rr_reply_fn *fn, void *privdata)
+{
     redisAsyncContext *ac = bus->pub.ac;
     if (!bus->pub.up || !ac || sdslen(ac->c.obuf) + len > bus->cfg.max_pending_bytes) {
         bus->stats.dropped++;
-        return;
+        return false;
     }
-    if (redisAsyncCommand(ac, NULL, NULL, "PUBLISH %b %b", channel, channel_len, msg, len) !=
+    if (redisAsyncCommand(ac, fn, privdata, "PUBLISH %b %b", channel, channel_len, msg, len) !=
         REDIS_OK) {
         bus->stats.dropped++;
-        return;
+        return false;
     }
     bus->stats.published++;
     /* Out now rather than when the loop next polls: the host may answer
@@ -259,14 +274,21 @@ void rr_publish(room_redis *bus, const char *channel, size_t channel_len, const 
      * must not reach another node before the change does. What the socket
      * does not take waits for writability as usual. */
     redisAsyncHandleWrite(ac);
+    return true;
+}
+
+size_t rr_pending_bytes(const room_redis *bus)
+{
+    return bus->pub.ac ? sdslen(bus->pub.ac->c.obuf) : 0;
 }
 
 void rr_subscribe(room_redis *bus, const char *channel, size_t len, bool on)
 {
     if (!bus->sub.up || !bus->sub.ac)
         return;
-    redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b", channel,
-                      len);
+    if (redisAsyncCommand(bus->sub.ac, on_message, NULL, on ? "SUBSCRIBE %b" : "UNSUBSCRIBE %b",
+                          channel, len) == REDIS_OK)
+        bus->sub_sent++;
     /* Subscribed before what this node publishes next is answered. */
     redisAsyncHandleWrite(bus->sub.ac);
 }
@@ -353,6 +375,12 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
     if (strcmp(kind->str, "subscribe") == 0 || strcmp(kind->str, "unsubscribe") == 0) {
         if (msg->type == REDIS_REPLY_INTEGER)
             bus->stats.channels = (uint32_t)msg->integer;
+        /* Storage fetches ask once their room's channel is heard. */
+        for (ad = bus->adapters; ad && kind->str[0] == 's'; ad = ad->next)
+            rr_storage_subscribed(ad, chan->str, chan->len);
+        bus->sub_acked++;
+        for (ad = bus->adapters; ad; ad = ad->next)
+            rr_history_acked(ad);
         return;
     }
     if (strcmp(kind->str, "message") != 0 || msg->type != REDIS_REPLY_STRING)
@@ -367,7 +395,8 @@ static void on_message(redisAsyncContext *ac, void *r, void *privdata)
         if ((chan->len >= n && memcmp(chan->str, ad->chan, n) == 0) ||
             (chan->len == q && memcmp(chan->str, ad->req_chan, q) == 0) ||
             (chan->len == pr && memcmp(chan->str, ad->pres_chan, pr) == 0) ||
-            (chan->len >= s && memcmp(chan->str, ad->resp_chan, s) == 0)) {
+            (chan->len >= s && memcmp(chan->str, ad->resp_chan, s) == 0) ||
+            rr_history_channel(ad, chan->str, chan->len)) {
             rr_adapter_message(ad, chan->str, chan->len, (const uint8_t *)msg->str, msg->len);
             return;
         }
@@ -518,6 +547,8 @@ int room_redis_new(room_redis **out, const room_redis_config *config)
         bus->cfg.node_timeout_ms = 5000;
     if (!bus->cfg.reconnect_ms)
         bus->cfg.reconnect_ms = 500;
+    if (!bus->cfg.count_timeout_ms)
+        bus->cfg.count_timeout_ms = 1000;
     if (!bus->cfg.max_pending_bytes)
         bus->cfg.max_pending_bytes = (size_t)8 << 20;
     bus->pub.bus = bus->sub.bus = bus;

@@ -47,6 +47,11 @@ static int out_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
+int rr_out_write(void *data, const char *buf, size_t len)
+{
+    return out_write(data, buf, len);
+}
+
 static void pack_str(msgpack_packer *pk, const char *s, size_t len)
 {
     msgpack_pack_str(pk, len);
@@ -116,14 +121,14 @@ static void pack_json(msgpack_packer *pk, json_t *v, const room_bytes *att, size
     }
 }
 
-int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const char *event,
-                        json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
-                        const char *room, const char *except_id)
+static int encode_broadcast(rr_out *out, const char *uid, const char *nsp, const char *event,
+                            json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                            const char *room, const char *except_id, const char *count_id)
 {
     msgpack_packer pk;
     size_t i;
     msgpack_packer_init(&pk, out, out_write);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, count_id ? 4 : 3);
     pack_cstr(&pk, uid);
     /* The packet: EVENT also with binary arguments, as Socket.IO's
      * broadcast() publishes it (its encoder picks BINARY_EVENT later). */
@@ -148,7 +153,29 @@ int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const cha
         pack_cstr(&pk, except_id);
     pack_cstr(&pk, "flags");
     msgpack_pack_map(&pk, 0);
+    if (count_id) {
+        msgpack_pack_map(&pk, 2);
+        pack_cstr(&pk, "type");
+        msgpack_pack_int(&pk, RR_COUNT_DELIVERIES);
+        pack_cstr(&pk, "requestId");
+        pack_cstr(&pk, count_id);
+    }
     return out->err;
+}
+
+int rr_encode_broadcast(rr_out *out, const char *uid, const char *nsp, const char *event,
+                        json_t *const *argv, size_t argc, const room_bytes *att, size_t natt,
+                        const char *room, const char *except_id)
+{
+    return encode_broadcast(out, uid, nsp, event, argv, argc, att, natt, room, except_id, NULL);
+}
+
+int rr_encode_broadcast_counted(rr_out *out, const char *uid, const char *nsp, const char *event,
+                                json_t *const *argv, size_t argc, const room_bytes *att,
+                                size_t natt, const char *room, const char *except_id,
+                                const char *count_id)
+{
+    return encode_broadcast(out, uid, nsp, event, argv, argc, att, natt, room, except_id, count_id);
 }
 
 /* ---- input checks -------------------------------------------------------------- */
@@ -346,6 +373,13 @@ static json_t *convert(conv *c, const msgpack_object *o)
             if (kv->key.via.str.size)
                 memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
             key[kv->key.via.str.size] = '\0';
+            /* A repeated key would drop a value whose binaries were taken
+             * as attachments already; no encoder writes one. */
+            if (json_object_get(v, key)) {
+                rr_free(c->alloc, key);
+                json_decref(v);
+                return NULL;
+            }
             item = to_json(c, &kv->val);
             if (!item || json_object_set_new(v, key, item)) {
                 rr_free(c->alloc, key);

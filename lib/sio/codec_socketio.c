@@ -168,6 +168,27 @@ static int decode(const room_codec *codec, const uint8_t *bytes, size_t len, roo
     return 0;
 }
 
+/* Recovery across nodes: a logged frame ("4" + the packet, the offset its
+ * last argument) back into its event and arguments. */
+static int decode_logged(const room_codec *codec, const uint8_t *bytes, size_t len,
+                         room_message *msg)
+{
+    size_t n;
+    int rc;
+    if (len < 1 || bytes[0] != '4')
+        return ROOM_EPROTO;
+    if ((rc = decode(codec, bytes + 1, len - 1, msg)) != 0)
+        return rc;
+    n = json_array_size(msg->args);
+    if (msg->type != ROOM_MSG_EVENT || n == 0 || !json_is_string(json_array_get(msg->args, n - 1)) ||
+        json_array_remove(msg->args, n - 1) != 0) {
+        json_decref(msg->args);
+        json_decref(msg->owner);
+        return ROOM_EPROTO;
+    }
+    return 0;
+}
+
 /* Created before any hub exists, so it uses the C library's malloc rather
  * than a hub allocator. */
 int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
@@ -193,6 +214,7 @@ int room_codec_socketio_new(room_codec **codec_out, const char *nsp)
         .decode = decode,
         .state = c,
         .encode_logged = encode_logged,
+        .decode_logged = decode_logged,
     };
     c->known_bytes = NULL;
     c->nsp_len = len;

@@ -348,26 +348,15 @@ static int connect_auth(const room_eio_session *s, const sio_header *h, const ui
     return *auth ? 0 : ROOM_ENOMEM;
 }
 
-/* Connects the session to namespace `index` (its slot free) with `auth`. */
-static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *auth)
+/* The CONNECT reply (or CONNECT_ERROR) for what the open gave. */
+static int connect_done(room_eio *eio, room_eio_session *s, int index, int rc, room_conn *conn,
+                        json_t *refusal)
 {
-    room_open_args args;
-    json_t *refusal = NULL;
-    room_conn **slot, *conn;
+    room_conn **slot = sio_conn_slot(s, (size_t)index);
     const char *message;
     eio_nsp *ns = eio->nsps[index];
-    int rc, sent;
+    int sent;
 
-    room_open_args_init(&args);
-    args.auth = auth;
-    args.query = s->query;
-    args.handshake = sio_handshake(s);
-    sio_recovery_args(ns->hub, auth, eio->now, &args);
-    eio->connecting = s;
-    eio->connecting_nsp = (uint16_t)index;
-    rc = room_conn_open_with(ns->hub, s, &args, &conn, &refusal);
-    eio->connecting = NULL;
-    slot = sio_conn_slot(s, (size_t)index);
     if (rc == 0) {
         *slot = conn;
         sio_connect_wait_end(eio, s);
@@ -385,6 +374,59 @@ static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *aut
                               json_object_get(refusal, "data"), true);
     json_decref(refusal);
     return rc == ROOM_EDENIED ? sent : rc;
+}
+
+/* Recovery across nodes: the cluster answered for the session's CONNECT
+ * that waited (room_open_args.resume_wait); it opens now, and its reply
+ * goes out as a local one would. */
+static void resume_ready(room_hub *hub, void *transport, void *ud)
+{
+    eio_nsp *ns = ud;
+    room_eio *eio = ns->eio;
+    room_eio_session *s = transport;
+    json_t *refusal = NULL;
+    room_conn *conn = NULL;
+    /* The rare part may have gone meanwhile (a binary packet ended). */
+    int rc = ns->index ? sio_rare_grow(eio, s, ns->index) : 0;
+    if (rc) {
+        room_conn_open_cancel(hub, s);
+    } else {
+        eio->connecting = s;
+        eio->connecting_nsp = ns->index;
+        rc = room_conn_open_pending(hub, s, &conn, &refusal);
+        eio->connecting = NULL;
+    }
+    connect_done(eio, s, ns->index, rc, conn, refusal);
+}
+
+/* Connects the session to namespace `index` (its slot free) with `auth`. */
+static int connect_to(room_eio *eio, room_eio_session *s, int index, json_t *auth)
+{
+    room_open_args args;
+    json_t *refusal = NULL;
+    room_conn *conn = NULL;
+    eio_nsp *ns = eio->nsps[index];
+    int rc;
+
+    room_open_args_init(&args);
+    args.auth = auth;
+    args.query = s->query;
+    args.handshake = sio_handshake(s);
+    sio_recovery_args(ns->hub, auth, eio->now, &args);
+    /* A session another node holds: the reply waits for the cluster. */
+    args.resume_wait = resume_ready;
+    args.resume_wait_ud = ns;
+    eio->connecting = s;
+    eio->connecting_nsp = (uint16_t)index;
+    rc = room_conn_open_with(ns->hub, s, &args, &conn, &refusal);
+    eio->connecting = NULL;
+    if (rc == ROOM_OPEN_PENDING) {
+        s->resuming = true;
+        return 0;
+    }
+    if (rc == ROOM_EALREADY)
+        return sio_violation(eio, s, "already connecting to that namespace");
+    return connect_done(eio, s, index, rc, conn, refusal);
 }
 
 int sio_connect_root_v2(room_eio *eio, room_eio_session *s)
@@ -441,7 +483,8 @@ int sio_recv_packet(room_eio *eio, room_eio_session *s, const uint8_t *p, size_t
     /* Socket.IO closes a client that talks to a namespace it has not
      * joined, including before any CONNECT. */
     if (!slot || !*slot)
-        return sio_violation(eio, s, "not connected to that namespace");
+        return sio_violation(eio, s, s->resuming ? "not connected to that namespace (its CONNECT is waiting for the cluster)"
+                                                 : "not connected to that namespace");
     switch (h.type) {
     case SIO_DISCONNECT:
         if (h.body != len)

@@ -349,6 +349,9 @@ void room_eio_close(room_eio *eio, room_eio_session *s, const char *reason)
             room_conn_close(eio->nsps[i]->hub, conn, reason);
         }
     }
+    /* A CONNECT that waits for the cluster has no one to answer now. */
+    for (i = 0; s->resuming && i < eio->nnsp; i++)
+        room_conn_open_cancel(eio->nsps[i]->hub, s);
     sio_session_free(eio, s);
 }
 

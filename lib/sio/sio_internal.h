@@ -154,6 +154,7 @@ struct room_eio_session {
     bool b64 : 1;           /* v3 polling client without binary support (b64=1) */
     bool indexed : 1;       /* in the sid index (opened on polling) */
     bool no_upgrade : 1;    /* the open packet offered no upgrade */
+    bool resuming : 1;      /* a CONNECT waited for the cluster (recovery) */
 };
 
 struct room_eio {

@@ -142,6 +142,8 @@ void rm_ws_settle(room_ws_conn *c)
         return;
     if (c->flags & RM_WS_CORE)
         core_close(c);
+    else if (c->ws->resuming)
+        rm_ws_resume_cancel(c);
     rm_ws_parser_drop(c);
 }
 
@@ -192,6 +194,8 @@ void room_ws_conn_free(room_ws_conn *c)
     ws = c->ws;
     if (c->flags & RM_WS_CORE)
         core_close(c);
+    else if (ws->resuming)
+        rm_ws_resume_cancel(c);
     if (c->flags & RM_WS_WORK) {
         for (it = ws->work; it != c; it = it->work_next)
             prev = it;

@@ -162,6 +162,47 @@ static void open_eio(room_ws_conn *c, const rm_ws_request *r, const char *accept
         rm_ws_close(c, ROOM_CLOSE_INTERNAL_ERROR, room_strerror(rc));
 }
 
+/* What the open of a JSON connection gave. */
+static void json_opened(room_ws_conn *c, int rc, json_t *refusal)
+{
+    if (rc == 0) {
+        c->flags |= RM_WS_CORE;
+    } else if (rc == ROOM_EDENIED) {
+        const char *msg = json_string_value(json_object_get(refusal, "msg"));
+        rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, msg ? msg : "connection refused");
+    } else {
+        rm_ws_close(c, ROOM_CLOSE_INTERNAL_ERROR, room_strerror(rc));
+    }
+    json_decref(refusal);
+}
+
+/* Recovery across nodes: the cluster answered for the connection whose
+ * open waited (room_open_args.resume_wait). */
+static void json_resume_ready(room_hub *hub, void *transport, void *ud)
+{
+    room_ws_conn *c = transport;
+    json_t *refusal = NULL;
+    int rc;
+    (void)ud;
+    c->ws->resuming--;
+    rc = room_conn_open_pending(hub, c, &c->core.conn, &refusal);
+    json_opened(c, rc, refusal);
+    if (c->flags & RM_WS_CORE)
+        rm_ws_log_open(c->ws, "websocket", room_conn_id(c->core.conn), "-",
+                       rm_ws_conn_mount(c)->path);
+    rm_ws_work(c);
+}
+
+void rm_ws_resume_cancel(room_ws_conn *c)
+{
+    const rm_ws_mount *m;
+    if (c->mount >= c->ws->nmounts)
+        return;
+    m = rm_ws_conn_mount(c);
+    if (!m->eio && m->hub && room_conn_open_cancel(m->hub, c) == 0)
+        c->ws->resuming--;
+}
+
 static void open_json(room_ws_conn *c, const rm_ws_request *r, const char *accept, json_t *query,
                       json_t *handshake)
 {
@@ -177,16 +218,14 @@ static void open_json(room_ws_conn *c, const rm_ws_request *r, const char *accep
     room_open_args_init(&args);
     args.query = query;
     args.handshake = handshake;
+    /* A pid another node holds: the session message waits for it. */
+    args.resume_wait = json_resume_ready;
     rc = room_conn_open_with(m->hub, c, &args, &c->core.conn, &refusal);
-    if (rc == 0) {
-        c->flags |= RM_WS_CORE;
-    } else if (rc == ROOM_EDENIED) {
-        const char *msg = json_string_value(json_object_get(refusal, "msg"));
-        rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, msg ? msg : "connection refused");
-    } else {
-        rm_ws_close(c, ROOM_CLOSE_INTERNAL_ERROR, room_strerror(rc));
+    if (rc == ROOM_OPEN_PENDING) {
+        c->ws->resuming++;
+        return;
     }
-    json_decref(refusal);
+    json_opened(c, rc, refusal);
 }
 
 void rm_ws_upgrade(room_ws_conn *c, const rm_ws_request *r, const uint8_t *rest, size_t rest_len)

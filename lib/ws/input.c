@@ -91,6 +91,10 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         room_eio_recv(m->eio, c->core.session, kind, arg->msg, arg->msg_length, ws->now);
     else if (m->prefix)
         rm_ws_prefix_recv(c, kind, arg->msg, arg->msg_length);
+    else if (!c->core.conn)
+        /* Its session is on its way from another node: the client must
+         * wait for its "session" message. */
+        rm_ws_close(c, ROOM_CLOSE_POLICY_VIOLATION, "message before the session (resume pending)");
     else if (kind == ROOM_FRAME_TEXT) {
         /* The hub's rate limits refill by the time of this message. */
         room_hub_set_time(m->hub, ws->now);

@@ -200,12 +200,19 @@ struct room_ws {
 
     rm_ws_route **routes; /* the host's HTTP routes (route.c) */
     size_t nroutes;
+    /* JSON connections whose open waits for the cluster (recovery across
+     * nodes, handshake.c): while none does, closing costs nothing more. */
+    size_t resuming;
 };
 
 static inline const rm_ws_mount *rm_ws_conn_mount(const room_ws_conn *c)
 {
     return c->ws->mounts[c->mount];
 }
+
+/* A JSON connection closing before the cluster answered its resume: its
+ * open is cancelled (handshake.c). */
+void rm_ws_resume_cancel(room_ws_conn *c);
 
 static inline size_t rm_ws_pending(const room_ws_conn *c)
 {

@@ -69,6 +69,10 @@ struct room_yjs {
     room_frame *step1, *step2, *keepalive;
     room_buf *buf; /* query-awareness answers and removals */
     char reason[YJS_REASON_MAX]; /* the last refusal's, from authorize */
+    /* A cluster: the awareness clients of other nodes, one record per
+     * room served here (a yjs_conn that no connection has). */
+    struct yjs_conn **remote;
+    uint32_t nremote, capremote;
 };
 
 /* The server's sync step 1 with an empty state vector: the answer is the
@@ -80,6 +84,8 @@ static const uint8_t STEP2[] = {ROOM_YJS_MSG_SYNC, ROOM_YJS_SYNC_STEP2, 2, 0, 0}
 /* An awareness update of no clients: changes nothing, but counts as a
  * message received. */
 static const uint8_t KEEPALIVE[] = {ROOM_YJS_MSG_AWARENESS, 1, 0};
+/* Query-awareness, to the other nodes of a cluster. */
+static const uint8_t QUERY[] = {ROOM_YJS_MSG_QUERY_AWARENESS};
 
 static void *yjs_alloc(const room_yjs *y, size_t n)
 {
@@ -119,8 +125,8 @@ static int fan_one(room_conn *conn, void *ud)
     return 0;
 }
 
-/* One frame of `bytes` for every member of `room` but `except`. */
-static int fan_out(room_yjs *y, const char *room, const void *bytes, size_t len, const room_conn *except)
+/* One frame of `bytes` for every member of `room` here but `except`. */
+static int fan_local(room_yjs *y, const char *room, const void *bytes, size_t len, const room_conn *except)
 {
     fan f = {y->hub, room_frame_new(y->hub, ROOM_FRAME_BINARY, bytes, len), except};
     if (!f.frame)
@@ -128,6 +134,16 @@ static int fan_out(room_yjs *y, const char *room, const void *bytes, size_t len,
     room_members_foreach(y->hub, room, fan_one, &f);
     room_frame_unref(f.frame);
     return 0;
+}
+
+/* An awareness message for the room's members: here, and on the other
+ * nodes serving it (a cluster; ROOM_ENOTFOUND: there is none). */
+static int fan_out(room_yjs *y, const char *room, const void *bytes, size_t len, const room_conn *except)
+{
+    int rc = fan_local(y, room, bytes, len, except);
+    if (rc == 0 && (rc = room_storage_relay(y->hub, room, bytes, len)) == ROOM_ENOTFOUND)
+        rc = 0;
+    return rc;
 }
 
 /* ---- the log stream ------------------------------------------------------------ */
@@ -411,11 +427,24 @@ static int put_entries(room_buf *b, const yjs_conn *yc, bool removal)
     return rc;
 }
 
+/* Where send_awareness() sends: to `conn`, to the room's members here
+ * and on the other nodes, here only, or to the other nodes only. */
+enum { TO_CONN, TO_ROOM, TO_LOCAL, TO_NODES };
+
+static int send_awareness_to(room_yjs *y, uint64_t count, int to, room_conn *conn, const char *room,
+                             const room_conn *except);
+
 /* The message around the entries in y->buf: type, then the update as a
  * varUint8Array (its count first). Sends it to `conn`, or to the room but
  * `except`. */
 static int send_awareness(room_yjs *y, uint64_t count, room_conn *conn, const char *room,
                           const room_conn *except)
+{
+    return send_awareness_to(y, count, conn ? TO_CONN : TO_ROOM, conn, room, except);
+}
+
+static int send_awareness_to(room_yjs *y, uint64_t count, int to, room_conn *conn, const char *room,
+                             const room_conn *except)
 {
     uint8_t head[1 + 2 * ROOM_YJS_VARUINT_MAX], cnt[ROOM_YJS_VARUINT_MAX];
     size_t body = room_buf_len(y->buf), nc = room_yjs_write_uint(cnt, count), n;
@@ -431,12 +460,14 @@ static int send_awareness(room_yjs *y, uint64_t count, room_conn *conn, const ch
     memcpy(all + n, cnt, nc);
     if (body)
         memcpy(all + n + nc, room_buf_data(y->buf), body);
-    if (conn) {
+    if (to == TO_CONN) {
         f = room_frame_new(y->hub, ROOM_FRAME_BINARY, all, n + nc + body);
         rc = f ? room_send_frame(y->hub, conn, f) : ROOM_ENOMEM;
         room_frame_unref(f);
+    } else if (to == TO_NODES) {
+        rc = room_storage_relay(y->hub, room, all, n + nc + body);
     } else {
-        rc = fan_out(y, room, all, n + nc + body, except);
+        rc = (to == TO_ROOM ? fan_out : fan_local)(y, room, all, n + nc + body, except);
     }
     yjs_free(y, all);
     return rc;
@@ -458,14 +489,23 @@ static int query_one(room_conn *conn, void *ud)
     return (q->rc = put_entries(q->b, yc, false)) != 0;
 }
 
-/* Query-awareness: every client's state in the room. */
-static int answer_query(room_yjs *y, room_conn *conn, yjs_conn *yc)
+static int put_remote(room_yjs *y, const char *room, room_buf *b, uint64_t *count);
+
+/* Query-awareness: every client's state in the room, other nodes' too. A
+ * joiner (`joining`) gets them only when there are some. */
+static int answer_query(room_yjs *y, room_conn *conn, yjs_conn *yc, bool joining)
 {
     query q = {y->buf, 0, 0};
     room_buf_reset(y->buf);
     room_members_foreach(y->hub, yc->room, query_one, &q);
-    return q.rc ? q.rc : send_awareness(y, q.count, conn, NULL, NULL);
+    if (!q.rc)
+        q.rc = put_remote(y, yc->room, y->buf, &q.count);
+    if (q.rc || (joining && !q.count))
+        return q.rc;
+    return send_awareness(y, q.count, conn, NULL, NULL);
 }
+
+static void remote_forget(room_yjs *y, const char *room);
 
 /* ---- connections ---------------------------------------------------------------------- */
 
@@ -545,6 +585,11 @@ static int on_connect(room_hub *hub, room_conn *conn, const room_event *ev, void
         conn_free(y, conn, yc);
         return deny(y, conn, room_strerror(rc));
     }
+    /* The awareness states known here, as y-websocket's server sends them;
+     * the first member here asks the other nodes for theirs. */
+    answer_query(y, conn, yc, true);
+    if (room_member_count(hub, room) == 1)
+        room_storage_relay(hub, room, QUERY, sizeof QUERY);
     return 0;
 }
 
@@ -566,7 +611,9 @@ static int on_disconnect(room_hub *hub, room_conn *conn, const room_event *ev, v
         for (i = 0; i < yc->nclients; i++)
             mirror(y, conn, yc->room, yc->clients[i].client, NULL);
     }
-    (void)hub;
+    /* The node stops hearing the room: what it knew of the others goes. */
+    if (room_member_count(hub, yc->room) <= 1)
+        remote_forget(y, yc->room);
     conn_free(y, conn, yc);
     return 0;
 }
@@ -645,7 +692,7 @@ int room_yjs_recv(room_yjs *yjs, room_conn *conn, const void *bytes, size_t len)
             rc = awareness(yjs, conn, yc, &m, b);
             break;
         case ROOM_YJS_MSG_QUERY_AWARENESS:
-            rc = answer_query(yjs, conn, yc);
+            rc = answer_query(yjs, conn, yc, false);
             break;
         default: /* the client's auth, or a type unknown here */
             rc = 0;
@@ -658,6 +705,215 @@ int room_yjs_recv(room_yjs *yjs, room_conn *conn, const void *bytes, size_t len)
         return rc;
     }
     return 0;
+}
+
+/* ---- other nodes (a cluster; docs/cluster.md "Room storage") -------------------------
+ * Awareness messages go to the other nodes serving the room as they are
+ * (room_storage_relay()), so that their clocks and bytes reach the
+ * clients there unchanged. Each node keeps the clients it heard of that
+ * way, per room, to tell its joiners and to remove them when presence says
+ * their user left (their node died: the removal it would have sent never
+ * comes). */
+
+static yjs_conn *remote_of(room_yjs *y, const char *room, bool create)
+{
+    size_t len = strlen(room);
+    yjs_conn *r;
+    uint32_t i;
+    for (i = 0; i < y->nremote; i++) {
+        if (y->remote[i]->room_len == len && memcmp(y->remote[i]->room, room, len) == 0)
+            return y->remote[i];
+    }
+    if (!create)
+        return NULL;
+    if (y->nremote == y->capremote) {
+        uint32_t cap = y->capremote ? y->capremote * 2 : 4;
+        yjs_conn **n = yjs_alloc(y, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        if (y->nremote)
+            memcpy(n, y->remote, y->nremote * sizeof *n);
+        yjs_free(y, y->remote);
+        y->remote = n;
+        y->capremote = cap;
+    }
+    if (!(r = yjs_alloc(y, sizeof *r + len + 1)))
+        return NULL;
+    *r = (yjs_conn){.room_len = len};
+    memcpy(r->room, room, len + 1);
+    y->remote[y->nremote++] = r;
+    return r;
+}
+
+static void remote_free(room_yjs *y, yjs_conn *r)
+{
+    while (r->nclients)
+        drop_client(y, r, &r->clients[r->nclients - 1]);
+    yjs_free(y, r->clients);
+    yjs_free(y, r);
+}
+
+static void remote_forget(room_yjs *y, const char *room)
+{
+    yjs_conn *r = remote_of(y, room, false);
+    uint32_t i;
+    for (i = 0; r && i < y->nremote; i++) {
+        if (y->remote[i] == r) {
+            y->remote[i] = y->remote[--y->nremote];
+            remote_free(y, r);
+            return;
+        }
+    }
+}
+
+static int put_remote(room_yjs *y, const char *room, room_buf *b, uint64_t *count)
+{
+    yjs_conn *r = remote_of(y, room, false);
+    if (!r || !r->nclients)
+        return 0;
+    *count += r->nclients;
+    return put_entries(b, r, false);
+}
+
+/* Checks a relayed awareness update whole (a node's bytes are no more
+ * trusted than a client's), then keeps what it changes by y-protocols'
+ * rule. */
+static int remote_awareness(room_yjs *y, yjs_conn *r, const room_yjs_msg *m)
+{
+    room_yjs_awareness_entry e;
+    uint64_t count, i;
+    size_t pos = 0;
+    json_t *state;
+    int rc;
+
+    if (room_yjs_awareness_count(m->data, m->len, &pos, &count) != 0)
+        return ROOM_EPROTO;
+    for (i = 0; i < count; i++) {
+        if (room_yjs_awareness_next(m->data, m->len, &pos, &e) != 0 || e.state_len > y->max_awareness)
+            return ROOM_EPROTO;
+        if ((rc = room_json_load(e.state, e.state_len, JSON_DECODE_ANY, &state)) != 0)
+            return rc == ROOM_EJSON ? ROOM_EPROTO : rc;
+        json_decref(state);
+    }
+    if (pos != m->len)
+        return ROOM_EPROTO;
+    pos = 0;
+    room_yjs_awareness_count(m->data, m->len, &pos, &count);
+    for (i = 0; i < count; i++) {
+        yjs_client *own;
+        bool removal;
+        char *text;
+        room_yjs_awareness_next(m->data, m->len, &pos, &e);
+        own = own_client(r, e.client);
+        removal = e.state_len == 4 && memcmp(e.state, "null", 4) == 0;
+        if (own && (e.clock < own->clock || (e.clock == own->clock && !removal)))
+            continue;
+        if (removal) {
+            if (own)
+                drop_client(y, r, own);
+            continue;
+        }
+        if (!(text = yjs_alloc(y, e.state_len ? e.state_len : 1)))
+            return ROOM_ENOMEM;
+        if (!own && !(own = add_client(y, r, e.client))) {
+            yjs_free(y, text);
+            return ROOM_ENOMEM;
+        }
+        memcpy(text, e.state, e.state_len);
+        yjs_free(y, own->state);
+        own->state = text;
+        own->state_len = e.state_len;
+        own->clock = e.clock;
+    }
+    return 0;
+}
+
+/* Another node's query: its joiner wants the states of this node's
+ * clients (only these: each node answers for its own). */
+static void answer_remote_query(room_yjs *y, const char *room)
+{
+    query q = {y->buf, 0, 0};
+    room_buf_reset(y->buf);
+    room_members_foreach(y->hub, room, query_one, &q);
+    if (!q.rc && q.count)
+        send_awareness_to(y, q.count, TO_NODES, NULL, room, NULL);
+}
+
+/* What another node relayed: awareness for the members here (as it
+ * came), or a query. Unknown or malformed messages are dropped. */
+static void on_relayed(room_hub *hub, const char *room, const void *bytes, size_t len, void *ud)
+{
+    room_yjs *y = ud;
+    room_yjs_msg m;
+    size_t pos = 0;
+    yjs_conn *r;
+    (void)hub;
+    while (room_yjs_decode(bytes, len, &pos, &m) == 1) {
+        if (m.type == ROOM_YJS_MSG_QUERY_AWARENESS) {
+            answer_remote_query(y, room);
+        } else if (m.type == ROOM_YJS_MSG_AWARENESS) {
+            if (!(r = remote_of(y, room, true)) || remote_awareness(y, r, &m) != 0)
+                return;
+            fan_local(y, room, (const uint8_t *)bytes + m.start, m.end - m.start, NULL);
+        }
+    }
+}
+
+/* A user of another node left the room (its node died, or it left
+ * without the removal reaching here): its clients leave the view of the
+ * members here. Their keys are its presence state's. */
+static void on_presence(room_hub *hub, const char *room, const char *user_id,
+                        room_presence_change change, room_conn *conn, json_t *entry, void *ud)
+{
+    room_yjs *y = ud;
+    yjs_conn *r;
+    const char *key;
+    json_t *value;
+    uint64_t count = 0;
+    (void)hub;
+    (void)user_id;
+    (void)value;
+    if (conn || change != ROOM_PRESENCE_LEAVE || !(r = remote_of(y, room, false)))
+        return;
+    room_buf_reset(y->buf);
+    json_object_foreach(json_object_get(entry, "state"), key, value) {
+        char *end;
+        unsigned long long id = strtoull(key, &end, 10);
+        yjs_client *c = *key && !*end ? own_client(r, id) : NULL;
+        uint8_t v[3 * ROOM_YJS_VARUINT_MAX];
+        size_t n;
+        if (!c)
+            continue;
+        n = room_yjs_write_uint(v, c->client);
+        n += room_yjs_write_uint(v + n, c->clock + 1);
+        n += room_yjs_write_uint(v + n, 4);
+        if (room_buf_append(y->buf, v, n) != 0 || room_buf_append(y->buf, "null", 4) != 0)
+            return;
+        drop_client(y, r, c);
+        count++;
+    }
+    if (count)
+        send_awareness_to(y, count, TO_LOCAL, NULL, room, NULL);
+}
+
+typedef struct pumping {
+    room_yjs *y;
+} pumping;
+
+static int pump_one(room_conn *conn, void *ud)
+{
+    yjs_conn *yc = room_conn_data(conn);
+    if (yc)
+        pump(((pumping *)ud)->y, conn, yc);
+    return 0;
+}
+
+/* The other nodes' log is in: the joiners waiting for it get the rest and
+ * their step 2. */
+static void on_fetched(room_hub *hub, const char *room, void *ud)
+{
+    pumping p = {ud};
+    room_members_foreach(hub, room, pump_one, &p);
 }
 
 /* ---- the layer ---------------------------------------------------------------------------- */
@@ -702,6 +958,9 @@ void room_yjs_free(room_yjs *yjs)
     room_frame_unref(yjs->step2);
     room_frame_unref(yjs->keepalive);
     room_buf_free(yjs->buf);
+    while (yjs->nremote)
+        remote_free(yjs, yjs->remote[--yjs->nremote]);
+    yjs_free(yjs, yjs->remote);
     yjs_free(yjs, yjs);
 }
 
@@ -741,9 +1000,12 @@ int room_yjs_new(room_yjs **yjs_out, room_hub *hub, const room_yjs_config *confi
     st.frame_kind = ROOM_FRAME_BINARY;
     st.update_prefix = update_prefix;
     st.compact = on_compact;
+    st.fetched = on_fetched;
+    st.relayed = on_relayed;
     st.user_data = y;
     room_presence_config_init(&pc);
     pc.authorize = cfg.authorize ? authorize : NULL;
+    pc.change = on_presence;
     pc.user_data = y;
     /* A connection's presence state holds its clients' awareness states
      * (a browser tab has one; a few is generous). */

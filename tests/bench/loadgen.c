@@ -27,8 +27,10 @@
  * client connects as user u<i> (CONNECT auth {"userId"}), joins room r0,
  * and keeps the member list from its `presence` snapshot and the
  * `presence-diff` frames that follow (leaves first, then joins; a bitmap of
- * user ids, read from the members' keys and the leaves' ids). A client
- * counts as joined once its list holds exactly every user. Then (after
+ * user ids, read from the members' keys and the leaves' ids; a frame
+ * byte-identical to one parsed before, as the server's shared frames are,
+ * is applied from that parse, see struct pframe). A client counts as
+ * joined once its list holds exactly every user. Then (after
  * --idle, if given) all but client 0 send `leave`, and the run ends when
  * client 0's list is down to itself.
  *
@@ -117,7 +119,7 @@ struct client {
 	struct buf q;    /* polling: packets for the next POST */
 	char sid[32];    /* polling: the Engine.IO session id */
 	/* --presence: the users this client believes are in the room. */
-	uint8_t *seen;   /* a bit per user id */
+	uint64_t *seen;  /* a bit per user id */
 	uint32_t members, pframes;
 };
 
@@ -575,15 +577,52 @@ static const char *user_id(const char *p, const char *e, uint64_t *id)
 	return q && q < e && *q == '"' && *id < g.o.clients ? q + 1 : NULL;
 }
 
-/* Sets the bit of every user of the object at p, `{"u<n>":{entry},..}` (a
- * snapshot's members, a diff's joins), or clears the bit of every id of
- * the array at p, `["u<n>",..]` (a diff's leaves), parsed whole: the
- * server's entries are keyed by id with no id inside, so a key is the only
- * place a user can be named. Anything else is a bad id, and the rest of
- * the frame is not read. */
-static void presence_ids(struct client *c, const char *p, const char *e, bool add)
+/* --presence: what one presence frame says, parsed once: the users it adds
+ * (a snapshot's members, a diff's joins) and removes (a diff's leaves), as
+ * bitmaps of 64-bit words. A snapshot or diff is one frame the server
+ * shares by many clients; a frame byte-identical (memcmp, the whole frame)
+ * to one parsed before has the same meaning and is applied from its parse,
+ * so each frame's every entry is still checked, and every client's list is
+ * still built from the bytes it received. */
+struct pframe {
+	char *bytes;
+	size_t len, cap;
+	bool snapshot;
+	uint64_t *add, *del;
+	uint32_t lo, hi;  /* the words of add and del that may be non-zero */
+	uint32_t members; /* a snapshot's: the bits in add */
+	uint64_t bad;     /* bad ids met in it: counted again at each use */
+	uint64_t used;    /* for the choice of the entry to replace */
+};
+#define PCACHE 8
+
+static struct {
+	struct pframe f[PCACHE];
+	uint32_t words;
+	uint64_t clock, parsed, reused;
+	bool off; /* --parse-all */
+} pc;
+
+static void pbit(struct pframe *f, uint64_t *map, uint64_t id)
+{
+	uint32_t w = (uint32_t)(id >> 6);
+	map[w] |= (uint64_t)1 << (id & 63);
+	if (w < f->lo)
+		f->lo = w;
+	if (w + 1 > f->hi)
+		f->hi = w + 1;
+}
+
+/* The bits of every user of the object at p, `{"u<n>":{entry},..}` (a
+ * snapshot's members, a diff's joins), into f->add, or of every id of the
+ * array at p, `["u<n>",..]` (a diff's leaves), into f->del, parsed whole:
+ * the server's entries are keyed by id with no id inside, so a key is the
+ * only place a user can be named. Anything else is a bad id, and the rest
+ * of the list is not read. */
+static void presence_ids(struct pframe *f, const char *p, const char *e, bool add)
 {
 	const char open = add ? '{' : '[', close = add ? '}' : ']';
+	uint64_t *map = add ? f->add : f->del;
 	if (p >= e || *p++ != open)
 		goto bad;
 	if (p < e && *p == close)
@@ -597,14 +636,7 @@ static void presence_ids(struct client *c, const char *p, const char *e, bool ad
 			p += 3;
 		else if (add && (p >= e || *p != ':' || !(p = skip_object(p + 1, e))))
 			goto bad;
-		uint8_t bit = (uint8_t)(1u << (id & 7)), *b = &c->seen[id >> 3];
-		if (add && !(*b & bit)) {
-			*b |= bit;
-			c->members++;
-		} else if (!add && (*b & bit)) {
-			*b &= (uint8_t)~bit;
-			c->members--;
-		}
+		pbit(f, map, id);
 		if (p < e && *p == ',')
 			p++;
 		else if (p < e && *p == close)
@@ -613,7 +645,85 @@ static void presence_ids(struct client *c, const char *p, const char *e, bool ad
 			goto bad;
 	}
 bad:
-	g.bad_ids++;
+	f->bad++;
+}
+
+/* The cached parse of the frame s[0..len), parsing it into the least
+ * recently used entry if no entry holds these bytes; NULL (after a
+ * protocol error) when the frame lacks its lists. */
+static struct pframe *pframe_get(struct client *c, const char *s, size_t len, bool snapshot)
+{
+	struct pframe *f = &pc.f[0];
+	for (int i = 0; !pc.off && i < PCACHE; i++) {
+		struct pframe *k = &pc.f[i];
+		if (k->bytes && k->len == len && k->snapshot == snapshot && memcmp(k->bytes, s, len) == 0) {
+			k->used = ++pc.clock;
+			pc.reused++;
+			return k;
+		}
+		if (k->used < f->used)
+			f = k;
+	}
+	const char *e = s + len, *m = NULL, *j = NULL, *l = NULL;
+	if (snapshot)
+		m = memmem(s, len, "\"members\":", 10);
+	else
+		j = memmem(s, len, "\"joins\":", 8), l = memmem(s, len, "\"leaves\":", 9);
+	if (snapshot ? !m : !j || !l) {
+		proto_error(c, snapshot ? "presence without members" : "presence-diff without joins and leaves", s, len);
+		return NULL;
+	}
+	if (f->hi > f->lo) {
+		memset(f->add + f->lo, 0, (f->hi - f->lo) * sizeof *f->add);
+		memset(f->del + f->lo, 0, (f->hi - f->lo) * sizeof *f->del);
+	}
+	f->lo = pc.words;
+	f->hi = 0;
+	f->bad = 0;
+	f->snapshot = snapshot;
+	if (snapshot) {
+		presence_ids(f, m + 10, e, true);
+	} else {
+		presence_ids(f, l + 9, e, false);
+		presence_ids(f, j + 8, e, true);
+	}
+	f->members = 0;
+	for (uint32_t w = f->lo; snapshot && w < f->hi; w++)
+		f->members += (uint32_t)__builtin_popcountll(f->add[w]);
+	f->len = 0;
+	if (!pc.off) {
+		if (f->cap < len) {
+			free(f->bytes);
+			f->cap = len + len / 4;
+			if (!(f->bytes = malloc(f->cap)))
+				die("out of memory");
+		}
+		memcpy(f->bytes, s, len);
+		f->len = len;
+	}
+	f->used = ++pc.clock;
+	pc.parsed++;
+	return f;
+}
+
+/* A snapshot replaces the client's list; a diff takes out its leaves, then
+ * adds its joins. */
+static void pframe_apply(struct client *c, const struct pframe *f)
+{
+	uint64_t *seen = c->seen;
+	g.bad_ids += f->bad;
+	if (f->snapshot) {
+		memset(seen, 0, pc.words * sizeof *seen);
+		if (f->hi > f->lo)
+			memcpy(seen + f->lo, f->add + f->lo, (f->hi - f->lo) * sizeof *seen);
+		c->members = f->members;
+		return;
+	}
+	for (uint32_t w = f->lo; w < f->hi; w++) {
+		uint64_t old = seen[w], now = (old & ~f->del[w]) | f->add[w];
+		seen[w] = now;
+		c->members = c->members - (uint32_t)__builtin_popcountll(old) + (uint32_t)__builtin_popcountll(now);
+	}
 }
 
 /* --presence: a `presence` snapshot replaces the list; a `presence-diff`
@@ -622,24 +732,12 @@ bad:
 static void on_presence_event(struct client *c, const char *s, size_t len, int64_t now)
 {
 	static const char snap[] = "[\"presence\",", diff[] = "[\"presence-diff\",", err[] = "[\"error\",";
-	const char *e = s + len;
-	if (len >= sizeof snap - 1 && memcmp(s, snap, sizeof snap - 1) == 0) {
-		const char *m = memmem(s, len, "\"members\":", 10);
-		if (!m) {
-			proto_error(c, "presence without members", s, len);
+	bool snapshot = len >= sizeof snap - 1 && memcmp(s, snap, sizeof snap - 1) == 0;
+	if (snapshot || (len >= sizeof diff - 1 && memcmp(s, diff, sizeof diff - 1) == 0)) {
+		const struct pframe *f = pframe_get(c, s, len, snapshot);
+		if (!f)
 			return;
-		}
-		memset(c->seen, 0, (g.o.clients + 7) / 8);
-		c->members = 0;
-		presence_ids(c, m + 10, e, true);
-	} else if (len >= sizeof diff - 1 && memcmp(s, diff, sizeof diff - 1) == 0) {
-		const char *j = memmem(s, len, "\"joins\":", 8), *l = memmem(s, len, "\"leaves\":", 9);
-		if (!j || !l) {
-			proto_error(c, "presence-diff without joins and leaves", s, len);
-			return;
-		}
-		presence_ids(c, l + 9, e, false);
-		presence_ids(c, j + 8, e, true);
+		pframe_apply(c, f);
 	} else {
 		/* Answers, and whatever else the protocol sends along (the rooms
 		 * protocol's member-joined / member-left): counted apart. */
@@ -1417,15 +1515,16 @@ static void report(int64_t now, int64_t cpu_end)
 		double snap_s = g.t_snapshots ? secs(g.t_snapshots - g.t0) : 0;
 		printf("  presence    every client had all %" PRIu32 " users after %.3f s (its snapshot after %.3f s); %" PRIu64
 		       " presence frames (%.1f per client, max %" PRIu32 ", %.1f per client per s), %.1f MB;"
-		       " %" PRIu32 " left in %.3f s%s; %" PRIu64 " bad ids; %" PRIu64 " other events\n",
+		       " %" PRIu32 " left in %.3f s%s; %" PRIu64 " bad ids; %" PRIu64 " other events\n"
+		       "              %" PRIu64 " distinct frames parsed, %" PRIu64 " applied from a byte-identical one\n",
 		       g.o.clients, full_s, snap_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
 		       (double)g.pbytes / 1e6, g.o.clients - 1, left_s, g.t_left ? "" : " (NOT SEEN)", g.bad_ids,
-		       g.other_frames);
+		       g.other_frames, pc.parsed, pc.reused);
 		printf("RESULT full_s=%.3f snapshot_s=%.3f presence_frames=%" PRIu64 " pframes_per_client=%.1f pframes_max=%" PRIu32
 		       " pframes_per_client_per_s=%.1f presence_mb=%.1f left_s=%.3f left_seen=%d bad_ids=%" PRIu64
-		       " other_events=%" PRIu64 "\n",
+		       " other_events=%" PRIu64 " pframes_parsed=%" PRIu64 "\n",
 		       full_s, snap_s, g.pframes, per_client, max, full_s > 0 ? per_client / full_s : 0,
-		       (double)g.pbytes / 1e6, left_s, g.t_left != 0, g.bad_ids, g.other_frames);
+		       (double)g.pbytes / 1e6, left_s, g.t_left != 0, g.bad_ids, g.other_frames, pc.parsed);
 	}
 	printf("  errors      connect %" PRIu64 ", join %" PRIu64 ", protocol %" PRIu64 "\n", g.connect_errors,
 	       g.join_errors, g.protocol_errors);
@@ -1476,6 +1575,8 @@ static void usage(FILE *f)
 	      "                     a GET and a POST keep-alive connection per client\n"
 	      "  --presence         `roomd --protocol rooms --presence`: all clients join r0 as\n"
 	      "                     users u<i>, track the member list, then all but one leave\n"
+	      "  --parse-all        --presence: parse every frame, even one byte-identical to a\n"
+	      "                     frame parsed before (slower; the same check)\n"
 	      "A phase with no progress for 3 s ends. Exit status 0 when every client\n"
 	      "joined and every expected delivery arrived, 1 otherwise, 2 on bad usage.\n",
 	      f);
@@ -1503,7 +1604,7 @@ static double parse_number(const char *opt, const char *s, double max)
 static void parse_args(int argc, char **argv)
 {
 	enum { O_HOST = 256, O_PORT, O_CLIENTS, O_ROOMS, O_SENDERS, O_MESSAGES, O_SIZE, O_INFLIGHT,
-	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_TRANSPORT, O_PRESENCE, O_HELP };
+	       O_RATE, O_CONC, O_CONNECT_ONLY, O_IDLE, O_SLOW, O_TIMEOUT, O_TRANSPORT, O_PRESENCE, O_PARSE_ALL, O_HELP };
 	static const struct option longopts[] = {
 		{"host", required_argument, NULL, O_HOST},         {"port", required_argument, NULL, O_PORT},
 		{"clients", required_argument, NULL, O_CLIENTS},   {"rooms", required_argument, NULL, O_ROOMS},
@@ -1513,7 +1614,8 @@ static void parse_args(int argc, char **argv)
 		{"connect-only", no_argument, NULL, O_CONNECT_ONLY}, {"idle", required_argument, NULL, O_IDLE},
 		{"slow", required_argument, NULL, O_SLOW},         {"timeout", required_argument, NULL, O_TIMEOUT},
 		{"transport", required_argument, NULL, O_TRANSPORT}, {"presence", no_argument, NULL, O_PRESENCE},
-		{"help", no_argument, NULL, O_HELP},               {NULL, 0, NULL, 0},
+		{"parse-all", no_argument, NULL, O_PARSE_ALL},     {"help", no_argument, NULL, O_HELP},
+		{NULL, 0, NULL, 0},
 	};
 	struct opts *o = &g.o;
 	const char *host = "127.0.0.1";
@@ -1558,6 +1660,7 @@ static void parse_args(int argc, char **argv)
 			o->polling = optarg[0] == 'p';
 			break;
 		case O_PRESENCE: o->presence = true; break;
+		case O_PARSE_ALL: pc.off = true; break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -1624,6 +1727,11 @@ static void close_all(void)
 		free(c->q.p);
 		free(c->seen);
 	}
+	for (int i = 0; i < PCACHE; i++) {
+		free(pc.f[i].bytes);
+		free(pc.f[i].add);
+		free(pc.f[i].del);
+	}
 	free(g.c);
 	free(g.rooms);
 	free(g.rbuf);
@@ -1637,6 +1745,13 @@ int main(int argc, char **argv)
 	parse_args(argc, argv);
 	raise_nofile();
 
+	pc.words = (g.o.clients + 63) / 64;
+	for (int i = 0; g.o.presence && i < PCACHE; i++) {
+		pc.f[i].add = calloc(pc.words, sizeof *pc.f[i].add);
+		pc.f[i].del = calloc(pc.words, sizeof *pc.f[i].del);
+		if (!pc.f[i].add || !pc.f[i].del)
+			die("out of memory");
+	}
 	g.c = calloc(g.o.clients, sizeof *g.c);
 	g.rooms = calloc(g.o.rooms, sizeof *g.rooms);
 	g.pkt_cap = MAX_SIZE + 256;
@@ -1650,7 +1765,7 @@ int main(int argc, char **argv)
 		g.c[i] = (struct client){.w.fd = -1, .p.fd = -1, .id = i, .room = i % g.o.rooms};
 		g.c[i].sender = i < g.o.senders;
 		g.c[i].slow = i >= g.o.clients - g.o.slow;
-		if (g.o.presence && !(g.c[i].seen = calloc((g.o.clients + 7) / 8, 1)))
+		if (g.o.presence && !(g.c[i].seen = calloc(pc.words, sizeof *g.c[i].seen)))
 			die("out of memory");
 	}
 	g.count[S_NEW] = g.o.clients;

@@ -462,3 +462,44 @@ write("static_path", {
     "encoded-backslash": b"/a%5c..%5cb", "hidden": b"/.git/config", "nul": b"/a%00b",
     "bad-escape": b"/%zz", "space": b"/a%20b.txt", "utf8": b"/caf%C3%A9.html",
 })
+
+
+# roomd's room storage messages between nodes (lib/redis/storage.c):
+# msgpack [uid, {"type", "nsp": "roomd-storage"}, room, ...].
+def mp_str(t):
+    b = t.encode()
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else bytes([0xd9, len(b)])) + b
+
+
+def mp_bin(b):
+    return (bytes([0xc4, len(b)]) if len(b) < 256 else bytes([0xc5, len(b) >> 8, len(b) & 255])) + b
+
+
+def mp_uint(n):
+    return bytes([n]) if n < 128 else bytes([0xcc, n])
+
+
+def st_msg(kind, room, *rest):
+    head = bytes([0x82]) + mp_str("type") + mp_uint(kind) + mp_str("nsp") + mp_str("roomd-storage")
+    return bytes([0x90 | (3 + len(rest))]) + mp_str("a1b2c3d4e5f6") + head + mp_str(room) + b"".join(rest)
+
+
+def entries(*updates):
+    return b"".join(len(u).to_bytes(4, "big") + u for u in updates)
+
+
+REDIS_STORAGE = {
+    "update": st_msg(120, "doc", mp_bin(b"\x01\x02\x03")),
+    "relay-awareness": st_msg(121, "doc", mp_bin(bytes([1, 10, 1, 7, 1, 6]) + b'{"x":1}')),
+    "fetch": st_msg(122, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(0)),
+    "fetch-after-outage": st_msg(122, "doc", mp_str("a1b2c3d4e5f6-s2"), mp_uint(1)),
+    "log": st_msg(123, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(0), mp_uint(7),
+                  mp_bin(entries(b"one", b"", b"three" * 60))),
+    "log-none": st_msg(123, "doc", mp_str("a1b2c3d4e5f6-s1"), mp_uint(3), mp_uint(1), mp_bin(b"")),
+    "log-cut-entry": st_msg(123, "doc", mp_str("x-s2"), mp_uint(1), mp_uint(0),
+                            mp_bin(entries(b"whole") + b"\x00\x00\x01\x00part")),
+    "wrong-nsp": st_msg(120, "doc", mp_bin(b"x")).replace(b"roomd-storage", b"roomd-storagX"),
+    "broadcast-like": bytes([0x93]) + mp_str("uid") + bytes([0x81]) + mp_str("type") + mp_uint(2) + bytes([0x80]),
+    "entries-only": entries(b"a", b"bc", b"def"),
+}
+write("redis_storage", REDIS_STORAGE)

@@ -9,7 +9,8 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { createClient } = require('redis');
 const { Emitter } = require('@socket.io/redis-emitter');
-const { startRoomd, connect, next, received, ack, sleep, WAIT_MS, REDIS_SERVER, freePort, startRedis } = require('./helpers');
+const { startRoomd, connect, next, received, ack, sleep, WAIT_MS, REDIS_SERVER, freePort, startRedis,
+  client, withTimeout, cuttingProxy, Raw } = require('./helpers');
 
 const T = { timeout: 30000 };
 const QUIET_MS = 300;
@@ -112,6 +113,41 @@ describe('cluster: rooms protocol over three nodes', { skip: !REDIS_SERVER && 'n
     // An id no node holds: not found, after the cluster's request timeout.
     const reply = await a.timeout(8000).emitWithAck('direct', { to: 'AAAAAAAAAAAAAAAAAAAA', data: 1 });
     assert.equal(reply.data.code, 'not_found');
+  });
+
+  it('join answers the members of every node, send and broadcast the deliveries on every node', T, async () => {
+    // Two users on node 1, two on node 2, one on node 0: each join is
+    // answered once every node serving the room counted its members.
+    const users = [await c.user(0), await c.user(1), await c.user(2), await c.user(1), await c.user(2)];
+    const members = [];
+    for (const u of users) {
+      const reply = await ack(u, 'join', 'counted');
+      assert.equal(reply.data.partial, undefined, 'every node answered');
+      members.push(reply.data.members);
+      await settle();
+    }
+    assert.deepEqual(members, [1, 2, 3, 4, 5]);
+    // Only the nodes serving a room are asked: "counted2" is on nodes 1
+    // and 2 only.
+    assert.deepEqual(await ack(users[1], 'join', 'counted2'), {
+      msg: 'Joined room', data: { room: 'counted2', members: 1, event: 'join' },
+    });
+    await settle();
+    assert.equal((await ack(users[2], 'join', 'counted2')).data.members, 2);
+    await settle();
+    assert.deepEqual(await ack(users[0], 'send', 'counted', 'x'), {
+      msg: 'Sent', data: { room: 'counted', delivered: 5, event: 'send' },
+    });
+    assert.deepEqual(await ack(users[2], 'broadcast', 'counted', 'y'), {
+      msg: 'Broadcast', data: { room: 'counted', delivered: 4, event: 'broadcast' },
+    });
+    assert.equal((await ack(users[1], 'send', 'counted2', 'z')).data.delivered, 2);
+    await ack(users[4], 'leave', 'counted');
+    await settle();
+    assert.equal((await ack(users[3], 'send', 'counted', 'w')).data.delivered, 4);
+    // Without an ack the answer is a `result` event, counted the same.
+    users[0].emit('send', 'counted', 'v');
+    assert.deepEqual((await next(users[0], 'result'))[0].data, { room: 'counted', delivered: 4, event: 'send' });
   });
 
   it('binary arguments cross nodes', T, async () => {
@@ -475,13 +511,22 @@ describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-ad
       const onRoomd = await c.user(0);
       const onNode = await connect(`http://127.0.0.1:${io.httpServer.address().port}`);
       c.open.push(onNode);
-      await ack(onRoomd, 'join', 'mix');
+      // The Node server hears roomd's member count (its pattern
+      // subscription takes every room's channel) but has no answer for
+      // it: the count ends at roomd's timeout, partial.
+      assert.deepEqual(await ack(onRoomd, 'join', 'mix'), {
+        msg: 'Joined room', data: { room: 'mix', members: 1, partial: true, event: 'join' },
+      });
       assert.equal(await ack(onNode, 'join', 'mix'), 'ok');
       await settle();
       io.to('mix').emit('from-node', { n: 1 });
       assert.deepEqual(await next(onRoomd, 'from-node'), [{ n: 1 }]);
       assert.deepEqual(await next(onNode, 'from-node'), [{ n: 1 }]);
-      await ack(onRoomd, 'send', 'mix', { n: 2 });
+      // A counted broadcast is an ordinary one to the Node server, which
+      // delivers it and does not answer: roomd's own delivery, partial.
+      assert.deepEqual(await ack(onRoomd, 'send', 'mix', { n: 2 }), {
+        msg: 'Sent', data: { room: 'mix', delivered: 1, partial: true, event: 'send' },
+      });
       const [got] = await next(onNode, 'message');
       assert.equal(got.data.data.n, 2);
       // fetchSockets, allRooms and socketsJoin span both kinds of node.
@@ -496,5 +541,114 @@ describe('cluster: roomd with a Node Socket.IO 4.8 server on @socket.io/redis-ad
     } finally {
       await io.stop();
     }
+  });
+});
+
+// Connection-state recovery across nodes (docs/recovery.md, "Across
+// nodes"): a client of node 0 is cut; events reach its room from node 1
+// while it is away; it comes back through the same proxy, which now leads
+// to node 1 (a load balancer moving it).
+describe('cluster: connection-state recovery across nodes', { skip: !REDIS_SERVER && 'no redis-server' }, () => {
+  const c = clusterSuite(['--protocol', 'rooms', '--recovery-ms', '5000', '--no-rate-limit'], 2);
+  const numbers = (s) => s.events.filter((e) => e.event === 'message').map((e) => e.args[0].data.data);
+  const until = async (check, what) => {
+    const start = Date.now();
+    while (!check()) {
+      if (Date.now() - start > WAIT_MS) throw new Error(`timed out waiting for ${what}`);
+      await sleep(10);
+    }
+  };
+
+  it('socket.io-client: recovered on the other node, same id, every missed event once in order', T, async () => {
+    const p = await cuttingProxy(c.nodes[0].port);
+    const a = client(p.url, { reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 200 });
+    try {
+      await withTimeout(new Promise((resolve) => a.once('connect', resolve)), WAIT_MS, 'connect');
+      const id = a.id;
+      const b = await c.user(1);
+      await ack(a, 'join', 'moving');
+      await ack(b, 'join', 'moving');
+      await settle();
+      b.emit('send', 'moving', 0);
+      await until(() => numbers(a).length === 1, 'the first message');
+      // Cut, and kept away while node 1 sends.
+      p.hold();
+      const away = new Promise((resolve) => a.once('disconnect', resolve));
+      await p.cut();
+      await withTimeout(away, WAIT_MS, 'disconnect');
+      for (let i = 1; i <= 20; i++) await ack(b, 'send', 'moving', i);
+      await sleep(300);
+      // Back through the proxy, now to node 1.
+      p.retarget(c.nodes[1].port);
+      const back = new Promise((resolve) => a.once('connect', resolve));
+      p.release();
+      await withTimeout(back, WAIT_MS, 'reconnect');
+      assert.equal(a.recovered, true);
+      assert.equal(a.id, id);
+      await until(() => numbers(a).length >= 21, '21 messages');
+      b.emit('send', 'moving', 'after');
+      await until(() => numbers(a).includes('after'), 'a message after the recovery');
+      await sleep(100);
+      assert.deepEqual(numbers(a), [...Array.from({ length: 21 }, (_, i) => i), 'after']);
+    } finally {
+      a.close();
+      await p.close();
+    }
+  });
+
+  it('/ws JSON: ?pid=&offset= on the other node gives the session and the missed events', T, async () => {
+    const json = async (raw) => JSON.parse(await raw.next());
+    const a = await Raw.open(c.nodes[0].port, { path: '/ws' });
+    const b = await Raw.open(c.nodes[1].port, { path: '/ws' });
+    try {
+      const session = await json(a);
+      assert.equal(session.data.recovered, false);
+      await json(b);
+      a.send(JSON.stringify({ event: 'join', data: 'j', id: 1 }));
+      assert.equal((await json(a)).ack, 1);
+      b.send(JSON.stringify({ event: 'join', data: 'j', id: 1 }));
+      assert.equal((await json(b)).ack, 1);
+      await settle();
+      b.send(JSON.stringify({ event: 'send', data: { room: 'j', data: 0 } }));
+      let m = await json(a);
+      while (m.event !== 'message') m = await json(a);
+      const offset = m.offset;
+      a.close();
+      await sleep(200);
+      for (let i = 1; i <= 3; i++) b.send(JSON.stringify({ event: 'send', data: { room: 'j', data: i } }));
+      await sleep(300);
+      const again = await Raw.open(c.nodes[1].port, { path: `/ws?pid=${session.data.pid}&offset=${offset}` });
+      try {
+        const s2 = await json(again);
+        assert.equal(s2.event, 'session');
+        assert.equal(s2.data.recovered, true);
+        assert.equal(s2.data.id, session.data.id);
+        assert.equal(s2.data.pid, session.data.pid);
+        const got = [];
+        while (got.length < 3) {
+          const e = await json(again);
+          if (e.event === 'message') got.push(e.data.data.data);
+        }
+        assert.deepEqual(got, [1, 2, 3]);
+        // In its room on node 1 now.
+        b.send(JSON.stringify({ event: 'send', data: { room: 'j', data: 'after' } }));
+        let e = await json(again);
+        while (e.event !== 'message') e = await json(again);
+        assert.equal(e.data.data.data, 'after');
+      } finally {
+        again.close();
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('a pid no node holds: a fresh session within the timeout', T, async () => {
+    const start = Date.now();
+    const s = await connect(c.nodes[1].url, { auth: { pid: 'AAAAAAAAAAAAAAAAAAAA', offset: '1' } });
+    c.open.push(s);
+    assert.equal(s.recovered, false);
+    assert.ok(Date.now() - start < 2000 + WAIT_MS / 2);
   });
 });

@@ -520,12 +520,13 @@ function delayingProxy(port, { match = /transport=websocket/, delayMs = 300 } = 
 async function cuttingProxy(port) {
   const pairs = new Set();
   let holding = false;
+  let target = port;
   const server = net.createServer((down) => {
     if (holding) {
       down.destroy();
       return;
     }
-    const up = net.connect(port, '127.0.0.1');
+    const up = net.connect(target, '127.0.0.1');
     const pair = [down, up];
     pairs.add(pair);
     const end = () => pairs.delete(pair) && pair.forEach((s) => s.destroy());
@@ -553,6 +554,10 @@ async function cuttingProxy(port) {
     },
     release() {
       holding = false;
+    },
+    // New connections go to `p` (a load balancer moving the client).
+    retarget(p) {
+      target = p;
     },
     close() {
       drop();
