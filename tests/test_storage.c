@@ -219,6 +219,74 @@ static void sync_streams_before_relays(void **state)
     assert_int_equal(net.alloc.allocs, net.alloc.frees);
 }
 
+/* Small updates are kept as their bytes (no frame each: a frame's header
+ * alone is 40 bytes), big ones as the frame relayed; either way a joiner
+ * gets every one as the frame the others got, in order, and so does a
+ * sync that a compaction overtakes. */
+static void small_updates_kept_as_bytes(void **state)
+{
+    fake_net net = {0};
+    ctx c = {0};
+    fake_peer *a, *b, *j;
+    char big[700], want[720];
+    size_t before, i;
+    uint64_t token;
+    (void)state;
+    storage_hub(&net, &c, NULL, 0);
+    a = synced(&net, "doc");
+    b = member(&net, "doc");
+    append_id(&net, a, "doc", 0);
+    before = room_hub_memory(net.hub);
+    for (i = 1; i <= 200; i++)
+        append_id(&net, a, "doc", (int)i);
+    /* 5 bytes, the index entry and the arrays' slack; a frame each would
+     * be more than 70. */
+    assert_true(room_hub_memory(net.hub) - before < 200 * 48);
+    for (i = 0; i + ID_LEN < sizeof big; i += ID_LEN)
+        snprintf(big + i, ID_LEN + 1, "u%04u", (unsigned)(300 + i / ID_LEN));
+    assert_int_equal(room_storage_append(net.hub, a->conn, "doc", big, i, NULL), 1);
+    append_id(&net, a, "doc", 201);
+    /* The relays are the frames a joiner gets. */
+    assert_int_equal(b->nframes, 203);
+    snprintf(want, sizeof want, "Y:%s", big);
+    assert_string_equal(b->frames[201], want);
+    j = member(&net, "doc");
+    assert_int_equal(room_storage_sync_begin(net.hub, j->conn, "doc"), 0);
+    assert_int_equal(room_storage_sync_send(net.hub, j->conn, "doc", 100), 0);
+    assert_int_equal(j->nframes, 15);
+    /* A compaction of everything so far: j still gets what it had not. */
+    assert_int_equal(room_storage_compaction_begin(net.hub, "doc", a->conn, &token), 0);
+    append_id(&net, a, "doc", 202);
+    assert_int_equal(room_storage_compaction_commit(net.hub, "doc", token, "u0000", 5), 0);
+    append_id(&net, a, "doc", 203);
+    assert_int_equal(room_storage_sync_send(net.hub, j->conn, "doc", 0), 1);
+    assert_int_equal(j->nframes, 205);
+    for (i = 0; i < j->nframes; i++)
+        assert_string_equal(j->frames[i], b->frames[i]);
+    /* After it, the log is the snapshot (small: bytes too) and the tail. */
+    fake_peer *k = member(&net, "doc");
+    assert_int_equal(room_storage_sync_begin(net.hub, k->conn, "doc"), 0);
+    assert_int_equal(room_storage_sync_send(net.hub, k->conn, "doc", 0), 1);
+    assert_int_equal(k->nframes, 3);
+    assert_string_equal(k->frames[0], "Y:u0000");
+    assert_string_equal(k->frames[1], "Y:u0202");
+    assert_string_equal(k->frames[2], "Y:u0203");
+    /* An empty update first: its place in a buffer that holds no byte. */
+    assert_int_equal(room_storage_append(net.hub, NULL, "empty", "", 0, NULL), 0);
+    fake_peer *e = member(&net, "empty");
+    assert_int_equal(room_storage_sync_begin(net.hub, e->conn, "empty"), 0);
+    assert_int_equal(room_storage_sync_send(net.hub, e->conn, "empty", 0), 1);
+    assert_int_equal(e->nframes, 1);
+    assert_string_equal(e->frames[0], "Y:");
+    fake_close(&net, a);
+    fake_close(&net, b);
+    fake_close(&net, j);
+    fake_close(&net, k);
+    fake_close(&net, e);
+    room_hub_free(net.hub);
+    assert_int_equal(net.alloc.allocs, net.alloc.frees);
+}
+
 static void caps(void **state)
 {
     fake_net net = {0};
@@ -474,11 +542,20 @@ static void compaction_race(void **state)
                 assert_true(rc == 0 || rc == 1);
                 r->syncing = rc == 0;
             } else if (act < 75) {
-                char u[ID_LEN + 1];
-                snprintf(u, sizeof u, "u%04u", (unsigned)(next_id) % 10000u);
-                assert_true(room_storage_append(net.hub, r->p->conn, "doc", u, ID_LEN, NULL) >= 0);
-                r->own[next_id] = 1;
-                all[next_id++] = 1;
+                /* Mostly one id (kept as bytes), sometimes a run of 110
+                 * (550 bytes: kept as its frame). */
+                int n = act < 70 ? 1 : 110;
+                char u[110 * ID_LEN + 1];
+                size_t len = 0;
+                if (n > RACE_IDS - next_id)
+                    n = RACE_IDS - next_id;
+                for (int k = 0; k < n; k++)
+                    len += (size_t)snprintf(u + len, ID_LEN + 1, "u%04u", (unsigned)(next_id + k) % 10000u);
+                assert_true(room_storage_append(net.hub, r->p->conn, "doc", u, len, NULL) >= 0);
+                for (int k = 0; k < n; k++) {
+                    r->own[next_id] = 1;
+                    all[next_id++] = 1;
+                }
             } else if (act < 85) {
                 room_storage_flush(net.hub); /* asks, maybe */
                 if (c.asked && compactor < 0) {
@@ -768,10 +845,14 @@ static int session(fake_net *net, size_t fail_at, room_store *mem)
                                room_storage_sync_send(net->hub, p[i]->conn, "doc", 0) != 1))
             rc = 1;
     }
-    for (i = 0; i < 4; i++) {
-        char u[8];
-        snprintf(u, sizeof u, "u%04u", (unsigned)(i) % 10000u);
-        if (p[i % 3] && room_storage_append(net->hub, p[i % 3]->conn, "doc", u, 5, NULL) < 0)
+    for (i = 0; i < 5; i++) {
+        /* The fourth one big: kept as its frame, the others as bytes. */
+        char u[600];
+        size_t len = 0;
+        do
+            len += (size_t)snprintf(u + len, sizeof u - len, "u%04u", (unsigned)(i) % 10000u);
+        while (i == 3 && len < 520);
+        if (p[i % 3] && room_storage_append(net->hub, p[i % 3]->conn, "doc", u, len, NULL) < 0)
             rc = 1;
     }
     if (p[2] && room_storage_sync_begin(net->hub, p[2]->conn, "doc"))
@@ -821,6 +902,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_relays_once),
         cmocka_unit_test(sync_streams_before_relays),
+        cmocka_unit_test(small_updates_kept_as_bytes),
         cmocka_unit_test(caps),
         cmocka_unit_test(bad_configs),
         cmocka_unit_test(compaction_keeps_what_raced),

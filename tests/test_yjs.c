@@ -200,6 +200,7 @@ typedef struct world {
     room_yjs *yjs;
     room_hub *hub;
     int refuse; /* authorize refuses everything */
+    uint32_t rate; /* the hub's rate_messages (its burst too); 0: none */
 } world;
 
 static int authorize(room_hub *hub, room_conn *conn, const char *room, json_t *metadata,
@@ -226,6 +227,7 @@ static int world_new(world *w, size_t compact_bytes, size_t chunk)
     fake_config(&cfg, &w->net);
     cfg.send = send_cb;
     cfg.close = close_cb;
+    cfg.rate_messages = w->rate;
     if ((rc = room_hub_new(&w->hub, &cfg)) != 0)
         return rc;
     w->net.hub = w->hub;
@@ -527,6 +529,38 @@ static void bad_messages_close(void **state)
     world_free(&w);
 }
 
+/* The hub's rate limits hold for y-websocket messages too: past them the
+ * client is closed (1008), not dropped, since a dropped update would be
+ * lost to it. */
+static void rate_limits_close(void **state)
+{
+    static const uint8_t update[] = {ROOM_YJS_MSG_SYNC, ROOM_YJS_SYNC_UPDATE, 2, 0, 0};
+    room_hub_stats stats;
+    world w = {0};
+    (void)state;
+    w.rate = 2; /* a second's worth of burst: two messages */
+    assert_int_equal(world_new(&w, 0, 0), 0);
+    room_yjs_tick(w.yjs, 1000);
+    peer *a = join(&w, "doc");
+    assert_int_equal(recv_bytes(&w, a, update, sizeof update), 0);
+    assert_int_equal(recv_bytes(&w, a, update, sizeof update), 0);
+    assert_int_equal(a->kicked, 0);
+    assert_int_equal(recv_bytes(&w, a, update, sizeof update), ROOM_ERATELIMIT);
+    assert_int_equal(a->close_code, ROOM_CLOSE_POLICY_VIOLATION);
+    room_hub_stats_get(w.hub, &stats);
+    assert_int_equal(stats.rate_limited, 1);
+    leave(&w, a);
+    /* The bucket refills with the hub's time. */
+    peer *b = join(&w, "doc");
+    assert_int_equal(recv_bytes(&w, b, update, sizeof update), 0);
+    assert_int_equal(recv_bytes(&w, b, update, sizeof update), 0);
+    room_yjs_tick(w.yjs, 2000);
+    assert_int_equal(recv_bytes(&w, b, update, sizeof update), 0);
+    assert_int_equal(b->kicked, 0);
+    leave(&w, b);
+    world_free(&w);
+}
+
 static void refused_with_permission_denied(void **state)
 {
     world w = {0};
@@ -671,6 +705,7 @@ int main(void)
         cmocka_unit_test(awareness_relay_query_and_removal),
         cmocka_unit_test(awareness_owner_is_the_last_sender),
         cmocka_unit_test(bad_messages_close),
+        cmocka_unit_test(rate_limits_close),
         cmocka_unit_test(refused_with_permission_denied),
         cmocka_unit_test(compaction_keeps_every_update),
         cmocka_unit_test(keepalive_every_interval),

@@ -215,7 +215,7 @@ static const option_row rows[] = {
     {"yjs-path", "PATH", set_string, F(yjs_path), 0, 0,
      "y-websocket documents at PATH<room> (/yjs/); \"off\": none"},
     {"yjs-compact-bytes", "N", set_size, F(yjs_compact_bytes), 1, INT_MAX,
-     "compact a document's update log past N bytes (4096)"},
+     "compact a document's update log past N bytes (1024)"},
     {"yjs-compact-growth", "PCT", set_u32, F(yjs_compact_growth), 1, 10000,
      "compact a document's log again once it grew by PCT %\nof its last snapshot (10)"},
     {"redis", "URL", set_string, F(redis_url), 0, 0,

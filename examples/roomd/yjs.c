@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "cluster.h"
 #include "room/yjs.h"
@@ -20,11 +23,15 @@
 /* A joiner's log is streamed in parts; one part may be one big snapshot,
  * and live updates queue behind it. */
 #define ROOMD_YJS_MAX_QUEUED ((size_t)80 << 20)
+/* How often at most the heap's free pages go back to the system (see
+ * on_tick()). */
+#define ROOMD_YJS_TRIM_MS 1000
 
 struct roomd_yjs {
     room_hub *hub;
     room_yjs *yjs;
     const roomd_auth *auth;
+    uint64_t trimmed_at;
     char refusal[ROOMD_ROOM_MAX + 32];
 };
 
@@ -92,10 +99,24 @@ static void on_drained(room_hub *hub, room_conn *conn, void *ud)
     room_yjs_drained(((roomd_yjs *)ud)->yjs, conn);
 }
 
+/* Documents churn the heap: every compaction allocates a snapshot a little
+ * bigger than the one it frees, so the freed ones leave holes that no later
+ * snapshot fits in, and glibc returns only the heap's top to the system by
+ * itself. Once a second at most, the free pages in the middle go back too
+ * (malloc_trim(0): a walk of the free lists and an madvise per run of free
+ * pages; about a quarter of the resident memory of documents under
+ * constant edits, docs/bench/yjs-results.md). */
 static int64_t on_tick(room_hub *hub, uint64_t now_ms, void *ud)
 {
+    roomd_yjs *y = ud;
     (void)hub;
-    return room_yjs_tick(((roomd_yjs *)ud)->yjs, now_ms);
+#ifdef __GLIBC__
+    if (now_ms - y->trimmed_at >= ROOMD_YJS_TRIM_MS) {
+        malloc_trim(0);
+        y->trimmed_at = now_ms;
+    }
+#endif
+    return room_yjs_tick(y->yjs, now_ms);
 }
 
 int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd_yjs **out)
@@ -118,6 +139,12 @@ int roomd_yjs_mount(room_ws *ws, const options *o, const roomd_auth *auth, roomd
     room_ws_hub_config(ws, &hcfg);
     hcfg.log = log_line;
     hcfg.max_message_bytes = ROOMD_YJS_MAX_MESSAGE;
+    /* The same per-connection limits as the other mounts (--msg-rate,
+     * --byte-rate, off with --no-rate-limit); the byte burst is a whole
+     * document (the hub's default: its max_message_bytes). */
+    hcfg.rate_messages = o->msg_rate;
+    hcfg.rate_messages_burst = 2 * o->msg_rate;
+    hcfg.rate_bytes = o->byte_rate;
     /* --redis: documents and awareness span the nodes (docs/cluster.md
      * "Room storage"), the hub named by the mount's path. */
     hcfg.adapter = roomd_cluster_adapter(o->yjs_path ? o->yjs_path : "/yjs/");

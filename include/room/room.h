@@ -472,6 +472,14 @@ ROOM_API int room_conn_recv(room_hub *hub, room_conn *conn, const void *bytes, s
  * BINARY_EVENT / BINARY_ACK), once all of them have arrived. */
 ROOM_API int room_conn_recv_binary(room_hub *hub, room_conn *conn, const void *bytes, size_t len,
                                    const room_bytes *attachments, size_t attachment_count);
+/* Charges one message of `len` bytes to the connection's rate limits
+ * (room_config.rate_*), as room_conn_recv() does before it decodes: for a
+ * host that reads a connection's messages itself (a prefix mount). 0 when
+ * it passes (or the hub has no limits); ROOM_ERATELIMIT when it does not:
+ * counted in room_hub_stats.rate_limited, nothing sent, the connection
+ * left as it is (the caller answers in its protocol); ROOM_EINVAL for
+ * NULL. */
+ROOM_API int room_conn_rate_take(room_hub *hub, room_conn *conn, size_t len);
 /* The connection is gone: runs the "disconnect" handler, leaves every room,
  * frees the connection. `reason` may be NULL. This is the host's call, made
  * outside hub callbacks; a handler that wants a connection gone uses

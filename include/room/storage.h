@@ -13,10 +13,11 @@
  *   - history (room/history.h): the last messages sent to the room with
  *     room_history_send_args(), as the shared frames the members got;
  *   - storage (this header): a log of opaque binary updates that clients
- *     submit. Each append is kept once (one frame, also the frame relayed
- *     to the other members), relayed at once to the room's synced members,
- *     and a member that starts a sync gets the whole log, streamed at the
- *     pace its host chooses, before any relay.
+ *     submit. Each append is kept once (a big one as the frame relayed to
+ *     the other members; one of 512 bytes or less as its bytes, its frame
+ *     made again for a joiner), relayed at once to the room's synced
+ *     members, and a member that starts a sync gets the whole log, streamed
+ *     at the pace its host chooses, before any relay.
  * Both live apart from the room's membership: they outlive the room's
  * last member, and a room without members keeps them (until the hub is
  * freed, or, with a store, until they are written and unloaded).
@@ -298,7 +299,7 @@ ROOM_API int room_storage_enable(room_hub *hub, const room_storage_config *confi
 
 /* ---- the update log ------------------------------------------------------- */
 
-/* Appends `update` (len bytes, copied once into its frame) to `room`'s log
+/* Appends `update` (len bytes, copied into its frame) to `room`'s log
  * and relays that frame to the room's members except `from` and except
  * those still syncing (they get it from their sync; so does `from` when it
  * is syncing itself). `from` is the member
@@ -333,7 +334,8 @@ ROOM_API int room_storage_sync_begin(room_hub *hub, room_conn *conn, const char 
  * changes nothing for it: the entries it was still to get are kept for it.
  * Errors: ROOM_EINVAL, ROOM_ENAME, ROOM_ENOTFOUND (no sync of that room
  * running for conn: never begun, over, or ended when it left the room),
- * ROOM_ECLOSED / ROOM_ETRANSPORT (a send failed: the sync is ended). */
+ * ROOM_ECLOSED / ROOM_ETRANSPORT (a send failed: the sync is ended),
+ * ROOM_ENOMEM (an entry's frame could not be made: the sync is ended). */
 ROOM_API int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room,
                                     size_t max_bytes);
 /* Ends conn's sync of `room` without finishing it (the connection no
@@ -341,7 +343,8 @@ ROOM_API int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *
 ROOM_API int room_storage_sync_end(room_hub *hub, room_conn *conn, const char *room);
 
 /* One log entry, borrowed for the visit: its offset, the update's bytes
- * (`update`, inside the frame's payload after the prefix) and its frame. */
+ * (`update`, inside the frame's payload after the prefix) and its frame
+ * (for a small update, made for the visit). */
 typedef struct room_storage_entry {
     uint64_t offset;
     room_bytes update;
@@ -352,7 +355,8 @@ typedef int (*room_storage_visit_fn)(const room_storage_entry *entry, void *ud);
  * (that value is returned) and may only read and send (no append, no
  * compaction, no join, leave or close). Opens the room's storage if
  * needed. Errors: those of opening (ROOM_EINVAL, ROOM_ENAME, ROOM_ELIMIT,
- * ROOM_ESTORAGE, ROOM_ENOMEM). */
+ * ROOM_ESTORAGE, ROOM_ENOMEM), ROOM_ENOMEM (an entry's frame could not be
+ * made: the visit stops there). */
 ROOM_API int room_storage_foreach(room_hub *hub, const char *room, room_storage_visit_fn fn,
                                   void *ud);
 

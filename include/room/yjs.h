@@ -143,8 +143,8 @@ typedef struct room_yjs_config {
     void *user_data; /* given to connect and authorize */
 
     /* The room storage settings (room/storage.h): store, scope, caps,
-     * compact_bytes (0: 4096 here, not the storage's 1 MiB: a document's
-     * small updates cost about three times their bytes as log entries),
+     * compact_bytes (0: 1024 here, not the storage's 1 MiB: a document's
+     * small updates cost about twice their bytes as log entries),
      * compact_growth_percent (0: 10 here, not the storage's 100, for the
      * same reason). Copied; update_prefix, frame_kind, compact and
      * user_data are the layer's own. NULL: every default. */
@@ -191,10 +191,13 @@ ROOM_YJS_API void room_yjs_free(room_yjs *yjs);
  * connection (room_conn_kick()): ROOM_EPROTO (1002: undecodable, or an
  * awareness state that is not JSON), ROOM_ETOOBIG (1009: an awareness
  * state past max_awareness_bytes, an update past the storage caps),
- * ROOM_ELIMIT (1008: the document is at max_log_bytes), ROOM_ESTORAGE
- * (1011: the room is read-only; the client sends its state again when it
- * reconnects), ROOM_ENOMEM (1011). A client's auth messages and messages
- * of unknown types are ignored. */
+ * ROOM_ELIMIT (1008: the document is at max_log_bytes), ROOM_ERATELIMIT
+ * (1008: over the hub's rate limits, room_config.rate_*, charged once per
+ * WebSocket message; closed rather than dropped, since a dropped update
+ * would leave the client believing the server has it, and the client
+ * sends its whole state again when it reconnects), ROOM_ESTORAGE (1011:
+ * the room is read-only; likewise), ROOM_ENOMEM (1011). A client's auth
+ * messages and messages of unknown types are ignored. */
 ROOM_YJS_API int room_yjs_recv(room_yjs *yjs, room_conn *conn, const void *bytes, size_t len);
 /* The connection's output has been written: streams the next part of
  * a joiner's log. */

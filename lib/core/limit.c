@@ -44,7 +44,9 @@ static uint32_t refill(uint32_t tokens, uint32_t ms, uint32_t rate, uint32_t sca
     return t < cap ? (uint32_t)t : cap;
 }
 
-int rm_limit_take(room_hub *hub, room_conn *conn, size_t len)
+/* Charges one message of `len` bytes: 0, or ROOM_ERATELIMIT (counted, the
+ * buckets unchanged: a client that slows down gets through). */
+static int take(room_hub *hub, room_conn *conn, size_t len)
 {
     const room_config *cfg = &hub->cfg;
     uint32_t now, msgs, bytes, need;
@@ -72,10 +74,26 @@ int rm_limit_take(room_hub *hub, room_conn *conn, size_t len)
         l->strikes = 0;
         return 0;
     }
-    /* Dropped, and costs nothing: a client that slows down gets through. */
     hub->stats.rate_limited++;
+    return ROOM_ERATELIMIT;
+}
+
+int rm_limit_take(room_hub *hub, room_conn *conn, size_t len)
+{
+    rm_limit *l;
+    if (take(hub, conn, len) == 0)
+        return 0;
+    /* Dropped, and costs nothing: a client that slows down gets through. */
+    l = limit_of(conn);
     room_fail(hub, conn, NULL, ROOM_ERATELIMIT, NULL);
-    if (++l->strikes >= cfg->rate_kick_after)
+    if (++l->strikes >= hub->cfg.rate_kick_after)
         room_conn_kick(hub, conn, ROOM_CLOSE_POLICY_VIOLATION, "rate limit exceeded");
     return ROOM_ERATELIMIT;
+}
+
+int room_conn_rate_take(room_hub *hub, room_conn *conn, size_t len)
+{
+    if (!hub || !conn)
+        return ROOM_EINVAL;
+    return take(hub, conn, len);
 }

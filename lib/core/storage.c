@@ -153,9 +153,9 @@ static void sroom_free(room_hub *hub, rm_sroom *r)
 {
     uint32_t i;
     rm_history_release(hub, r);
-    for (i = 0; i < r->lcount; i++)
-        room_frame_unref(r->log[i].frame);
+    rm_log_clear(r);
     rm_free(&hub->alloc, r->log, (size_t)r->lcap * sizeof *r->log);
+    rm_free(&hub->alloc, r->lbuf, r->lbcap);
     for (i = 0; i < r->nsyncs; i++)
         sync_release(hub, &r->syncs[i]);
     rm_free(&hub->alloc, r->syncs, (size_t)r->capsyncs * sizeof *r->syncs);
@@ -198,7 +198,7 @@ int room_store_sink_update(room_store_sink *sink, uint64_t offset, const void *d
         return ROOM_EINVAL;
     if (len > sink->st->cfg.max_log_bytes || r->lbytes + len > sink->st->cfg.max_log_bytes)
         return ROOM_ETOOBIG;
-    if ((rc = rm_log_entry_add(sink->hub, r, offset, data, len)) != 0)
+    if ((rc = rm_log_entry_add(sink->hub, r, offset, data, len, NULL)) != 0)
         return rc;
     /* What was loaded counts as the base of the next compaction threshold. */
     r->lbase = r->lbytes;
@@ -249,8 +249,7 @@ static int load(room_hub *hub, rm_storage *st, rm_sroom *r)
     if (rc == ROOM_ENOTFOUND) {
         /* Whatever the sink took before the store said so is not a room. */
         rm_history_release(hub, r);
-        while (r->lcount)
-            room_frame_unref(r->log[--r->lcount].frame);
+        rm_log_clear(r);
         r->lbytes = r->lbase = 0;
         r->hlast = r->hfloor = r->hsaved = r->hfloor_saved = r->llast = r->lsaved = 0;
     }
@@ -490,7 +489,7 @@ static void fill(const rm_sroom *r, room_store_batch *b, room_store_message **ms
     if (r->lreplaced) {
         const rm_lent *s = &r->log[0]; /* the snapshot sits first, at the token */
         b->replace_upto = r->lreplaced;
-        b->snapshot.data = room_frame_payload(s->frame, NULL) + s->skip;
+        b->snapshot.data = rm_log_data(r, s);
         b->snapshot.len = s->len;
     }
     b->updates = *upd;
@@ -499,7 +498,7 @@ static void fill(const rm_sroom *r, room_store_batch *b, room_store_message **ms
         if (e->offset <= r->lsaved || e->offset <= r->lreplaced)
             continue;
         (*upd)->offset = e->offset;
-        (*upd)->data = room_frame_payload(e->frame, NULL) + e->skip;
+        (*upd)->data = rm_log_data(r, e);
         (*upd)->len = e->len;
         (*upd)++;
         b->update_count++;

@@ -18,14 +18,19 @@ typedef struct rm_hent {
     uint64_t at;
 } rm_hent;
 
-/* A log entry: the frame relayed and streamed, and where the update sits in
- * its payload (after the prefix). */
+/* A log entry. A small update (RM_LOG_INLINE bytes at most: typing, the
+ * bulk of a document's log) is kept as its bytes in the room's buffer,
+ * `at` bytes in (`frame` NULL), and gets a frame again only when a joiner
+ * streams it: the frame relayed costs several times its bytes. A bigger
+ * one keeps the frame relayed and streamed, the update `at` bytes into its
+ * payload (after the prefix). */
 typedef struct rm_lent {
     room_frame *frame;
     uint64_t offset;
-    uint32_t skip;
+    uint32_t at;
     uint32_t len;
 } rm_lent;
+#define RM_LOG_INLINE 512
 
 /* A member streaming the log: it has got every entry up to `pos`, and
  * before the live entries after it, `held` (references to entries a
@@ -70,6 +75,9 @@ typedef struct rm_sroom {
     /* Log: an array in offset order. */
     rm_lent *log;
     uint32_t lcap, lcount;
+    uint32_t lpeak;  /* the most entries since the last compaction */
+    uint8_t *lbuf;   /* the small updates' bytes, in offset order */
+    uint32_t lbcap, lblen, lbpeak;
     size_t lbytes;   /* update bytes */
     size_t lbase;    /* bytes right after the last compaction */
     uint64_t llast;  /* last offset given */
@@ -165,8 +173,14 @@ rm_sroom *rm_sroom_open_existing(room_hub *hub, const char *name, int *err);
 void rm_storage_fetch_begin(room_hub *hub, rm_sroom *r);
 
 /* updatelog.c */
-/* Appends an entry at `offset` (its frame built with the prefix). */
-int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len);
+/* Appends an entry at `offset`. *relay_out (optional): a new reference to
+ * the update's frame (built with the prefix), for the caller to send. */
+int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len,
+                     room_frame **relay_out);
+/* An entry's update bytes. */
+const uint8_t *rm_log_data(const rm_sroom *r, const rm_lent *e);
+/* Drops every entry (a load that found nothing, freeing). */
+void rm_log_clear(rm_sroom *r);
 /* The running compaction is over; `ask_again`: ask for another if the log
  * is still over its threshold (an abort). */
 void rm_compaction_end(room_hub *hub, rm_sroom *r, bool ask_again);

@@ -1,30 +1,103 @@
 /* Room storage's update log (docs/history.md): appending an opaque update
- * (kept once, as the frame relayed to the synced members), streaming the
- * whole log to a joining member before it gets relays, and compaction by a
- * member's snapshot that replaces exactly the entries that member had. */
+ * (a big one kept once, as the frame relayed to the synced members; a
+ * small one as its bytes in the room's buffer), streaming the whole log to
+ * a joining member before it gets relays, and compaction by a member's
+ * snapshot that replaces exactly the entries that member had. */
 #include <string.h>
 
 #include "stored.h"
 
-int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len)
+/* The update prefix of `data`: its length, or ROOM_EINVAL. */
+static int prefix_of(const rm_storage *st, const void *data, size_t len, uint8_t *prefix, size_t *plen)
+{
+    *plen = st->cfg.update_prefix ? st->cfg.update_prefix(data, len, prefix, st->cfg.user_data) : 0;
+    return *plen > ROOM_STORAGE_PREFIX_MAX ? ROOM_EINVAL : 0;
+}
+
+/* Room for `need` items in an array of the log (entries, the buffer),
+ * which exists afterwards even for 0 (an empty update's place in the
+ * buffer): it grows by half, not double, since it lives as long as the
+ * room and a compaction fits it to its cycle again (fit()). */
+static int reserve(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
+{
+    uint32_t ncap;
+    void *p;
+    if (need <= *cap && *cap)
+        return 0;
+    ncap = *cap / 2 < UINT32_MAX - *cap ? *cap + *cap / 2 : UINT32_MAX;
+    if (ncap < need)
+        ncap = need;
+    if (ncap < min)
+        ncap = min;
+    if ((size_t)ncap > SIZE_MAX / elem ||
+        !(p = rm_realloc(&hub->alloc, *items, (size_t)*cap * elem, (size_t)ncap * elem)))
+        return ROOM_ENOMEM;
+    *items = p;
+    *cap = ncap;
+    return 0;
+}
+
+int rm_log_entry_add(room_hub *hub, rm_sroom *r, uint64_t offset, const void *data, size_t len,
+                     room_frame **relay_out)
 {
     const rm_storage *st = hub->storage;
-    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX];
-    size_t plen = 0;
-    room_frame *frame;
+    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX] = {0};
+    size_t plen;
+    room_frame *frame = NULL;
+    /* The buffer's offsets are 32-bit; a log that big keeps frames. */
+    bool inline_ = len <= RM_LOG_INLINE && r->lblen + len <= UINT32_MAX / 2;
     int rc;
-    if ((rc = rm_grow(&hub->alloc, (void **)&r->log, &r->lcap, r->lcount + 1, sizeof *r->log)) != 0)
+    if ((rc = reserve(hub, (void **)&r->log, &r->lcap, r->lcount + 1, 8, sizeof *r->log)) != 0 ||
+        (inline_ && (rc = reserve(hub, (void **)&r->lbuf, &r->lbcap, r->lblen + (uint32_t)len, 64, 1)) != 0) ||
+        (rc = prefix_of(st, data, len, prefix, &plen)) != 0)
         return rc;
-    if (st->cfg.update_prefix) {
-        plen = st->cfg.update_prefix(data, len, prefix, st->cfg.user_data);
-        if (plen > ROOM_STORAGE_PREFIX_MAX)
-            return ROOM_EINVAL;
-    }
-    if (!(frame = rm_frame_make_prefixed(hub, st->cfg.frame_kind, prefix, plen, data, len)))
+    if ((!inline_ || relay_out) &&
+        !(frame = rm_frame_make_prefixed(hub, st->cfg.frame_kind, prefix, plen, data, len)))
         return ROOM_ENOMEM;
-    r->log[r->lcount++] = (rm_lent){frame, offset, (uint32_t)plen, (uint32_t)len};
+    if (inline_) {
+        if (len)
+            memcpy(r->lbuf + r->lblen, data, len);
+        r->log[r->lcount++] = (rm_lent){NULL, offset, r->lblen, (uint32_t)len};
+        r->lblen += (uint32_t)len;
+        if (r->lblen > r->lbpeak)
+            r->lbpeak = r->lblen;
+        if (relay_out)
+            *relay_out = frame;
+    } else {
+        r->log[r->lcount++] = (rm_lent){frame, offset, (uint32_t)plen, (uint32_t)len};
+        if (relay_out)
+            *relay_out = room_frame_ref(frame);
+    }
     r->lbytes += len;
+    if (r->lcount > r->lpeak)
+        r->lpeak = r->lcount;
     return 0;
+}
+
+const uint8_t *rm_log_data(const rm_sroom *r, const rm_lent *e)
+{
+    return e->frame ? room_frame_payload(e->frame, NULL) + e->at : r->lbuf + e->at;
+}
+
+void rm_log_clear(rm_sroom *r)
+{
+    while (r->lcount)
+        room_frame_unref(r->log[--r->lcount].frame);
+    r->lblen = 0;
+}
+
+/* A new reference to the frame of an entry: its own, or one made again
+ * from the buffer. NULL when out of memory. */
+static room_frame *entry_frame(room_hub *hub, const rm_sroom *r, const rm_lent *e)
+{
+    const rm_storage *st = hub->storage;
+    uint8_t prefix[ROOM_STORAGE_PREFIX_MAX] = {0};
+    size_t plen;
+    if (e->frame)
+        return room_frame_ref(e->frame);
+    if (prefix_of(st, r->lbuf + e->at, e->len, prefix, &plen) != 0)
+        return NULL;
+    return rm_frame_make_prefixed(hub, st->cfg.frame_kind, prefix, plen, r->lbuf + e->at, e->len);
 }
 
 static bool syncing(const rm_sroom *r, const room_conn *conn)
@@ -67,7 +140,7 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
     rm_storage *st;
     rm_sroom *r;
     rm_room *members;
-    rm_lent *e;
+    room_frame *frame;
     int rc, n = 0;
     uint32_t i;
 
@@ -86,20 +159,20 @@ int room_storage_append(room_hub *hub, room_conn *from, const char *room, const 
         return ROOM_ETOOBIG;
     if (r->lbytes + len > st->cfg.max_log_bytes)
         return ROOM_ELIMIT;
-    if ((rc = rm_log_entry_add(hub, r, r->llast + 1, update, len)) != 0)
+    if ((rc = rm_log_entry_add(hub, r, r->llast + 1, update, len, &frame)) != 0)
         return rc;
-    e = &r->log[r->lcount - 1];
-    r->llast = e->offset;
+    r->llast++;
     if (offset_out)
-        *offset_out = e->offset;
+        *offset_out = r->llast;
     /* The synced members get it now; a syncing one gets it from its
      * stream, after everything older. One frame for all. */
     members = rm_room_find(hub, room, NULL, &rc);
     for (i = 0; members && i < members->count; i++) {
         room_conn *c = members->members[i].conn;
-        if (c != from && !syncing(r, c) && rm_deliver(hub, c, e->frame) == 0)
+        if (c != from && !syncing(r, c) && rm_deliver(hub, c, frame) == 0)
             n++;
     }
+    room_frame_unref(frame);
     if (st->store.write)
         rm_sroom_pending(st, r);
     if (!r->compactor && over_threshold(st, r)) {
@@ -228,10 +301,14 @@ int room_storage_sync_send(room_hub *hub, room_conn *conn, const char *room, siz
             i = first_after(r, s->pos);
             if (i == r->lcount)
                 return finish(hub, r, s); /* everything: live from here on */
-            frame = r->log[i].frame;
-            s->pos = r->log[i].offset;
-            rc = rm_deliver(hub, conn, frame);
-            sent += frame->len;
+            if (!(frame = entry_frame(hub, r, &r->log[i]))) {
+                rc = ROOM_ENOMEM;
+            } else {
+                s->pos = r->log[i].offset;
+                rc = rm_deliver(hub, conn, frame);
+                sent += frame->len;
+                room_frame_unref(frame);
+            }
         }
         if (rc) {
             rm_sync_remove(hub, r, s);
@@ -275,11 +352,17 @@ int room_storage_foreach(room_hub *hub, const char *room, room_storage_visit_fn 
     for (i = 0, rc = 0; i < r->lcount && !rc; i++) {
         const rm_lent *e = &r->log[i];
         room_storage_entry entry;
+        size_t flen;
+        if (!(entry.frame = entry_frame(hub, r, e))) {
+            rc = ROOM_ENOMEM;
+            break;
+        }
         entry.offset = e->offset;
-        entry.update.data = room_frame_payload(e->frame, NULL) + e->skip;
+        /* The update ends the payload, after its prefix. */
+        entry.update.data = room_frame_payload(entry.frame, &flen) + (flen - e->len);
         entry.update.len = e->len;
-        entry.frame = e->frame;
         rc = fn(&entry, ud);
+        room_frame_unref(entry.frame);
     }
     hub->storage->busy--;
     return rc;
@@ -364,13 +447,22 @@ static rm_sroom *compaction_of(room_hub *hub, const char *room, uint64_t token, 
     return r;
 }
 
-/* A sync that had not reached the compacted entries keeps references to
- * the ones it was still to get (log[from..upto)), so that it gets them, and
- * not the snapshot. Room first, so that filling cannot fail. */
-static int hold_reserve(room_hub *hub, rm_sroom *r, rm_sync *s, uint32_t upto)
+/* How many of the entries before log[upto] a sync has still to get. */
+static uint32_t to_hold(const rm_sroom *r, const rm_sync *s, uint32_t upto)
 {
     uint32_t i = first_after(r, s->pos);
-    if (i >= upto)
+    return i < upto ? upto - i : 0;
+}
+
+/* A sync that had not reached the compacted entries keeps frames of the
+ * ones it was still to get (log[from..upto)), so that it gets them, and not
+ * the snapshot. They are made here, after held[nheld] (counted by hold()),
+ * so that the compaction changes nothing when memory runs out. */
+static int hold_reserve(room_hub *hub, rm_sroom *r, rm_sync *s, uint32_t upto)
+{
+    uint32_t n = to_hold(r, s, upto), from = upto - n, k;
+    int rc;
+    if (!n)
         return 0;
     /* What it already sent of its held entries goes first. */
     if (s->iheld) {
@@ -378,35 +470,83 @@ static int hold_reserve(room_hub *hub, rm_sroom *r, rm_sync *s, uint32_t upto)
         s->nheld -= s->iheld;
         s->iheld = 0;
     }
-    return rm_grow(&hub->alloc, (void **)&s->held, &s->capheld, s->nheld + (upto - i), sizeof *s->held);
+    if ((rc = rm_grow(&hub->alloc, (void **)&s->held, &s->capheld, s->nheld + n, sizeof *s->held)) != 0)
+        return rc;
+    for (k = 0; k < n; k++) {
+        if (!(s->held[s->nheld + k] = entry_frame(hub, r, &r->log[from + k]))) {
+            while (k)
+                room_frame_unref(s->held[s->nheld + --k]);
+            return ROOM_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Gives up what hold_reserve() made. */
+static void hold_release(rm_sroom *r, rm_sync *s, uint32_t upto)
+{
+    uint32_t n = to_hold(r, s, upto);
+    while (n)
+        room_frame_unref(s->held[s->nheld + --n]);
 }
 
 static void hold(rm_sroom *r, rm_sync *s, uint32_t upto, uint64_t token)
 {
-    uint32_t i;
-    for (i = first_after(r, s->pos); i < upto; i++)
-        s->held[s->nheld++] = room_frame_ref(r->log[i].frame);
+    s->nheld += to_hold(r, s, upto);
     if (s->pos < token)
         s->pos = token;
 }
 
-/* After a compaction the log is a snapshot and a short tail: an array
- * grown for the long log before it would stay that big for as long as the
- * room lives (a quarter of the rooms' memory in the yjs benchmark).
- * Halved while a quarter or less is used; a failed realloc keeps it. */
-static void log_shrink(room_hub *hub, rm_sroom *r)
+/* After a compaction, an array of the log sized for the longest it was
+ * since the previous one (`need`), with a quarter more: a room that
+ * compacts at a steady pace keeps its arrays (shrinking them to the tail
+ * and growing them again every cycle churns the heap into holes no later
+ * allocation fits), and one grown for a long log before a compaction does
+ * not stay that big for as long as the room lives. Only when it is half as
+ * big again as that; a failed realloc keeps it. */
+static void fit(room_hub *hub, void **items, uint32_t *cap, uint32_t need, uint32_t min, size_t elem)
 {
-    uint32_t ncap = r->lcap;
-    rm_lent *p;
-    while (ncap > 8 && r->lcount <= ncap / 4)
-        ncap /= 2;
-    if (ncap == r->lcap)
+    uint64_t want = (uint64_t)need + need / 4;
+    uint32_t ncap = want < UINT32_MAX ? (uint32_t)want : UINT32_MAX;
+    void *p;
+    if (ncap < min)
+        ncap = min;
+    if (*cap <= ncap + ncap / 4)
         return;
-    p = rm_realloc(&hub->alloc, r->log, (size_t)r->lcap * sizeof *r->log, (size_t)ncap * sizeof *r->log);
-    if (p) {
-        r->log = p;
-        r->lcap = ncap;
+    if ((p = rm_realloc(&hub->alloc, *items, (size_t)*cap * elem, (size_t)ncap * elem)) != NULL) {
+        *items = p;
+        *cap = ncap;
     }
+}
+
+/* The buffer after a compaction: the snapshot's bytes when it is kept
+ * there (they were appended last, at snap->at), then those of the kept
+ * entries log[upto..], which start at `from`. */
+static void rebuild_buffer(rm_sroom *r, rm_lent *snap, uint32_t upto)
+{
+    uint8_t bytes[RM_LOG_INLINE];
+    uint32_t from = snap->frame ? r->lblen : snap->at, end = from, put = 0, i;
+    for (i = upto; i < r->lcount; i++) {
+        if (!r->log[i].frame) {
+            from = r->log[i].at;
+            break;
+        }
+    }
+    if (!snap->frame) {
+        memcpy(bytes, r->lbuf + snap->at, snap->len);
+        put = snap->len;
+    }
+    if (end > from)
+        memmove(r->lbuf + put, r->lbuf + from, end - from);
+    if (!snap->frame) {
+        memcpy(r->lbuf, bytes, put);
+        snap->at = 0;
+    }
+    for (i = upto; i < r->lcount; i++) {
+        if (!r->log[i].frame)
+            r->log[i].at = r->log[i].at - from + put;
+    }
+    r->lblen = put + (end - from);
 }
 
 int room_storage_compaction_commit(room_hub *hub, const char *room, uint64_t token,
@@ -415,7 +555,7 @@ int room_storage_compaction_commit(room_hub *hub, const char *room, uint64_t tok
     rm_storage *st;
     rm_sroom *r;
     rm_lent snap;
-    uint32_t upto, i;
+    uint32_t upto, i, j;
     size_t kept = 0;
     int rc;
 
@@ -431,15 +571,20 @@ int room_storage_compaction_commit(room_hub *hub, const char *room, uint64_t tok
         kept += r->log[i].len;
     if (len > st->cfg.max_log_bytes)
         return ROOM_ETOOBIG;
-    /* The snapshot's frame is built as the last entry would be, then moved
+    /* The snapshot's entry is made as the last entry would be, then moved
      * to the front; nothing has changed if that fails. */
-    if ((rc = rm_log_entry_add(hub, r, token, snapshot, len)) != 0)
+    if ((rc = rm_log_entry_add(hub, r, token, snapshot, len, NULL)) != 0)
         return rc;
     snap = r->log[--r->lcount];
     r->lbytes -= len;
     for (i = 0; i < r->nsyncs; i++) {
         if ((rc = hold_reserve(hub, r, &r->syncs[i], upto)) != 0) {
-            room_frame_unref(snap.frame);
+            for (j = 0; j < i; j++)
+                hold_release(r, &r->syncs[j], upto);
+            if (snap.frame)
+                room_frame_unref(snap.frame);
+            else
+                r->lblen = snap.at;
             return rc;
         }
     }
@@ -447,12 +592,16 @@ int room_storage_compaction_commit(room_hub *hub, const char *room, uint64_t tok
         hold(r, &r->syncs[i], upto, token);
     for (i = 0; i < upto; i++)
         room_frame_unref(r->log[i].frame);
+    rebuild_buffer(r, &snap, upto);
     /* upto >= 1: the token is an entry's offset, and entries are only ever
      * removed by a compaction, which this one would have had to abort. */
     memmove(r->log + 1, r->log + upto, (size_t)(r->lcount - upto) * sizeof *r->log);
     r->lcount = r->lcount - upto + 1;
     r->log[0] = snap;
-    log_shrink(hub, r);
+    fit(hub, (void **)&r->log, &r->lcap, r->lpeak > r->lcount ? r->lpeak : r->lcount, 8, sizeof *r->log);
+    fit(hub, (void **)&r->lbuf, &r->lbcap, r->lbpeak > r->lblen ? r->lbpeak : r->lblen, 64, 1);
+    r->lpeak = r->lcount;
+    r->lbpeak = r->lblen;
     r->lbytes = kept + len;
     r->lbase = r->lbytes;
     r->lreplaced = token;

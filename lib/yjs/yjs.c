@@ -16,12 +16,15 @@
 #define YJS_REASON_MAX 128
 /* A compaction's tail worth asking again for (see again()). */
 #define YJS_TAIL_MIN ((size_t)64 << 10)
-/* The log's compaction threshold unless the host sets one: a document's
- * small updates cost about three times their bytes as log entries (frame,
- * entry), its snapshot about its bytes, so compacting early keeps a
- * document near its size; past it the growth rule below spaces the
- * snapshots out (docs/bench/yjs-results.md has the measurements). */
-#define YJS_DEFAULT_COMPACT ((size_t)4 << 10)
+/* The log's compaction threshold unless the host sets one: below it a
+ * document's log is never compacted, so a small document keeps every
+ * update it ever had until its log passes it (typing: about 30 bytes and a
+ * 24-byte entry each). 1 KiB keeps small documents near their size; what
+ * it costs is a snapshot asked every 10 % of growth (below) from then on,
+ * a few hundred bytes each for such documents (docs/bench/yjs-results.md
+ * has the measurements: 4 KiB cost 10 kB more per document of the
+ * benchmark at 2 updates/s). */
+#define YJS_DEFAULT_COMPACT ((size_t)1 << 10)
 /* The growth past a compaction's size that asks for the next one, in
  * percent (the storage's default, 100, lets a log of small updates reach
  * three times its document's size several times over between snapshots;
@@ -662,6 +665,7 @@ static int close_code(int rc)
     case ROOM_ETOOBIG:
         return ROOM_CLOSE_MESSAGE_TOO_BIG;
     case ROOM_ELIMIT:
+    case ROOM_ERATELIMIT:
         return ROOM_CLOSE_POLICY_VIOLATION;
     default:
         return ROOM_CLOSE_INTERNAL_ERROR;
@@ -678,6 +682,7 @@ int room_yjs_recv(room_yjs *yjs, room_conn *conn, const void *bytes, size_t len)
 
     if (!yjs || !conn || (!bytes && len) || !(yc = room_conn_data(conn)))
         return ROOM_EINVAL;
+    rc = room_conn_rate_take(yjs->hub, conn, len);
     while (rc == 0 && (rc = room_yjs_decode(b, len, &pos, &m)) == 1) {
         switch (m.type) {
         case ROOM_YJS_MSG_SYNC:

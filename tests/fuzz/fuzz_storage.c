@@ -4,7 +4,8 @@
  *
  *   o  open                        m  message (arg: the bytes: join, send,
  *   j  join "doc"                     history requests with any `since`)
- *   u  append an update to "doc"   s  sync: begin, or send arg bytes more
+ *   u  append an update to "doc" (a big one when the arg starts with '*')
+ *                                  s  sync: begin, or send arg bytes more
  *   k  compaction begin (the slot, or any when the arg starts with '*')
  *   a  the compactor answers with its state
  *   x  compaction abort            l  leave "doc"      c  close
@@ -27,6 +28,7 @@
 #define SLOTS 4
 #define IDS 2048
 #define ID_LEN 5
+#define RUN 110 /* ids in a big update: 550 bytes */
 
 typedef struct slot {
     room_conn *conn;
@@ -284,15 +286,24 @@ static void run(const fuzz_cmd *cmd)
         break;
     case 'u':
         if (s->member && st.next_id < IDS) {
-            char u[ID_LEN];
-            id_text((unsigned)st.next_id, u);
-            rc = room_storage_append(st.hub, s->conn, "doc", u, ID_LEN, NULL);
+            /* One id, or with '*' a run of up to RUN (a big update: the
+             * log keeps its frame, not its bytes). */
+            char u[RUN * ID_LEN];
+            int n = cmd->len && cmd->arg[0] == '*' ? RUN : 1, k;
+            if (n > IDS - st.next_id)
+                n = IDS - st.next_id;
+            k = 0;
+            do
+                id_text((unsigned)(st.next_id + k), u + k * ID_LEN);
+            while (++k < n);
+            rc = room_storage_append(st.hub, s->conn, "doc", u, (size_t)n * ID_LEN, NULL);
             FUZZ_CHECK(rc >= 0 || rc == ROOM_ESTORAGE);
-            if (rc >= 0) {
-                s->seen[st.next_id] = 1;
-                st.all[st.next_id] = 1;
+            for (k = 0; k < n; k++, st.next_id++) {
+                if (rc >= 0) {
+                    s->seen[st.next_id] = 1;
+                    st.all[st.next_id] = 1;
+                }
             }
-            st.next_id++;
         }
         break;
     }

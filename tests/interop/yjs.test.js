@@ -64,7 +64,8 @@ describe('y-websocket at /yjs/', () => {
   };
 
   before(async () => {
-    server = await startRoomd(['--yjs-compact-bytes', '65536']);
+    // --no-rate-limit: these clients write thousands of updates at once.
+    server = await startRoomd(['--yjs-compact-bytes', '65536', '--no-rate-limit']);
   });
   after(async () => {
     // The doc too: its awareness has a timer of its own.
@@ -252,6 +253,37 @@ describe('y-websocket at /yjs/', () => {
       ws.on('error', reject);
     });
     assert.equal(code, 1003);
+  });
+});
+
+describe('y-websocket with rate limits', () => {
+  // The mount has the same per-connection limits as the others: a client
+  // past them is closed with 1008 (a dropped update would be lost to it).
+  async function flood(args) {
+    const server = await startRoomd(args);
+    try {
+      return await withTimeout(new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/yjs/flood`);
+        ws.on('open', () => {
+          // 30 empty updates at once (sync message, update, no structs).
+          for (let i = 0; i < 30; i++) ws.send(new Uint8Array([0, 2, 2, 0, 0]));
+          setTimeout(() => ws.close(1000), 500);
+        });
+        ws.on('close', (code) => resolve(code));
+        ws.on('error', reject);
+      }), 5000, 'the flood');
+    } finally {
+      const exit = await server.stop();
+      assert.equal(exit.code, 0, server.stderr());
+    }
+  }
+
+  it('closes a client past --msg-rate with 1008', T, async () => {
+    assert.equal(await flood(['--msg-rate', '5']), 1008);
+  });
+
+  it('lets it be with --no-rate-limit', T, async () => {
+    assert.equal(await flood(['--msg-rate', '5', '--no-rate-limit']), 1000);
   });
 });
 

@@ -113,6 +113,15 @@ bool rm_uv_flush_shared(room_uv_server *srv, room_ws_conn **batch, size_t n)
         t->jobs = p;
         t->capjobs = njobs;
     }
+    /* A backlog's flush (tens of thousands of buffers) would keep its
+     * array for good: it halves while a flush uses a quarter of it. */
+    if (nbufs <= t->capiov / 4) {
+        struct iovec *p = realloc(t->iov, t->capiov / 2 * sizeof *p);
+        if (p) {
+            t->iov = p;
+            t->capiov /= 2;
+        }
+    }
     if (nbufs > t->capiov) {
         struct iovec *p = realloc(t->iov, nbufs * sizeof *p);
         if (!p)

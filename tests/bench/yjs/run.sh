@@ -61,7 +61,8 @@ trap cleanup EXIT
 start() {
     case $1 in
     roomd)
-        "$roomd" --host 127.0.0.1 --port "$2" --quiet >"$work/server.log" 2>&1 &
+        # No rate limits: the Node servers have none either.
+        "$roomd" --host 127.0.0.1 --port "$2" --quiet --no-rate-limit >"$work/server.log" 2>&1 &
         pid=$!; url=ws://127.0.0.1:$2/yjs; proto=yws ;;
     y-websocket)
         HOST=127.0.0.1 PORT=$2 node "$here/node_modules/@y/websocket-server/src/server.js" >"$work/server.log" 2>&1 &
