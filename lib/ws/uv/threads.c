@@ -114,9 +114,14 @@ bool rm_uv_flush_shared(room_uv_server *srv, room_ws_conn **batch, size_t n)
         t->capjobs = njobs;
     }
     /* A backlog's flush (tens of thousands of buffers) would keep its
-     * array for good: it halves while a flush uses a quarter of it. */
-    if (nbufs <= t->capiov / 4) {
+     * array for good: it halves once 256 flushes in a row used a quarter
+     * of it. Not at the first small one: fan-out alternates big and small
+     * flushes, and resizing at each turn costs a realloc (an mremap when
+     * big) per flush. */
+    t->small_flushes = nbufs <= t->capiov / 4 ? t->small_flushes + 1 : 0;
+    if (t->small_flushes >= 256) {
         struct iovec *p = realloc(t->iov, t->capiov / 2 * sizeof *p);
+        t->small_flushes = 0;
         if (p) {
             t->iov = p;
             t->capiov /= 2;

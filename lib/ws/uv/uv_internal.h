@@ -46,6 +46,7 @@ typedef struct rm_uv_threads {
     size_t njobs, capjobs;
     struct iovec *iov;
     size_t capiov;
+    unsigned small_flushes; /* flushes in a row that used a quarter of iov or less */
     atomic_size_t next_job;
     uv_thread_t *threads;
     unsigned nthreads;
