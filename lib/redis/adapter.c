@@ -61,7 +61,6 @@ typedef struct batch {
     bool snapshot, begun;
 } batch;
 
-static void publish_json(rr_adapter *ad, const char *chan, json_t *obj);
 
 static void batch_flush(batch *b, bool last)
 {
@@ -76,7 +75,7 @@ static void batch_flush(batch *b, bool last)
     }
     b->begun = true;
     if (msg)
-        publish_json(b->ad, b->ad->pres_chan, msg);
+        rr_publish_json(b->ad, b->ad->pres_chan, msg);
     else
         b->ad->bus->stats.dropped++;
     json_decref(msg);
@@ -164,7 +163,7 @@ void rr_adapter_back(rr_adapter *ad)
 {
     json_t *ask = json_pack("{sssi}", "uid", ad->bus->uid, "type", RR_REQ_SYNC);
     if (ask)
-        publish_json(ad, ad->pres_chan, ask);
+        rr_publish_json(ad, ad->pres_chan, ask);
     json_decref(ask);
     publish_snapshot(ad);
     rr_storage_back(ad);
@@ -245,7 +244,7 @@ static int ad_publish_event(room_adapter *adapter, room_hub *hub, const char *ro
     return rc;
 }
 
-static void publish_json(rr_adapter *ad, const char *chan, json_t *obj)
+void rr_publish_json(rr_adapter *ad, const char *chan, json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT);
     if (!text) {
@@ -281,7 +280,7 @@ static int ad_remote(room_adapter *adapter, room_hub *hub, const room_remote_op 
     }
     /* Silence until the deadline means nobody holds the id; so does a
      * Redis that is away (the request is dropped). */
-    publish_json(ad, ad->req_chan, req);
+    rr_publish_json(ad, ad->req_chan, req);
     json_decref(req);
     if (p) {
         p->next = ad->pending;
@@ -418,7 +417,7 @@ static void respond(rr_adapter *ad, const char *request_id, int status)
     if (resp && status)
         json_object_set_new(resp, "status", json_integer(status));
     if (resp)
-        publish_json(ad, ad->resp_chan, resp);
+        rr_publish_json(ad, ad->resp_chan, resp);
     json_decref(resp);
 }
 
@@ -485,7 +484,7 @@ static bool answer_query(rr_adapter *ad, json_t *req, const char *request_id)
     }
     resp = json_pack("{sssO}", "requestId", request_id, type == 1 ? "rooms" : "sockets", q.out);
     if (resp)
-        publish_json(ad, ad->resp_chan, resp);
+        rr_publish_json(ad, ad->resp_chan, resp);
     json_decref(resp);
     json_decref(q.out);
     ad->bus->stats.requests++;

@@ -322,6 +322,9 @@ void rr_adapter_back(rr_adapter *ad);
 void rr_adapter_announce(rr_adapter *ad);
 /* Request timeouts. */
 void rr_adapter_tick(rr_adapter *ad, uint64_t now);
+/* `obj` as compact JSON on `chan` (counted as dropped when it cannot be
+ * written). */
+void rr_publish_json(rr_adapter *ad, const char *chan, json_t *obj);
 /* A node left or died. */
 void rr_adapter_node_gone(rr_adapter *ad, const char *uid);
 void rr_log(room_redis *bus, int level, const char *fmt, ...);

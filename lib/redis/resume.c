@@ -40,39 +40,13 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, len);
 }
 
-/* rr_out's writer, for a packer of its own. */
-static int out_write(void *data, const char *buf, size_t len)
-{
-    rr_out *out = data;
-    if (out->err)
-        return -1;
-    if (len > out->cap - out->len) {
-        size_t cap = out->cap ? out->cap : 256;
-        uint8_t *grown;
-        while (cap - out->len < len)
-            cap *= 2;
-        if (!(grown = rr_malloc(out->alloc, cap))) {
-            out->err = ROOM_ENOMEM;
-            return -1;
-        }
-        if (out->len)
-            memcpy(grown, out->data, out->len);
-        rr_free(out->alloc, out->data);
-        out->data = grown;
-        out->cap = cap;
-    }
-    memcpy(out->data + out->len, buf, len);
-    out->len += len;
-    return 0;
-}
-
 int rr_encode_resume_answer(rr_out *out, const char *uid, const char *nsp, const char *request_id,
                             const room_resume_session *s)
 {
     msgpack_packer pk;
     rr_out ev;
     size_t i;
-    msgpack_packer_init(&pk, out, out_write);
+    msgpack_packer_init(&pk, out, rr_out_write);
     msgpack_pack_map(&pk, s ? 6 : 3);
     pack_str(&pk, "requestId");
     pack_str(&pk, request_id);
@@ -237,17 +211,6 @@ int rr_decode_resume_answer(const room_allocator *a, const uint8_t *bytes, size_
 
 /* ---- the asking node --------------------------------------------------------------- */
 
-static void publish_json(rr_adapter *ad, const char *chan, json_t *obj)
-{
-    char *text = json_dumps(obj, JSON_COMPACT);
-    if (!text) {
-        ad->bus->stats.dropped++;
-        return;
-    }
-    rr_publish(ad->bus, chan, strlen(chan), text, strlen(text));
-    free(text);
-}
-
 int rr_resume_ask(room_adapter *adapter, room_hub *hub, uint64_t ticket, const char *pid,
                   const char *offset)
 {
@@ -274,7 +237,7 @@ int rr_resume_ask(room_adapter *adapter, room_hub *hub, uint64_t ticket, const c
         rr_free(alloc_of(ad), r);
         return ROOM_ENOMEM;
     }
-    publish_json(ad, ad->req_chan, req);
+    rr_publish_json(ad, ad->req_chan, req);
     json_decref(req);
     r->next = ad->resuming;
     ad->resuming = r;
