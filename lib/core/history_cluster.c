@@ -92,11 +92,13 @@ int rm_history_cluster_send(room_hub *hub, rm_sroom *r, const char *room, const 
 
 /* ---- waiting requests ------------------------------------------------------------ */
 
-static rm_hreq *waiting(rm_storage *st, const rm_sroom *r, const room_conn *conn)
+/* The asker's request still waiting for the log (replayed false), or the
+ * mark of one answered (true). */
+static rm_hreq *waiting(rm_storage *st, const rm_sroom *r, const room_conn *conn, bool replayed)
 {
     rm_hreq *q;
     for (q = st->requests; q; q = q->next) {
-        if (q->room == r && q->conn == conn)
+        if (q->room == r && q->conn == conn && q->replayed == replayed)
             return q;
     }
     return NULL;
@@ -126,12 +128,15 @@ int rm_history_fan_out(room_hub *hub, rm_sroom *r, rm_room *members, room_frame 
         rm_hreq *q;
         if (conn == except)
             continue;
-        if ((q = waiting(hub->storage, r, conn)) != NULL) {
+        if ((q = waiting(hub->storage, r, conn, false)) != NULL) {
             /* After its replay; a held message it cannot keep fails the
              * request rather than arriving out of order. */
             if (!q->failed && hold(hub, q, frame, offset, r->epoch) != 0)
                 q->failed = ROOM_ENOMEM;
             n++;
+        } else if ((q = waiting(hub->storage, r, conn, true)) != NULL && offset &&
+                   offset <= q->since.offset && strcmp(q->since.epoch, r->epoch) == 0) {
+            continue; /* its replay had it */
         } else if (rm_deliver(hub, conn, frame) == 0) {
             n++;
         }
@@ -180,7 +185,10 @@ static void drop_requests(room_hub *hub, const rm_sroom *r, const room_conn *con
         rm_hreq *next = q->next;
         if ((!r || q->room == r) && (!conn || q->conn == conn)) {
             unlink_request(st, q);
-            finish(hub, q, NULL, ROOM_ECLOSED, NULL);
+            if (q->replayed)
+                request_free(hub, q);
+            else
+                finish(hub, q, NULL, ROOM_ECLOSED, NULL);
         }
         q = next;
     }
@@ -297,6 +305,25 @@ static int plain(room_hub *hub, const char *room, const room_history_pos *pos,
     return n;
 }
 
+/* The live messages have caught up with what answered requests replayed
+ * (or moved to another epoch): their marks go. */
+static void retire_marks(room_hub *hub, rm_sroom *r, const room_history_pos *pos)
+{
+    rm_storage *st = hub->storage;
+    rm_hreq *q;
+    if (!r->hwaiting)
+        return;
+    for (q = st->requests; q;) {
+        rm_hreq *next = q->next;
+        if (q->replayed && q->room == r &&
+            (pos->offset >= q->since.offset || strcmp(pos->epoch, q->since.epoch) != 0)) {
+            unlink_request(st, q);
+            request_free(hub, q);
+        }
+        q = next;
+    }
+}
+
 int room_history_deliver_remote(room_hub *hub, const char *room, const room_history_pos *pos,
                                 const char *except_id, const room_history_item *item)
 {
@@ -315,11 +342,15 @@ int room_history_deliver_remote(room_hub *hub, const char *room, const room_hist
     }
     /* A fetch may have put it in the copy before it came live (the log's
      * answer and the live messages come on two connections): the members
-     * get it all the same, the copy keeps it once. */
-    if (!(r->flags & RM_S_OUTAGE) && strcmp(pos->epoch, r->epoch) == 0 && pos->offset <= r->hlast)
-        return rm_history_emit(hub, r, room, pos->offset, item->event, item->argv, item->argc,
-                               item->attachments, item->attachment_count, except, item->stamp,
-                               false, false);
+     * get it all the same, but for the askers whose replay had it; the
+     * copy keeps it once. */
+    if (!(r->flags & RM_S_OUTAGE) && strcmp(pos->epoch, r->epoch) == 0 && pos->offset <= r->hlast) {
+        n = rm_history_emit(hub, r, room, pos->offset, item->event, item->argv, item->argc,
+                            item->attachments, item->attachment_count, except, item->stamp, false,
+                            false);
+        retire_marks(hub, r, pos);
+        return n;
+    }
     /* A message that does not follow the copy: the copy starts again. */
     if ((r->flags & RM_S_OUTAGE) || strcmp(pos->epoch, r->epoch) != 0 ||
         pos->offset != r->hlast + 1)
@@ -329,6 +360,7 @@ int room_history_deliver_remote(room_hub *hub, const char *room, const room_hist
                         true);
     if (n >= 0)
         r->flags |= RM_S_LIVE;
+    retire_marks(hub, r, pos);
     return n;
 }
 
@@ -482,6 +514,37 @@ static void release_held(room_hub *hub, rm_hreq *q, const room_history_pos *now)
     }
 }
 
+/* The request becomes the mark of what the asker has (its held messages
+ * were released), then `done` with the replay's count. Linked first: a
+ * close inside `done` frees the mark with the asker's other requests. */
+static void answered(room_hub *hub, rm_hreq *q, const room_history_pos *now, int replayed)
+{
+    rm_storage *st = hub->storage;
+    room_history_done_fn done = q->done;
+    room_conn *conn = q->conn;
+    void *ud = q->ud;
+    const char *room = q->room->name;
+    char *name = q->ev_name;
+    size_t name_size = q->ev_name_size;
+    json_t *args = q->ev_args;
+    room_event ev = {name, args, q->ack_id, NULL, 0};
+    uint32_t i;
+    for (i = 0; i < q->nheld; i++)
+        room_frame_unref(q->held[i].frame);
+    q->nheld = 0;
+    q->ev_name = NULL;
+    q->ev_name_size = 0;
+    q->ev_args = NULL;
+    q->replayed = true;
+    q->since = *now;
+    q->next = st->requests;
+    st->requests = q;
+    q->room->hwaiting++;
+    done(hub, conn, name ? &ev : NULL, room, replayed, now, ud);
+    rm_free(&hub->alloc, name, name_size);
+    json_decref(args);
+}
+
 int room_history_fetched(room_hub *hub, uint64_t request, int status, const room_history_pos *now,
                          uint64_t floor, const room_history_item *items, size_t count)
 {
@@ -502,7 +565,11 @@ int room_history_fetched(room_hub *hub, uint64_t request, int status, const room
     }
     result = answer_fetch(hub, q, now, floor, items, count);
     release_held(hub, q, result >= 0 ? now : NULL);
-    finish(hub, q, q->conn, result,
-           result >= 0 || result == ROOM_ETOOOLD || result == ROOM_EEPOCH ? now : NULL);
+    if (result < 0) {
+        finish(hub, q, q->conn, result,
+               result == ROOM_ETOOOLD || result == ROOM_EEPOCH ? now : NULL);
+        return 0;
+    }
+    answered(hub, q, now, result);
     return 0;
 }

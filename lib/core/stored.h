@@ -126,6 +126,11 @@ typedef struct rm_hreq {
     int64_t ack_id;
     rm_hheld *held;
     uint32_t nheld, capheld;
+    /* Answered (done ran): the asker got the log's messages up to
+     * `since` from the fetch; copies of those still on their way live are
+     * not delivered to it again. Freed once a live message reaches that
+     * offset, another epoch comes, or the asker leaves. */
+    bool replayed;
 } rm_hreq;
 
 typedef struct rm_storage {
