@@ -684,6 +684,9 @@ static int sio_send(void *transport, room_frame *frame, void *ud)
 {
     fake_peer *p = transport;
     (void)ud;
+    /* fail_sends: the peer is gone and the host has not closed it yet. */
+    if (p->fail_sends)
+        return ROOM_ECLOSED;
     for (const room_frame *f = frame; f; f = room_frame_next(f)) {
         size_t len;
         const uint8_t *bytes = room_frame_payload(f, &len);
@@ -749,11 +752,16 @@ static void socketio_resume(void **state)
     send_int(&(fake_net){.hub = hub}, "r", "ev", 1, NULL);
     assert_string_equal(p1.frames[2], "42[\"ev\",1,\"1\"]");
 
-    /* The WebSocket is gone: detached, and what follows is logged. */
+    /* The WebSocket is gone: a send finds it closed before the host says
+     * so (no kick: it stays resumable), then detached, and what follows is
+     * logged. */
+    p1.fail_sends = 1;
+    send_int(&(fake_net){.hub = hub}, "r", "ev", 2, NULL);
+    assert_int_equal(p1.kicked, 0);
+    assert_int_equal(p1.nframes, 3);
     room_eio_close(eio, s1, "transport close");
     assert_int_equal(room_conn_count(hub), 0);
     assert_int_equal(room_member_count(hub, "r"), 0);
-    send_int(&(fake_net){.hub = hub}, "r", "ev", 2, NULL);
 
     assert_int_equal(room_eio_open(eio, &p2, 600, &s2), 0);
     snprintf(auth, sizeof auth, "40{\"token\":1,\"pid\":\"%s\",\"offset\":\"1\"}", pid);

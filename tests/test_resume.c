@@ -496,6 +496,61 @@ static void cancelled(void **state)
     assert_int_equal(nb.alloc.allocs, nb.alloc.frees);
 }
 
+/* The client connects again while its first connect waits, then leaves
+ * the first: the session is handed over to the first ask (it waits here
+ * detached), the second ask hears nothing; its open resumes it here. */
+static void second_connect_while_the_first_waits(void **state)
+{
+    fake_net na = {0}, nb = {0};
+    node ka, kb;
+    fake_peer *a, *p1, *p2;
+    char pid[ROOM_CONN_ID_LEN + 1], offset[32], id[ROOM_CONN_ID_LEN + 1];
+    waiter w1 = {0}, w2 = {0};
+    handover h;
+    uint64_t first;
+    long got[4];
+    (void)state;
+
+    node_init(&ka);
+    node_init(&kb);
+    assert_non_null(hub_with(&na, &ka, 0, NULL));
+    assert_non_null(hub_with(&nb, &kb, 1000, NULL));
+    a = fake_open(&na);
+    strcpy(id, room_conn_id(a->conn));
+    assert_int_equal(room_join(na.hub, a->conn, "r"), 0);
+    send_int(na.hub, "r", "n", 1);
+    last_offset(a, offset);
+    drop(&na, a, pid);
+    send_int(na.hub, "r", "n", 2);
+
+    p1 = calloc(1, sizeof *p1);
+    p2 = calloc(1, sizeof *p2);
+    assert_int_equal(open_waiting(&nb, p1, pid, offset, &w1), ROOM_OPEN_PENDING);
+    first = kb.ticket;
+    assert_int_equal(open_waiting(&nb, p2, pid, offset, &w2), ROOM_OPEN_PENDING);
+    assert_int_equal(room_conn_open_cancel(nb.hub, p1), 0);
+    h = (handover){.to = nb.hub, .ticket = first};
+    assert_int_equal(room_hub_resume_take(na.hub, pid, offset, give, &h), 0);
+    assert_int_equal(h.complete_rc, 0);
+    assert_int_equal(w1.calls, 0);
+    assert_int_equal(w2.calls, 0);
+    /* Nobody else answers the second ask. */
+    assert_int_equal(room_hub_resume_complete(nb.hub, kb.ticket, ROOM_ETIMEOUT, NULL), 0);
+    assert_int_equal(w2.calls, 1);
+    assert_int_equal(w2.rc, 0);
+    assert_non_null(p2->conn);
+    assert_string_equal(room_conn_id(p2->conn), id);
+    assert_int_equal(room_conn_recovered(p2->conn), 1);
+    assert_int_equal(ints(p2, "n", got, 4), 1);
+    assert_int_equal(got[0], 2);
+    fake_close(&nb, p2);
+    fake_peer_free(p1);
+    room_hub_free(na.hub);
+    room_hub_free(nb.hub);
+    assert_int_equal(na.alloc.allocs, na.alloc.frees);
+    assert_int_equal(nb.alloc.allocs, nb.alloc.frees);
+}
+
 /* ---- every allocation may fail ------------------------------------------------------ */
 
 /* The whole hand-over with allocation `fail_a` of A's part or `fail_b`
@@ -716,6 +771,7 @@ int main(void)
         cmocka_unit_test(across_nodes),
         cmocka_unit_test(refused_and_timeout),
         cmocka_unit_test(cancelled),
+        cmocka_unit_test(second_connect_while_the_first_waits),
         cmocka_unit_test(every_allocation_may_fail),
         cmocka_unit_test(socketio_across_nodes),
     };

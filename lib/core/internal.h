@@ -137,6 +137,9 @@ enum {
     RM_CONN_KICKED = 1u << 1,    /* host asked to close; sends dropped */
     RM_CONN_DETACHED = 1u << 2,  /* transport lost, waiting for a resume */
     RM_CONN_RECOVERED = 1u << 3, /* opened by a resume */
+    /* Handed over by another node and not resumed here yet: the client's
+     * offset is that node's, and it has none of this hub's events. */
+    RM_CONN_ADOPTED = 1u << 4,
 };
 struct room_conn {
     void *transport;
@@ -281,7 +284,7 @@ typedef struct rm_resuming {
     uint64_t ticket;
     int status;                /* 1 while waiting, 0 handed over, < 0 refused */
     char pid[ROOM_CONN_ID_LEN + 1];
-    char offset[21];           /* handed over: where its replay starts here */
+    char offset[21];           /* the client's; handed over: where its replay starts here */
 } rm_resuming;
 /* After no local detached connection had the pid: ROOM_OPEN_PENDING when
  * the adapter asks the cluster, 0 to open a fresh connection now,

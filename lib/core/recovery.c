@@ -309,8 +309,9 @@ int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *arg
     conn = d->conn;
     if (!rm_offset_parse(text, &offset))
         return 0;
-    /* Nothing older than the connection itself was ever its to get. */
-    if (offset < rm_conn_ext_of(hub, conn)->created)
+    /* Nothing older than the connection itself was ever its to get; a
+     * connection handed over from another node got none of this hub's. */
+    if (offset < rm_conn_ext_of(hub, conn)->created || (conn->flags & RM_CONN_ADOPTED))
         offset = rm_conn_ext_of(hub, conn)->created;
     /* Too late, or something it missed has left a log (which never comes
      * back): the connection is over. */
@@ -327,7 +328,8 @@ int rm_recovery_resume(room_hub *hub, void *transport, const room_open_args *arg
         return ROOM_ENOMEM;
     }
     undetach(hub, conn);
-    conn->flags = (uint8_t)((conn->flags & ~(RM_CONN_CLOSING | RM_CONN_KICKED)) | RM_CONN_RECOVERED);
+    conn->flags = (uint8_t)((conn->flags & ~(RM_CONN_CLOSING | RM_CONN_KICKED | RM_CONN_ADOPTED)) |
+                            RM_CONN_RECOVERED);
     conn->transport = transport;
     rm_table_put(&hub->conns_by_id, conn);
     *conn_out = conn;

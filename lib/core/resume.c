@@ -60,6 +60,7 @@ int rm_resume_ask(room_hub *hub, void *transport, const room_open_args *args, co
     r->ticket = ++hub->tickets;
     r->status = 1;
     memcpy(r->pid, pid, ROOM_CONN_ID_LEN + 1);
+    rm_offset_text(parsed, r->offset);
     r->next = hub->resuming;
     hub->resuming = r;
     rc = hub->adapter.resume(hub->cfg.adapter, hub, r->ticket, pid, offset);
@@ -146,7 +147,7 @@ static int adopt(room_hub *hub, const char *pid, const room_resume_session *s, u
                    s->rooms[i], room_strerror(rc));
     }
     /* As room_conn_close() leaves a connection it detaches. */
-    conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED;
+    conn->flags |= RM_CONN_CLOSING | RM_CONN_KICKED | RM_CONN_ADOPTED;
     if ((rc = rm_recovery_detach(hub, conn)) != 0)
         goto fail;
     if ((rc = log_events(hub, conn, s)) != 0)
@@ -205,12 +206,12 @@ int room_conn_open_pending(room_hub *hub, void *transport, room_conn **conn_out,
     args.auth = r->auth;
     args.query = r->query;
     args.handshake = r->handshake;
-    /* Handed over: the detached connection is here now. Else the query's
-     * pid (a JSON client's) finds nothing here either: a fresh one. */
-    if (r->status == 0) {
-        args.resume_pid = r->pid;
-        args.resume_offset = r->offset;
-    }
+    /* Handed over: the detached connection is here now. Refused or no
+     * answer: it may be here all the same, handed over to an earlier ask
+     * of this client that it left (a second connect while the first
+     * waited); else a fresh one. */
+    args.resume_pid = r->pid;
+    args.resume_offset = r->offset;
     rc = room_conn_open_with(hub, transport, &args, conn_out, refusal_out);
     release(hub, r);
     return rc;

@@ -32,6 +32,22 @@ int sio_violation(room_eio *eio, room_eio_session *s, const char *reason)
  * which a hub's shared attachment frames do not have: a v3 session gets
  * each message of the chain as a frame of its own, attachments copied
  * behind that byte. v3 clients are the old ones: the copy is theirs. */
+/* The host's send. A transport already going (the peer gone, or closed as
+ * slow) answers ROOM_ECLOSED: its close reaches the session on its own,
+ * and a break the client did not ask for leaves the connection detached
+ * for recovery; shutting it here would make it a kick. */
+static int host_send(room_eio *eio, room_eio_session *s, room_frame *frame)
+{
+    int rc = eio->cfg.send(s->transport, frame, eio->cfg.user_data);
+    if (rc == ROOM_ECLOSED)
+        return rc;
+    if (rc < 0) {
+        sio_shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
+        return ROOM_ETRANSPORT;
+    }
+    return 0;
+}
+
 static int send_v3_chain(room_eio *eio, room_eio_session *s, const room_frame *chain)
 {
     room_hub *hub = eio->nsps[0]->hub;
@@ -57,10 +73,7 @@ static int send_v3_chain(room_eio *eio, room_eio_session *s, const room_frame *c
             sio_shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "out of memory");
             return ROOM_ENOMEM;
         }
-        if (eio->cfg.send(s->transport, copy, eio->cfg.user_data) < 0) {
-            sio_shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
-            rc = ROOM_ETRANSPORT;
-        }
+        rc = host_send(eio, s, copy);
         room_frame_unref(copy);
     }
     return rc;
@@ -73,11 +86,7 @@ int sio_send(room_eio *eio, room_eio_session *s, room_frame *frame)
         return 0;
     if (s->eio3 && room_frame_next(frame))
         return send_v3_chain(eio, s, frame);
-    if (eio->cfg.send(s->transport, frame, eio->cfg.user_data) < 0) {
-        sio_shut(eio, s, ROOM_CLOSE_INTERNAL_ERROR, "send failed");
-        return ROOM_ETRANSPORT;
-    }
-    return 0;
+    return host_send(eio, s, frame);
 }
 
 int sio_send_scratch(room_eio *eio, room_eio_session *s, int rc)

@@ -194,7 +194,8 @@ struct room_eio {
 void sio_shut(room_eio *eio, room_eio_session *s, int code, const char *reason);
 /* sio_shut() for a client that broke the protocol; returns ROOM_EPROTO. */
 int sio_violation(room_eio *eio, room_eio_session *s, const char *reason);
-/* Sends `frame` (borrowed); a failed send closes the session. */
+/* Sends `frame` (borrowed); a failed send closes the session, but for
+ * ROOM_ECLOSED: the transport is going already and its close follows. */
 int sio_send(room_eio *eio, room_eio_session *s, room_frame *frame);
 /* Sends the packet built in eio->scratch; `rc` is the result of building
  * it (an error closes the session). */
