@@ -144,11 +144,17 @@ int rm_history_fan_out(room_hub *hub, rm_sroom *r, rm_room *members, room_frame 
     return n;
 }
 
-static void request_free(room_hub *hub, rm_hreq *q)
+static void drop_held(rm_hreq *q)
 {
     uint32_t i;
     for (i = 0; i < q->nheld; i++)
         room_frame_unref(q->held[i].frame);
+    q->nheld = 0;
+}
+
+static void request_free(room_hub *hub, rm_hreq *q)
+{
+    drop_held(q);
     rm_free(&hub->alloc, q->held, (size_t)q->capheld * sizeof *q->held);
     rm_free(&hub->alloc, q->ev_name, q->ev_name_size);
     json_decref(q->ev_args);
@@ -528,10 +534,7 @@ static void answered(room_hub *hub, rm_hreq *q, const room_history_pos *now, int
     size_t name_size = q->ev_name_size;
     json_t *args = q->ev_args;
     room_event ev = {name, args, q->ack_id, NULL, 0};
-    uint32_t i;
-    for (i = 0; i < q->nheld; i++)
-        room_frame_unref(q->held[i].frame);
-    q->nheld = 0;
+    drop_held(q);
     q->ev_name = NULL;
     q->ev_name_size = 0;
     q->ev_args = NULL;

@@ -338,6 +338,13 @@ typedef struct rm_pending_ack {
     struct rm_pending_ack *next;
 } rm_pending_ack;
 
+/* One of the characters room_id_generate() writes (ids, pids, epochs). */
+static inline bool rm_id_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
 /* ---- sending (send.c) ------------------------------------------------------ */
 /* Hands `frame` to one connection; counts failures and asks the host to
  * close connections whose send callback fails. */

@@ -78,9 +78,7 @@ static bool id_valid(const char *id)
 {
     size_t i;
     for (i = 0; i < ROOM_CONN_ID_LEN; i++) {
-        char c = id[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
+        if (!rm_id_char(id[i]))
             return false;
     }
     return id[i] == '\0';

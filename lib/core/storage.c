@@ -20,9 +20,7 @@ bool rm_epoch_valid(const char *e)
 {
     size_t i;
     for (i = 0; e[i]; i++) {
-        char c = e[i];
-        if (i == ROOM_EPOCH_MAX || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                     (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        if (i == ROOM_EPOCH_MAX || !rm_id_char(e[i]))
             return false;
     }
     return i > 0;
